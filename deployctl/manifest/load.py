@@ -1,0 +1,145 @@
+"""Plan file -> list of manifests: parse, validate, render, build.
+
+All problems in a file are collected and raised together as one
+:class:`UserError`, so ``deployctl validate`` reports everything at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from deployctl.diagnostics import Diagnostic
+from deployctl.errors import UserError
+from deployctl.manifest import kinds
+from deployctl.manifest import model as m
+from deployctl.manifest.build import Builder, header
+from deployctl.manifest.render import Renderer, check_runtime_refs
+from deployctl.manifest.schema import validate
+from deployctl.manifest.yamlload import Document, load_documents
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the command line adds to a plan file."""
+
+    vars: Mapping[str, Any] = field(default_factory=dict)  # --var, highest precedence
+    vars_files: tuple[str, ...] = ()
+    region: str | None = None
+    environ: Mapping[str, str] | None = None  # for env("NAME"); default os.environ
+    environment: str | None = None  # overrides metadata.environment (pipelines)
+
+
+def _read(path: str) -> str:
+    try:
+        return FsPath(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+
+
+def _vars_files(paths: tuple[str, ...]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in paths:
+        docs = load_documents(_read(path), path)
+        for doc in docs:
+            if not isinstance(doc.data, dict):
+                raise UserError([doc.marks.diag((), "a vars file must be a mapping of names to values")])
+            merged.update(doc.data)
+    return merged
+
+
+def load_file(path: str, options: LoadOptions | None = None) -> list[m.Manifest]:
+    return load_text(_read(path), path, options or LoadOptions())
+
+
+def load_text(text: str, file: str, options: LoadOptions | None = None) -> list[m.Manifest]:
+    options = options or LoadOptions()
+    extra = {**_vars_files(options.vars_files), **options.vars}
+    out: list[m.Manifest] = []
+    errors: list[Diagnostic] = []
+    docs = load_documents(text, file)
+    if not docs:
+        raise UserError([Diagnostic(file, 1, 1, "the file holds no plan document")])
+    for doc in docs:
+        try:
+            out.append(_load_document(doc, file, options, extra))
+        except UserError as exc:
+            errors.extend(exc.diagnostics)
+    if errors:
+        raise UserError(errors)
+    return out
+
+
+def _load_document(doc: Document, file: str, options: LoadOptions, extra: dict[str, Any]) -> m.Manifest:
+    if not isinstance(doc.data, dict):
+        raise UserError([doc.marks.diag((), "a plan document must be a mapping (apiVersion, kind, metadata, ...)")])
+    problems = validate(doc.data, doc.marks)
+    if problems:
+        raise UserError(problems)
+    data = dict(doc.data)
+    if options.environment:
+        data["metadata"] = {**data["metadata"], "environment": options.environment}
+    errors: list[Diagnostic] = []
+    base = Renderer({}, options.environ)
+    metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
+    variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
+    renderer = Renderer({**variables, "vars": variables, "metadata": metadata}, options.environ)
+    rendered = {
+        key: value if key in ("vars", "metadata") else renderer.render(value, doc.marks, (key,), errors)
+        for key, value in data.items()
+    }
+    rendered["metadata"] = metadata
+    rendered["vars"] = variables
+    for key, value in rendered.items():
+        if key != "vars":
+            check_runtime_refs(value, doc.marks, (key,), errors)
+    if errors:
+        raise UserError(errors)
+    source = m.Source(file, doc.index, doc.marks)
+    builder = Builder(rendered, header(rendered, source, options.region))
+    manifest = _build(builder, file, options)
+    if builder.check.errors:
+        raise UserError(builder.check.errors)
+    return manifest
+
+
+def _build(b: Builder, file: str, options: LoadOptions) -> m.Manifest:
+    kind = b.data["kind"]
+    if kind == "Deployment":
+        return kinds.deployment(b)
+    if kind == "FeatureFlags":
+        return kinds.feature_flags(b)
+    if kind == "Migration":
+        return kinds.migration(b)
+    return kinds.pipeline(b, _pipeline_children(b, file, options))
+
+
+def _pipeline_children(b: Builder, file: str, options: LoadOptions) -> tuple[tuple[m.Manifest, ...], ...]:
+    child = os.path.normpath(os.path.join(os.path.dirname(file), b.data["plan"]))
+    if os.path.abspath(child) == os.path.abspath(file):
+        b.check.error(("plan",), "a pipeline cannot run itself")
+        return ()
+    if not os.path.isfile(child):
+        b.check.error(("plan",), f"plan file {child!r} not found")
+        return ()
+    out = []
+    for env in b.data["environments"]:
+        env_options = LoadOptions(
+            vars={**(env.get("vars") or {}), **options.vars},
+            vars_files=options.vars_files,
+            region=options.region,
+            environ=options.environ,
+            environment=env["name"],
+        )
+        manifests = load_file(child, env_options)
+        if any(isinstance(x, m.Pipeline) for x in manifests):
+            b.check.error(("plan",), "a pipeline's plan cannot itself be a pipeline")
+            return ()
+        out.append(tuple(manifests))
+    return tuple(out)
+

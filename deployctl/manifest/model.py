@@ -1,0 +1,368 @@
+"""The frozen manifest model: what a plan file means, after checks.
+
+Built in one place (:mod:`deployctl.manifest.build`).  Durations are seconds
+(``None`` for ``stable``), percentages are ints 0..100, thresholds are in the
+metric's own unit (fractions for ratios).  ``Source`` lets later stages (the
+planner) still point at ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployctl.diagnostics import Diagnostic, Marks, Path
+from deployctl.manifest.triggers import Trigger
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    document: int
+    marks: Marks = field(compare=False, repr=False)
+
+    def diag(self, path: Path, message: str) -> Diagnostic:
+        return self.marks.diag(path, message)
+
+
+@dataclass(frozen=True)
+class Header:
+    api_version: str
+    kind: str
+    project: str
+    environment: str
+    description: str | None
+    region: str
+    profile: str | None
+    assume_role: str | None
+    vars: tuple[tuple[str, Any], ...]
+    secret_vars: tuple[str, ...]
+    source: Source
+
+
+# --- targets -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LambdaCode:
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+    s3_object_version: str | None = None
+    zip_file: str | None = None
+    image_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class LambdaTarget:
+    function: str
+    alias: str
+    code: LambdaCode | None = None
+    keep_versions: int | None = None  # post-deploy clean-up of old versions
+
+
+@dataclass(frozen=True)
+class AlbTarget:
+    listener_arn: str
+    blue_target_group: str
+    green_target_group: str
+    rule_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Route53Side:
+    set_identifier: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Route53Target:
+    hosted_zone_id: str
+    record_name: str
+    record_type: str
+    ttl: int
+    blue: Route53Side
+    green: Route53Side
+
+
+@dataclass(frozen=True)
+class CloudFrontTarget:
+    distribution_id: str
+    blue_origin: str
+    green_origin: str
+
+
+@dataclass(frozen=True)
+class CloudFormationTarget:
+    stack: str
+    template: str
+    parameters: Pairs = ()
+    capabilities: tuple[str, ...] = ()
+
+
+Target = LambdaTarget | AlbTarget | Route53Target | CloudFrontTarget | CloudFormationTarget
+
+TARGET_NAMES: dict[type, str] = {
+    LambdaTarget: "lambda",
+    AlbTarget: "alb",
+    Route53Target: "route53",
+    CloudFrontTarget: "cloudfront",
+    CloudFormationTarget: "cloudformation",
+}
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """How the new version reaches the idle side before traffic moves."""
+
+    cloudformation: CloudFormationTarget | None = None
+    lambda_code: LambdaCode | None = None
+    command: tuple[str, ...] = ()
+
+
+# --- strategy, metrics, rollback ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    traffic: int
+    duration: float | None  # seconds; None = stable (stay, no further wait)
+    metric_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Strategy:
+    type: str  # canary | linear | blue-green | all-at-once
+    stages: tuple[Stage, ...]
+    interval: float
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    namespace: str
+    metric: str
+    stat: str
+    dimensions: Pairs = ()
+    period: int = 60
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    query: MetricQuery | None = None
+    numerator: MetricQuery | None = None
+    denominator: MetricQuery | None = None
+    unit: str | None = None  # "ms", "s", "%" or None; thresholds use the same unit
+    scale: float = 1.0  # multiply raw values by this (e.g. seconds -> ms)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    metric: str = "ErrorRate"
+    failure_limit: int = 0
+    missing_data: str = "inconclusive"  # fail | inconclusive | ignore
+
+
+@dataclass(frozen=True)
+class Rollback:
+    triggers: tuple[Trigger, ...] = ()
+    automatic: bool = True
+    monitoring_time: float | None = None
+    scope: str = "wave"  # wave: roll back the failing region wave; all: every wave
+
+
+# --- tests, approvals ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    url: str
+    expect_status: int = 200
+    body_contains: str | None = None
+    timeout: float = 5.0
+    retries: int = 0
+    method: str = "GET"
+
+
+@dataclass(frozen=True)
+class LambdaInvoke:
+    function: str
+    qualifier: str | None = None
+    payload: Any = None
+    expect: Any = None
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    name: str
+    http: HttpCheck | None = None
+    invoke: LambdaInvoke | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    before: str
+    index: int  # position in the manifest, for diagnostics
+
+
+# --- regions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replica:
+    region: str
+    replication_type: str  # active-active | active-passive
+    latency_threshold: float | None = None  # milliseconds
+    failover_priority: int | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    hosted_zone_id: str
+    record_name: str
+    policy: str  # geolocation | latency | failover
+    record_type: str = "CNAME"
+    ttl: int = 60
+    values: Pairs = ()  # region -> record value (may use ${region})
+    value: str | None = None  # one value for every region, with ${region}
+
+
+@dataclass(frozen=True)
+class Regions:
+    primary: str
+    replicas: tuple[Replica, ...] = ()
+    routing: Routing | None = None
+
+
+# --- flags ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlagStage:
+    percentage: int
+    duration: float | None
+    metric_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    enabled: bool = True
+    percentage: int = 100
+    allowlist: tuple[str, ...] = ()
+    rollout: tuple[FlagStage, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlagStore:
+    kind: str  # ssm | appconfig
+    path: str | None = None
+    application: str | None = None
+    environment: str | None = None
+    profile: str | None = None
+    deployment_strategy: str | None = None
+
+
+# --- monitoring -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alarm:
+    name: str
+    metric: str
+    threshold: float
+    action: str  # alert | page | warn
+    period: float = 300.0
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    namespace: str = "Deployctl"
+    publish: tuple[str, ...] = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
+    alarms: tuple[Alarm, ...] = ()
+
+
+# --- documents ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    header: Header
+    target: Target
+    strategy: Strategy
+    deploy: Deploy | None = None
+    metrics: tuple[MetricDef, ...] = ()
+    analysis: Analysis = Analysis()
+    rollback: Rollback = Rollback()
+    smoke: tuple[SmokeTest, ...] = ()
+    approvals: tuple[Approval, ...] = ()
+    regions: Regions | None = None
+    flags: tuple[Flag, ...] = ()
+    store: FlagStore | None = None
+    monitoring: Monitoring | None = None
+
+
+@dataclass(frozen=True)
+class FeatureFlags:
+    header: Header
+    store: FlagStore
+    flags: tuple[Flag, ...]
+    interval: float = 60.0
+    metrics: tuple[MetricDef, ...] = ()
+    analysis: Analysis = Analysis()
+    rollback: Rollback = Rollback()
+    approvals: tuple[Approval, ...] = ()
+    monitoring: Monitoring | None = None
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A migration phase's work: a Lambda invoke or a local argv (never a shell string)."""
+
+    function: str | None = None
+    payload: Any = None
+    command: tuple[str, ...] = ()
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # dual_write | backfill | validate | switch_read | cleanup
+    index: int
+    flag: str | None = None
+    runner: Runner | None = None
+    approval: bool = False
+
+
+@dataclass(frozen=True)
+class Migration:
+    header: Header
+    rds_instance: str | None
+    rds_cluster: str | None
+    snapshot: bool
+    phases: tuple[Phase, ...]
+    store: FlagStore
+    approvals: tuple[Approval, ...] = ()
+    monitoring: Monitoring | None = None
+
+
+@dataclass(frozen=True)
+class PipelineEnv:
+    name: str
+    tests: str | None = None  # "smoke": re-run the plan's smoke tests after the deploy
+    approval: bool = False
+    vars: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    header: Header
+    plan: str  # path, relative to the pipeline file
+    environments: tuple[PipelineEnv, ...]
+    # The plan's documents, loaded once per environment (same order as environments).
+    children: tuple[tuple[Manifest, ...], ...] = ()
+
+
+Manifest = Deployment | FeatureFlags | Migration | Pipeline

@@ -1,0 +1,33 @@
+"""CodeDeploy-style strategy shorthands, parsed rather than tabled.
+
+``Canary10Percent5Minutes``, ``Linear10PercentEvery1Minute``, ``AllAtOnce``,
+optionally prefixed like CodeDeploy's own names (``LambdaCanary10Percent5Minutes``,
+``CodeDeployDefault.ECSLinear10PercentEvery3Minutes``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PREFIX = r"(?:CodeDeployDefault\.)?(?:Lambda|ECS)?"
+_CANARY = re.compile(_PREFIX + r"Canary(\d+)Percent(\d+)Minutes?$")
+_LINEAR = re.compile(_PREFIX + r"Linear(\d+)PercentEvery(\d+)Minutes?$")
+_ALL = re.compile(_PREFIX + r"AllAtOnce$")
+
+
+@dataclass(frozen=True)
+class Preset:
+    type: str  # canary | linear | all-at-once
+    percent: int = 100
+    minutes: int = 0
+
+
+def parse_preset(name: str) -> Preset | None:
+    if match := _CANARY.match(name):
+        return Preset("canary", int(match.group(1)), int(match.group(2)))
+    if match := _LINEAR.match(name):
+        return Preset("linear", int(match.group(1)), int(match.group(2)))
+    if _ALL.match(name):
+        return Preset("all-at-once")
+    return None

@@ -1,0 +1,171 @@
+"""Read YAML into plain data while remembering where every value came from.
+
+We compose the node graph with PyYAML's safe (C when available) loader and
+build the Python values ourselves, so that:
+
+- every value and key gets a ``file:line:col`` mark (see :class:`Marks`);
+- only the YAML core types are built: a tag such as ``!!python/object`` is a
+  diagnostic, never an object;
+- duplicate keys are an error rather than a silent overwrite;
+- alias expansion is bounded, so a "billion laughs" file fails fast.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from deployctl.diagnostics import Diagnostic, Marks, Path
+from deployctl.errors import UserError
+
+try:  # pragma: no cover - depends on how PyYAML was built
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+_STR = "tag:yaml.org,2002:str"
+_SCALAR_TAGS = {
+    _STR,
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+MAX_NODES = 1_000_000  # far beyond any real plan; stops alias bombs
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a plan file: its data and its marks."""
+
+    data: Any
+    marks: Marks
+    index: int  # 0-based position in the file
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.marks = Marks(file)
+        self.errors: list[Diagnostic] = []
+        self.budget = MAX_NODES
+        self._constructor = yaml.SafeLoader("")
+
+    def _pos(self, node: yaml.Node) -> tuple[int, int]:
+        return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _error(self, node: yaml.Node, path: Path, message: str) -> None:
+        line, col = self._pos(node)
+        self.errors.append(Diagnostic(self.marks.file, line, col, message, path))
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise UserError(
+                [Diagnostic(self.marks.file, *self._pos(node), "document too large (alias bomb?)")]
+            )
+        self.marks.values[path] = self._pos(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                self._error(node, path, f"unsupported YAML tag {node.tag!r}")
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP:
+                self._error(node, path, f"unsupported YAML tag {node.tag!r}")
+            return self._mapping(node, path)
+        raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        if node.style in ('"', "'"):
+            self.marks.quoted.add(path)
+        if node.tag not in _SCALAR_TAGS:
+            self._error(node, path, f"unsupported YAML tag {node.tag!r}")
+            return node.value
+        if node.tag in (_STR, "tag:yaml.org,2002:timestamp"):
+            return node.value  # dates stay text: plans pass them on, never compute with them
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # e.g. "!!int abc"
+            self._error(node, path, f"bad {node.tag.rsplit(':', 1)[-1]} value: {exc}")
+            return node.value
+        if isinstance(value, datetime.date):  # pragma: no cover - tag handled above
+            return node.value
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in self._pairs(node):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (
+                _STR,
+                "tag:yaml.org,2002:int",
+                "tag:yaml.org,2002:bool",
+                "tag:yaml.org,2002:null",
+                "tag:yaml.org,2002:float",
+            ):
+                self._error(key_node, path, "mapping keys must be plain strings")
+                continue
+            key = key_node.value
+            child = (*path, key)
+            if key in out:
+                self._error(key_node, child, f"duplicate key {key!r}")
+                continue
+            self.marks.keys[child] = self._pos(key_node)
+            out[key] = self.build(value_node, child)
+        return out
+
+    def _pairs(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+        """Key/value pairs with YAML merge keys (``<<: *base``) expanded."""
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    if isinstance(source, yaml.MappingNode):
+                        merged.extend(self._pairs(source))
+                    else:
+                        self._error(source, (), "a merge key (<<) needs a mapping")
+            else:
+                own.append((key_node, value_node))
+        own_keys = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+        seen: set[str] = set()
+        for key_node, value_node in merged:
+            if key_node.value in own_keys or key_node.value in seen:
+                continue
+            seen.add(key_node.value)
+            yield key_node, value_node
+        yield from own
+
+
+def load_documents(text: str, file: str) -> list[Document]:
+    """Parse every document of ``text``; raise :class:`UserError` with all problems."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise UserError([Diagnostic(file, line, col, f"invalid YAML: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise UserError([Diagnostic(file, None, None, f"invalid YAML: {exc}")]) from None
+    docs: list[Document] = []
+    errors: list[Diagnostic] = []
+    for index, node in enumerate(nodes):
+        if node is None:
+            continue
+        builder = _Builder(file)
+        data = builder.build(node, ())
+        errors.extend(builder.errors)
+        docs.append(Document(data, builder.marks, index))
+    if errors:
+        raise UserError(errors)
+    return docs
