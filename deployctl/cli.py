@@ -1,0 +1,80 @@
+"""``deployctl``: parse arguments, run one command, map errors to exit codes.
+
+Each command lives in ``deployctl/commands/<name>.py`` with ``register(sub)``;
+this module only wires them up and owns the single error handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from deployctl import __version__
+from deployctl.commands import COMMANDS
+from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage; 2 means "changes" here, so raise instead."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a plan variable (repeatable)")
+    group.add_argument("--vars-file", action="append", default=[], metavar="FILE", help="YAML file of variables")
+    group.add_argument("--state-dir", default=".deployctl", metavar="DIR", help="journal and locks (default .deployctl)")
+    group.add_argument("--region", help="default AWS region (a plan's regions: win)")
+    group.add_argument("--profile", help="AWS profile")
+    group.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
+    parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    common = common_options()
+    for module in COMMANDS:
+        module.register(sub, common)
+    return parser
+
+
+def _crash_log(state_dir: str) -> str:
+    os.makedirs(state_dir, exist_ok=True)
+    path = os.path.join(state_dir, "crash.log")
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(traceback.format_exc())
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args: argparse.Namespace | None = None
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.run(args)
+        return code
+    except UserError as exc:
+        for diagnostic in exc.diagnostics:
+            print(f"deployctl: {diagnostic.render()}", file=sys.stderr)
+        return exc.exit_code
+    except DeployctlError as exc:
+        print(f"deployctl: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("deployctl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:
+        where = _crash_log(getattr(args, "state_dir", ".deployctl"))
+        print(f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})", file=sys.stderr)
+        return EXIT_ERROR

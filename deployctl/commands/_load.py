@@ -1,0 +1,30 @@
+"""Shared by commands: turn common options into :class:`LoadOptions` and load."""
+
+from __future__ import annotations
+
+import argparse
+
+from deployctl.errors import UserError
+from deployctl.manifest import LoadOptions, load_file
+from deployctl.manifest.model import Manifest
+from deployctl.plan import compile_plan
+from deployctl.plan.api import Plan
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    variables = {}
+    for item in args.var:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--var {item!r}: expected KEY=VALUE")
+        variables[key.strip()] = value
+    return LoadOptions(vars=variables, vars_files=tuple(args.vars_file), region=args.region)
+
+
+def load_manifests(path: str, args: argparse.Namespace) -> list[Manifest]:
+    return load_file(path, load_options(args))
+
+
+def load_plan(path: str, args: argparse.Namespace) -> Plan:
+    """Compile every document of ``path`` into one plan."""
+    return compile_plan(load_manifests(path, args), path)
