@@ -34,7 +34,6 @@ class Checker:
 
     def _bare(self, value: Any, path: Path) -> None:
         self.error(path, f"a duration needs a unit: write '{value}s' or '{value}m', not {value!r}")
-        return None
 
     def triggers(self, value: Any, path: Path, known: set[str]) -> tuple[Trigger, ...]:
         """Parse the seed's trigger string (or a list of items), pointing at mistakes.

@@ -70,7 +70,7 @@ class Renderer:
                 errors.append(marks.diag(path, f"template error: not allowed: {exc}"))
             except _MissingEnv as exc:
                 errors.append(marks.diag(path, f"template error: {exc}"))
-            except Exception as exc:  # noqa: BLE001 - any template failure is the user's input
+            except Exception as exc:
                 errors.append(marks.diag(path, f"template error: {type(exc).__name__}: {exc}"))
             return value
         if isinstance(value, dict):

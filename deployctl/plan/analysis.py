@@ -38,7 +38,8 @@ def summarize(plan: Plan) -> Summary:
         parent = max(step.deps, key=finish.__getitem__, default=None)
         finish[step.id] = (finish[parent] if parent else 0.0) + step.wait
         via[step.id] = parent
-    end = max(finish, key=finish.__getitem__, default=None)
+    # On ties prefer the later step, so the path runs to the real end of the plan.
+    end = max(reversed(finish), key=finish.__getitem__, default=None)
     path: list[str] = []
     while end is not None:
         path.append(end)

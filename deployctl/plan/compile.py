@@ -2,12 +2,109 @@
 
 from __future__ import annotations
 
+import os.path
 from collections.abc import Sequence
 
+from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
-from deployctl.manifest.model import Manifest
-from deployctl.plan.api import Plan
+from deployctl.manifest import model as m
+from deployctl.plan.api import Plan, Step
+from deployctl.plan.approvals import insert_approvals
+from deployctl.plan.deployment import Ctx
+from deployctl.plan.flags import flag_steps
+from deployctl.plan.graph import StepGraph
+from deployctl.plan.migration import compile_migration
+from deployctl.plan.regions import rollout
+from deployctl.plan.smoke import smoke_steps
 
 
-def compile_plan(manifests: Sequence[Manifest], source: str) -> Plan:
-    raise UserError("compile: not written yet")
+def _alarms(ctx: Ctx, mon: m.Monitoring | None, region: str) -> list[str]:
+    if mon is None or not mon.alarms:
+        return []
+    alarms = [
+        {"name": a.name, "metric": a.metric, "threshold": a.threshold, "action": a.action, "period": a.period}
+        for a in mon.alarms
+    ]
+    return [ctx.graph.add(Step(
+        f"{ctx.prefix}monitoring/alarms", "cloudwatch.alarms", f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}",
+        {"namespace": mon.namespace, "alarms": alarms}, (), region, ("phase:monitoring",),
+    ))]
+
+
+def _document(ctx: Ctx, doc: m.Manifest, after: list[str]) -> tuple[list[str], list[Diagnostic]]:
+    """Add one document's steps after ``after``; returns its last steps and any problems."""
+    head = doc.header
+    if isinstance(doc, m.Deployment):
+        after = _alarms(ctx, doc.monitoring, head.region) or after
+        ends = rollout(ctx, doc, after)
+        if doc.flags and doc.store:
+            ends = flag_steps(ctx.graph, doc.flags, doc.store, f"{ctx.prefix}{head.region}/flags", head.region, ends,
+                              interval=doc.strategy.interval, analysis=doc.analysis, triggers=doc.rollback.triggers)
+        return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
+    if isinstance(doc, m.FeatureFlags):
+        after = _alarms(ctx, doc.monitoring, head.region) or after
+        ends = flag_steps(ctx.graph, doc.flags, doc.store, f"{ctx.prefix}{head.region}/flags", head.region, after,
+                          interval=doc.interval, analysis=doc.analysis, triggers=doc.rollback.triggers)
+        return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
+    if isinstance(doc, m.Migration):
+        after = _alarms(ctx, doc.monitoring, head.region) or after
+        ends = compile_migration(ctx, doc, after)
+        return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
+    return _pipeline(ctx, doc, after)
+
+
+def _pipeline(ctx: Ctx, pipe: m.Pipeline, after: list[str]) -> tuple[list[str], list[Diagnostic]]:
+    errors: list[Diagnostic] = []
+    for env, docs in zip(pipe.environments, pipe.children, strict=True):
+        child = Ctx(ctx.graph, f"{ctx.prefix}{env.name}/", ctx.base_dir)
+        if env.approval:
+            after = [ctx.graph.add(Step(
+                f"{child.prefix}approve", "approval", f"wait for a person to approve deploying to {env.name}",
+                {"reason": f"deploy to {env.name}"}, tuple(after), pipe.header.region, (f"env:{env.name}",), mutating=False,
+            ))]
+        for doc in docs:
+            after, problems = _document(child, doc, after)
+            errors += problems
+            if env.tests == "smoke" and isinstance(doc, m.Deployment):
+                region = doc.header.region
+                base = f"{child.prefix}tests/{region}"
+                after = smoke_steps(ctx.graph, doc.smoke, base, region, after, (f"env:{env.name}", "phase:tests")) or after
+    return after, errors
+
+
+def compile_plan(manifests: Sequence[m.Manifest], source: str) -> Plan:
+    """One plan from every document of a file; documents run in file order."""
+    if not manifests:
+        raise UserError(f"{source}: no documents to compile")
+    graph = StepGraph(source)
+    ctx = Ctx(graph, "", os.path.dirname(source))
+    after: list[str] = []
+    errors: list[Diagnostic] = []
+    metrics: dict[str, m.MetricDef] = {}
+    secrets: set[str] = set()
+    for doc in manifests:
+        after, problems = _document(ctx, doc, after)
+        errors += problems
+        for child in _flatten(doc):
+            metrics.update({d.name: d for d in getattr(child, "metrics", ())})
+            secrets |= {str(v) for k, v in child.header.vars if k in child.header.secret_vars and v}
+    if errors:
+        raise UserError(errors)
+    first = manifests[0]
+    strategy = first.strategy.type if isinstance(first, m.Deployment) else None
+    return Plan(
+        kind=first.header.kind,
+        project=first.header.project,
+        environment=first.header.environment,
+        source=source,
+        steps=graph.finish(),
+        metrics=metrics,
+        strategy=strategy,
+        secret_values=frozenset(secrets),
+    )
+
+
+def _flatten(doc: m.Manifest) -> list[m.Manifest]:
+    if isinstance(doc, m.Pipeline):
+        return [doc, *(c for docs in doc.children for c in docs)]
+    return [doc]

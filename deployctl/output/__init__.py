@@ -1,0 +1,1 @@
+"""Formatters: compiled plans and runs as text, markdown, JSON, DOT and Mermaid."""

@@ -1,0 +1,21 @@
+"""Secrets never reach output: over-redaction is reversible, a leak is not."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+
+class Redactor:
+    """Replaces each known secret value with a short hash, so a change still shows."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is replaced whole.
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                digest = hashlib.sha256(secret.encode()).hexdigest()[:8]
+                text = text.replace(secret, f"<redacted:{digest}>")
+        return text

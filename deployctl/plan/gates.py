@@ -1,0 +1,62 @@
+"""Gate steps: wait a stage's duration while checking thresholds and triggers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from deployctl.manifest import model as m
+from deployctl.manifest.durations import format_duration
+from deployctl.manifest.triggers import Trigger
+from deployctl.plan.api import Step
+
+
+def trigger_json(trigger: Trigger) -> dict[str, Any]:
+    return asdict(trigger)
+
+
+def gate_step(
+    step_id: str,
+    *,
+    duration: float,
+    interval: float,
+    threshold: float | None,
+    analysis: m.Analysis,
+    triggers: Sequence[Trigger],
+    deps: Sequence[str],
+    region: str,
+    tags: Sequence[str],
+    traffic: int | None = None,
+    label: str = "analysis",
+) -> Step:
+    """A read-only step that lasts ``duration`` and fails on a breach."""
+    metrics = sorted({t.metric for t in triggers} | ({analysis.metric} if threshold is not None else set()))
+    checks = []
+    if threshold is not None:
+        checks.append(f"{analysis.metric} <= {threshold:g}")
+    checks.extend(t.text for t in triggers)
+    what = f"{label} {format_duration(duration)}"
+    if checks:
+        what += f", every {format_duration(interval)}: {'; '.join(checks)}"
+    return Step(
+        id=step_id,
+        kind="gate.analysis",
+        description=what,
+        params={
+            "duration": duration,
+            "interval": interval,
+            "metric": analysis.metric if threshold is not None else None,
+            "threshold": threshold,
+            "failure_limit": analysis.failure_limit,
+            "missing_data": analysis.missing_data,
+            "triggers": [trigger_json(t) for t in triggers],
+            "metrics": metrics,
+        },
+        deps=tuple(deps),
+        region=region,
+        tags=tuple(tags),
+        traffic=traffic,
+        wait=duration,
+        mutating=False,
+    )

@@ -1,0 +1,95 @@
+"""What each target contributes to a region's chain: how to learn the live side,
+how to shift traffic, and how that shift is undone.  Pure data, no AWS."""
+
+from __future__ import annotations
+
+import os.path
+from dataclasses import asdict
+from typing import Any
+
+from deployctl.manifest import model as m
+
+NEW = "${new_version}"
+STABLE = "${stable_version}"
+IDLE = "${idle_color}"
+
+
+def code_params(code: m.LambdaCode) -> dict[str, Any]:
+    return {k: v for k, v in asdict(code).items() if v is not None}
+
+
+def target_params(target: m.Target) -> dict[str, Any]:
+    """The target's identity, as every step that touches it needs it."""
+    if isinstance(target, m.LambdaTarget):
+        return {"function": target.function, "alias": target.alias}
+    if isinstance(target, m.AlbTarget):
+        params = {
+            "listener_arn": target.listener_arn,
+            "blue_target_group": target.blue_target_group,
+            "green_target_group": target.green_target_group,
+        }
+        if target.rule_arn:
+            params["rule_arn"] = target.rule_arn
+        return params
+    if isinstance(target, m.Route53Target):
+        return {
+            "hosted_zone_id": target.hosted_zone_id,
+            "record_name": target.record_name,
+            "record_type": target.record_type,
+            "ttl": target.ttl,
+            "blue": asdict(target.blue),
+            "green": asdict(target.green),
+        }
+    if isinstance(target, m.CloudFrontTarget):
+        return {
+            "distribution_id": target.distribution_id,
+            "blue_origin": target.blue_origin,
+            "green_origin": target.green_origin,
+        }
+    return cfn_params(target)
+
+
+def cfn_params(stack: m.CloudFormationTarget, base_dir: str = "") -> dict[str, Any]:
+    template = os.path.normpath(os.path.join(base_dir, stack.template))
+    return {
+        "stack": stack.stack,
+        "template": template,
+        "parameters": dict(stack.parameters),
+        "capabilities": list(stack.capabilities),
+    }
+
+
+def name_of(target: m.Target) -> str:
+    if isinstance(target, m.LambdaTarget):
+        return f"{target.function}:{target.alias}"
+    if isinstance(target, m.AlbTarget):
+        listener = (target.rule_arn or target.listener_arn).rsplit("/", 1)[-1]
+        return f"{'rule' if target.rule_arn else 'listener'} {listener}"
+    if isinstance(target, m.Route53Target):
+        return target.record_name
+    if isinstance(target, m.CloudFrontTarget):
+        return f"distribution {target.distribution_id}"
+    return f"stack {target.stack}"
+
+
+def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]:
+    """(kind, params, description, undo) for sending ``weight``% to the new side."""
+    params = target_params(target)
+    label = name_of(target)
+    if isinstance(target, m.LambdaTarget):
+        params |= {"new_version": NEW, "stable_version": STABLE, "weight": weight}
+        if weight == 100:
+            what = f"alias {target.alias}: {NEW} at 100% (promote)"
+        else:
+            what = f"alias {target.alias}: {NEW} at {weight}%, {STABLE} at {100 - weight}%"
+        return "lambda.shift", params, what, f"alias {target.alias} back to {STABLE} at 100%"
+    service = {m.AlbTarget: "alb", m.Route53Target: "route53", m.CloudFrontTarget: "cloudfront"}[type(target)]
+    params |= {"to": IDLE, "weight": weight}
+    if isinstance(target, m.CloudFrontTarget):
+        if weight == 100:
+            what = f"{label}: default origin -> {IDLE}"
+        else:
+            what = f"{label}: continuous deployment, {weight}% to {IDLE} (staging)"
+    else:
+        what = f"{label}: {weight}% to {IDLE}, {100 - weight}% to the live side"
+    return f"{service}.shift", params, what, f"{label}: weights back to where they were"
