@@ -28,12 +28,27 @@ class _Parser(argparse.ArgumentParser):
 def common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
-    group.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="set a plan variable (repeatable)")
-    group.add_argument("--vars-file", action="append", default=[], metavar="FILE", help="YAML file of variables")
-    group.add_argument("--state-dir", default=".deployctl", metavar="DIR", help="journal and locks (default .deployctl)")
+    group.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a plan variable (repeatable)",
+    )
+    group.add_argument(
+        "--vars-file", action="append", default=[], metavar="FILE", help="YAML file of variables"
+    )
+    group.add_argument(
+        "--state-dir",
+        default=".deployctl",
+        metavar="DIR",
+        help="journal and locks (default .deployctl)",
+    )
     group.add_argument("--region", help="default AWS region (a plan's regions: win)")
     group.add_argument("--profile", help="AWS profile")
-    group.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)")
+    group.add_argument(
+        "--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)"
+    )
     return common
 
 
@@ -76,5 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as exc:
         where = _crash_log(getattr(args, "state_dir", ".deployctl"))
-        print(f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})", file=sys.stderr)
+        print(
+            f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})",
+            file=sys.stderr,
+        )
         return EXIT_ERROR

@@ -21,8 +21,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.add_argument("plan", metavar="PLAN")
     parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
     parser.add_argument("--out", metavar="FILE", help="also write the output here")
-    parser.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when the plan would change anything")
-    parser.add_argument("--offline", action="store_true", help="compile only; read nothing from AWS")
+    parser.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when the plan would change anything",
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="compile only; read nothing from AWS"
+    )
     parser.set_defaults(run=run)
 
 

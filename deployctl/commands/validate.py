@@ -10,7 +10,9 @@ from deployctl.errors import EXIT_ERROR, EXIT_OK, UserError
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("validate", parents=[common], help="check plan files; report every problem")
+    parser = sub.add_parser(
+        "validate", parents=[common], help="check plan files; report every problem"
+    )
     parser.add_argument("plans", nargs="+", metavar="PLAN")
     parser.set_defaults(run=run)
 

@@ -69,7 +69,9 @@ class Builder:
             unit = None if unit == "none" else unit
             scale = float(spec.get("scale", 1.0))
             if "query" in spec:
-                defs[name] = m.MetricDef(name, query=self.query(spec["query"]), unit=unit, scale=scale)
+                defs[name] = m.MetricDef(
+                    name, query=self.query(spec["query"]), unit=unit, scale=scale
+                )
             else:
                 ratio = spec["ratio"]
                 defs[name] = m.MetricDef(
@@ -84,7 +86,9 @@ class Builder:
     def analysis(self, known: set[str], needed: bool) -> m.Analysis:
         spec = self.data.get("analysis") or {}
         result = m.Analysis(
-            spec.get("metric", "ErrorRate"), spec.get("failure_limit", 0), spec.get("missing_data", "inconclusive")
+            spec.get("metric", "ErrorRate"),
+            spec.get("failure_limit", 0),
+            spec.get("missing_data", "inconclusive"),
         )
         if needed and result.metric not in known:
             path: Path = ("analysis", "metric") if "metric" in spec else ("strategy",)
@@ -101,12 +105,16 @@ class Builder:
         return m.Rollback(
             triggers=self.check.triggers(spec.get("triggers"), ("rollback", "triggers"), known),
             automatic=spec.get("automatic", True),
-            monitoring_time=self.check.duration(spec.get("monitoring_time"), ("rollback", "monitoring_time")),
+            monitoring_time=self.check.duration(
+                spec.get("monitoring_time"), ("rollback", "monitoring_time")
+            ),
             scope=spec.get("scope", "wave"),
         )
 
     def approvals(self) -> tuple[m.Approval, ...]:
-        return tuple(m.Approval(a["before"], i) for i, a in enumerate(self.data.get("approvals") or ()))
+        return tuple(
+            m.Approval(a["before"], i) for i, a in enumerate(self.data.get("approvals") or ())
+        )
 
     def store(self) -> m.FlagStore | None:
         spec = self.data.get("store")
@@ -124,7 +132,9 @@ class Builder:
         )
 
     def default_store(self) -> m.FlagStore:
-        return self.store() or m.FlagStore("ssm", path=f"/{self.head.project}/{self.head.environment}/flags")
+        return self.store() or m.FlagStore(
+            "ssm", path=f"/{self.head.project}/{self.head.environment}/flags"
+        )
 
     def flags(self) -> tuple[m.Flag, ...]:
         out = []
@@ -138,19 +148,35 @@ class Builder:
             for i, stage in enumerate(rollout):
                 where: Path = (*path, "rollout", i)
                 if stage["percentage"] <= previous:
-                    self.check.error((*where, "percentage"), f"rollout percentages must rise ({stage['percentage']} after {previous})")
+                    self.check.error(
+                        (*where, "percentage"),
+                        f"rollout percentages must rise ({stage['percentage']} after {previous})",
+                    )
                 previous = stage["percentage"]
                 last = i == len(rollout) - 1
                 stages.append(
                     m.FlagStage(
                         stage["percentage"],
-                        self.check.duration(stage["duration"], (*where, "duration"), stable_ok=last),
+                        self.check.duration(
+                            stage["duration"], (*where, "duration"), stable_ok=last
+                        ),
                         stage.get("metric_threshold"),
                     )
                 )
             if stages and stages[-1].percentage > percentage:
-                self.check.error((*path, "percentage"), f"the rollout reaches {stages[-1].percentage}% but percentage is {percentage}")
-            out.append(m.Flag(name, spec.get("enabled", True), percentage, tuple(spec.get("allowlist") or ()), tuple(stages)))
+                self.check.error(
+                    (*path, "percentage"),
+                    f"the rollout reaches {stages[-1].percentage}% but percentage is {percentage}",
+                )
+            out.append(
+                m.Flag(
+                    name,
+                    spec.get("enabled", True),
+                    percentage,
+                    tuple(spec.get("allowlist") or ()),
+                    tuple(stages),
+                )
+            )
         return tuple(out)
 
     def monitoring(self) -> m.Monitoring | None:
@@ -159,10 +185,24 @@ class Builder:
             return None
         alarms = []
         for name, alarm in sorted((spec.get("alarms") or {}).items()):
-            period = self.check.duration(alarm.get("period"), ("monitoring", "alarms", name, "period"))
-            alarms.append(m.Alarm(name, alarm["metric"], float(alarm["threshold"]), alarm["action"], period or 300.0))
+            period = self.check.duration(
+                alarm.get("period"), ("monitoring", "alarms", name, "period")
+            )
+            alarms.append(
+                m.Alarm(
+                    name,
+                    alarm["metric"],
+                    float(alarm["threshold"]),
+                    alarm["action"],
+                    period or 300.0,
+                )
+            )
         default = m.Monitoring()
-        return m.Monitoring(spec.get("namespace", default.namespace), tuple(spec.get("publish", default.publish)), tuple(alarms))
+        return m.Monitoring(
+            spec.get("namespace", default.namespace),
+            tuple(spec.get("publish", default.publish)),
+            tuple(alarms),
+        )
 
     def runner(self, spec: dict[str, Any], path: Path) -> m.Runner | None:
         if "lambda" in spec and "command" in spec:
@@ -170,7 +210,9 @@ class Builder:
         timeout = self.check.duration(spec.get("timeout"), (*path, "timeout"))
         if "lambda" in spec:
             fn = spec["lambda"]
-            return m.Runner(function=fn["function"], payload=fn.get("payload"), timeout=timeout or 3600.0)
+            return m.Runner(
+                function=fn["function"], payload=fn.get("payload"), timeout=timeout or 3600.0
+            )
         if "command" in spec:
             return m.Runner(command=tuple(spec["command"]), timeout=timeout or 3600.0)
         self.check.error(path, "a runner needs 'lambda' or 'command'")

@@ -27,7 +27,11 @@ class Checker:
                 self.error(path, "'stable' is only allowed as the duration of the last stage")
             return None
         try:
-            return parse_duration(str(value).strip()) if isinstance(value, str) else self._bare(value, path)
+            return (
+                parse_duration(str(value).strip())
+                if isinstance(value, str)
+                else self._bare(value, path)
+            )
         except DurationError as exc:
             self.error(path, str(exc), offset=exc.offset)
             return None
@@ -64,6 +68,10 @@ class Checker:
             if trigger.metric not in known:
                 names = ", ".join(sorted(known)) or "none: add a metrics: block"
                 offset = base + len(item) - len(item.lstrip())
-                self.error(where, f"unknown metric {trigger.metric!r} in trigger (known: {names})", offset=offset)
+                self.error(
+                    where,
+                    f"unknown metric {trigger.metric!r} in trigger (known: {names})",
+                    offset=offset,
+                )
             out.append(trigger)
         return tuple(out)

@@ -41,7 +41,9 @@ def default_metrics(target: Target) -> tuple[MetricDef, ...]:
                 numerator=MetricQuery("AWS/Lambda", "Errors", "Sum", dims),
                 denominator=MetricQuery("AWS/Lambda", "Invocations", "Sum", dims),
             ),
-            MetricDef("Latency", query=MetricQuery("AWS/Lambda", "Duration", "p99", dims), unit="ms"),
+            MetricDef(
+                "Latency", query=MetricQuery("AWS/Lambda", "Duration", "p99", dims), unit="ms"
+            ),
         )
     if isinstance(target, AlbTarget):
         dims = (
@@ -51,7 +53,9 @@ def default_metrics(target: Target) -> tuple[MetricDef, ...]:
         return (
             MetricDef(
                 "ErrorRate",
-                numerator=MetricQuery("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", dims),
+                numerator=MetricQuery(
+                    "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", dims
+                ),
                 denominator=MetricQuery("AWS/ApplicationELB", "RequestCount", "Sum", dims),
             ),
             MetricDef(

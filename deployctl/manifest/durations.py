@@ -33,7 +33,9 @@ def parse_duration(text: str) -> float:
             )
         rank = _ORDER.index(match.group(2))
         if rank <= last_rank:
-            raise DurationError(f"bad duration {text!r}: units must go from largest to smallest", pos)
+            raise DurationError(
+                f"bad duration {text!r}: units must go from largest to smallest", pos
+            )
         last_rank = rank
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()

@@ -27,7 +27,10 @@ def _code(spec: dict[str, Any] | None) -> m.LambdaCode | None:
 
 def _cfn(spec: dict[str, Any]) -> m.CloudFormationTarget:
     return m.CloudFormationTarget(
-        spec["stack"], spec["template"], _pairs(spec.get("parameters")), tuple(spec.get("capabilities") or ())
+        spec["stack"],
+        spec["template"],
+        _pairs(spec.get("parameters")),
+        tuple(spec.get("capabilities") or ()),
     )
 
 
@@ -37,23 +40,43 @@ def target(b: Builder) -> m.Target:
     if name == "lambda":
         code = _code(spec.get("code"))
         if code and sum(x is not None for x in (code.s3_key, code.zip_file, code.image_uri)) != 1:
-            b.check.error((*path, "code"), "code needs exactly one of {s3_bucket, s3_key}, {zip_file} or {image_uri}")
+            b.check.error(
+                (*path, "code"),
+                "code needs exactly one of {s3_bucket, s3_key}, {zip_file} or {image_uri}",
+            )
         if code and (code.s3_key is None) != (code.s3_bucket is None):
             b.check.error((*path, "code"), "an S3 code source needs both s3_bucket and s3_key")
         return m.LambdaTarget(spec["function"], spec["alias"], code, spec.get("keep_versions"))
     if name == "alb":
         if spec["blue_target_group"] == spec["green_target_group"]:
-            b.check.error((*path, "green_target_group"), "blue and green must be different target groups")
-        return m.AlbTarget(spec["listener_arn"], spec["blue_target_group"], spec["green_target_group"], spec.get("rule_arn"))
+            b.check.error(
+                (*path, "green_target_group"), "blue and green must be different target groups"
+            )
+        return m.AlbTarget(
+            spec["listener_arn"],
+            spec["blue_target_group"],
+            spec["green_target_group"],
+            spec.get("rule_arn"),
+        )
     if name == "route53":
-        sides = [m.Route53Side(spec[s]["set_identifier"], spec[s]["value"]) for s in ("blue", "green")]
+        sides = [
+            m.Route53Side(spec[s]["set_identifier"], spec[s]["value"]) for s in ("blue", "green")
+        ]
         if sides[0].set_identifier == sides[1].set_identifier:
-            b.check.error((*path, "green", "set_identifier"), "blue and green need different set identifiers")
+            b.check.error(
+                (*path, "green", "set_identifier"), "blue and green need different set identifiers"
+            )
         return m.Route53Target(
-            spec["hosted_zone_id"], spec["record_name"], spec.get("record_type", "CNAME"), spec.get("ttl", 60), *sides
+            spec["hosted_zone_id"],
+            spec["record_name"],
+            spec.get("record_type", "CNAME"),
+            spec.get("ttl", 60),
+            *sides,
         )
     if name == "cloudfront":
-        return m.CloudFrontTarget(spec["distribution_id"], spec["blue_origin"], spec["green_origin"])
+        return m.CloudFrontTarget(
+            spec["distribution_id"], spec["blue_origin"], spec["green_origin"]
+        )
     return _cfn(spec)
 
 
@@ -79,19 +102,29 @@ def strategy(b: Builder, target_name: str) -> m.Strategy:
     if preset_name:
         preset = parse_preset(preset_name)
         if preset is None:
-            b.check.error((*path, "preset"), f"unknown preset {preset_name!r} (e.g. Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce)")
+            b.check.error(
+                (*path, "preset"),
+                f"unknown preset {preset_name!r} (e.g. Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce)",
+            )
             return m.Strategy(kind or "canary", (m.Stage(100, None),), interval, preset_name)
         if kind and kind != preset.type:
-            b.check.error((*path, "type"), f"type {kind!r} contradicts preset {preset_name!r} ({preset.type})")
+            b.check.error(
+                (*path, "type"), f"type {kind!r} contradicts preset {preset_name!r} ({preset.type})"
+            )
         kind = preset.type
         if preset.type == "canary":
-            stages = [m.Stage(preset.percent, preset.minutes * 60.0, threshold), m.Stage(100, None, threshold)]
+            stages = [
+                m.Stage(preset.percent, preset.minutes * 60.0, threshold),
+                m.Stage(100, None, threshold),
+            ]
         elif preset.type == "linear":
             stages = _linear(preset.percent, preset.minutes * 60.0, threshold)
         else:
             stages = [m.Stage(100, None, threshold)]
     elif kind is None:
-        b.check.error(path, "set strategy.type (canary, linear, blue-green, all-at-once) or strategy.preset")
+        b.check.error(
+            path, "set strategy.type (canary, linear, blue-green, all-at-once) or strategy.preset"
+        )
         return m.Strategy("all-at-once", (m.Stage(100, None),), interval)
     elif kind == "canary":
         stages = _canary(b, spec.get("stages"), threshold)
@@ -109,13 +142,23 @@ def strategy(b: Builder, target_name: str) -> m.Strategy:
             b.check.error((*path, key), f"{key!r} does not apply to a {kind} strategy")
     allowed = STRATEGIES_BY_TARGET[target_name]
     if kind not in allowed:
-        hint = " (for blue-green on a stack, use deploy: cloudformation with an alb, route53 or cloudfront target)" if target_name == "cloudformation" else ""
-        b.check.error((*path, "type"), f"a {target_name} target supports {', '.join(sorted(allowed))}, not {kind}{hint}")
+        hint = (
+            " (for blue-green on a stack, use deploy: cloudformation with an alb, route53 or cloudfront target)"
+            if target_name == "cloudformation"
+            else ""
+        )
+        b.check.error(
+            (*path, "type"),
+            f"a {target_name} target supports {', '.join(sorted(allowed))}, not {kind}{hint}",
+        )
     if target_name == "cloudfront":
         for i, stage in enumerate(stages):
             if stage.traffic < 100 and stage.traffic > CLOUDFRONT_MAX_STAGING_PERCENT:
                 where: Path = (*path, "stages", i, "traffic") if "stages" in spec else path
-                b.check.error(where, f"CloudFront continuous deployment sends at most {CLOUDFRONT_MAX_STAGING_PERCENT}% to staging before promotion, not {stage.traffic}%")
+                b.check.error(
+                    where,
+                    f"CloudFront continuous deployment sends at most {CLOUDFRONT_MAX_STAGING_PERCENT}% to staging before promotion, not {stage.traffic}%",
+                )
     return m.Strategy(kind, tuple(stages), interval, preset_name)
 
 
@@ -138,10 +181,16 @@ def _canary(b: Builder, raw: list[dict[str, Any]] | None, threshold: float | Non
         path: Path = ("strategy", "stages", i)
         last = i == len(raw) - 1
         if stage["traffic"] <= previous:
-            b.check.error((*path, "traffic"), f"stage traffic must rise strictly ({stage['traffic']} after {previous})")
+            b.check.error(
+                (*path, "traffic"),
+                f"stage traffic must rise strictly ({stage['traffic']} after {previous})",
+            )
         previous = stage["traffic"]
         if last and stage["traffic"] != 100:
-            b.check.error((*path, "traffic"), f"the last stage must send 100% of traffic, not {stage['traffic']}%")
+            b.check.error(
+                (*path, "traffic"),
+                f"the last stage must send 100% of traffic, not {stage['traffic']}%",
+            )
         duration = b.check.duration(stage["duration"], (*path, "duration"), stable_ok=last)
         stages.append(m.Stage(stage["traffic"], duration, stage.get("metric_threshold", threshold)))
     return stages
@@ -158,11 +207,25 @@ def smoke(b: Builder) -> tuple[m.SmokeTest, ...]:
         if "http" in test:
             h = test["http"]
             timeout = b.check.duration(h.get("timeout"), (*path, "http", "timeout")) or 5.0
-            check = m.HttpCheck(h["url"], h.get("expect_status", 200), h.get("body_contains"), timeout, h.get("retries", 0), h.get("method", "GET"))
+            check = m.HttpCheck(
+                h["url"],
+                h.get("expect_status", 200),
+                h.get("body_contains"),
+                timeout,
+                h.get("retries", 0),
+                h.get("method", "GET"),
+            )
             out.append(m.SmokeTest(test["name"], http=check))
         elif "lambda" in test:
             fn = test["lambda"]
-            out.append(m.SmokeTest(test["name"], invoke=m.LambdaInvoke(fn["function"], fn.get("qualifier"), fn.get("payload"), fn.get("expect"))))
+            out.append(
+                m.SmokeTest(
+                    test["name"],
+                    invoke=m.LambdaInvoke(
+                        fn["function"], fn.get("qualifier"), fn.get("payload"), fn.get("expect")
+                    ),
+                )
+            )
         else:
             b.check.error(path, "a smoke test needs 'http' or 'lambda'")
     return tuple(out)
@@ -178,21 +241,45 @@ def regions(b: Builder) -> m.Regions | None:
     for i, r in enumerate(spec.get("replicas") or ()):
         path: Path = ("regions", "replicas", i)
         if r["region"] in seen:
-            b.check.error((*path, "region"), f"region {r['region']!r} appears twice (the primary is {spec['primary']})")
+            b.check.error(
+                (*path, "region"),
+                f"region {r['region']!r} appears twice (the primary is {spec['primary']})",
+            )
         seen.add(r["region"])
         priority = r.get("failover_priority")
         if priority is not None:
             if priority in priorities:
-                b.check.error((*path, "failover_priority"), f"failover_priority {priority} is already used by replicas[{priorities[priority]}]")
+                b.check.error(
+                    (*path, "failover_priority"),
+                    f"failover_priority {priority} is already used by replicas[{priorities[priority]}]",
+                )
             priorities[priority] = i
         latency = b.check.duration(r.get("latency_threshold"), (*path, "latency_threshold"))
-        replicas.append(m.Replica(r["region"], r["replication_type"], None if latency is None else latency * 1000.0, priority))
+        replicas.append(
+            m.Replica(
+                r["region"],
+                r["replication_type"],
+                None if latency is None else latency * 1000.0,
+                priority,
+            )
+        )
     routing = None
     if "routing" in spec:
         rt = spec["routing"]["route53"]
-        routing = m.Routing(rt["hosted_zone_id"], rt["record_name"], rt["policy"], rt.get("record_type", "CNAME"), rt.get("ttl", 60), _pairs(rt.get("values")), rt.get("value"))
+        routing = m.Routing(
+            rt["hosted_zone_id"],
+            rt["record_name"],
+            rt["policy"],
+            rt.get("record_type", "CNAME"),
+            rt.get("ttl", 60),
+            _pairs(rt.get("values")),
+            rt.get("value"),
+        )
         if not routing.value and not routing.values:
-            b.check.error(("regions", "routing", "route53"), "routing needs 'value' (with ${region}) or 'values' (region -> value)")
+            b.check.error(
+                ("regions", "routing", "route53"),
+                "routing needs 'value' (with ${region}) or 'values' (region -> value)",
+            )
     return m.Regions(spec["primary"], tuple(replicas), routing)
 
 
@@ -248,7 +335,10 @@ def migration(b: Builder) -> m.Migration:
         path: Path = ("phases", i, name)
         rank = PHASE_ORDER.index(name)
         if rank < last_rank:
-            b.check.error(path, f"phase {name!r} cannot come after {PHASE_ORDER[last_rank]!r} (order: {' -> '.join(PHASE_ORDER)})")
+            b.check.error(
+                path,
+                f"phase {name!r} cannot come after {PHASE_ORDER[last_rank]!r} (order: {' -> '.join(PHASE_ORDER)})",
+            )
         last_rank = max(rank, last_rank)
         if name in ("dual_write", "switch_read"):
             phases.append(m.Phase(name, i, flag=spec["flag"]))
@@ -277,5 +367,12 @@ def pipeline(b: Builder, children: tuple[tuple[m.Manifest, ...], ...]) -> m.Pipe
         if env["name"] in seen:
             b.check.error(("environments", i, "name"), f"environment {env['name']!r} appears twice")
         seen.add(env["name"])
-        envs.append(m.PipelineEnv(env["name"], env.get("tests"), env.get("approval") == "required", tuple(sorted((env.get("vars") or {}).items()))))
+        envs.append(
+            m.PipelineEnv(
+                env["name"],
+                env.get("tests"),
+                env.get("approval") == "required",
+                tuple(sorted((env.get("vars") or {}).items())),
+            )
+        )
     return m.Pipeline(b.head, b.data["plan"], tuple(envs), children)

@@ -48,7 +48,9 @@ def _vars_files(paths: tuple[str, ...]) -> dict[str, Any]:
         docs = load_documents(_read(path), path)
         for doc in docs:
             if not isinstance(doc.data, dict):
-                raise UserError([doc.marks.diag((), "a vars file must be a mapping of names to values")])
+                raise UserError(
+                    [doc.marks.diag((), "a vars file must be a mapping of names to values")]
+                )
             merged.update(doc.data)
     return merged
 
@@ -75,9 +77,17 @@ def load_text(text: str, file: str, options: LoadOptions | None = None) -> list[
     return out
 
 
-def _load_document(doc: Document, file: str, options: LoadOptions, extra: dict[str, Any]) -> m.Manifest:
+def _load_document(
+    doc: Document, file: str, options: LoadOptions, extra: dict[str, Any]
+) -> m.Manifest:
     if not isinstance(doc.data, dict):
-        raise UserError([doc.marks.diag((), "a plan document must be a mapping (apiVersion, kind, metadata, ...)")])
+        raise UserError(
+            [
+                doc.marks.diag(
+                    (), "a plan document must be a mapping (apiVersion, kind, metadata, ...)"
+                )
+            ]
+        )
     problems = validate(doc.data, doc.marks)
     if problems:
         raise UserError(problems)
@@ -90,7 +100,9 @@ def _load_document(doc: Document, file: str, options: LoadOptions, extra: dict[s
     variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
     renderer = Renderer({**variables, "vars": variables, "metadata": metadata}, options.environ)
     rendered = {
-        key: value if key in ("vars", "metadata") else renderer.render(value, doc.marks, (key,), errors)
+        key: value
+        if key in ("vars", "metadata")
+        else renderer.render(value, doc.marks, (key,), errors)
         for key, value in data.items()
     }
     rendered["metadata"] = metadata
@@ -119,7 +131,9 @@ def _build(b: Builder, file: str, options: LoadOptions) -> m.Manifest:
     return kinds.pipeline(b, _pipeline_children(b, file, options))
 
 
-def _pipeline_children(b: Builder, file: str, options: LoadOptions) -> tuple[tuple[m.Manifest, ...], ...]:
+def _pipeline_children(
+    b: Builder, file: str, options: LoadOptions
+) -> tuple[tuple[m.Manifest, ...], ...]:
     child = os.path.normpath(os.path.join(os.path.dirname(file), b.data["plan"]))
     if os.path.abspath(child) == os.path.abspath(file):
         b.check.error(("plan",), "a pipeline cannot run itself")
@@ -142,4 +156,3 @@ def _pipeline_children(b: Builder, file: str, options: LoadOptions) -> tuple[tup
             return ()
         out.append(tuple(manifests))
     return tuple(out)
-

@@ -41,7 +41,9 @@ def _env_lookup(environ: Mapping[str, str]) -> Callable[..., str]:
 
 
 class Renderer:
-    def __init__(self, context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, context: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> None:
         self.env = jinja2.sandbox.ImmutableSandboxedEnvironment(
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
         )

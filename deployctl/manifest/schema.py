@@ -74,14 +74,22 @@ def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic
             if key in known:
                 continue
             hint = difflib.get_close_matches(key, known, n=1)
-            tip = f" (did you mean {hint[0]!r}?)" if hint else f" (expected one of: {', '.join(known)})"
+            tip = (
+                f" (did you mean {hint[0]!r}?)"
+                if hint
+                else f" (expected one of: {', '.join(known)})"
+            )
             out.append(marks.diag((*path, key), f"unknown field {key!r}{tip}", key=True))
         return out
     if kind == "required":
         missing = [k for k in error.validator_value if k not in value]
         return [marks.diag(path, f"missing required field {k!r}") for k in missing]
     if kind == "type":
-        return [marks.diag(path, f"expected {_expected(error.validator_value)}, got {_type_name(value)}")]
+        return [
+            marks.diag(
+                path, f"expected {_expected(error.validator_value)}, got {_type_name(value)}"
+            )
+        ]
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return [marks.diag(path, f"{value!r} is not one of: {choices}")]

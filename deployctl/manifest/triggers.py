@@ -60,7 +60,9 @@ def _explain(item: str) -> tuple[str, int]:
         return "expected a number", pos
     pos = value.end()
     rest = item[pos:].strip()
-    return f"unknown unit {rest!r} (use %, ms, s or none)", pos + (len(item[pos:]) - len(item[pos:].lstrip()))
+    return f"unknown unit {rest!r} (use %, ms, s or none)", pos + (
+        len(item[pos:]) - len(item[pos:].lstrip())
+    )
 
 
 def parse_one(item: str, base: int = 0) -> Trigger:

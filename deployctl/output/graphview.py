@@ -17,11 +17,17 @@ def _label(step: Step) -> str:
 
 
 def render_dot(plan: Plan) -> str:
-    lines = [f"digraph {json.dumps(plan.project)} {{", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]
+    lines = [
+        f"digraph {json.dumps(plan.project)} {{",
+        "  rankdir=LR;",
+        "  node [shape=box, fontname=Helvetica];",
+    ]
     for step in plan.steps:
         shape = {"approval": "hexagon", "gate.analysis": "ellipse"}.get(step.kind, "box")
         style = ', style=filled, fillcolor="#f8d7da"' if step.one_way else ""
-        lines.append(f"  {json.dumps(step.id)} [label={json.dumps(_label(step))}, shape={shape}{style}];")
+        lines.append(
+            f"  {json.dumps(step.id)} [label={json.dumps(_label(step))}, shape={shape}{style}];"
+        )
     for step in plan.steps:
         for dep in step.deps:
             lines.append(f"  {json.dumps(dep)} -> {json.dumps(step.id)};")
@@ -34,7 +40,9 @@ def render_mermaid(plan: Plan) -> str:
     lines = ["flowchart LR"]
     for step in plan.steps:
         label = _label(step).replace('"', "'")
-        opening, closing = {"approval": ("{{", "}}"), "gate.analysis": ("([", "])")}.get(step.kind, ("[", "]"))
+        opening, closing = {"approval": ("{{", "}}"), "gate.analysis": ("([", "])")}.get(
+            step.kind, ("[", "]")
+        )
         lines.append(f'  {ids[step.id]}{opening}"{label}"{closing}')
     for step in plan.steps:
         for dep in step.deps:

@@ -96,7 +96,12 @@ def render_markdown(plan: Plan, redact: Redactor | None = None, limit: int = MAR
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    return {"format_version": FORMAT_VERSION, "source": plan.source, "digest": plan.digest, **plan.to_json()}
+    return {
+        "format_version": FORMAT_VERSION,
+        "source": plan.source,
+        "digest": plan.digest,
+        **plan.to_json(),
+    }
 
 
 def render_json(plan: Plan, redact: Redactor | None = None) -> str:

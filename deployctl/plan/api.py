@@ -29,7 +29,9 @@ class Step:
     params: Mapping[str, Any] = field(default_factory=dict)  # JSON-able; treat as read-only
     deps: tuple[str, ...] = ()
     region: str | None = None
-    tags: tuple[str, ...] = ()  # what approvals can name: "switch-traffic", "stage:2", "region:eu-west-1"
+    tags: tuple[
+        str, ...
+    ] = ()  # what approvals can name: "switch-traffic", "stage:2", "region:eu-west-1"
     traffic: int | None = None  # percent on the new version once this step is done
     wait: float = 0.0  # least seconds this step takes (stage duration, bake)
     mutating: bool = True  # changes the world: journaled as intent -> done

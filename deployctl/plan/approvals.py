@@ -32,20 +32,31 @@ def _matches(g: StepGraph, ref: str, prefix: str) -> list[str]:
 
 
 def known_refs(g: StepGraph) -> list[str]:
-    tags = sorted({t for step in g.steps.values() for t in step.tags if not t.startswith(("region:", "flag:"))})
+    tags = sorted(
+        {
+            t
+            for step in g.steps.values()
+            for t in step.tags
+            if not t.startswith(("region:", "flag:"))
+        }
+    )
     return tags
 
 
-def insert_approvals(g: StepGraph, approvals: Sequence[m.Approval], source: m.Source, prefix: str = "") -> list[Diagnostic]:
+def insert_approvals(
+    g: StepGraph, approvals: Sequence[m.Approval], source: m.Source, prefix: str = ""
+) -> list[Diagnostic]:
     errors = []
     for approval in approvals:
         matched = _matches(g, approval.before, prefix)
         if not matched:
             names = ", ".join(known_refs(g))
-            errors.append(source.diag(
-                ("approvals", approval.index, "before"),
-                f"approval before {approval.before!r} matches no step or phase (known: {names}, or a step id)",
-            ))
+            errors.append(
+                source.diag(
+                    ("approvals", approval.index, "before"),
+                    f"approval before {approval.before!r} matches no step or phase (known: {names}, or a step id)",
+                )
+            )
             continue
         by_region: dict[str | None, list[str]] = {}
         for sid in matched:
@@ -57,9 +68,18 @@ def insert_approvals(g: StepGraph, approvals: Sequence[m.Approval], source: m.So
             step_id = f"{prefix}{where}approve/before-{_slug(approval.before)}"
             if step_id in g.steps:
                 continue
-            g.add(Step(step_id, "approval", f"wait for a person to approve {approval.before}",
-                       {"reason": f"before {approval.before}"}, deps, region,
-                       ("phase:approval",), mutating=False))
+            g.add(
+                Step(
+                    step_id,
+                    "approval",
+                    f"wait for a person to approve {approval.before}",
+                    {"reason": f"before {approval.before}"},
+                    deps,
+                    region,
+                    ("phase:approval",),
+                    mutating=False,
+                )
+            )
             for root in roots:
                 g.add_deps(root, [step_id])
     return errors

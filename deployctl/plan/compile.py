@@ -22,13 +22,28 @@ def _alarms(ctx: Ctx, mon: m.Monitoring | None, region: str) -> list[str]:
     if mon is None or not mon.alarms:
         return []
     alarms = [
-        {"name": a.name, "metric": a.metric, "threshold": a.threshold, "action": a.action, "period": a.period}
+        {
+            "name": a.name,
+            "metric": a.metric,
+            "threshold": a.threshold,
+            "action": a.action,
+            "period": a.period,
+        }
         for a in mon.alarms
     ]
-    return [ctx.graph.add(Step(
-        f"{ctx.prefix}monitoring/alarms", "cloudwatch.alarms", f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}",
-        {"namespace": mon.namespace, "alarms": alarms}, (), region, ("phase:monitoring",),
-    ))]
+    return [
+        ctx.graph.add(
+            Step(
+                f"{ctx.prefix}monitoring/alarms",
+                "cloudwatch.alarms",
+                f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}",
+                {"namespace": mon.namespace, "alarms": alarms},
+                (),
+                region,
+                ("phase:monitoring",),
+            )
+        )
+    ]
 
 
 def _document(ctx: Ctx, doc: m.Manifest, after: list[str]) -> tuple[list[str], list[Diagnostic]]:
@@ -38,13 +53,31 @@ def _document(ctx: Ctx, doc: m.Manifest, after: list[str]) -> tuple[list[str], l
         after = _alarms(ctx, doc.monitoring, head.region) or after
         ends = rollout(ctx, doc, after)
         if doc.flags and doc.store:
-            ends = flag_steps(ctx.graph, doc.flags, doc.store, f"{ctx.prefix}{head.region}/flags", head.region, ends,
-                              interval=doc.strategy.interval, analysis=doc.analysis, triggers=doc.rollback.triggers)
+            ends = flag_steps(
+                ctx.graph,
+                doc.flags,
+                doc.store,
+                f"{ctx.prefix}{head.region}/flags",
+                head.region,
+                ends,
+                interval=doc.strategy.interval,
+                analysis=doc.analysis,
+                triggers=doc.rollback.triggers,
+            )
         return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
     if isinstance(doc, m.FeatureFlags):
         after = _alarms(ctx, doc.monitoring, head.region) or after
-        ends = flag_steps(ctx.graph, doc.flags, doc.store, f"{ctx.prefix}{head.region}/flags", head.region, after,
-                          interval=doc.interval, analysis=doc.analysis, triggers=doc.rollback.triggers)
+        ends = flag_steps(
+            ctx.graph,
+            doc.flags,
+            doc.store,
+            f"{ctx.prefix}{head.region}/flags",
+            head.region,
+            after,
+            interval=doc.interval,
+            analysis=doc.analysis,
+            triggers=doc.rollback.triggers,
+        )
         return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
     if isinstance(doc, m.Migration):
         after = _alarms(ctx, doc.monitoring, head.region) or after
@@ -58,17 +91,37 @@ def _pipeline(ctx: Ctx, pipe: m.Pipeline, after: list[str]) -> tuple[list[str], 
     for env, docs in zip(pipe.environments, pipe.children, strict=True):
         child = Ctx(ctx.graph, f"{ctx.prefix}{env.name}/", ctx.base_dir)
         if env.approval:
-            after = [ctx.graph.add(Step(
-                f"{child.prefix}approve", "approval", f"wait for a person to approve deploying to {env.name}",
-                {"reason": f"deploy to {env.name}"}, tuple(after), pipe.header.region, (f"env:{env.name}",), mutating=False,
-            ))]
+            after = [
+                ctx.graph.add(
+                    Step(
+                        f"{child.prefix}approve",
+                        "approval",
+                        f"wait for a person to approve deploying to {env.name}",
+                        {"reason": f"deploy to {env.name}"},
+                        tuple(after),
+                        pipe.header.region,
+                        (f"env:{env.name}",),
+                        mutating=False,
+                    )
+                )
+            ]
         for doc in docs:
             after, problems = _document(child, doc, after)
             errors += problems
             if env.tests == "smoke" and isinstance(doc, m.Deployment):
                 region = doc.header.region
                 base = f"{child.prefix}tests/{region}"
-                after = smoke_steps(ctx.graph, doc.smoke, base, region, after, (f"env:{env.name}", "phase:tests")) or after
+                after = (
+                    smoke_steps(
+                        ctx.graph,
+                        doc.smoke,
+                        base,
+                        region,
+                        after,
+                        (f"env:{env.name}", "phase:tests"),
+                    )
+                    or after
+                )
     return after, errors
 
 

@@ -32,46 +32,135 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
         if code:
             params = {"function": tgt.function, "code": targets.code_params(code)}
             if code.zip_file:
-                params["code"]["zip_file"] = os.path.normpath(os.path.join(ctx.base_dir, code.zip_file))
-            after = [g.add(Step(f"{p}/deploy/update-code", "lambda.update_code", f"update {tgt.function} code", params, tuple(after), region, tags, outputs=("code_sha256",)))]
-        after = [g.add(Step(
-            f"{p}/deploy/publish", "lambda.publish",
-            f"publish a version of {tgt.function}; note the version alias {tgt.alias} serves",
-            targets.target_params(tgt), tuple(after), region, tags, outputs=("new_version", "stable_version"),
-        ))]
+                params["code"]["zip_file"] = os.path.normpath(
+                    os.path.join(ctx.base_dir, code.zip_file)
+                )
+            after = [
+                g.add(
+                    Step(
+                        f"{p}/deploy/update-code",
+                        "lambda.update_code",
+                        f"update {tgt.function} code",
+                        params,
+                        tuple(after),
+                        region,
+                        tags,
+                        outputs=("code_sha256",),
+                    )
+                )
+            ]
+        after = [
+            g.add(
+                Step(
+                    f"{p}/deploy/publish",
+                    "lambda.publish",
+                    f"publish a version of {tgt.function}; note the version alias {tgt.alias} serves",
+                    targets.target_params(tgt),
+                    tuple(after),
+                    region,
+                    tags,
+                    outputs=("new_version", "stable_version"),
+                )
+            )
+        ]
     elif not isinstance(tgt, m.CloudFormationTarget):
-        service = {m.AlbTarget: "alb", m.Route53Target: "route53", m.CloudFrontTarget: "cloudfront"}[type(tgt)]
-        after = [g.add(Step(
-            f"{p}/discover", f"{service}.discover", f"find the live side of {targets.name_of(tgt)}",
-            targets.target_params(tgt), tuple(after), region, tags, mutating=False, outputs=("live_color", "idle_color"),
-        ))]
+        service = {
+            m.AlbTarget: "alb",
+            m.Route53Target: "route53",
+            m.CloudFrontTarget: "cloudfront",
+        }[type(tgt)]
+        after = [
+            g.add(
+                Step(
+                    f"{p}/discover",
+                    f"{service}.discover",
+                    f"find the live side of {targets.name_of(tgt)}",
+                    targets.target_params(tgt),
+                    tuple(after),
+                    region,
+                    tags,
+                    mutating=False,
+                    outputs=("live_color", "idle_color"),
+                )
+            )
+        ]
     if d.deploy and d.deploy.cloudformation:
         stack = d.deploy.cloudformation
-        after = [g.add(Step(
-            f"{p}/deploy/stack", "cloudformation.deploy", f"update stack {stack.stack} (change set, execute, wait)",
-            targets.cfn_params(stack, ctx.base_dir), tuple(after), region, tags,
-            undo=f"re-deploy the previous template and parameters of {stack.stack}", outputs=("stack_id",),
-        ))]
+        after = [
+            g.add(
+                Step(
+                    f"{p}/deploy/stack",
+                    "cloudformation.deploy",
+                    f"update stack {stack.stack} (change set, execute, wait)",
+                    targets.cfn_params(stack, ctx.base_dir),
+                    tuple(after),
+                    region,
+                    tags,
+                    undo=f"re-deploy the previous template and parameters of {stack.stack}",
+                    outputs=("stack_id",),
+                )
+            )
+        ]
     if d.deploy and d.deploy.command:
-        after = [g.add(Step(
-            f"{p}/deploy/command", "command.run", f"run {' '.join(d.deploy.command)}",
-            {"argv": list(d.deploy.command), "timeout": 3600.0}, tuple(after), region, tags,
-        ))]
+        after = [
+            g.add(
+                Step(
+                    f"{p}/deploy/command",
+                    "command.run",
+                    f"run {' '.join(d.deploy.command)}",
+                    {"argv": list(d.deploy.command), "timeout": 3600.0},
+                    tuple(after),
+                    region,
+                    tags,
+                )
+            )
+        ]
     return after
 
 
-def _traffic(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str], triggers: Sequence[Trigger]) -> list[str]:
+def _traffic(
+    ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str], triggers: Sequence[Trigger]
+) -> list[str]:
     g, s = ctx.graph, d.strategy
     if isinstance(d.target, m.CloudFormationTarget):
         stack = d.target
-        params = targets.cfn_params(stack, ctx.base_dir) | {"rollback_triggers": [t.text for t in d.rollback.triggers]}
-        after = [g.add(Step(
-            f"{p}/stack/deploy", "cloudformation.deploy", f"update stack {stack.stack} (change set, execute, wait)",
-            params, tuple(after), region, (f"region:{region}", "switch-traffic", "promote", "stage:1"), traffic=100,
-            undo=f"re-deploy the previous template and parameters of {stack.stack}", outputs=("stack_id",),
-        ))]
+        params = targets.cfn_params(stack, ctx.base_dir) | {
+            "rollback_triggers": [t.text for t in d.rollback.triggers]
+        }
+        after = [
+            g.add(
+                Step(
+                    f"{p}/stack/deploy",
+                    "cloudformation.deploy",
+                    f"update stack {stack.stack} (change set, execute, wait)",
+                    params,
+                    tuple(after),
+                    region,
+                    (f"region:{region}", "switch-traffic", "promote", "stage:1"),
+                    traffic=100,
+                    undo=f"re-deploy the previous template and parameters of {stack.stack}",
+                    outputs=("stack_id",),
+                )
+            )
+        ]
         if s.stages[0].duration:
-            after = [g.add(gate_step(f"{p}/stack/bake", duration=s.stages[0].duration, interval=s.interval, threshold=s.stages[0].metric_threshold, analysis=d.analysis, triggers=triggers, deps=after, region=region, tags=(f"region:{region}", "stage:1"), traffic=100, label="bake"))]
+            after = [
+                g.add(
+                    gate_step(
+                        f"{p}/stack/bake",
+                        duration=s.stages[0].duration,
+                        interval=s.interval,
+                        threshold=s.stages[0].metric_threshold,
+                        analysis=d.analysis,
+                        triggers=triggers,
+                        deps=after,
+                        region=region,
+                        tags=(f"region:{region}", "stage:1"),
+                        traffic=100,
+                        label="bake",
+                    )
+                )
+            ]
         return after
     single = s.type in ("blue-green", "all-at-once")
     for n, stage in enumerate(s.stages, start=1):
@@ -83,35 +172,88 @@ def _traffic(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str], t
             tags.append("promote")
         kind, params, what, undo = targets.shift(d.target, stage.traffic)
         shift_id = f"{base}/switch" if s.type == "blue-green" else f"{base}/shift"
-        after = [g.add(Step(shift_id, kind, what, params, tuple(after), region, tuple(tags), traffic=stage.traffic, undo=undo))]
+        after = [
+            g.add(
+                Step(
+                    shift_id,
+                    kind,
+                    what,
+                    params,
+                    tuple(after),
+                    region,
+                    tuple(tags),
+                    traffic=stage.traffic,
+                    undo=undo,
+                )
+            )
+        ]
         if stage.duration:
             label = "bake" if single else "analysis"
-            after = [g.add(gate_step(
-                f"{base}/{label}", duration=stage.duration, interval=s.interval, threshold=stage.metric_threshold,
-                analysis=d.analysis, triggers=triggers, deps=after, region=region, tags=tags[:2], traffic=stage.traffic, label=label,
-            ))]
+            after = [
+                g.add(
+                    gate_step(
+                        f"{base}/{label}",
+                        duration=stage.duration,
+                        interval=s.interval,
+                        threshold=stage.metric_threshold,
+                        analysis=d.analysis,
+                        triggers=triggers,
+                        deps=after,
+                        region=region,
+                        tags=tags[:2],
+                        traffic=stage.traffic,
+                        label=label,
+                    )
+                )
+            ]
     return after
 
 
-def region_chain(ctx: Ctx, d: m.Deployment, region: str, after: list[str], extra: Sequence[Trigger] = ()) -> list[str]:
+def region_chain(
+    ctx: Ctx, d: m.Deployment, region: str, after: list[str], extra: Sequence[Trigger] = ()
+) -> list[str]:
     """Every step for one region; returns the chain's last steps."""
     p = f"{ctx.prefix}{region}"
     triggers = (*d.rollback.triggers, *extra)
     after = _prepare(ctx, d, region, p, after)
-    after = smoke_steps(ctx.graph, d.smoke, f"{p}/smoke", region, after, (f"region:{region}", "phase:smoke")) or after
+    after = (
+        smoke_steps(
+            ctx.graph, d.smoke, f"{p}/smoke", region, after, (f"region:{region}", "phase:smoke")
+        )
+        or after
+    )
     after = _traffic(ctx, d, region, p, after, triggers)
     if d.rollback.monitoring_time:
-        after = [ctx.graph.add(gate_step(
-            f"{p}/monitor", duration=d.rollback.monitoring_time, interval=d.strategy.interval, threshold=None,
-            analysis=d.analysis, triggers=triggers, deps=after, region=region,
-            tags=(f"region:{region}", "phase:monitor"), traffic=100, label="monitor",
-        ))]
+        after = [
+            ctx.graph.add(
+                gate_step(
+                    f"{p}/monitor",
+                    duration=d.rollback.monitoring_time,
+                    interval=d.strategy.interval,
+                    threshold=None,
+                    analysis=d.analysis,
+                    triggers=triggers,
+                    deps=after,
+                    region=region,
+                    tags=(f"region:{region}", "phase:monitor"),
+                    traffic=100,
+                    label="monitor",
+                )
+            )
+        ]
     tgt = d.target
     if isinstance(tgt, m.LambdaTarget) and tgt.keep_versions:
-        after = [ctx.graph.add(Step(
-            f"{p}/cleanup/old-versions", "lambda.cleanup_versions",
-            f"delete old versions of {tgt.function}, keeping {tgt.keep_versions} and any an alias uses",
-            {"function": tgt.function, "alias": tgt.alias, "keep": tgt.keep_versions}, tuple(after), region,
-            (f"region:{region}", "phase:cleanup"),
-        ))]
+        after = [
+            ctx.graph.add(
+                Step(
+                    f"{p}/cleanup/old-versions",
+                    "lambda.cleanup_versions",
+                    f"delete old versions of {tgt.function}, keeping {tgt.keep_versions} and any an alias uses",
+                    {"function": tgt.function, "alias": tgt.alias, "keep": tgt.keep_versions},
+                    tuple(after),
+                    region,
+                    (f"region:{region}", "phase:cleanup"),
+                )
+            )
+        ]
     return after

@@ -21,21 +21,42 @@ def flag_value(flag: m.Flag, percentage: int) -> dict[str, Any]:
     return {"enabled": flag.enabled, "percentage": percentage, "allowlist": list(flag.allowlist)}
 
 
-def set_step(step_id: str, store: m.FlagStore, name: str, value: dict[str, Any], after: Sequence[str], region: str, tags: tuple[str, ...]) -> Step:
+def set_step(
+    step_id: str,
+    store: m.FlagStore,
+    name: str,
+    value: dict[str, Any],
+    after: Sequence[str],
+    region: str,
+    tags: tuple[str, ...],
+) -> Step:
     state = "on" if value["enabled"] else "off"
     what = f"flag {name}: {state}, {value['percentage']}%"
     if value.get("allowlist"):
         what += f", allowlist {len(value['allowlist'])}"
     return Step(
-        step_id, "flag.set", what,
+        step_id,
+        "flag.set",
+        what,
         {"store": store_params(store), "flag": name, "value": value},
-        tuple(after), region, tags, undo=f"flag {name} back to its previous value",
+        tuple(after),
+        region,
+        tags,
+        undo=f"flag {name} back to its previous value",
     )
 
 
 def flag_steps(
-    g: StepGraph, flags: Sequence[m.Flag], store: m.FlagStore, base: str, region: str, after: list[str],
-    *, interval: float, analysis: m.Analysis, triggers: Sequence[Trigger],
+    g: StepGraph,
+    flags: Sequence[m.Flag],
+    store: m.FlagStore,
+    base: str,
+    region: str,
+    after: list[str],
+    *,
+    interval: float,
+    analysis: m.Analysis,
+    triggers: Sequence[Trigger],
 ) -> list[str]:
     """Each flag is independent: all start after ``after``; returns every flag's last step."""
     ends = []
@@ -44,13 +65,48 @@ def flag_steps(
         p = f"{base}/{flag.name}"
         tags = (f"flag:{flag.name}", "phase:flags")
         for n, stage in enumerate(flag.rollout, start=1):
-            last = [g.add(set_step(f"{p}/stage-{n}/set", store, flag.name, flag_value(flag, stage.percentage), last, region, (*tags, f"stage:{n}")))]
+            last = [
+                g.add(
+                    set_step(
+                        f"{p}/stage-{n}/set",
+                        store,
+                        flag.name,
+                        flag_value(flag, stage.percentage),
+                        last,
+                        region,
+                        (*tags, f"stage:{n}"),
+                    )
+                )
+            ]
             if stage.duration:
-                last = [g.add(gate_step(
-                    f"{p}/stage-{n}/analysis", duration=stage.duration, interval=interval, threshold=stage.metric_threshold,
-                    analysis=analysis, triggers=triggers, deps=last, region=region, tags=(*tags, f"stage:{n}"),
-                ))]
+                last = [
+                    g.add(
+                        gate_step(
+                            f"{p}/stage-{n}/analysis",
+                            duration=stage.duration,
+                            interval=interval,
+                            threshold=stage.metric_threshold,
+                            analysis=analysis,
+                            triggers=triggers,
+                            deps=last,
+                            region=region,
+                            tags=(*tags, f"stage:{n}"),
+                        )
+                    )
+                ]
         if not flag.rollout or flag.rollout[-1].percentage != flag.percentage or not flag.enabled:
-            last = [g.add(set_step(f"{p}/set", store, flag.name, flag_value(flag, flag.percentage), last, region, tags))]
+            last = [
+                g.add(
+                    set_step(
+                        f"{p}/set",
+                        store,
+                        flag.name,
+                        flag_value(flag, flag.percentage),
+                        last,
+                        region,
+                        tags,
+                    )
+                )
+            ]
         ends += last
     return ends

@@ -31,7 +31,9 @@ def gate_step(
     label: str = "analysis",
 ) -> Step:
     """A read-only step that lasts ``duration`` and fails on a breach."""
-    metrics = sorted({t.metric for t in triggers} | ({analysis.metric} if threshold is not None else set()))
+    metrics = sorted(
+        {t.metric for t in triggers} | ({analysis.metric} if threshold is not None else set())
+    )
     checks = []
     if threshold is not None:
         checks.append(f"{analysis.metric} <= {threshold:g}")

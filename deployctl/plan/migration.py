@@ -14,35 +14,85 @@ def _runner(step_id: str, phase: m.Phase, after: list[str], region: str, **flags
     assert runner is not None
     tags = (f"phase:{phase.name}", f"region:{region}")
     if runner.function:
-        return Step(step_id, "lambda.invoke", f"{phase.name}: invoke {runner.function}",
-                    {"function": runner.function, "payload": runner.payload, "timeout": runner.timeout},
-                    tuple(after), region, tags, **flags)
-    return Step(step_id, "command.run", f"{phase.name}: run {' '.join(runner.command)}",
-                {"argv": list(runner.command), "timeout": runner.timeout}, tuple(after), region, tags, **flags)
+        return Step(
+            step_id,
+            "lambda.invoke",
+            f"{phase.name}: invoke {runner.function}",
+            {"function": runner.function, "payload": runner.payload, "timeout": runner.timeout},
+            tuple(after),
+            region,
+            tags,
+            **flags,
+        )
+    return Step(
+        step_id,
+        "command.run",
+        f"{phase.name}: run {' '.join(runner.command)}",
+        {"argv": list(runner.command), "timeout": runner.timeout},
+        tuple(after),
+        region,
+        tags,
+        **flags,
+    )
 
 
 def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]:
     g, region = ctx.graph, mig.header.region
     p = f"{ctx.prefix}{region}/migration"
     if mig.snapshot:
-        target = {"instance": mig.rds_instance} if mig.rds_instance else {"cluster": mig.rds_cluster}
+        target = (
+            {"instance": mig.rds_instance} if mig.rds_instance else {"cluster": mig.rds_cluster}
+        )
         name = mig.rds_instance or mig.rds_cluster
-        after = [g.add(Step(f"{p}/snapshot", "rds.snapshot", f"snapshot {name} as the restore point",
-                            target, tuple(after), region, ("phase:snapshot", f"region:{region}"),
-                            outputs=("snapshot_id", "restore_time")))]
+        after = [
+            g.add(
+                Step(
+                    f"{p}/snapshot",
+                    "rds.snapshot",
+                    f"snapshot {name} as the restore point",
+                    target,
+                    tuple(after),
+                    region,
+                    ("phase:snapshot", f"region:{region}"),
+                    outputs=("snapshot_id", "restore_time"),
+                )
+            )
+        ]
     for phase in mig.phases:
         step_id = f"{p}/{phase.name}"
         if phase.flag:
             value = {"enabled": True, "percentage": 100, "allowlist": []}
-            after = [g.add(set_step(step_id, mig.store, phase.flag, value, after, region, (f"phase:{phase.name}", f"region:{region}")))]
+            after = [
+                g.add(
+                    set_step(
+                        step_id,
+                        mig.store,
+                        phase.flag,
+                        value,
+                        after,
+                        region,
+                        (f"phase:{phase.name}", f"region:{region}"),
+                    )
+                )
+            ]
         elif phase.name == "validate":
             after = [g.add(_runner(step_id, phase, after, region, mutating=False))]
         elif phase.name == "cleanup":
-            approval = g.add(Step(f"{p}/approve-cleanup", "approval",
-                                  "approve cleanup: a one-way door, automatic rollback ends here",
-                                  {"reason": "cleanup cannot be undone"}, tuple(after), region,
-                                  ("phase:cleanup", f"region:{region}"), mutating=False))
-            after = [g.add(_runner(step_id, phase, [approval], region, reversible=False, one_way=True))]
+            approval = g.add(
+                Step(
+                    f"{p}/approve-cleanup",
+                    "approval",
+                    "approve cleanup: a one-way door, automatic rollback ends here",
+                    {"reason": "cleanup cannot be undone"},
+                    tuple(after),
+                    region,
+                    ("phase:cleanup", f"region:{region}"),
+                    mutating=False,
+                )
+            )
+            after = [
+                g.add(_runner(step_id, phase, [approval], region, reversible=False, one_way=True))
+            ]
         else:
             after = [g.add(_runner(step_id, phase, after, region))]
     return after

@@ -47,7 +47,9 @@ def _routing(ctx: Ctx, regions: m.Regions, after: list[str]) -> Step:
     assert rt is not None
     names = [regions.primary, *(r.region for r in regions.replicas)]
     given = dict(rt.values)
-    records = {name: given.get(name) or (rt.value or "").replace("${region}", name) for name in names}
+    records = {
+        name: given.get(name) or (rt.value or "").replace("${region}", name) for name in names
+    }
     failover = {regions.primary: "PRIMARY"} if rt.policy == "failover" else {}
     return Step(
         id=f"{ctx.prefix}routing/route53",

@@ -11,7 +11,12 @@ from deployctl.plan.graph import StepGraph
 
 
 def smoke_steps(
-    g: StepGraph, tests: Sequence[m.SmokeTest], base: str, region: str, after: list[str], tags: tuple[str, ...]
+    g: StepGraph,
+    tests: Sequence[m.SmokeTest],
+    base: str,
+    region: str,
+    after: list[str],
+    tags: tuple[str, ...],
 ) -> list[str]:
     """One parallel step per test after ``after``; returns their ids (empty: no tests)."""
     out = []
@@ -21,9 +26,35 @@ def smoke_steps(
             what = f"{check.method} {check.url} -> {check.expect_status}"
             if check.body_contains:
                 what += f" containing {check.body_contains!r}"
-            out.append(g.add(Step(f"{base}/{test.name}", "smoke.http", what, asdict(check), tuple(after), region, tags, mutating=False)))
+            out.append(
+                g.add(
+                    Step(
+                        f"{base}/{test.name}",
+                        "smoke.http",
+                        what,
+                        asdict(check),
+                        tuple(after),
+                        region,
+                        tags,
+                        mutating=False,
+                    )
+                )
+            )
         elif test.invoke:
             inv = test.invoke
             target = f"{inv.function}:{inv.qualifier}" if inv.qualifier else inv.function
-            out.append(g.add(Step(f"{base}/{test.name}", "smoke.lambda", f"invoke {target}, expect {inv.expect!r}", asdict(inv), tuple(after), region, tags, mutating=False)))
+            out.append(
+                g.add(
+                    Step(
+                        f"{base}/{test.name}",
+                        "smoke.lambda",
+                        f"invoke {target}, expect {inv.expect!r}",
+                        asdict(inv),
+                        tuple(after),
+                        region,
+                        tags,
+                        mutating=False,
+                    )
+                )
+            )
     return out

@@ -83,7 +83,9 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
         else:
             what = f"alias {target.alias}: {NEW} at {weight}%, {STABLE} at {100 - weight}%"
         return "lambda.shift", params, what, f"alias {target.alias} back to {STABLE} at 100%"
-    service = {m.AlbTarget: "alb", m.Route53Target: "route53", m.CloudFrontTarget: "cloudfront"}[type(target)]
+    service = {m.AlbTarget: "alb", m.Route53Target: "route53", m.CloudFrontTarget: "cloudfront"}[
+        type(target)
+    ]
     params |= {"to": IDLE, "weight": weight}
     if isinstance(target, m.CloudFrontTarget):
         if weight == 100:
