@@ -138,9 +138,9 @@ class Builder:
 
     def flags(self) -> tuple[m.Flag, ...]:
         out = []
-        for name, spec in (self.data.get("flags") or {}).items():
+        for name, given in (self.data.get("flags") or {}).items():
             path: Path = ("flags", name)
-            spec = spec or {}
+            spec = given or {}
             percentage = spec.get("percentage", 100)
             stages = []
             previous = -1

@@ -26,18 +26,16 @@ class Checker:
             if not stable_ok:
                 self.error(path, "'stable' is only allowed as the duration of the last stage")
             return None
-        try:
-            return (
-                parse_duration(str(value).strip())
-                if isinstance(value, str)
-                else self._bare(value, path)
+        if not isinstance(value, str):
+            self.error(
+                path, f"a duration needs a unit: write '{value}s' or '{value}m', not {value!r}"
             )
+            return None
+        try:
+            return parse_duration(value.strip())
         except DurationError as exc:
             self.error(path, str(exc), offset=exc.offset)
             return None
-
-    def _bare(self, value: Any, path: Path) -> None:
-        self.error(path, f"a duration needs a unit: write '{value}s' or '{value}m', not {value!r}")
 
     def triggers(self, value: Any, path: Path, known: set[str]) -> tuple[Trigger, ...]:
         """Parse the seed's trigger string (or a list of items), pointing at mistakes.

@@ -13,6 +13,7 @@ from deployctl.manifest.model import (
     LambdaTarget,
     MetricDef,
     MetricQuery,
+    Pairs,
     Target,
 )
 
@@ -29,6 +30,7 @@ def _target_group_dimension(arn: str) -> str:
 
 
 def default_metrics(target: Target) -> tuple[MetricDef, ...]:
+    dims: Pairs
     if isinstance(target, LambdaTarget):
         dims = (
             ("FunctionName", target.function),

@@ -167,7 +167,7 @@ def _allowed(kind: str, key: str) -> bool:
 
 
 def _linear(step: int, every: float, threshold: float | None) -> list[m.Stage]:
-    percents = list(range(step, 100, step)) + [100]
+    percents = [*range(step, 100, step), 100]
     return [m.Stage(p, None if p == 100 else every, threshold) for p in percents]
 
 
@@ -204,7 +204,9 @@ def smoke(b: Builder) -> tuple[m.SmokeTest, ...]:
         if test["name"] in seen:
             b.check.error((*path, "name"), f"duplicate smoke test name {test['name']!r}")
         seen.add(test["name"])
-        if "http" in test:
+        if ("http" in test) == ("lambda" in test):
+            b.check.error(path, "a smoke test needs exactly one of 'http' or 'lambda'")
+        elif "http" in test:
             h = test["http"]
             timeout = b.check.duration(h.get("timeout"), (*path, "http", "timeout")) or 5.0
             check = m.HttpCheck(
@@ -226,8 +228,6 @@ def smoke(b: Builder) -> tuple[m.SmokeTest, ...]:
                     ),
                 )
             )
-        else:
-            b.check.error(path, "a smoke test needs 'http' or 'lambda'")
     return tuple(out)
 
 

@@ -68,6 +68,8 @@ def load_text(text: str, file: str, options: LoadOptions | None = None) -> list[
     if not docs:
         raise UserError([Diagnostic(file, 1, 1, "the file holds no plan document")])
     for doc in docs:
+        if doc.data is None:  # an empty document, e.g. after a trailing ---
+            continue
         try:
             out.append(_load_document(doc, file, options, extra))
         except UserError as exc:

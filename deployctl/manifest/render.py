@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from jinja2.exceptions import SecurityError
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
 
@@ -68,7 +69,7 @@ class Renderer:
                 errors.append(marks.diag(path, f"template error: {exc.message}"))
             except jinja2.UndefinedError as exc:
                 errors.append(marks.diag(path, f"template error: {exc.message}"))
-            except jinja2.sandbox.SecurityError as exc:
+            except SecurityError as exc:
                 errors.append(marks.diag(path, f"template error: not allowed: {exc}"))
             except _MissingEnv as exc:
                 errors.append(marks.diag(path, f"template error: {exc}"))

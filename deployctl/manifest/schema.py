@@ -66,7 +66,8 @@ def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic
     path: Path = tuple(error.absolute_path)
     kind = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
-    value = error.instance
+    value: Any = error.instance
+    expected: Any = error.validator_value
     if kind == "additionalProperties" and isinstance(value, dict):
         known = sorted(schema.get("properties", {}))
         out = []
@@ -82,25 +83,23 @@ def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic
             out.append(marks.diag((*path, key), f"unknown field {key!r}{tip}", key=True))
         return out
     if kind == "required":
-        missing = [k for k in error.validator_value if k not in value]
+        missing = [k for k in expected if k not in value]
         return [marks.diag(path, f"missing required field {k!r}") for k in missing]
+    if kind == "type" and schema.get("x-message"):
+        return [marks.diag(path, f"{schema['x-message']}, got {_type_name(value)}")]
     if kind == "type":
-        return [
-            marks.diag(
-                path, f"expected {_expected(error.validator_value)}, got {_type_name(value)}"
-            )
-        ]
+        return [marks.diag(path, f"expected {_expected(expected)}, got {_type_name(value)}")]
     if kind == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)
+        choices = ", ".join(str(c) for c in expected)
         return [marks.diag(path, f"{value!r} is not one of: {choices}")]
     if kind == "const":
-        return [marks.diag(path, f"must be {error.validator_value!r}, got {value!r}")]
+        return [marks.diag(path, f"must be {expected!r}, got {value!r}")]
     if kind == "pattern":
-        reason = schema.get("x-message") or f"does not match {error.validator_value}"
+        reason = schema.get("x-message") or f"does not match {expected}"
         return [marks.diag(path, f"{value!r}: {reason}")]
     if kind in ("minimum", "maximum"):
         word = "at least" if kind == "minimum" else "at most"
-        return [marks.diag(path, f"must be {word} {error.validator_value}, got {value!r}")]
+        return [marks.diag(path, f"must be {word} {expected}, got {value!r}")]
     if kind in ("minProperties", "maxProperties") and isinstance(value, dict):
         choices = ", ".join(sorted(schema.get("properties", {})))
         if kind == "maxProperties":
@@ -108,7 +107,7 @@ def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic
             return [marks.diag(path, f"set only one of {choices} (found {given})")]
         return [marks.diag(path, f"set one of {choices}")]
     if kind == "minItems":
-        return [marks.diag(path, f"needs at least {error.validator_value} item(s)")]
+        return [marks.diag(path, f"needs at least {expected} item(s)")]
     if kind == "propertyNames":
         return [marks.diag(path, f"bad name: {error.message}")]
     return [marks.diag(path, error.message)]

@@ -162,8 +162,6 @@ def load_documents(text: str, file: str) -> list[Document]:
     docs: list[Document] = []
     errors: list[Diagnostic] = []
     for index, node in enumerate(nodes):
-        if node is None:
-            continue
         builder = _Builder(file)
         data = builder.build(node, ())
         errors.extend(builder.errors)

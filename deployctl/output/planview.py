@@ -36,7 +36,10 @@ def _totals(plan: Plan) -> list[str]:
     if s.rollback_horizon is None:
         horizon = "every step can be rolled back automatically"
     else:
-        horizon = f"automatic rollback can return as far as {s.rollback_horizon}; past {s.one_way_doors[0]} it cannot"
+        horizon = (
+            f"automatic until {s.rollback_horizon} runs; after that, rollback can return "
+            f"only to the state just after {s.rollback_horizon}"
+        )
     return [
         f"{s.steps} steps; minimum wall time {format_duration(s.min_wall_seconds)} (critical path)",
         f"approvals: {approvals}",
@@ -86,8 +89,8 @@ def render_markdown(plan: Plan, redact: Redactor | None = None, limit: int = MAR
         for step in plan.steps
     ]
     out = redact("\n".join(head)) + "\n"
-    for n, row in enumerate(rows):
-        row = redact(row) + "\n"
+    for n, raw in enumerate(rows):
+        row = redact(raw) + "\n"
         note = f"\n_Truncated: {len(rows) - n} of {len(rows)} steps not shown (comment limit); run `deployctl plan` for all._\n"
         if len(out) + len(row) + len(note) > limit:
             return out + note

@@ -16,7 +16,8 @@ class Summary:
     min_wall_seconds: float
     approvals: tuple[str, ...]
     one_way_doors: tuple[str, ...]
-    # The last step automatic rollback can return to; None means it can undo everything.
+    # The first one-way door: rollback can undo what came before it, never it.
+    # None means automatic rollback can undo every step.
     rollback_horizon: str | None
 
     def to_json(self) -> dict[str, Any]:
@@ -45,15 +46,11 @@ def summarize(plan: Plan) -> Summary:
         path.append(end)
         end = via[end]
     doors = tuple(s.id for s in plan.steps if s.one_way)
-    horizon = None
-    if doors:
-        first = plan.by_id[doors[0]]
-        horizon = first.deps[-1] if first.deps else "the start"
     return Summary(
         steps=len(plan.steps),
         critical_path=tuple(reversed(path)),
         min_wall_seconds=max(finish.values(), default=0.0),
         approvals=tuple(s.id for s in plan.steps if s.kind == "approval"),
         one_way_doors=doors,
-        rollback_horizon=horizon,
+        rollback_horizon=doors[0] if doors else None,
     )

@@ -16,8 +16,6 @@ from deployctl.manifest import model as m
 from deployctl.plan.api import Step
 from deployctl.plan.graph import StepGraph
 
-_PREFIXES = ("stage:", "region:", "phase:", "flag:", "env:")
-
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")

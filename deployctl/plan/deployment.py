@@ -30,11 +30,10 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
     if isinstance(tgt, m.LambdaTarget):
         code = tgt.code or (d.deploy.lambda_code if d.deploy else None)
         if code:
-            params = {"function": tgt.function, "code": targets.code_params(code)}
+            code_spec = targets.code_params(code)
             if code.zip_file:
-                params["code"]["zip_file"] = os.path.normpath(
-                    os.path.join(ctx.base_dir, code.zip_file)
-                )
+                code_spec["zip_file"] = os.path.normpath(os.path.join(ctx.base_dir, code.zip_file))
+            params = {"function": tgt.function, "code": code_spec}
             after = [
                 g.add(
                     Step(

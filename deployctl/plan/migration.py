@@ -9,7 +9,15 @@ from deployctl.plan.deployment import Ctx
 from deployctl.plan.flags import set_step
 
 
-def _runner(step_id: str, phase: m.Phase, after: list[str], region: str, **flags: bool) -> Step:
+def _runner(
+    step_id: str,
+    phase: m.Phase,
+    after: list[str],
+    region: str,
+    *,
+    mutating: bool = True,
+    one_way: bool = False,
+) -> Step:
     runner = phase.runner
     assert runner is not None
     tags = (f"phase:{phase.name}", f"region:{region}")
@@ -22,7 +30,9 @@ def _runner(step_id: str, phase: m.Phase, after: list[str], region: str, **flags
             tuple(after),
             region,
             tags,
-            **flags,
+            mutating=mutating,
+            reversible=not one_way,
+            one_way=one_way,
         )
     return Step(
         step_id,
@@ -32,7 +42,9 @@ def _runner(step_id: str, phase: m.Phase, after: list[str], region: str, **flags
         tuple(after),
         region,
         tags,
-        **flags,
+        mutating=mutating,
+        reversible=not one_way,
+        one_way=one_way,
     )
 
 
@@ -90,9 +102,7 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
                     mutating=False,
                 )
             )
-            after = [
-                g.add(_runner(step_id, phase, [approval], region, reversible=False, one_way=True))
-            ]
+            after = [g.add(_runner(step_id, phase, [approval], region, one_way=True))]
         else:
             after = [g.add(_runner(step_id, phase, after, region))]
     return after
