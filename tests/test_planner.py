@@ -191,8 +191,8 @@ def test_pipeline_environments_run_in_order_behind_their_gates() -> None:
     assert plan.by_id["dev/us-east-1/blue-green/bake"].wait == 60
     assert plan.by_id["prod/us-east-1/blue-green/bake"].wait == 900
     assert (
-        "media-register-staging-${idle_color}"
-        == plan.by_id["staging/us-east-1/deploy/stack"].params["stack"]
+        plan.by_id["staging/us-east-1/deploy/stack"].params["stack"]
+        == "media-register-staging-${idle_color}"
     )
 
 
