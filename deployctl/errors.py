@@ -43,3 +43,58 @@ class CycleError(UserError):
         self.cycle = tuple(cycle)
         loop = " -> ".join([*self.cycle, self.cycle[0]])
         super().__init__([Diagnostic(file=file, message=f"dependency cycle: {loop}")])
+
+
+# --- execution ------------------------------------------------------------------
+
+
+class LockHeld(DeployctlError):
+    """Another run holds the (project, environment) lock and its lease is live."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(
+        self, lock_id: str, holder: str, pid: int, run_id: str, created: str, lease_until: str
+    ) -> None:
+        self.lock_id = lock_id
+        self.holder = holder
+        self.pid = pid
+        self.run_id = run_id
+        super().__init__(
+            f"lock {lock_id} is held by {holder} (pid {pid}) for run {run_id} since {created}, "
+            f"lease until {lease_until}; wait for it, or if that run is dead: "
+            f"deployctl unlock {lock_id}"
+        )
+
+
+class StalePlan(DeployctlError):
+    """The unfinished run was started from a different plan (digest mismatch)."""
+
+    exit_code = EXIT_STALE
+
+    def __init__(self, run_id: str, old_digest: str, new_digest: str) -> None:
+        self.run_id = run_id
+        self.old_digest = old_digest
+        self.new_digest = new_digest
+        super().__init__(
+            f"run {run_id} is unfinished and was started from a different plan "
+            f"({old_digest[:12]} != {new_digest[:12]}); finish it with the old plan, "
+            f"or pass --abandon to give it up and start a new run"
+        )
+
+
+class StepFailed(DeployctlError):
+    """An action raised; carried into the journal and the rollback reason."""
+
+    def __init__(self, step_id: str, cause: str) -> None:
+        self.step_id = step_id
+        self.cause = cause
+        super().__init__(f"step {step_id} failed: {cause}")
+
+
+class UnknownAction(UserError):
+    """A plan names step kinds no registered action handles."""
+
+    def __init__(self, kinds: Sequence[str]) -> None:
+        self.kinds = tuple(kinds)
+        super().__init__(f"no action registered for step kind(s): {', '.join(self.kinds)}")

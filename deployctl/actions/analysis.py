@@ -1,0 +1,78 @@
+"""``gate.analysis``: the built-in gate.  One check = one metrics fetch for the
+step's region, then the stage threshold and the rollback triggers evaluated
+by deployctl itself.  Timing, ``failure_limit`` and ``missing_data`` are the
+executor's (:mod:`deployctl.execute.gates`), so every gate behaves alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from deployctl.actions.api import FAIL, NO_DATA, PASS, Action, CheckResult, Observation, Registry
+from deployctl.actions.api import StepRequest as Request
+from deployctl.errors import DeployctlError
+from deployctl.manifest.triggers import Trigger
+
+
+def _triggers(params: Mapping[str, Any]) -> list[Trigger]:
+    out = []
+    for item in params.get("triggers") or ():
+        out.append(
+            Trigger(item["metric"], item["op"], float(item["value"]), item.get("unit"),
+                    item.get("text") or f"{item['metric']}{item['op']}{item['value']}")
+        )
+    return out
+
+
+class AnalysisGate(Action):
+    gate = True
+
+    def observe(self, request: Request) -> Observation:
+        return Observation(applied=False)
+
+    def apply(self, request: Request) -> Mapping[str, Any]:
+        return {}
+
+    def check(self, request: Request) -> CheckResult:
+        params = request.params
+        metric = params.get("metric")
+        threshold = params.get("threshold")
+        triggers = _triggers(params)
+        names = set(params.get("metrics") or ())
+        names.update(t.metric for t in triggers)
+        if metric and threshold is not None:
+            names.add(metric)
+        unknown = sorted(n for n in names if n not in request.metric_defs)
+        if unknown:
+            raise DeployctlError(f"gate {request.step.id}: no metric definition for {unknown}")
+        if not names:
+            return CheckResult(PASS, detail="nothing to check")
+        if request.metrics is None:
+            raise DeployctlError(f"gate {request.step.id}: no metrics source configured")
+        now = request.clock.now()
+        interval = float(params.get("interval") or 60.0)
+        defs = {n: request.metric_defs[n] for n in sorted(names)}
+        values = dict(request.metrics.fetch(request.step.region, defs, now - interval, now))
+        missing = sorted(n for n in names if values.get(n) is None)
+        tripped = tuple(
+            t.text for t in triggers if values.get(t.metric) is not None
+            and t.breached(float(values[t.metric]))  # type: ignore[arg-type]
+        )
+        failed = False
+        notes = []
+        if metric and threshold is not None and values.get(metric) is not None:
+            value = float(values[metric])  # type: ignore[arg-type]
+            failed = value > float(threshold)
+            notes.append(f"{metric}={value:g} {'>' if failed else '<='} {float(threshold):g}")
+        if tripped:
+            notes.append("tripped " + ", ".join(tripped))
+        if missing:
+            notes.append("no data for " + ", ".join(missing))
+        status = FAIL if failed or tripped else NO_DATA if missing else PASS
+        return CheckResult(status, values, tripped, "; ".join(notes) or "ok")
+
+
+def register(registry: Registry) -> None:
+    """Built-ins come in the same way a plugin's actions do."""
+    registry.register("gate.analysis", AnalysisGate())

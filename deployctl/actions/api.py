@@ -1,0 +1,148 @@
+"""The action interface: how the executor touches the world.
+
+A step ``kind`` (``lambda.shift``, ``gate.analysis``...) maps to one
+:class:`Action` in a :class:`~deployctl.actions.registry.Registry`.  The
+executor calls it through this interface only; it never knows about AWS.
+
+What the executor promises an action:
+
+- ``apply`` of a mutating step runs only after an *intent* record (with
+  ``request.token``) is durable, and its outputs are journaled right after.
+- If the process died between the two, the next run calls ``observe`` first
+  and calls ``apply`` again only when ``observe`` says the effect is absent.
+- ``undo`` runs during rollback, in reverse completion order, with the outputs
+  the forward ``apply`` returned.
+- A *gate* action (``gate = True``) is not applied: the executor calls
+  ``check`` every interval of the step's window and decides pass or fail from
+  the results (``failure_limit``, ``missing_data``).
+
+What an action promises the executor:
+
+- ``apply`` is idempotent: it observes first and acts only if needed (a
+  second call with the same token must not publish a second version).
+- Nothing sleeps except through ``request.clock``.
+- Errors are raised as exceptions; the executor journals them and rolls back.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from deployctl.execute.api import Clock, MetricsSource
+    from deployctl.manifest.model import MetricDef
+    from deployctl.plan.api import Step
+
+PASS = "pass"  # noqa: S105 - a check verdict, not a password
+FAIL = "fail"
+NO_DATA = "no_data"
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """Everything an action gets for one call.  ``params`` are resolved: every
+    ``${...}`` reference has been replaced by an earlier step's output."""
+
+    step: Step
+    params: Mapping[str, Any]
+    run_id: str
+    attempt: int
+    token: str  # idempotency token, stable for (run, step): usable as a ClientToken
+    clock: Clock
+    metrics: MetricsSource | None = None
+    metric_defs: Mapping[str, MetricDef] = field(default_factory=dict)  # resolved plan.metrics
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What ``observe`` saw: whether the step's effect is already live, and the
+    outputs to record if so (e.g. the version an earlier attempt published)."""
+
+    applied: bool
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One gate check.  ``status`` is pass, fail or no_data; ``tripped`` lists the
+    rollback triggers breached (any one fails the gate at once)."""
+
+    status: str
+    values: Mapping[str, float | None] = field(default_factory=dict)
+    tripped: tuple[str, ...] = ()
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "values": dict(self.values),
+            "tripped": list(self.tripped),
+            "detail": self.detail,
+        }
+
+
+class Action(abc.ABC):
+    """One step kind's behaviour.  Subclass it, then register an instance.
+
+    ``observe`` and ``apply`` are required; ``undo`` is needed for steps the
+    plan marks with an ``undo``; ``check`` for gates.
+    """
+
+    gate: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def observe(self, request: StepRequest) -> Observation:
+        """Read live state: has this step's effect already happened?
+
+        Called before re-sending an intent that has no done record.  Must not
+        change anything.
+        """
+
+    @abc.abstractmethod
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        """Make the change (idempotently) and return the step's outputs.
+
+        The keys should cover ``request.step.outputs``; later steps read them
+        through ``${name}`` references.  Read-only steps (``mutating=False``,
+        like discovery) return what they found.
+        """
+
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+        """Compensate a completed ``apply`` whose ``outputs`` are given."""
+        raise NotImplementedError(f"{request.step.kind}: no undo")
+
+    def check(self, request: StepRequest) -> CheckResult:
+        """One gate evaluation (gates only)."""
+        raise NotImplementedError(f"{request.step.kind}: not a gate")
+
+
+Register = Callable[["Registry"], None]
+
+
+class Registry:
+    """Step kind -> action.  Built-ins and plugins both arrive through a
+    ``register(registry)`` function (plugins via the ``deployctl.actions``
+    entry-point group), so neither is special."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+
+    def register(self, kind: str, action: Action, *, replace: bool = False) -> None:
+        if kind in self._actions and not replace:
+            raise ValueError(f"an action for {kind!r} is already registered")
+        self._actions[kind] = action
+
+    def get(self, kind: str) -> Action:
+        return self._actions[kind]
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._actions
+
+    def kinds(self) -> list[str]:
+        return sorted(self._actions)

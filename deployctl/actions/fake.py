@@ -1,0 +1,250 @@
+"""A fake world: an in-memory implementation of the action interface that
+records every mutation, persisted to a JSON file so subprocesses share it.
+
+World file (every key optional when you write one by hand)::
+
+    {"state":   {step_id: {"kind", "params", "outputs"}},   # what is live now
+     "log":     [{"op": "apply"|"undo"|"observe"|"check", "step": id, ...}],
+     "versions": {function: last published version number},
+     "fail":      {step_id: n},   # the next n applies of that step raise
+     "fail_undo": {step_id: n},   # the next n undos raise
+     "fail_check": {step_id: n},  # the next n checks of a smoke step fail
+     "metrics": {region|"*": {metric: value | null | [v1, v2, ...]}}}
+
+A list of metric values is consumed one per check (the last one repeats);
+``null`` is no data.  ``DEPLOYCTL_FAKE_CRASH=record:K`` kills the process
+with SIGKILL right after the K-th journal record; ``apply:K`` right after the
+K-th apply took effect (before its done record): the crash-matrix hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from deployctl.actions.api import FAIL, PASS, Action, CheckResult, Observation, Registry
+from deployctl.actions.api import StepRequest as Request
+from deployctl.actions.registry import Backend, default_registry
+from deployctl.errors import DeployctlError
+from deployctl.execute.api import MetricsSource, Record, Reporter
+from deployctl.execute.clock import VirtualClock
+from deployctl.manifest.model import MetricDef
+
+# Every kind the planner emits, so hand-built and compiled plans both run.
+MUTATING_KINDS = (
+    "lambda.update_code", "lambda.publish", "lambda.shift", "lambda.cleanup_versions",
+    "alb.shift", "route53.shift", "cloudfront.shift", "cloudformation.deploy", "command.run",
+    "flag.set", "rds.snapshot", "lambda.invoke", "route53.routing", "cloudwatch.alarms", "noop",
+)
+READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover")
+CHECK_KINDS = ("smoke.http", "smoke.lambda")
+CRASH_ENV = "DEPLOYCTL_FAKE_CRASH"
+
+
+class FakeFailure(DeployctlError):
+    """What the fake raises when told to fail."""
+
+
+class FakeWorld:
+    def __init__(self, path: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        if data is None and path and os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        self.data: dict[str, Any] = json.loads(json.dumps(dict(data or {})))
+        for key in ("state", "versions", "fail", "fail_undo", "fail_check", "metrics"):
+            self.data.setdefault(key, {})
+        self.data.setdefault("log", [])
+        self.applies = 0
+        self.crash_at = _crash_point("apply")
+
+    # -- persistence -------------------------------------------------------------
+
+    def save(self) -> None:
+        """Atomically replace the file, so a SIGKILL never leaves half a world."""
+        if not self.path:
+            return
+        folder = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".world-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.data, fh, sort_keys=True, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.data["state"]
+        return state
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        log: list[dict[str, Any]] = self.data["log"]
+        return log
+
+    def ops(self, op: str) -> list[str]:
+        """Step ids of every logged ``op``, in order."""
+        return [entry["step"] for entry in self.log if entry["op"] == op]
+
+    def _take(self, table: str, step_id: str) -> bool:
+        left = int(self.data[table].get(step_id, 0))
+        if left <= 0:
+            return False
+        self.data[table][step_id] = left - 1
+        return True
+
+    # -- behaviour -----------------------------------------------------------------
+
+    def observe(self, request: Request) -> Observation:
+        with self._lock:
+            entry = self.state.get(request.step.id)
+            self.log.append({"op": "observe", "step": request.step.id, "found": entry is not None})
+            self.save()
+        if entry is None:
+            return Observation(applied=False)
+        return Observation(applied=True, outputs=entry["outputs"], detail="found in fake world")
+
+    def apply(self, request: Request) -> dict[str, Any]:
+        step = request.step
+        with self._lock:
+            if self._take("fail", step.id):
+                self.log.append({"op": "fail", "step": step.id})
+                self.save()
+                raise FakeFailure(f"fake failure applying {step.id}")
+            if not step.mutating:
+                return self._read(request)
+            outputs = self._outputs(request)
+            self.state[step.id] = {"kind": step.kind, "params": dict(request.params),
+                                   "outputs": outputs}
+            self.log.append({"op": "apply", "step": step.id, "attempt": request.attempt,
+                             "token": request.token})
+            self.save()
+            self.applies += 1
+            if self.crash_at is not None and self.applies >= self.crash_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return outputs
+
+    def undo(self, request: Request, outputs: Mapping[str, Any]) -> None:
+        with self._lock:
+            if self._take("fail_undo", request.step.id):
+                self.log.append({"op": "undo_fail", "step": request.step.id})
+                self.save()
+                raise FakeFailure(f"fake failure undoing {request.step.id}")
+            self.state.pop(request.step.id, None)
+            self.log.append({"op": "undo", "step": request.step.id, "outputs": dict(outputs)})
+            self.save()
+
+    def check(self, request: Request) -> CheckResult:
+        with self._lock:
+            failed = self._take("fail_check", request.step.id)
+            self.log.append({"op": "check", "step": request.step.id, "ok": not failed})
+            self.save()
+        return CheckResult(FAIL if failed else PASS, detail="fake check")
+
+    def metric(self, region: str | None, name: str) -> float | None:
+        with self._lock:
+            table = self.data["metrics"].get(region or "*") or self.data["metrics"].get("*", {})
+            if name not in table:
+                return None
+            value = table[name]
+            if isinstance(value, list):
+                value = value.pop(0) if len(value) > 1 else (value[0] if value else None)
+                self.save()
+            return None if value is None else float(value)
+
+    def _read(self, request: Request) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if request.step.kind.endswith(".discover"):
+            live = self.data.get("live_color", "blue")
+            out = {"live_color": live, "idle_color": "green" if live == "blue" else "blue"}
+        self.log.append({"op": "read", "step": request.step.id})
+        self.save()
+        return out
+
+    def _outputs(self, request: Request) -> dict[str, Any]:
+        step = request.step
+        out: dict[str, Any] = {}
+        if step.kind == "lambda.publish":
+            function = str(request.params.get("function", "fn"))
+            stable = int(self.data["versions"].get(function, 1))
+            # A second publish would show up as a different version downstream.
+            self.data["versions"][function] = stable + 1
+            out = {"new_version": str(stable + 1), "stable_version": str(stable)}
+        for name in step.outputs:
+            out.setdefault(name, f"{name}@{step.id}")
+        return out
+
+
+def _crash_point(kind: str) -> int | None:
+    spec = os.environ.get(CRASH_ENV, "")
+    name, _, count = spec.partition(":")
+    return int(count) if name == kind and count else None
+
+
+class FakeAction(Action):
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+
+    def observe(self, request: Request) -> Observation:
+        return self.world.observe(request)
+
+    def apply(self, request: Request) -> Mapping[str, Any]:
+        return self.world.apply(request)
+
+    def undo(self, request: Request, outputs: Mapping[str, Any]) -> None:
+        self.world.undo(request, outputs)
+
+
+class FakeCheck(FakeAction):
+    gate = True
+
+    def check(self, request: Request) -> CheckResult:
+        return self.world.check(request)
+
+
+class FakeMetrics(MetricsSource):
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+        self.fetches: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def fetch(
+        self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
+    ) -> Mapping[str, float | None]:
+        self.fetches.append((region, tuple(metrics)))
+        return {name: self.world.metric(region, name) for name in metrics}
+
+
+class CrashAfterRecords(Reporter):
+    """SIGKILL this process right after the K-th durable journal record."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.seen = 0
+
+    def record(self, record: Record) -> None:
+        self.seen += 1
+        if self.seen >= self.count:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fake_registry(world: FakeWorld) -> Registry:
+    registry = default_registry(plugins=False)
+    action, check = FakeAction(world), FakeCheck(world)
+    for kind in MUTATING_KINDS + READ_KINDS:
+        registry.register(kind, action)
+    for kind in CHECK_KINDS:
+        registry.register(kind, check)
+    return registry
+
+
+def fake_backend(path: str) -> Backend:
+    world = FakeWorld(path)
+    at = _crash_point("record")
+    hooks: tuple[Reporter, ...] = (CrashAfterRecords(at),) if at else ()
+    return Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), hooks)

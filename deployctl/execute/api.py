@@ -1,0 +1,237 @@
+"""The executor's interfaces: journal, clock, metrics source, reporter, and the
+frozen records that travel between them.
+
+Implementations sit beside this module (``journal.py``, ``clock.py``,
+``report.py``); tests swap in subclasses rather than patching calls.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deployctl.actions.api import CheckResult
+    from deployctl.manifest.model import MetricDef
+    from deployctl.plan.api import Plan, Step
+
+# Run statuses.  RESUMABLE ones are picked up again by ``apply`` on the same plan.
+RUNNING = "running"
+WAITING = "waiting"
+INTERRUPTED = "interrupted"
+SUCCEEDED = "succeeded"
+ROLLED_BACK = "rolled_back"
+ROLLBACK_INCOMPLETE = "rollback_incomplete"
+ABANDONED = "abandoned"
+RESUMABLE = frozenset({RUNNING, WAITING, INTERRUPTED})
+
+# Journal record types.  Forward work: intent -> done (mutating) or done alone
+# (reads); observed is the reconciliation of an intent left without a done.
+RUN_STARTED = "run_started"
+RESUMED = "resumed"
+INTENT = "intent"
+OBSERVED = "observed"
+DONE = "done"
+WAITED = "waited"
+FAILED = "failed"
+CHECK = "check"
+WAITING_RECORD = "waiting"
+APPROVED = "approved"
+STEP_INTERRUPTED = "interrupted"
+ROLLBACK_STARTED = "rollback_started"
+UNDO_INTENT = "undo_intent"
+UNDONE = "undone"
+UNDO_FAILED = "undo_failed"
+ROLLBACK_STOPPED = "rollback_stopped"
+RUN_FINISHED = "run_finished"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One durable journal entry.  ``seq`` orders every record of a journal."""
+
+    seq: int
+    run_id: str
+    type: str
+    step_id: str | None
+    attempt: int
+    token: str | None
+    at: float  # wall-clock seconds since the epoch
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    project: str
+    environment: str
+    digest: str
+    source: str
+    status: str
+    created: float
+    updated: float
+    user: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "project": self.project,
+            "environment": self.environment,
+            "plan_digest": self.digest,
+            "source": self.source,
+            "status": self.status,
+            "created": self.created,
+            "updated": self.updated,
+            "user": self.user,
+        }
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one step ended in this process."""
+
+    step_id: str
+    status: str  # done | failed | waiting | interrupted
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run (or a rollback) ended; ``exit_code`` follows DESIGN.md."""
+
+    run_id: str
+    status: str
+    exit_code: int
+    message: str
+    left: tuple[str, ...] = ()  # what a person still has to do
+
+
+class Journal(abc.ABC):
+    """Durable, ordered record of runs.  ``append`` returns only once the record
+    is on disk: the executor writes an intent *before* a mutating call and
+    relies on it surviving a crash."""
+
+    @abc.abstractmethod
+    def create_run(self, plan: Plan, user: str) -> RunInfo: ...
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunInfo:
+        """Raises :class:`deployctl.errors.UserError` for an unknown id."""
+
+    @abc.abstractmethod
+    def runs(self, project: str | None = None, environment: str | None = None) -> list[RunInfo]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def plan_json(self, run_id: str) -> dict[str, Any]:
+        """The plan the run was started from (``Plan.to_json(with_summary=False)``)."""
+
+    @abc.abstractmethod
+    def append(
+        self,
+        run_id: str,
+        type: str,
+        *,
+        step_id: str | None = None,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Record: ...
+
+    @abc.abstractmethod
+    def records(self, run_id: str) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def set_status(self, run_id: str, status: str) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources (connections, file handles)."""
+
+
+class Clock(abc.ABC):
+    """All waiting goes through here, so tests can run hours of bakes in no time."""
+
+    @abc.abstractmethod
+    def now(self) -> float: ...
+
+    @abc.abstractmethod
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> bool:
+        """Wait ``seconds``; return False early if ``cancel`` is set (an interrupt)."""
+
+
+class MetricsSource(abc.ABC):
+    """Where gates read metrics.  One ``fetch`` per region per check returns
+    every metric the gate needs; ratios are computed by the source from raw
+    series (never CloudWatch metric math).  ``None`` means no data."""
+
+    @abc.abstractmethod
+    def fetch(
+        self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
+    ) -> Mapping[str, float | None]: ...
+
+
+class Reporter:
+    """Progress goes out through here.  Every method is a no-op by default, so a
+    reporter overrides only what it shows."""
+
+    def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
+        """A run begins (or continues)."""
+
+    def step_started(self, step: Step, attempt: int) -> None:
+        """A worker took ``step``."""
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        """``step`` ended in this process."""
+
+    def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
+        """One gate check ran; ``remaining`` seconds are left in its window."""
+
+    def record(self, record: Record) -> None:
+        """A journal record was written (after it is durable)."""
+
+    def message(self, text: str) -> None:
+        """A line for people (rollback progress, approvals)."""
+
+    def run_finished(self, outcome: Outcome) -> None:
+        """The process is about to exit with ``outcome.exit_code``."""
+
+
+class MultiReporter(Reporter):
+    """Fan out to several reporters (the view plus, e.g., a test hook)."""
+
+    def __init__(self, reporters: Sequence[Reporter]) -> None:
+        self.reporters = tuple(reporters)
+
+    def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
+        for r in self.reporters:
+            r.run_started(run, plan, resumed)
+
+    def step_started(self, step: Step, attempt: int) -> None:
+        for r in self.reporters:
+            r.step_started(step, attempt)
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        for r in self.reporters:
+            r.step_finished(step, result)
+
+    def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
+        for r in self.reporters:
+            r.gate_checked(step, number, result, remaining)
+
+    def record(self, record: Record) -> None:
+        for r in self.reporters:
+            r.record(record)
+
+    def message(self, text: str) -> None:
+        for r in self.reporters:
+            r.message(text)
+
+    def run_finished(self, outcome: Outcome) -> None:
+        for r in self.reporters:
+            r.run_finished(outcome)

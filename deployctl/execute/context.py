@@ -1,0 +1,90 @@
+"""What the walker, gates and rollback share for one run."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from deployctl.actions.api import Registry, StepRequest
+from deployctl.execute.api import Clock, Journal, MetricsSource, Record, Reporter, RunInfo
+from deployctl.execute.lock import RunLock
+from deployctl.execute.refs import Resolver
+from deployctl.execute.state import RunState, apply_record, token_for
+from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.plan.api import Plan, Step
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    run: RunInfo
+    journal: Journal
+    registry: Registry
+    clock: Clock
+    reporter: Reporter
+    state: RunState
+    metrics: MetricsSource | None = None
+    lock: RunLock | None = None
+    parallelism: int = 10
+    auto_approve: bool = False
+    user: str = "unknown"
+    # Set on a failure or an interrupt: no new forward work, gates stop waiting.
+    halt: threading.Event = field(default_factory=threading.Event)
+    interrupted: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.resolver = Resolver(self.plan, self._outputs)
+        self._state_lock = threading.Lock()
+
+    def _outputs(self, step_id: str) -> Mapping[str, Any] | None:
+        st = self.state.steps.get(step_id)
+        return st.outputs if st is not None and st.done_seq is not None else None
+
+    def write(
+        self,
+        type: str,
+        step_id: str | None = None,
+        *,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Record:
+        """Journal a record, fold it into the live state, then tell the reporter."""
+        record = self.journal.append(
+            self.run.run_id, type, step_id=step_id, attempt=attempt, token=token, data=data
+        )
+        if step_id is not None:
+            with self._state_lock:
+                apply_record(self.state.step(step_id), record)
+        self.reporter.record(record)
+        return record
+
+    def request(self, step: Step, params: Mapping[str, Any], attempt: int) -> StepRequest:
+        return StepRequest(
+            step=step,
+            params=params,
+            run_id=self.run.run_id,
+            attempt=attempt,
+            token=token_for(self.run.run_id, step.id),
+            clock=self.clock,
+            metrics=self.metrics,
+            metric_defs=self._metric_defs(step) if step.kind.startswith("gate.") else {},
+            cancel=self.halt,
+        )
+
+    def _metric_defs(self, step: Step) -> dict[str, MetricDef]:
+        """``plan.metrics`` with ``${new_version}`` and friends resolved for ``step``."""
+
+        def query(q: MetricQuery | None) -> MetricQuery | None:
+            if q is None:
+                return None
+            dims = tuple((k, str(self.resolver.resolve(step, v))) for k, v in q.dimensions)
+            return replace(q, dimensions=dims)
+
+        return {
+            name: replace(m, query=query(m.query), numerator=query(m.numerator),
+                          denominator=query(m.denominator))
+            for name, m in self.plan.metrics.items()
+        }

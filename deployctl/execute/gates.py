@@ -1,0 +1,77 @@
+"""The gate loop: check every ``interval`` for ``duration``; decide from the results.
+
+- A tripped rollback trigger fails the gate at once.
+- A failed check counts; the gate fails when failed checks exceed
+  ``failure_limit`` (Argo's rule).
+- No data follows ``missing_data``: ``fail`` counts it as a failed check,
+  ``inconclusive`` pauses the run for a person (exit 6, ``deployctl approve``
+  lets it pass), ``ignore`` skips it.  It is never a silent pass by default.
+- A resumed gate starts its window again: a half-watched bake proves nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deployctl.actions.api import FAIL, NO_DATA, Action, StepRequest
+from deployctl.execute import api
+from deployctl.plan.api import Step
+
+if TYPE_CHECKING:
+    from deployctl.execute.context import RunContext
+
+MISSING_POLICIES = ("fail", "inconclusive", "ignore")
+
+
+def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) -> api.StepResult:
+    st = ctx.state.step(step.id)
+    attempt = request.attempt
+    if st.approved_by is not None:  # a person let a paused gate pass
+        ctx.write(api.DONE, step.id, attempt=attempt,
+                  data={"outputs": {}, "approved_by": st.approved_by})
+        return api.StepResult(step.id, "done", attempt=attempt)
+    params = request.params
+    duration = float(params.get("duration", step.wait) or 0.0)
+    interval = float(params.get("interval") or duration or 60.0)
+    limit = int(params.get("failure_limit") or 0)
+    policy = str(params.get("missing_data") or "fail")
+    if policy not in MISSING_POLICIES:
+        policy = "fail"  # an unknown policy must not turn into a pass
+    start = ctx.clock.now()
+    end = start + duration
+    failures = 0
+    number = 0
+    while True:
+        now = ctx.clock.now()
+        due = min(now + interval, end)
+        if due > now and not ctx.clock.sleep(due - now, ctx.halt):
+            ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt,
+                      data={"during": "gate", "checks": number})
+            return api.StepResult(step.id, "interrupted", attempt=attempt)
+        number += 1
+        result = action.check(request)
+        verdict = result.status
+        if result.status == FAIL or (result.status == NO_DATA and policy == "fail"):
+            failures += 1
+        remaining = max(0.0, end - ctx.clock.now())
+        ctx.write(api.CHECK, step.id, attempt=attempt,
+                  data={"number": number, "failures": failures, "limit": limit,
+                        "policy": policy, "remaining": remaining, **result.to_json()})
+        ctx.reporter.gate_checked(step, number, result, remaining)
+        error = None
+        if result.tripped:
+            error = f"gate {step.id}: rollback trigger tripped: {', '.join(result.tripped)}"
+        elif failures > limit:
+            error = (f"gate {step.id}: {failures} failed check(s) > failure_limit {limit}"
+                     f" ({result.detail})")
+        if error:
+            ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
+            return api.StepResult(step.id, "failed", error=error, attempt=attempt)
+        if verdict == NO_DATA and policy == "inconclusive":
+            reason = f"gate {step.id} is inconclusive: {result.detail}"
+            ctx.write(api.WAITING_RECORD, step.id, attempt=attempt, data={"reason": reason})
+            return api.StepResult(step.id, "waiting", attempt=attempt)
+        if ctx.clock.now() >= end:
+            break
+    ctx.write(api.DONE, step.id, attempt=attempt, data={"outputs": {}, "checks": number})
+    return api.StepResult(step.id, "done", attempt=attempt)

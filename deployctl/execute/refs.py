@@ -1,0 +1,99 @@
+"""``${...}`` runtime references, resolved from earlier steps' outputs.
+
+- ``${region}``: the step's own region.
+- ``${steps.<step-id>.<output>}``: one named step's output.
+- ``${name}``: output ``name`` of the nearest ancestor that produced it,
+  preferring ancestors in the step's own region (a replica's shift must use
+  the version published in that replica, not the primary's).
+
+A string that is exactly one reference takes the output's value as is (a
+number stays a number); references inside longer strings are formatted in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from deployctl.errors import DeployctlError
+from deployctl.plan.api import Plan, Step
+
+_REF = re.compile(r"\$\{([^}]*)\}")
+
+Outputs = Callable[[str], "Mapping[str, Any] | None"]
+
+
+class UnresolvedReference(DeployctlError):
+    def __init__(self, step_id: str, ref: str, why: str) -> None:
+        self.step_id = step_id
+        self.ref = ref
+        super().__init__(f"step {step_id}: cannot resolve ${{{ref}}}: {why}")
+
+
+class Resolver:
+    """Resolves references for steps of ``plan``; ``outputs(step_id)`` gives a
+    finished step's outputs (``None`` if it has not finished)."""
+
+    def __init__(self, plan: Plan, outputs: Outputs) -> None:
+        self.plan = plan
+        self.outputs = outputs
+        self.index = {s.id: n for n, s in enumerate(plan.steps)}
+
+    def resolve(self, step: Step, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._string(step, value)
+        if isinstance(value, Mapping):
+            return {k: self.resolve(step, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.resolve(step, v) for v in value]
+        return value
+
+    def _string(self, step: Step, text: str) -> Any:
+        if "${" not in text:
+            return text
+        whole = _REF.fullmatch(text)
+        if whole:
+            return self.lookup(step, whole.group(1).strip())
+        return _REF.sub(lambda m: str(self.lookup(step, m.group(1).strip())), text)
+
+    def lookup(self, step: Step, ref: str) -> Any:
+        if ref == "region":
+            if step.region is None:
+                raise UnresolvedReference(step.id, ref, "the step has no region")
+            return step.region
+        if ref.startswith("steps."):
+            step_id, _, name = ref[len("steps."):].rpartition(".")
+            if step_id not in self.plan.by_id:
+                raise UnresolvedReference(step.id, ref, f"no step {step_id!r}")
+            found = self.outputs(step_id)
+            if found is None or name not in found:
+                raise UnresolvedReference(step.id, ref, f"step {step_id} has no output {name!r}")
+            return found[name]
+        return self._nearest(step, ref)
+
+    def _nearest(self, step: Step, name: str) -> Any:
+        # Breadth-first over dependencies gives distance order; plan order
+        # breaks ties so the choice is deterministic.
+        best_other: tuple[int, int, Any] | None = None
+        seen = {step.id}
+        queue = deque((dep, 1) for dep in step.deps)
+        seen.update(step.deps)
+        while queue:
+            sid, distance = queue.popleft()
+            ancestor = self.plan.by_id[sid]
+            found = self.outputs(sid)
+            if found is not None and name in found:
+                if ancestor.region == step.region:
+                    return found[name]
+                rank = (distance, -self.index[sid], found[name])
+                if best_other is None or rank[:2] < best_other[:2]:
+                    best_other = rank
+            for dep in ancestor.deps:
+                if dep not in seen:
+                    seen.add(dep)
+                    queue.append((dep, distance + 1))
+        if best_other is not None:
+            return best_other[2]
+        raise UnresolvedReference(step.id, name, f"no ancestor step has an output {name!r}")

@@ -1,0 +1,62 @@
+"""Rollback: undo completed steps in reverse completion order.
+
+Steps with no ``undo`` (reads, checks, approvals) are passed over.  A
+completed one-way door (or a step marked not reversible) stops the rollback:
+everything before it stays applied, and the outcome says what is left for a
+person.  Undo calls are journaled intent -> done like forward ones; undos
+must be idempotent because a rollback cut by a crash runs them again.
+"""
+
+from __future__ import annotations
+
+from deployctl.errors import EXIT_ROLLBACK_INCOMPLETE, EXIT_ROLLED_BACK
+from deployctl.execute import api
+from deployctl.execute.context import RunContext
+from deployctl.execute.state import UNDONE
+
+
+def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
+    plan, state = ctx.plan, ctx.state
+    if state.rollback_reason is None:
+        ctx.write(api.ROLLBACK_STARTED, data={"reason": reason})
+        state.rollback_reason = reason
+    ctx.reporter.message(f"rolling back: {reason}")
+    todo = [sid for sid in reversed(state.completed()) if plan.by_id[sid].undo is not None
+            or plan.by_id[sid].one_way or not plan.by_id[sid].reversible]
+    left: list[str] = []
+    stop = ""
+    for n, sid in enumerate(todo):
+        step = plan.by_id[sid]
+        if ctx.lock is not None:
+            ctx.lock.renew()
+        if step.one_way or not step.reversible:
+            what = "a one-way door" if step.one_way else "not reversible"
+            stop = f"rollback stopped at {sid} ({what}); steps before it stay applied"
+            ctx.write(api.ROLLBACK_STOPPED, sid, data={"why": what})
+            left = [f"{s}: {plan.by_id[s].undo or 'one-way'}" for s in todo[n:]]
+            break
+        st = state.step(sid)
+        request = ctx.request(step, st.params or {}, st.attempt)
+        ctx.write(api.UNDO_INTENT, sid, attempt=st.attempt, token=request.token,
+                  data={"undo": step.undo})
+        try:
+            ctx.registry.get(step.kind).undo(request, dict(st.outputs))
+        except Exception as exc:  # journaled and reported: a person takes over from here
+            error = str(exc) or type(exc).__name__
+            ctx.write(api.UNDO_FAILED, sid, attempt=st.attempt, data={"error": error})
+            stop = f"undo of {sid} failed: {error}"
+            left = [f"{s}: {plan.by_id[s].undo}" for s in todo[n:]
+                    if plan.by_id[s].undo is not None]
+            break
+        ctx.write(api.UNDONE, sid, attempt=st.attempt)
+        ctx.reporter.message(f"undone {sid}: {step.undo}")
+    if stop:
+        status, code = api.ROLLBACK_INCOMPLETE, EXIT_ROLLBACK_INCOMPLETE
+        message = f"run {ctx.run.run_id}: {stop}; manual action needed"
+    else:
+        status, code = api.ROLLED_BACK, EXIT_ROLLED_BACK
+        undone = sum(state.step(s).status == UNDONE for s in todo)
+        message = f"run {ctx.run.run_id} rolled back cleanly ({undone} step(s) undone): {reason}"
+    ctx.write(api.RUN_FINISHED, data={"status": status, "left": left})
+    ctx.journal.set_status(ctx.run.run_id, status)
+    return api.Outcome(ctx.run.run_id, status, code, message, tuple(left))

@@ -1,0 +1,243 @@
+"""The executor's entry points: apply, resume, rollback, approve.
+
+Each takes the (project, environment) lock first, decides which run it is
+working on from the journal, and returns an :class:`Outcome` whose
+``exit_code`` follows DESIGN.md.  Commands stay thin around this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+from deployctl.actions.registry import Backend
+from deployctl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_WAITING,
+    StalePlan,
+    UnknownAction,
+    UserError,
+)
+from deployctl.execute import api
+from deployctl.execute.context import RunContext
+from deployctl.execute.journal import SqliteJournal, connect, who
+from deployctl.execute.lock import LEASE_SECONDS, RunLock, lock_id_for
+from deployctl.execute.rollback import roll_back
+from deployctl.execute.state import fold
+from deployctl.execute.stored import plan_from_json
+from deployctl.execute.walker import APPROVAL, Walker
+from deployctl.plan.api import Plan
+
+
+@dataclass(frozen=True)
+class Options:
+    parallelism: int = 10
+    auto_approve: bool = False
+    abandon: bool = False
+
+
+class Executor:
+    def __init__(
+        self,
+        state_dir: str,
+        backend: Backend,
+        reporter: api.Reporter | None = None,
+        *,
+        user: str | None = None,
+        lease: float = LEASE_SECONDS,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.state_dir = state_dir
+        self.backend = backend
+        self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
+        self.journal = SqliteJournal(state_dir, now=backend.clock.now)
+        self.user = user or who()
+        self.lease = lease
+        self.wall = wall
+        self._interrupt = threading.Event()
+        self._ctx: RunContext | None = None
+        self._walker: Walker | None = None
+
+    def close(self) -> None:
+        self.journal.close()
+
+    # -- control ---------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Stop starting steps, let in-flight ones finish, then exit 130 (resumable)."""
+        self._interrupt.set()
+        if self._ctx is not None:
+            self._ctx.interrupted.set()
+            self._ctx.halt.set()
+        if self._walker is not None:
+            self._walker.nudge()
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Route SIGINT and SIGTERM to :meth:`interrupt` while the block runs."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.interrupt()
+
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, previous in old.items():
+                signal.signal(sig, previous)
+
+    @contextlib.contextmanager
+    def _locked(self, plan: Plan) -> Iterator[RunLock]:
+        lock = RunLock(connect(self.state_dir), lock_id_for(plan.project, plan.environment),
+                       self.user, os.getpid(), lease=self.lease, now=self.wall)
+        lock.acquire()
+        try:
+            if lock.taken_over is not None:
+                self.reporter.message(f"took over expired lock {lock.taken_over.describe()}")
+            yield lock
+        finally:
+            lock.release()
+            lock.conn.close()
+
+    # -- commands --------------------------------------------------------------------
+
+    def apply(self, plan: Plan, options: Options = Options()) -> api.Outcome:
+        self._check_kinds(plan)
+        with self._locked(plan) as lock:
+            current = next(
+                (r for r in self.journal.runs(plan.project, plan.environment)
+                 if r.status in api.RESUMABLE or r.status == api.ROLLBACK_INCOMPLETE),
+                None,
+            )
+            if current is not None and options.abandon:
+                self.journal.append(current.run_id, api.RUN_FINISHED,
+                                    data={"status": api.ABANDONED, "by": self.user})
+                self.journal.set_status(current.run_id, api.ABANDONED)
+                self.reporter.message(f"abandoned run {current.run_id}")
+                current = None
+            if current is not None and current.status == api.ROLLBACK_INCOMPLETE:
+                raise UserError(
+                    f"run {current.run_id} could not finish its rollback; finish it with "
+                    f"'deployctl rollback {current.run_id}' or pass --abandon"
+                )
+            if current is not None and current.digest != plan.digest:
+                raise StalePlan(current.run_id, current.digest, plan.digest)
+            run = current or self.journal.create_run(plan, self.user)
+            lock.set_run(run.run_id)
+            return self._drive(plan, run, current is not None, options, lock)
+
+    def resume(self, run_id: str, options: Options = Options()) -> api.Outcome:
+        run = self.journal.get_run(run_id)
+        if run.status not in api.RESUMABLE:
+            raise UserError(f"run {run_id} is {run.status}; only a paused or cut-off run resumes")
+        plan = plan_from_json(self.journal.plan_json(run_id), run.source, run.digest)
+        self._check_kinds(plan)
+        with self._locked(plan) as lock:
+            lock.set_run(run_id)
+            return self._drive(plan, run, True, options, lock)
+
+    def rollback(self, run_id: str) -> api.Outcome:
+        run = self.journal.get_run(run_id)
+        plan = plan_from_json(self.journal.plan_json(run_id), run.source, run.digest)
+        if run.status == api.ROLLED_BACK:
+            return api.Outcome(run_id, run.status, EXIT_OK, f"run {run_id} is already rolled back")
+        with self._locked(plan) as lock:
+            lock.set_run(run_id)
+            ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
+            return roll_back(ctx, ctx.state.rollback_reason or f"rollback requested by {self.user}")
+
+    def approve(self, run_id: str, step_id: str | None = None) -> list[str]:
+        """Record approvals; returns the steps approved.  ``resume`` goes on from there."""
+        run = self.journal.get_run(run_id)
+        if run.status not in api.RESUMABLE:
+            raise UserError(f"run {run_id} is {run.status}; there is nothing to approve")
+        plan = plan_from_json(self.journal.plan_json(run_id), run.source, run.digest)
+        state = fold(plan.by_id, self.journal.records(run_id))
+        if step_id is None:
+            targets = state.waiting()
+            if not targets:
+                raise UserError(f"run {run_id} is not waiting for an approval")
+        elif step_id not in plan.by_id:
+            raise UserError(f"run {run_id} has no step {step_id!r}")
+        elif plan.by_id[step_id].kind != APPROVAL and step_id not in state.waiting():
+            raise UserError(f"step {step_id} is neither an approval nor waiting")
+        else:
+            targets = [step_id]
+        for target in targets:
+            self.journal.append(run_id, api.APPROVED, step_id=target, data={"by": self.user})
+        return targets
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_kinds(self, plan: Plan) -> None:
+        registry = self.backend.registry
+        unknown = sorted({s.kind for s in plan.steps if s.kind != APPROVAL} - set(registry.kinds()))
+        if unknown:
+            raise UnknownAction(unknown)
+
+    def _context(
+        self, plan: Plan, run: api.RunInfo, options: Options, lock: RunLock | None
+    ) -> RunContext:
+        ctx = RunContext(
+            plan=plan, run=run, journal=self.journal, registry=self.backend.registry,
+            clock=self.backend.clock, reporter=self.reporter,
+            state=fold(plan.by_id, self.journal.records(run.run_id)),
+            metrics=self.backend.metrics, lock=lock, parallelism=max(1, options.parallelism),
+            auto_approve=options.auto_approve, user=self.user,
+        )
+        self._ctx = ctx
+        if self._interrupt.is_set():
+            ctx.interrupted.set()
+            ctx.halt.set()
+        return ctx
+
+    def _drive(
+        self, plan: Plan, run: api.RunInfo, resumed: bool, options: Options, lock: RunLock
+    ) -> api.Outcome:
+        self.journal.set_status(run.run_id, api.RUNNING)
+        ctx = self._context(plan, run, options, lock)
+        self.reporter.run_started(run, plan, resumed)
+        ctx.write(api.RESUMED if resumed else api.RUN_STARTED,
+                  data={"digest": plan.digest, "user": self.user, "pid": os.getpid()})
+        if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
+            return self._finish(roll_back(ctx, ctx.state.rollback_reason))
+        self._walker = Walker(ctx)
+        result = self._walker.walk()
+        rid = run.run_id
+        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        if result.status == "interrupted":
+            ctx.write("interrupted", data={"by": "signal"})
+            self.journal.set_status(rid, api.INTERRUPTED)
+            return self._finish(api.Outcome(
+                rid, api.INTERRUPTED, EXIT_INTERRUPTED,
+                f"run {rid} interrupted; in-flight steps were journaled",
+                (f"resume with: deployctl resume {rid}{hint}",)))
+        if result.status == "failed":
+            return self._finish(roll_back(ctx, result.reason))
+        if result.status == "waiting":
+            self.journal.set_status(rid, api.WAITING)
+            left = []
+            for sid in result.waiting:
+                left.append(f"{sid}: {ctx.state.step(sid).reason}")
+                left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
+            left.append(f"then: deployctl resume {rid}{hint}")
+            return self._finish(api.Outcome(
+                rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval",
+                tuple(left)))
+        ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
+        self.journal.set_status(rid, api.SUCCEEDED)
+        return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))
+
+    def _finish(self, outcome: api.Outcome) -> api.Outcome:
+        self.reporter.run_finished(outcome)
+        return outcome

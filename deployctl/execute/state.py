@@ -1,0 +1,135 @@
+"""A run's state, folded from its journal records.  The journal is the truth;
+this is only the view of it that resume, rollback and ``status`` share."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployctl.execute import api
+
+PENDING = "pending"
+RUNNING = "running"  # an intent with no done record yet (in flight, or cut by a crash)
+DONE = "done"
+FAILED = "failed"
+WAITING = "waiting"
+INTERRUPTED = "interrupted"
+UNDOING = "undoing"
+UNDONE = "undone"
+UNDO_FAILED = "undo_failed"
+
+
+def token_for(run_id: str, step_id: str) -> str:
+    """Stable for (run, step) across attempts, so a provider-side idempotency
+    key (a ClientToken) also dedups a re-send after a crash."""
+    return hashlib.sha256(f"{run_id}/{step_id}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class StepState:
+    status: str = PENDING
+    attempt: int = 0
+    intents: int = 0  # intents ever written: any one means observe before re-sending
+    params: dict[str, Any] | None = None  # resolved params of the last intent
+    outputs: dict[str, Any] = field(default_factory=dict)
+    done_seq: int | None = None  # completion order, for rollback
+    waited: bool = False
+    approved_by: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    checks: int = 0
+    last_check: dict[str, Any] | None = None
+    error: str | None = None
+    reason: str | None = None  # why it waits
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempts": self.attempt,
+            "started": self.started,
+            "finished": self.finished,
+            "outputs": dict(self.outputs),
+            "checks": self.checks,
+            "last_check": self.last_check,
+            "error": self.error,
+            "waiting_reason": self.reason,
+            "approved_by": self.approved_by,
+        }
+
+
+@dataclass
+class RunState:
+    steps: dict[str, StepState]
+    rollback_reason: str | None = None
+    rollback_stopped: str | None = None
+    final_status: str | None = None
+
+    def step(self, step_id: str) -> StepState:
+        return self.steps.setdefault(step_id, StepState())
+
+    def completed(self) -> list[str]:
+        """Steps whose effect is still live (done, or an undo that did not
+        finish), in the order they completed."""
+        live = (DONE, UNDOING, UNDO_FAILED)
+        done = [(s.done_seq, sid) for sid, s in self.steps.items() if s.status in live]
+        return [sid for seq, sid in sorted(done, key=lambda item: item[0] or 0)]
+
+    def waiting(self) -> list[str]:
+        return [sid for sid, s in self.steps.items() if s.status == WAITING]
+
+
+def fold(step_ids: Iterable[str], records: Iterable[api.Record]) -> RunState:
+    state = RunState({sid: StepState() for sid in step_ids})
+    for rec in records:
+        if rec.step_id is None:
+            if rec.type == api.ROLLBACK_STARTED:
+                state.rollback_reason = str(rec.data.get("reason", ""))
+            elif rec.type == api.RUN_FINISHED:
+                state.final_status = str(rec.data.get("status"))
+            continue
+        st = state.step(rec.step_id)
+        apply_record(st, rec)
+        if rec.type == api.ROLLBACK_STOPPED:
+            state.rollback_stopped = rec.step_id
+    return state
+
+
+def apply_record(st: StepState, rec: api.Record) -> None:
+    kind = rec.type
+    if kind == api.INTENT:
+        st.status, st.attempt = RUNNING, rec.attempt
+        st.intents += 1
+        st.params = dict(rec.data.get("params", {}))
+        st.started = st.started or rec.at
+    elif kind == api.DONE:
+        st.status, st.done_seq, st.finished = DONE, rec.seq, rec.at
+        st.outputs = dict(rec.data.get("outputs", {}))
+        st.attempt = max(st.attempt, rec.attempt)
+        if st.params is None:
+            st.params = dict(rec.data.get("params", {}))
+        st.started = st.started or rec.data.get("started") or rec.at
+        st.error = st.reason = None
+    elif kind == api.WAITED:
+        st.waited = True
+    elif kind == api.FAILED:
+        st.status, st.error, st.finished = FAILED, str(rec.data.get("error")), rec.at
+        st.attempt = max(st.attempt, rec.attempt)
+    elif kind == api.CHECK:
+        st.checks += 1
+        st.last_check = dict(rec.data)
+        st.started = st.started or rec.at
+    elif kind == api.WAITING_RECORD:
+        st.status, st.reason = WAITING, str(rec.data.get("reason", ""))
+    elif kind == api.APPROVED:
+        st.approved_by = str(rec.data.get("by", "?"))
+    elif kind == api.STEP_INTERRUPTED:
+        if st.status != DONE:
+            st.status = INTERRUPTED
+    elif kind == api.UNDO_INTENT:
+        st.status = UNDOING
+    elif kind == api.UNDONE:
+        st.status = UNDONE
+    elif kind == api.UNDO_FAILED:
+        st.status, st.error = UNDO_FAILED, str(rec.data.get("error"))

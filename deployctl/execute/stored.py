@@ -1,0 +1,71 @@
+"""Rebuild a :class:`Plan` from the JSON a run stored, so ``resume RUN_ID`` and
+``rollback RUN_ID`` work without the plan file (and its variables) at hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deployctl.errors import DeployctlError
+from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.plan.api import Plan, Step
+
+
+def _query(data: dict[str, Any] | None) -> MetricQuery | None:
+    if data is None:
+        return None
+    return MetricQuery(
+        namespace=data["namespace"],
+        metric=data["metric"],
+        stat=data["stat"],
+        dimensions=tuple((str(k), str(v)) for k, v in data["dimensions"].items()),
+        period=int(data["period"]),
+    )
+
+
+def _step(data: dict[str, Any]) -> Step:
+    return Step(
+        id=data["id"],
+        kind=data["kind"],
+        description=data["description"],
+        params=data["params"],
+        deps=tuple(data["deps"]),
+        region=data["region"],
+        tags=tuple(data["tags"]),
+        traffic=data["traffic"],
+        wait=float(data["wait_seconds"]),
+        mutating=data["mutating"],
+        reversible=data["reversible"],
+        undo=data["undo"],
+        one_way=data["one_way"],
+        outputs=tuple(data["outputs"]),
+    )
+
+
+def plan_from_json(data: dict[str, Any], source: str, digest: str) -> Plan:
+    """The stored plan; raises if it no longer hashes to the run's digest."""
+    metrics = {
+        name: MetricDef(
+            name=name,
+            query=_query(m["query"]),
+            numerator=_query(m["numerator"]),
+            denominator=_query(m["denominator"]),
+            unit=m["unit"],
+            scale=float(m["scale"]),
+        )
+        for name, m in data.get("metrics", {}).items()
+    }
+    plan = Plan(
+        kind=data["kind"],
+        project=data["project"],
+        environment=data["environment"],
+        source=source,
+        steps=tuple(_step(s) for s in data["steps"]),
+        metrics=metrics,
+        strategy=data.get("strategy"),
+    )
+    if plan.digest != digest:
+        raise DeployctlError(
+            f"the plan stored for this run no longer matches its digest {digest[:12]} "
+            "(written by another deployctl version?); resume it from the plan file"
+        )
+    return plan

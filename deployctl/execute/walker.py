@@ -1,0 +1,186 @@
+"""The forward walk: a bounded thread pool over the step DAG.
+
+The main thread schedules (a step starts once its dependencies are complete,
+ties in plan order), renews the lock lease and reacts to results; workers run
+one step each.  A failure, a pause or an interrupt stops new work, and the
+walk returns only after in-flight steps have finished and been journaled.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import queue
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from deployctl.execute import api
+from deployctl.execute.context import RunContext
+from deployctl.execute.gates import run_gate
+from deployctl.execute.state import DONE, StepState
+from deployctl.plan.api import Step
+
+APPROVAL = "approval"
+_RENEW_EVERY = 15.0  # seconds the main loop may block before renewing the lease
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    status: str  # done | failed | waiting | interrupted
+    failed: tuple[str, ...] = ()
+    reason: str = ""
+    waiting: tuple[str, ...] = ()
+
+
+class Walker:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.wake: queue.Queue[str | None] = queue.Queue()
+        self._futures: dict[str, Future[api.StepResult]] = {}
+
+    def _done(self, step_id: str, _future: Future[api.StepResult]) -> None:
+        self.wake.put(step_id)
+
+    def nudge(self) -> None:
+        """Wake the main loop (signal handlers call this after setting ``halt``)."""
+        self.wake.put(None)
+
+    def _complete(self, step: Step, st: StepState) -> bool:
+        # A done step with a wait (a bake) that was cut short waits again.
+        return st.status == DONE and (step.wait <= 0 or st.waited or self._is_gate(step))
+
+    def _is_gate(self, step: Step) -> bool:
+        return step.kind in self.ctx.registry and self.ctx.registry.get(step.kind).gate
+
+    def walk(self) -> WalkResult:
+        ctx, plan = self.ctx, self.ctx.plan
+        order = {s.id: n for n, s in enumerate(plan.steps)}
+        complete = {s.id for s in plan.steps if self._complete(s, ctx.state.step(s.id))}
+        blockers = {s.id: sum(d not in complete for d in s.deps) for s in plan.steps}
+        dependents: dict[str, list[str]] = {s.id: [] for s in plan.steps}
+        for s in plan.steps:
+            for dep in s.deps:
+                dependents[dep].append(s.id)
+        ready = [(order[sid], sid) for sid, n in blockers.items() if n == 0 and sid not in complete]
+        heapq.heapify(ready)
+        failed: list[str] = []
+        waiting: list[str] = []
+        reasons: list[str] = []
+        inflight: set[str] = set()
+
+        def finish(sid: str, result: api.StepResult) -> None:
+            if result.status == DONE:
+                complete.add(sid)
+                for child in dependents[sid]:
+                    blockers[child] -= 1
+                    if blockers[child] == 0:
+                        heapq.heappush(ready, (order[child], child))
+            elif result.status == "failed":
+                failed.append(sid)
+                reasons.append(result.error or "failed")
+                ctx.halt.set()
+            elif result.status == "waiting":
+                waiting.append(sid)
+
+        with ThreadPoolExecutor(max_workers=ctx.parallelism, thread_name_prefix="step") as pool:
+            while True:
+                while ready and not (ctx.halt.is_set() or waiting) and len(inflight) < ctx.parallelism:
+                    _, sid = heapq.heappop(ready)
+                    step = plan.by_id[sid]
+                    if step.kind == APPROVAL:
+                        finish(sid, self._approval(step))
+                        continue
+                    inflight.add(sid)
+                    future = pool.submit(self._run_step, step)
+                    future.add_done_callback(functools.partial(self._done, sid))
+                    self._futures[sid] = future
+                if not inflight:
+                    break
+                try:
+                    got = self.wake.get(timeout=_RENEW_EVERY)
+                except queue.Empty:
+                    got = None
+                if ctx.lock is not None:
+                    ctx.lock.renew()
+                if got is None or got not in inflight:
+                    continue
+                inflight.discard(got)
+                result = self._futures.pop(got).result()
+                ctx.reporter.step_finished(plan.by_id[got], result)
+                finish(got, result)
+
+        if ctx.interrupted.is_set():
+            return WalkResult("interrupted", tuple(failed), "; ".join(reasons))
+        if failed:
+            return WalkResult("failed", tuple(failed), "; ".join(reasons))
+        if waiting:
+            return WalkResult("waiting", waiting=tuple(waiting))
+        missing = [s.id for s in plan.steps if s.id not in complete]
+        if missing:
+            return WalkResult("failed", (missing[0],), f"steps never became ready: {missing[:5]}")
+        return WalkResult("done")
+
+    def _approval(self, step: Step) -> api.StepResult:
+        ctx = self.ctx
+        st = ctx.state.step(step.id)
+        if st.approved_by is None and ctx.auto_approve:
+            ctx.write(api.APPROVED, step.id, data={"by": ctx.user, "auto": True})
+        if ctx.state.step(step.id).approved_by is not None:
+            ctx.write(api.DONE, step.id, data={"outputs": {}})
+            return api.StepResult(step.id, DONE)
+        if st.status != "waiting":
+            reason = str(step.params.get("reason") or step.description)
+            ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
+        return api.StepResult(step.id, "waiting")
+
+    def _run_step(self, step: Step) -> api.StepResult:
+        ctx = self.ctx
+        st = ctx.state.step(step.id)
+        attempt = st.attempt
+        try:
+            if st.status == DONE:  # a resumed bake: wait the whole window again
+                return self._wait(step, st.attempt)
+            action = ctx.registry.get(step.kind)
+            params = ctx.resolver.resolve(step, dict(step.params))
+            ctx.reporter.step_started(step, st.attempt + 1)
+            if action.gate:
+                return run_gate(ctx, step, action, ctx.request(step, params, st.attempt + 1))
+            if not step.mutating:
+                started = ctx.clock.now()
+                outputs = dict(action.apply(ctx.request(step, params, st.attempt + 1)))
+                ctx.write(api.DONE, step.id, attempt=st.attempt + 1,
+                          data={"outputs": outputs, "params": params, "started": started})
+                return self._wait(step, st.attempt + 1)
+            if st.intents:
+                # An earlier attempt may have taken effect before the process
+                # died: look before sending anything again.
+                seen = action.observe(ctx.request(step, params, st.attempt))
+                ctx.write(api.OBSERVED, step.id, attempt=st.attempt,
+                          data={"applied": seen.applied, "detail": seen.detail})
+                if seen.applied:
+                    ctx.write(api.DONE, step.id, attempt=st.attempt,
+                              data={"outputs": dict(seen.outputs), "reconciled": True})
+                    return self._wait(step, st.attempt)
+            attempt = st.attempt + 1
+            request = ctx.request(step, params, attempt)
+            ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token,
+                      data={"params": params})
+            outputs = dict(action.apply(request))
+            ctx.write(api.DONE, step.id, attempt=attempt, token=request.token,
+                      data={"outputs": outputs})
+            return self._wait(step, attempt)
+        except Exception as exc:  # an action's failure is data: journal it, then roll back
+            error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+            ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
+            return api.StepResult(step.id, "failed", error=error, attempt=attempt)
+
+    def _wait(self, step: Step, attempt: int) -> api.StepResult:
+        ctx = self.ctx
+        st = ctx.state.step(step.id)
+        if step.wait > 0 and not st.waited:
+            if not ctx.clock.sleep(step.wait, ctx.halt):
+                ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt,
+                          data={"during": "wait"})
+                return api.StepResult(step.id, "interrupted", attempt=attempt)
+            ctx.write(api.WAITED, step.id, attempt=attempt, data={"seconds": step.wait})
+        return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)
