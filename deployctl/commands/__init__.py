@@ -1,5 +1,19 @@
 """One module per subcommand; each exposes ``register(subparsers, common)``."""
 
-from deployctl.commands import graph, plan, schema, validate
+from deployctl.commands import (
+    apply,
+    approve,
+    flags,
+    graph,
+    plan,
+    resume,
+    rollback,
+    runs,
+    schema,
+    status,
+    unlock,
+    validate,
+)
 
-COMMANDS = [validate, plan, graph, schema]
+COMMANDS = [validate, plan, graph, schema, flags]
+COMMANDS += [apply, resume, status, runs, approve, rollback, unlock]
