@@ -8,12 +8,14 @@ walk returns only after in-flight steps have finished and been journaled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import queue
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from deployctl.errors import DeployctlError
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
@@ -142,7 +144,11 @@ class Walker:
                 return self._wait(step, st.attempt)
             action = ctx.registry.get(step.kind)
             params = ctx.resolver.resolve(step, dict(step.params))
-            ctx.reporter.step_started(step, st.attempt + 1)
+            shown = step
+            if "${" in step.description:
+                with contextlib.suppress(DeployctlError):
+                    shown = replace(step, description=ctx.resolver.resolve(step, step.description))
+            ctx.reporter.step_started(shown, st.attempt + 1)
             if action.gate:
                 return run_gate(ctx, step, action, ctx.request(step, params, st.attempt + 1))
             if not step.mutating:

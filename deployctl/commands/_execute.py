@@ -1,0 +1,37 @@
+"""Shared by the execution commands: build the executor, print an outcome."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from deployctl.actions.registry import load_backend
+from deployctl.execute.api import Outcome, Reporter
+from deployctl.execute.report import LiveReporter, PlainReporter
+from deployctl.execute.runner import Executor, Options
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auto-approve", action="store_true",
+                        help="approve every approval step (unattended runs)")
+    parser.add_argument("--parallelism", type=int, default=10, metavar="N",
+                        help="steps run at once (default 10)")
+
+
+def options(args: argparse.Namespace) -> Options:
+    return Options(parallelism=max(1, args.parallelism), auto_approve=args.auto_approve,
+                   abandon=getattr(args, "abandon", False))
+
+
+def reporter() -> Reporter:
+    """A live view on a terminal, plain lines in logs and CI."""
+    return LiveReporter(sys.stdout) if sys.stdout.isatty() else PlainReporter(sys.stdout)
+
+
+def executor(args: argparse.Namespace, *, quiet: bool = False) -> Executor:
+    return Executor(args.state_dir, load_backend(), None if quiet else reporter())
+
+
+def finish(outcome: Outcome) -> int:
+    """The reporter already printed the outcome; only the exit code is left."""
+    return outcome.exit_code

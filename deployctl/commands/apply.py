@@ -1,0 +1,27 @@
+"""``deployctl apply PLAN``: run a plan, or continue its unfinished run."""
+
+from __future__ import annotations
+
+import argparse
+
+from deployctl.commands._execute import add_run_options, executor, finish, options
+from deployctl.commands._load import load_plan
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("apply", parents=[common], help="run a plan (resumes its unfinished run)")
+    parser.add_argument("plan", metavar="PLAN")
+    add_run_options(parser)
+    parser.add_argument("--abandon", action="store_true",
+                        help="give up the unfinished run of this project/environment and start anew")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = load_plan(args.plan, args)
+    ex = executor(args)
+    try:
+        with ex.signals():
+            return finish(ex.apply(plan, options(args)))
+    finally:
+        ex.close()

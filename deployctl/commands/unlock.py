@@ -1,0 +1,26 @@
+"""``deployctl unlock LOCK_ID``: free a lock whose run is known to be dead."""
+
+from __future__ import annotations
+
+import argparse
+
+from deployctl.errors import EXIT_OK
+from deployctl.execute.journal import connect
+from deployctl.execute.lock import unlock
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("unlock", parents=[common], help="free a (project/environment) lock")
+    parser.add_argument("lock_id", metavar="LOCK_ID", help="project/environment")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    conn = connect(args.state_dir)
+    try:
+        was = unlock(conn, args.lock_id)
+    finally:
+        conn.close()
+    print(f"unlocked {was.describe()}")
+    print(f"run {was.run_id} can be continued with: deployctl resume {was.run_id}")
+    return EXIT_OK
