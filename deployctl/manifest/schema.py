@@ -38,9 +38,37 @@ def schema_text() -> str:
     return checkout.read_text(encoding="utf-8")
 
 
+def _inline(node: Any, defs: dict[str, Any], stack: tuple[str, ...] = ()) -> Any:
+    """``node`` with each local ``{"$ref": "#/$defs/X"}`` replaced by a copy of X.
+
+    jsonschema resolves a ``$ref`` through ``referencing`` on every visit; for
+    a plan with thousands of flags and stages that lookup cost more than the
+    checks themselves.  A ref with sibling keywords becomes ``allOf`` (same
+    meaning in draft 2020-12); a recursive ref is left as it is.
+    """
+    if isinstance(node, list):
+        return [_inline(item, defs, stack) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    name = ref.removeprefix("#/$defs/") if isinstance(ref, str) else None
+    out = {k: _inline(v, defs, stack) for k, v in node.items() if k != "$ref" or name is None}
+    if name is None:
+        return out
+    if name not in defs or name in stack:
+        out["$ref"] = ref
+        return out
+    target = _inline(defs[name], defs, (*stack, name))
+    if not out:
+        return target
+    out.setdefault("allOf", []).append(target)
+    return out
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(schema_text()))
+    schema = json.loads(schema_text())
+    return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
 
 def _type_name(value: Any) -> str:
