@@ -14,6 +14,7 @@ our write from someone else's and still find the value that came before it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -78,10 +79,8 @@ class FlagSet(Action):
         ssm = self.clients.client("ssm", request.step.region)
         name = self._ssm_name(request.params)
         if value is None:
-            try:
+            with contextlib.suppress(ssm.exceptions.ParameterNotFound):
                 ssm.delete_parameter(Name=name)
-            except ssm.exceptions.ParameterNotFound:
-                pass
             return
         ssm.put_parameter(
             Name=name,
@@ -115,7 +114,7 @@ class FlagSet(Action):
         self, request: StepRequest
     ) -> tuple[dict[str, Any], tuple[str, str, str]]:
         appconfig = self.clients.client("appconfig", request.step.region)
-        app_id, env_id, profile_id = ids = self._ids(request)
+        app_id, _, profile_id = ids = self._ids(request)
         versions = appconfig.list_hosted_configuration_versions(
             ApplicationId=app_id, ConfigurationProfileId=profile_id, MaxResults=1
         )["Items"]
