@@ -1,0 +1,3 @@
+from exec_helpers import clock, make_executor, world
+
+__all__ = ["clock", "make_executor", "world"]

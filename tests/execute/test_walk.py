@@ -1,0 +1,212 @@
+"""The forward walk: order, parallelism, output passing, resume."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from exec_helpers import Recorder, make_plan, step
+
+from deployctl.actions.api import Action, Observation, StepRequest
+from deployctl.actions.fake import FakeWorld
+from deployctl.execute import api
+from deployctl.execute.refs import Resolver, UnresolvedReference
+
+
+class Concurrency(Action):
+    """Counts how many applies run at once; a barrier proves real overlap."""
+
+    def __init__(self, barrier: threading.Barrier | None = None) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+        self.barrier = barrier
+
+    def observe(self, request: StepRequest) -> Observation:
+        return Observation(applied=False)
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        if self.barrier is not None:
+            self.barrier.wait(timeout=10)
+        with self.lock:
+            self.now -= 1
+        return {}
+
+
+def records(executor: Any) -> list[api.Record]:
+    (run,) = executor.journal.runs()
+    return list(executor.journal.records(run.run_id))
+
+
+def test_a_step_starts_only_after_every_dependency_is_done(make_executor, world):
+    plan = make_plan(
+        step("a"), step("b", deps=("a",)), step("c", deps=("a",)), step("d", deps=("b", "c"))
+    )
+    executor = make_executor()
+    assert executor.apply(plan).exit_code == 0
+    seq = {(r.type, r.step_id): r.seq for r in records(executor)}
+    for child, parent in [("b", "a"), ("c", "a"), ("d", "b"), ("d", "c")]:
+        assert seq[("intent", child)] > seq[("done", parent)]
+    assert sorted(world.ops("apply")) == ["a", "b", "c", "d"]
+
+
+def test_independent_steps_really_run_in_parallel(make_executor):
+    gate = Concurrency(threading.Barrier(3))
+    executor = make_executor()
+    executor.backend.registry.register("probe", gate)
+    plan = make_plan(*(step(f"s{i}", "probe") for i in range(3)))
+    assert executor.apply(plan).exit_code == 0  # a serial walk would break the barrier
+    assert gate.peak == 3
+
+
+def test_parallelism_bounds_steps_in_flight(make_executor):
+    from deployctl.execute.runner import Options
+
+    probe = Concurrency()
+    executor = make_executor()
+    executor.backend.registry.register("probe", probe)
+    plan = make_plan(*(step(f"s{i}", "probe") for i in range(12)))
+    assert executor.apply(plan, Options(parallelism=2)).exit_code == 0
+    assert 1 <= probe.peak <= 2
+
+
+def test_ties_start_in_plan_order_with_one_worker(make_executor):
+    from deployctl.execute.runner import Options
+
+    rec = Recorder()
+    executor = make_executor(reporter=rec)
+    plan = make_plan(step("z"), step("m"), step("a"), step("b", deps=("z",)))
+    executor.apply(plan, Options(parallelism=1))
+    assert rec.started == ["z", "m", "a", "b"]
+
+
+def test_outputs_flow_into_later_params(make_executor, world):
+    plan = make_plan(
+        step("pub", "lambda.publish", params={"function": "api"},
+             outputs=("new_version", "stable_version")),
+        step("shift", "lambda.shift", ("pub",), region="us-east-1",
+             params={"new_version": "${new_version}", "label": "v${new_version}-${region}",
+                     "nested": [{"x": "${steps.pub.stable_version}"}]}),
+    )
+    assert make_executor().apply(plan).exit_code == 0
+    assert world.state["shift"]["params"] == {
+        "new_version": "2", "label": "v2-us-east-1", "nested": [{"x": "1"}]
+    }
+
+
+def test_name_reference_prefers_the_nearest_ancestor_in_the_same_region():
+    plan = make_plan(
+        step("east/pub", region="east", outputs=("v",)),
+        step("west/pub", deps=("east/pub",), region="west", outputs=("v",)),
+        step("west/mid", deps=("west/pub",), region="west"),
+        step("east/shift", deps=("west/mid",), region="east"),
+        step("west/shift", deps=("west/mid",), region="west"),
+        step("none/shift", deps=("west/mid",), region="north"),
+    )
+    outputs = {"east/pub": {"v": "E"}, "west/pub": {"v": "W"}, "west/mid": {}}
+    resolver = Resolver(plan, outputs.get)
+    # Same region wins even when a nearer ancestor (west/pub) has the output.
+    assert resolver.resolve(plan.by_id["east/shift"], "${v}") == "E"
+    assert resolver.resolve(plan.by_id["west/shift"], "${v}") == "W"
+    # No same-region ancestor: the nearest one.
+    assert resolver.resolve(plan.by_id["none/shift"], "${v}") == "W"
+    with pytest.raises(UnresolvedReference, match="no ancestor step has an output 'missing'"):
+        resolver.resolve(plan.by_id["west/shift"], "x ${missing}")
+
+
+def test_an_unresolvable_reference_fails_the_step_and_rolls_back(make_executor, world):
+    plan = make_plan(step("a"), step("b", deps=("a",), params={"v": "${nope}"}))
+    outcome = make_executor().apply(plan)
+    assert outcome.exit_code == 3
+    assert world.ops("undo") == ["a"]
+    assert "nope" in outcome.message
+
+
+def test_done_steps_are_skipped_on_resume(make_executor, world):
+    plan = make_plan(step("a"), step("b", deps=("a",)),
+                     step("ok", "approval", ("b",)), step("c", deps=("ok",)))
+    first = make_executor().apply(plan)
+    assert first.exit_code == 6
+    executor = make_executor()
+    executor.approve(first.run_id)
+    assert executor.resume(first.run_id).exit_code == 0
+    assert world.ops("apply") == ["a", "b", "c"]
+
+
+def test_an_intent_without_done_is_observed_and_not_resent_if_it_took_effect(
+    make_executor, world
+):
+    plan = make_plan(step("a", "lambda.publish", params={"function": "f"},
+                          outputs=("new_version", "stable_version")),
+                     step("b", deps=("a",), params={"v": "${new_version}"}))
+    executor = make_executor()
+    run = executor.journal.create_run(plan, "tester")
+    token = "t"
+    executor.journal.append(run.run_id, api.INTENT, step_id="a", attempt=1, token=token,
+                            data={"params": {"function": "f"}})
+    # The process "died" after publishing but before writing done.
+    world.state["a"] = {"kind": "lambda.publish", "params": {"function": "f"},
+                        "outputs": {"new_version": "7", "stable_version": "6"}}
+    executor.journal.set_status(run.run_id, api.INTERRUPTED)
+    assert executor.apply(plan).exit_code == 0
+    assert world.ops("observe") == ["a"]
+    assert world.ops("apply") == ["b"]  # no second publish
+    assert world.state["b"]["params"] == {"v": "7"}
+
+
+def test_an_intent_without_done_is_resent_when_observe_finds_nothing(make_executor, world):
+    plan = make_plan(step("a"))
+    executor = make_executor()
+    run = executor.journal.create_run(plan, "tester")
+    executor.journal.append(run.run_id, api.INTENT, step_id="a", attempt=1, token="t")
+    assert executor.apply(plan).exit_code == 0
+    assert world.ops("observe") == ["a"]
+    assert world.ops("apply") == ["a"]
+    attempts = [r.attempt for r in records(executor) if r.type == "intent"]
+    assert attempts == [1, 2]
+
+
+def test_a_resumed_bake_waits_its_whole_window_again(make_executor, clock, world):
+    plan = make_plan(step("shift", wait=600.0), step("next", deps=("shift",)))
+    executor = make_executor()
+    run = executor.journal.create_run(plan, "tester")
+    executor.journal.append(run.run_id, api.INTENT, step_id="shift", attempt=1, token="t")
+    executor.journal.append(run.run_id, api.DONE, step_id="shift", attempt=1,
+                            data={"outputs": {}})
+    executor.journal.set_status(run.run_id, api.INTERRUPTED)
+    world.state["shift"] = {"kind": "noop", "params": {}, "outputs": {}}
+    assert executor.apply(plan).exit_code == 0
+    assert clock.slept == [600.0]
+    assert world.ops("apply") == ["next"]
+
+
+def test_the_journal_is_private_and_durable(make_executor, tmp_path):
+    executor = make_executor()
+    executor.apply(make_plan(step("a")))
+    path = tmp_path / "state" / "journal.sqlite"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    conn = executor.journal.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_an_unknown_step_kind_is_refused_before_anything_runs(make_executor, world):
+    from deployctl.errors import UnknownAction
+
+    with pytest.raises(UnknownAction, match="mystery.kind"):
+        make_executor().apply(make_plan(step("a"), step("b", "mystery.kind")))
+    assert world.log == []
+
+
+def test_the_fake_world_survives_a_reload(tmp_path):
+    world = FakeWorld(str(tmp_path / "w.json"))
+    world.data["versions"]["f"] = 3
+    world.save()
+    assert FakeWorld(str(tmp_path / "w.json")).data["versions"] == {"f": 3}
