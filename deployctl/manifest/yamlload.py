@@ -94,8 +94,8 @@ class _Builder:
             return node.value  # dates stay text: plans pass them on, never compute with them
         try:
             value = self._constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:  # e.g. "!!int abc"
-            self._error(node, path, f"bad {node.tag.rsplit(':', 1)[-1]} value: {exc}")
+        except (yaml.YAMLError, ValueError, KeyError):  # "!!int abc", "!!bool maybe"
+            self._error(node, path, f"bad {node.tag.rsplit(':', 1)[-1]} value {node.value!r}")
             return node.value
         if isinstance(value, datetime.date):  # pragma: no cover - tag handled above
             return node.value
