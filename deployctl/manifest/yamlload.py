@@ -56,6 +56,7 @@ class _Builder:
         self.marks = Marks(file)
         self.errors: list[Diagnostic] = []
         self.budget = MAX_NODES
+        self._open: set[int] = set()  # ids of the collections being built (alias loops)
         self._constructor = yaml.SafeLoader("")
 
     def _pos(self, node: yaml.Node) -> tuple[int, int]:
@@ -74,6 +75,16 @@ class _Builder:
         self.marks.values[path] = self._pos(node)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
+        if id(node) in self._open:
+            self._error(node, path, "an alias refers to a collection that contains it")
+            return None
+        self._open.add(id(node))
+        try:
+            return self._collection(node, path)
+        finally:
+            self._open.discard(id(node))
+
+    def _collection(self, node: yaml.Node, path: Path) -> Any:
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
                 self._error(node, path, f"unsupported YAML tag {node.tag!r}")
@@ -122,18 +133,23 @@ class _Builder:
             out[key] = self.build(value_node, child)
         return out
 
-    def _pairs(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+    def _pairs(
+        self, node: yaml.MappingNode, merging: frozenset[int] = frozenset()
+    ) -> Iterator[tuple[yaml.Node, yaml.Node]]:
         """Key/value pairs with YAML merge keys (``<<: *base``) expanded."""
         merged: list[tuple[yaml.Node, yaml.Node]] = []
         own: list[tuple[yaml.Node, yaml.Node]] = []
+        merging |= {id(node)}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 sources = (
                     value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 )
                 for source in sources:
-                    if isinstance(source, yaml.MappingNode):
-                        merged.extend(self._pairs(source))
+                    if id(source) in merging or id(source) in self._open:
+                        self._error(source, (), "a merge key (<<) refers to its own mapping")
+                    elif isinstance(source, yaml.MappingNode):
+                        merged.extend(self._pairs(source, merging))
                     else:
                         self._error(source, (), "a merge key (<<) needs a mapping")
             else:
