@@ -173,8 +173,15 @@ def load_documents(text: str, file: str) -> list[Document]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = exc.problem or exc.context or "invalid YAML"
         raise UserError([Diagnostic(file, line, col, f"invalid YAML: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:  # a control character: carries a position, no mark
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - before.rfind("\n")
+        char = chr(exc.character) if isinstance(exc.character, int) else repr(exc.character)
+        message = f"invalid YAML: character {char!r} is not allowed ({exc.reason})"
+        raise UserError([Diagnostic(file, line, col, message)]) from None
     except yaml.YAMLError as exc:
-        raise UserError([Diagnostic(file, None, None, f"invalid YAML: {exc}")]) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError([Diagnostic(file, 1, 1, f"invalid YAML: {first}")]) from None
     docs: list[Document] = []
     errors: list[Diagnostic] = []
     for index, node in enumerate(nodes):
