@@ -112,8 +112,10 @@ class RestorePlan:
     def describe(self) -> str:
         kind = "cluster" if self.cluster else "instance"
         window = ""
-        if self.earliest or self.latest:
-            window = f" (restorable from {_iso(self.earliest) if self.earliest else '?'} to {_iso(self.latest) if self.latest else '?'})"
+        if self.earliest and self.latest:
+            window = f" (restorable from {_iso(self.earliest)} to {_iso(self.latest)})"
+        elif self.latest:
+            window = f" (restorable up to {_iso(self.latest)})"
         return f"restore {kind} {self.source} as it was at {_iso(self.time)} into new {kind} {self.target}{window}"
 
 

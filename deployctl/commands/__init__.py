@@ -3,6 +3,7 @@
 from deployctl.commands import (
     apply,
     approve,
+    db,
     flags,
     graph,
     plan,
@@ -15,5 +16,5 @@ from deployctl.commands import (
     validate,
 )
 
-COMMANDS = [validate, plan, graph, schema, flags]
+COMMANDS = [validate, plan, graph, schema, flags, db]
 COMMANDS += [apply, resume, status, runs, approve, rollback, unlock]
