@@ -37,11 +37,19 @@ class LoadOptions:
 
 def _read(path: str) -> str:
     try:
-        return FsPath(path).read_text(encoding="utf-8")
+        raw = FsPath(path).read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        message = f"not UTF-8: byte 0x{raw[exc.start]:02x} is not valid here ({exc.reason})"
+        raise UserError([Diagnostic(path, line, col, message)]) from None
 
 
 def _vars_files(paths: tuple[str, ...]) -> dict[str, Any]:
