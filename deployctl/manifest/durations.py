@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 STABLE = "stable"
+MAX_SECONDS = 366 * 86400.0  # no stage, bake or timeout waits longer; also keeps floats finite
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s|d)")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _ORDER = ["d", "h", "m", "s", "ms"]
@@ -39,6 +40,8 @@ def parse_duration(text: str) -> float:
         last_rank = rank
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
+    if total > MAX_SECONDS:
+        raise DurationError(f"bad duration {text!r}: longer than a year")
     return total
 
 
