@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import MotoServer, run_cli
+from e2e_helpers import MotoServer, run_cli
 
 
 def _instance(moto_server: MotoServer) -> None:
