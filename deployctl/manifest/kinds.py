@@ -107,6 +107,12 @@ def strategy(b: Builder, target_name: str) -> m.Strategy:
                 f"unknown preset {preset_name!r} (e.g. Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce)",
             )
             return m.Strategy(kind or "canary", (m.Stage(100, None),), interval, preset_name)
+        if preset.type != "all-at-once" and not 0 < preset.percent < 100:
+            b.check.error(
+                (*path, "preset"),
+                f"preset {preset_name!r}: the percentage must be between 1 and 99, not {preset.percent}",
+            )
+            return m.Strategy(preset.type, (m.Stage(100, None),), interval, preset_name)
         if kind and kind != preset.type:
             b.check.error(
                 (*path, "type"), f"type {kind!r} contradicts preset {preset_name!r} ({preset.type})"
