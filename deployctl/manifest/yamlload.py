@@ -13,6 +13,7 @@ build the Python values ourselves, so that:
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,11 @@ class _Builder:
             self._error(node, path, f"bad {node.tag.rsplit(':', 1)[-1]} value {node.value!r}")
             return node.value
         if isinstance(value, datetime.date):  # pragma: no cover - tag handled above
+            return node.value
+        if isinstance(value, float) and not math.isfinite(value):
+            # .nan passes every minimum/maximum check and never trips a gate, and
+            # neither it nor .inf can be written to the JSON plan.
+            self._error(node, path, f"{node.value!r} is not a finite number")
             return node.value
         return value
 
