@@ -51,14 +51,17 @@ class Marks:
 
     Positions are 1-based ``(line, col)``.  ``values`` is keyed by document
     path; ``keys`` by the path of the value the key introduces, so an unknown
-    field can be pointed at by its key.  ``quoted`` holds the paths of quoted
-    scalars, so a column inside a string can be found exactly.
+    field can be pointed at by its key.  ``verbatim`` holds the paths of
+    one-line scalars whose value is exactly the text written (no escapes,
+    folding or Jinja), so a column inside the string can be found; ``quoted``
+    says which of those start with a quote.
     """
 
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     quoted: set[Path] = field(default_factory=set)
+    verbatim: set[Path] = field(default_factory=set)
 
     def locate(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The nearest known position for ``path`` (walking up to the root)."""
@@ -76,6 +79,8 @@ class Marks:
     def diag(self, path: Path, message: str, *, key: bool = False, offset: int = 0) -> Diagnostic:
         """A diagnostic at ``path``; ``offset`` moves right inside a scalar string."""
         line, col = self.locate(path, key=key)
-        if offset:
+        # Elsewhere an offset into the value could land on the wrong character:
+        # point at the start of the value instead.
+        if offset and tuple(path) in self.verbatim:
             col += offset + (1 if tuple(path) in self.quoted else 0)
         return Diagnostic(self.file, line, col, message, tuple(path))

@@ -64,7 +64,10 @@ class Renderer:
         """``value`` with every string rendered; problems go to ``errors``."""
         if isinstance(value, str):
             try:
-                return self.render_str(value)
+                rendered = self.render_str(value)
+                if rendered != value:  # columns inside it no longer match the file
+                    marks.verbatim.discard(path)
+                return rendered
             except jinja2.TemplateSyntaxError as exc:
                 errors.append(marks.diag(path, f"template error: {exc.message}"))
             except jinja2.UndefinedError as exc:

@@ -53,7 +53,8 @@ class Document:
 
 
 class _Builder:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, lines: list[str]) -> None:
+        self.lines = lines
         self.marks = Marks(file)
         self.errors: list[Diagnostic] = []
         self.budget = MAX_NODES
@@ -97,8 +98,14 @@ class _Builder:
         raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
-        if node.style in ('"', "'"):
-            self.marks.quoted.add(path)
+        start, end = node.start_mark, node.end_mark
+        if start.line == end.line and start.line < len(self.lines):
+            written = self.lines[start.line][start.column : end.column]
+            if node.style in ('"', "'"):
+                self.marks.quoted.add(path)
+                written = written[1:-1]
+            if written == node.value:
+                self.marks.verbatim.add(path)
         if node.tag not in _SCALAR_TAGS:
             self._error(node, path, f"unsupported YAML tag {node.tag!r}")
             return node.value
@@ -190,8 +197,9 @@ def load_documents(text: str, file: str) -> list[Document]:
         raise UserError([Diagnostic(file, 1, 1, f"invalid YAML: {first}")]) from None
     docs: list[Document] = []
     errors: list[Diagnostic] = []
+    lines = text.split("\n")
     for index, node in enumerate(nodes):
-        builder = _Builder(file)
+        builder = _Builder(file, lines)
         data = builder.build(node, ())
         errors.extend(builder.errors)
         docs.append(Document(data, builder.marks, index))
