@@ -1,0 +1,77 @@
+"""The one way the built-in actions reach AWS: a :class:`Clients` factory.
+
+One ``boto3.Session`` per process (sessions are not thread-safe to create
+clients from concurrently, and each new one re-reads the config files), and
+one client per (service, region), built once under a lock and then shared:
+botocore clients are thread-safe.  Throttling and 5xx errors are retried by
+botocore's *standard* retry mode, never by a loop of ours.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from deployctl import __version__
+
+DEFAULT_ATTEMPTS = 5
+
+
+class Clients:
+    """Cached, thread-safe boto3 clients for every (service, region) pair.
+
+    ``endpoint_url`` points every client at one endpoint (a moto server or
+    LocalStack); ``max_attempts`` is botocore's total attempts per call,
+    first try included.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        max_attempts: int = DEFAULT_ATTEMPTS,
+        session: Any = None,
+        user_agent_extra: str = f"deployctl/{__version__}",
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts counts the first try too: it must be at least 1")
+        self.session = session or boto3.Session(profile_name=profile, region_name=region)
+        self.region = region or self.session.region_name
+        self.endpoint_url = endpoint_url
+        # total_max_attempts counts the first try, like AWS_MAX_ATTEMPTS and the
+        # config file; Config's own "max_attempts" would count retries only.
+        self.config = Config(
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            user_agent_extra=user_agent_extra,
+        )
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str | None, float | None], Any] = {}
+
+    def client(
+        self, service: str, region: str | None = None, *, read_timeout: float | None = None
+    ) -> Any:
+        """The shared client for ``service`` in ``region`` (default: the session's).
+
+        ``read_timeout`` gives a separate client for calls that legitimately
+        block longer than botocore's 60 s default (a synchronous Lambda invoke).
+        """
+        key = (service, region or self.region, read_timeout)
+        found = self._clients.get(key)
+        if found is not None:
+            return found
+        with self._lock:  # creating clients from one session is not thread-safe
+            found = self._clients.get(key)
+            if found is None:
+                config = self.config
+                if read_timeout is not None:
+                    config = config.merge(Config(read_timeout=read_timeout))
+                found = self.session.client(
+                    service, region_name=key[1], endpoint_url=self.endpoint_url, config=config
+                )
+                self._clients[key] = found
+            return found

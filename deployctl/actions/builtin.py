@@ -1,0 +1,15 @@
+"""Every built-in AWS (and local) action, registered the way a plugin would be."""
+
+from __future__ import annotations
+
+from deployctl.actions import lambda_
+from deployctl.actions.api import Registry
+from deployctl.actions.aws import Clients
+
+MODULES = (lambda_,)
+
+
+def register_aws(registry: Registry, clients: Clients) -> None:
+    """Register every built-in action that talks to AWS (or runs locally)."""
+    for module in MODULES:
+        module.register(registry, clients)

@@ -1,0 +1,54 @@
+"""Pieces the built-in actions share: their error type and the shapes of the
+read-only and check-only actions (neither has an effect to observe)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from deployctl.actions.api import Action, Observation, StepRequest
+from deployctl.errors import DeployctlError
+
+COLORS = ("blue", "green")
+
+
+class ActionError(DeployctlError):
+    """A built-in action could not do its job; the message says what and why."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(f"{kind}: {message}")
+
+
+class ReadAction(Action):
+    """A discovery step: ``apply`` only reads, so there is never an effect to find."""
+
+    def observe(self, request: StepRequest) -> Observation:
+        return Observation(applied=False, detail="read-only step")
+
+
+class CheckAction(Action):
+    """A smoke test: the executor calls ``check``; ``apply`` has nothing to do."""
+
+    gate = True
+
+    def observe(self, request: StepRequest) -> Observation:
+        return Observation(applied=False, detail="check step")
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        return {}
+
+
+def other(color: str) -> str:
+    """The opposite side of a blue/green pair."""
+    if color not in COLORS:
+        raise ValueError(f"colour must be blue or green, not {color!r}")
+    return "green" if color == "blue" else "blue"
+
+
+def truncate(text: str, limit: int = 2000) -> str:
+    """Keep error messages readable: the head and the tail of long output."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... ({len(text) - limit} characters cut) ...\n{text[-half:]}"

@@ -1,0 +1,312 @@
+"""Lambda actions: deploy code, publish a version, shift an alias, clean up.
+
+Traffic moves with the alias's ``RoutingConfig``: the alias keeps serving the
+stable version as its primary and sends ``weight``% to the new one through
+``AdditionalVersionWeights``; at 100% the new version becomes the primary and
+the routing config is cleared.  Invocations (migration runners and smoke
+tests) live in :mod:`deployctl.actions.lambda_invoke`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import ActionError
+from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
+
+LATEST = "$LATEST"
+
+
+def _missing(exc: ClientError) -> bool:
+    return bool(exc.response["Error"]["Code"] == "ResourceNotFoundException")
+
+
+class _LambdaAction(Action):
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def client(self, request: StepRequest) -> Any:
+        return self.clients.client("lambda", request.step.region)
+
+
+# --- code ----------------------------------------------------------------------
+
+
+def _zip_sha(path: str) -> str:
+    """Lambda's CodeSha256: base64 of the SHA-256 of the zip's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return base64.b64encode(digest.digest()).decode()
+
+
+class UpdateCode(_LambdaAction):
+    """``lambda.update_code``: put new code on ``$LATEST`` (S3 object, local zip
+    or container image) and wait until the function is updated.
+
+    A zip or an image whose code is already live is not sent again.  An S3
+    object is compared through its SHA-256 checksum when S3 has one (uploads
+    with ``ChecksumAlgorithm=SHA256``); otherwise it is sent, which is
+    harmless: the same bytes give the same CodeSha256, and ``lambda.publish``
+    publishes by CodeSha256.
+    """
+
+    def _live(self, request: StepRequest) -> tuple[str, str | None]:
+        got = self.client(request).get_function(FunctionName=request.params["function"])
+        return got["Configuration"]["CodeSha256"], got.get("Code", {}).get("ImageUri")
+
+    def _wanted_sha(self, request: StepRequest, code: Mapping[str, Any]) -> str | None:
+        if code.get("zip_file"):
+            return _zip_sha(str(code["zip_file"]))
+        if code.get("s3_bucket"):
+            s3 = self.clients.client("s3", request.step.region)
+            extra = (
+                {"VersionId": code["s3_object_version"]} if code.get("s3_object_version") else {}
+            )
+            head = s3.head_object(
+                Bucket=code["s3_bucket"], Key=code["s3_key"], ChecksumMode="ENABLED", **extra
+            )
+            checksum = head.get("ChecksumSHA256")
+            # A multipart upload's checksum is of the parts ("...-N"), not the zip.
+            return str(checksum) if checksum and "-" not in checksum else None
+        return None
+
+    def _is_live(self, request: StepRequest, code: Mapping[str, Any], check_s3: bool) -> str | None:
+        sha, image = self._live(request)
+        if code.get("image_uri"):
+            return sha if image == code["image_uri"] else None
+        if code.get("s3_bucket") and not check_s3:
+            return None
+        return sha if self._wanted_sha(request, code) == sha else None
+
+    def observe(self, request: StepRequest) -> Observation:
+        code = request.params.get("code") or {}
+        sha = self._is_live(request, code, check_s3=True)
+        if sha is None:
+            return Observation(applied=False)
+        return Observation(applied=True, outputs={"code_sha256": sha}, detail="code is live")
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        code = request.params.get("code") or {}
+        function = request.params["function"]
+        # The S3 checksum costs a call a plain update does not need; skip it here.
+        sha = self._is_live(request, code, check_s3=False)
+        if sha is not None:
+            return {"code_sha256": sha}
+        args: dict[str, Any] = {"FunctionName": function}
+        if code.get("image_uri"):
+            args["ImageUri"] = code["image_uri"]
+        elif code.get("zip_file"):
+            with open(str(code["zip_file"]), "rb") as fh:
+                args["ZipFile"] = fh.read()
+        elif code.get("s3_bucket") and code.get("s3_key"):
+            args["S3Bucket"], args["S3Key"] = code["s3_bucket"], code["s3_key"]
+            if code.get("s3_object_version"):
+                args["S3ObjectVersion"] = code["s3_object_version"]
+        else:
+            raise ActionError(
+                request.step.kind, f"{function}: code needs s3_bucket+s3_key, zip_file or image_uri"
+            )
+        client = self.client(request)
+        sent = client.update_function_code(**args)
+        client.get_waiter("function_updated_v2").wait(FunctionName=function)
+        return {"code_sha256": sent["CodeSha256"]}
+
+
+# --- versions ------------------------------------------------------------------
+
+
+def _versions(client: Any, function: str) -> list[dict[str, Any]]:
+    pages = client.get_paginator("list_versions_by_function").paginate(FunctionName=function)
+    return [v for page in pages for v in page["Versions"] if v["Version"] != LATEST]
+
+
+def _get_alias(client: Any, function: str, alias: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = client.get_alias(FunctionName=function, Name=alias)
+    except ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+    return found
+
+
+class Publish(_LambdaAction):
+    """``lambda.publish``: publish ``$LATEST`` as a version, at most once per code.
+
+    If a version with ``$LATEST``'s CodeSha256 exists it is returned instead
+    (a retried or resumed publish never makes a second version).  Outputs
+    ``new_version`` and ``stable_version``, the version the alias serves as
+    its primary now (the new one if the alias does not exist yet).
+    """
+
+    def _find(self, request: StepRequest) -> tuple[str, str | None]:
+        client = self.client(request)
+        function = request.params["function"]
+        sha = client.get_function_configuration(FunctionName=function)["CodeSha256"]
+        same = [int(v["Version"]) for v in _versions(client, function) if v["CodeSha256"] == sha]
+        return sha, (str(max(same)) if same else None)
+
+    def _outputs(self, request: StepRequest, version: str) -> dict[str, Any]:
+        alias = request.params.get("alias")
+        found = (
+            _get_alias(self.client(request), request.params["function"], alias) if alias else None
+        )
+        return {
+            "new_version": version,
+            "stable_version": found["FunctionVersion"] if found else version,
+        }
+
+    def observe(self, request: StepRequest) -> Observation:
+        _, version = self._find(request)
+        if version is None:
+            return Observation(applied=False)
+        return Observation(
+            applied=True,
+            outputs=self._outputs(request, version),
+            detail=f"version {version} has the code of $LATEST",
+        )
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        sha, version = self._find(request)
+        if version is None:
+            # CodeSha256 makes Lambda refuse if $LATEST changed under us.
+            published = self.client(request).publish_version(
+                FunctionName=request.params["function"],
+                CodeSha256=sha,
+                Description=f"deployctl {request.run_id}",
+            )
+            version = str(published["Version"])
+        return self._outputs(request, version)
+
+
+@dataclass(frozen=True)
+class AliasState:
+    version: str
+    weights: Mapping[str, float]
+
+    @classmethod
+    def of(cls, alias: Mapping[str, Any]) -> AliasState:
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return cls(str(alias["FunctionVersion"]), {str(k): float(v) for k, v in weights.items()})
+
+    def same(self, other: AliasState) -> bool:
+        return (
+            self.version == other.version
+            and self.weights.keys() == other.weights.keys()
+            and all(abs(self.weights[k] - other.weights[k]) < 1e-9 for k in self.weights)
+        )
+
+
+def target_state(new: str, stable: str, weight: float) -> AliasState:
+    """The alias for ``weight``% on ``new``: a promotion at 100%, nothing extra at 0%."""
+    if weight >= 100 or new == stable:
+        return AliasState(new, {})
+    if weight <= 0:
+        return AliasState(stable, {})
+    return AliasState(stable, {new: weight / 100.0})
+
+
+class Shift(_LambdaAction):
+    """``lambda.shift``: set the alias to ``weight``% on ``new_version`` (see
+    :func:`target_state`); undo puts the alias back on ``stable_version`` at 100%."""
+
+    def _target(self, request: StepRequest) -> AliasState:
+        p = request.params
+        return target_state(str(p["new_version"]), str(p["stable_version"]), float(p["weight"]))
+
+    def _set(self, request: StepRequest, want: AliasState) -> bool:
+        client = self.client(request)
+        function, name = request.params["function"], request.params["alias"]
+        live = _get_alias(client, function, name)
+        routing = {"AdditionalVersionWeights": dict(want.weights)}
+        if live is None:
+            client.create_alias(
+                FunctionName=function,
+                Name=name,
+                FunctionVersion=want.version,
+                RoutingConfig=routing,
+            )
+            return True
+        if AliasState.of(live).same(want):
+            return False
+        # RevisionId: fail rather than overwrite a change someone made meanwhile.
+        client.update_alias(
+            FunctionName=function,
+            Name=name,
+            FunctionVersion=want.version,
+            RoutingConfig=routing,
+            RevisionId=live["RevisionId"],
+        )
+        return True
+
+    def observe(self, request: StepRequest) -> Observation:
+        p = request.params
+        live = _get_alias(self.client(request), p["function"], p["alias"])
+        want = self._target(request)
+        if live is None or not AliasState.of(live).same(want):
+            return Observation(applied=False)
+        return Observation(applied=True, detail=f"alias {p['alias']} already at {p['weight']}%")
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        self._set(request, self._target(request))
+        return {}
+
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+        self._set(request, AliasState(str(request.params["stable_version"]), {}))
+
+
+class CleanupVersions(_LambdaAction):
+    """``lambda.cleanup_versions``: delete all but the newest ``keep`` versions,
+    never ``$LATEST`` and never a version any alias serves (primary or weighted)."""
+
+    def _doomed(self, request: StepRequest) -> list[str]:
+        client = self.client(request)
+        function = request.params["function"]
+        keep = int(request.params.get("keep") or 0)
+        numbers = sorted(int(v["Version"]) for v in _versions(client, function))
+        kept = set(numbers[-keep:]) if keep > 0 else set()
+        served: set[str] = set()
+        for page in client.get_paginator("list_aliases").paginate(FunctionName=function):
+            for alias in page["Aliases"]:
+                state = AliasState.of(alias)
+                served.add(state.version)
+                served.update(state.weights)
+        return [str(n) for n in numbers if n not in kept and str(n) not in served]
+
+    def observe(self, request: StepRequest) -> Observation:
+        doomed = self._doomed(request)
+        return Observation(
+            applied=not doomed,
+            outputs={"deleted": []},
+            detail=f"{len(doomed)} version(s) to delete",
+        )
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        doomed = self._doomed(request)
+        client = self.client(request)
+        for version in doomed:
+            try:
+                client.delete_function(FunctionName=request.params["function"], Qualifier=version)
+            except ClientError as exc:
+                if not _missing(exc):  # gone already: a concurrent clean-up did it
+                    raise
+        return {"deleted": doomed}
+
+
+def register(registry: Registry, clients: Clients) -> None:
+    registry.register("lambda.update_code", UpdateCode(clients))
+    registry.register("lambda.publish", Publish(clients))
+    registry.register("lambda.shift", Shift(clients))
+    registry.register("lambda.cleanup_versions", CleanupVersions(clients))
+    registry.register("lambda.invoke", InvokeAction(clients))
+    registry.register("smoke.lambda", SmokeLambda(clients))

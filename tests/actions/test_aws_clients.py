@@ -1,0 +1,107 @@
+"""The Clients factory: caching, configuration, and botocore's own retries."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from aws_helpers import REGION
+from botocore.awsrequest import AWSResponse
+from botocore.retries import standard
+from botocore.stub import Stubber
+
+from deployctl.actions.aws import Clients
+
+
+def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> None:
+    clients = Clients(session=boto3.Session(region_name=REGION))
+    seen: list[Any] = []
+    threads = [threading.Thread(target=lambda: seen.append(clients.client("lambda", "eu-west-1")))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in seen}) == 1
+    assert clients.client("lambda") is clients.client("lambda", REGION)
+    assert clients.client("lambda") is not clients.client("lambda", "eu-west-1")
+
+
+def test_clients_carry_retry_mode_user_agent_and_endpoint(aws: None) -> None:
+    clients = Clients(session=boto3.Session(region_name=REGION), max_attempts=7,
+                      endpoint_url="http://127.0.0.1:5000")
+    client = clients.client("lambda")
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 7}
+    assert "deployctl/" in client.meta.config.user_agent_extra
+    assert client.meta.endpoint_url == "http://127.0.0.1:5000"
+    slow = clients.client("lambda", read_timeout=900.0)
+    assert slow is not client
+    assert slow.meta.config.read_timeout == 900.0
+    assert slow.meta.config.retries == client.meta.config.retries
+
+
+def test_max_attempts_counts_the_first_try() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Clients(max_attempts=0)
+
+
+def _throttled(**_: Any) -> AWSResponse:
+    body = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+    return AWSResponse("https://lambda", 429, {"x-amzn-errortype": "ThrottlingException"},
+                       _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def test_a_throttled_call_is_retried_by_botocore_and_succeeds(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stubber answers before botocore's retry handler runs, so it cannot show
+    a retry; a ``before-send`` hook answers at the HTTP layer instead."""
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda *_: 0)  # no sleeps
+    session = boto3.Session(region_name=REGION)
+    sent: list[str] = []
+
+    def throttle_twice(**kw: Any) -> AWSResponse | None:
+        sent.append("try")
+        return _throttled() if len(sent) <= 2 else None  # then moto answers
+
+    session.events.register_first("before-send.lambda.ListFunctions", throttle_twice)
+    clients = Clients(session=session, max_attempts=3)
+    assert clients.client("lambda").list_functions()["Functions"] == []
+    assert len(sent) == 3
+
+
+def test_throttling_beyond_max_attempts_surfaces_the_error(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda *_: 0)
+    session = boto3.Session(region_name=REGION)
+    sent: list[str] = []
+
+    def always(**_: Any) -> AWSResponse:
+        sent.append("try")
+        return _throttled()
+
+    session.events.register_first("before-send.lambda.ListFunctions", always)
+    client = Clients(session=session, max_attempts=2).client("lambda")
+    with pytest.raises(client.exceptions.ClientError, match="Throttling"):
+        client.list_functions()
+    assert len(sent) == 2
+
+
+def test_stubber_sees_the_throttling_error_a_caller_would_get(aws: None) -> None:
+    """With Stubber the error reaches the caller as botocore shapes it."""
+    client = Clients(session=boto3.Session(region_name=REGION)).client("lambda")
+    with Stubber(client) as stub:
+        stub.add_client_error("list_functions", "ThrottlingException", http_status_code=429)
+        with pytest.raises(client.exceptions.ClientError, match="ThrottlingException"):
+            client.list_functions()
