@@ -13,7 +13,8 @@ STRATEGIES_BY_TARGET = {
     "lambda": {"canary", "linear", "blue-green", "all-at-once"},
     "alb": {"canary", "linear", "blue-green", "all-at-once"},
     "route53": {"canary", "linear", "blue-green", "all-at-once"},
-    "cloudfront": {"canary", "linear", "blue-green", "all-at-once"},
+    # Linear would need steps above CloudFront's 15% staging cap.
+    "cloudfront": {"canary", "blue-green", "all-at-once"},
     "cloudformation": {"all-at-once"},
 }
 PHASE_ORDER = ("dual_write", "backfill", "validate", "switch_read", "cleanup")
@@ -87,7 +88,8 @@ def deploy(b: Builder) -> m.Deploy | None:
     if "cloudformation" in spec:
         return m.Deploy(cloudformation=_cfn(spec["cloudformation"]))
     if "lambda" in spec:
-        return m.Deploy(lambda_code=_code(spec["lambda"]["code"]))
+        fn = spec["lambda"]
+        return m.Deploy(lambda_function=fn["function"], lambda_code=_code(fn["code"]))
     return m.Deploy(command=tuple(spec["command"]))
 
 
@@ -157,14 +159,17 @@ def strategy(b: Builder, target_name: str) -> m.Strategy:
             (*path, "type"),
             f"a {target_name} target supports {', '.join(sorted(allowed))}, not {kind}{hint}",
         )
-    if target_name == "cloudfront":
-        for i, stage in enumerate(stages):
-            if stage.traffic < 100 and stage.traffic > CLOUDFRONT_MAX_STAGING_PERCENT:
-                where: Path = (*path, "stages", i, "traffic") if "stages" in spec else path
-                b.check.error(
-                    where,
-                    f"CloudFront continuous deployment sends at most {CLOUDFRONT_MAX_STAGING_PERCENT}% to staging before promotion, not {stage.traffic}%",
-                )
+    elif target_name == "cloudfront":
+        over = [
+            (i, s) for i, s in enumerate(stages) if CLOUDFRONT_MAX_STAGING_PERCENT < s.traffic < 100
+        ]
+        # Point at each stage the user wrote; a preset is one mistake, said once.
+        for i, stage in over if "stages" in spec else over[:1]:
+            where: Path = (*path, "stages", i, "traffic") if "stages" in spec else path
+            b.check.error(
+                where,
+                f"CloudFront continuous deployment sends at most {CLOUDFRONT_MAX_STAGING_PERCENT}% to staging before promotion, not {stage.traffic}%",
+            )
     return m.Strategy(kind, tuple(stages), interval, preset_name)
 
 
@@ -297,6 +302,14 @@ def deployment(b: Builder) -> m.Deployment:
     strat = strategy(b, target_name)
     needs_metric = any(s.metric_threshold is not None for s in strat.stages)
     flags = b.flags()
+    where = regions(b)
+    for i, replica in enumerate(where.replicas if where else ()):
+        if replica.latency_threshold is not None and "Latency" not in known:
+            b.check.error(
+                ("regions", "replicas", i, "latency_threshold"),
+                "latency_threshold needs a 'Latency' metric; a "
+                f"{target_name} target has none by default, so add one under metrics:",
+            )
     return m.Deployment(
         header=b.head,
         target=tgt,
@@ -307,7 +320,7 @@ def deployment(b: Builder) -> m.Deployment:
         rollback=b.rollback(known),
         smoke=smoke(b),
         approvals=b.approvals(),
-        regions=regions(b),
+        regions=where,
         flags=flags,
         store=b.default_store() if flags else b.store(),
         monitoring=b.monitoring(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -22,6 +23,8 @@ from deployctl.manifest.build import Builder, header
 from deployctl.manifest.render import Renderer, check_runtime_refs
 from deployctl.manifest.schema import validate
 from deployctl.manifest.yamlload import Document, load_documents
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,16 @@ def _load_document(
     errors: list[Diagnostic] = []
     base = Renderer({}, options.environ)
     metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
+    for key in ("project", "environment"):
+        # The schema lets templates through here; the rendered name must still be a name.
+        value = metadata.get(key)
+        if isinstance(value, str) and value != data["metadata"].get(key) and not _NAME.match(value):
+            errors.append(
+                doc.marks.diag(
+                    ("metadata", key),
+                    f"{value!r}: a {key} name is lowercase letters, digits and dashes",
+                )
+            )
     variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
     renderer = Renderer({**variables, "vars": variables, "metadata": metadata}, options.environ)
     rendered = {

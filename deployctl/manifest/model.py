@@ -117,6 +117,7 @@ class Deploy:
     """How the new version reaches the idle side before traffic moves."""
 
     cloudformation: CloudFormationTarget | None = None
+    lambda_function: str | None = None
     lambda_code: LambdaCode | None = None
     command: tuple[str, ...] = ()
 

@@ -109,4 +109,4 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def render_json(plan: Plan, redact: Redactor | None = None) -> str:
     redact = redact or Redactor(plan.secret_values)
-    return redact(json.dumps(plan_json(plan), indent=2, sort_keys=True)) + "\n"
+    return json.dumps(redact.data(plan_json(plan)), indent=2, sort_keys=True) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 
 class Redactor:
@@ -19,3 +20,19 @@ class Redactor:
                 digest = hashlib.sha256(secret.encode()).hexdigest()[:8]
                 text = text.replace(secret, f"<redacted:{digest}>")
         return text
+
+    def data(self, value: Any) -> Any:
+        """``value`` (JSON-like) with every string redacted.
+
+        Redact before serialising: once JSON escapes a quote or a backslash in
+        a secret, the escaped text no longer matches it.
+        """
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value

@@ -1,7 +1,7 @@
 """Insert approval steps where ``approvals: - before: X`` says.
 
 ``X`` is a step id, or a tag: ``switch-traffic``, ``promote``, ``stage:N``,
-``region:NAME``, ``phase:NAME``, ``flag:NAME``, ``env:NAME``.  Within each
+``region:NAME``, ``phase:NAME``, ``flag:NAME``.  Within each
 region the approval goes before the first matched steps and waits for
 everything they waited for.
 """

@@ -12,7 +12,7 @@ from deployctl.plan.api import Plan, Step
 from deployctl.plan.approvals import insert_approvals
 from deployctl.plan.deployment import Ctx
 from deployctl.plan.flags import flag_steps
-from deployctl.plan.graph import StepGraph
+from deployctl.plan.graph import DuplicateStep, StepGraph
 from deployctl.plan.migration import compile_migration
 from deployctl.plan.regions import rollout
 from deployctl.plan.smoke import smoke_steps
@@ -136,7 +136,20 @@ def compile_plan(manifests: Sequence[m.Manifest], source: str) -> Plan:
     metrics: dict[str, m.MetricDef] = {}
     secrets: set[str] = set()
     for doc in manifests:
-        after, problems = _document(ctx, doc, after)
+        try:
+            after, problems = _document(ctx, doc, after)
+        except DuplicateStep as exc:
+            raise UserError(
+                [
+                    doc.header.source.diag(
+                        (),
+                        (
+                            f"this document plans step {exc.step_id!r}, which an earlier document in the file "
+                            "already plans; deploy the same target and region from separate files or a Pipeline"
+                        ),
+                    )
+                ]
+            ) from None
         errors += problems
         for child in _flatten(doc):
             metrics.update({d.name: d for d in getattr(child, "metrics", ())})

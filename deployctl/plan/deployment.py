@@ -23,29 +23,44 @@ class Ctx:
     base_dir: str  # plan file folder, for template and zip paths
 
 
+def _update_code(
+    ctx: Ctx,
+    step_id: str,
+    function: str,
+    code: m.LambdaCode,
+    after: list[str],
+    region: str,
+    tags: tuple[str, ...],
+) -> str:
+    spec = targets.code_params(code)
+    if code.zip_file:
+        spec["zip_file"] = os.path.normpath(os.path.join(ctx.base_dir, code.zip_file))
+    return ctx.graph.add(
+        Step(
+            step_id,
+            "lambda.update_code",
+            f"update {function} code",
+            {"function": function, "code": spec},
+            tuple(after),
+            region,
+            tags,
+            outputs=("code_sha256",),
+        )
+    )
+
+
 def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -> list[str]:
     """Steps before traffic moves: learn the live side, put the new version on the idle one."""
     g, tags = ctx.graph, (f"region:{region}", "phase:deploy")
     tgt = d.target
     if isinstance(tgt, m.LambdaTarget):
-        code = tgt.code or (d.deploy.lambda_code if d.deploy else None)
+        code = tgt.code
+        if code is None and d.deploy and d.deploy.lambda_function == tgt.function:
+            code = d.deploy.lambda_code
         if code:
-            code_spec = targets.code_params(code)
-            if code.zip_file:
-                code_spec["zip_file"] = os.path.normpath(os.path.join(ctx.base_dir, code.zip_file))
-            params = {"function": tgt.function, "code": code_spec}
             after = [
-                g.add(
-                    Step(
-                        f"{p}/deploy/update-code",
-                        "lambda.update_code",
-                        f"update {tgt.function} code",
-                        params,
-                        tuple(after),
-                        region,
-                        tags,
-                        outputs=("code_sha256",),
-                    )
+                _update_code(
+                    ctx, f"{p}/deploy/update-code", tgt.function, code, after, region, tags
                 )
             ]
         after = [
@@ -100,6 +115,21 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
                 )
             )
         ]
+    if d.deploy and d.deploy.lambda_code and d.deploy.lambda_function:
+        own = isinstance(tgt, m.LambdaTarget) and tgt.function == d.deploy.lambda_function
+        if not own:  # another function the new version needs, e.g. behind an ALB target group
+            step_id = f"{p}/deploy/lambda-code"
+            after = [
+                _update_code(
+                    ctx,
+                    step_id,
+                    d.deploy.lambda_function,
+                    d.deploy.lambda_code,
+                    after,
+                    region,
+                    tags,
+                )
+            ]
     if d.deploy and d.deploy.command:
         after = [
             g.add(

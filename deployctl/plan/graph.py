@@ -8,8 +8,16 @@ from dataclasses import replace
 
 import networkx as nx
 
-from deployctl.errors import CycleError, UserError
+from deployctl.errors import CycleError, DeployctlError, UserError
 from deployctl.plan.api import Step
+
+
+class DuplicateStep(DeployctlError):
+    """Two parts of a plan produced the same step id; the compiler says where."""
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(f"duplicate step id {step_id!r}")
+        self.step_id = step_id
 
 
 class StepGraph:
@@ -25,7 +33,7 @@ class StepGraph:
 
     def add(self, step: Step) -> str:
         if step.id in self.steps:
-            raise UserError(f"internal: duplicate step id {step.id!r}")
+            raise DuplicateStep(step.id)
         self.steps[step.id] = step
         return step.id
 
