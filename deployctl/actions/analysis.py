@@ -19,8 +19,13 @@ def _triggers(params: Mapping[str, Any]) -> list[Trigger]:
     out = []
     for item in params.get("triggers") or ():
         out.append(
-            Trigger(item["metric"], item["op"], float(item["value"]), item.get("unit"),
-                    item.get("text") or f"{item['metric']}{item['op']}{item['value']}")
+            Trigger(
+                item["metric"],
+                item["op"],
+                float(item["value"]),
+                item.get("unit"),
+                item.get("text") or f"{item['metric']}{item['op']}{item['value']}",
+            )
         )
     return out
 
@@ -56,8 +61,9 @@ class AnalysisGate(Action):
         values = dict(request.metrics.fetch(request.step.region, defs, now - interval, now))
         missing = sorted(n for n in names if values.get(n) is None)
         tripped = tuple(
-            t.text for t in triggers if values.get(t.metric) is not None
-            and t.breached(float(values[t.metric]))  # type: ignore[arg-type]
+            t.text
+            for t in triggers
+            if values.get(t.metric) is not None and t.breached(float(values[t.metric]))  # type: ignore[arg-type]
         )
         failed = False
         notes = []

@@ -9,7 +9,8 @@ World file (every key optional when you write one by hand)::
      "fail":      {step_id: n},   # the next n applies of that step raise
      "fail_undo": {step_id: n},   # the next n undos raise
      "fail_check": {step_id: n},  # the next n checks of a smoke step fail
-     "metrics": {region|"*": {metric: value | null | [v1, v2, ...]}}}
+     "metrics": {region|"*": {metric: value | null | [v1, v2, ...]}},
+     "block": {step_id: fifo_path}}  # apply opens the FIFO and waits for a writer
 
 A list of metric values is consumed one per check (the last one repeats);
 ``null`` is no data.  ``DEPLOYCTL_FAKE_CRASH=record:K`` kills the process
@@ -37,9 +38,21 @@ from deployctl.manifest.model import MetricDef
 
 # Every kind the planner emits, so hand-built and compiled plans both run.
 MUTATING_KINDS = (
-    "lambda.update_code", "lambda.publish", "lambda.shift", "lambda.cleanup_versions",
-    "alb.shift", "route53.shift", "cloudfront.shift", "cloudformation.deploy", "command.run",
-    "flag.set", "rds.snapshot", "lambda.invoke", "route53.routing", "cloudwatch.alarms", "noop",
+    "lambda.update_code",
+    "lambda.publish",
+    "lambda.shift",
+    "lambda.cleanup_versions",
+    "alb.shift",
+    "route53.shift",
+    "cloudfront.shift",
+    "cloudformation.deploy",
+    "command.run",
+    "flag.set",
+    "rds.snapshot",
+    "lambda.invoke",
+    "route53.routing",
+    "cloudwatch.alarms",
+    "noop",
 )
 READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover")
 CHECK_KINDS = ("smoke.http", "smoke.lambda")
@@ -112,6 +125,12 @@ class FakeWorld:
 
     def apply(self, request: Request) -> dict[str, Any]:
         step = request.step
+        fifo = self.data.get("block", {}).get(step.id)
+        if fifo:
+            # Hold here (holding the run lock) until the test opens the FIFO:
+            # a rendezvous, not a sleep.
+            with open(fifo, encoding="utf-8") as fh:
+                fh.read()
         with self._lock:
             if self._take("fail", step.id):
                 self.log.append({"op": "fail", "step": step.id})
@@ -120,10 +139,14 @@ class FakeWorld:
             if not step.mutating:
                 return self._read(request)
             outputs = self._outputs(request)
-            self.state[step.id] = {"kind": step.kind, "params": dict(request.params),
-                                   "outputs": outputs}
-            self.log.append({"op": "apply", "step": step.id, "attempt": request.attempt,
-                             "token": request.token})
+            self.state[step.id] = {
+                "kind": step.kind,
+                "params": dict(request.params),
+                "outputs": outputs,
+            }
+            self.log.append(
+                {"op": "apply", "step": step.id, "attempt": request.attempt, "token": request.token}
+            )
             self.save()
             self.applies += 1
             if self.crash_at is not None and self.applies >= self.crash_at:

@@ -84,7 +84,11 @@ class RunContext:
             return replace(q, dimensions=dims)
 
         return {
-            name: replace(m, query=query(m.query), numerator=query(m.numerator),
-                          denominator=query(m.denominator))
+            name: replace(
+                m,
+                query=query(m.query),
+                numerator=query(m.numerator),
+                denominator=query(m.denominator),
+            )
             for name, m in self.plan.metrics.items()
         }

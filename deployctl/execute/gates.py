@@ -27,8 +27,9 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
     st = ctx.state.step(step.id)
     attempt = request.attempt
     if st.approved_by is not None:  # a person let a paused gate pass
-        ctx.write(api.DONE, step.id, attempt=attempt,
-                  data={"outputs": {}, "approved_by": st.approved_by})
+        ctx.write(
+            api.DONE, step.id, attempt=attempt, data={"outputs": {}, "approved_by": st.approved_by}
+        )
         return api.StepResult(step.id, "done", attempt=attempt)
     params = request.params
     duration = float(params.get("duration", step.wait) or 0.0)
@@ -45,8 +46,12 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
         now = ctx.clock.now()
         due = min(now + interval, end)
         if due > now and not ctx.clock.sleep(due - now, ctx.halt):
-            ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt,
-                      data={"during": "gate", "checks": number})
+            ctx.write(
+                api.STEP_INTERRUPTED,
+                step.id,
+                attempt=attempt,
+                data={"during": "gate", "checks": number},
+            )
             return api.StepResult(step.id, "interrupted", attempt=attempt)
         number += 1
         result = action.check(request)
@@ -54,16 +59,28 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
         if result.status == FAIL or (result.status == NO_DATA and policy == "fail"):
             failures += 1
         remaining = max(0.0, end - ctx.clock.now())
-        ctx.write(api.CHECK, step.id, attempt=attempt,
-                  data={"number": number, "failures": failures, "limit": limit,
-                        "policy": policy, "remaining": remaining, **result.to_json()})
+        ctx.write(
+            api.CHECK,
+            step.id,
+            attempt=attempt,
+            data={
+                "number": number,
+                "failures": failures,
+                "limit": limit,
+                "policy": policy,
+                "remaining": remaining,
+                **result.to_json(),
+            },
+        )
         ctx.reporter.gate_checked(step, number, result, remaining)
         error = None
         if result.tripped:
             error = f"gate {step.id}: rollback trigger tripped: {', '.join(result.tripped)}"
         elif failures > limit:
-            error = (f"gate {step.id}: {failures} failed check(s) > failure_limit {limit}"
-                     f" ({result.detail})")
+            error = (
+                f"gate {step.id}: {failures} failed check(s) > failure_limit {limit}"
+                f" ({result.detail})"
+            )
         if error:
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
             return api.StepResult(step.id, "failed", error=error, attempt=attempt)

@@ -115,15 +115,26 @@ class SqliteJournal(Journal):
         with self._mutex, transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, plan.project, plan.environment, plan.digest, plan.source, RUNNING,
-                 now, now, user, body),
+                (
+                    run_id,
+                    plan.project,
+                    plan.environment,
+                    plan.digest,
+                    plan.source,
+                    RUNNING,
+                    now,
+                    now,
+                    user,
+                    body,
+                ),
             )
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> RunInfo:
         with self._mutex:
             row = self.conn.execute(
-                "SELECT run_id, project, environment, digest, source, status, created, updated, user FROM runs WHERE run_id = ?", (run_id,)
+                "SELECT run_id, project, environment, digest, source, status, created, updated, user FROM runs WHERE run_id = ?",
+                (run_id,),
             ).fetchone()
         if row is None:
             raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
@@ -195,4 +206,3 @@ class SqliteJournal(Journal):
     def close(self) -> None:
         with self._mutex:
             self.conn.close()
-

@@ -2,12 +2,15 @@
 
 The lease is wall-clock time (it is a fact shared between processes, so it
 never follows a test's virtual clock).  A live lease makes a second apply exit
-4 naming the holder; an expired one may be taken over; ``deployctl unlock``
+4 naming the holder; an expired one may be taken over, and so may one whose
+holder process on this same host no longer exists; ``deployctl unlock``
 deletes a row by hand.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -70,7 +73,7 @@ class RunLock:
         now = self.now()
         with transaction(self.conn):
             current = _get(self.conn, self.lock_id)
-            if current is not None and current.lease_until > now:
+            if current is not None and current.lease_until > now and not _dead(current):
                 raise LockHeld(
                     current.lock_id,
                     current.holder,
@@ -111,6 +114,20 @@ class RunLock:
                 "DELETE FROM locks WHERE lock_id = ? AND pid = ? AND holder = ?",
                 (self.lock_id, self.pid, self.holder),
             )
+
+
+def _dead(lock: LockInfo) -> bool:
+    """The holder ran on this host and its process is gone (SIGKILL, OOM, reboot):
+    its lease cannot be renewed, so waiting it out would only delay the resume."""
+    if lock.holder.rpartition("@")[2] != socket.gethostname():
+        return False
+    try:
+        os.kill(lock.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _get(conn: sqlite3.Connection, lock_id: str) -> LockInfo | None:

@@ -64,7 +64,7 @@ class Resolver:
                 raise UnresolvedReference(step.id, ref, "the step has no region")
             return step.region
         if ref.startswith("steps."):
-            step_id, _, name = ref[len("steps."):].rpartition(".")
+            step_id, _, name = ref[len("steps.") :].rpartition(".")
             if step_id not in self.plan.by_id:
                 raise UnresolvedReference(step.id, ref, f"no step {step_id!r}")
             found = self.outputs(step_id)

@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 def _clock(seconds: float) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+    return (
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        if hours
+        else f"{rest // 60:02d}:{rest % 60:02d}"
+    )
 
 
 class PlainReporter(Reporter):
@@ -44,8 +48,9 @@ class PlainReporter(Reporter):
     def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
         self.secrets = plan.secret_values
         verb = "resuming" if resumed else "starting"
-        self.line(f"{verb} run {run.run_id}: {plan.project}/{plan.environment}, "
-                  f"{len(plan.steps)} steps")
+        self.line(
+            f"{verb} run {run.run_id}: {plan.project}/{plan.environment}, {len(plan.steps)} steps"
+        )
 
     def step_started(self, step: Step, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
@@ -62,8 +67,10 @@ class PlainReporter(Reporter):
             self.line(f"  {result.status:<6} {step.id}")
 
     def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
-        self.line(f"  gate   {step.id} check {number}: {result.status} ({result.detail}), "
-                  f"{_clock(remaining)} left")
+        self.line(
+            f"  gate   {step.id} check {number}: {result.status} ({result.detail}), "
+            f"{_clock(remaining)} left"
+        )
 
     def message(self, text: str) -> None:
         self.line(text)

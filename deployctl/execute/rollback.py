@@ -21,8 +21,13 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
         ctx.write(api.ROLLBACK_STARTED, data={"reason": reason})
         state.rollback_reason = reason
     ctx.reporter.message(f"rolling back: {reason}")
-    todo = [sid for sid in reversed(state.completed()) if plan.by_id[sid].undo is not None
-            or plan.by_id[sid].one_way or not plan.by_id[sid].reversible]
+    todo = [
+        sid
+        for sid in reversed(state.completed())
+        if plan.by_id[sid].undo is not None
+        or plan.by_id[sid].one_way
+        or not plan.by_id[sid].reversible
+    ]
     left: list[str] = []
     stop = ""
     for n, sid in enumerate(todo):
@@ -37,16 +42,18 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
             break
         st = state.step(sid)
         request = ctx.request(step, st.params or {}, st.attempt)
-        ctx.write(api.UNDO_INTENT, sid, attempt=st.attempt, token=request.token,
-                  data={"undo": step.undo})
+        ctx.write(
+            api.UNDO_INTENT, sid, attempt=st.attempt, token=request.token, data={"undo": step.undo}
+        )
         try:
             ctx.registry.get(step.kind).undo(request, dict(st.outputs))
         except Exception as exc:  # journaled and reported: a person takes over from here
             error = str(exc) or type(exc).__name__
             ctx.write(api.UNDO_FAILED, sid, attempt=st.attempt, data={"error": error})
             stop = f"undo of {sid} failed: {error}"
-            left = [f"{s}: {plan.by_id[s].undo}" for s in todo[n:]
-                    if plan.by_id[s].undo is not None]
+            left = [
+                f"{s}: {plan.by_id[s].undo}" for s in todo[n:] if plan.by_id[s].undo is not None
+            ]
             break
         ctx.write(api.UNDONE, sid, attempt=st.attempt)
         ctx.reporter.message(f"undone {sid}: {step.undo}")

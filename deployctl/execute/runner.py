@@ -98,8 +98,14 @@ class Executor:
 
     @contextlib.contextmanager
     def _locked(self, plan: Plan) -> Iterator[RunLock]:
-        lock = RunLock(connect(self.state_dir), lock_id_for(plan.project, plan.environment),
-                       self.user, os.getpid(), lease=self.lease, now=self.wall)
+        lock = RunLock(
+            connect(self.state_dir),
+            lock_id_for(plan.project, plan.environment),
+            self.user,
+            os.getpid(),
+            lease=self.lease,
+            now=self.wall,
+        )
         lock.acquire()
         try:
             if lock.taken_over is not None:
@@ -115,13 +121,19 @@ class Executor:
         self._check_kinds(plan)
         with self._locked(plan) as lock:
             current = next(
-                (r for r in self.journal.runs(plan.project, plan.environment)
-                 if r.status in api.RESUMABLE or r.status == api.ROLLBACK_INCOMPLETE),
+                (
+                    r
+                    for r in self.journal.runs(plan.project, plan.environment)
+                    if r.status in api.RESUMABLE or r.status == api.ROLLBACK_INCOMPLETE
+                ),
                 None,
             )
             if current is not None and options.abandon:
-                self.journal.append(current.run_id, api.RUN_FINISHED,
-                                    data={"status": api.ABANDONED, "by": self.user})
+                self.journal.append(
+                    current.run_id,
+                    api.RUN_FINISHED,
+                    data={"status": api.ABANDONED, "by": self.user},
+                )
                 self.journal.set_status(current.run_id, api.ABANDONED)
                 self.reporter.message(f"abandoned run {current.run_id}")
                 current = None
@@ -189,11 +201,18 @@ class Executor:
         self, plan: Plan, run: api.RunInfo, options: Options, lock: RunLock | None
     ) -> RunContext:
         ctx = RunContext(
-            plan=plan, run=run, journal=self.journal, registry=self.backend.registry,
-            clock=self.backend.clock, reporter=self.reporter,
+            plan=plan,
+            run=run,
+            journal=self.journal,
+            registry=self.backend.registry,
+            clock=self.backend.clock,
+            reporter=self.reporter,
             state=fold(plan.by_id, self.journal.records(run.run_id)),
-            metrics=self.backend.metrics, lock=lock, parallelism=max(1, options.parallelism),
-            auto_approve=options.auto_approve, user=self.user,
+            metrics=self.backend.metrics,
+            lock=lock,
+            parallelism=max(1, options.parallelism),
+            auto_approve=options.auto_approve,
+            user=self.user,
         )
         self._ctx = ctx
         if self._interrupt.is_set():
@@ -207,8 +226,10 @@ class Executor:
         self.journal.set_status(run.run_id, api.RUNNING)
         ctx = self._context(plan, run, options, lock)
         self.reporter.run_started(run, plan, resumed)
-        ctx.write(api.RESUMED if resumed else api.RUN_STARTED,
-                  data={"digest": plan.digest, "user": self.user, "pid": os.getpid()})
+        ctx.write(
+            api.RESUMED if resumed else api.RUN_STARTED,
+            data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},
+        )
         if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
             return self._finish(roll_back(ctx, ctx.state.rollback_reason))
         self._walker = Walker(ctx)
@@ -218,10 +239,15 @@ class Executor:
         if result.status == "interrupted":
             ctx.write("interrupted", data={"by": "signal"})
             self.journal.set_status(rid, api.INTERRUPTED)
-            return self._finish(api.Outcome(
-                rid, api.INTERRUPTED, EXIT_INTERRUPTED,
-                f"run {rid} interrupted; in-flight steps were journaled",
-                (f"resume with: deployctl resume {rid}{hint}",)))
+            return self._finish(
+                api.Outcome(
+                    rid,
+                    api.INTERRUPTED,
+                    EXIT_INTERRUPTED,
+                    f"run {rid} interrupted; in-flight steps were journaled",
+                    (f"resume with: deployctl resume {rid}{hint}",),
+                )
+            )
         if result.status == "failed":
             return self._finish(roll_back(ctx, result.reason))
         if result.status == "waiting":
@@ -231,9 +257,15 @@ class Executor:
                 left.append(f"{sid}: {ctx.state.step(sid).reason}")
                 left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
             left.append(f"then: deployctl resume {rid}{hint}")
-            return self._finish(api.Outcome(
-                rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval",
-                tuple(left)))
+            return self._finish(
+                api.Outcome(
+                    rid,
+                    api.WAITING,
+                    EXIT_WAITING,
+                    f"run {rid} is waiting for approval",
+                    tuple(left),
+                )
+            )
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
         self.journal.set_status(rid, api.SUCCEEDED)
         return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))

@@ -22,8 +22,16 @@ def run_status(journal: Journal, run_id: str) -> dict[str, Any]:
     steps = []
     for step in plan.steps:
         st = state.step(step.id)
-        steps.append({"id": step.id, "kind": step.kind, "region": step.region,
-                      "traffic": step.traffic, "one_way": step.one_way, **st.to_json()})
+        steps.append(
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "region": step.region,
+                "traffic": step.traffic,
+                "one_way": step.one_way,
+                **st.to_json(),
+            }
+        )
     return {
         "version": STATUS_VERSION,
         "run": run.to_json(),
@@ -35,8 +43,10 @@ def run_status(journal: Journal, run_id: str) -> dict[str, Any]:
 
 def render_text(status: dict[str, Any]) -> str:
     run = status["run"]
-    lines = [f"run {run['run_id']}: {run['status']} ({run['project']}/{run['environment']}, "
-             f"plan {run['plan_digest'][:12]} from {run['source']}, by {run['user']})"]
+    lines = [
+        f"run {run['run_id']}: {run['status']} ({run['project']}/{run['environment']}, "
+        f"plan {run['plan_digest'][:12]} from {run['source']}, by {run['user']})"
+    ]
     if status["rollback"]["reason"]:
         lines.append(f"rollback: {status['rollback']['reason']}")
     if status["rollback"]["stopped_at"]:

@@ -86,7 +86,9 @@ class Walker:
 
         with ThreadPoolExecutor(max_workers=ctx.parallelism, thread_name_prefix="step") as pool:
             while True:
-                while ready and not (ctx.halt.is_set() or waiting) and len(inflight) < ctx.parallelism:
+                while (
+                    ready and not (ctx.halt.is_set() or waiting) and len(inflight) < ctx.parallelism
+                ):
                     _, sid = heapq.heappop(ready)
                     step = plan.by_id[sid]
                     if step.kind == APPROVAL:
@@ -154,26 +156,40 @@ class Walker:
             if not step.mutating:
                 started = ctx.clock.now()
                 outputs = dict(action.apply(ctx.request(step, params, st.attempt + 1)))
-                ctx.write(api.DONE, step.id, attempt=st.attempt + 1,
-                          data={"outputs": outputs, "params": params, "started": started})
+                ctx.write(
+                    api.DONE,
+                    step.id,
+                    attempt=st.attempt + 1,
+                    data={"outputs": outputs, "params": params, "started": started},
+                )
                 return self._wait(step, st.attempt + 1)
             if st.intents:
                 # An earlier attempt may have taken effect before the process
                 # died: look before sending anything again.
                 seen = action.observe(ctx.request(step, params, st.attempt))
-                ctx.write(api.OBSERVED, step.id, attempt=st.attempt,
-                          data={"applied": seen.applied, "detail": seen.detail})
+                ctx.write(
+                    api.OBSERVED,
+                    step.id,
+                    attempt=st.attempt,
+                    data={"applied": seen.applied, "detail": seen.detail},
+                )
                 if seen.applied:
-                    ctx.write(api.DONE, step.id, attempt=st.attempt,
-                              data={"outputs": dict(seen.outputs), "reconciled": True})
+                    ctx.write(
+                        api.DONE,
+                        step.id,
+                        attempt=st.attempt,
+                        data={"outputs": dict(seen.outputs), "reconciled": True},
+                    )
                     return self._wait(step, st.attempt)
             attempt = st.attempt + 1
             request = ctx.request(step, params, attempt)
-            ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token,
-                      data={"params": params})
+            ctx.write(
+                api.INTENT, step.id, attempt=attempt, token=request.token, data={"params": params}
+            )
             outputs = dict(action.apply(request))
-            ctx.write(api.DONE, step.id, attempt=attempt, token=request.token,
-                      data={"outputs": outputs})
+            ctx.write(
+                api.DONE, step.id, attempt=attempt, token=request.token, data={"outputs": outputs}
+            )
             return self._wait(step, attempt)
         except Exception as exc:  # an action's failure is data: journal it, then roll back
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
@@ -185,8 +201,7 @@ class Walker:
         st = ctx.state.step(step.id)
         if step.wait > 0 and not st.waited:
             if not ctx.clock.sleep(step.wait, ctx.halt):
-                ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt,
-                          data={"during": "wait"})
+                ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt, data={"during": "wait"})
                 return api.StepResult(step.id, "interrupted", attempt=attempt)
             ctx.write(api.WAITED, step.id, attempt=attempt, data={"seconds": step.wait})
         return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)

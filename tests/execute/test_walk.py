@@ -200,7 +200,7 @@ def test_the_journal_is_private_and_durable(make_executor, tmp_path):
 def test_an_unknown_step_kind_is_refused_before_anything_runs(make_executor, world):
     from deployctl.errors import UnknownAction
 
-    with pytest.raises(UnknownAction, match="mystery.kind"):
+    with pytest.raises(UnknownAction, match=r"mystery\.kind"):
         make_executor().apply(make_plan(step("a"), step("b", "mystery.kind")))
     assert world.log == []
 

@@ -1,0 +1,159 @@
+"""ALB blue/green: read and set the weights of a forward action.
+
+The forward action is the listener's default action, or a rule's when the
+target names ``rule_arn``.  A plain forward to one target group counts as
+100% to it.  Writes replace the action list with the same actions, only the
+forward action's ``ForwardConfig`` changed (other actions, their order, and
+stickiness stay as they were).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+
+Weights = dict[str, int]  # colour -> weight
+
+
+def _forward(actions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((a for a in actions if a.get("Type") == "forward"), None)
+
+
+class _Listener:
+    """The forward action of one listener or rule, read once per call."""
+
+    def __init__(self, clients: Clients, request: StepRequest) -> None:
+        self.kind = request.step.kind
+        self.params = request.params
+        self.client = clients.client("elbv2", request.step.region)
+        self.groups = {
+            "blue": str(self.params["blue_target_group"]),
+            "green": str(self.params["green_target_group"]),
+        }
+
+    def read(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The action list and the forward action's weights by target group ARN."""
+        rule = self.params.get("rule_arn")
+        if rule:
+            actions = self.client.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
+        else:
+            listener = self.params["listener_arn"]
+            found = self.client.describe_listeners(ListenerArns=[listener])["Listeners"]
+            actions = found[0]["DefaultActions"]
+        forward = _forward(actions)
+        if forward is None:
+            raise ActionError(
+                self.kind, f"{rule or self.params['listener_arn']}: no forward action"
+            )
+        groups = (forward.get("ForwardConfig") or {}).get("TargetGroups")
+        if groups:
+            weights = {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
+        else:
+            weights = {forward["TargetGroupArn"]: 100}
+        return actions, weights
+
+    def weights(self, by_arn: Mapping[str, int] | None = None) -> Weights:
+        if by_arn is None:
+            _, by_arn = self.read()
+        found = {color: by_arn.get(arn, 0) for color, arn in self.groups.items()}
+        if not any(arn in by_arn for arn in self.groups.values()):
+            raise ActionError(self.kind, "the forward action targets neither blue nor green")
+        return found
+
+    def write(
+        self, want: Weights, read: tuple[list[dict[str, Any]], dict[str, int]] | None = None
+    ) -> bool:
+        """Set blue/green weights; False when they already were.  ``read`` saves
+        a describe call when the caller has just made one."""
+        actions, by_arn = read or self.read()
+        if all(by_arn.get(self.groups[c], 0) == want[c] for c in COLORS):
+            return False
+        new_weights = dict(by_arn)
+        new_weights.update({self.groups[c]: want[c] for c in COLORS})
+        forward = _forward(actions)
+        assert forward is not None  # read() raised otherwise
+        config: dict[str, Any] = {
+            "TargetGroups": [{"TargetGroupArn": a, "Weight": w} for a, w in new_weights.items()]
+        }
+        sticky = (forward.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig")
+        if sticky:
+            config["TargetGroupStickinessConfig"] = sticky
+        replaced = {
+            k: v for k, v in forward.items() if k not in ("TargetGroupArn", "ForwardConfig")
+        }
+        replaced["ForwardConfig"] = config
+        out = [replaced if a is forward else a for a in actions]
+        if self.params.get("rule_arn"):
+            self.client.modify_rule(RuleArn=self.params["rule_arn"], Actions=out)
+        else:
+            self.client.modify_listener(ListenerArn=self.params["listener_arn"], DefaultActions=out)
+        return True
+
+
+def live_color(weights: Mapping[str, int]) -> str:
+    """The side with the larger weight; a tie counts as blue (nothing moved yet)."""
+    return "green" if weights["green"] > weights["blue"] else "blue"
+
+
+def target_weights(to: str, weight: int) -> Weights:
+    return {to: weight, other(to): 100 - weight}
+
+
+class Discover(ReadAction):
+    """``alb.discover``: outputs ``live_color`` and ``idle_color``."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        live = live_color(_Listener(self.clients, request).weights())
+        return {"live_color": live, "idle_color": other(live)}
+
+
+class Shift(Action):
+    """``alb.shift``: ``weight``% to the side named by ``to``, the rest to the other.
+
+    Outputs ``previous_weights`` so undo restores them exactly; a shift found
+    already in place (reconciled by ``observe``) has no record of them, and
+    its undo puts 100% back on the side opposite ``to``.
+    """
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def _want(self, request: StepRequest) -> Weights:
+        weight = int(request.params["weight"])
+        if not 0 <= weight <= 100:
+            raise ActionError(request.step.kind, f"weight {weight} is not a percentage")
+        return target_weights(str(request.params["to"]), weight)
+
+    def observe(self, request: StepRequest) -> Observation:
+        now = _Listener(self.clients, request).weights()
+        want = self._want(request)
+        if now != want:
+            return Observation(applied=False, detail=f"weights are {now}")
+        return Observation(applied=True, detail=f"weights already {now}")
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        listener = _Listener(self.clients, request)
+        read = listener.read()
+        previous = listener.weights(read[1])
+        listener.write(self._want(request), read)
+        return {"previous_weights": previous}
+
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+        previous = outputs.get("previous_weights")
+        if previous:
+            want = {c: int(previous[c]) for c in COLORS}
+        else:
+            want = target_weights(other(str(request.params["to"])), 100)
+        _Listener(self.clients, request).write(want)
+
+
+def register(registry: Registry, clients: Clients) -> None:
+    registry.register("alb.discover", Discover(clients))
+    registry.register("alb.shift", Shift(clients))

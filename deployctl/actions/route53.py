@@ -1,0 +1,169 @@
+"""Route 53: weighted blue/green records (per-region routing records are in
+:mod:`deployctl.actions.route53_routing`, built on the helpers here).
+
+Every write is an ``UPSERT`` (never CREATE/DELETE pairs, which fail on a
+retry), waited to ``INSYNC`` with botocore's waiter.  Record sets are read
+with ``list_resource_record_sets`` from ``StartRecordName``/``Type`` and
+filtered here: moto's paginator breaks on weighted sets, and one page from
+the right start is all a name needs anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+
+RecordSet = dict[str, Any]
+
+
+def fqdn(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def record_sets(client: Any, zone: str, name: str, rtype: str) -> list[RecordSet]:
+    """Every record set of ``name``/``rtype`` (all set identifiers)."""
+    name = fqdn(name)
+    args: dict[str, Any] = {"HostedZoneId": zone, "StartRecordName": name, "StartRecordType": rtype}
+    found: list[RecordSet] = []
+    while True:
+        page = client.list_resource_record_sets(**args)
+        sets = page["ResourceRecordSets"]
+        found += [s for s in sets if fqdn(s["Name"]) == name and s["Type"] == rtype]
+        past = any(fqdn(s["Name"]) != name or s["Type"] != rtype for s in sets)
+        if past or not page.get("IsTruncated"):
+            return found
+        args = {
+            "HostedZoneId": zone,
+            "StartRecordName": page["NextRecordName"],
+            "StartRecordType": page["NextRecordType"],
+        }
+        if page.get("NextRecordIdentifier"):
+            args["StartRecordIdentifier"] = page["NextRecordIdentifier"]
+
+
+def change(client: Any, zone: str, changes: Iterable[tuple[str, RecordSet]], comment: str) -> None:
+    """Send one change batch and wait until Route 53 reports it ``INSYNC``."""
+    batch = [{"Action": action, "ResourceRecordSet": rrset} for action, rrset in changes]
+    if not batch:
+        return
+    sent = client.change_resource_record_sets(
+        HostedZoneId=zone, ChangeBatch={"Comment": comment[:256], "Changes": batch}
+    )
+    client.get_waiter("resource_record_sets_changed").wait(Id=sent["ChangeInfo"]["Id"])
+
+
+def same_record(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = ("SetIdentifier", "Weight", "TTL", "Region", "Failover", "GeoLocation")
+    values = [sorted(r["Value"] for r in x.get("ResourceRecords") or []) for x in (a, b)]
+    return values[0] == values[1] and all(a.get(k) == b.get(k) for k in keys)
+
+
+# --- weighted blue/green ----------------------------------------------------------
+
+
+class _Weighted:
+    """The two weighted record sets of one blue/green name."""
+
+    def __init__(self, clients: Clients, request: StepRequest) -> None:
+        self.kind = request.step.kind
+        self.p = request.params
+        self.client = clients.client("route53", request.step.region)
+        self.zone = str(self.p["hosted_zone_id"])
+
+    def sides(self) -> dict[str, RecordSet | None]:
+        sets = record_sets(self.client, self.zone, self.p["record_name"], self.p["record_type"])
+        by_id = {s.get("SetIdentifier"): s for s in sets}
+        return {c: by_id.get(self.p[c]["set_identifier"]) for c in COLORS}
+
+    def weights(self, sides: Mapping[str, RecordSet | None] | None = None) -> dict[str, int]:
+        sides = self.sides() if sides is None else sides
+        if not any(sides.values()):
+            raise ActionError(
+                self.kind, f"{self.p['record_name']}: no weighted records for blue or green"
+            )
+        return {c: int(s["Weight"]) if s else 0 for c, s in sides.items()}
+
+    def record(self, color: str, weight: int) -> RecordSet:
+        side = self.p[color]
+        return {
+            "Name": fqdn(self.p["record_name"]),
+            "Type": self.p["record_type"],
+            "SetIdentifier": side["set_identifier"],
+            "Weight": weight,
+            "TTL": int(self.p.get("ttl") or 60),
+            "ResourceRecords": [{"Value": side["value"]}],
+        }
+
+    def in_place(self, want: Mapping[str, int], sides: Mapping[str, RecordSet | None]) -> bool:
+        return all(
+            sides[c] is not None and same_record(sides[c] or {}, self.record(c, want[c]))
+            for c in COLORS
+        )
+
+    def write(self, want: Mapping[str, int], sides: Mapping[str, RecordSet | None]) -> None:
+        if self.in_place(want, sides):
+            return
+        changes = [("UPSERT", self.record(c, want[c])) for c in COLORS]
+        change(self.client, self.zone, changes, f"deployctl {self.kind} {dict(want)}")
+
+
+def _target(request: StepRequest) -> dict[str, int]:
+    weight = int(request.params["weight"])
+    if not 0 <= weight <= 100:
+        raise ActionError(request.step.kind, f"weight {weight} is not a percentage")
+    to = str(request.params["to"])
+    return {to: weight, other(to): 100 - weight}
+
+
+class Discover(ReadAction):
+    """``route53.discover``: the side with the larger weight is live (a tie: blue)."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        weights = _Weighted(self.clients, request).weights()
+        live = "green" if weights["green"] > weights["blue"] else "blue"
+        return {"live_color": live, "idle_color": other(live)}
+
+
+class Shift(Action):
+    """``route53.shift``: UPSERT both weighted records, ``weight`` to ``to``.
+
+    Outputs ``previous_weights`` for undo; a shift reconciled by ``observe``
+    has none, and its undo puts 100% on the side opposite ``to``.
+    """
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def observe(self, request: StepRequest) -> Observation:
+        records = _Weighted(self.clients, request)
+        if records.in_place(_target(request), records.sides()):
+            return Observation(applied=True, detail="weights already in place")
+        return Observation(applied=False)
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        records = _Weighted(self.clients, request)
+        sides = records.sides()
+        previous = records.weights(sides)
+        records.write(_target(request), sides)
+        return {"previous_weights": previous}
+
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+        previous = outputs.get("previous_weights")
+        if previous:
+            want = {c: int(previous[c]) for c in COLORS}
+        else:
+            want = {other(str(request.params["to"])): 100, str(request.params["to"]): 0}
+        records = _Weighted(self.clients, request)
+        records.write(want, records.sides())
+
+
+def register(registry: Registry, clients: Clients) -> None:
+    registry.register("route53.discover", Discover(clients))
+    registry.register("route53.shift", Shift(clients))

@@ -1,0 +1,143 @@
+"""Approvals, locks and plan changes: what a person or a second runner meets."""
+
+from __future__ import annotations
+
+import pytest
+from exec_helpers import make_plan, step
+
+from deployctl.errors import LockHeld, StalePlan, UserError
+from deployctl.execute.journal import connect
+from deployctl.execute.lock import RunLock, list_locks, unlock
+from deployctl.execute.runner import Options
+
+PLAN = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "prod"}),
+                 step("b", deps=("ok",)))
+
+
+def test_an_approval_pauses_the_run_with_exit_6_and_says_how_to_approve(make_executor, world):
+    executor = make_executor()
+    outcome = executor.apply(PLAN)
+    assert outcome.exit_code == 6
+    assert outcome.status == "waiting"
+    assert f"deployctl approve {outcome.run_id} ok" in "\n".join(outcome.left)
+    assert world.ops("apply") == ["a"]
+    (run,) = executor.journal.runs()
+    assert run.status == "waiting"
+
+
+def test_apply_again_without_approval_still_waits(make_executor, world):
+    first = make_executor().apply(PLAN)
+    second = make_executor().apply(PLAN)
+    assert (second.exit_code, second.run_id) == (6, first.run_id)
+    assert world.ops("apply") == ["a"]
+
+
+def test_approve_then_resume_goes_on_and_records_who(make_executor, world):
+    run_id = make_executor().apply(PLAN).run_id
+    executor = make_executor(user="alice@ci")
+    assert executor.approve(run_id, "ok") == ["ok"]
+    assert make_executor().resume(run_id).exit_code == 0
+    assert world.ops("apply") == ["a", "b"]
+    approved = [r for r in executor.journal.records(run_id) if r.type == "approved"]
+    assert approved[0].data["by"] == "alice@ci"
+
+
+def test_approve_refuses_a_step_that_is_not_an_approval(make_executor):
+    run_id = make_executor().apply(PLAN).run_id
+    with pytest.raises(UserError, match="neither an approval nor waiting"):
+        make_executor().approve(run_id, "a")
+    with pytest.raises(UserError, match="no step"):
+        make_executor().approve(run_id, "nope")
+
+
+def test_auto_approve_runs_unattended_and_journals_the_approval(make_executor, world):
+    executor = make_executor()
+    outcome = executor.apply(PLAN, Options(auto_approve=True))
+    assert outcome.exit_code == 0
+    assert world.ops("apply") == ["a", "b"]
+    records = executor.journal.records(outcome.run_id)
+    assert [r.data.get("auto") for r in records if r.type == "approved"] == [True]
+
+
+def test_a_second_apply_while_the_lock_is_live_exits_4_naming_the_holder(
+    make_executor, tmp_path, world
+):
+    state = str(tmp_path / "state")
+    holder = RunLock(connect(state), "demo/prod", "bob@runner-7", 4242)
+    holder.acquire("20240101-000000-abcdef")
+    with pytest.raises(LockHeld) as caught:
+        make_executor().apply(PLAN)
+    assert caught.value.exit_code == 4
+    message = str(caught.value)
+    assert "bob@runner-7" in message and "pid 4242" in message
+    assert "20240101-000000-abcdef" in message and "deployctl unlock demo/prod" in message
+    assert world.log == []
+
+
+def test_an_expired_lease_is_taken_over(make_executor, tmp_path, world):
+    state = str(tmp_path / "state")
+    now = [1_000.0]
+    dead = RunLock(connect(state), "demo/prod", "bob@gone", 1, lease=60, now=lambda: now[0])
+    dead.acquire("old-run")
+    executor = make_executor(wall=lambda: 1_061.0)
+    outcome = executor.apply(make_plan(step("a")))
+    assert outcome.exit_code == 0
+    assert any("took over expired lock" in m and "bob@gone" in m
+               for m in executor.reporter.reporters[0].messages)
+    assert list_locks(connect(state)) == []  # released at the end
+
+
+def test_the_lease_is_renewed_while_the_run_lives(tmp_path):
+    now = [0.0]
+    lock = RunLock(connect(str(tmp_path)), "p/e", "me@here", 1, lease=100, now=lambda: now[0])
+    lock.acquire("r")
+    now[0] = 10.0
+    lock.renew()  # too soon to bother the database
+    assert list_locks(lock.conn)[0].lease_until == 100.0
+    now[0] = 30.0
+    lock.renew()
+    assert list_locks(lock.conn)[0].lease_until == 130.0
+
+
+def test_unlock_frees_a_lock_by_hand(tmp_path):
+    conn = connect(str(tmp_path))
+    RunLock(conn, "p/e", "me@here", 1).acquire("r1")
+    assert unlock(conn, "p/e").holder == "me@here"
+    assert list_locks(conn) == []
+    with pytest.raises(UserError, match="no lock"):
+        unlock(conn, "p/e")
+
+
+def test_a_changed_plan_refuses_to_resume_unless_abandoned(make_executor, world):
+    first = make_executor().apply(PLAN)
+    changed = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "x"}),
+                        step("b", deps=("ok",)), step("c", deps=("b",)))
+    with pytest.raises(StalePlan, match="--abandon") as caught:
+        make_executor().apply(changed)
+    assert caught.value.exit_code == 5
+    assert caught.value.run_id == first.run_id
+    outcome = make_executor().apply(changed, Options(abandon=True, auto_approve=True))
+    assert outcome.exit_code == 0
+    assert outcome.run_id != first.run_id
+    executor = make_executor()
+    assert executor.journal.get_run(first.run_id).status == "abandoned"
+
+
+def test_runs_of_other_environments_do_not_block_each_other(make_executor, world):
+    make_executor().apply(PLAN)
+    staging = make_plan(*PLAN.steps, environment="staging")
+    assert make_executor().apply(staging, Options(auto_approve=True)).exit_code == 0
+
+
+def test_a_lock_whose_holder_died_on_this_host_is_taken_over(make_executor, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(gone.stdout)
+    dead = RunLock(connect(str(tmp_path / "state")), "demo/prod",
+                   f"ci@{socket.gethostname()}", pid)
+    dead.acquire("killed-run")
+    assert make_executor().apply(make_plan(step("a"))).exit_code == 0
