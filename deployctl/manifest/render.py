@@ -8,6 +8,7 @@ runtime references pass through untouched for the executor.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -41,11 +42,97 @@ def _env_lookup(environ: Mapping[str, str]) -> Callable[..., str]:
     return env
 
 
+MAX_RESULT = 100_000  # characters or items one template expression may build
+_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")  # '{0:{1}}': a width taken from an argument
+_WIDE = re.compile(r"\d{6,}")  # a width or precision of 100000 or more in a format spec
+
+
+def _big(values: Any) -> bool:
+    return any(isinstance(v, int) and abs(v) > MAX_RESULT for v in values)
+
+
+def _too_large(what: str) -> SecurityError:
+    return SecurityError(f"{what} would build more than {MAX_RESULT:,} characters or items")
+
+
+def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` refusing a size argument (``center(10**9)``, ``slice(10**9)``)
+    or a format string (``'%.999999999d'|format(1)``) that would build a huge result."""
+    passed = 1 if jinja2.utils._PassArg.from_obj(func) else 0
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        value, rest = (
+            args[passed] if len(args) > passed else None,
+            (*args[passed + 1 :], *kwargs.values()),
+        )
+        if _big(rest):
+            raise _too_large(f"|{name}")
+        if name == "format" and isinstance(value, str) and _WIDE.search(value):
+            raise _too_large("|format")
+        return func(*args, **kwargs)
+
+    return guarded
+
+
+class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """A plan file is input: validating it must not exhaust memory or CPU, so
+    operators, filters and ``str.format`` that could build a huge value in one
+    step (``'a' * 10**10``, ``9**999999``, ``'{:>999999999}'.format(1)``) refuse."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        ints = isinstance(left, int) and isinstance(right, int)
+        if (
+            operator == "**"
+            and ints
+            and abs(left) > 1
+            and right * abs(left).bit_length() > 8 * MAX_RESULT
+        ):
+            raise _too_large(f"{left} ** {right}")
+        if operator == "*" and any(
+            isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_RESULT
+            for seq, n in ((left, right), (right, left))
+        ):
+            raise _too_large("repeating a sequence")
+        if (
+            operator == "%"
+            and isinstance(left, str)
+            and (
+                _WIDE.search(left)
+                or ("*" in left and _big(right if isinstance(right, tuple) else (right,)))
+            )
+        ):
+            raise _too_large("this % format")
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        if _WIDE.search(value.__self__):
+            raise _too_large("this str.format")
+        if not _NESTED_SPEC.search(value.__self__):
+            return wrapped
+
+        def format_checked(*args: Any, **kwargs: Any) -> str:
+            if _big((*args, *kwargs.values())):  # '{0:{1}}'.format(x, 10**9)
+                raise _too_large("this str.format")
+            return wrapped(*args, **kwargs)
+
+        return format_checked
+
+
 class Renderer:
     def __init__(
         self, context: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> None:
-        self.env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        self.env = _Sandbox(
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
         )
         self.env.globals = {"env": _env_lookup(os.environ if environ is None else environ)}
