@@ -150,7 +150,8 @@ class Shift(Action):
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         records = _Weighted(self.clients, request)
         sides = records.sides()
-        previous = records.weights(sides)
+        # No records yet (a first deployment): nothing to restore but the fallback.
+        previous = records.weights(sides) if any(sides.values()) else None
         records.write(_target(request), sides)
         return {"previous_weights": previous}
 

@@ -1,0 +1,127 @@
+"""ALB actions against in-process moto: discover the live side, shift weights, undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_helpers import REGION, Calls, request
+
+from deployctl.actions.alb import register
+from deployctl.actions.api import Registry
+from deployctl.actions.aws import Clients
+
+
+@pytest.fixture
+def registry(clients: Clients) -> Registry:
+    reg = Registry()
+    register(reg, clients)
+    return reg
+
+
+@pytest.fixture
+def lb(clients: Clients) -> dict[str, Any]:
+    """A listener forwarding plainly to blue, a rule forwarding to blue too."""
+    ec2 = clients.client("ec2", REGION)
+    elb = clients.client("elbv2", REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                                 AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
+               for i, z in enumerate("ab")]
+    arn = elb.create_load_balancer(Name="web", Subnets=subnets)["LoadBalancers"][0][
+        "LoadBalancerArn"]
+    tgs = {c: elb.create_target_group(Name=f"web-{c}", Protocol="HTTP", Port=80, VpcId=vpc)[
+        "TargetGroups"][0]["TargetGroupArn"] for c in ("blue", "green")}
+    listener = elb.create_listener(
+        LoadBalancerArn=arn, Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
+    )["Listeners"][0]["ListenerArn"]
+    rule = elb.create_rule(
+        ListenerArn=listener, Priority=10,
+        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
+    )["Rules"][0]["RuleArn"]
+    return {"client": elb, "listener": listener, "rule": rule, "tgs": tgs}
+
+
+def params(lb: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"listener_arn": lb["listener"], "blue_target_group": lb["tgs"]["blue"],
+            "green_target_group": lb["tgs"]["green"], **extra}
+
+
+def weights(lb: dict[str, Any], rule: bool = False) -> dict[str, int]:
+    elb = lb["client"]
+    if rule:
+        actions = elb.describe_rules(RuleArns=[lb["rule"]])["Rules"][0]["Actions"]
+    else:
+        actions = elb.describe_listeners(ListenerArns=[lb["listener"]])["Listeners"][0][
+            "DefaultActions"]
+    groups = actions[0]["ForwardConfig"]["TargetGroups"]
+    by_arn = {g["TargetGroupArn"]: g["Weight"] for g in groups}
+    return {c: by_arn.get(arn, 0) for c, arn in lb["tgs"].items()}
+
+
+def discover(registry: Registry, lb: dict[str, Any], **extra: Any) -> Any:
+    return registry.get("alb.discover").apply(request("alb.discover", params(lb, **extra)))
+
+
+def test_discover_counts_a_plain_forward_as_100_percent(registry: Registry, lb: Any) -> None:
+    assert discover(registry, lb) == {"live_color": "blue", "idle_color": "green"}
+
+
+def test_discover_follows_the_larger_weight(registry: Registry, lb: Any) -> None:
+    registry.get("alb.shift").apply(request("alb.shift", params(lb, to="green", weight=60)))
+    assert discover(registry, lb) == {"live_color": "green", "idle_color": "blue"}
+    assert not registry.get("alb.discover").observe(request("alb.discover", params(lb))).applied
+
+
+def test_shift_round_trip_and_undo_restores_the_exact_previous_weights(
+    registry: Registry, lb: Any
+) -> None:
+    action = registry.get("alb.shift")
+    first = request("alb.shift", params(lb, to="green", weight=10))
+    out1 = action.apply(first)
+    assert weights(lb) == {"blue": 90, "green": 10}
+    second = request("alb.shift", params(lb, to="green", weight=50))
+    assert not action.observe(second).applied
+    out2 = action.apply(second)
+    assert action.observe(second).applied
+    assert out2 == {"previous_weights": {"blue": 90, "green": 10}}
+    action.undo(second, out2)
+    assert weights(lb) == {"blue": 90, "green": 10}
+    action.undo(first, out1)
+    assert weights(lb) == {"blue": 100, "green": 0}
+
+
+def test_shifting_twice_makes_one_modify_listener_call(
+    registry: Registry, lb: Any, calls: Calls
+) -> None:
+    req = request("alb.shift", params(lb, to="green", weight=100))
+    registry.get("alb.shift").apply(req)
+    registry.get("alb.shift").apply(req)
+    assert calls["ModifyListener"] == 1
+    assert weights(lb) == {"blue": 0, "green": 100}
+
+
+def test_undo_of_a_reconciled_shift_puts_everything_back_on_the_other_side(
+    registry: Registry, lb: Any
+) -> None:
+    req = request("alb.shift", params(lb, to="green", weight=25))
+    registry.get("alb.shift").apply(req)
+    seen = registry.get("alb.shift").observe(req)
+    registry.get("alb.shift").undo(req, seen.outputs)
+    assert weights(lb) == {"blue": 100, "green": 0}
+
+
+def test_shift_of_a_rule_leaves_the_default_action_alone(registry: Registry, lb: Any) -> None:
+    req = request("alb.shift", params(lb, to="green", weight=30, rule_arn=lb["rule"]))
+    out = registry.get("alb.shift").apply(req)
+    assert weights(lb, rule=True) == {"blue": 70, "green": 30}
+    assert discover(registry, lb) == {"live_color": "blue", "idle_color": "green"}
+    registry.get("alb.shift").undo(req, out)
+    assert weights(lb, rule=True) == {"blue": 100, "green": 0}
+
+
+def test_shift_rejects_a_weight_that_is_not_a_percentage(registry: Registry, lb: Any) -> None:
+    with pytest.raises(Exception, match="not a percentage"):
+        registry.get("alb.shift").apply(request("alb.shift", params(lb, to="green", weight=120)))
