@@ -96,12 +96,11 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
     extra = {**_vars_files(options.vars_files), **options.vars}
     out: list[m.Manifest] = []
     errors: list[Diagnostic] = []
-    docs = load_documents(text, file)
+    # An empty document (e.g. after a trailing ---) is skipped, not an error.
+    docs = [doc for doc in load_documents(text, file) if doc.data is not None]
     if not docs:
         raise UserError([Diagnostic(file, 1, 1, "the file holds no plan document")])
     for doc in docs:
-        if doc.data is None:  # an empty document, e.g. after a trailing ---
-            continue
         try:
             out.append(_load_document(doc, file, options, extra))
         except UserError as exc:
