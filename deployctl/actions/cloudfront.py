@@ -1,0 +1,212 @@
+"""CloudFront blue/green: the default cache behaviour's origin is the live side.
+
+At 100% the primary distribution's ``DefaultCacheBehavior.TargetOriginId``
+switches to the new side, written with ``IfMatch`` on the ETag just read, so
+a concurrent edit makes the call fail instead of being overwritten.  Below
+100% traffic goes through *continuous deployment*: a staging copy of the
+distribution that targets the new side, and a policy sending
+``SingleWeight`` (at most 15%) of requests to it, attached to the primary.
+A promotion detaches the policy in the same write that switches the origin.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import ActionError, ReadAction, other
+
+MAX_STAGING_WEIGHT = 15  # percent: CloudFront's SingleWeight limit
+
+
+class _Distribution:
+    """One primary distribution, its config read once with its ETag."""
+
+    def __init__(self, clients: Clients, request: StepRequest) -> None:
+        self.kind = request.step.kind
+        self.p = request.params
+        self.id = str(self.p["distribution_id"])
+        self.client = clients.client("cloudfront", request.step.region)
+        got = self.client.get_distribution_config(Id=self.id)
+        self.etag: str = got["ETag"]
+        self.config: dict[str, Any] = got["DistributionConfig"]
+
+    def origin(self, color: str) -> str:
+        return str(self.p[f"{color}_origin"])
+
+    def live(self) -> str:
+        target = self.config["DefaultCacheBehavior"]["TargetOriginId"]
+        for color in ("blue", "green"):
+            if target == self.origin(color):
+                return color
+        raise ActionError(
+            self.kind,
+            f"{self.id}: default cache behaviour targets {target!r}, "
+            "neither the blue nor the green origin",
+        )
+
+    @property
+    def policy_id(self) -> str:
+        return str(self.config.get("ContinuousDeploymentPolicyId") or "")
+
+    def write(self, config: Mapping[str, Any]) -> None:
+        try:
+            self.client.update_distribution(
+                Id=self.id, IfMatch=self.etag, DistributionConfig=config
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "PreconditionFailed":
+                raise ActionError(
+                    self.kind,
+                    f"{self.id} changed while deployctl was writing it; look at it before retrying",
+                ) from exc
+            raise
+
+    def switch(self, color: str, detach: bool) -> bool:
+        """Point the default cache behaviour at ``color``; False if nothing to do."""
+        wanted = self.origin(color)
+        attached = bool(self.policy_id)
+        if self.config["DefaultCacheBehavior"]["TargetOriginId"] == wanted and not (
+            detach and attached
+        ):
+            return False
+        config = copy.deepcopy(self.config)
+        config["DefaultCacheBehavior"]["TargetOriginId"] = wanted
+        if detach and attached:
+            config["ContinuousDeploymentPolicyId"] = ""
+        self.write(config)
+        return True
+
+    # -- continuous deployment -------------------------------------------------
+
+    def policy(self, policy_id: str) -> tuple[dict[str, Any], str]:
+        got = self.client.get_continuous_deployment_policy(Id=policy_id)
+        return got["ContinuousDeploymentPolicy"]["ContinuousDeploymentPolicyConfig"], got["ETag"]
+
+    def set_weight(
+        self, policy_id: str, weight: int, got: tuple[dict[str, Any], str] | None = None
+    ) -> bool:
+        config, etag = got or self.policy(policy_id)
+        if _weight(config) == weight and config.get("Enabled"):
+            return False
+        config = {**config, "Enabled": True, "TrafficConfig": _traffic(weight)}
+        self.client.update_continuous_deployment_policy(
+            Id=policy_id, IfMatch=etag, ContinuousDeploymentPolicyConfig=config
+        )
+        return True
+
+    def stage(self, color: str, weight: int, token: str) -> dict[str, Any]:
+        """A staging copy on ``color`` and a policy at ``weight``, attached."""
+        staged = self.client.copy_distribution(
+            PrimaryDistributionId=self.id,
+            Staging=True,
+            IfMatch=self.etag,
+            CallerReference=f"deployctl-{token}",
+            Enabled=True,
+        )
+        staging = staged["Distribution"]
+        config = copy.deepcopy(staging["DistributionConfig"])
+        config["DefaultCacheBehavior"]["TargetOriginId"] = self.origin(color)
+        self.client.update_distribution(
+            Id=staging["Id"], IfMatch=staged["ETag"], DistributionConfig=config
+        )
+        made = self.client.create_continuous_deployment_policy(
+            ContinuousDeploymentPolicyConfig={
+                "StagingDistributionDnsNames": {"Quantity": 1, "Items": [staging["DomainName"]]},
+                "Enabled": True,
+                "TrafficConfig": _traffic(weight),
+            }
+        )
+        policy_id = made["ContinuousDeploymentPolicy"]["Id"]
+        primary = copy.deepcopy(self.config)
+        primary["ContinuousDeploymentPolicyId"] = policy_id
+        self.write(primary)
+        return {"policy_id": policy_id, "staging_distribution_id": staging["Id"]}
+
+
+def _traffic(weight: int) -> dict[str, Any]:
+    return {"Type": "SingleWeight", "SingleWeightConfig": {"Weight": weight / 100.0}}
+
+
+def _weight(policy: Mapping[str, Any]) -> int:
+    single = (policy.get("TrafficConfig") or {}).get("SingleWeightConfig") or {}
+    return round(float(single.get("Weight", 0.0)) * 100)
+
+
+class Discover(ReadAction):
+    """``cloudfront.discover``: the side the default cache behaviour targets is live."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        live = _Distribution(self.clients, request).live()
+        return {"live_color": live, "idle_color": other(live)}
+
+
+class Shift(Action):
+    """``cloudfront.shift``: promote at 100% (switch the origin), otherwise set
+    the continuous-deployment weight.  Outputs what undo needs: the previous
+    origin side, or the policy and its previous weight (0 = it was not attached)."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def _weight(self, request: StepRequest) -> int:
+        weight = int(request.params["weight"])
+        if not 0 < weight <= 100 or MAX_STAGING_WEIGHT < weight < 100:
+            raise ActionError(
+                request.step.kind,
+                f"weight {weight}: CloudFront sends 1..15% to "
+                "a staging distribution, or promotes at 100%",
+            )
+        return weight
+
+    def observe(self, request: StepRequest) -> Observation:
+        dist = _Distribution(self.clients, request)
+        to, weight = str(request.params["to"]), self._weight(request)
+        if weight == 100:
+            done = dist.live() == to and not dist.policy_id
+        else:
+            done = bool(dist.policy_id) and _weight(dist.policy(dist.policy_id)[0]) == weight
+        return Observation(applied=done, detail=f"{dist.id} live={dist.live()}")
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        dist = _Distribution(self.clients, request)
+        to, weight = str(request.params["to"]), self._weight(request)
+        if weight == 100:
+            previous = dist.live()
+            dist.switch(to, detach=True)
+            return {"previous_color": previous}
+        if dist.policy_id:
+            got = dist.policy(dist.policy_id)
+            previous_weight = _weight(got[0]) if got[0].get("Enabled") else 0
+            dist.set_weight(dist.policy_id, weight, got)
+            return {"policy_id": dist.policy_id, "previous_weight": previous_weight}
+        return {**dist.stage(to, weight, request.token), "previous_weight": 0}
+
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+        dist = _Distribution(self.clients, request)
+        if int(request.params["weight"]) == 100:
+            dist.switch(
+                str(outputs.get("previous_color") or other(str(request.params["to"]))), detach=False
+            )
+            return
+        policy_id = str(outputs.get("policy_id") or dist.policy_id)
+        previous = int(outputs.get("previous_weight") or 0)
+        if previous > 0 and policy_id:
+            dist.set_weight(policy_id, previous)
+        elif dist.policy_id:  # the policy was this step's: detach it, all traffic on primary
+            config = copy.deepcopy(dist.config)
+            config["ContinuousDeploymentPolicyId"] = ""
+            dist.write(config)
+
+
+def register(registry: Registry, clients: Clients) -> None:
+    registry.register("cloudfront.discover", Discover(clients))
+    registry.register("cloudfront.shift", Shift(clients))
