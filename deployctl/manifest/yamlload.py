@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,9 @@ _SCALAR_TAGS = {
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
-MAX_NODES = 1_000_000  # far beyond any real plan; stops alias bombs
+MAX_NODES = 1_000_000  # values after alias expansion: far beyond any real plan
+MAX_DEPTH = 64  # nesting: real plans stay under 15; deeper would exhaust the stack
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,6 @@ class _Builder:
         self.lines = lines
         self.marks = Marks(file)
         self.errors: list[Diagnostic] = []
-        self.budget = MAX_NODES
         self._open: set[int] = set()  # ids of the collections being built (alias loops)
         self._constructor = yaml.SafeLoader("")
 
@@ -69,12 +71,10 @@ class _Builder:
         self.errors.append(Diagnostic(self.marks.file, line, col, message, path))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            raise UserError(
-                [Diagnostic(self.marks.file, *self._pos(node), "document too large (alias bomb?)")]
-            )
         self.marks.values[path] = self._pos(node)
+        if len(path) > MAX_DEPTH:
+            self._error(node, path, f"nested more than {MAX_DEPTH} levels deep")
+            return None
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
         if id(node) in self._open:
@@ -177,9 +177,71 @@ class _Builder:
         yield from own
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _too_large(node: yaml.Node) -> yaml.Node | None:
+    """The first node whose alias-expanded size passes :data:`MAX_NODES`, if any.
+
+    Sizes are summed over the node graph with each shared (aliased) node
+    counted once per use but visited once, so a "billion laughs" file is
+    caught in time proportional to its text, before anything is built.
+    Iterative, so deep nesting cannot exhaust the stack here.
+    """
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, finished = stack.pop()
+        key = id(current)
+        if finished:
+            open_.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in _children(current))
+            if sizes[key] > MAX_NODES:
+                return current
+        elif key not in sizes and key not in open_:  # open: a recursive alias, reported later
+            open_.add(key)
+            stack.append((current, True))
+            stack.extend((child, False) for child in _children(current))
+    return None
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """``(line, col)`` where flow nesting passes :data:`MAX_DEPTH`, before composing.
+
+    libyaml's composer recurses in C: ``[[[[...`` fifty thousand deep crashes
+    the process.  Counting brackets is cheap and never undercounts; only when
+    it says "deep" are the parser's events (which do not recurse) consulted.
+    """
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    if deepest <= MAX_DEPTH:
+        return None
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return (event.start_mark.line + 1, event.start_mark.column + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def load_documents(text: str, file: str) -> list[Document]:
     """Parse every document of ``text``; raise :class:`UserError` with all problems."""
     try:
+        deep = _too_deep(text)
+        if deep is not None:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            raise UserError([Diagnostic(file, *deep, message)])
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -199,6 +261,11 @@ def load_documents(text: str, file: str) -> list[Document]:
     errors: list[Diagnostic] = []
     lines = text.split("\n")
     for index, node in enumerate(nodes):
+        bomb = _too_large(node)
+        if bomb is not None:
+            line, col = bomb.start_mark.line + 1, bomb.start_mark.column + 1
+            message = f"expands to more than {MAX_NODES:,} values (alias bomb?)"
+            raise UserError([Diagnostic(file, line, col, message)])
         builder = _Builder(file, lines)
         data = builder.build(node, ())
         errors.extend(builder.errors)
