@@ -228,8 +228,9 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
+            mark = event.start_mark
             if depth > MAX_DEPTH:
-                return (event.start_mark.line + 1, event.start_mark.column + 1)
+                return (mark.line + 1, mark.column + 1) if mark else (1, 1)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
     return None
