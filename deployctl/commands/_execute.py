@@ -12,15 +12,20 @@ from deployctl.execute.runner import Executor, Options
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--auto-approve", action="store_true",
-                        help="approve every approval step (unattended runs)")
-    parser.add_argument("--parallelism", type=int, default=10, metavar="N",
-                        help="steps run at once (default 10)")
+    parser.add_argument(
+        "--auto-approve", action="store_true", help="approve every approval step (unattended runs)"
+    )
+    parser.add_argument(
+        "--parallelism", type=int, default=10, metavar="N", help="steps run at once (default 10)"
+    )
 
 
 def options(args: argparse.Namespace) -> Options:
-    return Options(parallelism=max(1, args.parallelism), auto_approve=args.auto_approve,
-                   abandon=getattr(args, "abandon", False))
+    return Options(
+        parallelism=max(1, args.parallelism),
+        auto_approve=args.auto_approve,
+        abandon=getattr(args, "abandon", False),
+    )
 
 
 def reporter() -> Reporter:

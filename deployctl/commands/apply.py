@@ -9,11 +9,16 @@ from deployctl.commands._load import load_plan
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("apply", parents=[common], help="run a plan (resumes its unfinished run)")
+    parser = sub.add_parser(
+        "apply", parents=[common], help="run a plan (resumes its unfinished run)"
+    )
     parser.add_argument("plan", metavar="PLAN")
     add_run_options(parser)
-    parser.add_argument("--abandon", action="store_true",
-                        help="give up the unfinished run of this project/environment and start anew")
+    parser.add_argument(
+        "--abandon",
+        action="store_true",
+        help="give up the unfinished run of this project/environment and start anew",
+    )
     parser.set_defaults(run=run)
 
 

@@ -11,8 +11,12 @@ from deployctl.errors import EXIT_OK
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("approve", parents=[common], help="approve a waiting step")
     parser.add_argument("run_id", metavar="RUN_ID")
-    parser.add_argument("step", metavar="STEP", nargs="?",
-                        help="an approval step (default: every step the run waits on)")
+    parser.add_argument(
+        "step",
+        metavar="STEP",
+        nargs="?",
+        help="an approval step (default: every step the run waits on)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -23,8 +23,11 @@ def run(args: argparse.Namespace) -> int:
         if os.path.isfile(args.target):
             # A plan file means its newest run for this project and environment.
             plan = load_plan(args.target, args)
-            runs = [r for r in ex.journal.runs(plan.project, plan.environment)
-                    if r.digest == plan.digest]
+            runs = [
+                r
+                for r in ex.journal.runs(plan.project, plan.environment)
+                if r.digest == plan.digest
+            ]
             if not runs:
                 raise UserError(f"{args.target}: no run of this plan in {args.state_dir}")
             run_id = runs[0].run_id

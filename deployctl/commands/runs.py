@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"no runs in {args.state_dir}")
     for r in runs:
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created))
-        print(f"{r.run_id}  {r.status:<19} {r.project}/{r.environment}  {when}  "
-              f"{r.digest[:12]}  {r.source}")
+        print(
+            f"{r.run_id}  {r.status:<19} {r.project}/{r.environment}  {when}  "
+            f"{r.digest[:12]}  {r.source}"
+        )
     return EXIT_OK

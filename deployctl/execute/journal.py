@@ -94,6 +94,16 @@ class transaction:
         self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+class _Pending:
+    """One record waiting for a group commit."""
+
+    def __init__(self, values: tuple[str, str, str | None, int, str | None, str]) -> None:
+        self.values = values
+        self.record: Record | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+
 def new_run_id(now: float) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
     return f"{stamp}-{secrets.token_hex(3)}"
@@ -107,6 +117,9 @@ class SqliteJournal(Journal):
         # One connection shared by the worker threads; SQLite serialises writers
         # anyway, and this keeps a record's insert and commit together.
         self._mutex = threading.Lock()
+        self._group = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writing = False
 
     def create_run(self, plan: Plan, user: str) -> RunInfo:
         now = self.now()
@@ -172,17 +185,49 @@ class SqliteJournal(Journal):
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Record:
-        now = self.now()
         body = json.dumps(dict(data or {}), sort_keys=True, default=str)
-        with self._mutex, transaction(self.conn):
-            cursor = self.conn.execute(
-                "INSERT INTO records (run_id, type, step_id, attempt, token, at, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (run_id, type, step_id, attempt, token, now, body),
-            )
-        seq = cursor.lastrowid
-        assert seq is not None
-        return Record(seq, run_id, type, step_id, attempt, token, now, json.loads(body))
+        pending = _Pending((run_id, type, step_id, attempt, token, body))
+        with self._group:
+            self._queue.append(pending)
+            while self._writing and not pending.finished:
+                self._group.wait()
+            if not pending.finished:
+                # Group commit: whoever finds no write in progress commits every
+                # record queued so far in one transaction (one fsync), so parallel
+                # steps do not queue up behind each other's fsyncs.
+                self._writing = True
+                batch, self._queue = self._queue, []
+        if not pending.finished:
+            self._commit(batch)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.record is not None
+        return pending.record
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        error: BaseException | None = None
+        try:
+            now = self.now()
+            with self._mutex, transaction(self.conn):
+                for item in batch:
+                    cursor = self.conn.execute(
+                        "INSERT INTO records (run_id, type, step_id, attempt, token, at, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (*item.values[:5], now, item.values[5]),
+                    )
+                    seq = cursor.lastrowid
+                    assert seq is not None
+                    run_id, kind, step_id, attempt, token, body = item.values
+                    item.record = Record(seq, run_id, kind, step_id, attempt, token, now,
+                                         json.loads(body))
+        except BaseException as exc:  # every waiter must hear about it, then re-raise
+            error = exc
+        with self._group:
+            for item in batch:
+                item.error = error
+                item.finished = True
+            self._writing = False
+            self._group.notify_all()
 
     def records(self, run_id: str) -> list[Record]:
         with self._mutex:
