@@ -1,0 +1,176 @@
+"""CloudWatch: the metrics source behind gates, and the deployment alarms.
+
+:class:`CloudWatchMetrics` fetches every series a check needs with ONE
+``GetMetricData`` call (more only if CloudWatch pages the answer), using
+``MetricStat`` queries only, and computes each metric itself:
+
+- a query aggregates its datapoints over the window by its stat: ``Sum`` and
+  ``SampleCount`` add up, ``Average`` is the mean of the period averages,
+  ``Maximum``/``Minimum`` the extreme.  A percentile (``p99``) of the window
+  cannot be rebuilt from per-period percentiles, so the largest period value
+  stands in for it: never lower than the true value, so a gate errs towards
+  failing.  (moto returns no values for percentiles: no data.)
+- a ratio is ``sum(numerator) / sum(denominator)``; a denominator with no
+  data or 0 is no data (``None``), a numerator with none is 0 (CloudWatch
+  omits periods in which, say, no 5xx happened).
+- then the result is multiplied by ``scale``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.aws import Clients
+from deployctl.execute.api import MetricsSource
+from deployctl.manifest.model import MetricDef, MetricQuery
+
+QueryKey = tuple[str, str, str, tuple[tuple[str, str], ...], int]
+
+
+def _key(q: MetricQuery) -> QueryKey:
+    return (q.namespace, q.metric, q.stat, tuple(sorted(q.dimensions)), int(q.period))
+
+
+def _stat_query(qid: str, q: MetricQuery) -> dict[str, Any]:
+    dims = [{"Name": k, "Value": str(v)} for k, v in sorted(q.dimensions)]
+    metric = {"Namespace": q.namespace, "MetricName": q.metric, "Dimensions": dims}
+    return {
+        "Id": qid,
+        "ReturnData": True,
+        "MetricStat": {"Metric": metric, "Period": int(q.period), "Stat": q.stat},
+    }
+
+
+def aggregate(stat: str, values: Sequence[float]) -> float | None:
+    """One number for the window from the per-period values of ``stat``."""
+    if not values:
+        return None
+    if stat in ("Sum", "SampleCount"):
+        return float(sum(values))
+    if stat == "Average":
+        return float(sum(values)) / len(values)
+    if stat == "Minimum":
+        return float(min(values))
+    return float(max(values))  # Maximum, and the conservative stand-in for pNN
+
+
+def _utc(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+
+
+class CloudWatchMetrics(MetricsSource):
+    """Gate metrics from CloudWatch: one ``GetMetricData`` per ``fetch``."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def fetch(
+        self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
+    ) -> Mapping[str, float | None]:
+        ids: dict[QueryKey, str] = {}
+        queries: list[dict[str, Any]] = []
+        for d in metrics.values():
+            for q in (d.query, d.numerator, d.denominator):
+                if q is not None and _key(q) not in ids:
+                    ids[_key(q)] = f"m{len(ids)}"
+                    queries.append(_stat_query(ids[_key(q)], q))
+        if not queries:
+            return dict.fromkeys(metrics)
+        series = self._get(region, queries, start, end)
+
+        def value(q: MetricQuery | None) -> float | None:
+            return None if q is None else aggregate(q.stat, series.get(ids[_key(q)], []))
+
+        out: dict[str, float | None] = {}
+        for name, d in metrics.items():
+            if d.query is not None:
+                raw = value(d.query)
+            else:
+                num, den = value(d.numerator), value(d.denominator)
+                raw = None if not den else (num or 0.0) / den
+            out[name] = None if raw is None else raw * d.scale
+        return out
+
+    def _get(
+        self, region: str | None, queries: list[dict[str, Any]], start: float, end: float
+    ) -> dict[str, list[float]]:
+        client = self.clients.client("cloudwatch", region)
+        # 500 queries is GetMetricData's limit; a gate needs a handful.
+        args: dict[str, Any] = {
+            "MetricDataQueries": queries,
+            "StartTime": _utc(start),
+            "EndTime": _utc(end),
+        }
+        series: dict[str, list[float]] = {}
+        while True:
+            page = client.get_metric_data(**args)
+            for result in page["MetricDataResults"]:
+                series.setdefault(result["Id"], []).extend(float(v) for v in result["Values"])
+            if not page.get("NextToken"):
+                return series
+            args["NextToken"] = page["NextToken"]
+
+
+# --- alarms -------------------------------------------------------------------------
+
+
+def alarm_spec(namespace: str, alarm: Mapping[str, Any]) -> dict[str, Any]:
+    """``put_metric_alarm`` arguments: a success rate alarms below its
+    threshold, anything else (counts, durations) above it."""
+    metric = str(alarm["metric"])
+    below = "Success" in metric
+    stat = "Average" if below else "Sum" if metric.endswith("Count") else "Maximum"
+    return {
+        "AlarmName": f"{namespace}-{alarm['name']}",
+        "AlarmDescription": f"deployctl {alarm['name']} (action: {alarm.get('action', 'alert')})",
+        "Namespace": namespace,
+        "MetricName": metric,
+        "Statistic": stat,
+        "Period": int(float(alarm.get("period") or 300)),
+        "EvaluationPeriods": 1,
+        "Threshold": float(alarm["threshold"]),
+        "ComparisonOperator": "LessThanThreshold" if below else "GreaterThanThreshold",
+        # No deployment in the period is not a failure.
+        "TreatMissingData": "notBreaching",
+    }
+
+
+def _matches(live: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    return all(live.get(k) == v for k, v in spec.items())
+
+
+class Alarms(Action):
+    """``cloudwatch.alarms``: create or update each alarm; untouched if already so."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def _todo(self, request: StepRequest) -> list[dict[str, Any]]:
+        namespace = str(request.params.get("namespace") or "Deployctl")
+        specs = [alarm_spec(namespace, a) for a in request.params.get("alarms") or ()]
+        if not specs:
+            return []
+        client = self.clients.client("cloudwatch", request.step.region)
+        live = client.describe_alarms(
+            AlarmNames=[s["AlarmName"] for s in specs], AlarmTypes=["MetricAlarm"]
+        )["MetricAlarms"]
+        by_name = {a["AlarmName"]: a for a in live}
+        return [s for s in specs if not _matches(by_name.get(s["AlarmName"], {}), s)]
+
+    def observe(self, request: StepRequest) -> Observation:
+        todo = self._todo(request)
+        return Observation(applied=not todo, detail=f"{len(todo)} alarm(s) to write")
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        todo = self._todo(request)
+        client = self.clients.client("cloudwatch", request.step.region)
+        for spec in todo:
+            client.put_metric_alarm(**spec)
+        return {"alarms": [s["AlarmName"] for s in todo]}
+
+
+def register(registry: Registry, clients: Clients) -> None:
+    registry.register("cloudwatch.alarms", Alarms(clients))
