@@ -83,6 +83,12 @@ class RunContext:
             dims = tuple((k, str(self.resolver.resolve(step, v))) for k, v in q.dimensions)
             return replace(q, dimensions=dims)
 
+        # Only what this gate reads: another metric's reference may belong to
+        # a step that is not this gate's ancestor.
+        params = step.params
+        wanted = set(params.get("metrics") or ())
+        wanted.update(t.get("metric") for t in params.get("triggers") or ())
+        wanted.add(params.get("metric"))
         return {
             name: replace(
                 m,
@@ -91,4 +97,5 @@ class RunContext:
                 denominator=query(m.denominator),
             )
             for name, m in self.plan.metrics.items()
+            if name in wanted
         }
