@@ -5,7 +5,7 @@ group pointing at a ``register(registry)`` function; built-ins use the same
 function shape.
 
 Backends: ``DEPLOYCTL_ACTIONS`` selects what ``apply`` talks to.  Unset means
-the built-in actions (AWS, in later issues) with the real clock.
+the built-in AWS actions, CloudWatch metrics for gates and the real clock.
 ``fake:/path/world.json`` selects the persistent fake world
 (:mod:`deployctl.actions.fake`) and a virtual clock; the test suite runs
 real ``python -m deployctl`` subprocesses against it.
@@ -45,11 +45,28 @@ def default_registry(*, plugins: bool = True) -> Registry:
     return registry
 
 
-def load_backend(spec: str | None = None) -> Backend:
-    """The backend named by ``spec`` (default: ``$DEPLOYCTL_ACTIONS``)."""
+def load_backend(
+    spec: str | None = None,
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> Backend:
+    """The backend named by ``spec`` (default: ``$DEPLOYCTL_ACTIONS``).
+
+    The AWS backend is imported only here, so commands that never touch AWS
+    (status, runs, the fake world) never import boto3.
+    """
     spec = os.environ.get(ENV) if spec is None else spec
     if not spec:
-        return Backend(default_registry(), RealClock())
+        from deployctl.actions.aws import Clients  # noqa: PLC0415 - boto3 only when used
+        from deployctl.actions.builtin import register_aws  # noqa: PLC0415
+        from deployctl.actions.cloudwatch import CloudWatchMetrics  # noqa: PLC0415
+
+        clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url)
+        registry = default_registry()
+        register_aws(registry, clients)
+        return Backend(registry, RealClock(), CloudWatchMetrics(clients))
     name, _, arg = spec.partition(":")
     if name == "fake" and arg:
         from deployctl.actions.fake import fake_backend  # noqa: PLC0415 - fake imports us

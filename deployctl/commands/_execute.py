@@ -34,7 +34,10 @@ def reporter() -> Reporter:
 
 
 def executor(args: argparse.Namespace, *, quiet: bool = False) -> Executor:
-    return Executor(args.state_dir, load_backend(), None if quiet else reporter())
+    backend = load_backend(
+        profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
+    )
+    return Executor(args.state_dir, backend, None if quiet else reporter())
 
 
 def finish(outcome: Outcome) -> int:

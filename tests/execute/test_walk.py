@@ -210,3 +210,23 @@ def test_the_fake_world_survives_a_reload(tmp_path):
     world.data["versions"]["f"] = 3
     world.save()
     assert FakeWorld(str(tmp_path / "w.json")).data["versions"] == {"f": 3}
+
+
+def test_the_default_backend_is_the_built_in_aws_actions_with_cloudwatch(monkeypatch):
+    from deployctl.actions.cloudwatch import CloudWatchMetrics
+    from deployctl.actions.registry import load_backend
+    from deployctl.execute.clock import RealClock
+
+    monkeypatch.delenv("DEPLOYCTL_ACTIONS", raising=False)
+    backend = load_backend(region="us-east-1")
+    assert "lambda.publish" in backend.registry and "gate.analysis" in backend.registry
+    assert isinstance(backend.metrics, CloudWatchMetrics)
+    assert isinstance(backend.clock, RealClock)
+
+
+def test_an_unknown_backend_spec_is_one_clear_error():
+    from deployctl.actions.registry import load_backend
+    from deployctl.errors import UserError
+
+    with pytest.raises(UserError, match="DEPLOYCTL_ACTIONS"):
+        load_backend("moto")
