@@ -173,9 +173,11 @@ repository's disk, not tmpfs).
 
 - (a) runs the real executor (thread pool of 10, scheduler, `${{...}}`
   resolution, reporter calls) over 100 independent chains of 100 mutating
-  no-op steps. Each step writes an intent and a done record, each its own
-  `BEGIN IMMEDIATE ... COMMIT` in WAL mode with `synchronous=FULL`, so the
-  number is dominated by two fsyncs per step; it grows with a slower disk.
+  no-op steps. Each step writes an intent and a done record, each durable
+  (WAL, `synchronous=FULL`) before the executor goes on; records written at
+  the same moment by parallel steps share one transaction and one fsync
+  (group commit). The number is dominated by fsyncs and grows with a slower
+  disk.
 - (b) is {REGIONS} regions x {BRANCHES} branches x {DEPTH} steps between a root
   and a join per region; each step sleeps 50 ms through the real clock. The
   critical path is {critical_steps(wide_plan())} calls. The makespan is timed
