@@ -65,6 +65,7 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
             attempt=attempt,
             data={
                 "number": number,
+                "window_start": start,
                 "failures": failures,
                 "limit": limit,
                 "policy": policy,

@@ -9,7 +9,7 @@ must be idempotent because a rollback cut by a crash runs them again.
 
 from __future__ import annotations
 
-from deployctl.errors import EXIT_ROLLBACK_INCOMPLETE, EXIT_ROLLED_BACK
+from deployctl.errors import EXIT_INTERRUPTED, EXIT_ROLLBACK_INCOMPLETE, EXIT_ROLLED_BACK
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.state import UNDONE
@@ -34,6 +34,18 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
         step = plan.by_id[sid]
         if ctx.lock is not None:
             ctx.lock.renew()
+        if ctx.interrupted.is_set():
+            # Resumable: the next apply or resume sees rollback_started and goes on here.
+            ctx.write("interrupted", data={"by": "signal", "during": "rollback"})
+            ctx.journal.set_status(ctx.run.run_id, api.INTERRUPTED)
+            rid = ctx.run.run_id
+            return api.Outcome(
+                rid,
+                api.INTERRUPTED,
+                EXIT_INTERRUPTED,
+                f"run {rid} interrupted during rollback; {len(todo) - n} undo(s) left",
+                (f"finish the rollback with: deployctl resume {rid}",),
+            )
         if step.one_way or not step.reversible:
             what = "a one-way door" if step.one_way else "not reversible"
             stop = f"rollback stopped at {sid} ({what}); steps before it stay applied"

@@ -119,7 +119,7 @@ def apply_record(st: StepState, rec: api.Record) -> None:
     elif kind == api.CHECK:
         st.checks += 1
         st.last_check = dict(rec.data)
-        st.started = st.started or rec.at
+        st.started = st.started or rec.data.get("window_start") or rec.at
     elif kind == api.WAITING_RECORD:
         st.status, st.reason = WAITING, str(rec.data.get("reason", ""))
     elif kind == api.APPROVED:

@@ -161,3 +161,26 @@ def test_an_interrupt_cuts_a_bake_short_and_the_resume_waits_it_again(
     assert again.apply(plan).exit_code == 0
     assert clock.slept == [900.0, 900.0]
     assert world.ops("apply") == ["shift", "b"]
+
+
+def test_an_interrupt_during_rollback_stops_between_undos_and_resume_finishes_it(
+    make_executor, world
+):
+    executor = make_executor()
+
+    class InterruptOnUndo(FakeAction):
+        def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+            super().undo(request, outputs)
+            executor.interrupt()
+
+    world.data["fail"]["boom"] = 1
+    executor.backend.registry.register("signal", InterruptOnUndo(world))
+    plan = make_plan(step("a"), step("b", "signal", deps=("a",)), step("boom", deps=("b",)))
+    outcome = executor.apply(plan)
+    assert outcome.exit_code == 130
+    assert world.ops("undo") == ["b"]
+    again = make_executor()
+    again.backend.registry.register("signal", FakeAction(world))
+    assert again.resume(outcome.run_id).exit_code == 3
+    assert world.ops("undo") == ["b", "a"]
+    assert "boom" not in world.ops("apply")
