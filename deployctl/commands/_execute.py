@@ -34,9 +34,7 @@ def reporter() -> Reporter:
 
 
 def executor(args: argparse.Namespace, *, quiet: bool = False) -> Executor:
-    backend = load_backend(
-        profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
-    )
+    backend = load_backend(profile=args.profile, region=args.region, endpoint_url=args.endpoint_url)
     return Executor(args.state_dir, backend, None if quiet else reporter())
 
 

@@ -218,8 +218,9 @@ class SqliteJournal(Journal):
                     seq = cursor.lastrowid
                     assert seq is not None
                     run_id, kind, step_id, attempt, token, body = item.values
-                    item.record = Record(seq, run_id, kind, step_id, attempt, token, now,
-                                         json.loads(body))
+                    item.record = Record(
+                        seq, run_id, kind, step_id, attempt, token, now, json.loads(body)
+                    )
         except BaseException as exc:  # every waiter must hear about it, then re-raise
             error = exc
         with self._group:
