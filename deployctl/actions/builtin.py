@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from deployctl.actions import alb, cloudfront, cloudwatch, lambda_, route53, route53_routing
+from deployctl.actions import (
+    alb,
+    cloudformation,
+    cloudfront,
+    cloudwatch,
+    lambda_,
+    route53,
+    route53_routing,
+)
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 
-MODULES = (lambda_, alb, route53, route53_routing, cloudfront, cloudwatch)
+MODULES = (lambda_, alb, route53, route53_routing, cloudfront, cloudformation, cloudwatch)
 
 
 def register_aws(registry: Registry, clients: Clients) -> None:

@@ -1,0 +1,222 @@
+"""``cloudformation.deploy``: a stack update (or creation) through a change set.
+
+The change set is created (UPDATE if the stack exists, CREATE otherwise),
+waited for, its changes recorded in the outputs, executed, and waited for
+again, all with botocore's waiters.  A change set with no changes is a
+success.  The outputs keep the template and parameters the stack had, so
+undo can deploy them again (a stack this step created is deleted instead).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError, WaiterError
+
+from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import ActionError
+
+MAX_BODY = 51_200  # bytes: larger templates must come from S3 (TemplateURL)
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+NOECHO = "****"  # what describe_stacks shows for a NoEcho parameter
+
+
+def _body(template: Any) -> str:
+    # boto3 hands back JSON templates already parsed.
+    return template if isinstance(template, str) else json.dumps(template, indent=1)
+
+
+def _params(stack: Mapping[str, Any]) -> dict[str, str]:
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters") or ()}
+
+
+def _change_set_name(prefix: str, token: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", f"deployctl-{prefix}-{token}")[:128]
+
+
+class _Stack:
+    def __init__(self, clients: Clients, request: StepRequest) -> None:
+        self.kind = request.step.kind
+        self.name = str(request.params["stack"])
+        self.client = clients.client("cloudformation", request.step.region)
+
+    def describe(self) -> dict[str, Any] | None:
+        try:
+            stacks = self.client.describe_stacks(StackName=self.name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        stack: dict[str, Any] = stacks[0]
+        # A CREATE change set never executed leaves an empty stack: not a stack yet.
+        return None if stack["StackStatus"] == "REVIEW_IN_PROGRESS" else stack
+
+    def template(self) -> str:
+        got = self.client.get_template(StackName=self.name, TemplateStage="Original")
+        return _body(got["TemplateBody"])
+
+    def deploy(
+        self, body: str, params: Mapping[str, str], capabilities: list[str], name: str, exists: bool
+    ) -> list[str]:
+        """Change set -> wait -> execute -> wait; returns the changes (none: not executed)."""
+        if len(body.encode()) > MAX_BODY:
+            raise ActionError(self.kind, f"{self.name}: template over {MAX_BODY} bytes needs S3")
+        parameters = [
+            {"ParameterKey": k, "UsePreviousValue": True}
+            if v == NOECHO
+            else {"ParameterKey": k, "ParameterValue": str(v)}
+            for k, v in sorted(params.items())
+        ]
+        args = {
+            "StackName": self.name,
+            "ChangeSetName": name,
+            "TemplateBody": body,
+            "Parameters": parameters,
+            "Capabilities": capabilities,
+            "ChangeSetType": "UPDATE" if exists else "CREATE",
+        }
+        try:
+            made = self.client.create_change_set(**args)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "AlreadyExistsException":
+                raise
+            # Left by an attempt that died before executing it: start afresh.
+            self.client.delete_change_set(StackName=self.name, ChangeSetName=name)
+            made = self.client.create_change_set(**args)
+        arn = made["Id"]
+        try:
+            self.client.get_waiter("change_set_create_complete").wait(
+                ChangeSetName=arn, StackName=self.name
+            )
+        except WaiterError as exc:
+            reason = str(self.client.describe_change_set(ChangeSetName=arn).get("StatusReason"))
+            if any(text in reason for text in NO_CHANGES):
+                self.client.delete_change_set(ChangeSetName=arn)
+                return []
+            raise ActionError(self.kind, f"{self.name}: change set failed: {reason}") from exc
+        described = self.client.describe_change_set(ChangeSetName=arn)
+        changes = [_change_text(c) for c in described.get("Changes") or ()]
+        self.client.execute_change_set(ChangeSetName=arn)
+        waiter = "stack_update_complete" if exists else "stack_create_complete"
+        try:
+            self.client.get_waiter(waiter).wait(StackName=self.name)
+        except WaiterError as exc:
+            status = (self.describe() or {}).get("StackStatus", "gone")
+            raise ActionError(self.kind, f"{self.name}: stack ended in {status}") from exc
+        return changes or ["(the change set lists no resource changes)"]
+
+
+def _settled(stack: Mapping[str, Any]) -> bool:
+    """Created or updated successfully, and not rolled back."""
+    status = str(stack["StackStatus"])
+    return status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
+
+
+def _change_text(change: Mapping[str, Any]) -> str:
+    rc = change.get("ResourceChange") or {}
+    text = f"{rc.get('Action')} {rc.get('ResourceType')} {rc.get('LogicalResourceId')}"
+    if rc.get("Replacement") not in (None, "False"):
+        text += f" (replacement: {rc['Replacement']})"
+    return text
+
+
+class Deploy(Action):
+    """Outputs ``stack_id``, ``changes``, ``previous_template`` and
+    ``previous_parameters`` (None for a stack this step created), and any
+    ``rollback_triggers`` of the plan (watched by a later issue)."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def _wanted(self, request: StepRequest) -> tuple[str, dict[str, str], list[str]]:
+        p = request.params
+        try:
+            with open(str(p["template"]), encoding="utf-8") as fh:
+                body = fh.read()
+        except OSError as exc:
+            raise ActionError(request.step.kind, f"template {p['template']}: {exc}") from exc
+        params = {str(k): str(v) for k, v in (p.get("parameters") or {}).items()}
+        return body, params, list(p.get("capabilities") or ())
+
+    def _live(self, stack: _Stack, body: str, params: Mapping[str, str]) -> dict[str, Any] | None:
+        """The stack if it already runs exactly this template and these parameters."""
+        found = stack.describe()
+        if found is None or not _settled(found):
+            return None
+        return found if _params(found) == dict(params) and stack.template() == body else None
+
+    def observe(self, request: StepRequest) -> Observation:
+        body, params, _ = self._wanted(request)
+        found = self._live(_Stack(self.clients, request), body, params)
+        if found is None:
+            return Observation(applied=False)
+        return Observation(
+            applied=True,
+            outputs=self._outputs(request, found["StackId"]),
+            detail="stack runs this template and these parameters",
+        )
+
+    def _outputs(self, request: StepRequest, stack_id: str, **more: Any) -> dict[str, Any]:
+        out = {"stack_id": stack_id, **more}
+        if request.params.get("rollback_triggers"):
+            out["rollback_triggers"] = list(request.params["rollback_triggers"])
+        return out
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        body, params, capabilities = self._wanted(request)
+        stack = _Stack(self.clients, request)
+        found = stack.describe()
+        previous_template = stack.template() if found else None
+        previous_params = _params(found) if found else None
+        if found and _settled(found) and (previous_params, previous_template) == (params, body):
+            return self._outputs(
+                request,
+                found["StackId"],
+                changes=[],
+                previous_template=body,
+                previous_parameters=params,
+            )
+        if found and found["StackStatus"] == "ROLLBACK_COMPLETE":
+            raise ActionError(
+                request.step.kind,
+                f"{stack.name} failed to create earlier (ROLLBACK_COMPLETE): delete it, then retry",
+            )
+        name = _change_set_name("deploy", request.token)
+        changes = stack.deploy(body, params, capabilities, name, exists=found is not None)
+        after = stack.describe()
+        return self._outputs(
+            request,
+            after["StackId"] if after else "",
+            changes=changes,
+            previous_template=previous_template,
+            previous_parameters=previous_params,
+        )
+
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+        stack = _Stack(self.clients, request)
+        if stack.describe() is None:
+            return
+        if "previous_template" in outputs and outputs["previous_template"] is None:
+            stack.client.delete_stack(StackName=stack.name)
+            stack.client.get_waiter("stack_delete_complete").wait(StackName=stack.name)
+            return
+        if not outputs.get("previous_template"):
+            raise ActionError(
+                request.step.kind,
+                f"{stack.name}: the previous template was not recorded; re-deploy it by hand",
+            )
+        stack.deploy(
+            str(outputs["previous_template"]),
+            dict(outputs.get("previous_parameters") or {}),
+            list(request.params.get("capabilities") or ()),
+            _change_set_name("undo", request.token),
+            exists=True,
+        )
+
+
+def register(registry: Registry, clients: Clients) -> None:
+    registry.register("cloudformation.deploy", Deploy(clients))
