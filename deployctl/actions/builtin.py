@@ -7,14 +7,26 @@ from deployctl.actions import (
     cloudformation,
     cloudfront,
     cloudwatch,
+    command,
     lambda_,
     route53,
     route53_routing,
+    smoke,
 )
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 
-MODULES = (lambda_, alb, route53, route53_routing, cloudfront, cloudformation, cloudwatch)
+MODULES = (
+    lambda_,
+    alb,
+    route53,
+    route53_routing,
+    cloudfront,
+    cloudformation,
+    cloudwatch,
+    smoke,
+    command,
+)
 
 
 def register_aws(registry: Registry, clients: Clients) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployctl.actions.api import StepRequest
+from deployctl.execute.api import Clock
 from deployctl.execute.clock import VirtualClock
 from deployctl.plan.api import Step
 
@@ -31,7 +32,7 @@ class Calls:
 def request(
     kind: str,
     params: Mapping[str, Any],
-    clock: VirtualClock | None = None,
+    clock: Clock | None = None,
     *,
     step_id: str = "us-east-1/step",
     region: str = REGION,

@@ -1,0 +1,78 @@
+"""``smoke.http``: an HTTP check with the standard library only.
+
+One check is up to ``retries + 1`` requests; between them it waits through
+``request.clock`` (1 s, 2 s, 4 s... capped at 30 s), so tests never sleep and
+an interrupt cuts the wait short.  Any status but ``expect_status``, a body
+without ``body_contains``, a timeout, or a refused connection fails it with
+a message saying which.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from deployctl import __version__
+from deployctl.actions.api import FAIL, PASS, CheckResult, Registry, StepRequest
+from deployctl.actions.common import CheckAction, truncate
+
+MAX_BODY = 1 << 20  # enough to find a marker; a health page is not a download
+MAX_WAIT = 30.0
+
+
+def probe(params: Mapping[str, Any]) -> str | None:
+    """One request; None if it passed, else why it did not."""
+    url = str(params["url"])
+    if not url.startswith(("http://", "https://")):
+        return f"{url}: only http and https URLs are checked"
+    expect = int(params.get("expect_status") or 200)
+    wanted = params.get("body_contains")
+    # The scheme was checked above: no file: or ftp: URLs reach urllib.
+    req = urllib.request.Request(  # noqa: S310
+        url,
+        method=str(params.get("method") or "GET").upper(),
+        headers={"User-Agent": f"deployctl/{__version__} smoke"},
+    )
+    timeout = float(params.get("timeout") or 10.0)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            status, body = resp.status, resp.read(MAX_BODY)
+    except urllib.error.HTTPError as exc:  # a non-2xx answer is still an answer
+        status, body = exc.code, exc.read(MAX_BODY)
+    except TimeoutError:
+        return f"{req.method} {url}: no answer within {timeout:g}s"
+    except urllib.error.URLError as exc:
+        return f"{req.method} {url}: {exc.reason}"
+    except OSError as exc:
+        return f"{req.method} {url}: {exc}"
+    text = body.decode("utf-8", "replace")
+    if status != expect:
+        return f"{req.method} {url}: status {status}, expected {expect}: {truncate(text, 300)!r}"
+    if wanted and str(wanted) not in text:
+        return f"{req.method} {url}: body does not contain {wanted!r}: {truncate(text, 300)!r}"
+    return None
+
+
+class SmokeHttp(CheckAction):
+    """``smoke.http``: pass when one of ``retries + 1`` requests answers as expected."""
+
+    def check(self, request: StepRequest) -> CheckResult:
+        retries = max(0, int(request.params.get("retries") or 0))
+        why = ""
+        for attempt in range(retries + 1):
+            failed = probe(request.params)
+            if failed is None:
+                return CheckResult(PASS, detail=f"{request.params['url']} answered as expected")
+            why = failed
+            if attempt < retries:
+                wait = min(2.0**attempt, MAX_WAIT)
+                if not request.clock.sleep(wait, request.cancel):
+                    return CheckResult(FAIL, detail=f"interrupted; last failure: {why}")
+        return CheckResult(FAIL, detail=f"{why} (after {retries + 1} attempt(s))")
+
+
+def register(registry: Registry, clients: object = None) -> None:
+    """``clients`` is unused (no AWS here); accepted so every module registers alike."""
+    registry.register("smoke.http", SmokeHttp())
