@@ -1,0 +1,28 @@
+"""``register_aws`` covers every step kind the planner emits that this
+package owns (flags, RDS, approvals, gates and noop are registered elsewhere)."""
+
+from __future__ import annotations
+
+import boto3
+
+from deployctl.actions.api import Registry
+from deployctl.actions.aws import Clients
+from deployctl.actions.builtin import register_aws
+from deployctl.actions.fake import CHECK_KINDS, MUTATING_KINDS, READ_KINDS
+
+ELSEWHERE = {"flag.set", "rds.snapshot", "noop"}
+
+
+def test_every_aws_and_local_kind_is_registered_once(aws: None) -> None:
+    registry = Registry()
+    register_aws(registry, Clients(session=boto3.Session(region_name="us-east-1")))
+    wanted = set(MUTATING_KINDS + READ_KINDS + CHECK_KINDS) - ELSEWHERE
+    assert set(registry.kinds()) == wanted
+
+
+def test_smoke_steps_are_gates_and_shifts_are_not(aws: None) -> None:
+    registry = Registry()
+    register_aws(registry, Clients(session=boto3.Session(region_name="us-east-1")))
+    assert registry.get("smoke.http").gate
+    assert registry.get("smoke.lambda").gate
+    assert not registry.get("lambda.shift").gate
