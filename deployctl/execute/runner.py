@@ -30,7 +30,7 @@ from deployctl.execute.context import RunContext
 from deployctl.execute.journal import SqliteJournal, connect, who
 from deployctl.execute.lock import LEASE_SECONDS, RunLock, lock_id_for
 from deployctl.execute.rollback import roll_back
-from deployctl.execute.state import fold
+from deployctl.execute.state import FAILED, fold
 from deployctl.execute.stored import plan_from_json
 from deployctl.execute.walker import APPROVAL, Walker
 from deployctl.plan.api import Plan
@@ -232,6 +232,12 @@ class Executor:
         )
         if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
             return self._finish(roll_back(ctx, ctx.state.rollback_reason))
+        failed = [(sid, st.error) for sid, st in ctx.state.steps.items() if st.status == FAILED]
+        if failed:
+            # A failure is a verdict: the process that saw it died (or was
+            # interrupted) before rolling back, so roll back now, not retry.
+            sid, error = failed[0]
+            return self._finish(roll_back(ctx, f"{error} (step {sid}, before the last stop)"))
         self._walker = Walker(ctx)
         result = self._walker.walk()
         rid = run.run_id

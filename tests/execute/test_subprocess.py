@@ -89,6 +89,35 @@ def test_crash_after_every_journal_record_then_resume_matches_an_uninterrupted_r
     assert len(results) == records + mutations
 
 
+FAILING = {**HEALTHY, "fail": {"us-east-1/canary/stage-2/shift": 1}}
+
+
+def test_crash_after_every_record_of_a_failing_run_then_resume_rolls_back_the_same(tmp_path):
+    base = new_world(tmp_path / "base", FAILING)
+    done = deployctl(base, "apply", PLAN, *FAST)
+    assert done.returncode == 3, done.stdout + done.stderr
+    expected = final(base)
+    records = json.loads(deployctl(base, "status", "--format", "json").stdout)["records"]
+
+    def one(k: int) -> tuple[int, dict[str, Any], Counter[str], int]:
+        workdir = new_world(tmp_path / f"k{k}", FAILING)
+        killed = deployctl(workdir, "apply", PLAN, *FAST, crash=f"record:{k}")
+        assert killed.returncode == -9, (k, killed.stderr)
+        resumed = deployctl(workdir, "apply", PLAN, *FAST)
+        return k, final(workdir), applies(workdir), resumed.returncode
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(1, records + 1)))
+    for k, state, counts, code in results:
+        # Killed after the last record, the run is already rolled back: the
+        # second apply starts a fresh run, so compare only the earlier kills.
+        if k == records:
+            continue
+        assert code == 3, k
+        assert state == expected, k
+        assert set(counts.values()) == {1}, (k, counts)
+
+
 def test_four_simultaneous_applies_one_runs_the_others_exit_4_naming_the_holder(tmp_path):
     fifo = tmp_path / "hold"
     os.mkfifo(fifo)
