@@ -79,7 +79,10 @@ class CloudWatchMetrics(MetricsSource):
                     queries.append(_stat_query(ids[_key(q)], q))
         if not queries:
             return dict.fromkeys(metrics)
-        series = self._get(region, queries, start, end)
+        # CloudWatch answers for periods that *start* inside the window: begin
+        # at the period boundary so the period in progress at ``start`` counts.
+        period = max(int(q["MetricStat"]["Period"]) for q in queries)
+        series = self._get(region, queries, start - start % period, end)
 
         def value(q: MetricQuery | None) -> float | None:
             return None if q is None else aggregate(q.stat, series.get(ids[_key(q)], []))

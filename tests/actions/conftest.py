@@ -3,6 +3,7 @@ test, a virtual clock, and a counter of the AWS calls an action makes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -37,3 +38,19 @@ def clients(aws: None, calls: Calls) -> Clients:
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
+
+
+@pytest.fixture(autouse=True)
+def _no_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waits go through the injected clock; a botocore waiter or retry that
+    really sleeps would make these tests slow and flaky, so it fails them."""
+
+    real = time.sleep
+
+    def refuse(seconds: float) -> None:
+        # subprocess polls a child with sleeps of a few milliseconds: allowed.
+        if seconds >= 0.1:
+            raise AssertionError(f"time.sleep({seconds}) in an action test")
+        real(seconds)
+
+    monkeypatch.setattr(time, "sleep", refuse)

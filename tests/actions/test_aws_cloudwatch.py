@@ -155,3 +155,9 @@ def test_alarms_round_trip_and_twice_writes_each_once(clients: Clients, calls: C
     assert success["ComparisonOperator"] == "LessThanThreshold"
     assert live["Deployctl-rollback_frequency"]["Statistic"] == "Sum"
     assert live["Deployctl-rollback_frequency"]["Period"] == 3600
+
+
+def test_the_period_in_progress_at_the_window_start_counts(clients: Clients) -> None:
+    put(clients, "Invocations", [10])  # one datapoint at END - 60
+    values = CloudWatchMetrics(clients).fetch(REGION, {"ErrorRate": ERROR_RATE}, END - 30, END)
+    assert values == {"ErrorRate": 0.0}
