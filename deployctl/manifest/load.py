@@ -6,17 +6,16 @@ All problems in a file are collected and raised together as one
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
 from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
+from deployctl.gcpause import paused_gc
 from deployctl.manifest import kinds
 from deployctl.manifest import model as m
 from deployctl.manifest.build import Builder, header
@@ -72,23 +71,8 @@ def load_file(path: str, options: LoadOptions | None = None) -> list[m.Manifest]
     return load_text(_read(path), path, options or LoadOptions())
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading builds large acyclic trees (YAML nodes, marks, data) that the
-    cyclic collector can never free but rescans again and again as they grow:
-    that was a third of the load time of a 10,000-step plan."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def load_text(text: str, file: str, options: LoadOptions | None = None) -> list[m.Manifest]:
-    with _gc_paused():
+    with paused_gc():
         return _load_text(text, file, options or LoadOptions())
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
+from deployctl.gcpause import paused_gc
 from deployctl.manifest import model as m
 from deployctl.plan.api import Plan, Step
 from deployctl.plan.approvals import insert_approvals
@@ -127,6 +128,11 @@ def _pipeline(ctx: Ctx, pipe: m.Pipeline, after: list[str]) -> tuple[list[str], 
 
 def compile_plan(manifests: Sequence[m.Manifest], source: str) -> Plan:
     """One plan from every document of a file; documents run in file order."""
+    with paused_gc():
+        return _compile(manifests, source)
+
+
+def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
     if not manifests:
         raise UserError(f"{source}: no documents to compile")
     graph = StepGraph(source)
