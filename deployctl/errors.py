@@ -83,15 +83,6 @@ class StalePlan(DeployctlError):
         )
 
 
-class StepFailed(DeployctlError):
-    """An action raised; carried into the journal and the rollback reason."""
-
-    def __init__(self, step_id: str, cause: str) -> None:
-        self.step_id = step_id
-        self.cause = cause
-        super().__init__(f"step {step_id} failed: {cause}")
-
-
 class UnknownAction(UserError):
     """A plan names step kinds no registered action handles."""
 
