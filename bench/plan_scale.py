@@ -1,0 +1,293 @@
+"""How the planner scales: load + validate + compile plans of 1,000 to 10,000 steps.
+
+Each generated plan file holds two documents shaped like real ones:
+
+- a Deployment of a Lambda alias rolled out in canary stages over many
+  regions (the primary, then active-active replicas in parallel), with smoke
+  tests, rollback triggers, post-deploy monitoring and Jinja in its values;
+- a FeatureFlags document with many flags, each raised in gated rollout stages.
+
+About a tenth of the steps come from the Deployment, the rest from the flags.
+Each size is timed best-of-N (wall time, ``time.perf_counter``) through the
+same path ``deployctl validate`` takes: read, parse, schema, render, build,
+compile.  The table is printed and written to the "## Planner" section of
+``docs/performance.md``; other sections of that file are left as they are.
+
+    python bench/plan_scale.py            # sizes 1k, 2k, 5k, 10k; best of 5
+    python bench/plan_scale.py --runs 3 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deployctl.gcpause import paused_gc  # noqa: E402
+from deployctl.manifest import load_file  # noqa: E402
+from deployctl.manifest.schema import validate  # noqa: E402
+from deployctl.manifest.yamlload import load_documents  # noqa: E402
+from deployctl.plan import compile_plan  # noqa: E402
+
+SIZES = (1_000, 2_000, 5_000, 10_000)
+TARGET_STEPS = 10_000
+TARGET_SECONDS = 1.0
+DOC = ROOT / "docs" / "performance.md"
+SECTION = "## Planner"
+INTRO = "# Performance\n\nMeasured numbers for deployctl's hot paths, one section per component.\n"
+
+# A region's chain: publish, smoke, (shift + analysis) per stage but the last
+# (shift only), monitor.
+STAGES = (5, 10, 20, 30, 40, 50, 60, 75, 90, 100)
+STEPS_PER_REGION = 1 + 1 + 2 * (len(STAGES) - 1) + 1 + 1
+# A flag: (set + analysis) for each stage but the last (set only).
+FLAG_STAGES = (10, 25, 50, 100)
+STEPS_PER_FLAG = 2 * (len(FLAG_STAGES) - 1) + 1
+
+
+def deployment_doc(regions: int) -> str:
+    stages = "\n".join(
+        f'    - {{traffic: {t}, duration: "{{{{ stage_time }}}}", metric_threshold: 0.0{1 + i % 5}}}'
+        if t < 100
+        else "    - {traffic: 100, duration: stable, metric_threshold: 0.05}"
+        for i, t in enumerate(STAGES)
+    )
+    replicas = "\n".join(
+        f"    - {{region: zz-bench-{n}, replication_type: active-active, latency_threshold: 250ms}}"
+        for n in range(1, regions)
+    )
+    return f"""\
+apiVersion: deployctl/v1
+kind: Deployment
+metadata:
+  project: bench
+  environment: prod
+vars:
+  version: "2024.01.20"
+  artifacts: bench-artifacts
+  stage_time: 10m
+target:
+  lambda:
+    function: api-handler
+    alias: live
+    code:
+      s3_bucket: "{{{{ artifacts }}}}"
+      s3_key: "api-handler/{{{{ version }}}}.zip"
+strategy:
+  type: canary
+  interval: 1m
+  stages:
+{stages}
+regions:
+  primary: zz-bench-0
+  replicas:
+{replicas}
+rollback:
+  triggers: "ErrorRate>5%,Latency>1000ms"
+  monitoring_time: 10m
+tests:
+  smoke:
+    - name: handler
+      lambda:
+        function: api-handler
+        qualifier: "${{new_version}}"
+        payload: {{ping: true}}
+        expect: {{statusCode: 200}}
+"""
+
+
+def flags_doc(flags: int) -> str:
+    out = [
+        """\
+apiVersion: deployctl/v1
+kind: FeatureFlags
+metadata:
+  project: bench
+  environment: prod
+vars:
+  soak: 30m
+store:
+  ssm: {path: /bench/prod/flags}
+interval: 1m
+metrics:
+  ErrorRate:
+    ratio:
+      numerator: {namespace: AWS/Lambda, metric: Errors, stat: Sum, dimensions: {FunctionName: api}}
+      denominator: {namespace: AWS/Lambda, metric: Invocations, stat: Sum, dimensions: {FunctionName: api}}
+rollback:
+  triggers: "ErrorRate>5%"
+flags:"""
+    ]
+    for n in range(flags):
+        out.append(f"  feature-{n:05d}:")
+        out.append("    enabled: true")
+        out.append("    percentage: 100")
+        out.append(f"    allowlist: [user-{n}, qa-{n % 7}]")
+        out.append("    rollout:")
+        for p in FLAG_STAGES:
+            if p < 100:
+                out.append(
+                    f'      - {{percentage: {p}, duration: "{{{{ soak }}}}", metric_threshold: 0.01}}'
+                )
+            else:
+                out.append("      - {percentage: 100, duration: stable}")
+    return "\n".join(out) + "\n"
+
+
+def plan_text(steps: int) -> str:
+    regions = max(1, round(steps * 0.1 / STEPS_PER_REGION))
+    flags = max(1, round((steps - regions * STEPS_PER_REGION) / STEPS_PER_FLAG))
+    return deployment_doc(regions) + "---\n" + flags_doc(flags)
+
+
+Row = tuple[int, int, float, float]  # target size, steps, best wall s, best CPU s
+
+
+def run_once(path: str) -> tuple[float, float, int]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    plan = compile_plan(load_file(path), path)
+    return time.perf_counter() - wall, time.process_time() - cpu, len(plan.steps)
+
+
+def measure(sizes: tuple[int, ...], runs: int) -> list[Row]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="deployctl-bench-") as tmp:
+        for size in sizes:
+            path = os.path.join(tmp, f"plan-{size}.yaml")
+            Path(path).write_text(plan_text(size), encoding="utf-8")
+            run_once(path)  # warm caches (schema validator, imports) once
+            timings = [run_once(path) for _ in range(runs)]
+            wall = min(t[0] for t in timings)
+            cpu = min(t[1] for t in timings)
+            rows.append((size, timings[0][2], wall, cpu))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| target steps | steps | best wall time | best CPU time | µs per step (wall) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for size, steps, wall, cpu in rows:
+        lines.append(
+            f"| ~{size:,} | {steps:,} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms "
+            f"| {wall / steps * 1e6:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def phases(size: int, runs: int) -> list[tuple[str, float]]:
+    """CPU seconds of each stage for one plan (best of ``runs``, GC paused as in load)."""
+    with tempfile.TemporaryDirectory(prefix="deployctl-bench-") as tmp:
+        path = os.path.join(tmp, f"plan-{size}.yaml")
+        text = plan_text(size)
+        Path(path).write_text(text, encoding="utf-8")
+        docs = load_documents(text, path)
+        manifests = load_file(path)
+        stages = [
+            ("parse YAML, keep marks", lambda: load_documents(text, path)),
+            ("JSON Schema", lambda: [validate(d.data, d.marks) for d in docs]),
+            ("whole load (parse, schema, render, build)", lambda: load_file(path)),
+            ("compile to steps", lambda: compile_plan(manifests, path)),
+        ]
+        out = []
+        with paused_gc():
+            for label, stage in stages:
+                best = float("inf")
+                for _ in range(runs):
+                    start = time.process_time()
+                    stage()
+                    best = min(best, time.process_time() - start)
+                out.append((label, best))
+        return out
+
+
+def section(rows: list[Row], runs: int, load: str, split: list[tuple[str, float]]) -> str:
+    machine = (
+        f"{os.cpu_count()} CPU(s) (`nproc`), Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {platform.system()} {platform.machine()}"
+    )
+    biggest = max(rows, key=lambda r: r[1])
+    smallest = min(rows, key=lambda r: r[1])
+    wall_ok, cpu_ok = biggest[2] < TARGET_SECONDS, biggest[3] < TARGET_SECONDS
+    verdict = (
+        "meets the target"
+        if wall_ok
+        else "meets the target in CPU time but not in wall time on this busy machine"
+        if cpu_ok
+        else "misses the target"
+    )
+    growth = (biggest[2] / biggest[1]) / (smallest[2] / smallest[1])
+    stages = "\n".join(f"| {label} | {seconds * 1000:.0f} ms |" for label, seconds in split)
+    return f"""{SECTION}
+
+`python bench/plan_scale.py` generates plan files (a multi-region canary
+Deployment plus a FeatureFlags document with many gated flags, about a tenth
+of the steps from the Deployment) and times load + schema validation + Jinja
+rendering + compile, best of {runs} runs after one warm-up, wall time.
+
+Machine: {machine}.
+Load average when measured: {load}. Other jobs share the cores, so wall
+time can exceed CPU time; CPU time (best of {runs}, `time.process_time`)
+shows the planner's own cost.
+
+{table(rows)}
+
+Target: {TARGET_STEPS:,} steps in under {TARGET_SECONDS:g} s, growing linearly.
+The largest plan ({biggest[1]:,} steps) takes {biggest[2] * 1000:.0f} ms wall,
+{biggest[3] * 1000:.0f} ms CPU: it {verdict}. Time per step at
+{biggest[1]:,} steps is {growth:.2f}x that at {smallest[1]:,} (1.00 is
+perfectly linear).
+
+Where the CPU time of the largest plan goes (best of {runs}):
+
+| stage | CPU |
+|---|---:|
+{stages}
+
+Before the optimisations in the git log (asdict in step params, networkx
+topological sort, per-visit `$ref` resolution, the cyclic GC rescanning
+the growing trees) the same 10,044-step plan took 2,151 ms wall.
+"""
+
+
+def write_doc(text: str) -> None:
+    """Replace (or append) the planner section, leaving every other section alone."""
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else INTRO
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: text + "\n", current, count=1)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    staging = DOC.with_suffix(".md.tmp")
+    staging.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(staging, DOC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="best of N (default 5)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    rows = measure(tuple(args.sizes), args.runs)
+    print(table(rows))
+    if not args.no_write:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        split = phases(max(args.sizes), args.runs)
+        write_doc(section(rows, args.runs, load, split))
+        print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
