@@ -62,6 +62,8 @@ def plan_from_json(data: dict[str, Any], source: str, digest: str) -> Plan:
         steps=tuple(_step(s) for s in data["steps"]),
         metrics=metrics,
         strategy=data.get("strategy"),
+        rollback_automatic=data.get("rollback", {}).get("automatic", True),
+        rollback_scope=data.get("rollback", {}).get("scope", "wave"),
     )
     if plan.digest != digest:
         raise DeployctlError(

@@ -68,6 +68,8 @@ class Plan:
     steps: tuple[Step, ...]  # topological, ties in manifest order
     metrics: Mapping[str, MetricDef] = field(default_factory=dict)
     strategy: str | None = None
+    rollback_automatic: bool = True  # roll back on a failure or a tripped trigger
+    rollback_scope: str = "wave"  # wave: only the failing region wave; all: every wave
     secret_values: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @functools.cached_property
@@ -99,6 +101,7 @@ class Plan:
             "project": self.project,
             "environment": self.environment,
             "strategy": self.strategy,
+            "rollback": {"automatic": self.rollback_automatic, "scope": self.rollback_scope},
             "metrics": {name: metric_json(m) for name, m in sorted(self.metrics.items())},
             "steps": [s.to_json() for s in self.steps],
         }

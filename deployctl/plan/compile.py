@@ -163,6 +163,9 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
     if errors:
         raise UserError(errors)
     first = manifests[0]
+    # A file's documents share one run, so the strictest rollback settings win.
+    flat = [c for doc in manifests for c in _flatten(doc)]
+    deployments = [d for d in flat if isinstance(d, (m.Deployment, m.FeatureFlags))]
     strategy = first.strategy.type if isinstance(first, m.Deployment) else None
     return Plan(
         kind=first.header.kind,
@@ -172,6 +175,8 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         steps=graph.finish(),
         metrics=metrics,
         strategy=strategy,
+        rollback_automatic=all(d.rollback.automatic for d in deployments),
+        rollback_scope="all" if any(d.rollback.scope == "all" for d in deployments) else "wave",
         secret_values=frozenset(secrets),
     )
 

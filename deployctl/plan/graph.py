@@ -37,6 +37,12 @@ class StepGraph:
         self.steps[step.id] = step
         return step.id
 
+    def tag(self, step_ids: Iterable[str], tag: str) -> None:
+        for step_id in step_ids:
+            step = self.steps[step_id]
+            if tag not in step.tags:
+                self.steps[step_id] = replace(step, tags=(*step.tags, tag))
+
     def add_deps(self, step_id: str, deps: Iterable[str]) -> None:
         step = self.steps[step_id]
         extra = tuple(d for d in deps if d not in step.deps and d != step_id)

@@ -31,11 +31,18 @@ def latency_trigger(replica: m.Replica) -> tuple[Trigger, ...]:
 
 
 def rollout(ctx: Ctx, d: m.Deployment, after: list[str]) -> list[str]:
-    """All waves; returns the last wave's final steps."""
-    for wave in waves(d.regions, d.header.region):
+    """All waves; returns the last wave's final steps.
+
+    Every step of wave N is tagged ``wave:N`` (1-based), so rollback can be
+    scoped to the failing wave (``rollback.scope: wave``).
+    """
+    for number, wave in enumerate(waves(d.regions, d.header.region), start=1):
         ends: list[str] = []
+        before = set(ctx.graph.steps)
         for replica in wave:
             ends += region_chain(ctx, d, replica.region, after, latency_trigger(replica))
+        if d.regions:
+            ctx.graph.tag([s for s in ctx.graph.steps if s not in before], f"wave:{number}")
         after = ends
     if d.regions and d.regions.routing:
         after = [ctx.graph.add(_routing(ctx, d.regions, after))]
