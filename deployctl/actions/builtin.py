@@ -8,7 +8,9 @@ from deployctl.actions import (
     cloudfront,
     cloudwatch,
     command,
+    flagstore,
     lambda_,
+    rds,
     route53,
     route53_routing,
     smoke,
@@ -26,6 +28,8 @@ MODULES = (
     cloudwatch,
     smoke,
     command,
+    flagstore,
+    rds,
 )
 
 
