@@ -437,7 +437,11 @@ def test_duplicate_keys_are_errors_at_the_second_key(
         ("keep_versions: 5", "keep_versions: !!int five", "bad int value"),
         ("metric_threshold: 0.01", "metric_threshold: .nan", "not a finite number"),
         ("metric_threshold: 0.01", "metric_threshold: .inf", "not a finite number"),
-        ("monitoring_time: 10m", "monitoring_time: " + "9" * 400 + "d", "longer than a year"),
+        (
+            'monitoring_time: "{{ monitor }}"',
+            "monitoring_time: " + "9" * 400 + "d",
+            "longer than a year",
+        ),
     ],
 )
 def test_values_that_used_to_crash_are_located_errors(

@@ -25,18 +25,7 @@ PLAN = Path(__file__).parents[2] / "plans" / "fraud-or-not.yaml"
 FN = "api-handler"
 # moto computes no percentiles (and fails GetMetricData when a p99 series has
 # data), so the test plan watches the maximum Duration instead of p99.
-LATENCY = """
-metrics:
-  Latency:
-    query:
-      namespace: AWS/Lambda
-      metric: Duration
-      stat: Maximum
-      dimensions: {FunctionName: api-handler, Resource: "api-handler:live",
-                   ExecutedVersion: "${new_version}"}
-    unit: ms
-"""
-STAGES = {"stage1": "2m", "stage2": "2m", "stage3": "2m"}
+VARS = {"stage1": "2m", "stage2": "2m", "stage3": "2m", "latency_stat": "Maximum"}
 
 
 @pytest.fixture
@@ -73,8 +62,7 @@ def metrics(clients: Clients, clock: VirtualClock, errors: float) -> None:
 
 
 def run(clients: Clients, clock: VirtualClock, tmp_path: Path) -> Any:
-    text = PLAN.read_text() + LATENCY
-    plan = compile_plan(load_text(text, str(PLAN), LoadOptions(vars=STAGES)), str(PLAN))
+    plan = compile_plan(load_text(PLAN.read_text(), str(PLAN), LoadOptions(vars=VARS)), str(PLAN))
     registry = default_registry(plugins=False)
     register_aws(registry, clients)
     executor = Executor(str(tmp_path / "state"), Backend(registry, clock,
