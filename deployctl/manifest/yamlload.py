@@ -218,21 +218,29 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     the process.  Counting brackets is cheap and never undercounts; only when
     it says "deep" are the parser's events (which do not recurse) consulted.
     """
-    depth = deepest = 0
+    depth = 0
+    first_deep = -1
     for match in _BRACKETS.finditer(text):
         depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
-        deepest = max(deepest, depth)
-    if deepest <= MAX_DEPTH:
+        if depth > MAX_DEPTH and first_deep < 0:
+            first_deep = match.start()
+    if first_deep < 0:
         return None
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            mark = event.start_mark
-            if depth > MAX_DEPTH:
-                return (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                mark = event.start_mark
+                if depth > MAX_DEPTH:
+                    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        # PyYAML >= 6.0.4 stops very deep input itself, ahead of its events:
+        # the bracket that first went too deep is then the honest place to point.
+        before = text[:first_deep]
+        return before.count("\n") + 1, first_deep - before.rfind("\n")
     return None
 
 
