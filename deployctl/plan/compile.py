@@ -9,7 +9,7 @@ from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
 from deployctl.gcpause import paused_gc
 from deployctl.manifest import model as m
-from deployctl.plan.api import Plan, Step
+from deployctl.plan.api import Plan, Publish, Step
 from deployctl.plan.approvals import insert_approvals
 from deployctl.plan.deployment import Ctx
 from deployctl.plan.flags import flag_steps
@@ -47,44 +47,39 @@ def _alarms(ctx: Ctx, mon: m.Monitoring | None, region: str) -> list[str]:
     ]
 
 
+def _flag_rollout(
+    ctx: Ctx, doc: m.Deployment | m.FeatureFlags, after: list[str], interval: float
+) -> list[str]:
+    assert doc.store is not None
+    region = doc.header.region
+    return flag_steps(
+        ctx.graph,
+        doc.flags,
+        doc.store,
+        f"{ctx.prefix}{region}/flags",
+        region,
+        after,
+        interval=interval,
+        analysis=doc.analysis,
+        triggers=doc.rollback.triggers,
+    )
+
+
 def _document(ctx: Ctx, doc: m.Manifest, after: list[str]) -> tuple[list[str], list[Diagnostic]]:
     """Add one document's steps after ``after``; returns its last steps and any problems."""
+    if isinstance(doc, m.Pipeline):
+        return _pipeline(ctx, doc, after)
     head = doc.header
+    after = _alarms(ctx, doc.monitoring, head.region) or after
     if isinstance(doc, m.Deployment):
-        after = _alarms(ctx, doc.monitoring, head.region) or after
         ends = rollout(ctx, doc, after)
         if doc.flags and doc.store:
-            ends = flag_steps(
-                ctx.graph,
-                doc.flags,
-                doc.store,
-                f"{ctx.prefix}{head.region}/flags",
-                head.region,
-                ends,
-                interval=doc.strategy.interval,
-                analysis=doc.analysis,
-                triggers=doc.rollback.triggers,
-            )
-        return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
-    if isinstance(doc, m.FeatureFlags):
-        after = _alarms(ctx, doc.monitoring, head.region) or after
-        ends = flag_steps(
-            ctx.graph,
-            doc.flags,
-            doc.store,
-            f"{ctx.prefix}{head.region}/flags",
-            head.region,
-            after,
-            interval=doc.interval,
-            analysis=doc.analysis,
-            triggers=doc.rollback.triggers,
-        )
-        return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
-    if isinstance(doc, m.Migration):
-        after = _alarms(ctx, doc.monitoring, head.region) or after
+            ends = _flag_rollout(ctx, doc, ends, doc.strategy.interval)
+    elif isinstance(doc, m.FeatureFlags):
+        ends = _flag_rollout(ctx, doc, after, doc.interval)
+    else:
         ends = compile_migration(ctx, doc, after)
-        return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
-    return _pipeline(ctx, doc, after)
+    return ends, insert_approvals(ctx.graph, doc.approvals, head.source, ctx.prefix)
 
 
 def _pipeline(ctx: Ctx, pipe: m.Pipeline, after: list[str]) -> tuple[list[str], list[Diagnostic]]:
@@ -177,8 +172,20 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         strategy=strategy,
         rollback_automatic=all(d.rollback.automatic for d in deployments),
         rollback_scope="all" if any(d.rollback.scope == "all" for d in deployments) else "wave",
+        publish=_publish(flat),
         secret_values=frozenset(secrets),
     )
+
+
+def _publish(docs: Sequence[m.Manifest]) -> Publish | None:
+    """The first ``monitoring:`` block that publishes anything names the namespace;
+    a run publishes once, whatever number of documents ask for it."""
+    blocks = [mon for d in docs if (mon := getattr(d, "monitoring", None)) is not None]
+    wanted = [name for mon in blocks for name in mon.publish]
+    if not wanted:
+        return None
+    namespace = next(mon.namespace for mon in blocks if mon.publish)
+    return Publish(namespace, tuple(dict.fromkeys(wanted)))
 
 
 def _flatten(doc: m.Manifest) -> list[m.Manifest]:
