@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deployctl.actions.registry import load_backend
+from deployctl.actions.registry import Backend, load_backend
 from deployctl.execute.api import Outcome, Reporter
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
@@ -33,9 +33,19 @@ def reporter() -> Reporter:
     return LiveReporter(sys.stdout) if sys.stdout.isatty() else PlainReporter(sys.stdout)
 
 
-def executor(args: argparse.Namespace, *, quiet: bool = False) -> Executor:
-    backend = load_backend(profile=args.profile, region=args.region, endpoint_url=args.endpoint_url)
-    return Executor(args.state_dir, backend, None if quiet else reporter())
+def executor(
+    args: argparse.Namespace,
+    *,
+    quiet: bool = False,
+    backend: Backend | None = None,
+    state_dir: str | None = None,
+) -> Executor:
+    """The executor for ``args``; ``backend`` and ``state_dir`` override (the sandbox)."""
+    if backend is None:
+        backend = load_backend(
+            profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
+        )
+    return Executor(state_dir or args.state_dir, backend, None if quiet else reporter())
 
 
 def finish(outcome: Outcome) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from deployctl.commands import _sandbox
 from deployctl.commands._execute import add_run_options, executor, finish, options
 from deployctl.commands._load import load_plan
 
@@ -19,11 +20,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="give up the unfinished run of this project/environment and start anew",
     )
+    _sandbox.add_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    _sandbox.check_options(args)
     plan = load_plan(args.plan, args)
+    if args.sandbox:
+        return _sandbox.run(plan, args)
     ex = executor(args)
     try:
         with ex.signals():

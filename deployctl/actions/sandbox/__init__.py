@@ -1,0 +1,135 @@
+"""``deployctl apply PLAN --sandbox``: the real executor and the real built-in
+actions against an embedded AWS (in-process moto), so a plan can be watched
+end to end on a laptop with no account.
+
+- :mod:`.seed` creates what the plan's steps reference (functions with
+  version 1 and their alias, the code objects, load balancers with blue
+  live, weighted records, distributions, databases, flags).
+- :mod:`.layer` sits between the executor and the actions: it swaps plan ids
+  for moto's (:mod:`.ids`), binds synthetic metrics to each gate, injects
+  ``--sandbox-fault`` failures, and stubs what would leave the machine
+  (HTTP smoke tests, local programs).
+- :mod:`.faults` is the fault grammar and the synthetic metrics source.
+- The clock is :class:`~deployctl.execute.clock.ScaledClock`: waits really
+  happen, ``speed`` times shorter.
+
+Every sandbox starts from empty moto state and ends with the process, so a
+sandbox run cannot be resumed by another process.  moto is an optional
+dependency (``deployctl[sandbox]``) and is imported only here, when used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from deployctl.actions.api import Registry
+from deployctl.actions.common import CheckAction
+from deployctl.actions.registry import Backend, default_registry
+from deployctl.errors import UserError
+from deployctl.execute.clock import ScaledClock
+from deployctl.plan.api import Plan, Step
+
+if TYPE_CHECKING:
+    from deployctl.actions.aws import Clients
+
+INSTALL = "python -m pip install 'deployctl[sandbox]'"
+DEFAULT_SPEED = 1200.0  # an hour of plan time in three real seconds
+FAKE_KEYS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    backend: Backend
+    seeded: tuple[str, ...]  # what was created, for the opening lines
+    ids: dict[str, str]  # plan id -> sandbox id
+    final_state: Callable[[], list[str]]  # where traffic is now, one line per switch
+
+
+def _registry(clients: Clients) -> Registry:
+    from deployctl.actions import flagstore, rds  # noqa: PLC0415
+    from deployctl.actions.builtin import register_aws  # noqa: PLC0415
+
+    registry = default_registry(plugins=False)
+    register_aws(registry, clients)
+    # flag.set and rds.snapshot, until the built-ins register them too.
+    for kind, module in (("flag.set", flagstore), ("rds.snapshot", rds)):
+        if kind not in registry:
+            module.register(registry, clients)
+    return registry
+
+
+def metric_gates(plan: Plan, registry: Registry) -> list[Step]:
+    """Steps that read metrics: gates that are not smoke checks."""
+    out = []
+    for step in plan.steps:
+        if step.kind in registry:
+            action = registry.get(step.kind)
+            if action.gate and not isinstance(action, CheckAction):
+                out.append(step)
+    return out
+
+
+def _default_region(plan: Plan) -> str:
+    return next((s.region for s in plan.steps if s.region), "us-east-1")
+
+
+@contextlib.contextmanager
+def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> Iterator[Sandbox]:
+    """Start the embedded AWS, seed it for ``plan``, and yield the backend to run it on."""
+    try:
+        from moto import mock_aws  # noqa: PLC0415 - optional
+    except ImportError:
+        raise UserError(f"--sandbox needs moto, which is not installed: {INSTALL}") from None
+    import boto3  # noqa: PLC0415
+
+    from deployctl.actions.aws import Clients  # noqa: PLC0415
+    from deployctl.actions.sandbox.faults import SandboxMetrics, parse_faults  # noqa: PLC0415
+    from deployctl.actions.sandbox.ids import IdMap  # noqa: PLC0415
+    from deployctl.actions.sandbox.layer import Layer, wrap  # noqa: PLC0415
+    from deployctl.actions.sandbox.seed import Seeder  # noqa: PLC0415
+    from deployctl.actions.sandbox.state import final_state  # noqa: PLC0415
+
+    if speed <= 0:
+        raise UserError(f"--sandbox-speed {speed:g}: must be a positive number")
+    region = _default_region(plan)
+    # Docker-less Lambda: invokes answer from a queue the layer fills.
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        # Explicit fake keys: the credential chain (profiles, instance metadata) is never asked.
+        clients = Clients(session=boto3.Session(region_name=region, **FAKE_KEYS), region=region)
+        registry = _registry(clients)
+        parsed = parse_faults(faults, plan, metric_gates(plan, registry))
+        ids = IdMap()
+        seeder = Seeder(clients, ids, plan)
+        seeder.seed()
+        metrics = SandboxMetrics(parsed)
+        layer = Layer(ids, parsed, metrics)
+        backend = Backend(wrap(registry, layer, region), ScaledClock(speed), metrics)
+        yield Sandbox(
+            backend,
+            _describe(seeder.done),
+            ids.pairs(),
+            lambda: final_state(clients, ids, seeder.done),
+        )
+
+
+def _describe(done: set[tuple[str, ...]]) -> tuple[str, ...]:
+    names = {  # seeder key -> (one, many)
+        "lambda": ("function", "functions"),
+        "alias": ("alias", "aliases"),
+        "object": ("code object", "code objects"),
+        "listener": ("ALB listener", "ALB listeners"),
+        "tg": ("target group", "target groups"),
+        "rule": ("listener rule", "listener rules"),
+        "zone": ("hosted zone", "hosted zones"),
+        "records": ("weighted record pair", "weighted record pairs"),
+        "distribution": ("CloudFront distribution", "CloudFront distributions"),
+        "instance": ("RDS instance", "RDS instances"),
+        "cluster": ("RDS cluster", "RDS clusters"),
+        "flag": ("SSM flag", "SSM flags"),
+    }
+    counts = Counter(key[0] for key in done if key[0] in names)
+    return tuple(f"{counts[k]} {names[k][counts[k] > 1]}" for k in names if counts[k])
