@@ -16,9 +16,14 @@ POLL = 0.25  # seconds between looks at the cancel flag while the program runs
 
 
 class RunCommand(Action):
-    """Run ``argv`` with ``timeout``; a non-zero exit, a timeout, or an interrupt
-    fails the step with the program's output (head and tail) in the message.
-    A resumed step runs the program again: scripts must be safe to re-run."""
+    """Run ``argv`` with ``timeout`` in ``cwd``; a non-zero exit, a timeout, or an
+    interrupt fails the step with the program's output (head and tail) in the
+    message.  A resumed step runs the program again: scripts must be safe to re-run.
+
+    The planner sets ``cwd`` to the plan file's folder (as given on the command
+    line), so ``[python, scripts/check.py]`` next to the plan runs wherever
+    deployctl was started.  The program inherits deployctl's environment.
+    """
 
     def observe(self, request: StepRequest) -> Observation:
         return Observation(applied=False, detail="a program run leaves nothing to observe")
@@ -30,9 +35,14 @@ class RunCommand(Action):
             raise ActionError(kind, "argv must be a non-empty list (a shell string is refused)")
         argv = [str(a) for a in argv]
         timeout = float(request.params.get("timeout") or 3600.0)
+        cwd = request.params.get("cwd") or None
         try:
             proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
             )
         except OSError as exc:
             raise ActionError(kind, f"cannot run {argv[0]!r}: {exc}") from exc

@@ -7,7 +7,7 @@ from typing import Any
 
 from deployctl.errors import DeployctlError
 from deployctl.manifest.model import MetricDef, MetricQuery
-from deployctl.plan.api import Plan, Step
+from deployctl.plan.api import Plan, Publish, Step
 
 
 def _query(data: dict[str, Any] | None) -> MetricQuery | None:
@@ -41,6 +41,12 @@ def _step(data: dict[str, Any]) -> Step:
     )
 
 
+def _publish(data: dict[str, Any] | None) -> Publish | None:
+    if data is None:
+        return None
+    return Publish(str(data["namespace"]), tuple(str(m) for m in data["publish"]))
+
+
 def plan_from_json(data: dict[str, Any], source: str, digest: str) -> Plan:
     """The stored plan; raises if it no longer hashes to the run's digest."""
     metrics = {
@@ -64,6 +70,7 @@ def plan_from_json(data: dict[str, Any], source: str, digest: str) -> Plan:
         strategy=data.get("strategy"),
         rollback_automatic=data.get("rollback", {}).get("automatic", True),
         rollback_scope=data.get("rollback", {}).get("scope", "wave"),
+        publish=_publish(data.get("monitoring")),
     )
     if plan.digest != digest:
         raise DeployctlError(

@@ -60,6 +60,14 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Publish:
+    """Deployment metrics the executor publishes when a run ends (``monitoring:``)."""
+
+    namespace: str
+    metrics: tuple[str, ...]  # of DeploymentSuccess, RollbackCount, DeploymentDuration
+
+
+@dataclass(frozen=True)
 class Plan:
     kind: str
     project: str
@@ -70,6 +78,7 @@ class Plan:
     strategy: str | None = None
     rollback_automatic: bool = True  # roll back on a failure or a tripped trigger
     rollback_scope: str = "wave"  # wave: only the failing region wave; all: every wave
+    publish: Publish | None = None  # from monitoring:; None publishes nothing
     secret_values: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @functools.cached_property
@@ -105,6 +114,11 @@ class Plan:
             "metrics": {name: metric_json(m) for name, m in sorted(self.metrics.items())},
             "steps": [s.to_json() for s in self.steps],
         }
+        if self.publish is not None:
+            out["monitoring"] = {
+                "namespace": self.publish.namespace,
+                "publish": list(self.publish.metrics),
+            }
         if with_summary:
             out["summary"] = self.summary.to_json()
         return out

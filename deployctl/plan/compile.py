@@ -19,7 +19,7 @@ from deployctl.plan.regions import rollout
 from deployctl.plan.smoke import smoke_steps
 
 
-def _alarms(ctx: Ctx, mon: m.Monitoring | None, region: str) -> list[str]:
+def _alarms(ctx: Ctx, mon: m.Monitoring | None, head: m.Header) -> list[str]:
     if mon is None or not mon.alarms:
         return []
     alarms = [
@@ -38,9 +38,14 @@ def _alarms(ctx: Ctx, mon: m.Monitoring | None, region: str) -> list[str]:
                 f"{ctx.prefix}monitoring/alarms",
                 "cloudwatch.alarms",
                 f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}",
-                {"namespace": mon.namespace, "alarms": alarms},
+                {
+                    "namespace": mon.namespace,
+                    "alarms": alarms,
+                    # what the run-end metrics are published with
+                    "dimensions": {"Project": head.project, "Environment": head.environment},
+                },
                 (),
-                region,
+                head.region,
                 ("phase:monitoring",),
             )
         )
@@ -70,7 +75,7 @@ def _document(ctx: Ctx, doc: m.Manifest, after: list[str]) -> tuple[list[str], l
     if isinstance(doc, m.Pipeline):
         return _pipeline(ctx, doc, after)
     head = doc.header
-    after = _alarms(ctx, doc.monitoring, head.region) or after
+    after = _alarms(ctx, doc.monitoring, head) or after
     if isinstance(doc, m.Deployment):
         ends = rollout(ctx, doc, after)
         if doc.flags and doc.store:

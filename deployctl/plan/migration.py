@@ -14,6 +14,7 @@ def _runner(
     phase: m.Phase,
     after: list[str],
     region: str,
+    cwd: str,
     *,
     mutating: bool = True,
     one_way: bool = False,
@@ -38,7 +39,8 @@ def _runner(
         step_id,
         "command.run",
         f"{phase.name}: run {' '.join(runner.command)}",
-        {"argv": list(runner.command), "timeout": runner.timeout},
+        # Paths in argv are relative to the plan file, like templates and zips.
+        {"argv": list(runner.command), "timeout": runner.timeout, "cwd": cwd},
         tuple(after),
         region,
         tags,
@@ -50,6 +52,7 @@ def _runner(
 
 def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]:
     g, region = ctx.graph, mig.header.region
+    cwd = ctx.base_dir or "."
     p = f"{ctx.prefix}{region}/migration"
     if mig.snapshot:
         target = (
@@ -88,7 +91,7 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
                 )
             ]
         elif phase.name == "validate":
-            after = [g.add(_runner(step_id, phase, after, region, mutating=False))]
+            after = [g.add(_runner(step_id, phase, after, region, cwd, mutating=False))]
         elif phase.name == "cleanup":
             approval = g.add(
                 Step(
@@ -102,7 +105,7 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
                     mutating=False,
                 )
             )
-            after = [g.add(_runner(step_id, phase, [approval], region, one_way=True))]
+            after = [g.add(_runner(step_id, phase, [approval], region, cwd, one_way=True))]
         else:
-            after = [g.add(_runner(step_id, phase, after, region))]
+            after = [g.add(_runner(step_id, phase, after, region, cwd))]
     return after
