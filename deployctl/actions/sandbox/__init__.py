@@ -21,10 +21,12 @@ dependency (``deployctl[sandbox]``) and is imported only here, when used.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deployctl.actions.api import Registry
 from deployctl.actions.common import CheckAction
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 INSTALL = "python -m pip install 'deployctl[sandbox]'"
 DEFAULT_SPEED = 1200.0  # an hour of plan time in three real seconds
+# Seeding an ALB needs subnets, not moto's two thousand sample AMIs (a second a run).
+MOTO_ENV = {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
 FAKE_KEYS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 
 
@@ -73,6 +77,39 @@ def metric_gates(plan: Plan, registry: Registry) -> list[Step]:
     return out
 
 
+@functools.cache
+def _loader() -> Any:
+    """One botocore model loader per process: a second sandbox in the same
+    process (the tests) does not parse the service models again."""
+    from botocore.loaders import create_loader  # noqa: PLC0415
+
+    return create_loader()
+
+
+def _session(region: str) -> Any:
+    import boto3  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", _loader())
+    # Explicit fake keys: the credential chain (profiles, instance metadata) is never asked.
+    return boto3.Session(botocore_session=core, region_name=region, **FAKE_KEYS)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _default_region(plan: Plan) -> str:
     return next((s.region for s in plan.steps if s.region), "us-east-1")
 
@@ -84,8 +121,6 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
         from moto import mock_aws  # noqa: PLC0415 - optional
     except ImportError:
         raise UserError(f"--sandbox needs moto, which is not installed: {INSTALL}") from None
-    import boto3  # noqa: PLC0415
-
     from deployctl.actions.aws import Clients  # noqa: PLC0415
     from deployctl.actions.sandbox.faults import SandboxMetrics, parse_faults  # noqa: PLC0415
     from deployctl.actions.sandbox.ids import IdMap  # noqa: PLC0415
@@ -97,9 +132,8 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
         raise UserError(f"--sandbox-speed {speed:g}: must be a positive number")
     region = _default_region(plan)
     # Docker-less Lambda: invokes answer from a queue the layer fills.
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        # Explicit fake keys: the credential chain (profiles, instance metadata) is never asked.
-        clients = Clients(session=boto3.Session(region_name=region, **FAKE_KEYS), region=region)
+    with _environ(MOTO_ENV), mock_aws(config={"lambda": {"use_docker": False}}):
+        clients = Clients(session=_session(region), region=region)
         registry = _registry(clients)
         parsed = parse_faults(faults, plan, metric_gates(plan, registry))
         ids = IdMap()
