@@ -113,6 +113,19 @@ def test_people_cards_rolls_out_three_regions_migrates_and_sets_flags(
     assert "flag /people-cards/prod/flags/new-cards-ui: enabled=True percentage=50" in out
 
 
+def test_a_latency_fault_in_one_region_rolls_back_only_that_wave(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = sandbox(
+        capsys, tmp_path, "people-cards", "--sandbox-fault", "Latency=1500ms@region:eu-west-1"
+    )
+    assert code == 3, out
+    assert "eu-west-1/canary/stage-1/analysis check 1: fail" in out
+    assert "us-east-1 lambda people-cards-api alias live -> version 2" in out  # wave 1 kept
+    assert "eu-west-1 lambda people-cards-api alias live -> version 1" in out
+    assert "ap-southeast-1/deploy" not in out
+
+
 def test_the_sandbox_runs_as_a_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "deployctl", "apply", "plans/fraud-or-not.yaml", *FAST,

@@ -7,7 +7,7 @@ import argparse
 import os
 
 from deployctl.commands._execute import executor, finish
-from deployctl.errors import UserError
+from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
 from deployctl.execute.runner import Options
 from deployctl.plan.api import Plan
 
@@ -85,4 +85,9 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
             ex.close()
         for line in box.final_state():
             print(f"sandbox: {line}")
+        if code in (EXIT_WAITING, EXIT_INTERRUPTED):
+            print(
+                "sandbox: this run cannot be resumed: its AWS ended with the process; "
+                "the next --sandbox apply starts afresh"
+            )
         return code
