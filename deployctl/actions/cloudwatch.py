@@ -24,8 +24,10 @@ from typing import Any
 
 from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.aws import Clients
-from deployctl.execute.api import MetricsSource
+from deployctl.execute import api
+from deployctl.execute.api import MetricsSource, RunObserver
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.plan.api import Plan
 
 QueryKey = tuple[str, str, str, tuple[tuple[str, str], ...], int]
 
@@ -120,9 +122,13 @@ class CloudWatchMetrics(MetricsSource):
 # --- alarms -------------------------------------------------------------------------
 
 
-def alarm_spec(namespace: str, alarm: Mapping[str, Any]) -> dict[str, Any]:
+def alarm_spec(
+    namespace: str, alarm: Mapping[str, Any], dimensions: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """``put_metric_alarm`` arguments: a success rate alarms below its
-    threshold, anything else (counts, durations) above it."""
+    threshold, anything else (counts, durations) above it.  ``dimensions``
+    are the ones :class:`DeploymentMetrics` publishes with (an alarm sees only
+    datapoints with exactly its dimensions)."""
     metric = str(alarm["metric"])
     below = "Success" in metric
     stat = "Average" if below else "Sum" if metric.endswith("Count") else "Maximum"
@@ -131,6 +137,7 @@ def alarm_spec(namespace: str, alarm: Mapping[str, Any]) -> dict[str, Any]:
         "AlarmDescription": f"deployctl {alarm['name']} (action: {alarm.get('action', 'alert')})",
         "Namespace": namespace,
         "MetricName": metric,
+        "Dimensions": [{"Name": k, "Value": str(v)} for k, v in sorted((dimensions or {}).items())],
         "Statistic": stat,
         "Period": int(float(alarm.get("period") or 300)),
         "EvaluationPeriods": 1,
@@ -153,7 +160,8 @@ class Alarms(Action):
 
     def _todo(self, request: StepRequest) -> list[dict[str, Any]]:
         namespace = str(request.params.get("namespace") or "Deployctl")
-        specs = [alarm_spec(namespace, a) for a in request.params.get("alarms") or ()]
+        dims = request.params.get("dimensions") or {}
+        specs = [alarm_spec(namespace, a, dims) for a in request.params.get("alarms") or ()]
         if not specs:
             return []
         client = self.clients.client("cloudwatch", request.step.region)
@@ -173,6 +181,56 @@ class Alarms(Action):
         for spec in todo:
             client.put_metric_alarm(**spec)
         return {"alarms": [s["AlarmName"] for s in todo]}
+
+
+# --- deployment metrics ---------------------------------------------------------------
+
+
+def deployment_metrics(plan: Plan, outcome: api.Outcome, duration: float) -> list[dict[str, Any]]:
+    """The ``MetricData`` for one ended run: success 1 or 0, rollbacks 1 or 0
+    (a run rolled back by hand counts too), and the run's seconds."""
+    assert plan.publish is not None
+    rolled_back = outcome.status in (api.ROLLED_BACK, api.ROLLBACK_INCOMPLETE)
+    values = {
+        "DeploymentSuccess": (1.0 if outcome.status == api.SUCCEEDED else 0.0, "Count"),
+        "RollbackCount": (1.0 if rolled_back else 0.0, "Count"),
+        "DeploymentDuration": (round(duration, 3), "Seconds"),
+    }
+    dims = [
+        {"Name": "Environment", "Value": plan.environment},
+        {"Name": "Project", "Value": plan.project},
+    ]
+    return [
+        {"MetricName": name, "Dimensions": dims, "Value": values[name][0], "Unit": values[name][1]}
+        for name in plan.publish.metrics
+        if name in values
+    ]
+
+
+class DeploymentMetrics(RunObserver):
+    """Publish the seed's deployment monitors for every ended run of a plan
+    with ``monitoring:`` (one ``PutMetricData``), in the region of its alarms
+    (or of its first step), so the alarms ``cloudwatch.alarms`` made see them.
+
+    Plans without ``monitoring:`` publish nothing: metrics nobody asked for
+    would need ``cloudwatch:PutMetricData`` on every deployment role.
+    """
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def run_ended(
+        self, plan: Plan, run: api.RunInfo, outcome: api.Outcome, duration: float
+    ) -> None:
+        if plan.publish is None:
+            return
+        data = deployment_metrics(plan, outcome, duration)
+        if not data:
+            return
+        alarms = [s.region for s in plan.steps if s.kind == "cloudwatch.alarms"]
+        region = next(iter(alarms), None) or next((s.region for s in plan.steps if s.region), None)
+        client = self.clients.client("cloudwatch", region)
+        client.put_metric_data(Namespace=plan.publish.namespace, MetricData=data)
 
 
 def register(registry: Registry, clients: Clients) -> None:

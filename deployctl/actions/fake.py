@@ -32,8 +32,9 @@ from deployctl.actions.api import FAIL, PASS, Action, CheckResult, Observation, 
 from deployctl.actions.api import StepRequest as Request
 from deployctl.actions.registry import Backend, default_registry
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import MetricsSource, Record, Reporter
+from deployctl.execute.api import MetricsSource, Reporter
 from deployctl.execute.clock import VirtualClock
+from deployctl.execute.testhooks import KillAfterRecords
 from deployctl.manifest.model import MetricDef
 
 # Every kind the planner emits, so hand-built and compiled plans both run.
@@ -243,19 +244,6 @@ class FakeMetrics(MetricsSource):
         return {name: self.world.metric(region, name) for name in metrics}
 
 
-class CrashAfterRecords(Reporter):
-    """SIGKILL this process right after the K-th durable journal record."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self.seen = 0
-
-    def record(self, record: Record) -> None:
-        self.seen += 1
-        if self.seen >= self.count:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def fake_registry(world: FakeWorld) -> Registry:
     registry = default_registry(plugins=False)
     action, check = FakeAction(world), FakeCheck(world)
@@ -269,5 +257,5 @@ def fake_registry(world: FakeWorld) -> Registry:
 def fake_backend(path: str) -> Backend:
     world = FakeWorld(path)
     at = _crash_point("record")
-    hooks: tuple[Reporter, ...] = (CrashAfterRecords(at),) if at else ()
+    hooks: tuple[Reporter, ...] = (KillAfterRecords(at),) if at else ()
     return Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), hooks)

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from deployctl.actions import analysis
 from deployctl.actions.api import Registry
 from deployctl.errors import UserError
-from deployctl.execute.api import Clock, MetricsSource, Reporter
+from deployctl.execute.api import Clock, MetricsSource, Reporter, RunObserver
 from deployctl.execute.clock import RealClock
 
 BUILTINS = (analysis.register,)
@@ -33,6 +33,7 @@ class Backend:
     clock: Clock
     metrics: MetricsSource | None = None
     reporters: tuple[Reporter, ...] = ()  # observers the backend adds (test hooks)
+    observers: tuple[RunObserver, ...] = ()  # told when a run ends (deployment metrics)
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
@@ -61,12 +62,20 @@ def load_backend(
     if not spec:
         from deployctl.actions.aws import Clients  # noqa: PLC0415 - boto3 only when used
         from deployctl.actions.builtin import register_aws  # noqa: PLC0415
-        from deployctl.actions.cloudwatch import CloudWatchMetrics  # noqa: PLC0415
+        from deployctl.actions.cloudwatch import (  # noqa: PLC0415
+            CloudWatchMetrics,
+            DeploymentMetrics,
+        )
 
         clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url)
         registry = default_registry()
         register_aws(registry, clients)
-        return Backend(registry, RealClock(), CloudWatchMetrics(clients))
+        return Backend(
+            registry,
+            RealClock(),
+            CloudWatchMetrics(clients),
+            observers=(DeploymentMetrics(clients),),
+        )
     name, _, arg = spec.partition(":")
     if name == "fake" and arg:
         from deployctl.actions.fake import fake_backend  # noqa: PLC0415 - fake imports us

@@ -25,8 +25,10 @@ INTERRUPTED = "interrupted"
 SUCCEEDED = "succeeded"
 ROLLED_BACK = "rolled_back"
 ROLLBACK_INCOMPLETE = "rollback_incomplete"
+FAILED_RUN = "failed"  # failed with rollback.automatic: false; rolled back only by hand
 ABANDONED = "abandoned"
 RESUMABLE = frozenset({RUNNING, WAITING, INTERRUPTED})
+ENDED = frozenset({SUCCEEDED, ROLLED_BACK, ROLLBACK_INCOMPLETE, FAILED_RUN})
 
 # Journal record types.  Forward work: intent -> done (mutating) or done alone
 # (reads); observed is the reconciliation of an intent left without a done.
@@ -200,6 +202,21 @@ class Reporter:
 
     def run_finished(self, outcome: Outcome) -> None:
         """The process is about to exit with ``outcome.exit_code``."""
+
+
+class RunObserver(abc.ABC):
+    """Told once each time a process ends a run in a final status (succeeded,
+    rolled back, rollback incomplete, failed): not on a pause or an interrupt.
+
+    The CloudWatch deployment metrics come through here
+    (:class:`deployctl.actions.cloudwatch.DeploymentMetrics`), so the
+    executor stays free of AWS.  ``duration`` is seconds since the run was
+    created, pauses for approvals included.  An observer's exception is
+    reported and otherwise ignored: it never changes the run's outcome.
+    """
+
+    @abc.abstractmethod
+    def run_ended(self, plan: Plan, run: RunInfo, outcome: Outcome, duration: float) -> None: ...
 
 
 class MultiReporter(Reporter):

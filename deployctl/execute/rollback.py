@@ -5,14 +5,58 @@ completed one-way door (or a step marked not reversible) stops the rollback:
 everything before it stays applied, and the outcome says what is left for a
 person.  Undo calls are journaled intent -> done like forward ones; undos
 must be idempotent because a rollback cut by a crash runs them again.
+
+``rollback.scope: wave`` (multi-region plans) keeps the region waves before
+the failing one: see :func:`kept_by_scope`.
 """
 
 from __future__ import annotations
 
+import math
+
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_ROLLBACK_INCOMPLETE, EXIT_ROLLED_BACK
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
-from deployctl.execute.state import UNDONE
+from deployctl.execute.state import FAILED, UNDONE, RunState
+from deployctl.plan.api import Plan, Step
+
+
+def wave_of(step: Step) -> int | None:
+    """The region wave (``wave:N`` tag) a step belongs to, if any."""
+    for tag in step.tags:
+        if tag.startswith("wave:"):
+            return int(tag[5:])
+    return None
+
+
+def kept_by_scope(plan: Plan, state: RunState) -> set[str]:
+    """Completed steps a rollback leaves applied under ``rollback.scope: wave``.
+
+    The failing wave is the lowest wave of a failed step (past every wave
+    when the failure is outside them, e.g. a migration phase after the
+    rollout).  Kept: the steps of earlier waves, and steps in no wave that
+    completed before the last of them.  Undone: the failing wave and
+    everything outside a wave that ran after the kept ones.  With no failed
+    step (a rollback a person asked for) or ``scope: all``, nothing is kept.
+    The answer depends only on the journal, so a resumed rollback agrees.
+    """
+    if plan.rollback_scope != "wave":
+        return set()
+    failed = [sid for sid, st in state.steps.items() if st.status == FAILED]
+    if not failed:
+        return set()
+    waves = [w for sid in failed if (w := wave_of(plan.by_id[sid])) is not None]
+    failing = min(waves) if waves else math.inf
+    done = state.completed()
+    earlier = [sid for sid in done if (w := wave_of(plan.by_id[sid])) is not None and w < failing]
+    if not earlier:
+        return set()
+    boundary = max(state.step(sid).done_seq or 0 for sid in earlier)
+    return set(earlier) | {
+        sid
+        for sid in done
+        if wave_of(plan.by_id[sid]) is None and (state.step(sid).done_seq or 0) <= boundary
+    }
 
 
 def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
@@ -21,12 +65,20 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
         ctx.write(api.ROLLBACK_STARTED, data={"reason": reason})
         state.rollback_reason = reason
     ctx.reporter.message(f"rolling back: {reason}")
+    kept = kept_by_scope(plan, state)
+    if kept:
+        ctx.reporter.message(
+            f"rollback.scope is wave: {len(kept)} step(s) of earlier waves stay applied"
+        )
     todo = [
         sid
         for sid in reversed(state.completed())
-        if plan.by_id[sid].undo is not None
-        or plan.by_id[sid].one_way
-        or not plan.by_id[sid].reversible
+        if sid not in kept
+        and (
+            plan.by_id[sid].undo is not None
+            or plan.by_id[sid].one_way
+            or not plan.by_id[sid].reversible
+        )
     ]
     left: list[str] = []
     stop = ""
@@ -75,7 +127,10 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
     else:
         status, code = api.ROLLED_BACK, EXIT_ROLLED_BACK
         undone = sum(state.step(s).status == UNDONE for s in todo)
-        message = f"run {ctx.run.run_id} rolled back cleanly ({undone} step(s) undone): {reason}"
+        scope = f", earlier waves kept ({len(kept)} step(s))" if kept else ""
+        message = (
+            f"run {ctx.run.run_id} rolled back cleanly ({undone} step(s) undone{scope}): {reason}"
+        )
     ctx.write(api.RUN_FINISHED, data={"status": status, "left": left})
     ctx.journal.set_status(ctx.run.run_id, status)
     return api.Outcome(ctx.run.run_id, status, code, message, tuple(left))

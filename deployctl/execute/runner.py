@@ -18,6 +18,7 @@ from types import FrameType
 
 from deployctl.actions.registry import Backend
 from deployctl.errors import (
+    EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_WAITING,
@@ -25,7 +26,7 @@ from deployctl.errors import (
     UnknownAction,
     UserError,
 )
-from deployctl.execute import api
+from deployctl.execute import api, testhooks
 from deployctl.execute.context import RunContext
 from deployctl.execute.journal import SqliteJournal, connect, who
 from deployctl.execute.lock import LEASE_SECONDS, RunLock, lock_id_for
@@ -56,7 +57,9 @@ class Executor:
     ) -> None:
         self.state_dir = state_dir
         self.backend = backend
-        self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
+        self.reporter = api.MultiReporter(
+            [reporter or api.Reporter(), *backend.reporters, *testhooks.from_env()]
+        )
         self.journal = SqliteJournal(state_dir, now=backend.clock.now)
         self.user = user or who()
         self.lease = lease
@@ -124,7 +127,8 @@ class Executor:
                 (
                     r
                     for r in self.journal.runs(plan.project, plan.environment)
-                    if r.status in api.RESUMABLE or r.status == api.ROLLBACK_INCOMPLETE
+                    if r.status in api.RESUMABLE
+                    or r.status in (api.ROLLBACK_INCOMPLETE, api.FAILED_RUN)
                 ),
                 None,
             )
@@ -141,6 +145,12 @@ class Executor:
                 raise UserError(
                     f"run {current.run_id} could not finish its rollback; finish it with "
                     f"'deployctl rollback {current.run_id}' or pass --abandon"
+                )
+            if current is not None and current.status == api.FAILED_RUN:
+                raise UserError(
+                    f"run {current.run_id} failed and was not rolled back (rollback.automatic "
+                    f"is false); roll it back with 'deployctl rollback {current.run_id}' "
+                    "or pass --abandon"
                 )
             if current is not None and current.digest != plan.digest:
                 raise StalePlan(current.run_id, current.digest, plan.digest)
@@ -166,7 +176,11 @@ class Executor:
         with self._locked(plan) as lock:
             lock.set_run(run_id)
             ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
-            return roll_back(ctx, ctx.state.rollback_reason or f"rollback requested by {self.user}")
+            failed = [st.error for st in ctx.state.steps.values() if st.status == FAILED]
+            reason = ctx.state.rollback_reason or (
+                f"rollback requested by {self.user}" + (f" after: {failed[0]}" if failed else "")
+            )
+            return self._finish(roll_back(ctx, reason))
 
     def approve(self, run_id: str, step_id: str | None = None) -> list[str]:
         """Record approvals; returns the steps approved.  ``resume`` goes on from there."""
@@ -237,6 +251,8 @@ class Executor:
             # A failure is a verdict: the process that saw it died (or was
             # interrupted) before rolling back, so roll back now, not retry.
             sid, error = failed[0]
+            if not plan.rollback_automatic:
+                return self._finish(self._stop_failed(ctx, f"{error} (step {sid})"))
             return self._finish(roll_back(ctx, f"{error} (step {sid}, before the last stop)"))
         self._walker = Walker(ctx)
         result = self._walker.walk()
@@ -255,6 +271,8 @@ class Executor:
                 )
             )
         if result.status == "failed":
+            if not plan.rollback_automatic:
+                return self._finish(self._stop_failed(ctx, result.reason))
             return self._finish(roll_back(ctx, result.reason))
         if result.status == "waiting":
             self.journal.set_status(rid, api.WAITING)
@@ -276,6 +294,36 @@ class Executor:
         self.journal.set_status(rid, api.SUCCEEDED)
         return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))
 
+    def _stop_failed(self, ctx: RunContext, reason: str) -> api.Outcome:
+        """``rollback.automatic: false``: stop with the failure, undo nothing.
+
+        Exit 1 (an unrecovered failure), not 3 or 7: those report how a
+        rollback went, and none ran.  The run is not resumable; ``deployctl
+        rollback RUN`` undoes it (by ``rollback.scope``), ``--abandon`` drops it.
+        """
+        rid = ctx.run.run_id
+        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        ctx.write(api.RUN_FINISHED, data={"status": api.FAILED_RUN, "reason": reason})
+        self.journal.set_status(rid, api.FAILED_RUN)
+        return api.Outcome(
+            rid,
+            api.FAILED_RUN,
+            EXIT_ERROR,
+            f"run {rid} failed and was not rolled back (rollback.automatic: false): {reason}",
+            (
+                f"roll back with: deployctl rollback {rid}{hint}",
+                "or leave it as it is: deployctl apply PLAN --abandon",
+            ),
+        )
+
     def _finish(self, outcome: api.Outcome) -> api.Outcome:
+        ctx = self._ctx
+        if outcome.status in api.ENDED and ctx is not None:
+            duration = max(0.0, self.backend.clock.now() - ctx.run.created)
+            for observer in self.backend.observers:
+                try:
+                    observer.run_ended(ctx.plan, ctx.run, outcome, duration)
+                except Exception as exc:  # metrics must never change how a run ended
+                    self.reporter.message(f"{type(observer).__name__}: {exc}")
         self.reporter.run_finished(outcome)
         return outcome
