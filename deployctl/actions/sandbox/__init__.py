@@ -49,7 +49,6 @@ FAKE_KEYS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 class Sandbox:
     backend: Backend
     seeded: tuple[str, ...]  # what was created, for the opening lines
-    ids: dict[str, str]  # plan id -> sandbox id
     final_state: Callable[[], list[str]]  # where traffic is now, one line per switch
 
 
@@ -145,7 +144,6 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
         yield Sandbox(
             backend,
             _describe(seeder.done),
-            ids.pairs(),
             lambda: final_state(clients, ids, seeder.done),
         )
 

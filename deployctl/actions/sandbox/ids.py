@@ -30,10 +30,6 @@ class IdMap:
             self._out[sandbox_id] = plan_id
             self._patterns = (_pattern(self._in), _pattern(self._out))
 
-    def pairs(self) -> dict[str, str]:
-        """plan id -> sandbox id, for messages and tests."""
-        return dict(self._in)
-
     def inward(self, value: Any) -> Any:
         """Plan ids -> sandbox ids (what an action is about to send)."""
         return _swap(value, self._patterns[0], self._in)
