@@ -49,12 +49,25 @@ def tiny_zip(label: str) -> bytes:
     return buf.getvalue()
 
 
-def _region(step: Step, value: Any) -> Any:
+def _fill(value: Any, refs: Mapping[str, str]) -> Any:
     if isinstance(value, str):
-        return value.replace("${region}", step.region or "")
+        for name, known in refs.items():
+            value = value.replace(f"${{{name}}}", known)
+        return value
     if isinstance(value, Mapping):
-        return {k: _region(step, v) for k, v in value.items()}
+        return {k: _fill(v, refs) for k, v in value.items()}
     return value
+
+
+def _variants(step: Step) -> list[Mapping[str, Any]]:
+    """The step's params with ``${region}`` filled in; a blue/green side
+    (``${idle_color}``, ``${live_color}``) is not known before the run, so
+    one variant per colour: both sides get seeded."""
+    params = _fill(step.params, {"region": step.region or ""})
+    text = json.dumps(params)
+    if "${idle_color}" not in text and "${live_color}" not in text:
+        return [params]
+    return [_fill(params, {"idle_color": c, "live_color": c}) for c in ("blue", "green")]
 
 
 def _concrete(value: Any) -> bool:
@@ -89,11 +102,14 @@ class Seeder:
     def seed(self) -> None:
         for step in self.plan.steps:
             region = step.region or self.clients.region or "us-east-1"
-            params = _region(step, step.params)
             kind = step.kind
-            if kind.startswith(LAMBDA_KINDS) and _concrete(params.get("function")):
-                self.function(region, params)
-            elif kind.startswith("alb.") and _concrete(params.get("listener_arn")):
+            if kind.startswith(LAMBDA_KINDS):
+                for variant in _variants(step):
+                    if _concrete(variant.get("function")):
+                        self.function(region, variant)
+                continue
+            params = _variants(step)[0]
+            if kind.startswith("alb.") and _concrete(params.get("listener_arn")):
                 self.listener(region, params)
             elif kind.startswith("route53."):
                 self.route53(region, params)
