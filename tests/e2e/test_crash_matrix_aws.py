@@ -1,0 +1,76 @@
+"""The crash matrix on the real AWS actions: ``deployctl apply
+plans/fraud-or-not.yaml`` against a moto server is SIGKILLed right after its
+K-th journal record (``DEPLOYCTL_TEST_KILL_AFTER_RECORD``), then applied
+again against the same server.  Every time: the run finishes, alias live
+serves version 2 alone, and exactly one version was published.
+
+Each K costs two processes and the canary's gates on the real clock (about
+7 s), so not every K of the ~28 records runs: K is sampled evenly, plus the
+intent and done records of the publish (the crash that could publish twice),
+plus the first record of every kind the even sample missed, so each record
+kind (run_started, intent, done, check, run_finished) is cut at least once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from e2e_helpers import MotoServer, run_cli
+from worlds import alias, fraud_apply, lambda_metrics, lambda_world, published
+
+EVEN_SAMPLES = 6
+KILL = "DEPLOYCTL_TEST_KILL_AFTER_RECORD"
+
+
+def fresh(server: MotoServer) -> None:
+    server.reset()
+    lambda_world(server)
+    # The smoke invoke answers; a resumed run may invoke once more.
+    server.lambda_answers({"statusCode": 200}, {"statusCode": 200})
+    lambda_metrics(server, errors=0.0, duration=120.0, around=(-60, 180))
+
+
+def records(state: Path) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(state / "journal.sqlite") as db:
+        return list(db.execute("SELECT type, step_id FROM records ORDER BY seq"))
+
+
+def sample(kinds: list[tuple[str, str | None]]) -> list[int]:
+    """1-based record numbers to kill after (see the module docstring)."""
+    last = len(kinds)
+    picked = {1 + round(i * (last - 1) / (EVEN_SAMPLES - 1)) for i in range(EVEN_SAMPLES)}
+    picked |= {n for n, (_, step) in enumerate(kinds, 1) if step == "us-east-1/deploy/publish"}
+    for kind in {k for k, _ in kinds} - {kinds[n - 1][0] for n in picked}:
+        picked.add(1 + [k for k, _ in kinds].index(kind))
+    return sorted(picked)
+
+
+@pytest.fixture
+def baseline(moto_server: MotoServer, tmp_path: Path) -> list[tuple[str, str | None]]:
+    """The uninterrupted run's journal, record by record."""
+    fresh(moto_server)
+    done = run_cli(*fraud_apply(moto_server, tmp_path / "baseline"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert alias(moto_server) == ("2", {})
+    return records(tmp_path / "baseline")
+
+
+def test_a_kill_after_any_journal_record_then_apply_again_publishes_once_and_promotes(
+    moto_server: MotoServer, tmp_path: Path, baseline: list[tuple[str, str | None]]
+) -> None:
+    points = sample(baseline)
+    assert {baseline[k - 1][0] for k in points} == {kind for kind, _ in baseline}
+    for k in points:
+        fresh(moto_server)
+        state = tmp_path / f"k{k}"
+        argv = fraud_apply(moto_server, state)
+        killed = run_cli(*argv, env={KILL: str(k)})
+        assert killed.returncode == -9, (k, killed.stdout, killed.stderr)
+        # (a parallel step may have journaled one more before the kill landed)
+        assert len(records(state)) >= k
+        resumed = run_cli(*argv)
+        assert resumed.returncode == 0, (k, resumed.stdout, resumed.stderr)
+        assert alias(moto_server) == ("2", {}), k
+        assert published(moto_server) == ["1", "2"], k
