@@ -6,19 +6,22 @@ actions fit the planner's params and the executor's ``${...}`` outputs.)"""
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, lambda_role, zip_bytes
+from aws_helpers import REGION, Calls, lambda_role, zip_bytes
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.builtin import register_aws
 from deployctl.actions.cloudwatch import CloudWatchMetrics
 from deployctl.actions.registry import Backend, default_registry
+from deployctl.execute.api import Reporter
 from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor, Options
 from deployctl.manifest.load import LoadOptions, load_text
+from deployctl.plan.api import Step
 from deployctl.plan.compile import compile_plan
 
 PLAN = Path(__file__).parents[2] / "plans" / "fraud-or-not.yaml"
@@ -61,12 +64,23 @@ def metrics(clients: Clients, clock: VirtualClock, errors: float) -> None:
             cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data[n:n + 500])
 
 
-def run(clients: Clients, clock: VirtualClock, tmp_path: Path) -> Any:
+class GateChecks(Reporter):
+    def __init__(self) -> None:
+        self.regions: Counter[str | None] = Counter()
+
+    def gate_checked(self, step: Step, number: int, result: Any, remaining: float) -> None:
+        if step.kind == "gate.analysis":
+            self.regions[step.region] += 1
+
+
+def run(
+    clients: Clients, clock: VirtualClock, tmp_path: Path, reporter: Reporter | None = None
+) -> Any:
     plan = compile_plan(load_text(PLAN.read_text(), str(PLAN), LoadOptions(vars=VARS)), str(PLAN))
     registry = default_registry(plugins=False)
     register_aws(registry, clients)
     executor = Executor(str(tmp_path / "state"), Backend(registry, clock,
-                                                         CloudWatchMetrics(clients)))
+                                                         CloudWatchMetrics(clients)), reporter)
     try:
         return executor.apply(plan, Options(auto_approve=True))
     finally:
@@ -97,3 +111,18 @@ def test_breaching_canary_rolls_the_alias_back_to_the_stable_version(
     outcome = run(clients, clock, tmp_path)
     assert outcome.exit_code == 3, outcome.message
     assert alias(world) == ("1", {})
+
+
+def test_each_gate_check_makes_exactly_one_get_metric_data_call_per_region(
+    world: Any, clients: Clients, calls: Calls, tmp_path: Path
+) -> None:
+    clock = VirtualClock(start=datetime.datetime(2024, 1, 20, tzinfo=datetime.UTC).timestamp())
+    metrics(clients, clock, errors=0.0)
+    checks = GateChecks()
+    before = calls["GetMetricData"]
+    outcome = run(clients, clock, tmp_path, checks)
+    assert outcome.exit_code == 0, outcome.message
+    # Three 2-minute stages and the 10-minute monitor, checked every minute;
+    # ErrorRate's two series and Latency's one share each call.
+    assert checks.regions == {REGION: 2 + 2 + 2 + 10}
+    assert calls["GetMetricData"] - before == sum(checks.regions.values())
