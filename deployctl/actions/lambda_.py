@@ -81,11 +81,11 @@ class UpdateCode(_LambdaAction):
         return None
 
     def _is_live(self, request: StepRequest, code: Mapping[str, Any], check_s3: bool) -> str | None:
+        if code.get("s3_bucket") and not check_s3:
+            return None  # decided without reading the function: no GetFunction call
         sha, image = self._live(request)
         if code.get("image_uri"):
             return sha if image == code["image_uri"] else None
-        if code.get("s3_bucket") and not check_s3:
-            return None
         return sha if self._wanted_sha(request, code) == sha else None
 
     def observe(self, request: StepRequest) -> Observation:
