@@ -103,10 +103,11 @@ def test_plan_text_shows_steps_traffic_waits_and_totals(
 def test_var_overrides_plan_vars(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     vars_file = write(tmp_path, "first: 2m\n", "vars.yaml")
     plan = write(tmp_path, MINIMAL)
-    _, out, _ = run(capsys, "plan", plan, "--vars-file", vars_file, "--format", "json")
+    _, out, _ = run(capsys, "plan", plan, "--offline", "--vars-file", vars_file, "--format", "json")
     assert json.loads(out)["summary"]["min_wall_seconds"] == 120
     _, out, _ = run(
-        capsys, "plan", plan, "--vars-file", vars_file, "--var", "first=30s", "--format", "json"
+        capsys, "plan", plan, "--offline", "--vars-file", vars_file, "--var", "first=30s",
+        "--format", "json",
     )
     assert json.loads(out)["summary"]["min_wall_seconds"] == 30
 
@@ -122,7 +123,7 @@ def test_env_is_the_only_door_to_the_environment(
 ) -> None:
     monkeypatch.setenv("DEPLOY_ALIAS", "canary-live")
     plan = write(tmp_path, MINIMAL.replace("alias: live", "alias: \"{{ env('DEPLOY_ALIAS') }}\""))
-    _, out, _ = run(capsys, "plan", plan, "--format", "json")
+    _, out, _ = run(capsys, "plan", plan, "--offline", "--format", "json")
     assert json.loads(out)["steps"][0]["params"]["alias"] == "canary-live"
     plan = write(tmp_path, MINIMAL.replace("alias: live", 'alias: "{{ DEPLOY_ALIAS }}"'))
     code, _, err = run(capsys, "validate", plan)
@@ -150,8 +151,8 @@ def test_json_output_is_versioned_and_deterministic(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = write(tmp_path, MINIMAL)
-    _, first, _ = run(capsys, "plan", plan, "--format", "json")
-    _, second, _ = run(capsys, "plan", plan, "--format", "json")
+    _, first, _ = run(capsys, "plan", plan, "--offline", "--format", "json")
+    _, second, _ = run(capsys, "plan", plan, "--offline", "--format", "json")
     data = json.loads(first)
     assert first == second
     assert data["format_version"] == 1
@@ -163,21 +164,23 @@ def test_json_output_is_versioned_and_deterministic(
     ]
 
 
-def test_detailed_exitcode_and_out_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out_file = tmp_path / "plan.md"
+def test_offline_detailed_exitcode_counts_mutating_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(
         capsys,
         "plan",
         write(tmp_path, MINIMAL),
+        "--offline",
         "--format",
         "markdown",
         "--detailed-exitcode",
-        "--out",
-        str(out_file),
     )
     assert code == 2
-    assert out_file.read_text(encoding="utf-8") == out
     assert out.startswith("### deployctl plan: demo (prod)")
+    code, _, err = run(capsys, "plan", write(tmp_path, MINIMAL), "--offline", "--out", "x")
+    assert code == 1
+    assert "cannot be used with --offline" in err
 
 
 def test_graph_formats_carry_every_edge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,7 +214,7 @@ def test_secret_vars_never_reach_plan_output(
     )
     plan = write(tmp_path, text)
     for fmt in ("text", "markdown", "json"):
-        code, out, err = run(capsys, "plan", plan, "--format", fmt, "--var", f"api_token={secret}")
+        code, out, err = run(capsys, "plan", plan, "--offline", "--format", fmt, "--var", f"api_token={secret}")
         assert code == 0, err
         # neither the raw bytes nor their JSON-escaped spelling may appear
         assert secret not in out

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.plan.api import Step
 
 Weights = dict[str, int]  # colour -> weight
 
@@ -26,10 +27,10 @@ def _forward(actions: list[dict[str, Any]]) -> dict[str, Any] | None:
 class _Listener:
     """The forward action of one listener or rule, read once per call."""
 
-    def __init__(self, clients: Clients, request: StepRequest) -> None:
-        self.kind = request.step.kind
-        self.params = request.params
-        self.client = clients.client("elbv2", request.step.region)
+    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+        self.kind = step.kind
+        self.params = params
+        self.client = clients.client("elbv2", step.region)
         self.groups = {
             "blue": str(self.params["blue_target_group"]),
             "green": str(self.params["green_target_group"]),
@@ -94,6 +95,36 @@ class _Listener:
         return True
 
 
+def listener_key(step: Step, params: Mapping[str, Any]) -> str:
+    return f"alb-listener {step.region} {params.get('rule_arn') or params['listener_arn']}"
+
+
+def _display(weights: Mapping[str, int]) -> str:
+    return f"blue {weights['blue']}% / green {weights['green']}% (live: {live_color(weights)})"
+
+
+class _Observed(Action):
+    """The plan diff of both ALB actions: one describe call per listener or rule."""
+
+    clients: Clients
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (listener_key(step, params),)
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        listener = _Listener(self.clients, step, params)
+        _, by_arn = listener.read()
+        weights = listener.weights(by_arn)
+        return ResourceState(key, {"weights": by_arn}, _display(weights))
+
+
+def _colours(params: Mapping[str, Any], by_arn: Mapping[str, int]) -> Weights:
+    return {
+        "blue": by_arn.get(str(params["blue_target_group"]), 0),
+        "green": by_arn.get(str(params["green_target_group"]), 0),
+    }
+
+
 def live_color(weights: Mapping[str, int]) -> str:
     """The side with the larger weight; a tie counts as blue (nothing moved yet)."""
     return "green" if weights["green"] > weights["blue"] else "blue"
@@ -103,18 +134,25 @@ def target_weights(to: str, weight: int) -> Weights:
     return {to: weight, other(to): 100 - weight}
 
 
-class Discover(ReadAction):
+class Discover(_Observed, ReadAction):
     """``alb.discover``: outputs ``live_color`` and ``idle_color``."""
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        weights = _colours(params, states[listener_key(step, params)]["weights"])
+        live = live_color(weights)
+        return Preview(
+            _display(weights), False, outputs={"live_color": live, "idle_color": other(live)}
+        )
+
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        live = live_color(_Listener(self.clients, request).weights())
+        live = live_color(_Listener(self.clients, request.step, request.params).weights())
         return {"live_color": live, "idle_color": other(live)}
 
 
-class Shift(Action):
+class Shift(_Observed):
     """``alb.shift``: ``weight``% to the side named by ``to``, the rest to the other.
 
     Outputs ``previous_weights`` so undo restores them exactly; a shift found
@@ -131,15 +169,27 @@ class Shift(Action):
             raise ActionError(request.step.kind, f"weight {weight} is not a percentage")
         return target_weights(str(request.params["to"]), weight)
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        key = listener_key(step, params)
+        by_arn = dict(states[key]["weights"])
+        if "${" in str(params["to"]):
+            return Preview(f"{params['weight']}% to the side found at run time", True)
+        want = target_weights(str(params["to"]), int(params["weight"]))
+        if _colours(params, by_arn) == want:
+            return Preview(_display(want), False)
+        by_arn[str(params["blue_target_group"])] = want["blue"]
+        by_arn[str(params["green_target_group"])] = want["green"]
+        return Preview(_display(want), True, {key: {"weights": by_arn}})
+
     def observe(self, request: StepRequest) -> Observation:
-        now = _Listener(self.clients, request).weights()
+        now = _Listener(self.clients, request.step, request.params).weights()
         want = self._want(request)
         if now != want:
             return Observation(applied=False, detail=f"weights are {now}")
         return Observation(applied=True, detail=f"weights already {now}")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        listener = _Listener(self.clients, request)
+        listener = _Listener(self.clients, request.step, request.params)
         read = listener.read()
         previous = listener.weights(read[1])
         listener.write(self._want(request), read)
@@ -151,7 +201,7 @@ class Shift(Action):
             want = {c: int(previous[c]) for c in COLORS}
         else:
             want = target_weights(other(str(request.params["to"])), 100)
-        _Listener(self.clients, request).write(want)
+        _Listener(self.clients, request.step, request.params).write(want)
 
 
 def register(registry: Registry, clients: Clients) -> None:

@@ -27,6 +27,8 @@ What an action promises the executor:
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +89,44 @@ class CheckResult:
         }
 
 
+@dataclass(frozen=True)
+class ResourceState:
+    """One live resource as ``describe`` read it, for the plan diff and the
+    saved-plan fingerprints.
+
+    ``key`` is stable and readable (``lambda-alias us-east-1 api-handler:live``);
+    ``state`` is JSON-able (``None``: the resource does not exist); ``display``
+    is one short line for people (``v7 100%``).
+    """
+
+    key: str
+    state: Any
+    display: str
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the canonical state: equal fingerprints, same resource state."""
+        body = json.dumps(self.state, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What one step would do to the resources it touches, predicted from
+    their (predicted) live state without changing anything.
+
+    ``after`` is the display of the resource once the step is done; ``changes``
+    is False when the step's effect is already live; ``states`` gives the
+    predicted state of each touched resource after the step (the next step on
+    the same resource previews from it); ``outputs`` are the step's outputs
+    as far as they can be known (``${...}`` references of later steps)."""
+
+    after: str
+    changes: bool
+    states: Mapping[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Action(abc.ABC):
     """One step kind's behaviour.  Subclass it, then register an instance.
 
@@ -120,6 +160,28 @@ class Action(abc.ABC):
     def check(self, request: StepRequest) -> CheckResult:
         """One gate evaluation (gates only)."""
         raise NotImplementedError(f"{request.step.kind}: not a gate")
+
+    # -- the plan diff (optional) --------------------------------------------------
+    #
+    # ``params`` here are only partly resolved: a ``${...}`` reference that no
+    # read could predict stays in the string.  Keys are built from identity
+    # params (function and alias, listener, flag), so they rarely need one; a
+    # key that still holds ``${`` is not read.
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """Keys of the live resources this step touches (default: none); the
+        first is the one it changes, any others it only reads."""
+        return ()
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        """Read resource ``key`` (one of :meth:`resources`) in one call where the
+        API allows.  Must not change anything."""
+        raise NotImplementedError(f"{step.kind}: no describe")
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        """What this step would do, given the current ``state`` of each of its
+        resource keys (as predicted after the earlier steps)."""
+        raise NotImplementedError(f"{step.kind}: no preview")
 
 
 Register = Callable[["Registry"], None]

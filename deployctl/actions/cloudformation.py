@@ -9,6 +9,7 @@ undo can deploy them again (a stack this step created is deleted instead).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -16,9 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.plan.api import Step
 
 MAX_BODY = 51_200  # bytes: larger templates must come from S3 (TemplateURL)
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -39,10 +41,10 @@ def _change_set_name(prefix: str, token: str) -> str:
 
 
 class _Stack:
-    def __init__(self, clients: Clients, request: StepRequest) -> None:
-        self.kind = request.step.kind
-        self.name = str(request.params["stack"])
-        self.client = clients.client("cloudformation", request.step.region)
+    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+        self.kind = step.kind
+        self.name = str(params["stack"])
+        self.client = clients.client("cloudformation", step.region)
 
     def describe(self) -> dict[str, Any] | None:
         try:
@@ -124,6 +126,29 @@ def _change_text(change: Mapping[str, Any]) -> str:
     return text
 
 
+def _wanted(step: Step, p: Mapping[str, Any]) -> tuple[str, dict[str, str], list[str]]:
+    try:
+        with open(str(p["template"]), encoding="utf-8") as fh:
+            body = fh.read()
+    except OSError as exc:
+        raise ActionError(step.kind, f"template {p['template']}: {exc}") from exc
+    params = {str(k): str(v) for k, v in (p.get("parameters") or {}).items()}
+    return body, params, list(p.get("capabilities") or ())
+
+
+def _sha(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _stack_display(state: Mapping[str, Any] | None) -> str:
+    if state is None:
+        return "(no stack)"
+    params = ", ".join(f"{k}={v}" for k, v in sorted(state["parameters"].items()))
+    return (
+        f"{state['status']}; {params or 'no parameters'}; template {state['template_sha256'][:10]}"
+    )
+
+
 class Deploy(Action):
     """Outputs ``stack_id``, ``changes``, ``previous_template`` and
     ``previous_parameters`` (None for a stack this step created), and any
@@ -133,14 +158,7 @@ class Deploy(Action):
         self.clients = clients
 
     def _wanted(self, request: StepRequest) -> tuple[str, dict[str, str], list[str]]:
-        p = request.params
-        try:
-            with open(str(p["template"]), encoding="utf-8") as fh:
-                body = fh.read()
-        except OSError as exc:
-            raise ActionError(request.step.kind, f"template {p['template']}: {exc}") from exc
-        params = {str(k): str(v) for k, v in (p.get("parameters") or {}).items()}
-        return body, params, list(p.get("capabilities") or ())
+        return _wanted(request.step, request.params)
 
     def _live(self, stack: _Stack, body: str, params: Mapping[str, str]) -> dict[str, Any] | None:
         """The stack if it already runs exactly this template and these parameters."""
@@ -149,9 +167,46 @@ class Deploy(Action):
             return None
         return found if _params(found) == dict(params) and stack.template() == body else None
 
+    # -- the plan diff: DescribeStacks and GetTemplate (no change set: it would
+    # need three calls and a delete, and says no more than the template hash).
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (f"cloudformation-stack {step.region} {params['stack']}",)
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        stack = _Stack(self.clients, step, params)
+        found = stack.describe()
+        if found is None:
+            return ResourceState(key, None, _stack_display(None))
+        state = {
+            "status": found["StackStatus"],
+            "parameters": _params(found),
+            "template_sha256": _sha(stack.template()),
+        }
+        return ResourceState(key, state, _stack_display(state))
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        key = self.resources(step, params)[0]
+        body, wanted, _ = _wanted(step, params)
+        live = states[key]
+        after = {
+            "status": "UPDATE_COMPLETE" if live else "CREATE_COMPLETE",
+            "parameters": wanted,
+            "template_sha256": _sha(body),
+        }
+        same = (
+            live is not None
+            and _settled({"StackStatus": live["status"]})
+            and live["parameters"] == wanted
+            and live["template_sha256"] == after["template_sha256"]
+        )
+        return Preview(
+            _stack_display(live if same else after), not same, {} if same else {key: after}
+        )
+
     def observe(self, request: StepRequest) -> Observation:
         body, params, _ = self._wanted(request)
-        found = self._live(_Stack(self.clients, request), body, params)
+        found = self._live(_Stack(self.clients, request.step, request.params), body, params)
         if found is None:
             return Observation(applied=False)
         return Observation(
@@ -168,7 +223,7 @@ class Deploy(Action):
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         body, params, capabilities = self._wanted(request)
-        stack = _Stack(self.clients, request)
+        stack = _Stack(self.clients, request.step, request.params)
         found = stack.describe()
         previous_template = stack.template() if found else None
         previous_params = _params(found) if found else None
@@ -197,7 +252,7 @@ class Deploy(Action):
         )
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
-        stack = _Stack(self.clients, request)
+        stack = _Stack(self.clients, request.step, request.params)
         if stack.describe() is None:
             return
         if "previous_template" in outputs and outputs["previous_template"] is None:

@@ -19,8 +19,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import DeployctlError
+from deployctl.plan.api import Step
 
 APPCONFIG_DEFAULT_STRATEGY = "AppConfig.AllAtOnce"
 APPCONFIG_POLL_SECONDS = 5.0
@@ -187,6 +188,29 @@ class FlagSet(Action):
                 raise DeployctlError(f"AppConfig deployment {number} still {state} after an hour")
             if not request.clock.sleep(APPCONFIG_POLL_SECONDS, request.cancel):
                 raise DeployctlError(f"interrupted while AppConfig deployment {number} was {state}")
+
+    # --- the plan diff (SSM only: an AppConfig flag is not read before a run) -------------
+
+    def _key(self, step: Step, params: Mapping[str, Any]) -> str:
+        return f"ssm-parameter {step.region} {self._ssm_name(params)}"
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (self._key(step, params),) if params["store"]["kind"] == "ssm" else ()
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        ssm = self.clients.client("ssm", step.region)
+        try:
+            found = ssm.get_parameter(Name=self._ssm_name(params))
+        except ssm.exceptions.ParameterNotFound:
+            return ResourceState(key, None, "(absent)")
+        value = json.loads(found["Parameter"]["Value"])
+        return ResourceState(key, value, _canonical(value))
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        key = self._key(step, params)
+        wanted = dict(params["value"])
+        same = states[key] is not None and _canonical(states[key]) == _canonical(wanted)
+        return Preview(_canonical(wanted), not same, {} if same else {key: wanted})
 
     # --- the interface ---------------------------------------------------------------
 

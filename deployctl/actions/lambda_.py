@@ -17,10 +17,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions import lambda_state as ls
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
+from deployctl.plan.api import Step
 
 LATEST = "$LATEST"
 
@@ -35,6 +37,21 @@ class _LambdaAction(Action):
 
     def client(self, request: StepRequest) -> Any:
         return self.clients.client("lambda", request.step.region)
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        keys = [ls.function_key(step.region, params)]
+        if params.get("alias"):
+            keys.append(ls.alias_key(step.region, params))
+        return tuple(keys)
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        if key.startswith("lambda-alias "):
+            return ls.describe_alias(
+                self.clients, step.region, params["function"], params["alias"], key
+            )
+        if key.startswith("s3-object "):
+            return ls.describe_s3(self.clients, step.region, params.get("code") or {}, key)
+        return ls.describe_function(self.clients, step.region, params["function"], key)
 
 
 # --- code ----------------------------------------------------------------------
@@ -87,6 +104,31 @@ class UpdateCode(_LambdaAction):
         if code.get("image_uri"):
             return sha if image == code["image_uri"] else None
         return sha if self._wanted_sha(request, code) == sha else None
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        code = params.get("code") or {}
+        keys = [ls.function_key(step.region, params)]
+        if code.get("s3_bucket") and code.get("s3_key"):
+            keys.append(ls.s3_key(step.region, code))
+        return tuple(keys)
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        code = params.get("code") or {}
+        fkey = ls.function_key(step.region, params)
+        wanted: str | None = None
+        if code.get("zip_file"):
+            try:
+                wanted = _zip_sha(str(code["zip_file"]))
+            except OSError:
+                wanted = None
+        elif code.get("s3_bucket"):
+            wanted = (states.get(ls.s3_key(step.region, code)) or {}).get("sha256")
+        live = states[fkey]
+        if live is not None and wanted is not None and live["latest"] == wanted:
+            return Preview(ls.function_display(live), False, outputs={"code_sha256": wanted})
+        after = dict(live or {"versions": {}})
+        after["latest"] = wanted or ls.NEW_CODE
+        return Preview(ls.function_display(after), True, states={fkey: after})
 
     def observe(self, request: StepRequest) -> Observation:
         code = request.params.get("code") or {}
@@ -165,6 +207,25 @@ class Publish(_LambdaAction):
             "new_version": version,
             "stable_version": found["FunctionVersion"] if found else version,
         }
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        fkey = ls.function_key(step.region, params)
+        live = states[fkey] or {"latest": ls.NEW_CODE, "versions": {}}
+        alias = states.get(ls.alias_key(step.region, params)) if params.get("alias") else None
+        same = [v for v, sha in live["versions"].items() if sha == live["latest"] and v.isdigit()]
+        if same and live["latest"] != ls.NEW_CODE:
+            version = str(max(same, key=int))
+            after = f"{ls.version_name(version)} has the code of $LATEST"
+            changes, new_states = False, {}
+        else:
+            version = ls.NEW
+            after = "publish a new version"
+            versions = {**live["versions"], ls.NEW: live["latest"]}
+            changes, new_states = True, {fkey: {**live, "versions": versions}}
+        stable = str(alias["version"]) if alias else version
+        return Preview(
+            after, changes, new_states, {"new_version": version, "stable_version": stable}
+        )
 
     def observe(self, request: StepRequest) -> Observation:
         _, version = self._find(request)
@@ -249,6 +310,28 @@ class Shift(_LambdaAction):
         )
         return True
 
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (ls.alias_key(step.region, params),)
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        key = ls.alias_key(step.region, params)
+        live = states[key]
+
+        def known(name: str, default: str) -> str:
+            value = str(params[name])
+            return default if "${" in value else value
+
+        stable = known("stable_version", str(live["version"]) if live else ls.NEW)
+        want = target_state(known("new_version", ls.NEW), stable, float(params["weight"]))
+        state = {"version": want.version, "weights": dict(want.weights)}
+        same = live is not None and AliasState.of(
+            {
+                "FunctionVersion": live["version"],
+                "RoutingConfig": {"AdditionalVersionWeights": live["weights"]},
+            }
+        ).same(want)
+        return Preview(ls.alias_display(state), not same, {key: state})
+
     def observe(self, request: StepRequest) -> Observation:
         p = request.params
         live = _get_alias(self.client(request), p["function"], p["alias"])
@@ -282,6 +365,26 @@ class CleanupVersions(_LambdaAction):
                 served.add(state.version)
                 served.update(state.weights)
         return [str(n) for n in numbers if n not in kept and str(n) not in served]
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        fkey = ls.function_key(step.region, params)
+        live = states[fkey] or {"latest": None, "versions": {}}
+        alias = states.get(ls.alias_key(step.region, params)) if params.get("alias") else None
+        served = {str(alias["version"]), *alias["weights"]} if alias else set()
+        numbers = sorted(int(v) for v in live["versions"] if v.isdigit())
+        keep = int(params.get("keep") or 0)
+        kept = set(numbers[-keep:]) if keep > 0 else set()
+        doomed = [str(n) for n in numbers if n not in kept and str(n) not in served]
+        if not doomed:
+            return Preview(ls.function_display(live), False)
+        versions = {v: sha for v, sha in live["versions"].items() if v not in doomed}
+        after = {**live, "versions": versions}
+        names = ", ".join(ls.version_name(v) for v in doomed)
+        return Preview(
+            f"{ls.function_display(after)} (deletes {names} unless another alias serves it)",
+            True,
+            {fkey: after},
+        )
 
     def observe(self, request: StepRequest) -> Observation:
         doomed = self._doomed(request)

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.plan.api import Step
 
 RecordSet = dict[str, Any]
 
@@ -68,10 +69,10 @@ def same_record(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 class _Weighted:
     """The two weighted record sets of one blue/green name."""
 
-    def __init__(self, clients: Clients, request: StepRequest) -> None:
-        self.kind = request.step.kind
-        self.p = request.params
-        self.client = clients.client("route53", request.step.region)
+    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+        self.kind = step.kind
+        self.p = params
+        self.client = clients.client("route53", step.region)
         self.zone = str(self.p["hosted_zone_id"])
 
     def sides(self) -> dict[str, RecordSet | None]:
@@ -112,26 +113,95 @@ class _Weighted:
 
 
 def _target(request: StepRequest) -> dict[str, int]:
-    weight = int(request.params["weight"])
+    return _wanted_weights(request.step, request.params)
+
+
+def _wanted_weights(step: Step, params: Mapping[str, Any]) -> dict[str, int]:
+    weight = int(params["weight"])
     if not 0 <= weight <= 100:
-        raise ActionError(request.step.kind, f"weight {weight} is not a percentage")
-    to = str(request.params["to"])
+        raise ActionError(step.kind, f"weight {weight} is not a percentage")
+    to = str(params["to"])
     return {to: weight, other(to): 100 - weight}
 
 
-class Discover(ReadAction):
+# --- the plan diff: one record name and type is one resource ---------------------
+
+
+def record_key(params: Mapping[str, Any]) -> str:
+    zone, name, rtype = params["hosted_zone_id"], fqdn(params["record_name"]), params["record_type"]
+    return f"route53-record {zone} {name} {rtype}"
+
+
+def _record_display(state: Mapping[str, Any] | None) -> str:
+    if not state:
+        return "(no records)"
+    parts = []
+    for ident, rr in sorted(state.items()):
+        weight = f" weight {rr['Weight']}" if rr.get("Weight") is not None else ""
+        parts.append(f"{ident}{weight} -> {', '.join(rr['Values'])}")
+    return "; ".join(parts)
+
+
+def _record_state(rr: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("Weight", "TTL", "Region", "Failover", "GeoLocation")
+    out: dict[str, Any] = {k: rr[k] for k in keys if rr.get(k) is not None}
+    out["Values"] = sorted(r["Value"] for r in rr.get("ResourceRecords") or [])
+    return out
+
+
+class ObservedRecords(Action):
+    """Describe for the Route 53 actions: every record set of one name and type,
+    by set identifier (one ``ListResourceRecordSets`` page)."""
+
+    clients: Clients
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (record_key(params),)
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        client = self.clients.client("route53", step.region)
+        sets = record_sets(
+            client, params["hosted_zone_id"], params["record_name"], params["record_type"]
+        )
+        state = {str(s.get("SetIdentifier") or ""): _record_state(s) for s in sets}
+        return ResourceState(key, state or None, _record_display(state))
+
+    def preview_records(
+        self, params: Mapping[str, Any], states: Mapping[str, Any], wanted: list[dict[str, Any]]
+    ) -> Preview:
+        key = record_key(params)
+        live = dict(states[key] or {})
+        want = {str(r["SetIdentifier"]): _record_state(r) for r in wanted}
+        after = {**live, **want}
+        same = all(live.get(i) == rr for i, rr in want.items())
+        return Preview(_record_display(after), not same, {} if same else {key: after})
+
+
+class Discover(ObservedRecords, ReadAction):
     """``route53.discover``: the side with the larger weight is live (a tie: blue)."""
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        live = states[record_key(params)] or {}
+        weights = {
+            c: int((live.get(params[c]["set_identifier"]) or {}).get("Weight", 0)) for c in COLORS
+        }
+        colour = "green" if weights["green"] > weights["blue"] else "blue"
+        return Preview(
+            _record_display(live),
+            False,
+            outputs={"live_color": colour, "idle_color": other(colour)},
+        )
+
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        weights = _Weighted(self.clients, request).weights()
+        weights = _Weighted(self.clients, request.step, request.params).weights()
         live = "green" if weights["green"] > weights["blue"] else "blue"
         return {"live_color": live, "idle_color": other(live)}
 
 
-class Shift(Action):
+class Shift(ObservedRecords):
     """``route53.shift``: UPSERT both weighted records, ``weight`` to ``to``.
 
     Outputs ``previous_weights`` for undo; a shift reconciled by ``observe``
@@ -141,14 +211,21 @@ class Shift(Action):
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        if "${" in str(params["to"]):
+            return Preview(f"{params['weight']}% to the side found at run time", True)
+        want = _wanted_weights(step, params)
+        records = _Weighted(self.clients, step, params)
+        return self.preview_records(params, states, [records.record(c, want[c]) for c in COLORS])
+
     def observe(self, request: StepRequest) -> Observation:
-        records = _Weighted(self.clients, request)
+        records = _Weighted(self.clients, request.step, request.params)
         if records.in_place(_target(request), records.sides()):
             return Observation(applied=True, detail="weights already in place")
         return Observation(applied=False)
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        records = _Weighted(self.clients, request)
+        records = _Weighted(self.clients, request.step, request.params)
         sides = records.sides()
         # No records yet (a first deployment): nothing to restore but the fallback.
         previous = records.weights(sides) if any(sides.values()) else None
@@ -161,7 +238,7 @@ class Shift(Action):
             want = {c: int(previous[c]) for c in COLORS}
         else:
             want = {other(str(request.params["to"])): 100, str(request.params["to"]): 0}
-        records = _Weighted(self.clients, request)
+        records = _Weighted(self.clients, request.step, request.params)
         records.write(want, records.sides())
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
-from deployctl.actions.route53 import change, fqdn, record_sets, same_record
+from deployctl.actions.route53 import ObservedRecords, change, fqdn, record_sets, same_record
+from deployctl.plan.api import Step
 
 # Region name prefix -> Route 53 continent code.
 CONTINENTS = {
@@ -38,7 +39,7 @@ def continent(region: str) -> str:
     return code
 
 
-class Routing(Action):
+class Routing(ObservedRecords):
     """UPSERT the per-region records; outputs what each one was before
     (``previous``) and which did not exist (``created``), so undo can put
     the old ones back and delete the new ones."""
@@ -49,8 +50,13 @@ class Routing(Action):
     def _client(self, request: StepRequest) -> Any:
         return self.clients.client("route53", request.step.region)
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        return self.preview_records(params, states, self.wanted_for(step, params))
+
     def wanted(self, request: StepRequest) -> list[dict[str, Any]]:
-        p = request.params
+        return self.wanted_for(request.step, request.params)
+
+    def wanted_for(self, step: Step, p: Mapping[str, Any]) -> list[dict[str, Any]]:
         policy = str(p["policy"])
         records: Mapping[str, str] = p["records"]
         base = {
@@ -68,13 +74,13 @@ class Routing(Action):
             elif policy == "geolocation":
                 rr["GeoLocation"] = {"ContinentCode": continent(region)}
             else:
-                raise ActionError(request.step.kind, f"unknown routing policy {policy!r}")
+                raise ActionError(step.kind, f"unknown routing policy {policy!r}")
             out.append(rr)
         if policy == "failover":
             roles = sorted(r["Failover"] for r in out)
             if roles != ["PRIMARY", "SECONDARY"]:
                 raise ActionError(
-                    request.step.kind,
+                    step.kind,
                     "failover routing needs exactly one primary "
                     f"and one secondary region, not {roles}",
                 )
@@ -84,12 +90,12 @@ class Routing(Action):
                 code = r["GeoLocation"]["ContinentCode"]
                 if code in seen:
                     raise ActionError(
-                        request.step.kind,
+                        step.kind,
                         f"{seen[code]} and {r['SetIdentifier']} "
                         f"are both in continent {code}: use latency routing",
                     )
                 seen[code] = r["SetIdentifier"]
-            primary = request.step.region or next(iter(records))
+            primary = step.region or next(iter(records))
             out.append(
                 {
                     **base,

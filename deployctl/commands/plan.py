@@ -1,30 +1,36 @@
-"""``deployctl plan PLAN``: the compiled plan, for people or programs.
+"""``deployctl plan PLAN``: what a plan would change, resource by resource.
 
-``--offline`` compiles without reading AWS.  (Reading live state for a diff is
-issue 6; until then every plan is offline.)
+Without ``--offline`` every resource the plan touches is read once (through
+the actions' ``describe``) and diffed against what the steps would make of
+it.  ``--offline`` shows the compiled steps and reads nothing.  ``--out``
+saves a reviewed plan that ``deployctl apply FILE`` runs exactly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from deployctl.commands._load import load_plan
 from deployctl.errors import EXIT_CHANGES, EXIT_OK, UserError
-from deployctl.output.planview import render_json, render_markdown, render_text
+from deployctl.output import diff as diffview
+from deployctl.output import planview
 
-RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+FORMATS = ("json", "markdown", "text")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("plan", parents=[common], help="show what a plan would do")
+    parser = sub.add_parser("plan", parents=[common], help="show what a plan would change")
     parser.add_argument("plan", metavar="PLAN")
-    parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
-    parser.add_argument("--out", metavar="FILE", help="also write the output here")
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument(
+        "--out", metavar="FILE", help="save the reviewed plan here, for 'deployctl apply FILE'"
+    )
     parser.add_argument(
         "--detailed-exitcode",
         action="store_true",
-        help="exit 2 when the plan would change anything",
+        help="exit 0 when nothing would change, 2 when something would",
     )
     parser.add_argument(
         "--offline", action="store_true", help="compile only; read nothing from AWS"
@@ -32,15 +38,34 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     parser.set_defaults(run=run)
 
 
+def _colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
 def run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan, args)
-    text = RENDERERS[args.format](plan)
-    if args.out:
-        try:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UserError(f"--out {args.out}: {exc.strerror}") from None
+    if args.offline:
+        if args.out:
+            raise UserError("--out saves live fingerprints: it cannot be used with --offline")
+        text = {
+            "text": planview.render_text,
+            "markdown": planview.render_markdown,
+            "json": planview.render_json,
+        }[args.format](plan)
+        sys.stdout.write(text)
+        changes = any(step.mutating for step in plan.steps)
+        return EXIT_CHANGES if args.detailed_exitcode and changes else EXIT_OK
+    from deployctl.actions.registry import load_backend  # noqa: PLC0415 - AWS only when online
+    from deployctl.execute.observe import observe  # noqa: PLC0415
+
+    backend = load_backend(profile=args.profile, region=args.region, endpoint_url=args.endpoint_url)
+    observed = observe(plan, backend.registry)
+    diff = diffview.build(plan, observed)
+    if args.format == "text":
+        text = diffview.render_text(diff, colour=_colour())
+    elif args.format == "markdown":
+        text = diffview.render_markdown(diff)
+    else:
+        text = diffview.render_json(diff)
     sys.stdout.write(text)
-    changes = any(step.mutating for step in plan.steps)
-    return EXIT_CHANGES if args.detailed_exitcode and changes else EXIT_OK
+    return EXIT_CHANGES if args.detailed_exitcode and diff.changes else EXIT_OK

@@ -1,0 +1,224 @@
+"""The plan diff: per resource, what it is now and what each step makes of it.
+
+Pure: built from an :class:`~deployctl.execute.observe.Observed` and the
+plan, rendered as text (coloured on a terminal), markdown (a PR comment under
+65,000 characters) or JSON (versioned, stable keys).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from deployctl.execute.observe import Observed
+from deployctl.output.redact import Redactor
+from deployctl.plan.api import Plan
+
+FORMAT_VERSION = 1
+MARKDOWN_LIMIT = 65_000
+CHANGE, UNCHANGED = "change", "unchanged"
+
+
+@dataclass(frozen=True)
+class ResourceDiff:
+    key: str
+    before: str
+    path: tuple[str, ...]  # the resource after each step that changes it, in plan order
+    steps: tuple[str, ...]
+    changed: bool
+    fingerprint: str
+
+    @property
+    def after(self) -> str:
+        return self.path[-1] if self.path else self.before
+
+    @property
+    def status(self) -> str:
+        return CHANGE if self.changed else UNCHANGED
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    plan: Plan
+    resources: tuple[ResourceDiff, ...]
+    not_observed: tuple[tuple[str, str], ...]  # (step id, why)
+    not_compared: tuple[str, ...]  # mutating steps with no live state to compare
+
+    @property
+    def changes(self) -> bool:
+        """True unless every resource is already in its end state; a resource
+        that could not be read before the run counts as a change."""
+        return any(r.changed for r in self.resources) or bool(self.not_observed)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            CHANGE: sum(r.changed for r in self.resources),
+            UNCHANGED: sum(not r.changed for r in self.resources),
+            "not_observed": len(self.not_observed),
+        }
+
+
+def build(plan: Plan, observed: Observed) -> PlanDiff:
+    paths: dict[str, list[tuple[str, str, bool]]] = {}
+    for preview in observed.previews:
+        if plan.by_id[preview.step_id].mutating:
+            paths.setdefault(preview.key, []).append(
+                (preview.step_id, preview.after, preview.changes)
+            )
+    resources = []
+    for key in sorted(paths):
+        state = observed.resources[key]
+        entries = paths[key]
+        changed = any(c for _, _, c in entries)
+        path = tuple(after for _, after, c in entries if c) if changed else ()
+        resources.append(
+            ResourceDiff(
+                key=key,
+                before=state.display,
+                path=path,
+                steps=tuple(sid for sid, _, _ in entries),
+                changed=changed,
+                fingerprint=state.fingerprint,
+            )
+        )
+    previewed = {p.step_id for p in observed.previews}
+    not_compared = tuple(
+        s.id
+        for s in plan.steps
+        if s.mutating and s.id not in previewed and s.id not in observed.unobserved
+    )
+    return PlanDiff(
+        plan, tuple(resources), tuple(sorted(observed.unobserved.items())), not_compared
+    )
+
+
+# --- text -------------------------------------------------------------------------
+
+_COLOURS = {CHANGE: "33", UNCHANGED: "2", "note": "36"}
+
+
+def _paint(text: str, what: str, colour: bool) -> str:
+    return f"\033[{_COLOURS[what]}m{text}\033[0m" if colour else text
+
+
+def _headline(diff: PlanDiff) -> str:
+    c = diff.counts()
+    return (
+        f"{c[CHANGE]} to change, {c[UNCHANGED]} unchanged, {c['not_observed']} not observable "
+        "before the run"
+    )
+
+
+def render_text(diff: PlanDiff, redact: Redactor | None = None, *, colour: bool = False) -> str:
+    plan = diff.plan
+    redact = redact or Redactor(plan.secret_values)
+    lines = [f"Plan: {plan.project} ({plan.environment}) from {plan.source}", ""]
+    for r in diff.resources:
+        if r.changed:
+            lines.append(_paint(f"  ~ {r.key}", CHANGE, colour))
+            lines.append(f"      {r.before}  ->  " + " -> ".join(r.path))
+            lines.append(f"      steps: {', '.join(r.steps)}")
+        else:
+            lines.append(_paint(f"  = {r.key} (unchanged): {r.before}", UNCHANGED, colour))
+    if diff.not_observed:
+        lines += ["", "Not observable before the run (counted as changes):"]
+        for sid, why in diff.not_observed:
+            lines.append(f"  ? {sid}: {plan.by_id[sid].description} ({why})")
+    if diff.not_compared:
+        lines += ["", "Also runs (no live state to compare):"]
+        for sid in diff.not_compared:
+            lines.append(_paint(f"  - {sid}: {plan.by_id[sid].description}", "note", colour))
+    lines += ["", f"Summary: {_headline(diff)}"]
+    return redact("\n".join(lines) + "\n")
+
+
+# --- markdown -----------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(
+    diff: PlanDiff, redact: Redactor | None = None, limit: int = MARKDOWN_LIMIT
+) -> str:
+    """A PR comment: a summary table, then one collapsible block per changed
+    resource; past ``limit`` characters the rest is cut with a note."""
+    plan = diff.plan
+    redact = redact or Redactor(plan.secret_values)
+    head = [
+        f"### deployctl plan: {_cell(plan.project)} ({_cell(plan.environment)})",
+        "",
+        f"**{_headline(diff)}** (from `{plan.source}`, digest `{plan.digest[:12]}`)",
+        "",
+        "| | resource | now | after |",
+        "|---|---|---|---|",
+    ]
+    blocks = [
+        f"| {'~' if r.changed else '='} | `{_cell(r.key)}` | {_cell(r.before)} | "
+        f"{_cell(r.after) if r.changed else 'unchanged'} |"
+        for r in diff.resources
+    ]
+    blocks.append("")
+    for r in diff.resources:
+        if r.changed:
+            body = "\n".join(f"{n}. {_cell(a)}" for n, a in enumerate(r.path, 1))
+            blocks.append(
+                f"<details><summary><code>{r.key}</code>: {_cell(r.before)} -> "
+                f"{_cell(r.after)}</summary>\n\nNow: {_cell(r.before)}\n\n{body}\n\n"
+                f"Steps: {', '.join(f'`{s}`' for s in r.steps)}\n\n</details>\n"
+            )
+    for sid, why in diff.not_observed:
+        blocks.append(f"- not observable before the run: `{sid}` ({_cell(why)})")
+    for sid in diff.not_compared:
+        blocks.append(f"- also runs: `{sid}`: {_cell(plan.by_id[sid].description)}")
+    out = redact("\n".join(head)) + "\n"
+    for n, raw in enumerate(blocks):
+        block = redact(raw) + "\n"
+        note = (
+            f"\n_Truncated: {len(blocks) - n} of {len(blocks)} entries not shown "
+            "(PR comment limit); run `deployctl plan` for the full diff._\n"
+        )
+        if len(out) + len(block) + len(note) > limit:
+            return out + note
+        out += block
+    return out
+
+
+# --- json -------------------------------------------------------------------------
+
+
+def diff_json(diff: PlanDiff) -> dict[str, Any]:
+    plan = diff.plan
+    return {
+        "format_version": FORMAT_VERSION,
+        "project": plan.project,
+        "environment": plan.environment,
+        "source": plan.source,
+        "digest": plan.digest,
+        "changes": diff.changes,
+        "summary": diff.counts(),
+        "resources": [
+            {
+                "key": r.key,
+                "status": r.status,
+                "before": r.before,
+                "after": r.after,
+                "path": list(r.path),
+                "steps": list(r.steps),
+                "fingerprint": r.fingerprint,
+            }
+            for r in diff.resources
+        ],
+        "not_observed": [{"step": sid, "reason": why} for sid, why in diff.not_observed],
+        "not_compared": [
+            {"step": sid, "kind": plan.by_id[sid].kind, "description": plan.by_id[sid].description}
+            for sid in diff.not_compared
+        ],
+    }
+
+
+def render_json(diff: PlanDiff, redact: Redactor | None = None) -> str:
+    redact = redact or Redactor(diff.plan.secret_values)
+    return json.dumps(redact.data(diff_json(diff)), indent=2, sort_keys=True) + "\n"
