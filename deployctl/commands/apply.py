@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from deployctl.commands import _sandbox
 from deployctl.commands._execute import add_run_options, executor, finish, options
 from deployctl.commands._load import load_plan
+from deployctl.execute import planfile
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -26,12 +28,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     _sandbox.check_options(args)
-    plan = load_plan(args.plan, args)
+    saved = planfile.read(args.plan)  # a reviewed plan from 'plan --out'
+    plan = (
+        planfile.load(saved, lambda src: load_plan(src, args))
+        if saved
+        else load_plan(args.plan, args)
+    )
     if args.sandbox:
         return _sandbox.run(plan, args)
     ex = executor(args)
     try:
+        opts = options(args)
+        if saved:
+            guard = planfile.FingerprintGuard(ex.backend.registry, saved["resources"])
+            opts = dataclasses.replace(opts, guard=guard)
         with ex.signals():
-            return finish(ex.apply(plan, options(args)))
+            return finish(ex.apply(plan, opts))
     finally:
         ex.close()

@@ -67,5 +67,12 @@ def run(args: argparse.Namespace) -> int:
         text = diffview.render_markdown(diff)
     else:
         text = diffview.render_json(diff)
+    if args.out:
+        from deployctl.execute.planfile import save  # noqa: PLC0415
+
+        try:
+            save(args.out, plan, observed)
+        except OSError as exc:
+            raise UserError(f"--out {args.out}: {exc.strerror}") from None
     sys.stdout.write(text)
     return EXIT_CHANGES if args.detailed_exitcode and diff.changes else EXIT_OK

@@ -42,6 +42,9 @@ class Options:
     parallelism: int = 10
     auto_approve: bool = False
     abandon: bool = False
+    # A reviewed plan's check that the world has not changed since: raises
+    # (StalePlan) before a new run sends anything.
+    guard: Callable[[Plan], None] | None = None
 
 
 class Executor:
@@ -154,6 +157,8 @@ class Executor:
                 )
             if current is not None and current.digest != plan.digest:
                 raise StalePlan(current.run_id, current.digest, plan.digest)
+            if current is None and options.guard is not None:
+                options.guard(plan)
             run = current or self.journal.create_run(plan, self.user)
             lock.set_run(run.run_id)
             return self._drive(plan, run, current is not None, options, lock)

@@ -103,3 +103,51 @@ def test_plan_reads_each_resource_once(
     plan_cli(capsys, "--format", "json")
     # the alias, the function's versions, the artifact: three resources, three reads
     assert sum(calls.seen.values()) == 3, calls.seen
+
+
+def test_a_saved_plan_refuses_when_the_alias_changed_since_review(
+    world: Any, clients: Clients, calls: Calls, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = default_registry(plugins=False)
+    register_aws(registry, clients)
+    backend = Backend(registry, VirtualClock())
+    monkeypatch.setattr("deployctl.actions.registry.load_backend", lambda **_: backend)
+    monkeypatch.setattr("deployctl.commands._execute.load_backend", lambda **_: backend)
+    saved = tmp_path / "reviewed.json"
+    code, _ = plan_cli(capsys, "--out", str(saved))
+    assert code == 2
+    data = json.loads(saved.read_text())
+    assert data["format_version"] == 1
+    assert "lambda-alias us-east-1 api-handler:live" in data["resources"]
+
+    world.update_function_code(FunctionName=FN, ZipFile=zip_bytes("hotfix"))
+    world.publish_version(FunctionName=FN)  # someone ships a hotfix by hand
+    world.update_alias(FunctionName=FN, Name="live", FunctionVersion="2")
+    calls.seen.clear()
+    code = main(["apply", str(saved), "--state-dir", str(tmp_path / "state"), "--auto-approve"])
+    _, err = capsys.readouterr()
+    assert code == 5
+    assert "lambda-alias us-east-1 api-handler:live: v1 100% -> v2 100%" in err
+    writes = [op for op in calls.seen if not op.startswith(("Get", "List", "Head", "Describe"))]
+    assert writes == []
+    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
+
+
+def test_a_saved_plan_applies_when_nothing_changed(
+    world: Any, clients: Clients, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = VirtualClock(start=datetime.datetime(2024, 1, 20, tzinfo=datetime.UTC).timestamp())
+    metrics(clients, clock, errors=0.0)
+    registry = default_registry(plugins=False)
+    register_aws(registry, clients)
+    backend = Backend(registry, clock, CloudWatchMetrics(clients))
+    monkeypatch.setattr("deployctl.actions.registry.load_backend", lambda **_: backend)
+    monkeypatch.setattr("deployctl.commands._execute.load_backend", lambda **_: backend)
+    saved = tmp_path / "reviewed.json"
+    plan_cli(capsys, "--out", str(saved))
+    code = main(["apply", str(saved), "--state-dir", str(tmp_path / "state"), "--auto-approve"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"

@@ -1,0 +1,117 @@
+"""Reviewed plans: ``plan --out FILE`` saves the compiled plan and a fingerprint
+of every resource it read; ``apply FILE`` runs exactly that plan and refuses
+(exit 5, before anything is sent) if a resource changed since the review.
+
+The file holds the plan with secret values redacted and the digest of the
+real plan; when it had secrets, ``apply`` compiles the source again with the
+same variables and accepts it only if the digest matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from deployctl.actions.api import Registry
+from deployctl.errors import StalePlan, UserError
+from deployctl.execute.observe import Observed, observe
+from deployctl.execute.stored import plan_from_json
+from deployctl.output.redact import Redactor
+from deployctl.plan.api import Plan
+
+FORMAT_VERSION = 1
+KIND = "deployctl-saved-plan"
+
+
+class StaleResources(StalePlan):
+    """A resource changed between ``plan --out`` and ``apply``."""
+
+    def __init__(self, changed: Mapping[str, tuple[str, str]]) -> None:
+        self.changed = dict(changed)
+        what = "; ".join(f"{key}: {was} -> {now}" for key, (was, now) in sorted(changed.items()))
+        Exception.__init__(
+            self,
+            f"the saved plan is stale, nothing was sent: {what}; run 'deployctl plan --out' again",
+        )
+
+
+def _file_digest(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def save(path: str, plan: Plan, observed: Observed) -> None:
+    redact = Redactor(plan.secret_values)
+    data = {
+        "format_version": FORMAT_VERSION,
+        "kind": KIND,
+        "source": plan.source,
+        "digest": plan.digest,
+        "manifest_digest": _file_digest(plan.source),
+        "has_secrets": bool(plan.secret_values),
+        "plan": redact.data(plan.to_json(with_summary=False)),
+        "resources": {
+            key: {"fingerprint": state.fingerprint, "display": redact(state.display)}
+            for key, state in sorted(observed.resources.items())
+        },
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, staging = tempfile.mkstemp(dir=directory, prefix=".plan-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(staging, path)
+
+
+def read(path: str) -> dict[str, Any] | None:
+    """The saved plan in ``path``, or None if it is not one (a YAML plan)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        return None
+    if data.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{path}: saved plan format {data.get('format_version')} is not supported")
+    return data
+
+
+def load(data: Mapping[str, Any], compile_source: Callable[[str], Plan]) -> Plan:
+    """The plan the file was saved from (recompiled when secrets were redacted)."""
+    if data["has_secrets"]:
+        plan = compile_source(str(data["source"]))
+        if plan.digest != data["digest"]:
+            raise StalePlan("(saved plan)", str(data["digest"]), plan.digest)
+        return plan
+    return plan_from_json(dict(data["plan"]), str(data["source"]), str(data["digest"]))
+
+
+class FingerprintGuard:
+    """Checks, before the run's first step is sent, that every resource the
+    saved plan read still has the fingerprint it had at review."""
+
+    def __init__(self, registry: Registry, resources: Mapping[str, Mapping[str, str]]) -> None:
+        self.registry = registry
+        self.resources = resources
+
+    def __call__(self, plan: Plan) -> None:
+        now = observe(plan, self.registry).resources
+        changed = {}
+        for key, saved in self.resources.items():
+            state = now.get(key)
+            if state is None:
+                changed[key] = (saved["display"], "(no longer read by this plan)")
+            elif state.fingerprint != saved["fingerprint"]:
+                changed[key] = (saved["display"], state.display)
+        for key in now.keys() - self.resources.keys():
+            changed[key] = ("(not read at review)", now[key].display)
+        if changed:
+            raise StaleResources(changed)
