@@ -84,7 +84,9 @@ class CloudWatchMetrics(MetricsSource):
         # CloudWatch answers for periods that *start* inside the window: begin
         # at the period boundary so the period in progress at ``start`` counts.
         period = max(int(q["MetricStat"]["Period"]) for q in queries)
-        series = self._get(region, queries, start - start % period, end)
+        begin = start - start % period
+        # GetMetricData refuses an empty window (a check right on a period boundary).
+        series = self._get(region, queries, begin, max(end, begin + 1))
 
         def value(q: MetricQuery | None) -> float | None:
             return None if q is None else aggregate(q.stat, series.get(ids[_key(q)], []))

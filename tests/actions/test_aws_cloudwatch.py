@@ -161,3 +161,13 @@ def test_the_period_in_progress_at_the_window_start_counts(clients: Clients) -> 
     put(clients, "Invocations", [10])  # one datapoint at END - 60
     values = CloudWatchMetrics(clients).fetch(REGION, {"ErrorRate": ERROR_RATE}, END - 30, END)
     assert values == {"ErrorRate": 0.0}
+
+
+def test_a_check_right_on_a_period_boundary_asks_for_a_non_empty_window(
+    clients: Clients, calls: Calls
+) -> None:
+    # A zero-length gate window starting on a minute: start == end after rounding.
+    boundary = END - END % 60
+    values = CloudWatchMetrics(clients).fetch(REGION, {"ErrorRate": ERROR_RATE}, boundary, boundary)
+    assert values == {"ErrorRate": None}
+    assert calls["GetMetricData"] == 1
