@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from aws_helpers import REGION, Calls, lambda_role, zip_bytes
 from test_aws_canary import FN, VARS, metrics
@@ -81,6 +82,8 @@ def test_plan_shows_each_change_then_nothing_once_applied(
     code, out = plan_cli(capsys, "--format", "json")
     data = json.loads(out)
     assert code == 0, out
+    schema = Path(__file__).parents[2] / "schemas" / "plan-output-v1.schema.json"
+    jsonschema.validate(data, json.loads(schema.read_text()))
     assert data["changes"] is False
     assert {r["key"]: r["status"] for r in data["resources"]} == {
         "lambda-alias us-east-1 api-handler:live": "unchanged",
