@@ -32,7 +32,7 @@ def deploy(version: str, template: Path = TEMPLATE, **extra: Any) -> Any:
 
 
 def ssm_version(clients: Clients) -> str:
-    got = clients.client("ssm", REGION).get_parameter(Name="/media-register/green/version")
+    got = clients.client("ssm", REGION).get_parameter(Name=f"/{STACK}/version")
     return str(got["Parameter"]["Value"])
 
 
