@@ -5,6 +5,15 @@ waited for, its changes recorded in the outputs, executed, and waited for
 again, all with botocore's waiters.  A change set with no changes is a
 success.  The outputs keep the template and parameters the stack had, so
 undo can deploy them again (a stack this step created is deleted instead).
+
+The plan's rollback triggers also become CloudFormation's own: one
+CloudWatch alarm each (created or updated first), passed as the change
+set's ``RollbackConfiguration`` with ``MonitoringTimeInMinutes`` from
+``rollback.monitoring_time``, so CloudFormation rolls the stack back by
+itself when one fires while it deploys or monitors.  The undo re-deploy
+carries no triggers: the alarms that fired must not stop it.  An undo that
+finds the stack still updating cancels that update and waits for the
+cancel's rollback.
 """
 
 from __future__ import annotations
@@ -62,7 +71,13 @@ class _Stack:
         return _body(got["TemplateBody"])
 
     def deploy(
-        self, body: str, params: Mapping[str, str], capabilities: list[str], name: str, exists: bool
+        self,
+        body: str,
+        params: Mapping[str, str],
+        capabilities: list[str],
+        name: str,
+        exists: bool,
+        rollback: Mapping[str, Any] | None = None,
     ) -> list[str]:
         """Change set -> wait -> execute -> wait; returns the changes (none: not executed)."""
         if len(body.encode()) > MAX_BODY:
@@ -73,7 +88,7 @@ class _Stack:
             else {"ParameterKey": k, "ParameterValue": str(v)}
             for k, v in sorted(params.items())
         ]
-        args = {
+        args: dict[str, Any] = {
             "StackName": self.name,
             "ChangeSetName": name,
             "TemplateBody": body,
@@ -81,6 +96,8 @@ class _Stack:
             "Capabilities": capabilities,
             "ChangeSetType": "UPDATE" if exists else "CREATE",
         }
+        if rollback is not None:
+            args["RollbackConfiguration"] = dict(rollback)
         try:
             made = self.client.create_change_set(**args)
         except ClientError as exc:
@@ -110,6 +127,85 @@ class _Stack:
             status = (self.describe() or {}).get("StackStatus", "gone")
             raise ActionError(self.kind, f"{self.name}: stack ended in {status}") from exc
         return changes or ["(the change set lists no resource changes)"]
+
+
+ALARM_OPS = {
+    ">": "GreaterThanThreshold",
+    ">=": "GreaterThanOrEqualToThreshold",
+    "<": "LessThanThreshold",
+    "<=": "LessThanOrEqualToThreshold",
+}
+
+
+def _metric_stat(q: Mapping[str, Any]) -> dict[str, Any]:
+    dims = [{"Name": k, "Value": str(v)} for k, v in sorted(q["dimensions"].items())]
+    return {
+        "Metric": {"Namespace": q["namespace"], "MetricName": q["metric"], "Dimensions": dims},
+        "Period": int(q["period"]),
+        "Stat": q["stat"],
+    }
+
+
+def alarm_request(stack: str, alarm: Mapping[str, Any]) -> dict[str, Any]:
+    """``put_metric_alarm`` arguments for one rollback trigger: a plain metric
+    alarm for a single query, a metric-math alarm (numerator / denominator)
+    for a ratio."""
+    metric = alarm["metric"]
+    args: dict[str, Any] = {
+        "AlarmName": alarm["name"],
+        "AlarmDescription": f"deployctl rollback trigger {alarm['trigger']} of stack {stack}",
+        "EvaluationPeriods": 1,
+        "Threshold": float(alarm["threshold"]),
+        "ComparisonOperator": ALARM_OPS[alarm["op"]],
+        "TreatMissingData": "missing",
+    }
+    q = metric.get("query")
+    if q is not None:
+        stat = _metric_stat(q)
+        args |= {
+            "Namespace": q["namespace"],
+            "MetricName": q["metric"],
+            "Dimensions": stat["Metric"]["Dimensions"],
+            "Period": stat["Period"],
+        }
+        key = "ExtendedStatistic" if str(q["stat"]).startswith("p") else "Statistic"
+        return args | {key: q["stat"]}
+    return args | {
+        "Metrics": [
+            {"Id": "num", "MetricStat": _metric_stat(metric["numerator"]), "ReturnData": False},
+            {"Id": "den", "MetricStat": _metric_stat(metric["denominator"]), "ReturnData": False},
+            {
+                "Id": "ratio",
+                "Expression": "num / den",
+                "Label": alarm["trigger"],
+                "ReturnData": True,
+            },
+        ]
+    }
+
+
+def rollback_configuration(
+    clients: Clients, step: Step, params: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Create or update the trigger alarms; the ``RollbackConfiguration`` naming them."""
+    alarms = list(params.get("rollback_alarms") or ())
+    minutes = int(params.get("monitoring_minutes") or 0)
+    if not alarms and not minutes:
+        return None
+    arns: dict[str, str] = {}
+    if alarms:
+        cw = clients.client("cloudwatch", step.region)
+        for alarm in alarms:
+            cw.put_metric_alarm(**alarm_request(str(params["stack"]), alarm))
+        names = [str(a["name"]) for a in alarms]
+        found = cw.describe_alarms(AlarmNames=names, AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+        arns = {a["AlarmName"]: a["AlarmArn"] for a in found}
+    return {
+        "RollbackTriggers": [
+            {"Arn": arns[a["name"]], "Type": "AWS::CloudWatch::Alarm"} for a in alarms
+        ],
+        "MonitoringTimeInMinutes": minutes,
+    }
 
 
 def _settled(stack: Mapping[str, Any]) -> bool:
@@ -241,7 +337,10 @@ class Deploy(Action):
                 f"{stack.name} failed to create earlier (ROLLBACK_COMPLETE): delete it, then retry",
             )
         name = _change_set_name("deploy", request.token)
-        changes = stack.deploy(body, params, capabilities, name, exists=found is not None)
+        rollback = rollback_configuration(self.clients, request.step, request.params)
+        changes = stack.deploy(
+            body, params, capabilities, name, exists=found is not None, rollback=rollback
+        )
         after = stack.describe()
         return self._outputs(
             request,
@@ -253,8 +352,14 @@ class Deploy(Action):
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
         stack = _Stack(self.clients, request.step, request.params)
-        if stack.describe() is None:
+        live = stack.describe()
+        if live is None:
             return
+        if live["StackStatus"] == "UPDATE_IN_PROGRESS":
+            # Cut off mid-update (an interrupt, a crash): CloudFormation's own
+            # rollback puts the old template back; then re-deploy as usual.
+            stack.client.cancel_update_stack(StackName=stack.name)
+            stack.client.get_waiter("stack_rollback_complete").wait(StackName=stack.name)
         if "previous_template" in outputs and outputs["previous_template"] is None:
             stack.client.delete_stack(StackName=stack.name)
             stack.client.get_waiter("stack_delete_complete").wait(StackName=stack.name)

@@ -153,9 +153,13 @@ def _traffic(
     g, s = ctx.graph, d.strategy
     if isinstance(d.target, m.CloudFormationTarget):
         stack = d.target
-        params = targets.cfn_params(stack, ctx.base_dir) | {
-            "rollback_triggers": [t.text for t in d.rollback.triggers]
-        }
+        params = (
+            targets.cfn_params(stack, ctx.base_dir)
+            | {"rollback_triggers": [t.text for t in d.rollback.triggers]}
+            | targets.stack_rollback(
+                stack, d.rollback.triggers, d.metrics, d.rollback.monitoring_time
+            )
+        )
         after = [
             g.add(
                 Step(

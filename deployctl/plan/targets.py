@@ -8,6 +8,8 @@ from dataclasses import asdict
 from typing import Any
 
 from deployctl.manifest import model as m
+from deployctl.manifest.triggers import Trigger
+from deployctl.plan.api import metric_json
 
 NEW = "${new_version}"
 STABLE = "${stable_version}"
@@ -95,3 +97,31 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
     else:
         what = f"{label}: {weight}% to {IDLE}, {100 - weight}% to the live side"
     return f"{service}.shift", params, what, f"{label}: weights back to where they were"
+
+
+def stack_rollback(
+    stack: m.CloudFormationTarget,
+    triggers: tuple[Trigger, ...],
+    metrics: tuple[m.MetricDef, ...],
+    monitoring_time: float | None,
+) -> dict[str, Any]:
+    """CloudFormation's own rollback triggers: one CloudWatch alarm per trigger
+    (at most 5, CloudFormation's limit), and ``MonitoringTimeInMinutes``.
+
+    An alarm compares the raw metric, so the threshold is the trigger's value
+    divided by the metric's ``scale``; a ratio becomes a metric-math alarm.
+    """
+    by_name = {d.name: d for d in metrics}
+    alarms = [
+        {
+            "name": f"deployctl-{stack.stack}-{t.metric}-{n}",
+            "trigger": t.text,
+            "op": t.op,
+            "threshold": t.value / (by_name[t.metric].scale or 1.0),
+            "metric": metric_json(by_name[t.metric]),
+        }
+        for n, t in enumerate(triggers[:5], start=1)
+        if t.metric in by_name
+    ]
+    minutes = min(180, int(-(-(monitoring_time or 0.0) // 60)))
+    return {"rollback_alarms": alarms, "monitoring_minutes": minutes}
