@@ -137,7 +137,11 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
                     f"{p}/deploy/command",
                     "command.run",
                     f"run {' '.join(d.deploy.command)}",
-                    {"argv": list(d.deploy.command), "timeout": 3600.0},
+                    {
+                        "argv": list(d.deploy.command),
+                        "timeout": 3600.0,
+                        "cwd": ctx.base_dir or ".",  # paths relative to the plan file
+                    },
                     tuple(after),
                     region,
                     tags,
