@@ -155,34 +155,39 @@ def _matches(live: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
 
 
 class Alarms(Action):
-    """``cloudwatch.alarms``: create or update each alarm; untouched if already so."""
+    """``cloudwatch.alarms``: create or update each alarm.
+
+    ``apply`` writes without reading first: PutMetricAlarm is an upsert, so a
+    repeated write changes nothing, and skipping the read keeps a first run
+    to exactly one call per alarm.  ``observe`` reads, for reconciliation.
+    """
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
-    def _todo(self, request: StepRequest) -> list[dict[str, Any]]:
+    def _specs(self, request: StepRequest) -> list[dict[str, Any]]:
         namespace = str(request.params.get("namespace") or "Deployctl")
         dims = request.params.get("dimensions") or {}
-        specs = [alarm_spec(namespace, a, dims) for a in request.params.get("alarms") or ()]
+        return [alarm_spec(namespace, a, dims) for a in request.params.get("alarms") or ()]
+
+    def observe(self, request: StepRequest) -> Observation:
+        specs = self._specs(request)
         if not specs:
-            return []
+            return Observation(applied=True, detail="no alarms")
         client = self.clients.client("cloudwatch", request.step.region)
         live = client.describe_alarms(
             AlarmNames=[s["AlarmName"] for s in specs], AlarmTypes=["MetricAlarm"]
         )["MetricAlarms"]
         by_name = {a["AlarmName"]: a for a in live}
-        return [s for s in specs if not _matches(by_name.get(s["AlarmName"], {}), s)]
-
-    def observe(self, request: StepRequest) -> Observation:
-        todo = self._todo(request)
+        todo = [s for s in specs if not _matches(by_name.get(s["AlarmName"], {}), s)]
         return Observation(applied=not todo, detail=f"{len(todo)} alarm(s) to write")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        todo = self._todo(request)
+        specs = self._specs(request)
         client = self.clients.client("cloudwatch", request.step.region)
-        for spec in todo:
+        for spec in specs:
             client.put_metric_alarm(**spec)
-        return {"alarms": [s["AlarmName"] for s in todo]}
+        return {"alarms": [s["AlarmName"] for s in specs]}
 
 
 # --- deployment metrics ---------------------------------------------------------------

@@ -185,10 +185,15 @@ def _get_alias(client: Any, function: str, alias: str) -> dict[str, Any] | None:
 class Publish(_LambdaAction):
     """``lambda.publish``: publish ``$LATEST`` as a version, at most once per code.
 
-    If a version with ``$LATEST``'s CodeSha256 exists it is returned instead
-    (a retried or resumed publish never makes a second version).  Outputs
-    ``new_version`` and ``stable_version``, the version the alias serves as
-    its primary now (the new one if the alias does not exist yet).
+    ``apply`` just calls PublishVersion: Lambda itself returns the latest
+    version instead of a new one when code and configuration have not changed
+    since it was published, so a retried or resumed publish never makes a
+    second version, and costs no look-up.  ``code_sha256`` (from
+    ``lambda.update_code``) makes Lambda refuse if ``$LATEST`` changed under
+    us.  ``observe`` (after a crash) still looks for a version with
+    ``$LATEST``'s code.  Outputs ``new_version``, ``stable_version`` (the
+    version the alias serves now; the new one if there is no alias yet) and
+    ``alias_revision``, which the shifts chain instead of re-reading the alias.
     """
 
     def _find(self, request: StepRequest) -> tuple[str, str | None]:
@@ -206,6 +211,7 @@ class Publish(_LambdaAction):
         return {
             "new_version": version,
             "stable_version": found["FunctionVersion"] if found else version,
+            "alias_revision": found.get("RevisionId", "") if found else "",
         }
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
@@ -238,16 +244,15 @@ class Publish(_LambdaAction):
         )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        sha, version = self._find(request)
-        if version is None:
-            # CodeSha256 makes Lambda refuse if $LATEST changed under us.
-            published = self.client(request).publish_version(
-                FunctionName=request.params["function"],
-                CodeSha256=sha,
-                Description=f"deployctl {request.run_id}",
-            )
-            version = str(published["Version"])
-        return self._outputs(request, version)
+        args = {
+            "FunctionName": request.params["function"],
+            "Description": f"deployctl {request.run_id}",
+        }
+        sha = request.params.get("code_sha256")
+        if sha and "${" not in str(sha):
+            args["CodeSha256"] = str(sha)
+        published = self.client(request).publish_version(**args)
+        return self._outputs(request, str(published["Version"]))
 
 
 @dataclass(frozen=True)
@@ -285,30 +290,52 @@ class Shift(_LambdaAction):
         p = request.params
         return target_state(str(p["new_version"]), str(p["stable_version"]), float(p["weight"]))
 
-    def _set(self, request: StepRequest, want: AliasState) -> bool:
+    def _chained(self, request: StepRequest, want: AliasState) -> str | None:
+        """Update the alias from the revision the previous step left, without
+        reading it; ``None`` when that revision is unknown or stale (someone
+        else changed the alias, or this step already ran before a crash)."""
+        revision = str(request.params.get("alias_revision") or "")
+        if not revision or "${" in revision:
+            return None
+        try:
+            done = self.client(request).update_alias(
+                FunctionName=request.params["function"],
+                Name=request.params["alias"],
+                FunctionVersion=want.version,
+                RoutingConfig={"AdditionalVersionWeights": dict(want.weights)},
+                RevisionId=revision,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailedException":
+                return None
+            raise
+        return str(done["RevisionId"])
+
+    def _set(self, request: StepRequest, want: AliasState) -> str:
+        """Put the alias in ``want``; returns its revision afterwards."""
         client = self.client(request)
         function, name = request.params["function"], request.params["alias"]
         live = _get_alias(client, function, name)
         routing = {"AdditionalVersionWeights": dict(want.weights)}
         if live is None:
-            client.create_alias(
+            made = client.create_alias(
                 FunctionName=function,
                 Name=name,
                 FunctionVersion=want.version,
                 RoutingConfig=routing,
             )
-            return True
+            return str(made["RevisionId"])
         if AliasState.of(live).same(want):
-            return False
+            return str(live["RevisionId"])
         # RevisionId: fail rather than overwrite a change someone made meanwhile.
-        client.update_alias(
+        done = client.update_alias(
             FunctionName=function,
             Name=name,
             FunctionVersion=want.version,
             RoutingConfig=routing,
             RevisionId=live["RevisionId"],
         )
-        return True
+        return str(done["RevisionId"])
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
         return (ls.alias_key(step.region, params),)
@@ -338,11 +365,16 @@ class Shift(_LambdaAction):
         want = self._target(request)
         if live is None or not AliasState.of(live).same(want):
             return Observation(applied=False)
-        return Observation(applied=True, detail=f"alias {p['alias']} already at {p['weight']}%")
+        return Observation(
+            applied=True,
+            outputs={"alias_revision": live["RevisionId"]},
+            detail=f"alias {p['alias']} already at {p['weight']}%",
+        )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        self._set(request, self._target(request))
-        return {}
+        want = self._target(request)
+        revision = self._chained(request, want) or self._set(request, want)
+        return {"alias_revision": revision}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
         self._set(request, AliasState(str(request.params["stable_version"]), {}))

@@ -69,11 +69,13 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
                     f"{p}/deploy/publish",
                     "lambda.publish",
                     f"publish a version of {tgt.function}; note the version alias {tgt.alias} serves",
-                    targets.target_params(tgt),
+                    # With new code, Lambda refuses to publish if $LATEST changed under us.
+                    targets.target_params(tgt)
+                    | ({"code_sha256": "${code_sha256}"} if code else {}),
                     tuple(after),
                     region,
                     tags,
-                    outputs=("new_version", "stable_version"),
+                    outputs=("new_version", "stable_version", "alias_revision"),
                 )
             )
         ]
@@ -221,6 +223,7 @@ def _traffic(
                     tuple(tags),
                     traffic=stage.traffic,
                     undo=undo,
+                    outputs=("alias_revision",) if kind == "lambda.shift" else (),
                 )
             )
         ]

@@ -79,7 +79,13 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
     params = target_params(target)
     label = name_of(target)
     if isinstance(target, m.LambdaTarget):
-        params |= {"new_version": NEW, "stable_version": STABLE, "weight": weight}
+        # alias_revision chains each shift onto the revision the last one left.
+        params |= {
+            "new_version": NEW,
+            "stable_version": STABLE,
+            "weight": weight,
+            "alias_revision": "${alias_revision}",
+        }
         if weight == 100:
             what = f"alias {target.alias}: {NEW} at 100% (promote)"
         else:

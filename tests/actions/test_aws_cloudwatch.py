@@ -138,16 +138,19 @@ ALARMS = {"namespace": "Deployctl", "alarms": [
      "period": 3600.0, "threshold": 2.0}]}
 
 
-def test_alarms_round_trip_and_twice_writes_each_once(clients: Clients, calls: Calls) -> None:
+def test_alarms_round_trip_and_apply_writes_each_alarm_without_reading(
+    clients: Clients, calls: Calls
+) -> None:
     reg = Registry()
     register(reg, clients)
     action = reg.get("cloudwatch.alarms")
     req = request("cloudwatch.alarms", ALARMS)
     assert not action.observe(req).applied
     first = action.apply(req)
-    assert action.observe(req).applied
-    assert action.apply(req) == {"alarms": []}
     assert calls["PutMetricAlarm"] == 3
+    assert calls["DescribeAlarms"] == 1  # observe's read, not apply's
+    assert action.observe(req).applied
+    assert action.apply(req) == first  # an upsert: the same alarms again
     assert len(first["alarms"]) == 3
     live = {a["AlarmName"]: a for a in clients.client("cloudwatch", REGION).describe_alarms()[
         "MetricAlarms"]}

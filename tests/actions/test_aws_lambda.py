@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aws_helpers import REGION, Calls, lambda_role, request, zip_bytes
+from botocore.stub import Stubber
 
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
@@ -112,7 +113,8 @@ def test_publish_outputs_the_new_version_and_the_alias_primary_as_stable(
     action = registry.get("lambda.publish")
     assert not action.observe(req).applied
     out = action.apply(req)
-    assert out == {"new_version": "2", "stable_version": "1"}
+    revision = lam.get_alias(FunctionName=FN, Name="live")["RevisionId"]
+    assert out == {"new_version": "2", "stable_version": "1", "alias_revision": revision}
     seen = action.observe(req)
     assert seen.applied
     assert seen.outputs == out
@@ -125,10 +127,10 @@ def test_publishing_twice_leaves_one_new_version(
     lam.update_function_code(FunctionName=FN, ZipFile=zip_bytes("v2"))
     req = request("lambda.publish", {"function": FN, "alias": "live"})
     action = registry.get("lambda.publish")
-    before = calls["PublishVersion"]
     assert action.apply(req) == action.apply(req)
+    assert calls["GetFunctionConfiguration"] == calls["ListVersionsByFunction"] == 0
+    # Lambda answers a second PublishVersion of unchanged code with the same version.
     assert versions(lam) == ["1", "2"]
-    assert calls["PublishVersion"] == before + 1
 
 
 def test_publish_without_an_alias_yet_calls_the_new_version_stable(
@@ -136,7 +138,7 @@ def test_publish_without_an_alias_yet_calls_the_new_version_stable(
 ) -> None:
     out = registry.get("lambda.publish").apply(
         request("lambda.publish", {"function": FN, "alias": "live"}))
-    assert out == {"new_version": "1", "stable_version": "1"}
+    assert out == {"new_version": "1", "stable_version": "1", "alias_revision": ""}
 
 
 # --- shift ------------------------------------------------------------------------------
@@ -202,6 +204,40 @@ def test_shifting_twice_makes_one_update_alias_call(
     action.undo(req, {})
     action.undo(req, {})
     assert calls["UpdateAlias"] == before + 2
+
+
+def test_a_shift_chained_on_the_last_revision_does_not_read_the_alias(
+    registry: Registry, two_versions: Any, calls: Calls
+) -> None:
+    revision = two_versions.get_alias(FunctionName=FN, Name="live")["RevisionId"]
+    before = calls["GetAlias"]
+    out = registry.get("lambda.shift").apply(
+        request("lambda.shift", {**shift(25), "alias_revision": revision})
+    )
+    assert calls["GetAlias"] == before  # (the test's own reads come after this)
+    assert alias(two_versions) == ("1", {"2": 0.25})
+    assert out == {"alias_revision": two_versions.get_alias(FunctionName=FN, Name="live")["RevisionId"]}
+
+
+def test_stubber_a_stale_revision_falls_back_to_reading_the_alias(
+    registry: Registry, clients: Any
+) -> None:
+    # moto neither checks nor rotates RevisionId, so the refusal is stubbed.
+    client = clients.client("lambda", "us-east-1")
+    stub = Stubber(client)
+    want = {"FunctionName": FN, "Name": "live", "FunctionVersion": "1",
+            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}}}
+    stub.add_client_error("update_alias", "PreconditionFailedException", http_status_code=412,
+                          expected_params={**want, "RevisionId": "stale"})
+    stub.add_response("get_alias", {"FunctionVersion": "1", "RevisionId": "fresh", "Name": "live"},
+                      {"FunctionName": FN, "Name": "live"})
+    stub.add_response("update_alias", {"RevisionId": "newer"}, {**want, "RevisionId": "fresh"})
+    with stub:
+        out = registry.get("lambda.shift").apply(
+            request("lambda.shift", {**shift(25), "alias_revision": "stale"})
+        )
+    stub.assert_no_pending_responses()
+    assert out == {"alias_revision": "newer"}
 
 
 def test_shift_creates_a_missing_alias_on_the_target(registry: Registry, lam: Any) -> None:

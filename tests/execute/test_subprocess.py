@@ -159,8 +159,11 @@ def test_approve_resume_status_runs_and_unlock_from_the_command_line(tmp_path):
     run_id = status["run"]["run_id"]
     assert status["run"]["status"] == "waiting"
     by_id = {s["id"]: s for s in status["steps"]}
-    assert by_id["us-east-1/deploy/publish"]["outputs"] == {"new_version": "2",
-                                                           "stable_version": "1"}
+    published = by_id["us-east-1/deploy/publish"]["outputs"]
+    assert {k: published[k] for k in ("new_version", "stable_version")} == {
+        "new_version": "2",
+        "stable_version": "1",
+    }
     assert by_id["us-east-1/canary/stage-1/analysis"]["status"] == "waiting"
     assert run_id in deployctl(workdir, "runs").stdout
 
