@@ -277,27 +277,23 @@ and once through deployctl's executor in-process (durable journal, real clock).
 |---|---|---|
 {by_op}
 
-Where deployctl makes more calls than the script, and why:
+How deployctl keeps to the script's calls while staying resumable:
 
-- `GetAlias` before every `lambda.shift`: each shift reads the alias to see
-  whether the weight is already in place (a resumed step must not shift
-  twice) and to carry its current `RevisionId`. The script reads the alias
-  once and chains `RevisionId` from each `UpdateAlias` answer. Carrying the
-  revision deployctl itself last wrote (seeded by `lambda.publish`, which
-  reads the alias anyway) would save all four while keeping the concurrent-edit
-  check; not done yet.
-- `GetFunctionConfiguration` and `ListVersionsByFunction` in `lambda.publish`:
-  the look-up that returns an existing version with the same CodeSha256
-  instead of publishing a second one after a crash. The script has no resume.
-- `DescribeAlarms`: `cloudwatch.alarms` reads before it writes, so a second
-  run writes nothing.
-- Fixed: `lambda.update_code` read the function (`GetFunction`) before
-  sending S3 code and then ignored the answer (commit "lambda.update_code: no
-  GetFunction before sending S3 code").
+- `lambda.publish` calls `PublishVersion` without a look-up: Lambda answers
+  an unchanged function with its latest version, so a resumed publish never
+  makes a second one. `code_sha256` from `lambda.update_code` makes Lambda
+  refuse if `$LATEST` changed underneath.
+- Each `lambda.shift` chains the alias `RevisionId` the previous step left
+  (`lambda.publish` reads the alias once, as the script does). Only a stale
+  revision (someone else edited the alias, or a resumed step) costs a
+  `GetAlias`, and then the step compares before it writes.
+- `cloudwatch.alarms` writes each alarm once without reading
+  (`PutMetricAlarm` is an upsert); only reconciliation after a crash reads.
+- `lambda.update_code` sends S3 code without reading the function first.
 
-The wall-time difference outside the waits is those calls plus the journal's
-fsyncs (two per mutating step); against real AWS, where a call takes tens
-of milliseconds instead of moto's few, the calls dominate.
+The wall-time difference outside the waits is the journal's fsyncs (two per
+mutating step) and the executor's thread hand-offs; against real AWS, where
+a call takes tens of milliseconds instead of moto's few, the calls dominate.
 """
 
 
