@@ -13,12 +13,27 @@ the failing one: see :func:`kept_by_scope`.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_ROLLBACK_INCOMPLETE, EXIT_ROLLED_BACK
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.state import FAILED, UNDONE, RunState
 from deployctl.plan.api import Plan, Step
+
+
+def filled(text: str | None, params: Mapping[str, Any] | None) -> str:
+    """An undo description with ``${name}`` filled from the step's resolved params
+    ("alias live back to ${stable_version}" -> "... back to 7"); unknown names stay."""
+    if not text or not params:
+        return text or ""
+    return re.sub(
+        r"\$\{\s*([A-Za-z0-9_]+)\s*\}",
+        lambda m: str(params[m.group(1)]) if m.group(1) in params else m.group(0),
+        text,
+    )
 
 
 def wave_of(step: Step) -> int | None:
@@ -102,7 +117,10 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
             what = "a one-way door" if step.one_way else "not reversible"
             stop = f"rollback stopped at {sid} ({what}); steps before it stay applied"
             ctx.write(api.ROLLBACK_STOPPED, sid, data={"why": what})
-            left = [f"{s}: {plan.by_id[s].undo or 'one-way'}" for s in todo[n:]]
+            left = [
+                f"{s}: {filled(plan.by_id[s].undo, state.step(s).params) or 'one-way'}"
+                for s in todo[n:]
+            ]
             break
         st = state.step(sid)
         request = ctx.request(step, st.params or {}, st.attempt)
@@ -116,11 +134,13 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
             ctx.write(api.UNDO_FAILED, sid, attempt=st.attempt, data={"error": error})
             stop = f"undo of {sid} failed: {error}"
             left = [
-                f"{s}: {plan.by_id[s].undo}" for s in todo[n:] if plan.by_id[s].undo is not None
+                f"{s}: {filled(plan.by_id[s].undo, state.step(s).params)}"
+                for s in todo[n:]
+                if plan.by_id[s].undo is not None
             ]
             break
         ctx.write(api.UNDONE, sid, attempt=st.attempt)
-        ctx.reporter.message(f"undone {sid}: {step.undo}")
+        ctx.reporter.message(f"undone {sid}: {filled(step.undo, st.params)}")
     if stop:
         status, code = api.ROLLBACK_INCOMPLETE, EXIT_ROLLBACK_INCOMPLETE
         message = f"run {ctx.run.run_id}: {stop}; manual action needed"

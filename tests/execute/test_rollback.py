@@ -184,3 +184,14 @@ def test_an_interrupt_during_rollback_stops_between_undos_and_resume_finishes_it
     assert again.resume(outcome.run_id).exit_code == 3
     assert world.ops("undo") == ["b", "a"]
     assert "boom" not in world.ops("apply")
+
+
+def test_undo_descriptions_name_the_resolved_versions() -> None:
+    from deployctl.execute.rollback import filled
+
+    text = "alias live back to version ${stable_version} at 100%"
+    assert filled(text, {"stable_version": "7"}) == "alias live back to version 7 at 100%"
+    assert filled(text, {}) == text  # nothing known: say it as planned
+    assert filled("weights back to where they were", {"to": "green"}) == (
+        "weights back to where they were"
+    )
