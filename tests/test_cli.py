@@ -106,8 +106,16 @@ def test_var_overrides_plan_vars(tmp_path: Path, capsys: pytest.CaptureFixture[s
     _, out, _ = run(capsys, "plan", plan, "--offline", "--vars-file", vars_file, "--format", "json")
     assert json.loads(out)["summary"]["min_wall_seconds"] == 120
     _, out, _ = run(
-        capsys, "plan", plan, "--offline", "--vars-file", vars_file, "--var", "first=30s",
-        "--format", "json",
+        capsys,
+        "plan",
+        plan,
+        "--offline",
+        "--vars-file",
+        vars_file,
+        "--var",
+        "first=30s",
+        "--format",
+        "json",
     )
     assert json.loads(out)["summary"]["min_wall_seconds"] == 30
 
@@ -214,7 +222,9 @@ def test_secret_vars_never_reach_plan_output(
     )
     plan = write(tmp_path, text)
     for fmt in ("text", "markdown", "json"):
-        code, out, err = run(capsys, "plan", plan, "--offline", "--format", fmt, "--var", f"api_token={secret}")
+        code, out, err = run(
+            capsys, "plan", plan, "--offline", "--format", fmt, "--var", f"api_token={secret}"
+        )
         assert code == 0, err
         # neither the raw bytes nor their JSON-escaped spelling may appear
         assert secret not in out
@@ -252,3 +262,12 @@ def test_internal_errors_are_one_line_with_a_crash_log(
         == f"deployctl: internal error: RuntimeError: kaboom (traceback in {state / 'crash.log'})"
     )
     assert "Traceback" in (state / "crash.log").read_text(encoding="utf-8")
+
+
+def test_jinja_region_points_to_the_runtime_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = write(tmp_path, MINIMAL.replace("alias: live", 'alias: "live-{{ region }}"'))
+    code, _, err = run(capsys, "validate", plan)
+    assert code == 1
+    assert "'region' is undefined (use ${region}: a plan file is rendered once" in err

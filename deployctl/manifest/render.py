@@ -158,7 +158,10 @@ class Renderer:
             except jinja2.TemplateSyntaxError as exc:
                 errors.append(marks.diag(path, f"template error: {exc.message}"))
             except jinja2.UndefinedError as exc:
-                errors.append(marks.diag(path, f"template error: {exc.message}"))
+                hint = ""
+                if exc.message and exc.message.startswith("'region'"):
+                    hint = " (use ${region}: a plan file is rendered once, regions are filled in at run time)"
+                errors.append(marks.diag(path, f"template error: {exc.message}{hint}"))
             except SecurityError as exc:
                 errors.append(marks.diag(path, f"template error: not allowed: {exc}"))
             except _MissingEnv as exc:
