@@ -4,7 +4,7 @@ apply is SIGKILLed right after its K-th journal record
 final AWS state (each region's alias and versions, the Route 53 records,
 the flags, the snapshots) equals the uninterrupted run's.
 
-The plan writes about 70 records and each K costs two processes and three
+The plan writes 49 records and each K costs two processes and three
 regions' gates on the real clock (about 10 s), so K is sampled: evenly
 across the journal, plus the records that could do something twice if
 resume were wrong: ap-southeast-1's publish (a second version) and the
