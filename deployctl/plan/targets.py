@@ -90,7 +90,12 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
             what = f"alias {target.alias}: {NEW} at 100% (promote)"
         else:
             what = f"alias {target.alias}: {NEW} at {weight}%, {STABLE} at {100 - weight}%"
-        return "lambda.shift", params, what, f"alias {target.alias} back to version {STABLE} at 100%"
+        return (
+            "lambda.shift",
+            params,
+            what,
+            f"alias {target.alias} back to version {STABLE} at 100%",
+        )
     service = {m.AlbTarget: "alb", m.Route53Target: "route53", m.CloudFrontTarget: "cloudfront"}[
         type(target)
     ]
