@@ -13,6 +13,7 @@ from deployctl.execute.lock import RunLock
 from deployctl.execute.refs import Resolver
 from deployctl.execute.state import RunState, apply_record, token_for
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Step
 
 
@@ -37,6 +38,7 @@ class RunContext:
     def __post_init__(self) -> None:
         self.resolver = Resolver(self.plan, self._outputs)
         self._state_lock = threading.Lock()
+        self._redact = Redactor(self.plan.secret_values)
 
     def _outputs(self, step_id: str) -> Mapping[str, Any] | None:
         st = self.state.steps.get(step_id)
@@ -51,10 +53,17 @@ class RunContext:
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Record:
-        """Journal a record, fold it into the live state, then tell the reporter."""
+        """Journal a record, fold it into the live state, then tell the reporter.
+
+        Secret values never reach the journal: the record is stored redacted,
+        while this process folds the real data into its live state.
+        """
+        stored = self._redact.data(dict(data)) if data and self._redact.secrets else data
         record = self.journal.append(
-            self.run.run_id, type, step_id=step_id, attempt=attempt, token=token, data=data
+            self.run.run_id, type, step_id=step_id, attempt=attempt, token=token, data=stored
         )
+        if stored is not data and data is not None:
+            record = replace(record, data=dict(data))
         if step_id is not None:
             with self._state_lock:
                 apply_record(self.state.step(step_id), record)

@@ -21,6 +21,8 @@ from typing import Any
 
 from deployctl.errors import UserError
 from deployctl.execute.api import RUNNING, Journal, Record, RunInfo
+from deployctl.execute.stored import REDACTED
+from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
 
 DB_NAME = "journal.sqlite"
@@ -124,7 +126,11 @@ class SqliteJournal(Journal):
     def create_run(self, plan: Plan, user: str) -> RunInfo:
         now = self.now()
         run_id = new_run_id(now)
-        body = json.dumps(plan.to_json(with_summary=False), sort_keys=True)
+        stored = plan.to_json(with_summary=False)
+        if plan.secret_values:
+            # The journal never holds a secret; such a run continues from its plan file.
+            stored = {**Redactor(plan.secret_values).data(stored), REDACTED: True}
+        body = json.dumps(stored, sort_keys=True)
         with self._mutex, transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

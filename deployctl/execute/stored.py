@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.errors import DeployctlError
+from deployctl.errors import DeployctlError, UserError
 from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.plan.api import Plan, Publish, Step
 
@@ -47,8 +47,25 @@ def _publish(data: dict[str, Any] | None) -> Publish | None:
     return Publish(str(data["namespace"]), tuple(str(m) for m in data["publish"]))
 
 
-def plan_from_json(data: dict[str, Any], source: str, digest: str) -> Plan:
-    """The stored plan; raises if it no longer hashes to the run's digest."""
+REDACTED = "secrets_redacted"  # set on a stored plan whose secret values were blanked
+
+
+def plan_from_json(
+    data: dict[str, Any], source: str, digest: str, *, allow_redacted: bool = False
+) -> Plan:
+    """The stored plan; raises if it no longer hashes to the run's digest.
+
+    A plan stored with its secrets redacted cannot be run again from the
+    journal (its params lack the secret values): that raises, naming the way
+    on, unless ``allow_redacted`` (for reading step ids and kinds only).
+    """
+    if data.get(REDACTED):
+        if not allow_redacted:
+            raise UserError(
+                f"this run's plan uses secret values, which the journal never stores; "
+                f"continue it with 'deployctl apply {source}' and the same --var/--vars-file"
+            )
+        data = {k: v for k, v in data.items() if k != REDACTED}
     metrics = {
         name: MetricDef(
             name=name,
@@ -72,7 +89,7 @@ def plan_from_json(data: dict[str, Any], source: str, digest: str) -> Plan:
         rollback_scope=data.get("rollback", {}).get("scope", "wave"),
         publish=_publish(data.get("monitoring")),
     )
-    if plan.digest != digest:
+    if plan.digest != digest and not allow_redacted:
         raise DeployctlError(
             f"the plan stored for this run no longer matches its digest {digest[:12]} "
             "(written by another deployctl version?); resume it from the plan file"
