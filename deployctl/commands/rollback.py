@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     ex = executor(args)
     try:
-        run_id = args.target
+        run_id, plan = args.target, None
         if os.path.isfile(args.target):
             # A plan file means its newest run for this project and environment.
             plan = load_plan(args.target, args)
@@ -32,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"{args.target}: no run of this plan in {args.state_dir}")
             run_id = runs[0].run_id
         with ex.signals():
-            return finish(ex.rollback(run_id))
+            return finish(ex.rollback(run_id, plan))
     finally:
         ex.close()

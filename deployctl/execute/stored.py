@@ -62,8 +62,9 @@ def plan_from_json(
     if data.get(REDACTED):
         if not allow_redacted:
             raise UserError(
-                f"this run's plan uses secret values, which the journal never stores; "
-                f"continue it with 'deployctl apply {source}' and the same --var/--vars-file"
+                "this run's plan uses secret values, which the journal never stores; name "
+                f"the plan file instead of the run id ('deployctl apply {source}' or "
+                f"'deployctl rollback {source}') with the same --var/--vars-file"
             )
         data = {k: v for k, v in data.items() if k != REDACTED}
     metrics = {

@@ -56,7 +56,16 @@ def test_a_run_with_secrets_continues_from_its_plan_file_not_the_journal(tmp_pat
     assert deployctl(workdir, "approve", run_id).returncode == 0
     refused = deployctl(workdir, "resume", run_id)
     assert refused.returncode == 1
-    assert "continue it with 'deployctl apply plan.yaml' and the same --var/--vars-file" in refused.stderr
+    assert "name the plan file instead of the run id ('deployctl apply plan.yaml'" in refused.stderr
     finished = deployctl(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
     assert finished.returncode == 0, finished.stderr
     assert SECRET.encode() not in _everything_under(workdir / ".deployctl")
+
+
+def test_a_run_with_secrets_rolls_back_by_its_plan_file(tmp_path: Path) -> None:
+    workdir = new_world(tmp_path, HEALTHY)
+    (workdir / "plan.yaml").write_text(PLAN, encoding="utf-8")
+    assert deployctl(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}").returncode == 0
+    back = deployctl(workdir, "rollback", "plan.yaml", "--var", f"api_token={SECRET}")
+    assert back.returncode == 3, back.stderr
+    assert "rolled back cleanly" in back.stdout + back.stderr
