@@ -56,13 +56,14 @@ def test_a_missing_program_is_a_clear_error(registry: Registry) -> None:
 
 
 def test_the_timeout_kills_the_program(registry: Registry) -> None:
-    code = "import time; print('started', flush=True); time.sleep(30)"
+    # A program that would never end by itself.
+    code = "import threading; print('started', flush=True); threading.Event().wait()"
     with pytest.raises(ActionError, match=r"timed out after 0.5s(.|\n)*started"):
         run(registry, [sys.executable, "-c", code], timeout=0.5)
 
 
 def test_an_interrupt_kills_the_program(registry: Registry) -> None:
-    code = "import time; time.sleep(30)"
+    code = "import threading; threading.Event().wait()"
     req = request("command.run", {"argv": [sys.executable, "-c", code], "timeout": 60.0},
                   RealClock())
     threading.Timer(0.2, req.cancel.set).start()
