@@ -26,7 +26,6 @@ import io
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
+from perfdoc import write_section  # noqa: E402
 
 from deployctl.actions.aws import Clients  # noqa: E402
 from deployctl.actions.builtin import register_aws  # noqa: E402
@@ -53,7 +53,6 @@ from deployctl.execute.runner import Executor, Options  # noqa: E402
 from deployctl.manifest.load import LoadOptions, load_text  # noqa: E402
 from deployctl.plan.compile import compile_plan  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Apply vs a hand-written script"
 PLAN = ROOT / "plans" / "fraud-or-not.yaml"
 VARS = {"stage1": "1s", "stage2": "1s", "stage3": "1s", "monitor": "1s", "latency_stat": "Maximum"}
@@ -297,18 +296,6 @@ a call takes tens of milliseconds instead of moto's few, the calls dominate.
 """
 
 
-def write(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    staging = DOC.with_suffix(".md.apply-vs-script-tmp")
-    staging.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(staging, DOC)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -327,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print(text)
     if not args.no_write:
-        write(text)
+        write_section(SECTION, text)
     return 0
 
 

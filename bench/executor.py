@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from perfdoc import DOC, write_section  # noqa: E402
+
 from deployctl.actions.api import Action, Observation, Registry, StepRequest  # noqa: E402
 from deployctl.actions.registry import Backend  # noqa: E402
 from deployctl.execute.api import Outcome, Reporter, RunInfo  # noqa: E402
@@ -38,9 +39,7 @@ from deployctl.execute.clock import RealClock  # noqa: E402
 from deployctl.execute.runner import Executor, Options  # noqa: E402
 from deployctl.plan.api import Plan, Step  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Executor"
-INTRO = "# Performance\n\nMeasured numbers for deployctl's hot paths, one section per component.\n"
 CALL_SECONDS = 0.050
 REGIONS, BRANCHES, DEPTH = 3, 3, 8
 OVERHEAD_TARGET_MS = 2.0
@@ -84,12 +83,27 @@ def wide_plan() -> Plan:
             prev = root
             for d in range(DEPTH):
                 sid = f"{region}/b{b}/s{d}"
-                out.append(Step(id=sid, kind="call", description="call", region=region,
-                                deps=(prev,), params={"v": "${region}"}))
+                out.append(
+                    Step(
+                        id=sid,
+                        kind="call",
+                        description="call",
+                        region=region,
+                        deps=(prev,),
+                        params={"v": "${region}"},
+                    )
+                )
                 prev = sid
             ends.append(prev)
-        out.append(Step(id=f"{region}/join", kind="call", description="join", region=region,
-                        deps=tuple(ends)))
+        out.append(
+            Step(
+                id=f"{region}/join",
+                kind="call",
+                description="join",
+                region=region,
+                deps=tuple(ends),
+            )
+        )
     return Plan("Deployment", "bench", "wide", "bench", tuple(out))
 
 
@@ -141,25 +155,34 @@ def measure(steps: int, runs: int) -> dict[str, float]:
     timings = [run(wide, 10) for _ in range(runs)]
     apply_time = min(t[0] for t in timings)
     makespan = min(t[1] for t in timings)
-    return {"steps": steps, "overhead_ms": overhead, "wide_steps": len(wide.steps),
-            "critical": critical, "makespan": makespan, "ratio": makespan / critical,
-            "apply": apply_time, "apply_ratio": apply_time / critical}
+    return {
+        "steps": steps,
+        "overhead_ms": overhead,
+        "wide_steps": len(wide.steps),
+        "critical": critical,
+        "makespan": makespan,
+        "ratio": makespan / critical,
+        "apply": apply_time,
+        "apply_ratio": apply_time / critical,
+    }
 
 
 def table(m: dict[str, float]) -> str:
     ok_a = "yes" if m["overhead_ms"] < OVERHEAD_TARGET_MS else "NO"
     ok_b = "yes" if m["ratio"] <= RATIO_TARGET else "NO"
-    return "\n".join([
-        "| measurement | result | target | met |",
-        "|---|---|---|---|",
-        f"| (a) overhead per step, {int(m['steps']):,} no-op steps, durable journal "
-        f"| {m['overhead_ms']:.3f} ms | < {OVERHEAD_TARGET_MS:g} ms | {ok_a} |",
-        f"| (b) makespan / critical path, {int(m['wide_steps'])} steps x 50 ms "
-        f"| {m['makespan']:.3f} s / {m['critical']:.3f} s = {m['ratio']:.3f} "
-        f"| <= {RATIO_TARGET:.2f} | {ok_b} |",
-        f"| (b') the same, whole `apply` (open journal, lock, create run, release) "
-        f"| {m['apply']:.3f} s = {m['apply_ratio']:.3f} x critical path | | |",
-    ])
+    return "\n".join(
+        [
+            "| measurement | result | target | met |",
+            "|---|---|---|---|",
+            f"| (a) overhead per step, {int(m['steps']):,} no-op steps, durable journal "
+            f"| {m['overhead_ms']:.3f} ms | < {OVERHEAD_TARGET_MS:g} ms | {ok_a} |",
+            f"| (b) makespan / critical path, {int(m['wide_steps'])} steps x 50 ms "
+            f"| {m['makespan']:.3f} s / {m['critical']:.3f} s = {m['ratio']:.3f} "
+            f"| <= {RATIO_TARGET:.2f} | {ok_b} |",
+            f"| (b') the same, whole `apply` (open journal, lock, create run, release) "
+            f"| {m['apply']:.3f} s = {m['apply_ratio']:.3f} x critical path | | |",
+        ]
+    )
 
 
 def section(m: dict[str, float], runs: int) -> str:
@@ -194,20 +217,6 @@ repository's disk, not tmpfs).
 """
 
 
-def write_doc(text: str) -> None:
-    """Replace (or append) the executor section, leaving every other section alone."""
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else INTRO
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    staging = DOC.with_suffix(".md.executor-tmp")
-    staging.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(staging, DOC)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="best of N (default 3)")
@@ -217,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     m = measure(args.steps, args.runs)
     print(table(m))
     if not args.no_write:
-        write_doc(section(m, args.runs))
+        write_section(SECTION, section(m, args.runs))
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 0
 

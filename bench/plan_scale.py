@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from perfdoc import DOC, write_section  # noqa: E402
 
 from deployctl.gcpause import paused_gc  # noqa: E402
 from deployctl.manifest import load_file  # noqa: E402
@@ -40,9 +41,7 @@ from deployctl.plan import compile_plan  # noqa: E402
 SIZES = (1_000, 2_000, 5_000, 10_000)
 TARGET_STEPS = 10_000
 TARGET_SECONDS = 1.0
-DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Planner"
-INTRO = "# Performance\n\nMeasured numbers for deployctl's hot paths, one section per component.\n"
 
 # A region's chain: publish, smoke, (shift + analysis) per stage but the last
 # (shift only), monitor.
@@ -259,20 +258,6 @@ the growing trees) the same 10,044-step plan took 2,151 ms wall.
 """
 
 
-def write_doc(text: str) -> None:
-    """Replace (or append) the planner section, leaving every other section alone."""
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else INTRO
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    staging = DOC.with_suffix(".md.tmp")
-    staging.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(staging, DOC)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="best of N (default 5)")
@@ -284,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         split = phases(max(args.sizes), args.runs)
-        write_doc(section(rows, args.runs, load, split))
+        write_section(SECTION, section(rows, args.runs, load, split))
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 0
 

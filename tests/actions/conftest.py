@@ -50,7 +50,7 @@ def _no_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(seconds: float) -> None:
         # subprocess polls a child with sleeps of a few milliseconds: allowed.
         if seconds >= 0.1:
-            raise AssertionError(f"time.sleep({seconds}) in an action test")
+            raise AssertionError(f"a real {seconds} s sleep in an action test: use the clock")
         real(seconds)
 
     monkeypatch.setattr(time, "sleep", refuse)
