@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         opts = options(args)
         if saved:
             guard = planfile.FingerprintGuard(ex.backend.registry, saved["resources"])
-            opts = dataclasses.replace(opts, guard=guard)
+            opts = dataclasses.replace(opts, guard=guard, review=planfile.review(saved))
         with ex.signals():
             return finish(ex.apply(plan, opts))
     finally:

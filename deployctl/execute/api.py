@@ -27,7 +27,8 @@ ROLLED_BACK = "rolled_back"
 ROLLBACK_INCOMPLETE = "rollback_incomplete"
 FAILED_RUN = "failed"  # failed with rollback.automatic: false; rolled back only by hand
 ABANDONED = "abandoned"
-RESUMABLE = frozenset({RUNNING, WAITING, INTERRUPTED})
+STALE = "stale"  # a reviewed run found a resource changed by someone else; stopped
+RESUMABLE = frozenset({RUNNING, WAITING, INTERRUPTED, STALE})
 ENDED = frozenset({SUCCEEDED, ROLLED_BACK, ROLLBACK_INCOMPLETE, FAILED_RUN})
 
 # Journal record types.  Forward work: intent -> done (mutating) or done alone
@@ -49,6 +50,9 @@ UNDONE = "undone"
 UNDO_FAILED = "undo_failed"
 ROLLBACK_STOPPED = "rollback_stopped"
 RUN_FINISHED = "run_finished"
+# A run from a saved plan: the fingerprints reviewed, then each stop on a changed resource.
+REVIEWED = "reviewed"
+STALE_RECORD = "stale"
 
 
 @dataclass(frozen=True)

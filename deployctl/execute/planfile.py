@@ -13,30 +13,20 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl.actions.api import Registry
 from deployctl.errors import StalePlan, UserError
 from deployctl.execute.observe import Observed, observe
+from deployctl.execute.review import Review, StaleResources
 from deployctl.execute.stored import plan_from_json
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
 
 FORMAT_VERSION = 1
 KIND = "deployctl-saved-plan"
-
-
-class StaleResources(StalePlan):
-    """A resource changed between ``plan --out`` and ``apply``."""
-
-    def __init__(self, changed: Mapping[str, tuple[str, str]]) -> None:
-        self.changed = dict(changed)
-        what = "; ".join(f"{key}: {was} -> {now}" for key, (was, now) in sorted(changed.items()))
-        Exception.__init__(
-            self,
-            f"the saved plan is stale, nothing was sent: {what}; run 'deployctl plan --out' again",
-        )
 
 
 def _file_digest(path: str) -> str | None:
@@ -56,6 +46,7 @@ def save(path: str, plan: Plan, observed: Observed) -> None:
         "digest": plan.digest,
         "manifest_digest": _file_digest(plan.source),
         "has_secrets": bool(plan.secret_values),
+        "reviewed_at": time.time(),
         "plan": redact.data(plan.to_json(with_summary=False)),
         "resources": {
             key: {"fingerprint": state.fingerprint, "display": redact(state.display)}
@@ -84,6 +75,11 @@ def read(path: str) -> dict[str, Any] | None:
     return data
 
 
+def review(data: Mapping[str, Any]) -> Review:
+    """The fingerprints to check each step against (files before ``reviewed_at`` count as oldest)."""
+    return Review(float(data.get("reviewed_at", 0.0)), data["resources"])
+
+
 def load(data: Mapping[str, Any], compile_source: Callable[[str], Plan]) -> Plan:
     """The plan the file was saved from (recompiled when secrets were redacted)."""
     if data["has_secrets"]:
@@ -95,8 +91,9 @@ def load(data: Mapping[str, Any], compile_source: Callable[[str], Plan]) -> Plan
 
 
 class FingerprintGuard:
-    """Checks, before the run's first step is sent, that every resource the
-    saved plan read still has the fingerprint it had at review."""
+    """Checks, before a new run starts, that every resource the saved plan
+    read still has the fingerprint it had at review (each step checks its own
+    resources again right before it is sent: review.py)."""
 
     def __init__(self, registry: Registry, resources: Mapping[str, Mapping[str, str]]) -> None:
         self.registry = registry

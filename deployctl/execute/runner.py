@@ -21,6 +21,7 @@ from deployctl.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_STALE,
     EXIT_WAITING,
     StalePlan,
     UnknownAction,
@@ -30,8 +31,9 @@ from deployctl.execute import api, testhooks
 from deployctl.execute.context import RunContext
 from deployctl.execute.journal import SqliteJournal, connect, who
 from deployctl.execute.lock import LEASE_SECONDS, RunLock, lock_id_for
+from deployctl.execute.review import Review
 from deployctl.execute.rollback import roll_back
-from deployctl.execute.state import FAILED, fold
+from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.stored import plan_from_json
 from deployctl.execute.walker import APPROVAL, Walker
 from deployctl.plan.api import Plan
@@ -45,6 +47,9 @@ class Options:
     # A reviewed plan's check that the world has not changed since: raises
     # (StalePlan) before a new run sends anything.
     guard: Callable[[Plan], None] | None = None
+    # The saved plan's fingerprints: the run journals them and checks each
+    # step's resources against them (review.py).
+    review: Review | None = None
 
 
 class Executor:
@@ -245,7 +250,12 @@ class Executor:
         return ctx
 
     def _drive(
-        self, plan: Plan, run: api.RunInfo, resumed: bool, options: Options, lock: RunLock
+        self,
+        plan: Plan,
+        run: api.RunInfo,
+        resumed: bool,
+        options: Options,
+        lock: RunLock,
     ) -> api.Outcome:
         self.journal.set_status(run.run_id, api.RUNNING)
         ctx = self._context(plan, run, options, lock)
@@ -254,6 +264,8 @@ class Executor:
             api.RESUMED if resumed else api.RUN_STARTED,
             data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},
         )
+        if options.review is not None and options.review.supersedes(ctx.state):
+            note_review(ctx.state, ctx.write(api.REVIEWED, data=options.review.to_json()))
         if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
             return self._finish(roll_back(ctx, ctx.state.rollback_reason))
         failed = [(sid, st.error) for sid, st in ctx.state.steps.items() if st.status == FAILED]
@@ -278,6 +290,24 @@ class Executor:
                     EXIT_INTERRUPTED,
                     f"run {rid} interrupted; in-flight steps were journaled",
                     (f"resume with: deployctl resume {rid}{hint}",),
+                )
+            )
+        if result.status == "stale":
+            # Someone else changed a resource mid-run: send nothing more and
+            # undo nothing (a rollback would overwrite their change too).
+            self.journal.set_status(rid, api.STALE)
+            return self._finish(
+                api.Outcome(
+                    rid,
+                    api.STALE,
+                    EXIT_STALE,
+                    f"run {rid} stopped: {result.reason}",
+                    (
+                        f"put it back and go on: deployctl resume {rid}{hint}",
+                        f"or undo what this run did: deployctl rollback {rid}{hint}",
+                        "or accept the world as it is now: deployctl plan PLAN --out FILE, "
+                        "then deployctl apply FILE",
+                    ),
                 )
             )
         if result.status == "failed":

@@ -43,6 +43,9 @@ class StepState:
     last_check: dict[str, Any] | None = None
     error: str | None = None
     reason: str | None = None  # why it waits
+    # Reviewed runs: what the step's resources looked like right after it ran
+    # (key -> {"fingerprint", "display"}), so the next step on them knows.
+    seen: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,10 @@ class RunState:
     rollback_reason: str | None = None
     rollback_stopped: str | None = None
     final_status: str | None = None
+    # A run from a saved plan: key -> {"fingerprint", "display"} at review.
+    reviewed: dict[str, dict[str, str]] | None = None
+    reviewed_at: float = 0.0  # wall clock of that review
+    reviewed_seq: int = 0  # journal position of that review: later steps' views win
 
     def step(self, step_id: str) -> StepState:
         return self.steps.setdefault(step_id, StepState())
@@ -88,12 +95,20 @@ def fold(step_ids: Iterable[str], records: Iterable[api.Record]) -> RunState:
                 state.rollback_reason = str(rec.data.get("reason", ""))
             elif rec.type == api.RUN_FINISHED:
                 state.final_status = str(rec.data.get("status"))
+            elif rec.type == api.REVIEWED:
+                note_review(state, rec)
             continue
         st = state.step(rec.step_id)
         apply_record(st, rec)
         if rec.type == api.ROLLBACK_STOPPED:
             state.rollback_stopped = rec.step_id
     return state
+
+
+def note_review(state: RunState, rec: api.Record) -> None:
+    state.reviewed = dict(rec.data.get("resources", {}))
+    state.reviewed_at = float(rec.data.get("at", 0.0))
+    state.reviewed_seq = rec.seq
 
 
 def apply_record(st: StepState, rec: api.Record) -> None:
@@ -106,6 +121,7 @@ def apply_record(st: StepState, rec: api.Record) -> None:
     elif kind == api.DONE:
         st.status, st.done_seq, st.finished = DONE, rec.seq, rec.at
         st.outputs = dict(rec.data.get("outputs", {}))
+        st.seen = dict(rec.data.get("seen", {}))
         st.attempt = max(st.attempt, rec.attempt)
         if st.params is None:
             st.params = dict(rec.data.get("params", {}))

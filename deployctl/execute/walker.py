@@ -16,19 +16,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from deployctl.errors import DeployctlError
-from deployctl.execute import api
+from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
 from deployctl.execute.state import DONE, StepState
 from deployctl.plan.api import Step
 
 APPROVAL = "approval"
+STALE = "stale"  # a reviewed run's step found its resource changed by someone else
 _RENEW_EVERY = 15.0  # seconds the main loop may block before renewing the lease
 
 
 @dataclass(frozen=True)
 class WalkResult:
-    status: str  # done | failed | waiting | interrupted
+    status: str  # done | failed | waiting | interrupted | stale
     failed: tuple[str, ...] = ()
     reason: str = ""
     waiting: tuple[str, ...] = ()
@@ -68,6 +69,8 @@ class Walker:
         failed: list[str] = []
         waiting: list[str] = []
         reasons: list[str] = []
+        stale: list[str] = []
+        stale_reasons: list[str] = []
         inflight: set[str] = set()
 
         def finish(sid: str, result: api.StepResult) -> None:
@@ -83,6 +86,10 @@ class Walker:
                 ctx.halt.set()
             elif result.status == "waiting":
                 waiting.append(sid)
+            elif result.status == STALE:
+                stale.append(sid)
+                stale_reasons.append(result.error or "stale")
+                ctx.halt.set()
 
         with ThreadPoolExecutor(max_workers=ctx.parallelism, thread_name_prefix="step") as pool:
             while True:
@@ -117,6 +124,8 @@ class Walker:
             return WalkResult("interrupted", tuple(failed), "; ".join(reasons))
         if failed:
             return WalkResult("failed", tuple(failed), "; ".join(reasons))
+        if stale:
+            return WalkResult(STALE, tuple(stale), "; ".join(stale_reasons))
         if waiting:
             return WalkResult("waiting", waiting=tuple(waiting))
         missing = [s.id for s in plan.steps if s.id not in complete]
@@ -150,6 +159,14 @@ class Walker:
             if "${" in step.description:
                 with contextlib.suppress(DeployctlError):
                     shown = replace(step, description=ctx.resolver.resolve(step, step.description))
+            reviewed = ctx.state.reviewed is not None and not action.gate
+            if reviewed and not st.intents:
+                # Nothing of this step can be live yet: anything changed is someone else's.
+                try:
+                    review.check(ctx.state, step, action, params)
+                except review.StaleResources as exc:
+                    ctx.write(api.STALE_RECORD, step.id, data={"changed": _changed(exc)})
+                    return api.StepResult(step.id, STALE, error=str(exc))
             ctx.reporter.step_started(shown, st.attempt + 1)
             if action.gate:
                 return run_gate(ctx, step, action, ctx.request(step, params, st.attempt + 1))
@@ -174,12 +191,10 @@ class Walker:
                     data={"applied": seen.applied, "detail": seen.detail},
                 )
                 if seen.applied:
-                    ctx.write(
-                        api.DONE,
-                        step.id,
-                        attempt=st.attempt,
-                        data={"outputs": dict(seen.outputs), "reconciled": True},
-                    )
+                    data = {"outputs": dict(seen.outputs), "reconciled": True}
+                    if reviewed:
+                        data["seen"] = review.after(step, action, params)
+                    ctx.write(api.DONE, step.id, attempt=st.attempt, data=data)
                     return self._wait(step, st.attempt)
             attempt = st.attempt + 1
             request = ctx.request(step, params, attempt)
@@ -187,9 +202,10 @@ class Walker:
                 api.INTENT, step.id, attempt=attempt, token=request.token, data={"params": params}
             )
             outputs = dict(action.apply(request))
-            ctx.write(
-                api.DONE, step.id, attempt=attempt, token=request.token, data={"outputs": outputs}
-            )
+            done: dict[str, object] = {"outputs": outputs}
+            if reviewed:
+                done["seen"] = review.after(step, action, params)
+            ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
             return self._wait(step, attempt)
         except Exception as exc:  # an action's failure is data: journal it, then roll back
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
@@ -205,3 +221,7 @@ class Walker:
                 return api.StepResult(step.id, "interrupted", attempt=attempt)
             ctx.write(api.WAITED, step.id, attempt=attempt, data={"seconds": step.wait})
         return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)
+
+
+def _changed(exc: review.StaleResources) -> dict[str, dict[str, str]]:
+    return {key: {"was": was, "now": now} for key, (was, now) in exc.changed.items()}
