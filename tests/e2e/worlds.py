@@ -23,7 +23,8 @@ MOTO_VARS = ("--var", "latency_stat=Maximum")
 def _zip(body: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("handler.py", body)
+        # A fixed timestamp: the same code gives the same bytes and CodeSha256.
+        zf.writestr(zipfile.ZipInfo("handler.py", date_time=(2024, 1, 20, 0, 0, 0)), body)
     return buf.getvalue()
 
 
@@ -63,8 +64,12 @@ def lambda_world(server: MotoServer) -> None:
     role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     s3 = server.client("s3")
     s3.create_bucket(Bucket="fraud-or-not-artifacts")
+    # With a SHA-256 checksum, plan can tell whether the live code is this artifact.
     s3.put_object(
-        Bucket="fraud-or-not-artifacts", Key="api-handler/2024.01.20.zip", Body=_zip("v2")
+        Bucket="fraud-or-not-artifacts",
+        Key="api-handler/2024.01.20.zip",
+        Body=_zip("v2"),
+        ChecksumAlgorithm="SHA256",
     )
     lam = server.client("lambda")
     lam.create_function(
