@@ -58,3 +58,41 @@ def test_a_kill_after_any_journal_record_then_apply_again_publishes_once_and_pro
         assert resumed.returncode == 0, (k, resumed.stdout, resumed.stderr)
         assert alias(moto_server) == ("2", {}), k
         assert published(moto_server) == ["1", "2"], k
+
+
+def test_a_reviewed_run_killed_at_its_checkpoints_resumes_without_looking_stale(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """``apply FILE`` from ``plan --out``: killed right after the review is
+    journaled, after an intent (the call's effect in doubt) and after a done
+    record (its ``seen`` fingerprints), then applied again.  The run's own
+    changes must never look like someone else's."""
+
+    def review(state: Path) -> tuple[str, ...]:
+        saved = state.parent / f"{state.name}.plan.json"
+        argv = list(fraud_apply(moto_server, state))
+        argv[0] = "plan"
+        planned = run_cli(*argv, "--out", str(saved))
+        assert planned.returncode == 0, planned.stderr
+        return ("apply", str(saved), *fraud_apply(moto_server, state)[2:])
+
+    fresh(moto_server)
+    base = tmp_path / "baseline"
+    done = run_cli(*review(base))
+    assert done.returncode == 0, done.stdout + done.stderr
+    kinds = records(base)
+    shifts = [n for n, (kind, step) in enumerate(kinds, 1) if step and step.endswith("/shift")]
+    checkpoints = sorted(
+        {kinds.index(("reviewed", None)) + 1, shifts[0], shifts[1], shifts[2], shifts[3]}
+    )
+    assert len(checkpoints) == 5
+    for k in checkpoints:
+        fresh(moto_server)
+        state = tmp_path / f"k{k}"
+        argv = review(state)
+        killed = run_cli(*argv, env={KILL: str(k)})
+        assert killed.returncode == -9, (k, killed.stdout, killed.stderr)
+        resumed = run_cli(*argv)
+        assert resumed.returncode == 0, (k, resumed.stdout, resumed.stderr)
+        assert alias(moto_server) == ("2", {}), k
+        assert published(moto_server) == ["1", "2"], k
