@@ -5,6 +5,7 @@ a plan is ever interpreted by a shell.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,8 @@ class RunCommand(Action):
 
     The planner sets ``cwd`` to the plan file's folder (as given on the command
     line), so ``[python, scripts/check.py]`` next to the plan runs wherever
-    deployctl was started.  The program inherits deployctl's environment.
+    deployctl was started.  The program inherits deployctl's environment, plus
+    ``env`` (a mapping) when the plan gives one.
     """
 
     def observe(self, request: StepRequest) -> Observation:
@@ -36,6 +38,8 @@ class RunCommand(Action):
         argv = [str(a) for a in argv]
         timeout = float(request.params.get("timeout") or 3600.0)
         cwd = request.params.get("cwd") or None
+        extra = request.params.get("env") or {}
+        env = {**os.environ, **{str(k): str(v) for k, v in extra.items()}} if extra else None
         try:
             proc = subprocess.Popen(
                 argv,
@@ -43,6 +47,7 @@ class RunCommand(Action):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=cwd,
+                env=env,
             )
         except OSError as exc:
             raise ActionError(kind, f"cannot run {argv[0]!r}: {exc}") from exc

@@ -30,10 +30,12 @@ def probe(params: Mapping[str, Any]) -> str | None:
     expect = int(params.get("expect_status") or 200)
     wanted = params.get("body_contains")
     # The scheme was checked above: no file: or ftp: URLs reach urllib.
+    headers = {"User-Agent": f"deployctl/{__version__} smoke"}
+    headers.update({str(k): str(v) for k, v in (params.get("headers") or {}).items()})
     req = urllib.request.Request(  # noqa: S310
         url,
         method=str(params.get("method") or "GET").upper(),
-        headers={"User-Agent": f"deployctl/{__version__} smoke"},
+        headers=headers,
     )
     timeout = float(params.get("timeout") or 10.0)
     try:

@@ -13,10 +13,10 @@ from deployctl.diagnostics import Path
 from deployctl.manifest import model as m
 from deployctl.manifest.checks import Checker
 from deployctl.manifest.defaults import default_metrics
+from deployctl.manifest.secrets import looks_secret
 
 DEFAULT_REGION = "us-east-1"
 CLOUDFRONT_MAX_STAGING_PERCENT = 15  # continuous deployment's SingleWeight cap
-SECRETISH = ("password", "secret", "token", "credential", "private_key", "api_key", "apikey")
 
 
 def _pairs(mapping: dict[str, Any] | None) -> m.Pairs:
@@ -29,7 +29,7 @@ def header(data: dict[str, Any], source: m.Source, region: str | None) -> m.Head
     regions = data.get("regions") or {}
     variables = data.get("vars") or {}
     secret = set(data.get("secrets") or ())
-    secret |= {k for k in variables if any(word in k.lower() for word in SECRETISH)}
+    secret |= {k for k in variables if looks_secret(k)}
     return m.Header(
         api_version=data["apiVersion"],
         kind=data["kind"],
@@ -207,6 +207,8 @@ class Builder:
     def runner(self, spec: dict[str, Any], path: Path) -> m.Runner | None:
         if "lambda" in spec and "command" in spec:
             self.check.error(path, "a runner needs exactly one of 'lambda' or 'command'")
+        if "env" in spec and "command" not in spec:
+            self.check.error((*path, "env"), "env is for a command runner's program")
         timeout = self.check.duration(spec.get("timeout"), (*path, "timeout"))
         if "lambda" in spec:
             fn = spec["lambda"]
@@ -214,6 +216,10 @@ class Builder:
                 function=fn["function"], payload=fn.get("payload"), timeout=timeout or 3600.0
             )
         if "command" in spec:
-            return m.Runner(command=tuple(spec["command"]), timeout=timeout or 3600.0)
+            return m.Runner(
+                command=tuple(spec["command"]),
+                timeout=timeout or 3600.0,
+                env=_pairs(spec.get("env")),
+            )
         self.check.error(path, "a runner needs 'lambda' or 'command'")
         return None

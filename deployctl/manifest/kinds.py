@@ -227,6 +227,7 @@ def smoke(b: Builder) -> tuple[m.SmokeTest, ...]:
                 timeout,
                 h.get("retries", 0),
                 h.get("method", "GET"),
+                tuple((str(k), str(v)) for k, v in (h.get("headers") or {}).items()),
             )
             out.append(m.SmokeTest(test["name"], http=check))
         elif "lambda" in test:

@@ -185,6 +185,7 @@ class HttpCheck:
     timeout: float = 5.0
     retries: int = 0
     method: str = "GET"
+    headers: Pairs = ()  # name -> value, in file order
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ class Runner:
     payload: Any = None
     command: tuple[str, ...] = ()
     timeout: float = 3600.0
+    env: Pairs = ()  # extra environment for ``command``
 
 
 @dataclass(frozen=True)

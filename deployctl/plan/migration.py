@@ -35,12 +35,19 @@ def _runner(
             reversible=not one_way,
             one_way=one_way,
         )
+    # Paths in argv are relative to the plan file, like templates and zips.
+    params: dict[str, object] = {
+        "argv": list(runner.command),
+        "timeout": runner.timeout,
+        "cwd": cwd,
+    }
+    if runner.env:  # absent when none, so plans without it keep their digest
+        params["env"] = dict(runner.env)
     return Step(
         step_id,
         "command.run",
         f"{phase.name}: run {' '.join(runner.command)}",
-        # Paths in argv are relative to the plan file, like templates and zips.
-        {"argv": list(runner.command), "timeout": runner.timeout, "cwd": cwd},
+        params,
         tuple(after),
         region,
         tags,
