@@ -236,3 +236,26 @@ def test_id_map_swaps_ids_inside_nested_values_both_ways() -> None:
     assert ids.outward(sent) == {"listener_arn": "arn:plan:listener/app/x/1/2",
                                  "zones": ["Z0PLAN"]}
     assert ids.outward("zone ZMOTO changed") == "zone Z0PLAN changed"
+
+
+def test_ssm_references_read_a_seeded_stand_in(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "apiVersion: deployctl/v1\n"
+        "kind: Deployment\n"
+        "metadata: {project: vault, environment: prod}\n"
+        "target:\n  lambda: {function: api, alias: live}\n"
+        "strategy: {type: all-at-once}\n"
+        "tests:\n  smoke:\n    - name: auth\n"
+        "      http:\n        url: https://api.example.com/health\n"
+        '        headers: {Authorization: "Bearer ${ssm:/vault/api-token}"}\n',
+        encoding="utf-8",
+    )
+    code = main(["apply", str(plan), *FAST, "--state-dir", str(tmp_path / "state")])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "1 SSM SecureString" in out
+    # The stand-in value was read into the smoke request, and shown nowhere.
+    assert "sandbox-secret" not in out + err

@@ -184,6 +184,20 @@ class Action(abc.ABC):
         raise NotImplementedError(f"{step.kind}: no preview")
 
 
+class SecretSource(abc.ABC):
+    """Reads the value behind a ``${scheme:name}`` secret reference
+    (``${ssm:/db/password}``) right before an action that needs it.
+
+    The value goes into that action's request only; the executor never
+    journals it and redacts it from every output.  An error must name the
+    parameter, never carry a value.
+    """
+
+    @abc.abstractmethod
+    def read(self, name: str, region: str | None) -> str:
+        """The (decrypted) value of ``name`` in ``region`` (None: the default region)."""
+
+
 Register = Callable[["Registry"], None]
 
 
@@ -194,6 +208,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._actions: dict[str, Action] = {}
+        self._secrets: dict[str, SecretSource] = {}
 
     def register(self, kind: str, action: Action, *, replace: bool = False) -> None:
         if kind in self._actions and not replace:
@@ -208,3 +223,16 @@ class Registry:
 
     def kinds(self) -> list[str]:
         return sorted(self._actions)
+
+    # -- secret references: ${scheme:name} ------------------------------------------
+
+    def register_secrets(self, scheme: str, source: SecretSource, *, replace: bool = False) -> None:
+        if scheme in self._secrets and not replace:
+            raise ValueError(f"a secret source for {scheme!r} is already registered")
+        self._secrets[scheme] = source
+
+    def secret_source(self, scheme: str) -> SecretSource | None:
+        return self._secrets.get(scheme)
+
+    def secret_sources(self) -> dict[str, SecretSource]:
+        return dict(self._secrets)

@@ -14,6 +14,7 @@ from deployctl.actions import (
     route53,
     route53_routing,
     smoke,
+    ssm_secrets,
 )
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
@@ -30,6 +31,7 @@ MODULES = (
     command,
     flagstore,
     rds,
+    ssm_secrets,  # ${ssm:/path} references, not an action
 )
 
 

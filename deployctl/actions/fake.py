@@ -10,6 +10,7 @@ World file (every key optional when you write one by hand)::
      "fail_undo": {step_id: n},   # the next n undos raise
      "fail_check": {step_id: n},  # the next n checks of a smoke step fail
      "metrics": {region|"*": {metric: value | null | [v1, v2, ...]}},
+     "parameters": {name: value},   # what ${ssm:name} reads (any region)
      "block": {step_id: fifo_path}}  # apply opens the FIFO and waits for a writer
 
 A list of metric values is consumed one per check (the last one repeats);
@@ -28,7 +29,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import FAIL, PASS, Action, CheckResult, Observation, Registry
+from deployctl.actions.api import (
+    FAIL,
+    PASS,
+    Action,
+    CheckResult,
+    Observation,
+    Registry,
+    SecretSource,
+)
 from deployctl.actions.api import StepRequest as Request
 from deployctl.actions.registry import Backend, default_registry
 from deployctl.errors import DeployctlError
@@ -36,6 +45,7 @@ from deployctl.execute.api import MetricsSource, Reporter
 from deployctl.execute.clock import VirtualClock
 from deployctl.execute.testhooks import KillAfterRecords
 from deployctl.manifest.model import MetricDef
+from deployctl.manifest.secrets import SSM_SCHEME
 
 # Every kind the planner emits, so hand-built and compiled plans both run.
 MUTATING_KINDS = (
@@ -72,7 +82,15 @@ class FakeWorld:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
         self.data: dict[str, Any] = json.loads(json.dumps(dict(data or {})))
-        for key in ("state", "versions", "fail", "fail_undo", "fail_check", "metrics"):
+        for key in (
+            "state",
+            "versions",
+            "fail",
+            "fail_undo",
+            "fail_check",
+            "metrics",
+            "parameters",
+        ):
             self.data.setdefault(key, {})
         self.data.setdefault("log", [])
         self.applies = 0
@@ -244,8 +262,23 @@ class FakeMetrics(MetricsSource):
         return {name: self.world.metric(region, name) for name in metrics}
 
 
+class FakeSecrets(SecretSource):
+    """``${ssm:name}`` from the world's ``parameters`` (the same in every region)."""
+
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+
+    def read(self, name: str, region: str | None) -> str:
+        with self.world._lock:
+            value = self.world.data["parameters"].get(name)
+        if value is None:
+            raise FakeFailure(f"SSM parameter {name} does not exist in {region}")
+        return str(value)
+
+
 def fake_registry(world: FakeWorld) -> Registry:
     registry = default_registry(plugins=False)
+    registry.register_secrets(SSM_SCHEME, FakeSecrets(world))
     action, check = FakeAction(world), FakeCheck(world)
     for kind in MUTATING_KINDS + READ_KINDS:
         registry.register(kind, action)

@@ -204,6 +204,10 @@ class Reporter:
     def message(self, text: str) -> None:
         """A line for people (rollback progress, approvals)."""
 
+    def secret(self, value: str) -> None:
+        """A secret value read during the run (an ``${ssm:...}`` parameter):
+        hide it from now on, like the plan's own secret values."""
+
     def run_finished(self, outcome: Outcome) -> None:
         """The process is about to exit with ``outcome.exit_code``."""
 
@@ -252,6 +256,10 @@ class MultiReporter(Reporter):
     def message(self, text: str) -> None:
         for r in self.reporters:
             r.message(text)
+
+    def secret(self, value: str) -> None:
+        for r in self.reporters:
+            r.secret(value)
 
     def run_finished(self, outcome: Outcome) -> None:
         for r in self.reporters:

@@ -10,9 +10,10 @@ from typing import Any
 from deployctl.actions.api import Registry, StepRequest
 from deployctl.execute.api import Clock, Journal, MetricsSource, Record, Reporter, RunInfo
 from deployctl.execute.lock import RunLock
-from deployctl.execute.refs import Resolver
+from deployctl.execute.refs import Resolver, SecretRefs
 from deployctl.execute.state import RunState, apply_record, token_for
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.manifest.secrets import credential_values
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Step
 
@@ -39,6 +40,14 @@ class RunContext:
         self.resolver = Resolver(self.plan, self._outputs)
         self._state_lock = threading.Lock()
         self._redact = Redactor(self.plan.secret_values)
+        self.secret_refs = SecretRefs(self.registry, self.learn_secret)
+
+    def learn_secret(self, value: str) -> None:
+        """A secret known only at run time (an ``${ssm:...}`` value, a resolved
+        credential param): from now on the journal and the reporters hide it."""
+        if value and value not in self._redact.secrets:
+            self._redact.add(value)
+            self.reporter.secret(value)
 
     def _outputs(self, step_id: str) -> Mapping[str, Any] | None:
         st = self.state.steps.get(step_id)
@@ -71,9 +80,19 @@ class RunContext:
         return record
 
     def request(self, step: Step, params: Mapping[str, Any], attempt: int) -> StepRequest:
+        """The action's request for ``step``.
+
+        ``params`` are what the step journals (``${ssm:...}`` still as text);
+        only the request gets the secrets' values, and every one of them (and
+        every credential-looking param) is known to the redactors before the
+        action can echo it.
+        """
+        resolved = self.secret_refs.resolve(step, params)
+        for value in credential_values(resolved):
+            self.learn_secret(value)
         return StepRequest(
             step=step,
-            params=params,
+            params=resolved,
             run_id=self.run.run_id,
             attempt=attempt,
             token=token_for(self.run.run_id, step.id),

@@ -8,16 +8,25 @@
 
 A string that is exactly one reference takes the output's value as is (a
 number stays a number); references inside longer strings are formatted in.
+
+``${ssm:/path}`` is a secret and is left as written by :class:`Resolver`: the
+params a step journals, and every description, keep the reference text.
+:class:`SecretRefs` fills it in only in the request handed to the action
+(``RunContext.request``), reading the parameter through the backend's
+secret source, and tells the context the value so every redactor hides it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deployctl.actions.api import Registry
 from deployctl.errors import DeployctlError
+from deployctl.manifest.secrets import secret_ref
 from deployctl.plan.api import Plan, Step
 
 _REF = re.compile(r"\$\{([^}]*)\}")
@@ -55,8 +64,14 @@ class Resolver:
             return text
         whole = _REF.fullmatch(text)
         if whole:
-            return self.lookup(step, whole.group(1).strip())
-        return _REF.sub(lambda m: str(self.lookup(step, m.group(1).strip())), text)
+            return self._one(step, whole)
+        return _REF.sub(lambda m: str(self._one(step, m)), text)
+
+    def _one(self, step: Step, match: re.Match[str]) -> Any:
+        ref = match.group(1).strip()
+        if secret_ref(ref) is not None:
+            return match.group(0)  # a secret: only the action's request gets its value
+        return self.lookup(step, ref)
 
     def lookup(self, step: Step, ref: str) -> Any:
         if ref == "region":
@@ -97,3 +112,54 @@ class Resolver:
         if best_other is not None:
             return best_other[2]
         raise UnresolvedReference(step.id, name, f"no ancestor step has an output {name!r}")
+
+
+class SecretRefs:
+    """The second pass: ``${ssm:/path}`` -> the parameter's value, for the
+    action's request only.
+
+    Each (scheme, name, region) is read once per run (the steps of a run see
+    one value) through the registry's secret source; ``learn(value)`` runs
+    before the value is handed out, so whoever redacts knows it first.
+    """
+
+    def __init__(self, registry: Registry, learn: Callable[[str], None]) -> None:
+        self.registry = registry
+        self.learn = learn
+        self._values: dict[tuple[str, str, str | None], str] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, step: Step, value: Any) -> Any:
+        if isinstance(value, str):
+            if "${" not in value:
+                return value
+            return _REF.sub(lambda m: self._one(step, m), value)
+        if isinstance(value, Mapping):
+            return {k: self.resolve(step, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.resolve(step, v) for v in value]
+        return value
+
+    def _one(self, step: Step, match: re.Match[str]) -> str:
+        found = secret_ref(match.group(1))
+        if found is None:
+            return match.group(0)
+        scheme, name = found
+        key = (scheme, name, step.region)
+        with self._lock:
+            known = self._values.get(key)
+        if known is not None:
+            return known
+        source = self.registry.secret_source(scheme)
+        if source is None:
+            raise UnresolvedReference(
+                step.id, match.group(1).strip(), f"this backend cannot read {scheme} parameters"
+            )
+        try:
+            value = str(source.read(name, step.region))
+        except Exception as exc:  # the source names the parameter, never a value
+            raise UnresolvedReference(step.id, match.group(1).strip(), str(exc)) from exc
+        self.learn(value)
+        with self._lock:
+            self._values[key] = value
+        return value

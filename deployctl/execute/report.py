@@ -1,7 +1,7 @@
 """Progress views: plain lines for logs and CI, a live status line on a terminal.
 
-Both redact the plan's secret values ("over-redaction is reversible, a leak
-is not").
+Both redact the plan's secret values and those read during the run (the
+``${ssm:...}`` parameters): "over-redaction is reversible, a leak is not".
 """
 
 from __future__ import annotations
@@ -35,10 +35,15 @@ class PlainReporter(Reporter):
         self._lock = threading.Lock()
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
+        # Longest first, so a secret that contains another is hidden whole.
+        for secret in sorted(self.secrets, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+    def secret(self, value: str) -> None:
+        with self._lock:
+            self.secrets = self.secrets | {value}
 
     def line(self, text: str) -> None:
         with self._lock:
@@ -46,7 +51,7 @@ class PlainReporter(Reporter):
             self.stream.flush()
 
     def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
-        self.secrets = plan.secret_values
+        self.secrets = self.secrets | plan.secret_values  # and any read at run time
         verb = "resuming" if resumed else "starting"
         self.line(
             f"{verb} run {run.run_id}: {plan.project}/{plan.environment}, {len(plan.steps)} steps"

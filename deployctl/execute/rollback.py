@@ -123,11 +123,16 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
             ]
             break
         st = state.step(sid)
-        request = ctx.request(step, st.params or {}, st.attempt)
-        ctx.write(
-            api.UNDO_INTENT, sid, attempt=st.attempt, token=request.token, data={"undo": step.undo}
-        )
         try:
+            # Inside the try: a ${ssm:...} the undo needs may be unreadable now.
+            request = ctx.request(step, st.params or {}, st.attempt)
+            ctx.write(
+                api.UNDO_INTENT,
+                sid,
+                attempt=st.attempt,
+                token=request.token,
+                data={"undo": step.undo},
+            )
             ctx.registry.get(step.kind).undo(request, dict(st.outputs))
         except Exception as exc:  # journaled and reported: a person takes over from here
             error = str(exc) or type(exc).__name__

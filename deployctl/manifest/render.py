@@ -3,7 +3,8 @@
 Only strings are rendered, never the raw file, so a rendered value cannot add
 YAML structure.  The sandbox is immutable and undefined names are errors;
 ``env("NAME")`` is the only door to the process environment.  ``${...}``
-runtime references pass through untouched for the executor.
+runtime references (``${new_version}``, ``${ssm:/path}``...) pass through
+untouched for the executor.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import jinja2.sandbox
 from jinja2.exceptions import SecurityError
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
+from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 
 RUNTIME_REF = re.compile(r"\$\{([^}]*)\}")
 RUNTIME_NAMES = frozenset(
@@ -177,20 +179,29 @@ class Renderer:
 
 
 def check_runtime_refs(value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> None:
-    """Point at every ``${name}`` that the executor will not know."""
+    """Point at every ``${name}`` that the executor will not know, and at every
+    malformed secret reference (``${ssm:}``, ``${ssm:relative}``)."""
     if isinstance(value, str):
         for match in RUNTIME_REF.finditer(value):
             name = match.group(1).strip()
             if name in RUNTIME_NAMES or _STEP_REF.match(name):
                 continue
-            known = ", ".join(sorted(RUNTIME_NAMES))
-            errors.append(
-                marks.diag(
-                    path,
-                    f"unknown runtime reference ${{{name}}} (known: {known}, steps.<step-id>.<output>)",
-                    offset=match.start(),
+            secret = secret_ref(name)
+            if secret is not None:
+                problem = ssm_name_problem(secret[1])
+                if problem is None:
+                    continue
+                message = (
+                    f"malformed SSM reference ${{{name}}}: {problem} "
+                    "(expected ${ssm:/path/to/parameter})"
                 )
-            )
+            else:
+                known = ", ".join(sorted(RUNTIME_NAMES))
+                message = (
+                    f"unknown runtime reference ${{{name}}} "
+                    f"(known: {known}, steps.<step-id>.<output>, ssm:/path/to/parameter)"
+                )
+            errors.append(marks.diag(path, message, offset=match.start()))
     elif isinstance(value, dict):
         for key, item in value.items():
             check_runtime_refs(item, marks, (*path, key), errors)

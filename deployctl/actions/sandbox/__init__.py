@@ -162,6 +162,7 @@ def _describe(done: set[tuple[str, ...]]) -> tuple[str, ...]:
         "instance": ("RDS instance", "RDS instances"),
         "cluster": ("RDS cluster", "RDS clusters"),
         "flag": ("SSM flag", "SSM flags"),
+        "secret": ("SSM SecureString", "SSM SecureStrings"),
     }
     counts = Counter(key[0] for key in done if key[0] in names)
     return tuple(f"{counts[k]} {names[k][counts[k] > 1]}" for k in names if counts[k])

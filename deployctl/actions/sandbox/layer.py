@@ -164,4 +164,6 @@ def wrap(registry: Registry, layer: Layer, region: str | None) -> Registry:
         else:
             action = Sandboxed(inner, layer)
         out.register(kind, action)
+    for scheme, source in registry.secret_sources().items():  # ${ssm:...} read from moto
+        out.register_secrets(scheme, source)
     return out

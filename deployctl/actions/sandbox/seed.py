@@ -22,6 +22,7 @@ from typing import Any
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.sandbox.ids import IdMap
+from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 from deployctl.plan.api import Plan, Step
 
 ROLE = "deployctl-sandbox-lambda"
@@ -39,6 +40,7 @@ TRUST = json.dumps(
 )
 LAMBDA_KINDS = ("lambda.", "smoke.lambda")
 FORWARD_BLUE = 100
+_SECRET_REF = re.compile(r"\$\{([^}]*)\}")
 
 
 def tiny_zip(label: str) -> bytes:
@@ -102,6 +104,7 @@ class Seeder:
     def seed(self) -> None:
         for step in self.plan.steps:
             region = step.region or self.clients.region or "us-east-1"
+            self.secrets(region, step.params)
             kind = step.kind
             if kind.startswith(LAMBDA_KINDS):
                 for variant in _variants(step):
@@ -331,6 +334,24 @@ class Seeder:
             self.client("ssm", region).put_parameter(
                 Name=name, Value=json.dumps(off), Type="String", Description="sandbox seed"
             )
+
+    # --- ${ssm:/path} secrets ------------------------------------------------------
+
+    def secrets(self, region: str, params: Any) -> None:
+        """A stand-in SecureString for every ``${ssm:/path}`` the step reads
+        (the real one lives in the real account)."""
+        for match in _SECRET_REF.finditer(json.dumps(params)):
+            found = secret_ref(match.group(1))
+            if found is None or ssm_name_problem(found[1]) is not None:
+                continue
+            name = found[1].partition(":")[0]  # without a ':version' selector
+            if self._once("secret", region, name):
+                self.client("ssm", region).put_parameter(
+                    Name=name,
+                    Value=f"sandbox-secret{name.replace('/', '-')}",
+                    Type="SecureString",
+                    Description="sandbox seed",
+                )
 
 
 def seed(plan: Plan, clients: Clients, ids: IdMap) -> None:
