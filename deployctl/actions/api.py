@@ -30,7 +30,7 @@ import abc
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -111,6 +111,16 @@ class ResourceState:
 
 
 @dataclass(frozen=True)
+class Read:
+    """One resource to read for the plan diff: its key, and the step (with its
+    partly resolved params) that names it."""
+
+    key: str
+    step: Step
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Preview:
     """What one step would do to the resources it touches, predicted from
     their (predicted) live state without changing anything.
@@ -177,6 +187,19 @@ class Action(abc.ABC):
         """Read resource ``key`` (one of :meth:`resources`) in one call where the
         API allows.  Must not change anything."""
         raise NotImplementedError(f"{step.kind}: no describe")
+
+    def batch(self, step: Step, params: Mapping[str, Any], key: str) -> str | None:
+        """Keys given the same name here are read together, by one
+        :meth:`describe_many` call (the SSM parameters of one region, the
+        flags of one AppConfig document); None (the default) reads ``key``
+        alone through :meth:`describe`."""
+        return None
+
+    def describe_many(self, reads: Sequence[Read]) -> Mapping[str, ResourceState]:
+        """Read every key of ``reads`` (all of one :meth:`batch` name) in as few
+        calls as the API allows: a state for each key.  Must not change
+        anything.  The default reads them one by one."""
+        return {r.key: self.describe(r.step, r.params, r.key) for r in reads}
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         """What this step would do, given the current ``state`` of each of its

@@ -3,7 +3,8 @@
 The actions do the reading (``Action.describe``) and the predicting
 (``Action.preview``); this module only orchestrates: it names every resource
 the steps touch, reads each one once, in parallel on a bounded pool (across
-regions), and walks the steps in plan order so each step previews from the
+regions; keys an action batches, such as SSM parameters, in one call),
+and walks the steps in plan order so each step previews from the
 state the steps before it would leave.
 
 Keys may depend on earlier steps' outputs (a stack named after the idle
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.actions.api import Action, Registry, ResourceState
+from deployctl.actions.api import Action, Read, Registry, ResourceState
 from deployctl.errors import DeployctlError
 from deployctl.execute.refs import Resolver, UnresolvedReference
 from deployctl.plan.api import Plan, Step
@@ -80,26 +81,54 @@ def _named(keys: tuple[str, ...]) -> bool:
     return all("${" not in key for key in keys)
 
 
+def _tasks(jobs: Mapping[str, tuple[Action, Step, Mapping[str, Any]]]) -> list[list[str]]:
+    """The keys of each read: one key (``describe``), or every key of one
+    action's batch (``describe_many``, named by ``Action.batch``)."""
+    tasks: list[list[str]] = []
+    batches: dict[tuple[int, str], list[str]] = {}
+    for key in sorted(jobs):
+        action, step, params = jobs[key]
+        name = action.batch(step, params, key)
+        if name is None:
+            tasks.append([key])
+        elif (id(action), name) in batches:
+            batches[(id(action), name)].append(key)
+        else:
+            batches[(id(action), name)] = [key]
+            tasks.append(batches[(id(action), name)])
+    return tasks
+
+
 def read_all(
     jobs: Mapping[str, tuple[Action, Step, Mapping[str, Any]]], readers: int = DEFAULT_READERS
 ) -> dict[str, ResourceState]:
-    """Describe every key once, ``readers`` at a time; any failure raises after all finished."""
+    """Describe every key once, ``readers`` reads at a time (keys an action
+    batches in one ``describe_many``); any failure raises after all finished."""
     if not jobs:
         return {}
 
-    def one(key: str) -> ResourceState:
-        action, step, params = jobs[key]
-        return action.describe(step, params, key)
+    def one(keys: list[str]) -> Mapping[str, ResourceState]:
+        action, step, params = jobs[keys[0]]
+        if action.batch(step, params, keys[0]) is None:
+            return {keys[0]: action.describe(step, params, keys[0])}
+        return action.describe_many([Read(k, jobs[k][1], jobs[k][2]) for k in keys])
 
+    tasks = _tasks(jobs)
     found: dict[str, ResourceState] = {}
     failures: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(readers, len(jobs)))) as pool:
-        futures = {key: pool.submit(one, key) for key in sorted(jobs)}
-        for key, future in futures.items():
+    with ThreadPoolExecutor(max_workers=max(1, min(readers, len(tasks)))) as pool:
+        futures = [(keys, pool.submit(one, keys)) for keys in tasks]
+        for keys, future in futures:
             try:
-                found[key] = future.result()
+                states = future.result()
             except Exception as exc:  # reported together, one line per resource
-                failures[key] = f"{type(exc).__name__}: {exc}"
+                failures.update(dict.fromkeys(keys, f"{type(exc).__name__}: {exc}"))
+                continue
+            for key in keys:
+                if key in states:
+                    found[key] = states[key]
+                else:
+                    failures[key] = "the batched read returned no state for it"
     if failures:
         raise ObserveError(failures)
     return found
