@@ -240,9 +240,9 @@ def _stack_display(state: Mapping[str, Any] | None) -> str:
     if state is None:
         return "(no stack)"
     params = ", ".join(f"{k}={v}" for k, v in sorted(state["parameters"].items()))
-    return (
-        f"{state['status']}; {params or 'no parameters'}; template {state['template_sha256'][:10]}"
-    )
+    sha = state["template_sha256"]
+    template = f"template {sha[:10]}" if sha else "template not read"
+    return f"{state['status']}; {params or 'no parameters'}; {template}"
 
 
 class Deploy(Action):
@@ -263,8 +263,12 @@ class Deploy(Action):
             return None
         return found if _params(found) == dict(params) and stack.template() == body else None
 
-    # -- the plan diff: DescribeStacks and GetTemplate (no change set: it would
-    # need three calls and a delete, and says no more than the template hash).
+    # -- the plan diff: DescribeStacks, and GetTemplate only when the template
+    # decides (the stack is settled and already has the wanted parameters;
+    # otherwise the step changes the stack whatever its template).  No change
+    # set: plan would need write rights, create a REVIEW_IN_PROGRESS stack for
+    # a new one, and poll; no digest in a stack tag: stack tags are copied to
+    # every resource, so each deploy would touch them all.
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
         return (f"cloudformation-stack {step.region} {params['stack']}",)
@@ -274,10 +278,13 @@ class Deploy(Action):
         found = stack.describe()
         if found is None:
             return ResourceState(key, None, _stack_display(None))
+        live = _params(found)
+        wanted = {str(k): str(v) for k, v in (params.get("parameters") or {}).items()}
+        decides = _settled(found) and live == wanted
         state = {
             "status": found["StackStatus"],
-            "parameters": _params(found),
-            "template_sha256": _sha(stack.template()),
+            "parameters": live,
+            "template_sha256": _sha(stack.template()) if decides else None,
         }
         return ResourceState(key, state, _stack_display(state))
 

@@ -118,3 +118,47 @@ def test_a_change_set_without_changes_is_a_success(
 def test_a_missing_template_is_a_clear_error(registry: Registry, tmp_path: Path) -> None:
     with pytest.raises(ActionError, match="template"):
         registry.get("cloudformation.deploy").apply(deploy("1.0", template=tmp_path / "no.yaml"))
+
+
+# --- the plan diff ------------------------------------------------------------------
+
+
+def diff(registry: Registry, req: Any) -> tuple[Any, Any]:
+    action = registry.get("cloudformation.deploy")
+    (key,) = action.resources(req.step, req.params)
+    state = action.describe(req.step, req.params, key)
+    return state, action.preview(req.step, req.params, {key: state.state})
+
+
+def test_diff_of_a_missing_stack_is_one_describe_and_a_creation(
+    registry: Registry, calls: Calls
+) -> None:
+    state, preview = diff(registry, deploy("1.0"))
+    assert (state.state, state.display) == (None, "(no stack)")
+    assert preview.changes
+    assert preview.after.startswith("CREATE_COMPLETE; Color=green, Version=1.0; template ")
+    assert dict(calls.seen) == {"DescribeStacks": 1}
+
+
+def test_diff_skips_the_template_when_the_parameters_already_differ(
+    registry: Registry, clients: Clients, calls: Calls
+) -> None:
+    registry.get("cloudformation.deploy").apply(deploy("1.0"))
+    calls.seen.clear()
+    state, preview = diff(registry, deploy("2.0"))
+    assert state.display == "CREATE_COMPLETE; Color=green, Version=1.0; template not read"
+    assert preview.changes
+    assert dict(calls.seen) == {"DescribeStacks": 1}
+
+
+def test_diff_reads_the_template_when_only_it_can_tell(
+    registry: Registry, clients: Clients, calls: Calls, tmp_path: Path
+) -> None:
+    registry.get("cloudformation.deploy").apply(deploy("1.0"))
+    calls.seen.clear()
+    state, preview = diff(registry, deploy("1.0"))
+    assert dict(calls.seen) == {"DescribeStacks": 1, "GetTemplate": 1}
+    assert state.state["template_sha256"] is not None
+    assert not preview.changes
+    _, preview = diff(registry, deploy("1.0", template=with_extra(tmp_path)))
+    assert preview.changes
