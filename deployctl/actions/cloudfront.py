@@ -7,6 +7,13 @@ a concurrent edit makes the call fail instead of being overwritten.  Below
 distribution that targets the new side, and a policy sending
 ``SingleWeight`` (at most 15%) of requests to it, attached to the primary.
 A promotion detaches the policy in the same write that switches the origin.
+
+The plan diff reads one resource per distribution,
+``cloudfront-distribution ID``: the origin the default cache behaviour
+targets and the attached policy's weight.  That is one
+``GetDistributionConfig``, plus one ``GetContinuousDeploymentPolicy`` only
+while a policy is attached (the distribution names the policy, nothing
+returns both).
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, ReadAction, other
+from deployctl.plan.api import Step
 
 MAX_STAGING_WEIGHT = 15  # percent: CloudFront's SingleWeight limit
 
@@ -27,11 +35,11 @@ MAX_STAGING_WEIGHT = 15  # percent: CloudFront's SingleWeight limit
 class _Distribution:
     """One primary distribution, its config read once with its ETag."""
 
-    def __init__(self, clients: Clients, request: StepRequest) -> None:
-        self.kind = request.step.kind
-        self.p = request.params
+    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+        self.kind = step.kind
+        self.p = params
         self.id = str(self.p["distribution_id"])
-        self.client = clients.client("cloudfront", request.step.region)
+        self.client = clients.client("cloudfront", step.region)
         got = self.client.get_distribution_config(Id=self.id)
         self.etag: str = got["ETag"]
         self.config: dict[str, Any] = got["DistributionConfig"]
@@ -40,15 +48,7 @@ class _Distribution:
         return str(self.p[f"{color}_origin"])
 
     def live(self) -> str:
-        target = self.config["DefaultCacheBehavior"]["TargetOriginId"]
-        for color in ("blue", "green"):
-            if target == self.origin(color):
-                return color
-        raise ActionError(
-            self.kind,
-            f"{self.id}: default cache behaviour targets {target!r}, "
-            "neither the blue nor the green origin",
-        )
+        return _color(self.kind, self.p, self.config["DefaultCacheBehavior"]["TargetOriginId"])
 
     @property
     def policy_id(self) -> str:
@@ -129,6 +129,18 @@ class _Distribution:
         return {"policy_id": policy_id, "staging_distribution_id": staging["Id"]}
 
 
+def _color(kind: str, params: Mapping[str, Any], origin: str) -> str:
+    """The side whose origin the default cache behaviour targets."""
+    for color in ("blue", "green"):
+        if origin == str(params[f"{color}_origin"]):
+            return color
+    raise ActionError(
+        kind,
+        f"{params['distribution_id']}: default cache behaviour targets {origin!r}, "
+        "neither the blue nor the green origin",
+    )
+
+
 def _traffic(weight: int) -> dict[str, Any]:
     return {"Type": "SingleWeight", "SingleWeightConfig": {"Weight": weight / 100.0}}
 
@@ -138,18 +150,68 @@ def _weight(policy: Mapping[str, Any]) -> int:
     return round(float(single.get("Weight", 0.0)) * 100)
 
 
-class Discover(ReadAction):
+# -- the plan diff ---------------------------------------------------------------
+
+NEW_POLICY = "new"  # the policy id of a policy the run would create
+
+
+def distribution_key(params: Mapping[str, Any]) -> str:
+    return f"cloudfront-distribution {params['distribution_id']}"
+
+
+def _display(params: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    """``origin blue; 5% to staging (policy E1)``, from the side's colour."""
+    origin = f"origin {_color('cloudfront', params, state['origin'])}"
+    policy = state.get("policy")
+    if not state["policy_id"] or policy is None:
+        return f"{origin}; no continuous deployment"
+    if state["policy_id"] == NEW_POLICY:
+        return f"{origin}; {policy['weight']}% to a new staging copy on {state['staging']}"
+    if not policy["enabled"]:
+        return f"{origin}; staging policy {state['policy_id']} disabled"
+    return f"{origin}; {policy['weight']}% to staging (policy {state['policy_id']})"
+
+
+class _Observed(Action):
+    """The plan diff of both CloudFront actions: one distribution each."""
+
+    clients: Clients
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        return (distribution_key(params),)
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        dist = _Distribution(self.clients, step, params)
+        state: dict[str, Any] = {
+            "origin": dist.config["DefaultCacheBehavior"]["TargetOriginId"],
+            "policy_id": dist.policy_id or None,
+            "policy": None,
+        }
+        if dist.policy_id:
+            config, _ = dist.policy(dist.policy_id)
+            state["policy"] = {"enabled": bool(config.get("Enabled")), "weight": _weight(config)}
+        return ResourceState(key, state, _display(params, state))
+
+
+class Discover(_Observed, ReadAction):
     """``cloudfront.discover``: the side the default cache behaviour targets is live."""
 
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        state = states[distribution_key(params)]
+        live = _color(step.kind, params, state["origin"])
+        return Preview(
+            _display(params, state), False, outputs={"live_color": live, "idle_color": other(live)}
+        )
+
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        live = _Distribution(self.clients, request).live()
+        live = _Distribution(self.clients, request.step, request.params).live()
         return {"live_color": live, "idle_color": other(live)}
 
 
-class Shift(Action):
+class Shift(_Observed):
     """``cloudfront.shift``: promote at 100% (switch the origin), otherwise set
     the continuous-deployment weight.  Outputs what undo needs: the previous
     origin side, or the policy and its previous weight (0 = it was not attached)."""
@@ -167,8 +229,28 @@ class Shift(Action):
             )
         return weight
 
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        key = distribution_key(params)
+        live = states[key]
+        to, weight = str(params["to"]), int(params["weight"])
+        if "${" in to:
+            return Preview(f"{weight}% to the side found at run time", True)
+        if weight == 100:
+            want: dict[str, Any] = {"origin": str(params[f"{to}_origin"]), "policy_id": None}
+            same = live["origin"] == want["origin"] and not live["policy_id"]
+            want["policy"] = None
+        elif live["policy_id"]:
+            policy = live["policy"] or {}
+            same = bool(policy.get("enabled")) and policy.get("weight") == weight
+            want = {**live, "policy": {"enabled": True, "weight": weight}}
+        else:
+            same = False
+            policy = {"enabled": True, "weight": weight}
+            want = {**live, "policy_id": NEW_POLICY, "policy": policy, "staging": to}
+        return Preview(_display(params, want), not same, {} if same else {key: want})
+
     def observe(self, request: StepRequest) -> Observation:
-        dist = _Distribution(self.clients, request)
+        dist = _Distribution(self.clients, request.step, request.params)
         to, weight = str(request.params["to"]), self._weight(request)
         if weight == 100:
             done = dist.live() == to and not dist.policy_id
@@ -177,7 +259,7 @@ class Shift(Action):
         return Observation(applied=done, detail=f"{dist.id} live={dist.live()}")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        dist = _Distribution(self.clients, request)
+        dist = _Distribution(self.clients, request.step, request.params)
         to, weight = str(request.params["to"]), self._weight(request)
         if weight == 100:
             previous = dist.live()
@@ -191,7 +273,7 @@ class Shift(Action):
         return {**dist.stage(to, weight, request.token), "previous_weight": 0}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
-        dist = _Distribution(self.clients, request)
+        dist = _Distribution(self.clients, request.step, request.params)
         if int(request.params["weight"]) == 100:
             dist.switch(
                 str(outputs.get("previous_color") or other(str(request.params["to"]))), detach=False

@@ -1,7 +1,8 @@
-"""CloudFront actions.  moto models distributions (discover, the 100% origin
-switch) but not continuous deployment policies or staging copies, so the
-canary stages below 100% are tested with botocore's Stubber and the real
-request shapes (tests named ``test_stubber_...``)."""
+"""CloudFront actions and their plan diff.  moto models distributions
+(discover, the 100% origin switch) but not continuous deployment policies or
+staging copies, so the canary stages below 100% and the diff of an attached
+policy are tested with botocore's Stubber and the real request shapes (tests
+named ``test_stubber_...``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudfront import register
 from deployctl.actions.common import ActionError
+from deployctl.execute.observe import observe
+from deployctl.manifest.load import LoadOptions, load_text
+from deployctl.plan.compile import compile_plan
 
 
 @pytest.fixture
@@ -235,3 +239,89 @@ def test_stubber_undo_of_the_first_stage_detaches_the_policy(
         {"Distribution": distribution(PRIMARY, detached, "p"), "ETag": "E2"},
         {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": detached})
     registry.get("cloudfront.shift").undo(stage(5), {"policy_id": POLICY, "previous_weight": 0})
+
+
+# --- the plan diff --------------------------------------------------------------------
+
+CANARY = """
+apiVersion: deployctl/v1
+kind: Deployment
+metadata: {project: demo, environment: prod}
+aws: {region: us-east-1}
+target:
+  cloudfront: {distribution_id: DIST, blue_origin: blue-origin, green_origin: green-origin}
+strategy:
+  type: canary
+  stages:
+    - {traffic: 5, duration: 5m}
+    - {traffic: 15, duration: 10m}
+    - {traffic: 100, duration: stable}
+"""
+
+
+def observed(registry: Registry, dist_id: str) -> Any:
+    text = CANARY.replace("DIST", dist_id)
+    plan = compile_plan(load_text(text, "canary.yaml", LoadOptions()), "canary.yaml")
+    return observe(plan, registry)
+
+
+def test_the_canary_diff_reads_the_distribution_once_and_shows_each_stage(
+    registry: Registry, dist: Any, calls: Calls
+) -> None:
+    calls.seen.clear()
+    seen = observed(registry, dist[1])
+    key = f"cloudfront-distribution {dist[1]}"
+    assert seen.resources[key].display == "origin blue; no continuous deployment"
+    assert [(p.step_id, p.after, p.changes) for p in seen.previews] == [
+        ("us-east-1/discover", "origin blue; no continuous deployment", False),
+        ("us-east-1/canary/stage-1/shift",
+         "origin blue; 5% to a new staging copy on green", True),
+        ("us-east-1/canary/stage-2/shift",
+         "origin blue; 15% to a new staging copy on green", True),
+        ("us-east-1/canary/stage-3/shift", "origin green; no continuous deployment", True),
+    ]
+    assert dict(calls.seen) == {"GetDistributionConfig": 1}
+
+
+def test_a_promotion_already_live_is_unchanged(registry: Registry, dist: Any) -> None:
+    registry.get("cloudfront.shift").apply(
+        request("cloudfront.shift", params(dist[1], to="green", weight=100)))
+    req = request("cloudfront.shift", params(dist[1], to="green", weight=100))
+    action = registry.get("cloudfront.shift")
+    key = f"cloudfront-distribution {dist[1]}"
+    state = action.describe(req.step, req.params, key)
+    preview = action.preview(req.step, req.params, {key: state.state})
+    assert (preview.after, preview.changes) == ("origin green; no continuous deployment", False)
+
+
+def test_stubber_diff_reads_the_attached_policy_and_previews_its_weight(
+    registry: Registry, stub: Stubber, calls: Calls
+) -> None:
+    expect_get(stub, dist_config(policy=POLICY))
+    expect_policy(stub, 0.05)
+    action = registry.get("cloudfront.shift")
+    key = f"cloudfront-distribution {PRIMARY}"
+    req = stage(15)
+    state = action.describe(req.step, req.params, key)
+    assert state.display == f"origin blue; 5% to staging (policy {POLICY})"
+    assert dict(calls.seen) == {"GetDistributionConfig": 1, "GetContinuousDeploymentPolicy": 1}
+    preview = action.preview(req.step, req.params, {key: state.state})
+    assert (preview.after, preview.changes) == (f"origin blue; 15% to staging (policy {POLICY})", True)
+    same = stage(5)
+    assert not action.preview(same.step, same.params, {key: state.state}).changes
+    promote = stage(100)
+    preview = action.preview(promote.step, promote.params, {key: state.state})
+    assert (preview.after, preview.changes) == ("origin green; no continuous deployment", True)
+
+
+def test_stubber_a_disabled_policy_counts_as_a_change_even_at_its_weight(
+    registry: Registry, stub: Stubber
+) -> None:
+    expect_get(stub, dist_config(policy=POLICY))
+    expect_policy(stub, 0.05, enabled=False)
+    action = registry.get("cloudfront.shift")
+    key = f"cloudfront-distribution {PRIMARY}"
+    req = stage(5)
+    state = action.describe(req.step, req.params, key)
+    assert state.display == f"origin blue; staging policy {POLICY} disabled"
+    assert action.preview(req.step, req.params, {key: state.state}).changes
