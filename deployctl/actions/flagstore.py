@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.actions.api import (
+    Action,
+    Observation,
+    Preview,
+    Read,
+    Registry,
+    ResourceState,
+    StepRequest,
+)
 from deployctl.errors import DeployctlError
 from deployctl.plan.api import Step
 
 APPCONFIG_DEFAULT_STRATEGY = "AppConfig.AllAtOnce"
 APPCONFIG_POLL_SECONDS = 5.0
 APPCONFIG_TIMEOUT_SECONDS = 3600.0
+SSM_BATCH = 10  # names per GetParameters call, its limit
 
 
 class ClientFactory(Protocol):
@@ -189,22 +198,56 @@ class FlagSet(Action):
             if not request.clock.sleep(APPCONFIG_POLL_SECONDS, request.cancel):
                 raise DeployctlError(f"interrupted while AppConfig deployment {number} was {state}")
 
-    # --- the plan diff (SSM only: an AppConfig flag is not read before a run) -------------
+    # --- the plan diff: one resource per flag, read in batches --------------------------
+    #
+    # SSM: GetParameters reads up to 10 flags of a region in one call.  AppConfig:
+    # all flags of a profile live in one document, read once through
+    # AppConfigData (a session, then its configuration: two calls, and names
+    # are accepted, so no id look-ups) for every flag of it.  That is the
+    # *deployed* document, what applications see.
 
     def _key(self, step: Step, params: Mapping[str, Any]) -> str:
-        return f"ssm-parameter {step.region} {self._ssm_name(params)}"
+        store = params["store"]
+        if store["kind"] == "ssm":
+            return f"ssm-parameter {step.region} {self._ssm_name(params)}"
+        where = f"{store['application']}/{store['environment']}/{store['profile']}"
+        return f"appconfig-flag {step.region} {where} {params['flag']}"
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (self._key(step, params),) if params["store"]["kind"] == "ssm" else ()
+        return (self._key(step, params),)
+
+    def batch(self, step: Step, params: Mapping[str, Any], key: str) -> str | None:
+        return key.rsplit(" ", 1)[0] if key.startswith("appconfig-flag ") else f"ssm {step.region}"
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
-        ssm = self.clients.client("ssm", step.region)
-        try:
-            found = ssm.get_parameter(Name=self._ssm_name(params))
-        except ssm.exceptions.ParameterNotFound:
-            return ResourceState(key, None, "(absent)")
-        value = json.loads(found["Parameter"]["Value"])
-        return ResourceState(key, value, _canonical(value))
+        return self.describe_many([Read(key, step, params)])[key]
+
+    def describe_many(self, reads: Sequence[Read]) -> Mapping[str, ResourceState]:
+        if reads[0].params["store"]["kind"] == "ssm":
+            return self._ssm_describe(reads)
+        return self._appconfig_describe(reads)
+
+    def _ssm_describe(self, reads: Sequence[Read]) -> dict[str, ResourceState]:
+        ssm = self.clients.client("ssm", reads[0].step.region)
+        by_name = {self._ssm_name(r.params): r.key for r in reads}
+        names = sorted(by_name)
+        values: dict[str, Any] = {}
+        for n in range(0, len(names), SSM_BATCH):
+            found = ssm.get_parameters(Names=names[n : n + SSM_BATCH])
+            values |= {p["Name"]: json.loads(p["Value"]) for p in found["Parameters"]}
+        return {key: _flag_state(key, values.get(name)) for name, key in by_name.items()}
+
+    def _appconfig_describe(self, reads: Sequence[Read]) -> dict[str, ResourceState]:
+        store = reads[0].params["store"]
+        data = self.clients.client("appconfigdata", reads[0].step.region)
+        token = data.start_configuration_session(
+            ApplicationIdentifier=store["application"],
+            EnvironmentIdentifier=store["environment"],
+            ConfigurationProfileIdentifier=store["profile"],
+        )["InitialConfigurationToken"]
+        body = data.get_latest_configuration(ConfigurationToken=token)["Configuration"].read()
+        document = json.loads(body) if body else {}  # empty: nothing deployed yet
+        return {r.key: _flag_state(r.key, document.get(r.params["flag"])) for r in reads}
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         key = self._key(step, params)
@@ -255,6 +298,10 @@ class FlagSet(Action):
         current = self._read(request)
         if _canonical(current) != _canonical(previous):
             self._write(request, previous)
+
+
+def _flag_state(key: str, value: Any) -> ResourceState:
+    return ResourceState(key, value, "(absent)" if value is None else _canonical(value))
 
 
 def _find_id(items: list[dict[str, Any]], wanted: str, what: str) -> str:

@@ -1,5 +1,6 @@
-"""flag.set against SSM (moto) and AppConfig (botocore Stubber: moto has no
-AppConfig environments or deployments)."""
+"""flag.set and its plan diff against SSM (moto) and AppConfig (botocore
+Stubber: moto has no AppConfig environments or deployments, and no
+AppConfigData)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from deployctl.actions.api import StepRequest
+from deployctl.actions.api import ResourceState, StepRequest
 from deployctl.actions.flagstore import FlagSet
 from deployctl.execute.clock import VirtualClock
+from deployctl.execute.observe import read_all
 from deployctl.plan.api import Step
 
 SSM_STORE = {"kind": "ssm", "path": "/shop/prod/flags"}
@@ -217,3 +219,104 @@ def test_stubber_appconfig_failed_deployment_is_an_error() -> None:
 
     with stub, pytest.raises(Exception, match="AppConfig deployment 3 ended ROLLED_BACK"):
         FlagSet(One()).apply(request(APPCONFIG_STORE, ON_50))
+
+
+# --- the plan diff: one resource per flag, read in batches ------------------------------
+
+
+def flag_request(store: dict[str, Any], flag: str, value: dict[str, Any]) -> StepRequest:
+    params = {"store": store, "flag": flag, "value": value}
+    step = Step(f"us-east-1/flags/{flag}/set", "flag.set", "set", params, region="us-east-1")
+    return StepRequest(step, params, "run-1", 1, "tok-1", VirtualClock())
+
+
+def read_flags(action: FlagSet, reqs: list[StepRequest]) -> dict[str, ResourceState]:
+    """Through observe's reader: keys an action batches are read together."""
+    jobs = {action.resources(r.step, r.params)[0]: (action, r.step, r.params) for r in reqs}
+    return read_all(jobs)
+
+
+def test_ssm_flags_of_a_region_are_read_ten_at_a_time(ssm: Clients) -> None:
+    client = ssm.client("ssm", None)
+    client.put_parameter(Name="/shop/prod/flags/f00", Value=json.dumps(ON_50), Type="String")
+    seen: list[str] = []
+    client.meta.events.register("before-call.ssm.*", lambda model, **_: seen.append(model.name))
+    action = FlagSet(ssm)
+    reqs = [flag_request(SSM_STORE, f"f{n:02}", ON_50) for n in range(12)]
+    states = read_flags(action, reqs)
+    assert seen == ["GetParameters", "GetParameters"]
+    assert states["ssm-parameter us-east-1 /shop/prod/flags/f00"].state == ON_50
+    assert states["ssm-parameter us-east-1 /shop/prod/flags/f11"].display == "(absent)"
+    key = "ssm-parameter us-east-1 /shop/prod/flags/f00"
+    assert not action.preview(reqs[0].step, reqs[0].params, {key: ON_50}).changes
+
+
+def _expect_deployed(stub: Stubber, body: bytes) -> None:
+    stub.add_response(
+        "start_configuration_session",
+        {"InitialConfigurationToken": "token-1"},
+        {
+            "ApplicationIdentifier": "shop",
+            "EnvironmentIdentifier": "prod",
+            "ConfigurationProfileIdentifier": "flags",
+        },
+    )
+    stub.add_response(
+        "get_latest_configuration",
+        {
+            "Configuration": StreamingBody(io.BytesIO(body), len(body)),
+            "ContentType": "application/json",
+            "VersionLabel": "4",
+            "NextPollConfigurationToken": "token-2",
+        },
+        {"ConfigurationToken": "token-1"},
+    )
+
+
+class DataOnly:
+    """Plan reads AppConfig through AppConfigData only: any other client fails the test."""
+
+    def __init__(self, client: Any) -> None:
+        self.data = client
+
+    def client(self, service: str, region: str | None) -> Any:
+        assert service == "appconfigdata"
+        return self.data
+
+
+def test_stubber_appconfig_flags_of_one_document_are_read_in_one_session() -> None:
+    client = boto3.Session(region_name="us-east-1").client("appconfigdata")
+    stub = Stubber(client)
+    _expect_deployed(
+        stub, json.dumps({"new-feature": ON_50, "kill-switch": {"enabled": False}}).encode()
+    )
+    action = FlagSet(DataOnly(client))
+    off = {"enabled": False, "percentage": 0, "allowlist": []}
+    reqs = [
+        flag_request(APPCONFIG_STORE, "new-feature", ON_50),
+        flag_request(APPCONFIG_STORE, "kill-switch", off),
+        flag_request(APPCONFIG_STORE, "brand-new", off),
+    ]
+    with stub:
+        states = read_flags(action, reqs)
+    stub.assert_no_pending_responses()
+    key = "appconfig-flag us-east-1 shop/prod/flags {}".format
+    assert states[key("new-feature")].state == ON_50
+    assert states[key("kill-switch")].display == '{"enabled":false}'
+    assert states[key("brand-new")].display == "(absent)"
+    previews = [
+        action.preview(r.step, r.params, {k: s.state for k, s in states.items()}) for r in reqs
+    ]
+    assert [p.changes for p in previews] == [False, True, True]
+
+
+def test_stubber_appconfig_with_nothing_deployed_shows_the_flag_absent() -> None:
+    client = boto3.Session(region_name="us-east-1").client("appconfigdata")
+    stub = Stubber(client)
+    _expect_deployed(stub, b"")
+    req = flag_request(APPCONFIG_STORE, "new-feature", ON_50)
+    action = FlagSet(DataOnly(client))
+    (key,) = action.resources(req.step, req.params)
+    with stub:
+        state = action.describe(req.step, req.params, key)
+    assert (state.state, state.display) == (None, "(absent)")
