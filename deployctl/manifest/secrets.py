@@ -13,7 +13,7 @@ executor, so all three agree.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 SECRETISH = (
@@ -38,14 +38,16 @@ _SSM_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-](:[A-Za-z0-9_.\-]+)?$
 SSM_MAX_NAME = 2048
 
 
+_SECRETISH = re.compile("|".join(re.escape(word) for word in SECRETISH))
+
+
 def looks_secret(key: object) -> bool:
     """True if a var name or a param key looks like it holds a credential
     (``DB_PASSWORD``, ``X-Api-Key``, ``Authorization``...)."""
-    name = str(key).lower().replace("-", "_")
-    return any(word in name for word in SECRETISH)
+    return _SECRETISH.search(str(key).lower().replace("-", "_")) is not None
 
 
-def credential_values(value: Any, *, literal_only: bool = False) -> Iterator[str]:
+def credential_values(value: Any, *, literal_only: bool = False) -> list[str]:
     """Every non-empty string held under a credential-looking key of ``value``
     (a JSON-like tree), at any depth.
 
@@ -53,28 +55,45 @@ def credential_values(value: Any, *, literal_only: bool = False) -> Iterator[str
     before the run their secret part is not known yet (the executor redacts
     the resolved value), and the plan shows the reference itself.
     """
+    # The planner runs this over every step, so: one loop over a stack of
+    # containers, plain type checks, and one verdict per distinct key.
+    found: list[str] = []
+    verdicts = _VERDICTS
+    todo: list[Any] = [value]
+    while todo:
+        item = todo.pop()
+        kind = type(item)
+        if kind is list or kind is tuple:
+            todo.extend(sub for sub in item if type(sub) in _CONTAINERS)
+        elif kind is dict or isinstance(item, Mapping):
+            for key, sub in item.items():
+                secret = verdicts.get(key)
+                if secret is None:
+                    if len(verdicts) > _MAX_VERDICTS:
+                        verdicts.clear()
+                    secret = verdicts[key] = looks_secret(key)
+                if secret:
+                    _collect(sub, found, literal_only)
+                elif type(sub) in _CONTAINERS:
+                    todo.append(sub)
+    return found
 
-    def under(item: Any) -> Iterator[str]:
-        if isinstance(item, str):
-            if item and not (literal_only and "${" in item):
-                yield item
-        elif isinstance(item, Mapping):
-            for sub in item.values():
-                yield from under(sub)
-        elif isinstance(item, list | tuple):
-            for sub in item:
-                yield from under(sub)
 
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from (
-                under(item)
-                if looks_secret(key)
-                else credential_values(item, literal_only=literal_only)
-            )
+_CONTAINERS = frozenset({dict, list, tuple})
+_VERDICTS: dict[Any, bool] = {}  # key -> looks_secret(key); keys repeat on every step
+_MAX_VERDICTS = 10_000
+
+
+def _collect(value: Any, found: list[str], literal_only: bool) -> None:
+    if isinstance(value, str):
+        if value and not (literal_only and "${" in value):
+            found.append(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _collect(item, found, literal_only)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from credential_values(item, literal_only=literal_only)
+            _collect(item, found, literal_only)
 
 
 def secret_ref(ref: str) -> tuple[str, str] | None:

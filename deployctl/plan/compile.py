@@ -9,6 +9,7 @@ from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
 from deployctl.gcpause import paused_gc
 from deployctl.manifest import model as m
+from deployctl.manifest.secrets import credential_values
 from deployctl.plan.api import Plan, Publish, Step
 from deployctl.plan.approvals import insert_approvals
 from deployctl.plan.deployment import Ctx
@@ -159,9 +160,21 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         errors += problems
         for child in _flatten(doc):
             metrics.update({d.name: d for d in getattr(child, "metrics", ())})
-            secrets |= {str(v) for k, v in child.header.vars if k in child.header.secret_vars and v}
+            secrets |= {
+                str(v)
+                for k, v in child.header.vars
+                # "${ssm:/path}" in a secret var stays visible as the reference it is
+                if k in child.header.secret_vars and v and "${" not in str(v)
+            }
     if errors:
         raise UserError(errors)
+    steps = graph.finish()
+    # A credential-looking param (a header "Authorization: Bearer ...", a stack
+    # parameter DbPassword) is a secret wherever it came from, so every output
+    # that redacts the plan's secrets redacts it too.  Values holding a
+    # ${...} reference are known only at run time, where the executor hides them.
+    for step in steps:
+        secrets.update(credential_values(step.params, literal_only=True))
     first = manifests[0]
     # A file's documents share one run, so the strictest rollback settings win.
     flat = [c for doc in manifests for c in _flatten(doc)]
@@ -172,7 +185,7 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         project=first.header.project,
         environment=first.header.environment,
         source=source,
-        steps=graph.finish(),
+        steps=steps,
         metrics=metrics,
         strategy=strategy,
         rollback_automatic=all(d.rollback.automatic for d in deployments),
