@@ -3,6 +3,11 @@ point-in-time restore (``deployctl db restore``).
 
 The snapshot name is derived from the step's idempotency token, so a resumed
 run finds the snapshot it already asked for instead of taking a second one.
+That also means every new run takes a new snapshot: the plan diff shows the
+step as a change always, next to the latest manual snapshot of the database
+(one ``DescribeDBSnapshots`` or ``DescribeDBClusterSnapshots`` call per 100
+manual snapshots; automated ones are left out, so a nightly backup does not
+make a reviewed plan stale).
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
+from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import DeployctlError, UserError
+from deployctl.plan.api import Step
 
 
 class ClientFactory(Protocol):
@@ -31,6 +37,18 @@ def _iso(value: Any) -> str:
     if isinstance(value, datetime.datetime):
         return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
     return str(value)
+
+
+THIS_RUN = "(this run's)"  # the id of the snapshot a run would take, named by its token
+
+
+def _snapshots_display(state: Mapping[str, Any]) -> str:
+    latest = state["latest"]
+    if latest is None:
+        return "no manual snapshot"
+    if latest["id"] == THIS_RUN:
+        return "a new manual snapshot, this run's restore point (every run takes one)"
+    return f"latest manual snapshot {latest['id']} ({latest['created'] or latest['status']})"
 
 
 class Snapshot(Action):
@@ -61,6 +79,45 @@ class Snapshot(Action):
     def _outputs(self, snap: Mapping[str, Any], name: str) -> dict[str, Any]:
         created = snap.get("SnapshotCreateTime") or snap.get("ClusterCreateTime") or ""
         return {"snapshot_id": name, "restore_time": _iso(created)}
+
+    # -- the plan diff: the database's latest manual snapshot ----------------------
+
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        if "cluster" in params:
+            return (f"rds-cluster-snapshots {step.region} {params['cluster']}",)
+        return (f"rds-instance-snapshots {step.region} {params['instance']}",)
+
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        rds = self.clients.client("rds", step.region)
+        if "cluster" in params:
+            pages = rds.get_paginator("describe_db_cluster_snapshots").paginate(
+                DBClusterIdentifier=params["cluster"], SnapshotType="manual"
+            )
+            found = [s for page in pages for s in page["DBClusterSnapshots"]]
+            ident = "DBClusterSnapshotIdentifier"
+        else:
+            pages = rds.get_paginator("describe_db_snapshots").paginate(
+                DBInstanceIdentifier=params["instance"], SnapshotType="manual"
+            )
+            found = [s for page in pages for s in page["DBSnapshots"]]
+            ident = "DBSnapshotIdentifier"
+        snaps = [
+            {
+                "id": s[ident],
+                "created": _iso(s.get("SnapshotCreateTime") or ""),
+                "status": s["Status"],
+            }
+            for s in found
+        ]
+        # One still being created has no time yet: it is the newest.
+        snaps.sort(key=lambda s: (s["created"] or "~", s["id"]))
+        state = {"latest": snaps[-1] if snaps else None}
+        return ResourceState(key, state, _snapshots_display(state))
+
+    def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        key = self.resources(step, params)[0]
+        after = {"latest": {"id": THIS_RUN, "created": "", "status": "available"}}
+        return Preview(_snapshots_display(after), True, {key: after})
 
     def observe(self, request: StepRequest) -> Observation:
         snap = self._find(request)

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployctl.actions.api import StepRequest
+from deployctl.actions.api import Preview, ResourceState, StepRequest
 from deployctl.actions.rds import Snapshot, parse_time, plan_restore, restore
 from deployctl.errors import UserError
 from deployctl.execute.clock import VirtualClock
@@ -74,6 +74,45 @@ def test_cluster_snapshot(clients: Clients) -> None:
         DBClusterSnapshotIdentifier=outputs["snapshot_id"]
     )
     assert found["DBClusterSnapshots"][0]["DBClusterIdentifier"] == "people-cards-aurora"
+
+
+def diff(action: Snapshot, req: StepRequest) -> tuple[ResourceState, Preview]:
+    (key,) = action.resources(req.step, req.params)
+    state = action.describe(req.step, req.params, key)
+    return state, action.preview(req.step, req.params, {key: state.state})
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"instance": "people-cards-prod"}, "rds-instance-snapshots us-east-1 people-cards-prod"),
+        ({"cluster": "people-cards-aurora"}, "rds-cluster-snapshots us-east-1 people-cards-aurora"),
+    ],
+)
+def test_the_diff_shows_the_latest_manual_snapshot_and_always_a_new_one(
+    clients: Clients, params: dict[str, str], key: str
+) -> None:
+    action = Snapshot(clients)
+    state, preview = diff(action, request(params, token="run-1"))
+    # moto takes an automated snapshot of a new instance: not a restore point of ours.
+    assert (state.key, state.state, state.display) == (key, {"latest": None}, "no manual snapshot")
+    assert preview.changes
+    assert preview.after == "a new manual snapshot, this run's restore point (every run takes one)"
+
+    first = action.apply(request(params, token="run-1"))
+    state, preview = diff(action, request(params, token="run-2"))
+    assert state.state["latest"]["id"] == first["snapshot_id"]
+    assert state.display.startswith(f"latest manual snapshot {first['snapshot_id']} (20")
+    assert preview.changes  # the next run takes its own
+
+
+def test_the_diff_reads_the_snapshots_in_one_call(clients: Clients) -> None:
+    seen: list[str] = []
+    clients.rds.meta.events.register(
+        "before-call.rds.*", lambda model, **_: seen.append(model.name)
+    )
+    diff(Snapshot(clients), request({"instance": "people-cards-prod"}))
+    assert seen == ["DescribeDBSnapshots"]
 
 
 def test_point_in_time_restore_creates_a_new_instance_tagged_with_the_time(
