@@ -129,12 +129,16 @@ class Preview:
     is False when the step's effect is already live; ``states`` gives the
     predicted state of each touched resource after the step (the next step on
     the same resource previews from it); ``outputs`` are the step's outputs
-    as far as they can be known (``${...}`` references of later steps)."""
+    as far as they can be known (``${...}`` references of later steps);
+    ``every_run`` marks a step that acts on each run by design."""
 
     after: str
     changes: bool
     states: Mapping[str, Any] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    # The step acts on every run whatever the state (a restore-point snapshot):
+    # shown, but not counted as a change, so a converged plan still exits 0.
+    every_run: bool = False
 
 
 class Action(abc.ABC):

@@ -117,7 +117,7 @@ class Snapshot(Action):
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         key = self.resources(step, params)[0]
         after = {"latest": {"id": THIS_RUN, "created": "", "status": "available"}}
-        return Preview(_snapshots_display(after), True, {key: after})
+        return Preview(_snapshots_display(after), True, {key: after}, every_run=True)
 
     def observe(self, request: StepRequest) -> Observation:
         snap = self._find(request)

@@ -45,6 +45,7 @@ class StepPreview:
     key: str  # the resource the step changes: the first of its action's resources()
     after: str
     changes: bool
+    every_run: bool = False  # acts on each run by design (Preview.every_run)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,9 @@ def observe(plan: Plan, registry: Registry, readers: int = DEFAULT_READERS) -> O
             seen = action.preview(step, params, {k: current[k] for k in keys})
             current.update(seen.states)
             predicted[step.id] = dict(seen.outputs)
-            previews[step.id] = StepPreview(step.id, keys[0], seen.after, seen.changes)
+            previews[step.id] = StepPreview(
+                step.id, keys[0], seen.after, seen.changes, seen.every_run
+            )
         if len(waiting) == len(pending):
             break
         pending = waiting

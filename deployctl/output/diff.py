@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.execute.observe import Observed
+from deployctl.execute.observe import Observed, StepPreview
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
 
 FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 65_000
-CHANGE, UNCHANGED = "change", "unchanged"
+CHANGE, UNCHANGED, EVERY_RUN = "change", "unchanged", "every_run"
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class ResourceDiff:
     steps: tuple[str, ...]
     changed: bool
     fingerprint: str
+    every_run: bool = False  # only steps that act on each run by design (a snapshot)
 
     @property
     def after(self) -> str:
@@ -35,7 +36,13 @@ class ResourceDiff:
 
     @property
     def status(self) -> str:
-        return CHANGE if self.changed else UNCHANGED
+        if self.changed:
+            return CHANGE
+        return EVERY_RUN if self.every_run else UNCHANGED
+
+    @property
+    def shows_path(self) -> bool:
+        return self.changed or self.every_run
 
 
 @dataclass(frozen=True)
@@ -48,38 +55,38 @@ class PlanDiff:
     @property
     def changes(self) -> bool:
         """True unless every resource is already in its end state; a resource
-        that could not be read before the run counts as a change."""
+        that could not be read before the run counts as a change; one acted on
+        every run by design (a snapshot) does not, so a converged plan exits 0."""
         return any(r.changed for r in self.resources) or bool(self.not_observed)
 
     def counts(self) -> dict[str, int]:
         return {
-            CHANGE: sum(r.changed for r in self.resources),
-            UNCHANGED: sum(not r.changed for r in self.resources),
+            CHANGE: sum(r.status == CHANGE for r in self.resources),
+            UNCHANGED: sum(r.status == UNCHANGED for r in self.resources),
+            EVERY_RUN: sum(r.status == EVERY_RUN for r in self.resources),
             "not_observed": len(self.not_observed),
         }
 
 
 def build(plan: Plan, observed: Observed) -> PlanDiff:
-    paths: dict[str, list[tuple[str, str, bool]]] = {}
+    paths: dict[str, list[StepPreview]] = {}
     for preview in observed.previews:
         if plan.by_id[preview.step_id].mutating:
-            paths.setdefault(preview.key, []).append(
-                (preview.step_id, preview.after, preview.changes)
-            )
+            paths.setdefault(preview.key, []).append(preview)
     resources = []
     for key in sorted(paths):
         state = observed.resources[key]
         entries = paths[key]
-        changed = any(c for _, _, c in entries)
-        path = tuple(after for _, after, c in entries if c) if changed else ()
+        acting = [p for p in entries if p.changes]
         resources.append(
             ResourceDiff(
                 key=key,
                 before=state.display,
-                path=path,
-                steps=tuple(sid for sid, _, _ in entries),
-                changed=changed,
+                path=tuple(p.after for p in acting),
+                steps=tuple(p.step_id for p in entries),
+                changed=any(not p.every_run for p in acting),
                 fingerprint=state.fingerprint,
+                every_run=bool(acting) and all(p.every_run for p in acting),
             )
         )
     previewed = {p.step_id for p in observed.previews}
@@ -95,7 +102,7 @@ def build(plan: Plan, observed: Observed) -> PlanDiff:
 
 # --- text -------------------------------------------------------------------------
 
-_COLOURS = {CHANGE: "33", UNCHANGED: "2", "note": "36"}
+_COLOURS = {CHANGE: "33", UNCHANGED: "2", EVERY_RUN: "36", "note": "36"}
 
 
 def _paint(text: str, what: str, colour: bool) -> str:
@@ -105,8 +112,9 @@ def _paint(text: str, what: str, colour: bool) -> str:
 def _headline(diff: PlanDiff) -> str:
     c = diff.counts()
     return (
-        f"{c[CHANGE]} to change, {c[UNCHANGED]} unchanged, {c['not_observed']} not observable "
-        "before the run"
+        f"{c[CHANGE]} to change, {c[UNCHANGED]} unchanged, "
+        + (f"{c[EVERY_RUN]} acted on every run, " if c[EVERY_RUN] else "")
+        + f"{c['not_observed']} not observable before the run"
     )
 
 
@@ -115,8 +123,9 @@ def render_text(diff: PlanDiff, redact: Redactor | None = None, *, colour: bool 
     redact = redact or Redactor(plan.secret_values)
     lines = [f"Plan: {plan.project} ({plan.environment}) from {plan.source}", ""]
     for r in diff.resources:
-        if r.changed:
-            lines.append(_paint(f"  ~ {r.key}", CHANGE, colour))
+        if r.shows_path:
+            mark = f"  ~ {r.key}" if r.changed else f"  + {r.key} (every run)"
+            lines.append(_paint(mark, r.status, colour))
             lines.append(f"      {r.before}  ->  " + " -> ".join(r.path))
             lines.append(f"      steps: {', '.join(r.steps)}")
         else:
@@ -134,6 +143,9 @@ def render_text(diff: PlanDiff, redact: Redactor | None = None, *, colour: bool 
 
 
 # --- markdown -----------------------------------------------------------------------
+
+
+_MARKS = {CHANGE: "~", UNCHANGED: "=", EVERY_RUN: "+ (every run)"}
 
 
 def _cell(text: str) -> str:
@@ -156,13 +168,13 @@ def render_markdown(
         "|---|---|---|---|",
     ]
     blocks = [
-        f"| {'~' if r.changed else '='} | `{_cell(r.key)}` | {_cell(r.before)} | "
-        f"{_cell(r.after) if r.changed else 'unchanged'} |"
+        f"| {_MARKS[r.status]} | `{_cell(r.key)}` | {_cell(r.before)} | "
+        f"{_cell(r.after) if r.shows_path else 'unchanged'} |"
         for r in diff.resources
     ]
     blocks.append("")
     for r in diff.resources:
-        if r.changed:
+        if r.shows_path:
             body = "\n".join(f"{n}. {_cell(a)}" for n, a in enumerate(r.path, 1))
             blocks.append(
                 f"<details><summary><code>{r.key}</code>: {_cell(r.before)} -> "
