@@ -23,7 +23,16 @@ import jsonschema
 import pytest
 from e2e_helpers import ROOT, MotoServer, http_side, run_cli
 from people_world import ENV, healthy, people_apply, people_world
-from worlds import alb_metrics, alb_world, fraud_apply, lambda_metrics, lambda_world, media_apply
+from worlds import (
+    alb_metrics,
+    alb_world,
+    fraud_apply,
+    lambda_metrics,
+    lambda_world,
+    listener_weights,
+    media_apply,
+    stacks,
+)
 
 # Plans that are not convergent: what a second apply would change.
 TOGGLES = {
@@ -144,3 +153,30 @@ def test_plan_shows_changes_apply_runs_the_reviewed_plan_then_nothing_changes(
             assert changed == TOGGLES[name], after.stdout
         else:
             assert (after.returncode, changed) == (0, []), after.stdout + after.stderr
+
+
+def test_a_listener_weight_changed_by_hand_after_review_stops_apply_before_anything_is_sent(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    saved = tmp_path / "reviewed.json"
+    with _world("media-register", moto_server, tmp_path / "state") as example:
+        planned = run_cli(*_plan_argv(example, "--out", str(saved)))
+        assert planned.returncode == 2, planned.stderr
+        arns = {name.strip("<>"): raw for raw, name in example.names.items()}
+        elb = moto_server.client("elbv2")
+        half = [{"TargetGroupArn": arns[f"{c}_target_group"], "Weight": 50}
+                for c in ("blue", "green")]
+        elb.modify_listener(  # someone moves half the traffic by hand
+            ListenerArn=arns["listener"],
+            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": half}}],
+        )
+
+        done = run_cli("apply", str(saved), *example.argv[2:])
+
+        assert done.returncode == 5, done.stdout + done.stderr
+        was = f"alb-listener us-east-1 {arns['listener']}: blue 100% / green 0% (live: blue) -> "
+        assert was in done.stderr
+        assert "nothing was sent" in done.stderr
+        assert listener_weights(moto_server, arns) == {"blue": 50, "green": 50}
+        assert stacks(moto_server) == []
+        assert "starting run" not in done.stdout  # no run was even created
