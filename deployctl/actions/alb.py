@@ -155,9 +155,11 @@ class Discover(_Observed, ReadAction):
 class Shift(_Observed):
     """``alb.shift``: ``weight``% to the side named by ``to``, the rest to the other.
 
-    Outputs ``previous_weights`` so undo restores them exactly; a shift found
-    already in place (reconciled by ``observe``) has no record of them, and
-    its undo puts 100% back on the side opposite ``to``.
+    Outputs ``previous_weights`` so undo restores them exactly; ``before``
+    reads them ahead of the first intent too, so a shift found already in
+    place after a crash (reconciled by ``observe``) still knows them.  Only
+    without either (a journal from before ``before`` existed) does undo put
+    100% back on the side opposite ``to``.
     """
 
     def __init__(self, clients: Clients) -> None:
@@ -187,6 +189,9 @@ class Shift(_Observed):
         if now != want:
             return Observation(applied=False, detail=f"weights are {now}")
         return Observation(applied=True, detail=f"weights already {now}")
+
+    def before(self, request: StepRequest) -> Mapping[str, Any]:
+        return {"previous_weights": _Listener(self.clients, request.step, request.params).weights()}
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         listener = _Listener(self.clients, request.step, request.params)

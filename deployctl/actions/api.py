@@ -11,7 +11,8 @@ What the executor promises an action:
 - If the process died between the two, the next run calls ``observe`` first
   and calls ``apply`` again only when ``observe`` says the effect is absent.
 - ``undo`` runs during rollback, in reverse completion order, with the outputs
-  the forward ``apply`` returned.
+  the forward ``apply`` returned (over what ``before`` read, journaled with
+  the first intent).
 - A *gate* action (``gate = True``) is not applied: the executor calls
   ``check`` every interval of the step's window and decides pass or fail from
   the results (``failure_limit``, ``missing_data``).
@@ -170,6 +171,18 @@ class Action(abc.ABC):
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
         """Compensate a completed ``apply`` whose ``outputs`` are given."""
         raise NotImplementedError(f"{request.step.kind}: no undo")
+
+    def before(self, request: StepRequest) -> Mapping[str, Any] | None:
+        """What undo needs to know of the state this step replaces, read before
+        anything is sent (default: nothing).
+
+        The executor journals it with the step's first intent and hands it to
+        ``undo`` under the step's outputs (``apply``'s own outputs win).  So
+        when a crash cuts the run between the call and its done record, and
+        ``observe`` then finds the change in place, undo still restores the
+        weights that were there, not a guess.  Must not change anything.
+        """
+        return None
 
     def check(self, request: StepRequest) -> CheckResult:
         """One gate evaluation (gates only)."""

@@ -258,6 +258,18 @@ class Shift(_Observed):
             done = bool(dist.policy_id) and _weight(dist.policy(dist.policy_id)[0]) == weight
         return Observation(applied=done, detail=f"{dist.id} live={dist.live()}")
 
+    def before(self, request: StepRequest) -> Mapping[str, Any]:
+        dist = _Distribution(self.clients, request.step, request.params)
+        if self._weight(request) == 100:
+            return {"previous_color": dist.live()}
+        if dist.policy_id:
+            got = dist.policy(dist.policy_id)
+            return {
+                "policy_id": dist.policy_id,
+                "previous_weight": _weight(got[0]) if got[0].get("Enabled") else 0,
+            }
+        return {"previous_weight": 0}
+
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         dist = _Distribution(self.clients, request.step, request.params)
         to, weight = str(request.params["to"]), self._weight(request)

@@ -204,8 +204,10 @@ class Discover(ObservedRecords, ReadAction):
 class Shift(ObservedRecords):
     """``route53.shift``: UPSERT both weighted records, ``weight`` to ``to``.
 
-    Outputs ``previous_weights`` for undo; a shift reconciled by ``observe``
-    has none, and its undo puts 100% on the side opposite ``to``.
+    Outputs ``previous_weights`` for undo, and ``before`` reads them ahead of
+    the first intent, so a shift reconciled by ``observe`` after a crash still
+    restores them.  With no weights on record (no records yet), undo puts
+    100% on the side opposite ``to``.
     """
 
     def __init__(self, clients: Clients) -> None:
@@ -223,6 +225,11 @@ class Shift(ObservedRecords):
         if records.in_place(_target(request), records.sides()):
             return Observation(applied=True, detail="weights already in place")
         return Observation(applied=False)
+
+    def before(self, request: StepRequest) -> Mapping[str, Any]:
+        records = _Weighted(self.clients, request.step, request.params)
+        sides = records.sides()
+        return {"previous_weights": records.weights(sides) if any(sides.values()) else None}
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         records = _Weighted(self.clients, request.step, request.params)

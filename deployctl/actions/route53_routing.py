@@ -124,19 +124,29 @@ class Routing(ObservedRecords):
             return Observation(applied=False, detail=f"to change: {', '.join(missing)}")
         return Observation(applied=True, detail="every record in place")
 
-    def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        live = self._live(request)
+    def _replaced(
+        self, request: StepRequest, live: Mapping[str, dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The records to write, and what undo needs: the ones they replace
+        (``previous``) and the ones they create (``created``)."""
         wanted = self.wanted(request)
         todo = [r for r in wanted if not same_record(live.get(r["SetIdentifier"]) or {}, r)]
         previous = [live[r["SetIdentifier"]] for r in wanted if r["SetIdentifier"] in live]
         created = [r["SetIdentifier"] for r in todo if r["SetIdentifier"] not in live]
+        return todo, {"previous": previous, "created": created}
+
+    def before(self, request: StepRequest) -> Mapping[str, Any]:
+        return self._replaced(request, self._live(request))[1]
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        todo, replaced = self._replaced(request, self._live(request))
         change(
             self._client(request),
             request.params["hosted_zone_id"],
             [("UPSERT", r) for r in todo],
             f"deployctl {request.step.id}",
         )
-        return {"previous": previous, "created": created}
+        return replaced
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
         live = self._live(request)

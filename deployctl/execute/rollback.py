@@ -133,7 +133,7 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
                 token=request.token,
                 data={"undo": step.undo},
             )
-            ctx.registry.get(step.kind).undo(request, dict(st.outputs))
+            ctx.registry.get(step.kind).undo(request, st.undo_outputs())
         except Exception as exc:  # journaled and reported: a person takes over from here
             error = str(exc) or type(exc).__name__
             ctx.write(api.UNDO_FAILED, sid, attempt=st.attempt, data={"error": error})

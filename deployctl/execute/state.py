@@ -46,6 +46,13 @@ class StepState:
     # Reviewed runs: what the step's resources looked like right after it ran
     # (key -> {"fingerprint", "display"}), so the next step on them knows.
     seen: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What the step replaced, read before its first intent (Action.before):
+    # undo gets it under the outputs, so a reconciled step still knows it.
+    before: dict[str, Any] = field(default_factory=dict)
+
+    def undo_outputs(self) -> dict[str, Any]:
+        """What undo is given: the outputs, over what the step replaced."""
+        return {**self.before, **self.outputs}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +125,8 @@ def apply_record(st: StepState, rec: api.Record) -> None:
         st.intents += 1
         st.params = dict(rec.data.get("params", {}))
         st.started = st.started or rec.at
+        if not st.before:
+            st.before = dict(rec.data.get("before") or {})
     elif kind == api.DONE:
         st.status, st.done_seq, st.finished = DONE, rec.seq, rec.at
         st.outputs = dict(rec.data.get("outputs", {}))

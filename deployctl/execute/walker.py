@@ -198,9 +198,12 @@ class Walker:
                     return self._wait(step, st.attempt)
             attempt = st.attempt + 1
             request = ctx.request(step, params, attempt)
-            ctx.write(
-                api.INTENT, step.id, attempt=attempt, token=request.token, data={"params": params}
-            )
+            intent: dict[str, object] = {"params": params}
+            if not st.intents:  # the state replaced is the one before the first attempt
+                before = action.before(request)
+                if before:
+                    intent["before"] = dict(before)
+            ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token, data=intent)
             outputs = dict(action.apply(request))
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
