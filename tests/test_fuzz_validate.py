@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deployctl.cli import main
+from deployctl.manifest import render
 from deployctl.manifest.durations import (
     MAX_SECONDS,
     DurationError,
@@ -354,6 +355,32 @@ def test_jinja_resource_bombs_are_refused_quickly(
         assert time.perf_counter() - started < 5
         assert _at(match) == _position(text, value)
         assert "not allowed" in match.string
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% for a in s %}{% for b in s %}x{% endfor %}{% endfor %}",
+        "{% for a in s %}{% for b in s if b == 'y' %}x{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+        "{% for a in s %}{{ s|map('upper')|join }}{% endfor %}",
+    ],
+)
+def test_a_template_that_never_ends_is_a_located_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    template: str,
+) -> None:
+    # No budget at all: the second clock check, 2,048 ticks in, is already late.
+    monkeypatch.setattr(render, "RENDER_SECONDS", 0.0)
+    value = "\"{% set s = 'x' * 100000 %}" + template + '"'
+    text = FRAUD.replace('"2024.01.20"', value)
+    match = _one_error(tmp_path, text, capsys)
+    assert _at(match) == _position(text, value)
+    assert match.string.endswith(
+        "template error: rendering took more than 0 s of CPU (a loop or recursion without bound?)"
+    )
 
 
 @pytest.mark.parametrize(

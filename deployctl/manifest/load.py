@@ -19,7 +19,7 @@ from deployctl.gcpause import paused_gc
 from deployctl.manifest import kinds
 from deployctl.manifest import model as m
 from deployctl.manifest.build import Builder, header
-from deployctl.manifest.render import Renderer, check_runtime_refs
+from deployctl.manifest.render import RenderBudget, Renderer, check_runtime_refs
 from deployctl.manifest.schema import validate
 from deployctl.manifest.yamlload import Document, load_documents
 
@@ -80,13 +80,14 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
     extra = {**_vars_files(options.vars_files), **options.vars}
     out: list[m.Manifest] = []
     errors: list[Diagnostic] = []
+    budget = RenderBudget()  # one for the whole file: more documents are not more time
     # An empty document (e.g. after a trailing ---) is skipped, not an error.
     docs = [doc for doc in load_documents(text, file) if doc.data is not None]
     if not docs:
         raise UserError([Diagnostic(file, 1, 1, "the file holds no plan document")])
     for doc in docs:
         try:
-            out.append(_load_document(doc, file, options, extra))
+            out.append(_load_document(doc, file, options, extra, budget))
         except UserError as exc:
             errors.extend(exc.diagnostics)
     if errors:
@@ -95,7 +96,7 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
 
 
 def _load_document(
-    doc: Document, file: str, options: LoadOptions, extra: dict[str, Any]
+    doc: Document, file: str, options: LoadOptions, extra: dict[str, Any], budget: RenderBudget
 ) -> m.Manifest:
     if not isinstance(doc.data, dict):
         raise UserError(
@@ -112,7 +113,7 @@ def _load_document(
     if options.environment:
         data["metadata"] = {**data["metadata"], "environment": options.environment}
     errors: list[Diagnostic] = []
-    base = Renderer({}, options.environ)
+    base = Renderer({}, options.environ, budget)
     metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
     for key in ("project", "environment"):
         # The schema lets templates through here; the rendered name must still be a name.
@@ -125,7 +126,9 @@ def _load_document(
                 )
             )
     variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
-    renderer = Renderer({**variables, "vars": variables, "metadata": metadata}, options.environ)
+    renderer = Renderer(
+        {**variables, "vars": variables, "metadata": metadata}, options.environ, budget
+    )
     rendered = {
         key: value
         if key in ("vars", "metadata")

@@ -4,7 +4,8 @@ Only strings are rendered, never the raw file, so a rendered value cannot add
 YAML structure.  The sandbox is immutable and undefined names are errors;
 ``env("NAME")`` is the only door to the process environment.  ``${...}``
 runtime references (``${new_version}``, ``${ssm:/path}``...) pass through
-untouched for the executor.
+untouched for the executor.  Loops and calls spend a per-file CPU budget
+(:class:`RenderBudget`), so a template that never ends is an error, not a hang.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
@@ -47,6 +51,82 @@ def _env_lookup(environ: Mapping[str, str]) -> Callable[..., str]:
 MAX_RESULT = 100_000  # characters or items one template expression may build
 _NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")  # '{0:{1}}': a width taken from an argument
 _WIDE = re.compile(r"\d{6,}")  # a width or precision of 100000 or more in a format spec
+
+
+RENDER_SECONDS = 2.0  # CPU time the templates of one plan file may spend in loops and calls
+
+
+class OverBudget(Exception):
+    """The templates of one plan file spent their :class:`RenderBudget`."""
+
+
+class RenderBudget:
+    """CPU time the templates of one plan file may spend looping and calling.
+
+    The size guards below stop a single step that builds a huge value; they
+    cannot stop ``{% for a in s %}{% for b in s %}...`` over two 100,000-item
+    strings, ten billion cheap steps.  The generated code ticks the budget on
+    every loop iteration, call, and item a filter maps or selects; every
+    1,024th tick reads ``clock`` (CPU time of this thread by default, so a
+    busy machine does not fail a plan that a quiet one accepts), and only
+    while a template renders.  A template with fewer ticks never reads it.
+    """
+
+    CHECK_EVERY = 1024
+
+    def __init__(
+        self, seconds: float | None = None, clock: Callable[[], float] = time.thread_time
+    ) -> None:
+        self.seconds = RENDER_SECONDS if seconds is None else seconds
+        self.clock = clock
+        self.spent = 0.0
+        self._ticks = 0
+        self._since: float | None = None  # clock at the first check of this template
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % self.CHECK_EVERY:
+            return
+        now = self.clock()
+        if self._since is None:
+            self._since = now
+        elif self.spent + now - self._since > self.seconds:
+            raise OverBudget(
+                f"rendering took more than {self.seconds:g} s of CPU"
+                " (a loop or recursion without bound?)"
+            )
+
+    def iterate(self, values: Iterable[Any]) -> Iterator[Any]:
+        for value in values:
+            self.tick()
+            yield value
+
+    def done(self) -> None:
+        """One template has finished (or failed): bank the time it used."""
+        if self._since is not None:
+            self.spent += self.clock() - self._since
+            self._since = None
+
+
+class _BudgetedLoops(CodeGenerator):
+    """Jinja's code generator, with every ``{% for %}`` iterable passed through
+    ``environment.budget.iterate``: the only hook inside a Python-level loop."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loop_iterables: set[int] = set()
+
+    def visit_For(self, node: nodes.For, frame: Any) -> None:
+        self._loop_iterables.add(id(node.iter))
+        super().visit_For(node, frame)
+
+    def visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> Any:
+        if id(node) not in self._loop_iterables:
+            return super().visit(node, *args, **kwargs)
+        self.write("environment.budget.iterate(")
+        super().visit(node, *args, **kwargs)
+        self.write(")")
+        return None
 
 
 def _big(values: Any) -> bool:
@@ -83,10 +163,24 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     step (``'a' * 10**10``, ``9**999999``, ``'{:>999999999}'.format(1)``) refuse."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+    code_generator_class = _BudgetedLoops
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, budget: RenderBudget, **options: Any) -> None:
         super().__init__(**options)
+        self.budget = budget
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.budget.tick()  # a macro calling itself twice never loops, it recurses
+        return super().call(context, obj, *args, **kwargs)
+
+    def call_filter(self, *args: Any, **kwargs: Any) -> Any:
+        self.budget.tick()  # |map and |select call this once per item
+        return super().call_filter(*args, **kwargs)
+
+    def call_test(self, *args: Any, **kwargs: Any) -> Any:
+        self.budget.tick()
+        return super().call_test(*args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         ints = isinstance(left, int) and isinstance(right, int)
@@ -132,10 +226,16 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
 
 class Renderer:
     def __init__(
-        self, context: Mapping[str, Any], environ: Mapping[str, str] | None = None
+        self,
+        context: Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        budget: RenderBudget | None = None,
     ) -> None:
         self.env = _Sandbox(
-            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+            budget or RenderBudget(),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
         )
         self.env.globals = {"env": _env_lookup(os.environ if environ is None else environ)}
         self.context = dict(context)
@@ -147,7 +247,10 @@ class Renderer:
         template = self._cache.get(text)
         if template is None:
             template = self._cache[text] = self.env.from_string(text)
-        return template.render(self.context)
+        try:
+            return template.render(self.context)
+        finally:
+            self.env.budget.done()
 
     def render(self, value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> Any:
         """``value`` with every string rendered; problems go to ``errors``."""
@@ -166,7 +269,7 @@ class Renderer:
                 errors.append(marks.diag(path, f"template error: {exc.message}{hint}"))
             except SecurityError as exc:
                 errors.append(marks.diag(path, f"template error: not allowed: {exc}"))
-            except _MissingEnv as exc:
+            except (_MissingEnv, OverBudget) as exc:
                 errors.append(marks.diag(path, f"template error: {exc}"))
             except Exception as exc:
                 errors.append(marks.diag(path, f"template error: {type(exc).__name__}: {exc}"))
