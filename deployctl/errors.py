@@ -67,6 +67,32 @@ class LockHeld(DeployctlError):
         )
 
 
+class LockLost(DeployctlError):
+    """The lock this run took is no longer its own (taken over after an expired
+    lease, or unlocked by hand): going on could race the new holder."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, lock_id: str, holder: str, now_held_by: str) -> None:
+        self.lock_id = lock_id
+        super().__init__(
+            f"lock {lock_id} is no longer held by {holder} ({now_held_by}); stopped "
+            f"so as not to race another run; check with deployctl status, then resume"
+        )
+
+
+class JournalConflict(DeployctlError):
+    """A journal record's place was already taken: two processes wrote one run."""
+
+    def __init__(self, run_id: str, seq: int) -> None:
+        self.run_id = run_id
+        self.seq = seq
+        super().__init__(
+            f"run {run_id}: journal record {seq} was written by another process; two "
+            f"processes are running this run at once (the lock should prevent that)"
+        )
+
+
 class StalePlan(DeployctlError):
     """The unfinished run was started from a different plan (digest mismatch)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -158,6 +159,60 @@ class Journal(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release resources (connections, file handles)."""
+
+
+def utc_stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a (project, environment) lock, as stored."""
+
+    lock_id: str
+    holder: str  # user@host
+    pid: int
+    run_id: str
+    created: float
+    lease_until: float
+
+    def describe(self) -> str:
+        return (
+            f"{self.lock_id}: {self.holder} (pid {self.pid}), run {self.run_id}, "
+            f"since {utc_stamp(self.created)}, lease until {utc_stamp(self.lease_until)}"
+        )
+
+
+class Lock(abc.ABC):
+    """One run per (project, environment): the lock a running apply holds.
+
+    ``acquire`` takes it or raises :class:`deployctl.errors.LockHeld` (exit 4)
+    naming the live holder; a holder whose lease expired (or whose process is
+    gone from this host) is replaced and remembered in ``taken_over``.  The
+    walker calls ``renew`` often; an implementation writes only every
+    lease/4.  ``release`` frees the lock only if this holder still has it.
+    """
+
+    lock_id: str
+    holder: str
+    pid: int
+    taken_over: LockInfo | None
+
+    @abc.abstractmethod
+    def acquire(self, run_id: str = "") -> None: ...
+
+    @abc.abstractmethod
+    def set_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def renew(self, *, force: bool = False) -> None: ...
+
+    @abc.abstractmethod
+    def release(self) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources (connections); the lock itself is freed by ``release``."""
 
 
 class Clock(abc.ABC):

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deployctl.actions.api import Registry, StepRequest
-from deployctl.execute.api import Clock, Journal, MetricsSource, Record, Reporter, RunInfo
-from deployctl.execute.lock import RunLock
+from deployctl.execute.api import Clock, Journal, Lock, MetricsSource, Record, Reporter, RunInfo
 from deployctl.execute.refs import Resolver, SecretRefs
 from deployctl.execute.state import RunState, apply_record, token_for
 from deployctl.manifest.model import MetricDef, MetricQuery
@@ -28,7 +27,7 @@ class RunContext:
     reporter: Reporter
     state: RunState
     metrics: MetricsSource | None = None
-    lock: RunLock | None = None
+    lock: Lock | None = None
     parallelism: int = 10
     auto_approve: bool = False
     user: str = "unknown"

@@ -111,6 +111,15 @@ def new_run_id(now: float) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
+def stored_plan(plan: Plan) -> str:
+    """The plan as a run keeps it: JSON, every secret value redacted (the journal
+    never holds a secret; such a run continues from its plan file)."""
+    stored = plan.to_json(with_summary=False)
+    if plan.secret_values:
+        stored = {**Redactor(plan.secret_values).data(stored), REDACTED: True}
+    return json.dumps(stored, sort_keys=True)
+
+
 class SqliteJournal(Journal):
     def __init__(self, state_dir: str, now: Callable[[], float] = time.time) -> None:
         self.state_dir = state_dir
@@ -126,11 +135,7 @@ class SqliteJournal(Journal):
     def create_run(self, plan: Plan, user: str) -> RunInfo:
         now = self.now()
         run_id = new_run_id(now)
-        stored = plan.to_json(with_summary=False)
-        if plan.secret_values:
-            # The journal never holds a secret; such a run continues from its plan file.
-            stored = {**Redactor(plan.secret_values).data(stored), REDACTED: True}
-        body = json.dumps(stored, sort_keys=True)
+        body = stored_plan(plan)
         with self._mutex, transaction(self.conn):
             self.conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

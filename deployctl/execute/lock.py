@@ -14,9 +14,9 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from deployctl.errors import LockHeld, UserError
+from deployctl.execute.api import Lock, LockInfo, utc_stamp
 from deployctl.execute.journal import transaction
 
 LEASE_SECONDS = 120.0
@@ -26,28 +26,8 @@ def lock_id_for(project: str, environment: str) -> str:
     return f"{project}/{environment}"
 
 
-def _stamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    lock_id: str
-    holder: str
-    pid: int
-    run_id: str
-    created: float
-    lease_until: float
-
-    def describe(self) -> str:
-        return (
-            f"{self.lock_id}: {self.holder} (pid {self.pid}), run {self.run_id}, "
-            f"since {_stamp(self.created)}, lease until {_stamp(self.lease_until)}"
-        )
-
-
-class RunLock:
-    """The lock a running apply holds; ``renew`` is called from the walker's loop."""
+class RunLock(Lock):
+    """The SQLite lock a running apply holds; ``renew`` is called from the walker's loop."""
 
     def __init__(
         self,
@@ -79,8 +59,8 @@ class RunLock:
                     current.holder,
                     current.pid,
                     current.run_id,
-                    _stamp(current.created),
-                    _stamp(current.lease_until),
+                    utc_stamp(current.created),
+                    utc_stamp(current.lease_until),
                 )
             self.taken_over = current
             self.conn.execute(
@@ -115,14 +95,21 @@ class RunLock:
                 (self.lock_id, self.pid, self.holder),
             )
 
+    def close(self) -> None:
+        self.conn.close()
+
 
 def _dead(lock: LockInfo) -> bool:
+    return process_gone(lock.holder.rpartition("@")[2], lock.pid)
+
+
+def process_gone(host: str, pid: int) -> bool:
     """The holder ran on this host and its process is gone (SIGKILL, OOM, reboot):
     its lease cannot be renewed, so waiting it out would only delay the resume."""
-    if lock.holder.rpartition("@")[2] != socket.gethostname():
+    if host != socket.gethostname():
         return False
     try:
-        os.kill(lock.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:

@@ -29,11 +29,12 @@ from deployctl.errors import (
 )
 from deployctl.execute import api, testhooks
 from deployctl.execute.context import RunContext
-from deployctl.execute.journal import SqliteJournal, connect, who
-from deployctl.execute.lock import LEASE_SECONDS, RunLock, lock_id_for
+from deployctl.execute.journal import who
+from deployctl.execute.lock import LEASE_SECONDS, lock_id_for
 from deployctl.execute.review import Review
 from deployctl.execute.rollback import roll_back
 from deployctl.execute.state import FAILED, fold, note_review
+from deployctl.execute.store import StateStore, open_store
 from deployctl.execute.stored import plan_from_json
 from deployctl.execute.walker import APPROVAL, Walker
 from deployctl.plan.api import Plan
@@ -62,13 +63,15 @@ class Executor:
         user: str | None = None,
         lease: float = LEASE_SECONDS,
         wall: Callable[[], float] = time.time,
+        store: StateStore | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.backend = backend
         self.reporter = api.MultiReporter(
             [reporter or api.Reporter(), *backend.reporters, *testhooks.from_env()]
         )
-        self.journal = SqliteJournal(state_dir, now=backend.clock.now)
+        self.store = store or open_store(state_dir)
+        self.journal = self.store.journal(now=backend.clock.now)
         self.user = user or who()
         self.lease = lease
         self.wall = wall
@@ -108,9 +111,8 @@ class Executor:
                 signal.signal(sig, previous)
 
     @contextlib.contextmanager
-    def _locked(self, plan: Plan) -> Iterator[RunLock]:
-        lock = RunLock(
-            connect(self.state_dir),
+    def _locked(self, plan: Plan) -> Iterator[api.Lock]:
+        lock = self.store.lock(
             lock_id_for(plan.project, plan.environment),
             self.user,
             os.getpid(),
@@ -124,7 +126,7 @@ class Executor:
             yield lock
         finally:
             lock.release()
-            lock.conn.close()
+            lock.close()
 
     # -- commands --------------------------------------------------------------------
 
@@ -227,7 +229,7 @@ class Executor:
             raise UnknownAction(unknown)
 
     def _context(
-        self, plan: Plan, run: api.RunInfo, options: Options, lock: RunLock | None
+        self, plan: Plan, run: api.RunInfo, options: Options, lock: api.Lock | None
     ) -> RunContext:
         ctx = RunContext(
             plan=plan,
@@ -255,7 +257,7 @@ class Executor:
         run: api.RunInfo,
         resumed: bool,
         options: Options,
-        lock: RunLock,
+        lock: api.Lock,
     ) -> api.Outcome:
         self.journal.set_status(run.run_id, api.RUNNING)
         ctx = self._context(plan, run, options, lock)
