@@ -193,9 +193,15 @@ class Alarms(Action):
 # --- deployment metrics ---------------------------------------------------------------
 
 
-def deployment_metrics(plan: Plan, outcome: api.Outcome, duration: float) -> list[dict[str, Any]]:
+def deployment_metrics(
+    plan: Plan,
+    outcome: api.Outcome,
+    duration: float,
+    dimensions: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The ``MetricData`` for one ended run: success 1 or 0, rollbacks 1 or 0
-    (a run rolled back by hand counts too), and the run's seconds."""
+    (a run rolled back by hand counts too), and the run's seconds, with
+    ``dimensions`` (default: the plan's project and environment)."""
     assert plan.publish is not None
     rolled_back = outcome.status in (api.ROLLED_BACK, api.ROLLBACK_INCOMPLETE)
     values = {
@@ -203,21 +209,49 @@ def deployment_metrics(plan: Plan, outcome: api.Outcome, duration: float) -> lis
         "RollbackCount": (1.0 if rolled_back else 0.0, "Count"),
         "DeploymentDuration": (round(duration, 3), "Seconds"),
     }
-    dims = [
-        {"Name": "Environment", "Value": plan.environment},
-        {"Name": "Project", "Value": plan.project},
-    ]
+    dims = dimensions or {"Environment": plan.environment, "Project": plan.project}
+    listed = [{"Name": k, "Value": str(v)} for k, v in sorted(dims.items())]
     return [
-        {"MetricName": name, "Dimensions": dims, "Value": values[name][0], "Unit": values[name][1]}
+        {
+            "MetricName": name,
+            "Dimensions": listed,
+            "Value": values[name][0],
+            "Unit": values[name][1],
+        }
         for name in plan.publish.metrics
         if name in values
     ]
 
 
+def watched(plan: Plan) -> list[tuple[str | None, dict[str, str]]]:
+    """(region, dimensions) of each distinct series the plan's alarms watch.
+
+    A Pipeline's environments each bring their own ``cloudwatch.alarms`` step
+    watching Environment dev, staging, prod; the pipeline itself is
+    Environment ``all``, which no alarm watches.  A plan without alarms is
+    watched as its own project and environment, in the region of its first step.
+    """
+    out: list[tuple[str | None, dict[str, str]]] = []
+    for step in plan.steps:
+        if step.kind == "cloudwatch.alarms":
+            dims = {str(k): str(v) for k, v in (step.params.get("dimensions") or {}).items()}
+            if (step.region, dims) not in out:
+                out.append((step.region, dims))
+    if out:
+        return out
+    region = next((s.region for s in plan.steps if s.region), None)
+    return [(region, {"Environment": plan.environment, "Project": plan.project})]
+
+
 class DeploymentMetrics(RunObserver):
     """Publish the seed's deployment monitors for every ended run of a plan
-    with ``monitoring:`` (one ``PutMetricData``), in the region of its alarms
-    (or of its first step), so the alarms ``cloudwatch.alarms`` made see them.
+    with ``monitoring:``, once for each series its alarms watch (see
+    :func:`watched`), in each alarm's region: one ``PutMetricData`` per region.
+
+    A Pipeline's run is published under each of its environments' dimensions
+    with the run's outcome: the observer sees how the run ended, not which
+    environment it ended in, so a pipeline that fails in staging also counts
+    as a failed deployment for dev and prod (alarms err towards alerting).
 
     Plans without ``monitoring:`` publish nothing: metrics nobody asked for
     would need ``cloudwatch:PutMetricData`` on every deployment role.
@@ -231,13 +265,14 @@ class DeploymentMetrics(RunObserver):
     ) -> None:
         if plan.publish is None:
             return
-        data = deployment_metrics(plan, outcome, duration)
-        if not data:
-            return
-        alarms = [s.region for s in plan.steps if s.kind == "cloudwatch.alarms"]
-        region = next(iter(alarms), None) or next((s.region for s in plan.steps if s.region), None)
-        client = self.clients.client("cloudwatch", region)
-        client.put_metric_data(Namespace=plan.publish.namespace, MetricData=data)
+        by_region: dict[str | None, list[dict[str, Any]]] = {}
+        for region, dims in watched(plan):
+            data = deployment_metrics(plan, outcome, duration, dims)
+            if data:
+                by_region.setdefault(region, []).extend(data)
+        for region, data in by_region.items():
+            client = self.clients.client("cloudwatch", region)
+            client.put_metric_data(Namespace=plan.publish.namespace, MetricData=data)
 
 
 def register(registry: Registry, clients: Clients) -> None:

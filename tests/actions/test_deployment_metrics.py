@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_helpers import request
@@ -10,7 +13,11 @@ from aws_helpers import request
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import Alarms, DeploymentMetrics
 from deployctl.execute import api
+from deployctl.manifest import load_file
+from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan, Publish, Step
+
+PLANS = Path(__file__).resolve().parents[2] / "plans"
 
 ALL = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
 
@@ -95,3 +102,77 @@ def test_alarms_watch_the_published_dimensions(clients):
         ("Environment", "prod"),
         ("Project", "cards"),
     ]
+
+
+MONITORING = """
+monitoring:
+  namespace: Deployctl
+  alarms:
+    rollback_frequency: {metric: RollbackCount, threshold: 2, period: 1h, action: page}
+    deployment_success_rate: {metric: DeploymentSuccess, threshold: 0.95, action: alert}
+"""
+
+
+def pipeline_with_monitoring(tmp_path: Path) -> Plan:
+    """plans/media-register-pipeline.yaml (Environment 'all') over a copy of
+    its child plan with a monitoring: block, compiled the way apply does."""
+    shutil.copytree(PLANS, tmp_path / "plans")
+    child = tmp_path / "plans" / "media-register.yaml"
+    child.write_text(child.read_text(encoding="utf-8") + MONITORING, encoding="utf-8")
+    path = str(tmp_path / "plans" / "media-register-pipeline.yaml")
+    return compile_plan(load_file(path), path)
+
+
+def datapoints(clients: Clients, alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    now = datetime.datetime.now(datetime.UTC)
+    return clients.client("cloudwatch", "us-east-1").get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm["Dimensions"],
+        StartTime=now - datetime.timedelta(hours=1),
+        EndTime=now + datetime.timedelta(hours=1),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+
+
+def test_a_pipeline_run_publishes_what_each_environments_alarms_watch(clients, tmp_path):
+    pipeline = pipeline_with_monitoring(tmp_path)
+    assert pipeline.environment == "all"
+    alarm_steps = [s for s in pipeline.steps if s.kind == "cloudwatch.alarms"]
+    assert [s.params["dimensions"]["Environment"] for s in alarm_steps] == [
+        "dev",
+        "staging",
+        "prod",
+    ]
+    watched_dims = []
+    for step in alarm_steps:
+        Alarms(clients).apply(request("cloudwatch.alarms", step.params, region=step.region))
+        watched_dims += [
+            alarm["Dimensions"]
+            for alarm in clients.client("cloudwatch", step.region).describe_alarms()["MetricAlarms"]
+        ]
+    outcome = api.Outcome("r1", "rolled_back", 3, "")
+    DeploymentMetrics(clients).run_ended(pipeline, run_info(), outcome, 60.0)
+    # Whatever alarm the three environments leave behind sees the run.
+    for alarm in clients.client("cloudwatch", "us-east-1").describe_alarms()["MetricAlarms"]:
+        assert datapoints(clients, alarm), alarm["Dimensions"]
+    # Every series an environment's alarm was made to watch has the run's data ...
+    for env in ("dev", "staging", "prod"):
+        dims = [
+            {"Name": "Environment", "Value": env},
+            {"Name": "Project", "Value": "media-register"},
+        ]
+        assert dims in watched_dims
+        points = datapoints(
+            clients, {"Namespace": "Deployctl", "MetricName": "RollbackCount", "Dimensions": dims}
+        )
+        assert sum(p["Sum"] for p in points) == 1.0, env
+    # ... and nothing goes to the pipeline's own 'all', which no alarm watches.
+    everything = [
+        {"Name": "Environment", "Value": "all"},
+        {"Name": "Project", "Value": "media-register"},
+    ]
+    assert not datapoints(
+        clients, {"Namespace": "Deployctl", "MetricName": "RollbackCount", "Dimensions": everything}
+    )
