@@ -16,6 +16,7 @@ from typing import NoReturn
 from deployctl import __version__
 from deployctl.commands import COMMANDS
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
+from deployctl.execute.store import local_dir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +43,7 @@ def common_options() -> argparse.ArgumentParser:
         "--state-dir",
         default=".deployctl",
         metavar="DIR",
-        help="journal and locks (default .deployctl)",
+        help="journal and locks: a directory (default .deployctl) or dynamodb://TABLE[?region=R]",
     )
     group.add_argument("--region", help="default AWS region (a plan's regions: win)")
     group.add_argument("--profile", help="AWS profile")
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _crash_log(state_dir: str) -> str:
+    state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.join(state_dir, "crash.log")
     with open(path, "a", encoding="utf-8") as fh:

@@ -9,6 +9,7 @@ from deployctl.actions.registry import Backend, load_backend
 from deployctl.execute.api import Outcome, Reporter
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
+from deployctl.execute.store import StateStore, open_store
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,16 @@ def options(args: argparse.Namespace) -> Options:
         parallelism=max(1, args.parallelism),
         auto_approve=args.auto_approve,
         abandon=getattr(args, "abandon", False),
+    )
+
+
+def store(args: argparse.Namespace, state_dir: str | None = None) -> StateStore:
+    """The journal and locks ``--state-dir`` names, reached with the AWS options."""
+    return open_store(
+        state_dir or args.state_dir,
+        profile=args.profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
     )
 
 
@@ -45,7 +56,12 @@ def executor(
         backend = load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
-    return Executor(state_dir or args.state_dir, backend, None if quiet else reporter())
+    return Executor(
+        state_dir or args.state_dir,
+        backend,
+        None if quiet else reporter(),
+        store=store(args, state_dir),
+    )
 
 
 def finish(outcome: Outcome) -> int:

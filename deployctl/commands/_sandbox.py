@@ -9,6 +9,7 @@ import os
 from deployctl.commands._execute import executor, finish
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
 from deployctl.execute.runner import Options
+from deployctl.execute.store import local_dir
 from deployctl.plan.api import Plan
 
 SUBDIR = "sandbox"  # under --state-dir: a sandbox run never meets a real one
@@ -73,7 +74,9 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
             f"clock x{speed:g}; approvals granted automatically",
             flush=True,
         )
-        ex = executor(args, backend=box.backend, state_dir=os.path.join(args.state_dir, SUBDIR))
+        # A shared (dynamodb://) state is not for throwaway runs: the sandbox stays local.
+        local = os.path.join(local_dir(args.state_dir), SUBDIR)
+        ex = executor(args, backend=box.backend, state_dir=local)
         try:
             with ex.signals():
                 # abandon: the last sandbox run's AWS is gone, so it cannot be resumed.

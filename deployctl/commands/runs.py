@@ -6,7 +6,7 @@ import argparse
 import time
 
 from deployctl.errors import EXIT_OK
-from deployctl.execute.journal import SqliteJournal
+from deployctl.execute.store import open_store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    journal = SqliteJournal(args.state_dir)
+    journal = open_store(
+        args.state_dir, profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
+    ).journal()
     try:
         runs = journal.runs()
     finally:

@@ -7,8 +7,8 @@ import json
 import sys
 
 from deployctl.errors import EXIT_OK, UserError
-from deployctl.execute.journal import SqliteJournal
 from deployctl.execute.status import render_text, run_status
+from deployctl.execute.store import open_store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    journal = SqliteJournal(args.state_dir)
+    journal = open_store(
+        args.state_dir, profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
+    ).journal()
     try:
         run_id = args.run_id
         if run_id is None:

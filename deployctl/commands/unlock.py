@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from deployctl.errors import EXIT_OK
-from deployctl.execute.journal import connect
-from deployctl.execute.lock import unlock
+from deployctl.execute.store import open_store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -16,11 +15,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    conn = connect(args.state_dir)
-    try:
-        was = unlock(conn, args.lock_id)
-    finally:
-        conn.close()
+    store = open_store(
+        args.state_dir, profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
+    )
+    was = store.unlock(args.lock_id)
     print(f"unlocked {was.describe()}")
     print(f"run {was.run_id} can be continued with: deployctl resume {was.run_id}")
     return EXIT_OK

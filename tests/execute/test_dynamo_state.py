@@ -81,11 +81,18 @@ def test_runs_are_listed_newest_first_across_projects_and_environments(store):
     made = []
     for project, environment in [("demo", "prod"), ("demo", "staging"), ("web", "prod")] * 2:
         now[0] += 10
-        made.append(journal.create_run(make_plan(step("a"), project=project,
-                                                 environment=environment), "me@here"))
+        made.append(
+            journal.create_run(
+                make_plan(step("a"), project=project, environment=environment), "me@here"
+            )
+        )
     assert [r.run_id for r in journal.runs()] == [r.run_id for r in reversed(made)]
-    assert [r.run_id for r in journal.runs("demo")] == [made[4].run_id, made[3].run_id,
-                                                        made[1].run_id, made[0].run_id]
+    assert [r.run_id for r in journal.runs("demo")] == [
+        made[4].run_id,
+        made[3].run_id,
+        made[1].run_id,
+        made[0].run_id,
+    ]
     assert [r.run_id for r in journal.runs("web", "prod")] == [made[5].run_id, made[2].run_id]
 
 
@@ -110,8 +117,14 @@ def test_records_come_back_in_seq_order_through_many_query_pages(store):
     journal = store.journal(now=lambda: 5.0)
     run = journal.create_run(PLAN, "me@here")
     written = [
-        journal.append(run.run_id, "done", step_id=f"s{i}", attempt=1, token=f"t{i}",
-                       data={"n": i, "nested": {"x": [1, 2]}})
+        journal.append(
+            run.run_id,
+            "done",
+            step_id=f"s{i}",
+            attempt=1,
+            token=f"t{i}",
+            data={"n": i, "nested": {"x": [1, 2]}},
+        )
         for i in range(40)
     ]
     assert [r.seq for r in written] == list(range(1, 41))
@@ -135,14 +148,18 @@ def test_records_past_one_megabyte_page_through_and_large_data_is_compressed(sto
 
 def test_a_plan_over_the_item_limit_is_stored_in_pieces(store):
     rng = random.Random(3)
-    big = make_plan(*(step(f"s{i}", params={"note": "".join(rng.choices(string.ascii_letters,
-                                                                         k=1_000))})
-                      for i in range(1_000)))
+    big = make_plan(
+        *(
+            step(f"s{i}", params={"note": "".join(rng.choices(string.ascii_letters, k=1_000))})
+            for i in range(1_000)
+        )
+    )
     journal = store.journal()
     run = journal.create_run(big, "me@here")
     assert store.journal().plan_json(run.run_id) == big.to_json(with_summary=False)
     pieces = store.table.client.query(
-        TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
         ExpressionAttributeValues={":pk": {"S": f"run#{run.run_id}"}, ":p": {"S": "plan#"}},
     )["Items"]
     assert len(pieces) >= 3
@@ -264,8 +281,14 @@ def test_a_dead_pid_is_taken_over_only_on_the_same_host(store):
     import subprocess
     import sys
 
-    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                             capture_output=True, text=True, check=True).stdout)
+    pid = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     elsewhere = store.lock("a/e", f"ci@{socket.gethostname()}", pid)
     elsewhere.host = "another-machine"
     elsewhere.acquire("r")
@@ -301,8 +324,9 @@ class DieAfter(Reporter):
             raise SystemExit("killed")
 
 
-def executor_on(store: DynamoStore, workdir: Path, world: FakeWorld, clock: VirtualClock,
-                **kw: object) -> Executor:
+def executor_on(
+    store: DynamoStore, workdir: Path, world: FakeWorld, clock: VirtualClock, **kw: object
+) -> Executor:
     backend = Backend(fake_registry(world), clock, FakeMetrics(world))
     return Executor(str(workdir), backend, Recorder(), store=store, **kw)  # type: ignore[arg-type]
 
@@ -339,8 +363,11 @@ def test_a_second_executor_on_the_same_table_gets_exit_4(store, tmp_path):
 
 def test_an_approval_pause_is_approved_and_resumed_through_the_table(store, tmp_path):
     world, clock = FakeWorld(str(tmp_path / "world.json")), VirtualClock()
-    plan = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "x"}),
-                     step("b", deps=("ok",)))
+    plan = make_plan(
+        step("a"),
+        step("ok", "approval", deps=("a",), params={"reason": "x"}),
+        step("b", deps=("ok",)),
+    )
     first = executor_on(store, tmp_path / "m1", world, clock).apply(plan)
     assert first.exit_code == 6
     assert executor_on(store, tmp_path / "m2", world, clock).approve(first.run_id) == ["ok"]
