@@ -124,6 +124,14 @@ class CloudWatchMetrics(MetricsSource):
 # --- alarms -------------------------------------------------------------------------
 
 
+def alarm_name(namespace: str, alarm: Mapping[str, Any], dimensions: Mapping[str, str]) -> str:
+    """``Deployctl-fraud-or-not-prod-deployment_duration``: project and
+    environment in the name, so two projects (or a pipeline's dev, staging and
+    prod) in one account do not overwrite each other's alarms."""
+    scope = [str(dimensions[k]) for k in ("Project", "Environment") if k in dimensions]
+    return "-".join([namespace, *scope, str(alarm["name"])])
+
+
 def alarm_spec(
     namespace: str, alarm: Mapping[str, Any], dimensions: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -135,7 +143,7 @@ def alarm_spec(
     below = "Success" in metric
     stat = "Average" if below else "Sum" if metric.endswith("Count") else "Maximum"
     return {
-        "AlarmName": f"{namespace}-{alarm['name']}",
+        "AlarmName": alarm_name(namespace, alarm, dimensions or {}),
         "AlarmDescription": f"deployctl {alarm['name']} (action: {alarm.get('action', 'alert')})",
         "Namespace": namespace,
         "MetricName": metric,

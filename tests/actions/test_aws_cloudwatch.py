@@ -160,6 +160,27 @@ def test_alarms_round_trip_and_apply_writes_each_alarm_without_reading(
     assert live["Deployctl-rollback_frequency"]["Period"] == 3600
 
 
+def test_alarms_of_two_projects_and_environments_do_not_overwrite_each_other(
+    clients: Clients,
+) -> None:
+    reg = Registry()
+    register(reg, clients)
+    action = reg.get("cloudwatch.alarms")
+    scopes = [("fraud-or-not", "prod"), ("media-register", "prod"), ("media-register", "dev")]
+    for project, env in scopes:
+        dims = {"Project": project, "Environment": env}
+        action.apply(request("cloudwatch.alarms", {**ALARMS, "dimensions": dims}))
+    live = clients.client("cloudwatch", REGION).describe_alarms(
+        AlarmNamePrefix="Deployctl-", MaxRecords=100)["MetricAlarms"]
+    assert len(live) == 3 * len(ALARMS["alarms"])
+    duration = {a["AlarmName"]: {d["Name"]: d["Value"] for d in a["Dimensions"]}
+                for a in live if a["MetricName"] == "DeploymentDuration"}
+    assert duration == {
+        f"Deployctl-{p}-{e}-deployment_duration": {"Project": p, "Environment": e}
+        for p, e in scopes
+    }
+
+
 def test_the_period_in_progress_at_the_window_start_counts(clients: Clients) -> None:
     put(clients, "Invocations", [10])  # one datapoint at END - 60
     values = CloudWatchMetrics(clients).fetch(REGION, {"ErrorRate": ERROR_RATE}, END - 30, END)
