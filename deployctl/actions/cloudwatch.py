@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -231,24 +232,50 @@ def deployment_metrics(
     ]
 
 
-def watched(plan: Plan) -> list[tuple[str | None, dict[str, str]]]:
-    """(region, dimensions) of each distinct series the plan's alarms watch.
+ALARMS_STEP = "monitoring/alarms"
+
+
+def watched(plan: Plan) -> list[tuple[str | None, dict[str, str], str]]:
+    """(region, dimensions, step-id prefix) of each distinct series the plan's
+    alarms watch.
 
     A Pipeline's environments each bring their own ``cloudwatch.alarms`` step
-    watching Environment dev, staging, prod; the pipeline itself is
-    Environment ``all``, which no alarm watches.  A plan without alarms is
-    watched as its own project and environment, in the region of its first step.
+    (``staging/monitoring/alarms``) watching Environment dev, staging, prod;
+    the pipeline itself is Environment ``all``, which no alarm watches.  A
+    plan without alarms is watched as its own project and environment, in the
+    region of its first step, for all its steps (prefix ``""``).
     """
-    out: list[tuple[str | None, dict[str, str]]] = []
+    out: list[tuple[str | None, dict[str, str], str]] = []
     for step in plan.steps:
         if step.kind == "cloudwatch.alarms":
             dims = {str(k): str(v) for k, v in (step.params.get("dimensions") or {}).items()}
-            if (step.region, dims) not in out:
-                out.append((step.region, dims))
+            prefix = step.id[: -len(ALARMS_STEP)] if step.id.endswith(ALARMS_STEP) else ""
+            if all((step.region, dims) != (r, d) for r, d, _ in out):
+                out.append((step.region, dims, prefix))
     if out:
         return out
     region = next((s.region for s in plan.steps if s.region), None)
-    return [(region, {"Environment": plan.environment, "Project": plan.project})]
+    return [(region, {"Environment": plan.environment, "Project": plan.project}, "")]
+
+
+def ended_as(outcome: api.Outcome, prefix: str) -> str | None:
+    """How the steps under ``prefix`` ended, as a run status: succeeded when
+    every one is done (dev, before staging failed and was rolled back alone),
+    None when none of them ran (a pipeline that stopped before prod), else
+    the run's own status.  The whole plan (``""``) is the run's status.
+    """
+    if not prefix or not outcome.steps:
+        return outcome.status
+    mine = [
+        status
+        for sid, status in outcome.steps.items()
+        if sid.startswith(prefix) and not sid.endswith(ALARMS_STEP)
+    ]
+    if all(status == "pending" for status in mine):
+        return None
+    if all(status == "done" for status in mine):
+        return api.SUCCEEDED
+    return outcome.status
 
 
 class DeploymentMetrics(RunObserver):
@@ -256,10 +283,10 @@ class DeploymentMetrics(RunObserver):
     with ``monitoring:``, once for each series its alarms watch (see
     :func:`watched`), in each alarm's region: one ``PutMetricData`` per region.
 
-    A Pipeline's run is published under each of its environments' dimensions
-    with the run's outcome: the observer sees how the run ended, not which
-    environment it ended in, so a pipeline that fails in staging also counts
-    as a failed deployment for dev and prod (alarms err towards alerting).
+    A Pipeline's environments are published each with how its own steps
+    ended (:func:`ended_as`): dev that finished counts as a success even when
+    staging then failed and the run rolled back only staging; an environment
+    the run never reached publishes nothing.  Duration is the run's.
 
     Plans without ``monitoring:`` publish nothing: metrics nobody asked for
     would need ``cloudwatch:PutMetricData`` on every deployment role.
@@ -274,8 +301,12 @@ class DeploymentMetrics(RunObserver):
         if plan.publish is None:
             return
         by_region: dict[str | None, list[dict[str, Any]]] = {}
-        for region, dims in watched(plan):
-            data = deployment_metrics(plan, outcome, duration, dims)
+        for region, dims, prefix in watched(plan):
+            status = ended_as(outcome, prefix)
+            if status is None:
+                continue
+            mine = dataclasses.replace(outcome, status=status)
+            data = deployment_metrics(plan, mine, duration, dims)
             if data:
                 by_region.setdefault(region, []).extend(data)
         for region, data in by_region.items():

@@ -116,6 +116,9 @@ class Outcome:
     exit_code: int
     message: str
     left: tuple[str, ...] = ()  # what a person still has to do
+    # step id -> final step status (done, failed, undone, pending...), filled
+    # in for the run observers: a pipeline's environments each ended their way.
+    steps: Mapping[str, str] = field(default_factory=dict)
 
 
 class Journal(abc.ABC):

@@ -8,6 +8,7 @@ working on from the journal, and returns an :class:`Outcome` whose
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -362,9 +363,11 @@ class Executor:
         ctx = self._ctx
         if outcome.status in api.ENDED and ctx is not None:
             duration = max(0.0, self.backend.clock.now() - ctx.run.created)
+            steps = {sid: st.status for sid, st in ctx.state.steps.items()}
+            ended = dataclasses.replace(outcome, steps=steps)
             for observer in self.backend.observers:
                 try:
-                    observer.run_ended(ctx.plan, ctx.run, outcome, duration)
+                    observer.run_ended(ctx.plan, ctx.run, ended, duration)
                 except Exception as exc:  # metrics must never change how a run ended
                     self.reporter.message(f"{type(observer).__name__}: {exc}")
         self.reporter.run_finished(outcome)

@@ -176,3 +176,32 @@ def test_a_pipeline_run_publishes_what_each_environments_alarms_watch(clients, t
     assert not datapoints(
         clients, {"Namespace": "Deployctl", "MetricName": "RollbackCount", "Dimensions": everything}
     )
+
+
+def test_a_pipeline_publishes_each_environment_as_its_own_steps_ended(clients, tmp_path):
+    pipeline = pipeline_with_monitoring(tmp_path)
+    # dev finished; staging failed and was rolled back; prod was never reached
+    # (only its alarms step, which runs first in each environment, is done).
+    steps = {}
+    for step in pipeline.steps:
+        env = step.id.split("/", 1)[0]
+        if env == "dev" or step.id.endswith("monitoring/alarms"):
+            steps[step.id] = "done"
+        elif env == "staging":
+            steps[step.id] = "undone"
+        else:
+            steps[step.id] = "pending"
+    failed = next(s.id for s in pipeline.steps if s.id.startswith("staging/") and s.kind == "gate.analysis")
+    steps[failed] = "failed"
+    outcome = api.Outcome("r1", "rolled_back", 3, "", steps=steps)
+
+    DeploymentMetrics(clients).run_ended(pipeline, run_info(), outcome, 60.0)
+
+    def total(env: str, metric: str) -> float | None:
+        dims = [{"Name": "Environment", "Value": env}, {"Name": "Project", "Value": "media-register"}]
+        points = datapoints(clients, {"Namespace": "Deployctl", "MetricName": metric, "Dimensions": dims})
+        return sum(p["Sum"] for p in points) if points else None
+
+    assert (total("dev", "DeploymentSuccess"), total("dev", "RollbackCount")) == (1.0, 0.0)
+    assert (total("staging", "DeploymentSuccess"), total("staging", "RollbackCount")) == (0.0, 1.0)
+    assert (total("prod", "DeploymentSuccess"), total("prod", "RollbackCount")) == (None, None)

@@ -126,12 +126,14 @@ def test_without_automatic_rollback_a_resumed_run_that_failed_before_a_crash_sto
 class Observed(api.RunObserver):
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[tuple[str, str, float]] = []
+        self.steps: list[dict[str, str]] = []
         self.fail = fail
 
     def run_ended(
         self, plan: Plan, run: api.RunInfo, outcome: api.Outcome, duration: float
     ) -> None:
         self.calls.append((plan.project, outcome.status, duration))
+        self.steps.append(dict(outcome.steps))
         if self.fail:
             raise RuntimeError("cloudwatch is down")
 
@@ -153,6 +155,8 @@ def test_observers_hear_each_ended_run_with_its_duration(tmp_path, world, clock,
     finally:
         ex.close()
     assert seen.calls == [("demo", status, 120.0)]
+    # Each step's final status, for observers that report per environment.
+    assert seen.steps == [{"a": "done", "b": "done"} if not fail else {"a": "undone", "b": "failed"}]
 
 
 def test_observers_are_not_told_of_a_pause_and_their_errors_change_nothing(tmp_path, world, clock):
