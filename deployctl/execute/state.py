@@ -49,6 +49,7 @@ class StepState:
     # What the step replaced, read before its first intent (Action.before):
     # undo gets it under the outputs, so a reconciled step still knows it.
     before: dict[str, Any] = field(default_factory=dict)
+    stale: str | None = None  # why a reviewed run stopped before this step (not sent)
 
     def undo_outputs(self) -> dict[str, Any]:
         """What undo is given: the outputs, over what the step replaced."""
@@ -66,6 +67,7 @@ class StepState:
             "error": self.error,
             "waiting_reason": self.reason,
             "approved_by": self.approved_by,
+            "stale": self.stale,
         }
 
 
@@ -135,7 +137,12 @@ def apply_record(st: StepState, rec: api.Record) -> None:
         if st.params is None:
             st.params = dict(rec.data.get("params", {}))
         st.started = st.started or rec.data.get("started") or rec.at
-        st.error = st.reason = None
+        st.error = st.reason = st.stale = None
+    elif kind == api.STALE_RECORD:
+        changed = rec.data.get("changed") or {}
+        st.stale = "; ".join(
+            f"{key}: {c['was']} -> {c['now']}" for key, c in sorted(changed.items())
+        )
     elif kind == api.WAITED:
         st.waited = True
     elif kind == api.FAILED:

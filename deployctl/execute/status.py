@@ -62,6 +62,8 @@ def render_text(status: dict[str, Any]) -> str:
             extra += f" error: {s['error']}"
         if s["waiting_reason"]:
             extra += f" waiting: {s['waiting_reason']}"
+        if s.get("stale"):
+            extra += f" stale, not sent: {s['stale']}"
         attempts = f" x{s['attempts']}" if s["attempts"] > 1 else ""
         lines.append(f"  {s['status']:<11} {s['id']}{attempts}{took}{extra}")
     return "\n".join(lines) + "\n"

@@ -100,6 +100,10 @@ def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
     runs = main(["runs", "--state-dir", str(state)])
     assert runs == 0 and " stale " in capsys.readouterr().out
 
+    assert main(["status", "--state-dir", str(state)]) == 0
+    shown = capsys.readouterr().out
+    assert f"pending     {STAGE_2} stale, not sent: {ALIAS}: v1 90% + v2 10% -> v1 100%" in shown
+
     # Resume checks again, from the journal: still changed, still stopped.
     run_id = json.loads(_status(state, capsys))["run"]["run_id"]
     assert main(["resume", run_id, "--state-dir", str(state), "--auto-approve"]) == 5
