@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         opts = options(args)
         if saved:
-            guard = planfile.FingerprintGuard(ex.backend.registry, saved["resources"])
-            opts = dataclasses.replace(opts, guard=guard, review=planfile.review(saved))
+            opts = dataclasses.replace(opts, review=planfile.review(saved))
         with ex.signals():
             return finish(ex.apply(plan, opts))
     finally:

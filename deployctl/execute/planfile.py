@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deployctl.actions.api import Registry
 from deployctl.errors import StalePlan, UserError
-from deployctl.execute.observe import Observed, observe
-from deployctl.execute.review import Review, StaleResources
+from deployctl.execute.observe import Observed
+from deployctl.execute.review import Review
 from deployctl.execute.stored import plan_from_json
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
@@ -88,27 +87,3 @@ def load(data: Mapping[str, Any], compile_source: Callable[[str], Plan]) -> Plan
             raise StalePlan("(saved plan)", str(data["digest"]), plan.digest)
         return plan
     return plan_from_json(dict(data["plan"]), str(data["source"]), str(data["digest"]))
-
-
-class FingerprintGuard:
-    """Checks, before a new run starts, that every resource the saved plan
-    read still has the fingerprint it had at review (each step checks its own
-    resources again right before it is sent: review.py)."""
-
-    def __init__(self, registry: Registry, resources: Mapping[str, Mapping[str, str]]) -> None:
-        self.registry = registry
-        self.resources = resources
-
-    def __call__(self, plan: Plan) -> None:
-        now = observe(plan, self.registry).resources
-        changed = {}
-        for key, saved in self.resources.items():
-            state = now.get(key)
-            if state is None:
-                changed[key] = (saved["display"], "(no longer read by this plan)")
-            elif state.fingerprint != saved["fingerprint"]:
-                changed[key] = (saved["display"], state.display)
-        for key in now.keys() - self.resources.keys():
-            changed[key] = ("(not read at review)", now[key].display)
-        if changed:
-            raise StaleResources(changed)

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.actions.api import Action
+from deployctl.actions.api import Action, Registry, ResourceState
 from deployctl.errors import StalePlan
+from deployctl.execute.observe import observe
 from deployctl.execute.state import RunState
-from deployctl.plan.api import Step
+from deployctl.plan.api import Plan, Step
 
 Seen = dict[str, str]  # {"fingerprint": ..., "display": ...}
 
@@ -71,6 +72,28 @@ def expected(state: RunState, key: str) -> Seen | None:
     return (state.reviewed or {}).get(key)
 
 
+def _differs(want: Mapping[str, str], now: ResourceState) -> tuple[str, str] | None:
+    """(was, now) for the message if ``now`` is not what ``want`` recorded."""
+    return None if now.fingerprint == want["fingerprint"] else (want["display"], now.display)
+
+
+def check_all(plan: Plan, registry: Registry, review: Review) -> None:
+    """Before a new run is created: every resource the plan reads is as the
+    review saw it, the ones only later steps touch included, so a stale plan
+    fails before a two-hour canary starts, not in the middle of it."""
+    now = observe(plan, registry).resources
+    changed: dict[str, tuple[str, str]] = {}
+    for key, want in review.resources.items():
+        if key not in now:
+            changed[key] = (want["display"], "(no longer read by this plan)")
+        elif found := _differs(want, now[key]):
+            changed[key] = found
+    for key in now.keys() - review.resources.keys():
+        changed[key] = ("(not read at review)", now[key].display)
+    if changed:
+        raise StaleResources(changed)
+
+
 def check(state: RunState, step: Step, action: Action, params: Mapping[str, Any]) -> None:
     """Raise :class:`StaleResources` if a resource ``step`` touches is not as expected."""
     changed: dict[str, tuple[str, str]] = {}
@@ -78,9 +101,8 @@ def check(state: RunState, step: Step, action: Action, params: Mapping[str, Any]
         want = expected(state, key)
         if not want or not want["fingerprint"]:  # never read, or unread after a step
             continue
-        now = action.describe(step, params, key)
-        if now.fingerprint != want["fingerprint"]:
-            changed[key] = (want["display"], now.display)
+        if found := _differs(want, action.describe(step, params, key)):
+            changed[key] = found
     if changed:
         raise StaleResources(changed, before=step.id)
 

@@ -8,13 +8,12 @@ working on from the journal, and returns an :class:`Outcome` whose
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 
 from deployctl.actions.registry import Backend
@@ -32,7 +31,7 @@ from deployctl.execute import api, testhooks
 from deployctl.execute.context import RunContext
 from deployctl.execute.journal import who
 from deployctl.execute.lock import LEASE_SECONDS, lock_id_for
-from deployctl.execute.review import Review
+from deployctl.execute.review import Review, check_all
 from deployctl.execute.rollback import roll_back
 from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.store import StateStore, open_store
@@ -46,11 +45,8 @@ class Options:
     parallelism: int = 10
     auto_approve: bool = False
     abandon: bool = False
-    # A reviewed plan's check that the world has not changed since: raises
-    # (StalePlan) before a new run sends anything.
-    guard: Callable[[Plan], None] | None = None
-    # The saved plan's fingerprints: the run journals them and checks each
-    # step's resources against them (review.py).
+    # A saved plan's fingerprints (review.py): a new run starts only if every
+    # resource still matches, journals them, and checks each step against them.
     review: Review | None = None
 
 
@@ -165,8 +161,8 @@ class Executor:
                 )
             if current is not None and current.digest != plan.digest:
                 raise StalePlan(current.run_id, current.digest, plan.digest)
-            if current is None and options.guard is not None:
-                options.guard(plan)
+            if current is None and options.review is not None:
+                check_all(plan, self.backend.registry, options.review)
             run = current or self.journal.create_run(plan, self.user)
             lock.set_run(run.run_id)
             return self._drive(plan, run, current is not None, options, lock)
@@ -364,7 +360,7 @@ class Executor:
         if outcome.status in api.ENDED and ctx is not None:
             duration = max(0.0, self.backend.clock.now() - ctx.run.created)
             steps = {sid: st.status for sid, st in ctx.state.steps.items()}
-            ended = dataclasses.replace(outcome, steps=steps)
+            ended = replace(outcome, steps=steps)
             for observer in self.backend.observers:
                 try:
                     observer.run_ended(ctx.plan, ctx.run, ended, duration)
