@@ -281,57 +281,48 @@ class Executor:
         hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
         if result.status == "interrupted":
             ctx.write("interrupted", data={"by": "signal"})
-            self.journal.set_status(rid, api.INTERRUPTED)
-            return self._finish(
-                api.Outcome(
-                    rid,
-                    api.INTERRUPTED,
-                    EXIT_INTERRUPTED,
-                    f"run {rid} interrupted; in-flight steps were journaled",
-                    (f"resume with: deployctl resume {rid}{hint}",),
-                )
+            return self._stop(
+                rid,
+                api.INTERRUPTED,
+                EXIT_INTERRUPTED,
+                f"run {rid} interrupted; in-flight steps were journaled",
+                f"resume with: deployctl resume {rid}{hint}",
             )
         if result.status == "stale":
             # Someone else changed a resource mid-run: send nothing more and
             # undo nothing (a rollback would overwrite their change too).
-            self.journal.set_status(rid, api.STALE)
-            return self._finish(
-                api.Outcome(
-                    rid,
-                    api.STALE,
-                    EXIT_STALE,
-                    f"run {rid} stopped: {result.reason}",
-                    (
-                        f"put it back and go on: deployctl resume {rid}{hint}",
-                        f"or undo what this run did: deployctl rollback {rid}{hint}",
-                        "or accept the world as it is now: deployctl plan PLAN --out FILE, "
-                        "then deployctl apply FILE",
-                    ),
-                )
+            return self._stop(
+                rid,
+                api.STALE,
+                EXIT_STALE,
+                f"run {rid} stopped: {result.reason}",
+                f"put it back and go on: deployctl resume {rid}{hint}",
+                f"or undo what this run did: deployctl rollback {rid}{hint}",
+                "or accept the world as it is now: deployctl plan PLAN --out FILE, "
+                "then deployctl apply FILE",
             )
         if result.status == "failed":
             if not plan.rollback_automatic:
                 return self._finish(self._stop_failed(ctx, result.reason))
             return self._finish(roll_back(ctx, result.reason))
         if result.status == "waiting":
-            self.journal.set_status(rid, api.WAITING)
             left = []
             for sid in result.waiting:
                 left.append(f"{sid}: {ctx.state.step(sid).reason}")
                 left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
             left.append(f"then: deployctl resume {rid}{hint}")
-            return self._finish(
-                api.Outcome(
-                    rid,
-                    api.WAITING,
-                    EXIT_WAITING,
-                    f"run {rid} is waiting for approval",
-                    tuple(left),
-                )
+            return self._stop(
+                rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval", *left
             )
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
         self.journal.set_status(rid, api.SUCCEEDED)
         return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))
+
+    def _stop(self, rid: str, status: str, exit_code: int, message: str, *left: str) -> api.Outcome:
+        """End this process's part of a run that can be resumed (paused,
+        interrupted, stale): record the status, report what is left to do."""
+        self.journal.set_status(rid, status)
+        return self._finish(api.Outcome(rid, status, exit_code, message, left))
 
     def _stop_failed(self, ctx: RunContext, reason: str) -> api.Outcome:
         """``rollback.automatic: false``: stop with the failure, undo nothing.
