@@ -3,12 +3,14 @@ real subprocess, and a local HTTP server for smoke tests to reach."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -104,6 +106,15 @@ class Running:
         return "".join(self.lines)
 
 
+def code_zip(body: str) -> bytes:
+    """A Lambda deployment package holding ``handler.py``.  A fixed timestamp:
+    the same code gives the same bytes and CodeSha256, so plan output is stable."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("handler.py", date_time=(2024, 1, 20, 0, 0, 0)), body)
+    return buf.getvalue()
+
+
 @dataclass
 class HttpSide:
     """A local web server standing in for one side of a blue/green pair.
@@ -111,6 +122,7 @@ class HttpSide:
 
     status: int = 200
     seen: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request
     base: str = ""
 
 
@@ -121,6 +133,7 @@ def http_side(status: int = 200) -> Iterator[HttpSide]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             side.seen.append(f"{self.command} {self.path}")
+            side.headers.append(dict(self.headers.items()))
             body = b"ok" if side.status < 400 else b"broken"
             code = 202 if self.command == "POST" and side.status < 400 else side.status
             self.send_response(code)

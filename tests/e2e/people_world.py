@@ -3,16 +3,14 @@ how to run it, and how to read back each region's state."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from e2e_helpers import ROOT, MotoServer
+from e2e_helpers import ROOT, MotoServer, code_zip
 
 PLAN = str(ROOT / "plans" / "people-cards.yaml")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
@@ -22,14 +20,6 @@ NAMESPACE = "Deployctl"
 # The migration's commands are [python, scripts/...]: the interpreter running
 # the tests must be the `python` they find.
 ENV = {"PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def _zip(body: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        # A fixed timestamp: the same code gives the same bytes and CodeSha256.
-        zf.writestr(zipfile.ZipInfo("handler.py", date_time=(2024, 1, 20, 0, 0, 0)), body)
-    return buf.getvalue()
 
 
 def people_world(server: MotoServer) -> str:
@@ -48,10 +38,10 @@ def people_world(server: MotoServer) -> str:
                 Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
             )
         s3.put_object(
-            Bucket=bucket, Key="api/2024.01.20.zip", Body=_zip("v2"), ChecksumAlgorithm="SHA256"
+            Bucket=bucket, Key="api/2024.01.20.zip", Body=code_zip("v2"), ChecksumAlgorithm="SHA256"
         )
         lam = server.client("lambda", region)
-        code = {"ZipFile": _zip("v1")}
+        code = {"ZipFile": code_zip("v1")}
         lam.create_function(
             FunctionName=FN, Runtime="python3.12", Role=arn, Handler="handler.main", Code=code
         )
@@ -62,7 +52,7 @@ def people_world(server: MotoServer) -> str:
         Runtime="python3.12",
         Role=arn,
         Handler="handler.main",
-        Code={"ZipFile": _zip("backfill")},
+        Code={"ZipFile": code_zip("backfill")},
     )
     server.client("rds").create_db_instance(
         DBInstanceIdentifier="people-cards-prod",

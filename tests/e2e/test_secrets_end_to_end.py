@@ -9,19 +9,13 @@ migration's program got the real values."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import sys
-import threading
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from e2e_helpers import MotoServer, run_cli
+from e2e_helpers import HttpSide, MotoServer, code_zip, http_side, run_cli
 
 VAR_SECRET = 'var-"tok\\en-9f3e'  # a quote and a backslash: JSON would escape them
 SSM_TOKEN = 'ssm-"api\\token-51c7'
@@ -75,45 +69,11 @@ if os.environ["ECHO"] == "yes":
 """
 
 
-@dataclass
-class Seen:
-    headers: list[dict[str, str]] = field(default_factory=list)
-    url: str = ""
-
-
 @pytest.fixture
-def smoke_target() -> Iterator[Seen]:
+def smoke_target() -> Iterator[HttpSide]:
     """A local web server that keeps the headers of every request."""
-    seen = Seen()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.headers.append(dict(self.headers.items()))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    seen.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def _zip(body: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(zipfile.ZipInfo("handler.py", date_time=(2024, 1, 20, 0, 0, 0)), body)
-    return buf.getvalue()
+    with http_side() as side:
+        yield side
 
 
 def world(server: MotoServer) -> None:
@@ -125,7 +85,7 @@ def world(server: MotoServer) -> None:
         Runtime="python3.12",
         Role=role["Role"]["Arn"],
         Handler="handler.main",
-        Code={"ZipFile": _zip("v1")},
+        Code={"ZipFile": code_zip("v1")},
     )
     lam.publish_version(FunctionName="vault-fn")
     lam.create_alias(FunctionName="vault-fn", Name="live", FunctionVersion="1")
@@ -162,7 +122,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def common(server: MotoServer, workdir: Path, smoke: Seen, *extra: str) -> tuple[str, ...]:
+def common(server: MotoServer, workdir: Path, smoke: HttpSide, *extra: str) -> tuple[str, ...]:
     return (
         "--endpoint-url",
         server.url,
@@ -173,7 +133,7 @@ def common(server: MotoServer, workdir: Path, smoke: Seen, *extra: str) -> tuple
         "--var",
         f"api_token={VAR_SECRET}",
         "--var",
-        f"smoke_url={smoke.url}",
+        f"smoke_url={smoke.base}",
         "--var",
         f"python={sys.executable}",
         "--var",
@@ -183,7 +143,7 @@ def common(server: MotoServer, workdir: Path, smoke: Seen, *extra: str) -> tuple
 
 
 def test_no_secret_reaches_any_output_journal_or_plan_file(
-    moto_server: MotoServer, smoke_target: Seen, workdir: Path
+    moto_server: MotoServer, smoke_target: HttpSide, workdir: Path
 ) -> None:
     world(moto_server)
     plan = str(workdir / "plan.yaml")
@@ -247,7 +207,7 @@ def test_no_secret_reaches_any_output_journal_or_plan_file(
 
 
 def test_a_program_that_prints_the_value_is_redacted_in_output_and_journal(
-    moto_server: MotoServer, smoke_target: Seen, workdir: Path
+    moto_server: MotoServer, smoke_target: HttpSide, workdir: Path
 ) -> None:
     world(moto_server)
     args = common(moto_server, workdir, smoke_target, "--var", "echo=yes")

@@ -4,12 +4,10 @@ how the end-to-end tests read the result back."""
 from __future__ import annotations
 
 import datetime
-import io
 import time
-import zipfile
 from pathlib import Path
 
-from e2e_helpers import ROOT, MotoServer
+from e2e_helpers import ROOT, MotoServer, code_zip
 
 REGION = "us-east-1"
 FRAUD = str(ROOT / "plans" / "fraud-or-not.yaml")
@@ -18,14 +16,6 @@ FN = "api-handler"
 # moto computes no percentiles (and fails GetMetricData when a p99 series
 # has data): the plans' Latency statistic is a var for this.
 MOTO_VARS = ("--var", "latency_stat=Maximum")
-
-
-def _zip(body: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        # A fixed timestamp: the same code gives the same bytes and CodeSha256.
-        zf.writestr(zipfile.ZipInfo("handler.py", date_time=(2024, 1, 20, 0, 0, 0)), body)
-    return buf.getvalue()
 
 
 def _utc(seconds: float) -> datetime.datetime:
@@ -68,7 +58,7 @@ def lambda_world(server: MotoServer) -> None:
     s3.put_object(
         Bucket="fraud-or-not-artifacts",
         Key="api-handler/2024.01.20.zip",
-        Body=_zip("v2"),
+        Body=code_zip("v2"),
         ChecksumAlgorithm="SHA256",
     )
     lam = server.client("lambda")
@@ -77,7 +67,7 @@ def lambda_world(server: MotoServer) -> None:
         Runtime="python3.12",
         Role=role,
         Handler="handler.main",
-        Code={"ZipFile": _zip("v1")},
+        Code={"ZipFile": code_zip("v1")},
     )
     lam.publish_version(FunctionName=FN)
     lam.create_alias(FunctionName=FN, Name="live", FunctionVersion="1")
