@@ -82,21 +82,24 @@ def _named(keys: tuple[str, ...]) -> bool:
     return all("${" not in key for key in keys)
 
 
-def _tasks(jobs: Mapping[str, tuple[Action, Step, Mapping[str, Any]]]) -> list[list[str]]:
-    """The keys of each read: one key (``describe``), or every key of one
-    action's batch (``describe_many``, named by ``Action.batch``)."""
-    tasks: list[list[str]] = []
+def _tasks(
+    jobs: Mapping[str, tuple[Action, Step, Mapping[str, Any]]],
+) -> list[tuple[list[str], bool]]:
+    """The keys of each read, and whether it is a batch: one key
+    (``describe``), or every key of one action's batch (``describe_many``,
+    named by ``Action.batch``)."""
+    tasks: list[tuple[list[str], bool]] = []
     batches: dict[tuple[int, str], list[str]] = {}
     for key in sorted(jobs):
         action, step, params = jobs[key]
         name = action.batch(step, params, key)
         if name is None:
-            tasks.append([key])
+            tasks.append(([key], False))
         elif (id(action), name) in batches:
             batches[(id(action), name)].append(key)
         else:
             batches[(id(action), name)] = [key]
-            tasks.append(batches[(id(action), name)])
+            tasks.append((batches[(id(action), name)], True))
     return tasks
 
 
@@ -108,9 +111,9 @@ def read_all(
     if not jobs:
         return {}
 
-    def one(keys: list[str]) -> Mapping[str, ResourceState]:
+    def one(keys: list[str], batched: bool) -> Mapping[str, ResourceState]:
         action, step, params = jobs[keys[0]]
-        if action.batch(step, params, keys[0]) is None:
+        if not batched:
             return {keys[0]: action.describe(step, params, keys[0])}
         return action.describe_many([Read(k, jobs[k][1], jobs[k][2]) for k in keys])
 
@@ -118,7 +121,7 @@ def read_all(
     found: dict[str, ResourceState] = {}
     failures: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(readers, len(tasks)))) as pool:
-        futures = [(keys, pool.submit(one, keys)) for keys in tasks]
+        futures = [(keys, pool.submit(one, keys, batched)) for keys, batched in tasks]
         for keys, future in futures:
             try:
                 states = future.result()
