@@ -34,10 +34,11 @@ from perfdoc import DOC, write_section  # noqa: E402
 
 from deployctl.actions.api import Action, Observation, Registry, StepRequest  # noqa: E402
 from deployctl.actions.registry import Backend  # noqa: E402
-from deployctl.execute.api import Outcome, Reporter, RunInfo  # noqa: E402
+from deployctl.execute.api import Outcome, Reporter  # noqa: E402
 from deployctl.execute.clock import RealClock  # noqa: E402
 from deployctl.execute.runner import Executor, Options  # noqa: E402
 from deployctl.plan.api import Plan, Step  # noqa: E402
+from deployctl.state.api import RunInfo  # noqa: E402
 
 SECTION = "## Executor"
 CALL_SECONDS = 0.050

@@ -16,7 +16,9 @@ from typing import NoReturn
 from deployctl import __version__
 from deployctl.commands import COMMANDS
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
-from deployctl.execute.store import local_dir
+from deployctl.output.redact import Redactor
+from deployctl.state import local_dir
+from deployctl.state.files import private_dir, private_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,19 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _crash_log(state_dir: str) -> str:
+def _crash_log(state_dir: str, redact: Redactor) -> str:
+    """Append the traceback, redacted, to ``crash.log`` (0600 in a 0700 directory)."""
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
-    os.makedirs(state_dir, exist_ok=True)
-    path = os.path.join(state_dir, "crash.log")
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(traceback.format_exc())
+    path = os.path.join(private_dir(state_dir), "crash.log")
+    with os.fdopen(private_file(path), "a", encoding="utf-8") as fh:
+        fh.write(redact(traceback.format_exc()))
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
+    # Every secret value the command learns (the plan's, those read at run
+    # time) is added here, so a crash log and its message are redacted too.
+    redact = Redactor()
     try:
         args = build_parser().parse_args(argv)
+        args.redact = redact
         code: int = args.run(args)
         return code
     except UserError as exc:
@@ -92,9 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:
-        where = _crash_log(getattr(args, "state_dir", ".deployctl"))
+        try:
+            where = _crash_log(getattr(args, "state_dir", ".deployctl"), redact)
+        except DeployctlError as unwritable:
+            where = f"not written: {unwritable}"
         print(
-            f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})",
+            redact(
+                f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})"
+            ),
             file=sys.stderr,
         )
         return EXIT_ERROR

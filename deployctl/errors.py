@@ -67,7 +67,37 @@ class LockHeld(DeployctlError):
         )
 
 
-class LockLost(DeployctlError):
+class StateError(DeployctlError):
+    """The journal or the lock store cannot be used as promised: this process
+    stops acting at once (no new step, no rollback, nothing more sent), and
+    what the journal already holds stays as it is, so ``resume`` continues
+    once the cause is fixed."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.run_id: str | None = None
+        super().__init__(message)
+
+    def during(self, run_id: str, resume: str) -> StateError:
+        """Name the run that stopped and the command that continues it."""
+        if self.run_id is None:
+            self.run_id = run_id
+            self.args = (f"{self.message}; run {run_id} stopped, then: {resume}",)
+        return self
+
+
+class StateUnavailable(StateError):
+    """The state store refused a read or a write (read-only or full disk, a
+    file where the state directory should be, DynamoDB throttling past the
+    retries, an unreachable endpoint)."""
+
+
+class JournalDamaged(StateError):
+    """The journal file is not a journal any more (empty, truncated, corrupt):
+    deployctl will not guess at the runs it held."""
+
+
+class LockLost(StateError):
     """The lock this run took is no longer its own (taken over after an expired
     lease, or unlocked by hand): going on could race the new holder."""
 
@@ -81,16 +111,42 @@ class LockLost(DeployctlError):
         )
 
 
-class JournalConflict(DeployctlError):
-    """A journal record's place was already taken: two processes wrote one run."""
+class LeaseExpiring(StateError):
+    """Too little of the lock's lease is left to send a call safely: another
+    process may take the lock over before the call lands, so it is not sent."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, lock_id: str, what: str, left: float, margin: float) -> None:
+        self.lock_id = lock_id
+        super().__init__(
+            f"lock {lock_id}: {max(left, 0.0):.1f} s of the lease left, less than the "
+            f"{margin:g} s a call needs, so {what} was not sent (this process was paused or "
+            "could not renew the lease); check with deployctl status, then resume"
+        )
+
+
+class JournalConflict(StateError):
+    """A journal record's place was taken again and again by other writers."""
 
     def __init__(self, run_id: str, seq: int) -> None:
-        self.run_id = run_id
         self.seq = seq
         super().__init__(
-            f"run {run_id}: journal record {seq} was written by another process; two "
-            f"processes are running this run at once (the lock should prevent that)"
+            f"run {run_id}: journal record {seq} was written by another process each time "
+            "it was tried; two processes are writing this run at once"
         )
+
+
+class ResourceChanged(DeployctlError):
+    """A conditional write found a resource not as this run left it (a stale
+    ``RevisionId``, weights other than journaled): nothing was sent, and the
+    step stops the run as stale rather than overwrite someone else's change."""
+
+    exit_code = EXIT_STALE
+
+    def __init__(self, key: str, was: str, now: str) -> None:
+        self.changed = {key: (was, now)}
+        super().__init__(f"{key} changed underneath this run: {was} -> {now}; nothing was sent")
 
 
 class StalePlan(DeployctlError):

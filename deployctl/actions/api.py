@@ -8,6 +8,9 @@ What the executor promises an action:
 
 - ``apply`` of a mutating step runs only after an *intent* record (with
   ``request.token``) is durable, and its outputs are journaled right after.
+  Right before it, and before each request the AWS clients send, the
+  executor checks that enough of its lock's lease is left (a paused process
+  whose lock was taken over sends nothing).
 - If the process died between the two, the next run calls ``observe`` first
   and calls ``apply`` again only when ``observe`` says the effect is absent.
 - ``undo`` runs during rollback, in reverse completion order, with the outputs
@@ -23,6 +26,10 @@ What an action promises the executor:
   second call with the same token must not publish a second version).
 - Nothing sleeps except through ``request.clock``.
 - Errors are raised as exceptions; the executor journals them and rolls back.
+- A conditional write that finds the world changed (a stale ``RevisionId``,
+  weights other than ``request.before`` journaled) is never retried blindly:
+  it raises :class:`~deployctl.errors.ResourceChanged` naming the resource,
+  and the run stops as stale.
 """
 
 from __future__ import annotations
@@ -59,6 +66,10 @@ class StepRequest:
     metrics: MetricsSource | None = None
     metric_defs: Mapping[str, MetricDef] = field(default_factory=dict)  # resolved plan.metrics
     cancel: threading.Event = field(default_factory=threading.Event)
+    # What :meth:`Action.before` read ahead of the step's first intent, as
+    # journaled (given to ``apply``): a write that finds the live state neither
+    # this nor its own target raises :class:`~deployctl.errors.ResourceChanged`.
+    before: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

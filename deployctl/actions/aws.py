@@ -5,6 +5,12 @@ clients from concurrently, and each new one re-reads the config files), and
 one client per (service, region), built once under a lock and then shared:
 botocore clients are thread-safe.  Throttling and 5xx errors are retried by
 botocore's *standard* retry mode, never by a loop of ours.
+
+Every request a client is about to send for a call that changes something
+(anything but ``Get*``, ``List*``, ``Describe*``...) first passes the
+:class:`~deployctl.state.lease.SendGuard`: while a run holds its lock, a
+request is not sent when less of the lease is left than one attempt can take
+(10 s to connect + 30 s to read, under the 45 s margin).
 """
 
 from __future__ import annotations
@@ -16,8 +22,32 @@ import boto3
 from botocore.config import Config
 
 from deployctl import __version__
+from deployctl.state.lease import SendGuard
 
 DEFAULT_ATTEMPTS = 5
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0  # one attempt: what the lease's send margin must outlast
+_READS = (
+    "Get",
+    "List",
+    "Describe",
+    "Head",
+    "Lookup",
+    "Search",
+    "Query",
+    "Scan",
+    "BatchGet",
+    "Select",
+    "Filter",
+    "Test",
+    "Estimate",
+    "Validate",
+)
+
+
+def mutating(operation: str) -> bool:
+    """Whether an API operation may change something (reads are never guarded)."""
+    return not operation.startswith(_READS)
 
 
 class Clients:
@@ -37,6 +67,7 @@ class Clients:
         max_attempts: int = DEFAULT_ATTEMPTS,
         session: Any = None,
         user_agent_extra: str = f"deployctl/{__version__}",
+        guard: SendGuard | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts counts the first try too: it must be at least 1")
@@ -48,7 +79,10 @@ class Clients:
         self.config = Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},
             user_agent_extra=user_agent_extra,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
         )
+        self.guard = guard
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str | None, float | None], Any] = {}
 
@@ -58,7 +92,7 @@ class Clients:
         """The shared client for ``service`` in ``region`` (default: the session's).
 
         ``read_timeout`` gives a separate client for calls that legitimately
-        block longer than botocore's 60 s default (a synchronous Lambda invoke).
+        block longer than the 30 s default (a synchronous Lambda invoke).
         """
         key = (service, region or self.region, read_timeout)
         found = self._clients.get(key)
@@ -73,5 +107,14 @@ class Clients:
                 found = self.session.client(
                     service, region_name=key[1], endpoint_url=self.endpoint_url, config=config
                 )
+                if self.guard is not None:
+                    found.meta.events.register("before-send", self._before_send)
                 self._clients[key] = found
             return found
+
+    def _before_send(self, event_name: str = "", **kwargs: Any) -> None:
+        """Once per attempt (botocore's retries too): ``before-send.<service>.<Operation>``."""
+        parts = [*event_name.split("."), "", ""]
+        service, operation = parts[1], parts[2]
+        if self.guard is not None and mutating(operation):
+            self.guard.check(f"{service} {operation}")

@@ -29,6 +29,7 @@ from deployctl.execute import api
 from deployctl.execute.api import MetricsSource, RunObserver
 from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.plan.api import Plan
+from deployctl.state.api import RunInfo
 
 QueryKey = tuple[str, str, str, tuple[tuple[str, str], ...], int]
 
@@ -295,9 +296,7 @@ class DeploymentMetrics(RunObserver):
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
-    def run_ended(
-        self, plan: Plan, run: api.RunInfo, outcome: api.Outcome, duration: float
-    ) -> None:
+    def run_ended(self, plan: Plan, run: RunInfo, outcome: api.Outcome, duration: float) -> None:
         if plan.publish is None:
             return
         by_region: dict[str | None, list[dict[str, Any]]] = {}

@@ -14,7 +14,7 @@ real ``python -m deployctl`` subprocesses against it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from deployctl.actions import analysis
@@ -22,6 +22,7 @@ from deployctl.actions.api import Registry
 from deployctl.errors import UserError
 from deployctl.execute.api import Clock, MetricsSource, Reporter, RunObserver
 from deployctl.execute.clock import RealClock
+from deployctl.state.lease import SendGuard
 
 BUILTINS = (analysis.register,)
 ENV = "DEPLOYCTL_ACTIONS"
@@ -34,6 +35,8 @@ class Backend:
     metrics: MetricsSource | None = None
     reporters: tuple[Reporter, ...] = ()  # observers the backend adds (test hooks)
     observers: tuple[RunObserver, ...] = ()  # told when a run ends (deployment metrics)
+    # Checked before every mutating call; the executor arms it with its lease.
+    guard: SendGuard = field(default_factory=SendGuard)
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
@@ -67,7 +70,8 @@ def load_backend(
             DeploymentMetrics,
         )
 
-        clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url)
+        guard = SendGuard()
+        clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url, guard=guard)
         registry = default_registry()
         register_aws(registry, clients)
         return Backend(
@@ -75,6 +79,7 @@ def load_backend(
             RealClock(),
             CloudWatchMetrics(clients),
             observers=(DeploymentMetrics(clients),),
+            guard=guard,
         )
     name, _, arg = spec.partition(":")
     if name == "fake" and arg:

@@ -6,10 +6,13 @@ import argparse
 import sys
 
 from deployctl.actions.registry import Backend, load_backend
-from deployctl.execute.api import Outcome, Reporter
+from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
-from deployctl.execute.store import StateStore, open_store
+from deployctl.output.redact import Redactor
+from deployctl.plan.api import Plan
+from deployctl.state import open_store
+from deployctl.state.api import RunInfo, StateStore
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +47,20 @@ def reporter() -> Reporter:
     return LiveReporter(sys.stdout) if sys.stdout.isatty() else PlainReporter(sys.stdout)
 
 
+class Secrets(Reporter):
+    """Hands every secret value a run learns to the command's redactor (the
+    crash log is redacted with it)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        self.redact = redact
+
+    def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
+        self.redact.add(*plan.secret_values)
+
+    def secret(self, value: str) -> None:
+        self.redact.add(value)
+
+
 def executor(
     args: argparse.Namespace,
     *,
@@ -56,10 +73,12 @@ def executor(
         backend = load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
+    view = [] if quiet else [reporter()]
+    redact: Redactor | None = getattr(args, "redact", None)
     return Executor(
         state_dir or args.state_dir,
         backend,
-        None if quiet else reporter(),
+        MultiReporter([*view, *([Secrets(redact)] if redact is not None else [])]),
         store=store(args, state_dir),
     )
 

@@ -7,6 +7,7 @@ import argparse
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file
 from deployctl.manifest.model import Manifest
+from deployctl.output.redact import Redactor
 from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan
 
@@ -26,5 +27,10 @@ def load_manifests(path: str, args: argparse.Namespace) -> list[Manifest]:
 
 
 def load_plan(path: str, args: argparse.Namespace) -> Plan:
-    """Compile every document of ``path`` into one plan."""
-    return compile_plan(load_manifests(path, args), path)
+    """Compile every document of ``path`` into one plan (its secret values
+    are added to ``args.redact`` for the crash log)."""
+    plan = compile_plan(load_manifests(path, args), path)
+    redact: Redactor | None = getattr(args, "redact", None)
+    if redact is not None and plan.secret_values:
+        redact.add(*plan.secret_values)
+    return plan

@@ -9,8 +9,8 @@ import os
 from deployctl.commands._execute import executor, finish
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
 from deployctl.execute.runner import Options
-from deployctl.execute.store import local_dir
 from deployctl.plan.api import Plan
+from deployctl.state import local_dir
 
 SUBDIR = "sandbox"  # under --state-dir: a sandbox run never meets a real one
 

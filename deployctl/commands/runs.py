@@ -6,7 +6,7 @@ import argparse
 import time
 
 from deployctl.errors import EXIT_OK
-from deployctl.execute.store import open_store
+from deployctl.state import open_store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ import sys
 
 from deployctl.errors import EXIT_OK, UserError
 from deployctl.execute.status import render_text, run_status
-from deployctl.execute.store import open_store
+from deployctl.state import open_store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

@@ -1,18 +1,21 @@
-"""The executor's interfaces: journal, clock, metrics source, reporter, and the
-frozen records that travel between them.
+"""The executor's interfaces: clock, metrics source, reporter, run observer,
+and the run statuses and record types it writes.
 
-Implementations sit beside this module (``journal.py``, ``clock.py``,
-``report.py``); tests swap in subclasses rather than patching calls.
+The journal, the lock and their records are the state layer's contracts
+(:mod:`deployctl.state.api`).  Implementations sit beside this module
+(``clock.py``, ``report.py``); tests swap in subclasses rather than patching
+calls.
 """
 
 from __future__ import annotations
 
 import abc
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from deployctl.state.api import RUNNING, Record, RunInfo
 
 if TYPE_CHECKING:
     from deployctl.actions.api import CheckResult
@@ -20,7 +23,6 @@ if TYPE_CHECKING:
     from deployctl.plan.api import Plan, Step
 
 # Run statuses.  RESUMABLE ones are picked up again by ``apply`` on the same plan.
-RUNNING = "running"
 WAITING = "waiting"
 INTERRUPTED = "interrupted"
 SUCCEEDED = "succeeded"
@@ -57,46 +59,6 @@ STALE_RECORD = "stale"
 
 
 @dataclass(frozen=True)
-class Record:
-    """One durable journal entry.  ``seq`` orders every record of a journal."""
-
-    seq: int
-    run_id: str
-    type: str
-    step_id: str | None
-    attempt: int
-    token: str | None
-    at: float  # wall-clock seconds since the epoch
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    project: str
-    environment: str
-    digest: str
-    source: str
-    status: str
-    created: float
-    updated: float
-    user: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "project": self.project,
-            "environment": self.environment,
-            "plan_digest": self.digest,
-            "source": self.source,
-            "status": self.status,
-            "created": self.created,
-            "updated": self.updated,
-            "user": self.user,
-        }
-
-
-@dataclass(frozen=True)
 class StepResult:
     """How one step ended in this process."""
 
@@ -119,103 +81,6 @@ class Outcome:
     # step id -> final step status (done, failed, undone, pending...), filled
     # in for the run observers: a pipeline's environments each ended their way.
     steps: Mapping[str, str] = field(default_factory=dict)
-
-
-class Journal(abc.ABC):
-    """Durable, ordered record of runs.  ``append`` returns only once the record
-    is on disk: the executor writes an intent *before* a mutating call and
-    relies on it surviving a crash."""
-
-    @abc.abstractmethod
-    def create_run(self, plan: Plan, user: str) -> RunInfo: ...
-
-    @abc.abstractmethod
-    def get_run(self, run_id: str) -> RunInfo:
-        """Raises :class:`deployctl.errors.UserError` for an unknown id."""
-
-    @abc.abstractmethod
-    def runs(self, project: str | None = None, environment: str | None = None) -> list[RunInfo]:
-        """Newest first."""
-
-    @abc.abstractmethod
-    def plan_json(self, run_id: str) -> dict[str, Any]:
-        """The plan the run was started from (``Plan.to_json(with_summary=False)``)."""
-
-    @abc.abstractmethod
-    def append(
-        self,
-        run_id: str,
-        type: str,
-        *,
-        step_id: str | None = None,
-        attempt: int = 0,
-        token: str | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> Record: ...
-
-    @abc.abstractmethod
-    def records(self, run_id: str) -> list[Record]: ...
-
-    @abc.abstractmethod
-    def set_status(self, run_id: str, status: str) -> None: ...
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release resources (connections, file handles)."""
-
-
-def utc_stamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    """Who holds a (project, environment) lock, as stored."""
-
-    lock_id: str
-    holder: str  # user@host
-    pid: int
-    run_id: str
-    created: float
-    lease_until: float
-
-    def describe(self) -> str:
-        return (
-            f"{self.lock_id}: {self.holder} (pid {self.pid}), run {self.run_id}, "
-            f"since {utc_stamp(self.created)}, lease until {utc_stamp(self.lease_until)}"
-        )
-
-
-class Lock(abc.ABC):
-    """One run per (project, environment): the lock a running apply holds.
-
-    ``acquire`` takes it or raises :class:`deployctl.errors.LockHeld` (exit 4)
-    naming the live holder; a holder whose lease expired (or whose process is
-    gone from this host) is replaced and remembered in ``taken_over``.  The
-    walker calls ``renew`` often; an implementation writes only every
-    lease/4.  ``release`` frees the lock only if this holder still has it.
-    """
-
-    lock_id: str
-    holder: str
-    pid: int
-    taken_over: LockInfo | None
-
-    @abc.abstractmethod
-    def acquire(self, run_id: str = "") -> None: ...
-
-    @abc.abstractmethod
-    def set_run(self, run_id: str) -> None: ...
-
-    @abc.abstractmethod
-    def renew(self, *, force: bool = False) -> None: ...
-
-    @abc.abstractmethod
-    def release(self) -> None: ...
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release resources (connections); the lock itself is freed by ``release``."""
 
 
 class Clock(abc.ABC):

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from deployctl.actions.api import Registry, StepRequest
-from deployctl.execute.api import Clock, Journal, Lock, MetricsSource, Record, Reporter, RunInfo
+from deployctl.execute.api import Clock, MetricsSource, Reporter
 from deployctl.execute.refs import Resolver, SecretRefs
 from deployctl.execute.state import RunState, apply_record, token_for
 from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.manifest.secrets import credential_values
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Step
+from deployctl.state.api import Journal, Lock, Record, RunInfo
+from deployctl.state.lease import SendGuard
 
 
 @dataclass
@@ -31,6 +33,8 @@ class RunContext:
     parallelism: int = 10
     auto_approve: bool = False
     user: str = "unknown"
+    # Checked right before each apply and undo: armed with the lock's lease.
+    guard: SendGuard = field(default_factory=SendGuard)
     # Set on a failure or an interrupt: no new forward work, gates stop waiting.
     halt: threading.Event = field(default_factory=threading.Event)
     interrupted: threading.Event = field(default_factory=threading.Event)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, TextIO
 
-from deployctl.execute.api import Outcome, Reporter, RunInfo, StepResult
+from deployctl.execute.api import Outcome, Reporter, StepResult
+from deployctl.state.api import RunInfo
 
 if TYPE_CHECKING:
     from deployctl.actions.api import CheckResult

@@ -17,7 +17,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.errors import EXIT_INTERRUPTED, EXIT_ROLLBACK_INCOMPLETE, EXIT_ROLLED_BACK
+from deployctl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_ROLLBACK_INCOMPLETE,
+    EXIT_ROLLED_BACK,
+    StateError,
+)
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.state import FAILED, UNDONE, RunState
@@ -133,7 +138,10 @@ def roll_back(ctx: RunContext, reason: str) -> api.Outcome:
                 token=request.token,
                 data={"undo": step.undo},
             )
+            ctx.guard.check(f"the undo of {sid}")
             ctx.registry.get(step.kind).undo(request, st.undo_outputs())
+        except StateError:  # the journal or the lock is gone: stop, undo nothing more
+            raise
         except Exception as exc:  # journaled and reported: a person takes over from here
             error = str(exc) or type(exc).__name__
             ctx.write(api.UNDO_FAILED, sid, attempt=st.attempt, data={"error": error})

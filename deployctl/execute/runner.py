@@ -23,21 +23,24 @@ from deployctl.errors import (
     EXIT_OK,
     EXIT_STALE,
     EXIT_WAITING,
+    LeaseExpiring,
+    LockLost,
     StalePlan,
+    StateError,
     UnknownAction,
     UserError,
 )
 from deployctl.execute import api, testhooks
 from deployctl.execute.context import RunContext
-from deployctl.execute.journal import who
-from deployctl.execute.lock import LEASE_SECONDS, lock_id_for
 from deployctl.execute.review import Review, check_all
 from deployctl.execute.rollback import roll_back
 from deployctl.execute.state import FAILED, fold, note_review
-from deployctl.execute.store import StateStore, open_store
-from deployctl.execute.stored import plan_from_json
+from deployctl.execute.stored import plan_from_json, stored_plan
 from deployctl.execute.walker import APPROVAL, Walker
 from deployctl.plan.api import Plan
+from deployctl.state import LOCAL_DEFAULT, open_store
+from deployctl.state.api import RUNNING, Lock, RunInfo, StateStore
+from deployctl.state.lease import LEASE_SECONDS, lock_id_for, margin_for, who
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,13 @@ class Executor:
         user: str | None = None,
         lease: float = LEASE_SECONDS,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         store: StateStore | None = None,
     ) -> None:
+        """``lease`` (seconds, default 120) is how long the lock stays this
+        run's without a renewal; calls stop :func:`margin_for` it (45 s) before
+        it runs out.  ``wall`` is the clock the stored lease is written in
+        (shared between processes), ``monotonic`` this process's own."""
         self.state_dir = state_dir
         self.backend = backend
         self.reporter = api.MultiReporter(
@@ -72,6 +80,7 @@ class Executor:
         self.user = user or who()
         self.lease = lease
         self.wall = wall
+        self.monotonic = monotonic
         self._interrupt = threading.Event()
         self._ctx: RunContext | None = None
         self._walker: Walker | None = None
@@ -108,22 +117,46 @@ class Executor:
                 signal.signal(sig, previous)
 
     @contextlib.contextmanager
-    def _locked(self, plan: Plan) -> Iterator[api.Lock]:
+    def _locked(self, plan: Plan) -> Iterator[Lock]:
+        """Hold the lock: from here every journal write is fenced on it, and
+        every call the backend sends is checked against its lease."""
         lock = self.store.lock(
             lock_id_for(plan.project, plan.environment),
             self.user,
             os.getpid(),
             lease=self.lease,
             now=self.wall,
+            monotonic=self.monotonic,
         )
-        lock.acquire()
         try:
+            lock.acquire()
+            self.journal.hold(lock.fence)
+            self.backend.guard.arm(lock.lock_id, lock.lease, margin_for(self.lease))
             if lock.taken_over is not None:
                 self.reporter.message(f"took over expired lock {lock.taken_over.describe()}")
             yield lock
         finally:
-            lock.release()
-            lock.close()
+            self.backend.guard.disarm()
+            self.journal.hold(None)
+            try:
+                lock.release()
+            except StateError as exc:  # the lease runs out by itself
+                self.reporter.message(f"lock {lock.lock_id} not freed: {exc}")
+            finally:
+                lock.close()
+
+    def _hint(self) -> str:
+        return "" if self.state_dir == LOCAL_DEFAULT else f" --state-dir {self.state_dir}"
+
+    @contextlib.contextmanager
+    def _stopping(self, run_id: str) -> Iterator[None]:
+        """A journal or store failure names the run it stopped and how to go on."""
+        try:
+            yield
+        except (LockLost, LeaseExpiring):
+            raise  # the run may be going on elsewhere: those say what to check
+        except StateError as exc:
+            raise exc.during(run_id, f"deployctl resume {run_id}{self._hint()}") from None
 
     # -- commands --------------------------------------------------------------------
 
@@ -163,9 +196,10 @@ class Executor:
                 raise StalePlan(current.run_id, current.digest, plan.digest)
             if current is None and options.review is not None:
                 check_all(plan, self.backend.registry, options.review)
-            run = current or self.journal.create_run(plan, self.user)
+            run = current or self.journal.create_run(plan, self.user, stored_plan(plan))
             lock.set_run(run.run_id)
-            return self._drive(plan, run, current is not None, options, lock)
+            with self._stopping(run.run_id):
+                return self._drive(plan, run, current is not None, options, lock)
 
     def resume(self, run_id: str, options: Options = Options()) -> api.Outcome:
         run = self.journal.get_run(run_id)
@@ -173,7 +207,7 @@ class Executor:
             raise UserError(f"run {run_id} is {run.status}; only a paused or cut-off run resumes")
         plan = plan_from_json(self.journal.plan_json(run_id), run.source, run.digest)
         self._check_kinds(plan)
-        with self._locked(plan) as lock:
+        with self._locked(plan) as lock, self._stopping(run_id):
             lock.set_run(run_id)
             return self._drive(plan, run, True, options, lock)
 
@@ -185,7 +219,7 @@ class Executor:
             plan = plan_from_json(self.journal.plan_json(run_id), run.source, run.digest)
         if run.status == api.ROLLED_BACK:
             return api.Outcome(run_id, run.status, EXIT_OK, f"run {run_id} is already rolled back")
-        with self._locked(plan) as lock:
+        with self._locked(plan) as lock, self._stopping(run_id):
             lock.set_run(run_id)
             ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
             failed = [st.error for st in ctx.state.steps.values() if st.status == FAILED]
@@ -225,9 +259,7 @@ class Executor:
         if unknown:
             raise UnknownAction(unknown)
 
-    def _context(
-        self, plan: Plan, run: api.RunInfo, options: Options, lock: api.Lock | None
-    ) -> RunContext:
+    def _context(self, plan: Plan, run: RunInfo, options: Options, lock: Lock | None) -> RunContext:
         ctx = RunContext(
             plan=plan,
             run=run,
@@ -241,6 +273,7 @@ class Executor:
             parallelism=max(1, options.parallelism),
             auto_approve=options.auto_approve,
             user=self.user,
+            guard=self.backend.guard,
         )
         self._ctx = ctx
         if self._interrupt.is_set():
@@ -251,12 +284,12 @@ class Executor:
     def _drive(
         self,
         plan: Plan,
-        run: api.RunInfo,
+        run: RunInfo,
         resumed: bool,
         options: Options,
-        lock: api.Lock,
+        lock: Lock,
     ) -> api.Outcome:
-        self.journal.set_status(run.run_id, api.RUNNING)
+        self.journal.set_status(run.run_id, RUNNING)
         ctx = self._context(plan, run, options, lock)
         self.reporter.run_started(run, plan, resumed)
         ctx.write(
@@ -278,7 +311,7 @@ class Executor:
         self._walker = Walker(ctx)
         result = self._walker.walk()
         rid = run.run_id
-        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        hint = self._hint()
         if result.status == "interrupted":
             ctx.write("interrupted", data={"by": "signal"})
             return self._stop(
@@ -332,7 +365,7 @@ class Executor:
         rollback RUN`` undoes it (by ``rollback.scope``), ``--abandon`` drops it.
         """
         rid = ctx.run.run_id
-        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        hint = self._hint()
         ctx.write(api.RUN_FINISHED, data={"status": api.FAILED_RUN, "reason": reason})
         self.journal.set_status(rid, api.FAILED_RUN)
         return api.Outcome(

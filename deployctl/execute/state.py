@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployctl.execute import api
+from deployctl.state.api import Record
 
 PENDING = "pending"
 RUNNING = "running"  # an intent with no done record yet (in flight, or cut by a crash)
@@ -96,7 +97,7 @@ class RunState:
         return [sid for sid, s in self.steps.items() if s.status == WAITING]
 
 
-def fold(step_ids: Iterable[str], records: Iterable[api.Record]) -> RunState:
+def fold(step_ids: Iterable[str], records: Iterable[Record]) -> RunState:
     state = RunState({sid: StepState() for sid in step_ids})
     for rec in records:
         if rec.step_id is None:
@@ -114,13 +115,13 @@ def fold(step_ids: Iterable[str], records: Iterable[api.Record]) -> RunState:
     return state
 
 
-def note_review(state: RunState, rec: api.Record) -> None:
+def note_review(state: RunState, rec: Record) -> None:
     state.reviewed = dict(rec.data.get("resources", {}))
     state.reviewed_at = float(rec.data.get("at", 0.0))
     state.reviewed_seq = rec.seq
 
 
-def apply_record(st: StepState, rec: api.Record) -> None:
+def apply_record(st: StepState, rec: Record) -> None:
     kind = rec.type
     if kind == api.INTENT:
         st.status, st.attempt = RUNNING, rec.attempt

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.execute.api import Journal
 from deployctl.execute.state import fold
 from deployctl.execute.stored import plan_from_json
+from deployctl.state.api import Journal
 
 STATUS_VERSION = 1
 

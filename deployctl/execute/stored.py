@@ -1,5 +1,6 @@
-"""Rebuild a :class:`Plan` from the JSON a run stored, so ``resume RUN_ID`` and
-``rollback RUN_ID`` work without the plan file (and its variables) at hand."""
+"""The plan as a run stores it (:func:`stored_plan`), and the :class:`Plan`
+rebuilt from that JSON, so ``resume RUN_ID`` and ``rollback RUN_ID`` work
+without the plan file (and its variables) at hand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from typing import Any
 
 from deployctl.errors import DeployctlError, UserError
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Publish, Step
+
+
+def stored_plan(plan: Plan) -> dict[str, Any]:
+    """The plan as a run keeps it: JSON, every secret value redacted (the journal
+    never holds a secret; such a run continues from its plan file)."""
+    stored = plan.to_json(with_summary=False)
+    if plan.secret_values:
+        stored = {**Redactor(plan.secret_values).data(stored), REDACTED: True}
+    return stored
 
 
 def _query(data: dict[str, Any] | None) -> MetricQuery | None:

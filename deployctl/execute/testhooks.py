@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import signal
 
-from deployctl.execute.api import Record, Reporter
+from deployctl.execute.api import Reporter
+from deployctl.state.api import Record
 
 KILL_ENV = "DEPLOYCTL_TEST_KILL_AFTER_RECORD"
 

@@ -12,10 +12,11 @@ import contextlib
 import functools
 import heapq
 import queue
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from deployctl.errors import DeployctlError
+from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
@@ -72,6 +73,16 @@ class Walker:
         stale: list[str] = []
         stale_reasons: list[str] = []
         inflight: set[str] = set()
+        # The journal or the lock failed: no new step, the in-flight ones end
+        # (each refused its next write or send), then the first error goes up.
+        fatal: list[StateError] = []
+        renew_every = _RENEW_EVERY
+        if ctx.lock is not None:
+            renew_every = min(_RENEW_EVERY, ctx.lock.lease.seconds / 8)
+
+        def stop(exc: StateError) -> None:
+            fatal.append(exc)
+            ctx.halt.set()
 
         def finish(sid: str, result: api.StepResult) -> None:
             if result.status == DONE:
@@ -108,18 +119,24 @@ class Walker:
                 if not inflight:
                     break
                 try:
-                    got = self.wake.get(timeout=_RENEW_EVERY)
+                    got = self.wake.get(timeout=renew_every)
                 except queue.Empty:
                     got = None
-                if ctx.lock is not None:
-                    ctx.lock.renew()
+                if ctx.lock is not None and not fatal:
+                    self._renew(stop)
                 if got is None or got not in inflight:
                     continue
                 inflight.discard(got)
-                result = self._futures.pop(got).result()
+                try:
+                    result = self._futures.pop(got).result()
+                except StateError as exc:
+                    stop(exc)
+                    continue
                 ctx.reporter.step_finished(plan.by_id[got], result)
                 finish(got, result)
 
+        if fatal:
+            raise fatal[0]
         if ctx.interrupted.is_set():
             return WalkResult("interrupted", tuple(failed), "; ".join(reasons))
         if failed:
@@ -132,6 +149,18 @@ class Walker:
         if missing:
             return WalkResult("failed", (missing[0],), f"steps never became ready: {missing[:5]}")
         return WalkResult("done")
+
+    def _renew(self, stop: Callable[[StateError], None]) -> None:
+        """Renew the lease.  A lost lock stops the run; a store that does not
+        answer is reported and tried again at the next turn (the send guard
+        stops every call once too little of the lease is left)."""
+        assert self.ctx.lock is not None
+        try:
+            self.ctx.lock.renew()
+        except LockLost as exc:
+            stop(exc)
+        except StateError as exc:
+            self.ctx.reporter.message(f"lease not renewed, trying again: {exc}")
 
     def _approval(self, step: Step) -> api.StepResult:
         ctx = self.ctx
@@ -204,12 +233,21 @@ class Walker:
                 if before:
                     intent["before"] = dict(before)
             ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token, data=intent)
+            # What the journal says the step replaces: a conditional write
+            # compares the live state with it instead of overwriting blindly.
+            request = replace(request, before=dict(st.before))
+            ctx.guard.check(f"step {step.id}")
             outputs = dict(action.apply(request))
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
             ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
             return self._wait(step, attempt)
+        except StateError:  # not the step's failure: the journal or the lock is gone
+            raise
+        except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing
+            ctx.write(api.STALE_RECORD, step.id, attempt=attempt, data={"changed": _changed(exc)})
+            return api.StepResult(step.id, STALE, error=str(exc), attempt=attempt)
         except Exception as exc:  # an action's failure is data: journal it, then roll back
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
@@ -226,5 +264,5 @@ class Walker:
         return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)
 
 
-def _changed(exc: review.StaleResources) -> dict[str, dict[str, str]]:
+def _changed(exc: review.StaleResources | ResourceChanged) -> dict[str, dict[str, str]]:
     return {key: {"was": was, "now": now} for key, (was, now) in exc.changed.items()}

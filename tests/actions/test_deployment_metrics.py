@@ -16,6 +16,7 @@ from deployctl.execute import api
 from deployctl.manifest import load_file
 from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan, Publish, Step
+from deployctl.state.api import RunInfo
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"
 
@@ -27,8 +28,8 @@ def plan(publish: Publish | None) -> Plan:
     return Plan("Deployment", "cards", "prod", "p.yaml", steps, publish=publish)
 
 
-def run_info() -> api.RunInfo:
-    return api.RunInfo("r1", "cards", "prod", "d", "p.yaml", "running", 0.0, 0.0, "me")
+def run_info() -> RunInfo:
+    return RunInfo("r1", "cards", "prod", "d", "p.yaml", "running", 0.0, 0.0, "me")
 
 
 def sums(clients: Clients, region: str = "eu-west-1") -> dict[str, float]:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from e2e_helpers import ROOT, MotoServer, run_cli
 
-from deployctl.actions.aws import Clients
-from deployctl.actions.dynamo_state import DynamoStore
+from deployctl.state.dynamodb import DynamoStore
 
 PLAN = str(ROOT / "plans" / "fraud-or-not.yaml")
 FAST = ["--var", "stage1=1m", "--var", "stage2=1m", "--var", "stage3=1m"]
@@ -83,8 +82,7 @@ def test_a_second_machine_gets_exit_4_while_another_holds_the_lock_until_unlocke
     world.write_text(json.dumps(HEALTHY), encoding="utf-8")
     # A live apply on another CI machine, as it sits in the table.
     elsewhere = DynamoStore(
-        "deployctl-state",
-        clients=Clients(session=moto_server.session, endpoint_url=moto_server.url),
+        "deployctl-state", session=moto_server.session, endpoint_url=moto_server.url
     )
     elsewhere.lock("fraud-or-not/prod", "ci@other-runner", 4242).acquire("20240101-000000-abcdef")
     common = ["--state-dir", STATE, "--endpoint-url", moto_server.url]

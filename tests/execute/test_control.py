@@ -6,9 +6,8 @@ import pytest
 from exec_helpers import make_plan, step
 
 from deployctl.errors import LockHeld, StalePlan, UserError
-from deployctl.execute.journal import connect
-from deployctl.execute.lock import RunLock, list_locks, unlock
 from deployctl.execute.runner import Options
+from deployctl.state.sqlite import SqliteStore
 
 PLAN = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "prod"}),
                  step("b", deps=("ok",)))
@@ -63,7 +62,7 @@ def test_a_second_apply_while_the_lock_is_live_exits_4_naming_the_holder(
     make_executor, tmp_path, world
 ):
     state = str(tmp_path / "state")
-    holder = RunLock(connect(state), "demo/prod", "bob@runner-7", 4242)
+    holder = SqliteStore(state).lock("demo/prod", "bob@runner-7", 4242)
     holder.acquire("20240101-000000-abcdef")
     with pytest.raises(LockHeld) as caught:
         make_executor().apply(PLAN)
@@ -77,35 +76,14 @@ def test_a_second_apply_while_the_lock_is_live_exits_4_naming_the_holder(
 def test_an_expired_lease_is_taken_over(make_executor, tmp_path, world):
     state = str(tmp_path / "state")
     now = [1_000.0]
-    dead = RunLock(connect(state), "demo/prod", "bob@gone", 1, lease=60, now=lambda: now[0])
+    dead = SqliteStore(state).lock("demo/prod", "bob@gone", 1, lease=60, now=lambda: now[0])
     dead.acquire("old-run")
     executor = make_executor(wall=lambda: 1_061.0)
     outcome = executor.apply(make_plan(step("a")))
     assert outcome.exit_code == 0
     assert any("took over expired lock" in m and "bob@gone" in m
                for m in executor.reporter.reporters[0].messages)
-    assert list_locks(connect(state)) == []  # released at the end
-
-
-def test_the_lease_is_renewed_while_the_run_lives(tmp_path):
-    now = [0.0]
-    lock = RunLock(connect(str(tmp_path)), "p/e", "me@here", 1, lease=100, now=lambda: now[0])
-    lock.acquire("r")
-    now[0] = 10.0
-    lock.renew()  # too soon to bother the database
-    assert list_locks(lock.conn)[0].lease_until == 100.0
-    now[0] = 30.0
-    lock.renew()
-    assert list_locks(lock.conn)[0].lease_until == 130.0
-
-
-def test_unlock_frees_a_lock_by_hand(tmp_path):
-    conn = connect(str(tmp_path))
-    RunLock(conn, "p/e", "me@here", 1).acquire("r1")
-    assert unlock(conn, "p/e").holder == "me@here"
-    assert list_locks(conn) == []
-    with pytest.raises(UserError, match="no lock"):
-        unlock(conn, "p/e")
+    assert SqliteStore(state).locks() == []  # released at the end
 
 
 def test_a_changed_plan_refuses_to_resume_unless_abandoned(make_executor, world):
@@ -137,7 +115,6 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(make_executor, tmp_
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     pid = int(gone.stdout)
-    dead = RunLock(connect(str(tmp_path / "state")), "demo/prod",
-                   f"ci@{socket.gethostname()}", pid)
+    dead = SqliteStore(str(tmp_path / "state")).lock("demo/prod", f"ci@{socket.gethostname()}", pid)
     dead.acquire("killed-run")
     assert make_executor().apply(make_plan(step("a"))).exit_code == 0

@@ -10,6 +10,7 @@ from exec_helpers import make_plan, step
 from deployctl.actions.api import Observation, StepRequest
 from deployctl.actions.fake import FakeAction
 from deployctl.execute import api
+from deployctl.execute.stored import stored_plan
 
 
 def test_undo_runs_in_reverse_completion_order_and_skips_steps_without_undo(
@@ -101,7 +102,7 @@ def test_rollback_by_hand_undoes_a_finished_run(make_executor, world):
 def test_a_crash_during_rollback_finishes_the_rollback_on_the_next_apply(make_executor, world):
     plan = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
     executor = make_executor()
-    run = executor.journal.create_run(plan, "t")
+    run = executor.journal.create_run(plan, "t", stored_plan(plan))
     for n, sid in enumerate(["a", "b"], start=1):
         executor.journal.append(run.run_id, api.INTENT, step_id=sid, attempt=1, token="t")
         executor.journal.append(run.run_id, api.DONE, step_id=sid, attempt=1,

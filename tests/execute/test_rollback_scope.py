@@ -18,7 +18,9 @@ from deployctl.commands._load import load_plan
 from deployctl.errors import UserError
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
+from deployctl.execute.stored import stored_plan
 from deployctl.plan.api import Plan
+from deployctl.state.api import RunInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTHY = {"ErrorRate": 0.0, "Latency": 50.0}
@@ -115,7 +117,7 @@ def test_without_automatic_rollback_a_resumed_run_that_failed_before_a_crash_sto
 ):
     plan = make_plan(step("a"), step("b", deps=("a",)), rollback_automatic=False)
     executor = make_executor()
-    run = executor.journal.create_run(plan, "tester")
+    run = executor.journal.create_run(plan, "tester", stored_plan(plan))
     executor.journal.append(run.run_id, api.DONE, step_id="a", attempt=1, data={"outputs": {}})
     executor.journal.append(run.run_id, api.FAILED, step_id="b", attempt=1, data={"error": "boom"})
     outcome = executor.apply(plan)
@@ -130,7 +132,7 @@ class Observed(api.RunObserver):
         self.fail = fail
 
     def run_ended(
-        self, plan: Plan, run: api.RunInfo, outcome: api.Outcome, duration: float
+        self, plan: Plan, run: RunInfo, outcome: api.Outcome, duration: float
     ) -> None:
         self.calls.append((plan.project, outcome.status, duration))
         self.steps.append(dict(outcome.steps))

@@ -1,0 +1,229 @@
+"""The state contracts: the journal, the lock and the store that opens both.
+
+Implementations sit beside this module (``sqlite.py``, ``dynamodb.py``); the
+lease and takeover rules every lock follows are written once, in
+``lease.py``.  One contract test suite (``tests/state/``) runs against every
+backend.  This package imports nothing of the executor or the actions: they
+import it.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deployctl.plan.api import Plan
+    from deployctl.state.lease import LeaseClock
+
+RUNNING = "running"  # the status a run is created with
+
+
+@dataclass(frozen=True)
+class Record:
+    """One durable journal entry.  ``seq`` orders every record of a run."""
+
+    seq: int
+    run_id: str
+    type: str
+    step_id: str | None
+    attempt: int
+    token: str | None
+    at: float  # wall-clock seconds since the epoch
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    project: str
+    environment: str
+    digest: str
+    source: str
+    status: str
+    created: float
+    updated: float
+    user: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "project": self.project,
+            "environment": self.environment,
+            "plan_digest": self.digest,
+            "source": self.source,
+            "status": self.status,
+            "created": self.created,
+            "updated": self.updated,
+            "user": self.user,
+        }
+
+
+def utc_stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a (project, environment) lock, as stored."""
+
+    lock_id: str
+    holder: str  # user@host
+    pid: int
+    run_id: str
+    created: float
+    lease_until: float
+    epoch: int = 0  # how many times the lock was taken: each holder has its own
+
+    def describe(self) -> str:
+        return (
+            f"{self.lock_id}: {self.holder} (pid {self.pid}), run {self.run_id}, "
+            f"since {utc_stamp(self.created)}, lease until {utc_stamp(self.lease_until)}"
+        )
+
+
+@dataclass(frozen=True)
+class Fence:
+    """One holding of a lock: what every fenced journal write is checked against.
+
+    ``token`` is random per acquisition and ``epoch`` grows by one with each
+    acquisition of the lock, so a holder whose lock was taken over (or freed
+    by hand) can no longer write, whatever it believes about its lease.
+    """
+
+    lock_id: str
+    holder: str
+    token: str
+    epoch: int
+
+
+class Journal(abc.ABC):
+    """Durable, ordered record of runs.  ``append`` returns only once the record
+    is durable: the executor writes an intent *before* a mutating call and
+    relies on it surviving a crash.
+
+    Once :meth:`hold` is given the fence of the lock this process took, every
+    write (``create_run``, ``append``, ``set_status``) commits only if that
+    lock is still held under that fence, checked in the same transaction as
+    the write; otherwise nothing is written and :class:`LockLost` is raised.
+    A store that cannot be read or written raises
+    :class:`~deployctl.errors.StateUnavailable`, a damaged one
+    :class:`~deployctl.errors.JournalDamaged`: never an empty journal.
+    """
+
+    @abc.abstractmethod
+    def hold(self, fence: Fence | None) -> None:
+        """Fence every later write on ``fence`` (``None``: writes are not fenced)."""
+
+    @abc.abstractmethod
+    def create_run(self, plan: Plan, user: str, stored: Mapping[str, Any]) -> RunInfo:
+        """A new run of ``plan``; ``stored`` is the plan as the run keeps it
+        (JSON, already stripped of secret values by the caller)."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunInfo:
+        """Raises :class:`deployctl.errors.UserError` for an unknown id."""
+
+    @abc.abstractmethod
+    def runs(self, project: str | None = None, environment: str | None = None) -> list[RunInfo]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def plan_json(self, run_id: str) -> dict[str, Any]:
+        """The plan the run was started from, as given to ``create_run``."""
+
+    @abc.abstractmethod
+    def append(
+        self,
+        run_id: str,
+        type: str,
+        *,
+        step_id: str | None = None,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Record: ...
+
+    @abc.abstractmethod
+    def records(self, run_id: str) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def set_status(self, run_id: str, status: str) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources (connections, file handles)."""
+
+
+class Lock(abc.ABC):
+    """One run per (project, environment): the lock a running apply holds.
+
+    ``acquire`` takes it or raises :class:`deployctl.errors.LockHeld` (exit 4)
+    naming the live holder; a holder whose lease expired (or whose process is
+    provably gone from this machine) is replaced and remembered in
+    ``taken_over``.  After ``acquire``, ``fence`` names this holding and
+    ``lease`` tracks, on this process's monotonic clock, how long the lease is
+    sure to last.  The walker calls ``renew`` often; it writes only every
+    lease/4.  ``release`` frees the lock only if this holding still has it.
+    The rules are :class:`deployctl.state.lease.LeasedLock`; a backend
+    supplies its four storage primitives.
+    """
+
+    lock_id: str
+    holder: str
+    pid: int
+    taken_over: LockInfo | None
+    fence: Fence | None
+    lease: LeaseClock
+
+    @abc.abstractmethod
+    def acquire(self, run_id: str = "") -> None: ...
+
+    @abc.abstractmethod
+    def set_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def renew(self, *, force: bool = False) -> None: ...
+
+    @abc.abstractmethod
+    def release(self) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources (connections); the lock itself is freed by ``release``."""
+
+
+class StateStore(abc.ABC):
+    """Opens journals and locks on one backend; ``name`` is how messages show it."""
+
+    name: str
+
+    @abc.abstractmethod
+    def journal(self, now: Callable[[], float] = time.time) -> Journal:
+        """A journal whose run timestamps follow ``now`` (the backend's clock)."""
+
+    @abc.abstractmethod
+    def lock(
+        self,
+        lock_id: str,
+        holder: str,
+        pid: int,
+        *,
+        lease: float | None = None,
+        now: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> Lock:
+        """A lock handle, not yet acquired.  ``lease`` defaults to
+        :data:`~deployctl.state.lease.LEASE_SECONDS`; ``now`` is wall-clock
+        time for the stored lease, ``monotonic`` this process's own view of it."""
+
+    @abc.abstractmethod
+    def locks(self) -> list[LockInfo]:
+        """Every held lock, by id."""
+
+    @abc.abstractmethod
+    def unlock(self, lock_id: str) -> LockInfo:
+        """Free a lock by hand; what it was.  Unknown id: :class:`UserError`."""

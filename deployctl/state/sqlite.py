@@ -1,0 +1,348 @@
+"""The local state store: journal and locks in one SQLite file under
+``--state-dir`` (:mod:`deployctl.state.sqlitedb` opens it).
+
+WAL with ``synchronous=FULL``, so a record is on disk when ``append``
+returns (an intent must survive the crash it exists for).  Locks live in
+the same file, so one transaction sees both: a fenced write checks the lock
+row and inserts its records in the same ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from deployctl.errors import LockLost, UserError
+from deployctl.plan.api import Plan
+from deployctl.state.api import (
+    RUNNING,
+    Fence,
+    Journal,
+    Lock,
+    LockInfo,
+    Record,
+    RunInfo,
+    StateStore,
+)
+from deployctl.state.lease import LeasedLock, LockRow
+from deployctl.state.runs import new_run_id
+from deployctl.state.sqlitedb import Database, open_database, release
+
+_RUNS = (
+    "SELECT run_id, project, environment, digest, source, status, created, updated, user FROM runs"
+)
+_LOCKS = (
+    "SELECT lock_id, holder, pid, host, boot, token, epoch, run_id, created, lease_until FROM locks"
+)
+_LOCK = _LOCKS + " WHERE lock_id = ?"
+_PUT_LOCK = (
+    "INSERT OR REPLACE INTO locks "
+    "(lock_id, holder, pid, host, boot, token, epoch, run_id, created, lease_until) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
+    """Inside a write transaction: the lock is still held under ``fence``."""
+    if fence is None:
+        return
+    row = conn.execute(_LOCK, (fence.lock_id,)).fetchone()
+    current = LockRow(*row) if row else None
+    if current is None or (current.token, current.epoch) != (fence.token, fence.epoch):
+        now = (
+            "now " + current.info().describe()
+            if current is not None and current.held
+            else "now free"
+        )
+        raise LockLost(fence.lock_id, fence.holder, now)
+
+
+class _Pending:
+    """One record waiting for a group commit."""
+
+    def __init__(self, values: tuple[str, str, str | None, int, str | None, str]) -> None:
+        self.values = values
+        self.record: Record | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+
+class SqliteJournal(Journal):
+    def __init__(
+        self,
+        state_dir: str,
+        now: Callable[[], float] = time.time,
+        factory: type[sqlite3.Connection] = sqlite3.Connection,
+    ) -> None:
+        self.state_dir = state_dir
+        self.db: Database | None = open_database(state_dir, factory)
+        self.now = now
+        self.fence: Fence | None = None
+        self._group = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    @property
+    def _db(self) -> Database:
+        assert self.db is not None, "journal closed"
+        return self.db
+
+    def hold(self, fence: Fence | None) -> None:
+        self.fence = fence
+
+    def create_run(self, plan: Plan, user: str, stored: Mapping[str, Any]) -> RunInfo:
+        now = self.now()
+        run_id = new_run_id(now)
+        body = json.dumps(stored, sort_keys=True)
+        with self._db.transaction() as conn:
+            check_fence(conn, self.fence)
+            conn.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    plan.project,
+                    plan.environment,
+                    plan.digest,
+                    plan.source,
+                    RUNNING,
+                    now,
+                    now,
+                    user,
+                    body,
+                ),
+            )
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunInfo:
+        rows = self._db.query(_RUNS + " WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
+        return RunInfo(*rows[0])
+
+    def runs(self, project: str | None = None, environment: str | None = None) -> list[RunInfo]:
+        query = _RUNS
+        where, args = [], []
+        if project is not None:
+            where.append("project = ?")
+            args.append(project)
+        if environment is not None:
+            where.append("environment = ?")
+            args.append(environment)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY created DESC, rowid DESC"
+        return [RunInfo(*row) for row in self._db.query(query, args)]
+
+    def plan_json(self, run_id: str) -> dict[str, Any]:
+        self.get_run(run_id)
+        rows = self._db.query("SELECT plan FROM runs WHERE run_id = ?", (run_id,))
+        plan: dict[str, Any] = json.loads(rows[0][0])
+        return plan
+
+    def append(
+        self,
+        run_id: str,
+        type: str,
+        *,
+        step_id: str | None = None,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Record:
+        body = json.dumps(dict(data or {}), sort_keys=True, default=str)
+        pending = _Pending((run_id, type, step_id, attempt, token, body))
+        with self._group:
+            self._queue.append(pending)
+            while self._writing and not pending.finished:
+                self._group.wait()
+            if not pending.finished:
+                # Group commit: whoever finds no write in progress commits every
+                # record queued so far in one transaction (one fsync), so parallel
+                # steps do not queue up behind each other's fsyncs.
+                self._writing = True
+                batch, self._queue = self._queue, []
+        if not pending.finished:
+            self._commit(batch)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.record is not None
+        return pending.record
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        error: BaseException | None = None
+        try:
+            now = self.now()
+            with self._db.transaction() as conn:
+                check_fence(conn, self.fence)
+                for item in batch:
+                    cursor = conn.execute(
+                        "INSERT INTO records (run_id, type, step_id, attempt, token, at, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (*item.values[:5], now, item.values[5]),
+                    )
+                    seq = cursor.lastrowid
+                    assert seq is not None
+                    run_id, kind, step_id, attempt, token, body = item.values
+                    item.record = Record(
+                        seq, run_id, kind, step_id, attempt, token, now, json.loads(body)
+                    )
+        except BaseException as exc:  # every waiter must hear about it, then re-raise
+            error = exc
+        with self._group:
+            for item in batch:
+                item.error = error
+                item.finished = True
+            self._writing = False
+            self._group.notify_all()
+
+    def records(self, run_id: str) -> list[Record]:
+        rows = self._db.query(
+            "SELECT seq, run_id, type, step_id, attempt, token, at, data FROM records "
+            "WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        return [
+            Record(seq, rid, kind, step, attempt, token, at, json.loads(data))
+            for seq, rid, kind, step, attempt, token, at, data in rows
+        ]
+
+    def set_status(self, run_id: str, status: str) -> None:
+        with self._db.transaction() as conn:
+            check_fence(conn, self.fence)
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, updated = ? WHERE run_id = ?",
+                (status, self.now(), run_id),
+            )
+            if cursor.rowcount == 0:
+                raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
+
+    def close(self) -> None:
+        if self.db is not None:
+            release(self.db)
+            self.db = None
+
+
+class SqliteLock(LeasedLock):
+    """The lock as a row of the ``locks`` table."""
+
+    def __init__(self, db: Database, lock_id: str, holder: str, pid: int, **kw: Any) -> None:
+        super().__init__(lock_id, holder, pid, **kw)
+        self.db: Database | None = db
+
+    @property
+    def _db(self) -> Database:
+        assert self.db is not None, "lock closed"
+        return self.db
+
+    def _read(self) -> LockRow | None:
+        rows = self._db.query(_LOCK, (self.lock_id,))
+        return LockRow(*rows[0]) if rows else None
+
+    def _swap(self, current: LockRow | None, new: LockRow) -> bool:
+        with self._db.transaction() as conn:
+            row = conn.execute(_LOCK, (self.lock_id,)).fetchone()
+            if (LockRow(*row) if row else None) != current:
+                return False
+            conn.execute(
+                _PUT_LOCK,
+                (
+                    new.lock_id,
+                    new.holder,
+                    new.pid,
+                    new.host,
+                    new.boot,
+                    new.token,
+                    new.epoch,
+                    new.run_id,
+                    new.created,
+                    new.lease_until,
+                ),
+            )
+        return True
+
+    def _update(self, changes: Mapping[str, Any]) -> bool:
+        assert self.fence is not None, "acquire first"
+        names = sorted(changes)
+        with self._db.transaction() as conn:
+            sets = ", ".join(f"{name} = ?" for name in names)  # names: run_id, lease_until
+            cursor = conn.execute(
+                f"UPDATE locks SET {sets} WHERE lock_id = ? AND token = ? AND epoch = ?",  # noqa: S608
+                (*(changes[n] for n in names), self.lock_id, self.token, self.fence.epoch),
+            )
+            return cursor.rowcount == 1
+
+    def _free(self) -> None:
+        if self.fence is None:
+            return
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE locks SET holder = '', token = '', lease_until = 0 "
+                "WHERE lock_id = ? AND token = ? AND epoch = ?",
+                (self.lock_id, self.token, self.fence.epoch),
+            )
+
+    def close(self) -> None:
+        if self.db is not None:
+            release(self.db)
+            self.db = None
+
+
+class SqliteStore(StateStore):
+    """The default: ``journal.sqlite`` in a local directory.
+
+    ``factory`` (a :class:`sqlite3.Connection` subclass) is used if this
+    process has no connection to the file yet; tests pass one that fails.
+    """
+
+    def __init__(
+        self, state_dir: str, factory: type[sqlite3.Connection] = sqlite3.Connection
+    ) -> None:
+        self.state_dir = self.name = state_dir
+        self.factory = factory
+
+    def journal(self, now: Callable[[], float] = time.time) -> Journal:
+        return SqliteJournal(self.state_dir, now=now, factory=self.factory)
+
+    def lock(
+        self,
+        lock_id: str,
+        holder: str,
+        pid: int,
+        *,
+        lease: float | None = None,
+        now: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> Lock:
+        db = open_database(self.state_dir, self.factory)
+        return SqliteLock(db, lock_id, holder, pid, lease=lease, now=now, monotonic=monotonic)
+
+    def locks(self) -> list[LockInfo]:
+        db = open_database(self.state_dir, self.factory)
+        try:
+            rows = db.query(_LOCKS + " WHERE holder != '' ORDER BY lock_id")
+        finally:
+            release(db)
+        return [LockRow(*row).info() for row in rows]
+
+    def unlock(self, lock_id: str) -> LockInfo:
+        db = open_database(self.state_dir, self.factory)
+        try:
+            with db.transaction() as conn:
+                row = conn.execute(_LOCK + " AND holder != ''", (lock_id,)).fetchone()
+                if row is None:
+                    held = conn.execute(
+                        "SELECT lock_id FROM locks WHERE holder != '' ORDER BY lock_id"
+                    ).fetchall()
+                    known = ", ".join(r[0] for r in held) or "none"
+                    raise UserError(f"no lock {lock_id!r} (held locks: {known})")
+                conn.execute(
+                    "UPDATE locks SET holder = '', token = '', lease_until = 0 WHERE lock_id = ?",
+                    (lock_id,),
+                )
+        finally:
+            release(db)
+        return LockRow(*row).info()
