@@ -15,6 +15,7 @@ from typing import Any
 from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.errors import ResourceChanged
 from deployctl.plan.api import Step
 
 Weights = dict[str, int]  # colour -> weight
@@ -197,7 +198,17 @@ class Shift(_Observed):
         listener = _Listener(self.clients, request.step, request.params)
         read = listener.read()
         previous = listener.weights(read[1])
-        listener.write(self._want(request), read)
+        want = self._want(request)
+        journaled = request.before.get("previous_weights")
+        if journaled and previous != want:
+            expected = {c: int(journaled[c]) for c in COLORS}
+            if previous != expected:  # ELBv2 has no conditional write: compare, then write
+                raise ResourceChanged(
+                    listener_key(request.step, request.params),
+                    f"{_display(expected)} as journaled before this step",
+                    _display(previous),
+                )
+        listener.write(want, read)
         return {"previous_weights": previous}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:

@@ -108,7 +108,7 @@ class Clients:
                     service, region_name=key[1], endpoint_url=self.endpoint_url, config=config
                 )
                 if self.guard is not None:
-                    found.meta.events.register("before-send", self._before_send)
+                    found.meta.events.register_first("before-send", self._before_send)
                 self._clients[key] = found
             return found
 

@@ -22,6 +22,7 @@ from deployctl.actions.api import Action, Observation, Preview, Registry, Resour
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
+from deployctl.errors import ResourceChanged
 from deployctl.plan.api import Step
 
 LATEST = "$LATEST"
@@ -292,23 +293,49 @@ class Shift(_LambdaAction):
 
     def _chained(self, request: StepRequest, want: AliasState) -> str | None:
         """Update the alias from the revision the previous step left, without
-        reading it; ``None`` when that revision is unknown or stale (someone
-        else changed the alias, or this step already ran before a crash)."""
+        reading it; ``None`` when that revision is unknown.
+
+        A stale revision is never overwritten with a fresh one: if the alias is
+        already as wanted (this very update landed and its answer was lost) the
+        step is done, otherwise someone else moved it (a person, or a run that
+        took this one's lock over) and :class:`ResourceChanged` stops the run.
+        """
         revision = str(request.params.get("alias_revision") or "")
         if not revision or "${" in revision:
             return None
+        return self._update(
+            request, want, revision, f"revision {revision}, as the last step left it"
+        )
+
+    def _update(self, request: StepRequest, want: AliasState, revision: str, was: str) -> str:
+        """UpdateAlias on ``revision``; a stale one is :class:`ResourceChanged`
+        unless the alias is already ``want``."""
+        client = self.client(request)
+        function, name = request.params["function"], request.params["alias"]
         try:
-            done = self.client(request).update_alias(
-                FunctionName=request.params["function"],
-                Name=request.params["alias"],
+            done = client.update_alias(
+                FunctionName=function,
+                Name=name,
                 FunctionVersion=want.version,
                 RoutingConfig={"AdditionalVersionWeights": dict(want.weights)},
                 RevisionId=revision,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "PreconditionFailedException":
-                return None
-            raise
+            if exc.response.get("Error", {}).get("Code") != "PreconditionFailedException":
+                raise
+            live = _get_alias(client, function, name)
+            if live is not None and AliasState.of(live).same(want):
+                return str(live["RevisionId"])
+            now = (
+                ls.alias_display(
+                    {"version": live["FunctionVersion"], "weights": AliasState.of(live).weights}
+                )
+                if live is not None
+                else ls.alias_display(None)
+            )
+            raise ResourceChanged(
+                ls.alias_key(request.step.region, request.params), was, now
+            ) from None
         return str(done["RevisionId"])
 
     def _set(self, request: StepRequest, want: AliasState) -> str:
@@ -328,14 +355,9 @@ class Shift(_LambdaAction):
         if AliasState.of(live).same(want):
             return str(live["RevisionId"])
         # RevisionId: fail rather than overwrite a change someone made meanwhile.
-        done = client.update_alias(
-            FunctionName=function,
-            Name=name,
-            FunctionVersion=want.version,
-            RoutingConfig=routing,
-            RevisionId=live["RevisionId"],
-        )
-        return str(done["RevisionId"])
+        state = AliasState.of(live)
+        shown = ls.alias_display({"version": state.version, "weights": state.weights})
+        return self._update(request, want, str(live["RevisionId"]), f"{shown} when read")
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
         return (ls.alias_key(step.region, params),)

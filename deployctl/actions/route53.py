@@ -16,6 +16,7 @@ from typing import Any
 from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.errors import ResourceChanged
 from deployctl.plan.api import Step
 
 RecordSet = dict[str, Any]
@@ -236,7 +237,17 @@ class Shift(ObservedRecords):
         sides = records.sides()
         # No records yet (a first deployment): nothing to restore but the fallback.
         previous = records.weights(sides) if any(sides.values()) else None
-        records.write(_target(request), sides)
+        want = _target(request)
+        journaled = request.before.get("previous_weights")
+        if journaled and not records.in_place(want, sides):
+            expected = {c: int(journaled[c]) for c in COLORS}
+            if previous != expected:  # the weights are not as this run found them
+                raise ResourceChanged(
+                    record_key(request.params),
+                    f"weights {expected} as journaled before this step",
+                    f"weights {previous}",
+                )
+        records.write(want, sides)
         return {"previous_weights": previous}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from aws_helpers import REGION, Calls, request
 from deployctl.actions.alb import register
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
+from deployctl.errors import ResourceChanged
 
 
 @pytest.fixture
@@ -111,6 +113,32 @@ def test_undo_of_a_reconciled_shift_puts_everything_back_on_the_other_side(
     seen = registry.get("alb.shift").observe(req)
     registry.get("alb.shift").undo(req, seen.outputs)
     assert weights(lb) == {"blue": 100, "green": 0}
+
+
+def test_a_listener_not_as_journaled_stops_the_shift_naming_it_and_writes_nothing(
+    registry: Registry, lb: Any, calls: Calls
+) -> None:
+    action = registry.get("alb.shift")
+    req = request("alb.shift", params(lb, to="green", weight=50))
+    before = action.before(req)
+    assert before == {"previous_weights": {"blue": 100, "green": 0}}
+    # Someone else moves the listener between the run's intent and its call.
+    action.apply(request("alb.shift", params(lb, to="green", weight=10)))
+    writes = calls["ModifyListener"]
+    with pytest.raises(ResourceChanged) as caught:
+        action.apply(replace(req, before=before))
+    assert calls["ModifyListener"] == writes
+    assert weights(lb) == {"blue": 90, "green": 10}
+    assert str(caught.value) == (
+        f"alb-listener us-east-1 {lb['listener']} changed underneath this run: blue 100% / "
+        "green 0% (live: blue) as journaled before this step -> blue 90% / green 10% "
+        "(live: blue); nothing was sent"
+    )
+    # As journaled (or already where the step wants it), the shift goes on.
+    action.undo(req, {"previous_weights": {"blue": 100, "green": 0}})
+    action.apply(replace(req, before=before))
+    assert weights(lb) == {"blue": 50, "green": 50}
+    action.apply(replace(req, before=before))
 
 
 def test_shift_of_a_rule_leaves_the_default_action_alone(registry: Registry, lb: Any) -> None:

@@ -12,7 +12,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.retries import standard
 from botocore.stub import Stubber
 
-from deployctl.actions.aws import Clients
+from deployctl.actions.aws import CONNECT_TIMEOUT, READ_TIMEOUT, Clients, mutating
+from deployctl.errors import LeaseExpiring
+from deployctl.state.lease import LEASE_SECONDS, SEND_MARGIN, LeaseClock, SendGuard, margin_for
 
 
 def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> None:
@@ -105,3 +107,31 @@ def test_stubber_sees_the_throttling_error_a_caller_would_get(aws: None) -> None
         stub.add_client_error("list_functions", "ThrottlingException", http_status_code=429)
         with pytest.raises(client.exceptions.ClientError, match="ThrottlingException"):
             client.list_functions()
+
+
+def test_a_mutating_request_is_not_sent_when_the_lease_is_too_short(aws: None) -> None:
+    mono = [0.0]
+    lease = LeaseClock(120.0, lambda: mono[0])
+    lease.renewed(0.0)
+    guard = SendGuard()
+    clients = Clients(session=boto3.Session(region_name=REGION), guard=guard)
+    ssm = clients.client("ssm")
+    guard.arm("demo/prod", lease, 45.0)
+    ssm.put_parameter(Name="/flag", Value="on", Type="String")  # 120 s left: sent
+    mono[0] = 100.0
+    with pytest.raises(LeaseExpiring, match=r"so ssm PutParameter was not sent"):
+        ssm.put_parameter(Name="/flag", Value="off", Type="String", Overwrite=True)
+    assert ssm.get_parameter(Name="/flag")["Parameter"]["Value"] == "on"  # reads still go
+    guard.disarm()  # no lock held (plan, db restore): nothing to protect
+    ssm.put_parameter(Name="/flag", Value="off", Type="String", Overwrite=True)
+    assert ssm.get_parameter(Name="/flag")["Parameter"]["Value"] == "off"
+
+
+def test_one_attempt_ends_well_inside_the_send_margin() -> None:
+    """The margin must outlast a call sent just before it is reached."""
+    assert CONNECT_TIMEOUT + READ_TIMEOUT < SEND_MARGIN == margin_for(LEASE_SECONDS)
+    client = Clients(session=boto3.Session(region_name=REGION)).client("lambda")
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (10.0, 30.0)
+    assert [mutating(op) for op in ("UpdateAlias", "Invoke", "GetAlias", "ListVersionsByFunction",
+                                    "DescribeListeners", "GetMetricData")] == [
+        True, True, False, False, False, False]

@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.lambda_ import register, target_state
+from deployctl.errors import ResourceChanged
 
 FN = "api-handler"
 
@@ -219,25 +220,49 @@ def test_a_shift_chained_on_the_last_revision_does_not_read_the_alias(
     assert out == {"alias_revision": two_versions.get_alias(FunctionName=FN, Name="live")["RevisionId"]}
 
 
-def test_stubber_a_stale_revision_falls_back_to_reading_the_alias(
+WANT_25 = {"FunctionName": FN, "Name": "live", "FunctionVersion": "1",
+           "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}}}
+
+
+def test_stubber_a_stale_revision_stops_the_step_naming_the_alias_and_writes_nothing(
     registry: Registry, clients: Any
 ) -> None:
+    """The paused-holder case: the run that took the lock over promoted v2; the
+    woken process's chained revision is stale, and a fresh one is never used."""
     # moto neither checks nor rotates RevisionId, so the refusal is stubbed.
-    client = clients.client("lambda", "us-east-1")
-    stub = Stubber(client)
-    want = {"FunctionName": FN, "Name": "live", "FunctionVersion": "1",
-            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}}}
+    stub = Stubber(clients.client("lambda", "us-east-1"))
     stub.add_client_error("update_alias", "PreconditionFailedException", http_status_code=412,
-                          expected_params={**want, "RevisionId": "stale"})
-    stub.add_response("get_alias", {"FunctionVersion": "1", "RevisionId": "fresh", "Name": "live"},
+                          expected_params={**WANT_25, "RevisionId": "stale"})
+    stub.add_response("get_alias", {"FunctionVersion": "2", "RevisionId": "fresh", "Name": "live"},
                       {"FunctionName": FN, "Name": "live"})
-    stub.add_response("update_alias", {"RevisionId": "newer"}, {**want, "RevisionId": "fresh"})
+    with stub, pytest.raises(ResourceChanged) as caught:
+        registry.get("lambda.shift").apply(
+            request("lambda.shift", {**shift(25), "alias_revision": "stale"})
+        )
+    stub.assert_no_pending_responses()  # one UpdateAlias, refused; no second one
+    assert caught.value.exit_code == 5
+    assert str(caught.value) == (
+        "lambda-alias us-east-1 api-handler:live changed underneath this run: revision stale, "
+        "as the last step left it -> v2 100%; nothing was sent"
+    )
+
+
+def test_stubber_a_stale_revision_with_the_alias_already_as_wanted_is_done(
+    registry: Registry, clients: Any
+) -> None:
+    """This very update landed and its answer was lost: done, not stale."""
+    stub = Stubber(clients.client("lambda", "us-east-1"))
+    stub.add_client_error("update_alias", "PreconditionFailedException", http_status_code=412,
+                          expected_params={**WANT_25, "RevisionId": "stale"})
+    stub.add_response("get_alias", {"FunctionVersion": "1", "RevisionId": "mine", "Name": "live",
+                                    "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}}},
+                      {"FunctionName": FN, "Name": "live"})
     with stub:
         out = registry.get("lambda.shift").apply(
             request("lambda.shift", {**shift(25), "alias_revision": "stale"})
         )
     stub.assert_no_pending_responses()
-    assert out == {"alias_revision": "newer"}
+    assert out == {"alias_revision": "mine"}
 
 
 def test_shift_creates_a_missing_alias_on_the_target(registry: Registry, lam: Any) -> None:

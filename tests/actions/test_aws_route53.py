@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from deployctl.actions import route53, route53_routing
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.errors import ResourceChanged
 
 NAME = "api.example.com"
 
@@ -115,6 +117,20 @@ def test_before_reads_the_weights_undo_restores_after_a_reconciled_shift(
     action.apply(req)  # lands; the process dies before its done record
     action.undo(req, {**before, **action.observe(req).outputs})
     assert weights(blue_live) == {"blue": 70, "green": 30}
+
+
+def test_records_not_as_journaled_stop_the_shift_naming_them_and_write_nothing(
+    registry: Registry, blue_live: Any, calls: Calls
+) -> None:
+    action = registry.get("route53.shift")
+    req = request("route53.shift", weighted(blue_live, to="green", weight=50))
+    before = action.before(req)
+    action.apply(request("route53.shift", weighted(blue_live, to="green", weight=10)))
+    sent = calls["ChangeResourceRecordSets"]
+    with pytest.raises(ResourceChanged, match=r"route53-record .* api\.example\.com\. CNAME changed underneath this run: weights \{'blue': 100, 'green': 0\} as journaled before this step -> weights \{'blue': 90, 'green': 10\}"):
+        action.apply(replace(req, before=before))
+    assert calls["ChangeResourceRecordSets"] == sent
+    assert weights(blue_live) == {"blue": 90, "green": 10}
 
 
 def test_weighted_reads_ignore_neighbouring_names(registry: Registry, blue_live: Any) -> None:

@@ -34,6 +34,7 @@ from deployctl.actions.registry import Backend, default_registry
 from deployctl.errors import UserError
 from deployctl.execute.clock import ScaledClock
 from deployctl.plan.api import Plan, Step
+from deployctl.state.lease import SendGuard
 
 if TYPE_CHECKING:
     from deployctl.actions.aws import Clients
@@ -132,7 +133,8 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
     region = _default_region(plan)
     # Docker-less Lambda: invokes answer from a queue the layer fills.
     with _environ(MOTO_ENV), mock_aws(config={"lambda": {"use_docker": False}}):
-        clients = Clients(session=_session(region), region=region)
+        guard = SendGuard()
+        clients = Clients(session=_session(region), region=region, guard=guard)
         registry = _registry(clients)
         parsed = parse_faults(faults, plan, metric_gates(plan, registry))
         ids = IdMap()
@@ -140,7 +142,7 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
         seeder.seed()
         metrics = SandboxMetrics(parsed)
         layer = Layer(ids, parsed, metrics)
-        backend = Backend(wrap(registry, layer, region), ScaledClock(speed), metrics)
+        backend = Backend(wrap(registry, layer, region), ScaledClock(speed), metrics, guard=guard)
         yield Sandbox(
             backend,
             _describe(seeder.done),
