@@ -117,6 +117,7 @@ class Database:
 
     def __init__(self, path: str, conn: sqlite3.Connection) -> None:
         self.path = path
+        self.key = path  # the file's real path: one Database per file and process
         self.conn = conn
         self.mutex = threading.RLock()  # one transaction at a time on the connection
         self.users = 0
@@ -162,15 +163,17 @@ def open_database(
     ``factory`` (a :class:`sqlite3.Connection` subclass) is used when the
     connection is first made."""
     private_dir(state_dir)
-    path = os.path.join(os.path.realpath(state_dir), DB_NAME)
+    key = os.path.join(os.path.realpath(state_dir), DB_NAME)
     with _registry:
-        db = _open.get(path)
+        db = _open.get(key)
         if db is not None and db.pid != os.getpid():
-            _inherited.append(_open.pop(path))  # closing it here could hurt the parent
+            _inherited.append(_open.pop(key))  # closing it here could hurt the parent
             db = None
         if db is None:
-            db = Database(path, _connect(os.path.join(state_dir, DB_NAME), factory))
-            _open[path] = db
+            path = os.path.join(state_dir, DB_NAME)  # as the user named it, for messages
+            db = Database(path, _connect(path, factory))
+            db.key = key
+            _open[key] = db
         db.users += 1
         return db
 
@@ -178,9 +181,9 @@ def open_database(
 def release(db: Database) -> None:
     with _registry:
         db.users -= 1
-        if db.users > 0 or _open.get(db.path) is not db:
+        if db.users > 0 or _open.get(db.key) is not db:
             return
-        del _open[db.path]
+        del _open[db.key]
     with db.mutex:
         db.conn.close()
 

@@ -129,7 +129,7 @@ def test_a_full_disk_mid_run_stops_it_with_one_line_and_resume_continues(
     run_id = SqliteStore(str(state)).journal().runs()[0].run_id
     assert "\n" not in message and caught.value.exit_code == 1
     assert message == (
-        f"journal {state.resolve() / 'journal.sqlite'}: the disk is full (database or disk is "
+        f"journal {state / 'journal.sqlite'}: the disk is full (database or disk is "
         f"full); nothing recorded was lost: free space on that disk; run {run_id} stopped, then: "
         f"deployctl resume {run_id} --state-dir {state}"
     )

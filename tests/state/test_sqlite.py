@@ -202,7 +202,7 @@ def test_a_full_disk_is_one_line_and_loses_nothing_written_before(tmp_path: Path
     finally:
         FullDisk.full = False
     assert str(caught.value) == (
-        f"journal {state.resolve() / DB_NAME}: the disk is full (database or disk is full); "
+        f"journal {state / DB_NAME}: the disk is full (database or disk is full); "
         "nothing recorded was lost: free space on that disk"
     )
     journal.append(run.run_id, "done", step_id="a")  # space again: the journal goes on
