@@ -43,6 +43,8 @@ def test_an_observer_closing_in_another_process_leaves_the_wal_and_every_record(
 ) -> None:
     state = tmp_path / "state"
     journal = SqliteStore(str(state)).journal()
+    lock = SqliteStore(str(state)).lock("demo/prod", "me@here", 1)  # opened twice, as apply does
+    lock.acquire()
     run = journal.create_run(PLAN, "me@here", STORED)
     journal.append(run.run_id, "intent", step_id="a")
     wal = state / f"{DB_NAME}-wal"
@@ -73,6 +75,7 @@ def test_an_observer_closing_in_another_process_leaves_the_wal_and_every_record(
     )
     assert reader.stdout.strip() == "['intent', 'done']"
     journal.close()
+    lock.close()
 
 
 def test_every_file_is_0600_in_0700_directories_whatever_the_umask(tmp_path: Path) -> None:

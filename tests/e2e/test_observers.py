@@ -1,0 +1,111 @@
+"""Acceptance: people look at a running apply.  While ``deployctl apply`` runs
+on a local state dir, ``status``, ``runs`` and a second ``apply`` (exit 4)
+run from other processes; then the apply is killed with SIGKILL and applied
+again.  Every record the killed process wrote is still in the journal, and
+no step with a ``done`` record is sent again.
+
+(With a database opened twice in one process, the observers' closes used to
+delete the running apply's ``-wal``: records it had printed as done vanished
+and resume shifted traffic again.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from e2e_helpers import ROOT, Running
+
+from deployctl.state.sqlite import SqliteStore
+
+PLAN = str(ROOT / "plans" / "fraud-or-not.yaml")
+FAST = ["--var", "stage1=1m", "--var", "stage2=1m", "--var", "stage3=1m"]
+HEALTHY = {"metrics": {"*": {"ErrorRate": 0.001, "Latency": 100}}}
+FIRST, SECOND = "us-east-1/canary/stage-2/shift", "us-east-1/canary/stage-4/shift"
+
+
+def cli(workdir: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deployctl", *argv],
+        cwd=workdir,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def look(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """What three observers see; the refused apply must say who holds the lock."""
+    status = cli(workdir, env, "status", "--format", "json")
+    assert status.returncode == 0, status.stderr
+    runs = cli(workdir, env, "runs")
+    assert runs.returncode == 0 and "running" in runs.stdout, runs.stdout + runs.stderr
+    second = cli(workdir, env, "apply", PLAN, *FAST)
+    assert second.returncode == 4, second.stdout + second.stderr
+    assert "lock fraud-or-not/prod is held by" in second.stderr
+    seen: dict[str, Any] = json.loads(status.stdout)
+    return seen
+
+
+def journal(state: Path) -> list[tuple[int, str, str | None]]:
+    opened = SqliteStore(str(state)).journal()
+    try:
+        (run,) = opened.runs()
+        return [(r.seq, r.type, r.step_id) for r in opened.records(run.run_id)]
+    finally:
+        opened.close()
+
+
+def test_observers_during_an_apply_then_sigkill_and_resume_lose_nothing_repeat_nothing(
+    tmp_path: Path,
+) -> None:
+    fifos = {FIRST: tmp_path / "hold-1", SECOND: tmp_path / "hold-2"}
+    for fifo in fifos.values():
+        os.mkfifo(fifo)
+    world = tmp_path / "world.json"
+    world.write_text(json.dumps({**HEALTHY, "block": {k: str(v) for k, v in fifos.items()}}))
+    env = {"DEPLOYCTL_ACTIONS": f"fake:{world}"}
+    state = tmp_path / ".deployctl"
+
+    apply = Running("apply", PLAN, *FAST, cwd=tmp_path, env=env)
+    try:
+        apply.wait_for(f"start  {FIRST}")  # blocked inside the call, holding the lock
+        first = look(tmp_path, env)
+        assert (state / "journal.sqlite-wal").exists() and (state / "journal.sqlite-shm").exists()
+        with open(fifos[FIRST], "w", encoding="utf-8") as fh:  # let it go on
+            fh.write("go")
+        apply.wait_for(f"start  {SECOND}")
+        second = look(tmp_path, env)
+        assert second["records"] > first["records"]
+        written = journal(state)
+    finally:
+        apply.proc.send_signal(signal.SIGKILL)
+        apply.finish()
+    assert apply.proc.returncode == -signal.SIGKILL
+
+    after_kill = journal(state)
+    assert after_kill[: len(written)] == written  # every record, as it was
+    printed = {line.split()[1] for line in apply.lines if line.startswith("  done ")}
+    done = {step for _, kind, step in after_kill if kind == "done"}
+    assert printed and printed <= done, printed - done
+    applied_before = Counter(
+        e["step"] for e in json.loads(world.read_text())["log"] if e["op"] == "apply"
+    )
+
+    data = json.loads(world.read_text())
+    data["block"] = {}
+    world.write_text(json.dumps(data))
+    resumed = cli(tmp_path, env, "apply", PLAN, *FAST)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    applies = Counter(e["step"] for e in json.loads(world.read_text())["log"] if e["op"] == "apply")
+    assert set(applies.values()) == {1}, applies  # nothing sent twice
+    for step in done:
+        assert applies[step] == applied_before[step], step  # a done step is never sent again
+    assert journal(state)[: len(after_kill)] == after_kill
