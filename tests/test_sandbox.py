@@ -7,6 +7,7 @@ few milliseconds of real sleep), so these tests never wait on a plan.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -256,6 +257,10 @@ def test_ssm_references_read_a_seeded_stand_in(
     code = main(["apply", str(plan), *FAST, "--state-dir", str(tmp_path / "state")])
     out, err = capsys.readouterr()
     assert code == 0, out + err
+    # Its state dir, and the one above it, are created private like any other.
+    for folder in (tmp_path / "state", tmp_path / "state" / "sandbox"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE((tmp_path / "state" / "sandbox" / "journal.sqlite").stat().st_mode) == 0o600
     assert "1 SSM SecureString" in out
     # The stand-in value was read into the smoke request, and shown nowhere.
     assert "sandbox-secret" not in out + err

@@ -134,7 +134,13 @@ class Table:
                 if _BUSY_REASONS & set(reasons):
                     raise self.busy(", ".join(r for r in reasons if r != "None")) from None
                 raise Cancelled(reasons) from None
-            raise
+            if code == "ConditionalCheckFailedException":
+                raise  # for _conditional: the condition said no
+            message = exc.response.get("Error", {}).get("Message", "")
+            raise StateUnavailable(
+                f"{DYNAMODB}{self.name}: DynamoDB refused {operation} ({code}: {message}); "
+                "nothing recorded was lost"
+            ) from None
         except NoCredentialsError:
             raise UserError(f"{DYNAMODB}{self.name}: no AWS credentials found") from None
         except (ConnectionError, BotoCoreError) as exc:

@@ -123,3 +123,17 @@ def test_stubber_a_cancelled_transaction_for_throttling_is_the_same_line(
     with stub, pytest.raises(StateUnavailable, match="ThrottlingError"):
         journal.append(run.run_id, "done", step_id="a")
     assert [r.type for r in store.journal().records(run.run_id)] == ["intent"]
+
+
+def test_stubber_any_other_refusal_is_one_line_naming_the_call(session: boto3.Session) -> None:
+    store = DynamoStore(TABLE, session=session)
+    stub = Stubber(store.table.client)
+    stub.add_client_error(
+        "query", "AccessDeniedException", "User is not authorized to perform dynamodb:Query"
+    )
+    with stub, pytest.raises(StateUnavailable) as caught:
+        store.journal().runs()
+    assert str(caught.value) == (
+        "dynamodb://deployctl-state: DynamoDB refused query (AccessDeniedException: User is "
+        "not authorized to perform dynamodb:Query); nothing recorded was lost"
+    )
