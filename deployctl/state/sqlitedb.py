@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from deployctl.errors import JournalDamaged, StateError, StateUnavailable
-from deployctl.state.files import private_dir
+from deployctl.state.files import private_dir, unwritable
 
 DB_NAME = "journal.sqlite"
 APPLICATION_ID = 0x64706C79  # "dply"
@@ -289,14 +289,13 @@ def _create(path: str) -> None:
             os.link(tmp, path)
         _sync_dir(os.path.dirname(path) or ".")
     except sqlite3.Error as exc:
-        raise translate(exc, tmp) from None
+        raise translate(exc, path) from None
     except OSError as exc:
-        from deployctl.state.files import unwritable  # noqa: PLC0415
-
         raise unwritable(os.path.dirname(path) or ".", exc) from None
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):  # all of it, even on failure
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
 
 
 def _sync_dir(folder: str) -> None:
