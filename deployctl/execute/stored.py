@@ -12,15 +12,6 @@ from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Publish, Step
 
 
-def stored_plan(plan: Plan) -> dict[str, Any]:
-    """The plan as a run keeps it: JSON, every secret value redacted (the journal
-    never holds a secret; such a run continues from its plan file)."""
-    stored = plan.to_json(with_summary=False)
-    if plan.secret_values:
-        stored = {**Redactor(plan.secret_values).data(stored), REDACTED: True}
-    return stored
-
-
 def _query(data: dict[str, Any] | None) -> MetricQuery | None:
     if data is None:
         return None
@@ -59,6 +50,15 @@ def _publish(data: dict[str, Any] | None) -> Publish | None:
 
 
 REDACTED = "secrets_redacted"  # set on a stored plan whose secret values were blanked
+
+
+def stored_plan(plan: Plan) -> dict[str, Any]:
+    """The plan as a run keeps it: JSON, every secret value redacted (the journal
+    never holds a secret; such a run continues from its plan file)."""
+    stored = plan.to_json(with_summary=False)
+    if plan.secret_values:
+        stored = {**Redactor(plan.secret_values).data(stored), REDACTED: True}
+    return stored
 
 
 def plan_from_json(
