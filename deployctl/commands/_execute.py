@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deployctl.actions.registry import Backend, load_backend
+from deployctl.actions import registry
+from deployctl.actions.registry import Backend
 from deployctl.execute.api import Outcome, Reporter
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
@@ -53,7 +54,7 @@ def executor(
 ) -> Executor:
     """The executor for ``args``; ``backend`` and ``state_dir`` override (the sandbox)."""
     if backend is None:
-        backend = load_backend(
+        backend = registry.load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
     return Executor(
