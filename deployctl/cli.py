@@ -13,10 +13,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__
-from deployctl.commands import COMMANDS
+from deployctl import __version__, commands
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
-from deployctl.execute.store import local_dir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,18 +51,21 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(names: Sequence[str] = commands.NAMES) -> argparse.ArgumentParser:
+    """The parser with the commands ``names`` (their modules are imported here)."""
     parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = common_options()
-    for module in COMMANDS:
+    for module in commands.load(names):
         module.register(sub, common)
     return parser
 
 
 def _crash_log(state_dir: str) -> str:
+    from deployctl.execute.store import local_dir  # noqa: PLC0415 - only after a crash
+
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.join(state_dir, "crash.log")
@@ -76,7 +77,8 @@ def _crash_log(state_dir: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(commands.wanted(argv)).parse_args(argv)
         code: int = args.run(args)
         return code
     except UserError as exc:

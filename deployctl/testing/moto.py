@@ -4,6 +4,7 @@ handle on it (clients, moto's control API)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -61,6 +62,11 @@ class MotoServer:
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 (a thread of this process); its URL."""
+    # One log line per request, formatted and captured by pytest for every
+    # test: noise in a failure's report, and CPU.  Warnings still show.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -78,3 +84,4 @@ def moto_server() -> Iterator[str]:
     finally:
         handle.moto_api("config", {"lambda": before})
         server.stop()
+        werkzeug.setLevel(level)

@@ -14,6 +14,9 @@ A module that defines a fixture of the same name overrides these.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +37,55 @@ from deployctl.testing.moto import moto_server as start_moto_server
 from deployctl.testing.plans import Recorder
 from deployctl.testing.worlds import fraud
 
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+SHM = Path("/dev/shm")  # noqa: S108 - a fresh mkdtemp folder in it, not a fixed name
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary directories on tmpfs when there is one (unless ``--basetemp``
+    says where): every journal record and fake-world save is fsynced, which
+    costs milliseconds on a disk and nothing in memory.  A crash test kills
+    a process, not the machine, so the page cache loses nothing the disk
+    would keep.  One fresh folder per session (other sessions on the machine
+    keep theirs); xdist workers get subfolders of it."""
+    controller = not hasattr(config, "workerinput")
+    if controller:
+        config.pluginmanager.register(SlowReport(), "deployctl-slow-report")
+    mine = config.option.basetemp is None and controller
+    if mine and SHM.is_dir() and os.access(SHM, os.W_OK):
+        config.option.basetemp = tempfile.mkdtemp(prefix="deployctl-pytest-", dir=SHM)
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+class SlowReport:
+    """Names the tests over 10 s that lack the ``slow`` marker, after the
+    run (a hint: a loaded machine stretches every test, so it never fails)."""
+
+    seconds = 10.0
+
+    def __init__(self) -> None:
+        self.found: list[tuple[float, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        slow = report.when == "call" and report.duration > self.seconds
+        if slow and "slow" not in report.keywords:
+            self.found.append((report.duration, report.nodeid))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.found:
+            terminalreporter.section("over 10 s and not marked slow")
+            for seconds, nodeid in sorted(self.found, reverse=True):
+                terminalreporter.write_line(f"{seconds:6.1f}s {nodeid}")
+
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     stop_fork_server()
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 # -- moto ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
     state = tmp_path / "state"
     common = ("--state-dir", str(state), "--endpoint-url", moto_server.url, "--region", "us-east-1")
     with http_side() as side:
-        values = {**arns, "smoke_base": f"{side.base}/${{idle_color}}", "bake": "1s"}
+        values = {**arns, "smoke_base": f"{side.base}/${{idle_color}}", "bake": "100ms"}
         given = [arg for k, v in values.items() for arg in ("--var", f"{k}={v}")]
         first = run_cli("apply", PIPELINE, *common, *MOTO_VARS, *given)
         assert first.returncode == 6, first.stdout + first.stderr
