@@ -97,6 +97,8 @@ def main() -> int:
             "`--version` none; boto3 loads only for commands that reach AWS, networkx",
             "only to draw a graph or name a cycle.  `tests/test_startup.py` keeps",
             "boto3 and botocore out of `--version`, `validate`, `graph` and `schema`.",
+            "Before (every command module imported up front, `db`'s boto3 with them),",
+            "the same machine at a similar load gave medians of 0.67 s and 0.90 s.",
             "",
         ]
     )

@@ -182,10 +182,20 @@ def _child(job: Job, fds: list[int], loader: Any) -> NoReturn:
 # -- the server loop -----------------------------------------------------------------
 
 
+def _preload() -> None:
+    """Import what every run needs and fill the caches children inherit."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from deployctl import commands  # noqa: PLC0415
+    from deployctl.manifest import schema  # noqa: PLC0415
+
+    commands.load(commands.NAMES)
+    schema._validator()  # the compiled JSON Schema of plan files
+
+
 class Server:
     def __init__(self, path: str) -> None:
-        for name in PRELOAD:
-            importlib.import_module(name)
+        _preload()
         self.loader = _warm_loader()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(path)
