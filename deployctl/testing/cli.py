@@ -263,9 +263,6 @@ class Running:
                 return
         raise AssertionError(f"exited without printing {text!r}:\n{self.output}")
 
-    def signal(self, signum: int) -> None:
-        os.kill(self.proc.pid, signum)
-
     def finish(self, timeout: float = 120) -> int:
         out, _ = self.proc.communicate(timeout=timeout)
         self.lines.append(out)
