@@ -54,6 +54,8 @@ def executor(
 ) -> Executor:
     """The executor for ``args``; ``backend`` and ``state_dir`` override (the sandbox)."""
     if backend is None:
+        # Looked up when called: the test harness (deployctl.testing.cli)
+        # swaps in the fake world or crash hooks in the process it runs us in.
         backend = registry.load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
