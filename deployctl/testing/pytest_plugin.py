@@ -55,9 +55,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if controller:
         config.pluginmanager.register(SlowReport(), "deployctl-slow-report")
     mine = config.option.basetemp is None and controller
-    if mine and SHM.is_dir() and os.access(SHM, os.W_OK):
+    if mine and _roomy(SHM):
         config.option.basetemp = tempfile.mkdtemp(prefix="deployctl-pytest-", dir=SHM)
         config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def _roomy(path: Path, need: int = 1 << 30) -> bool:
+    """A writable tmpfs with room to spare: a container's default 64 MB
+    /dev/shm would fill up, so the suite then stays on the usual temp dir."""
+    if not (path.is_dir() and os.access(path, os.W_OK)):
+        return False
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize >= need
 
 
 class SlowReport:
