@@ -13,12 +13,9 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__
-from deployctl.commands import COMMANDS
+from deployctl import __version__, commands
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 from deployctl.output.redact import Redactor
-from deployctl.state import local_dir
-from deployctl.state.files import private_dir, private_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,19 +52,23 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(names: Sequence[str] = commands.NAMES) -> argparse.ArgumentParser:
+    """The parser with the commands ``names`` (their modules are imported here)."""
     parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = common_options()
-    for module in COMMANDS:
+    for module in commands.load(names):
         module.register(sub, common)
     return parser
 
 
 def _crash_log(state_dir: str, redact: Redactor) -> str:
     """Append the traceback, redacted, to ``crash.log`` (0600 in a 0700 directory)."""
+    from deployctl.state import local_dir  # noqa: PLC0415 - only after a crash
+    from deployctl.state.files import private_dir, private_file  # noqa: PLC0415
+
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
     path = os.path.join(private_dir(state_dir), "crash.log")
     with os.fdopen(private_file(path), "a", encoding="utf-8") as fh:
@@ -81,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # time) is added here, so a crash log and its message are redacted too.
     redact = Redactor()
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(commands.wanted(argv)).parse_args(argv)
         args.redact = redact
         code: int = args.run(args)
         return code

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 
 from deployctl.cli import main
+from deployctl.testing.cli import run_cli
+from deployctl.testing.fake import HEALTHY
+from deployctl.testing.worlds.fraud import PLAN
 
-ROOT = Path(__file__).resolve().parents[1]
-PLAN = str(ROOT / "plans" / "fraud-or-not.yaml")
 FAST = ["--var", "stage1=1m", "--var", "stage2=1m", "--var", "stage3=1m"]
-HEALTHY = {"metrics": {"*": {"ErrorRate": 0.001, "Latency": 100}}}
+# No AWS call may be made before the state is found broken: any would fail here.
+NOWHERE = ["--endpoint-url", "http://127.0.0.1:9"]
 
 
 def unprivileged() -> list[str]:
@@ -39,11 +41,13 @@ def unprivileged() -> list[str]:
 def deployctl(
     cwd: Path, *argv: str, world: Path, prefix: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEPLOYCTL_ACTIONS": f"fake:{world}"}
+    """On the fake ``world`` (the test harness's process); with ``prefix``, a
+    plain ``python -m deployctl`` under it, on an AWS that answers nothing."""
+    if not prefix:
+        return run_cli(*argv, cwd=cwd, fake_world=world)
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "deployctl", *argv],
+        [*prefix, sys.executable, "-m", "deployctl", *argv, *NOWHERE],
         cwd=cwd,
-        env=env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deployctl.actions.registry import Backend, load_backend
+from deployctl.actions import registry
+from deployctl.actions.registry import Backend
 from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
@@ -70,7 +71,9 @@ def executor(
 ) -> Executor:
     """The executor for ``args``; ``backend`` and ``state_dir`` override (the sandbox)."""
     if backend is None:
-        backend = load_backend(
+        # Looked up when called: the test harness (deployctl.testing.cli)
+        # swaps in the fake world or crash hooks in the process it runs us in.
+        backend = registry.load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
     view = [] if quiet else [reporter()]

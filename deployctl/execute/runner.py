@@ -30,7 +30,7 @@ from deployctl.errors import (
     UnknownAction,
     UserError,
 )
-from deployctl.execute import api, testhooks
+from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.review import Review, check_all
 from deployctl.execute.rollback import roll_back
@@ -72,9 +72,7 @@ class Executor:
         (shared between processes), ``monotonic`` this process's own."""
         self.state_dir = state_dir
         self.backend = backend
-        self.reporter = api.MultiReporter(
-            [reporter or api.Reporter(), *backend.reporters, *testhooks.from_env()]
-        )
+        self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
         self.store = store or open_store(state_dir)
         self.journal = self.store.journal(now=backend.clock.now)
         self.user = user or who()

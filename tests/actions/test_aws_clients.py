@@ -7,7 +7,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION
 from botocore.awsrequest import AWSResponse
 from botocore.retries import standard
 from botocore.stub import Stubber
@@ -15,6 +14,7 @@ from botocore.stub import Stubber
 from deployctl.actions.aws import CONNECT_TIMEOUT, READ_TIMEOUT, Clients, mutating
 from deployctl.errors import LeaseExpiring
 from deployctl.state.lease import LEASE_SECONDS, SEND_MARGIN, LeaseClock, SendGuard, margin_for
+from deployctl.testing.aws import REGION
 
 
 def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> None:

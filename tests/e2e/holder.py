@@ -28,9 +28,9 @@ from deployctl.execute.report import PlainReporter
 from deployctl.execute.runner import Executor
 from deployctl.state import open_store
 from deployctl.state.api import Record
+from deployctl.testing.worlds import fraud
 
-ROOT = Path(__file__).resolve().parents[2]
-VARS = ["stage1=1s", "stage2=1s", "stage3=1s", "monitor=1s", "latency_stat=Maximum"]
+VARS = [f"{k}={v}" for k, v in fraud.FAST.items()] + ["latency_stat=Maximum"]
 
 
 class Pause(Reporter):
@@ -62,8 +62,8 @@ def main() -> int:
         return time.monotonic() + float(text or 0)
 
     loaded = argparse.Namespace(var=VARS, vars_file=[], region="us-east-1")
-    plan = load_plan(str(ROOT / "plans" / "fraud-or-not.yaml"), loaded)
-    backend = load_backend("", region="us-east-1", endpoint_url=args.endpoint)
+    plan = load_plan(fraud.PLAN, loaded)
+    backend = load_backend(region="us-east-1", endpoint_url=args.endpoint)
     store = open_store(args.state, region="us-east-1", endpoint_url=args.endpoint)
     hooks = [Pause(args.pause_after_intent)] if args.pause_after_intent else []
     executor = Executor(

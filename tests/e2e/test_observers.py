@@ -14,34 +14,25 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from e2e_helpers import ROOT, Running
-
 from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.cli import Running, run_cli
+from deployctl.testing.fake import HEALTHY
+from deployctl.testing.worlds.fraud import PLAN
 
-PLAN = str(ROOT / "plans" / "fraud-or-not.yaml")
 FAST = ["--var", "stage1=1m", "--var", "stage2=1m", "--var", "stage3=1m"]
-HEALTHY = {"metrics": {"*": {"ErrorRate": 0.001, "Latency": 100}}}
 FIRST, SECOND = "us-east-1/canary/stage-2/shift", "us-east-1/canary/stage-4/shift"
 
 
-def cli(workdir: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deployctl", *argv],
-        cwd=workdir,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def cli(workdir: Path, world: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Another process, in the same working directory, on the same fake world."""
+    return run_cli(*argv, cwd=workdir, fake_world=world)
 
 
-def look(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+def look(workdir: Path, env: Path) -> dict[str, Any]:
     """What three observers see; the refused apply must say who holds the lock."""
     status = cli(workdir, env, "status", "--format", "json")
     assert status.returncode == 0, status.stderr
@@ -71,10 +62,10 @@ def test_observers_during_an_apply_then_sigkill_and_resume_lose_nothing_repeat_n
         os.mkfifo(fifo)
     world = tmp_path / "world.json"
     world.write_text(json.dumps({**HEALTHY, "block": {k: str(v) for k, v in fifos.items()}}))
-    env = {"DEPLOYCTL_ACTIONS": f"fake:{world}"}
+    env = world
     state = tmp_path / ".deployctl"
 
-    apply = Running("apply", PLAN, *FAST, cwd=tmp_path, env=env)
+    apply = Running("apply", PLAN, *FAST, cwd=tmp_path, fake_world=world)
     try:
         apply.wait_for(f"start  {FIRST}")  # blocked inside the call, holding the lock
         first = look(tmp_path, env)
@@ -86,7 +77,7 @@ def test_observers_during_an_apply_then_sigkill_and_resume_lose_nothing_repeat_n
         assert second["records"] > first["records"]
         written = journal(state)
     finally:
-        apply.proc.send_signal(signal.SIGKILL)
+        apply.proc.kill()
         apply.finish()
     assert apply.proc.returncode == -signal.SIGKILL
 

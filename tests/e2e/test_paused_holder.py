@@ -21,23 +21,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from e2e_helpers import MotoServer
-from worlds import alias, lambda_metrics, lambda_world, published
 
 from deployctl.state.api import StateStore
 from deployctl.state.dynamodb import DynamoStore
 from deployctl.state.dynamotable import create_table
 from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.aws import around_now
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds.fraud import alias, build, metrics, published
 
 HOLDER = str(Path(__file__).with_name("holder.py"))
 STEP = "us-east-1/canary/stage-2/shift"
 
 
 def holder(state: str, server: MotoServer, *extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DEPLOYCTL_ACTIONS"}
     return subprocess.Popen(
         [sys.executable, HOLDER, state, server.url, *extra],
-        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -57,9 +56,9 @@ def records(store: StateStore) -> tuple[str, list[tuple[int, str, str | None]]]:
 def test_a_paused_holder_woken_after_a_takeover_sends_and_writes_nothing(
     moto_server: MotoServer, tmp_path: Path, backend: str
 ) -> None:
-    lambda_world(moto_server)
+    build(moto_server)
     moto_server.lambda_answers({"statusCode": 200}, {"statusCode": 200})
-    lambda_metrics(moto_server, errors=0.0, duration=120.0, around=(-60, 180))
+    metrics(moto_server, around_now(after=120), errors=0.0, duration=120.0)
     store: StateStore
     if backend == "sqlite":
         spec = str(tmp_path / "state")

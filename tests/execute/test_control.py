@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from exec_helpers import make_plan, step
 
 from deployctl.errors import LockHeld, StalePlan, UserError
 from deployctl.execute.runner import Options
 from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.plans import make_plan, step
 
 PLAN = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "prod"}),
                  step("b", deps=("ok",)))

@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_helpers import Recorder, make_plan, step
 
 from deployctl.actions.api import Action, Observation, StepRequest
-from deployctl.actions.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.errors import LeaseExpiring, LockLost, ResourceChanged, StateUnavailable
 from deployctl.execute.api import Reporter
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor
 from deployctl.state.api import Record
 from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
 
 PLAN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
-from exec_helpers import make_plan, step
-
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Options
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.testing.plans import make_plan, step
 
 
 def test_plain_lines_show_steps_gates_and_the_outcome_with_secrets_redacted(

@@ -10,19 +10,19 @@ from typing import Any
 
 import boto3
 import pytest
-from exec_helpers import Recorder, make_plan, step
 from moto import mock_aws
 
-from deployctl.actions.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.errors import LockHeld
 from deployctl.execute.api import Reporter
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor, Options
 from deployctl.state.api import Record, StateStore
 from deployctl.state.dynamodb import DynamoStore
 from deployctl.state.dynamotable import create_table
 from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
 
 PLAN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
 
