@@ -4,7 +4,9 @@ matrix, lock contention, and the commands people type.
 The crash matrix cuts ``apply plans/fraud-or-not.yaml`` right after each
 journal record and right after each change the fake world makes (before its
 done record), one test per cut, then applies again: the end state must be
-the uninterrupted run's, with every change made exactly once.
+the uninterrupted run's, with every change made exactly once.  It runs on
+both state stores: the local SQLite journal, and a DynamoDB table (on the
+moto server) holding the journal and the lock.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from deployctl.state.dynamotable import create_table
 from deployctl.testing.cli import run_fake, start_cli
 from deployctl.testing.fake import HEALTHY, applies, new_world, read_world
 from deployctl.testing.worlds.fraud import PLAN
@@ -31,6 +34,17 @@ FAILING = {**HEALTHY, "fail": {"us-east-1/canary/stage-2/shift": 1}}
 RECORDS = 37
 MUTATIONS = 8
 FAILING_RECORDS = 19
+TABLE = "deployctl-state"
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def state(request: pytest.FixtureRequest) -> list[str]:
+    """The options that put the journal and the lock in each store."""
+    if request.param == "sqlite":
+        return []
+    server = request.getfixturevalue("moto_server")
+    create_table(server.client("dynamodb"), TABLE)
+    return ["--state-dir", f"dynamodb://{TABLE}?region=us-east-1", "--endpoint-url", server.url]
 
 
 def final(workdir: Path) -> dict[str, Any]:
@@ -38,8 +52,8 @@ def final(workdir: Path) -> dict[str, Any]:
     return {"state": data["state"], "versions": data["versions"]}
 
 
-def journal_size(workdir: Path) -> int:
-    status = run_fake(workdir, "status", "--format", "json")
+def journal_size(workdir: Path, *state: str) -> int:
+    status = run_fake(workdir, "status", "--format", "json", *state)
     assert status.returncode == 0, status.stderr
     return int(json.loads(status.stdout)["records"])
 
@@ -75,18 +89,29 @@ def test_the_matrix_cuts_at_every_point(
     }, "the runs changed: set these counts in tests/execute/test_subprocess.py"
 
 
+def test_each_store_journals_the_same_run(
+    baseline: tuple[dict[str, Any], int, int], tmp_path: Path, state: list[str]
+) -> None:
+    """The cuts below are the same points on both stores."""
+    workdir = new_world(tmp_path)
+    done = run_fake(workdir, "apply", PLAN, *FAST, *state)
+    assert done.returncode == 0, done.stderr
+    assert journal_size(workdir, *state) == RECORDS
+    assert final(workdir) == baseline[0]
+
+
 CUTS = [f"record:{k}" for k in range(1, RECORDS + 1)]
 CUTS += [f"apply:{k}" for k in range(1, MUTATIONS + 1)]
 
 
 @pytest.mark.parametrize("crash", CUTS)
 def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_run(
-    crash: str, baseline: tuple[dict[str, Any], int, int], tmp_path: Path
+    crash: str, baseline: tuple[dict[str, Any], int, int], tmp_path: Path, state: list[str]
 ) -> None:
     workdir = new_world(tmp_path)
-    killed = run_fake(workdir, "apply", PLAN, *FAST, crash=crash)
+    killed = run_fake(workdir, "apply", PLAN, *FAST, *state, crash=crash)
     assert killed.returncode == -9, (killed.stdout, killed.stderr)
-    resumed = run_fake(workdir, "apply", PLAN, *FAST)
+    resumed = run_fake(workdir, "apply", PLAN, *FAST, *state)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert final(workdir) == baseline[0]
     # observe always found the earlier attempt when it had taken effect.
@@ -95,12 +120,12 @@ def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_
 
 @pytest.mark.parametrize("k", range(1, FAILING_RECORDS + 1))
 def test_a_failing_run_killed_after_any_record_then_applied_again_rolls_back_the_same(
-    k: int, failing_baseline: tuple[dict[str, Any], int], tmp_path: Path
+    k: int, failing_baseline: tuple[dict[str, Any], int], tmp_path: Path, state: list[str]
 ) -> None:
     workdir = new_world(tmp_path, FAILING)
-    killed = run_fake(workdir, "apply", PLAN, *FAST, crash=f"record:{k}")
+    killed = run_fake(workdir, "apply", PLAN, *FAST, *state, crash=f"record:{k}")
     assert killed.returncode == -9, (killed.stdout, killed.stderr)
-    resumed = run_fake(workdir, "apply", PLAN, *FAST)
+    resumed = run_fake(workdir, "apply", PLAN, *FAST, *state)
     assert resumed.returncode == 3, (resumed.stdout, resumed.stderr)
     assert final(workdir) == failing_baseline[0]
     assert set(applies(workdir).values()) == {1}, applies(workdir)
