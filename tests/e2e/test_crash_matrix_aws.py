@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from deployctl.state.dynamotable import create_table
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
 from deployctl.testing.crash import read_trace
@@ -86,6 +87,27 @@ def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
     assert fraud.published(moto_server) == ["1", "2"]
+
+
+@pytest.mark.parametrize("k", range(1, RECORDS + 1))
+def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_once_and_promotes(
+    k: int, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """The record cuts again with the journal and lock in a DynamoDB table.
+    (The call cuts are not repeated: there the journal's own DynamoDB calls
+    would be counted among the AWS calls, and the record cuts already fall
+    right after each of them.)"""
+    fresh(moto_server)
+    create_table(moto_server.client("dynamodb"), "deployctl-state")
+    argv = list(fraud.apply_argv(moto_server, tmp_path / "state"))
+    argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
+    killed = run_cli(*argv, crash=f"record:{k}")
+    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    resumed = run_cli(*argv)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert fraud.alias(moto_server) == ("2", {})
+    assert fraud.published(moto_server) == ["1", "2"]
+    assert not (tmp_path / "state").exists()  # it all lives in the table
 
 
 @pytest.mark.parametrize("k", range(CALLS - CALLS_AFTER_THE_RUN + 1, CALLS + 1))
