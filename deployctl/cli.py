@@ -13,17 +13,23 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__
+from deployctl import __version__, config
 from deployctl.commands import COMMANDS
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 from deployctl.execute.store import local_dir
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage; 2 means "changes" here, so raise instead."""
+    """argparse exits 2 on bad usage; 2 means "changes" here, so raise instead.
+
+    The message names the subcommand once: ``deployctl: error: apply: the
+    following arguments are required: PLAN (see deployctl apply --help)``.
+    """
 
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("deployctl").strip()
+        where = f"{command}: " if command else ""
+        raise UserError(f"{where}{message} (see {self.prog} --help)")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -50,10 +56,36 @@ def common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)"
     )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="count",
+        default=0,
+        help="more detail (every gate check)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        help="only failures, the outcome and the summary",
+    )
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _apply_defaults(parser: argparse.ArgumentParser, defaults: dict[str, object]) -> None:
+    """Config-file and environment defaults, on every subcommand that has the option."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                known = {a.dest for a in sub._actions}
+                sub.set_defaults(**{k: v for k, v in defaults.items() if k in known})
+
+
+def build_parser(defaults: dict[str, object] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``defaults`` (from :mod:`deployctl.config`) replace built-in ones."""
     parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -61,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = common_options()
     for module in COMMANDS:
         module.register(sub, common)
+    if defaults:
+        _apply_defaults(parser, defaults)
     return parser
 
 
@@ -76,7 +110,7 @@ def _crash_log(state_dir: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(config.defaults()).parse_args(argv)
         code: int = args.run(args)
         return code
     except UserError as exc:

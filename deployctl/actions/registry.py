@@ -14,6 +14,7 @@ real ``python -m deployctl`` subprocesses against it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -34,6 +35,9 @@ class Backend:
     metrics: MetricsSource | None = None
     reporters: tuple[Reporter, ...] = ()  # observers the backend adds (test hooks)
     observers: tuple[RunObserver, ...] = ()  # told when a run ends (deployment metrics)
+    # The plan's notifications (notify:), given a function that logs a failure
+    # to send; None: this backend sends none (the sandbox, the fake world).
+    notifier: Callable[[Callable[[str], None]], Reporter] | None = None
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
@@ -67,14 +71,22 @@ def load_backend(
             DeploymentMetrics,
         )
 
+        from deployctl.actions.sns import SnsSender  # noqa: PLC0415
+        from deployctl.notify import Notifier  # noqa: PLC0415
+
         clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url)
         registry = default_registry()
         register_aws(registry, clients)
+
+        def notifier(log: Callable[[str], None]) -> Reporter:
+            return Notifier(sns=SnsSender(clients), log=log)
+
         return Backend(
             registry,
             RealClock(),
             CloudWatchMetrics(clients),
             observers=(DeploymentMetrics(clients),),
+            notifier=notifier,
         )
     name, _, arg = spec.partition(":")
     if name == "fake" and arg:

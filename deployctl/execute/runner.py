@@ -259,6 +259,8 @@ class Executor:
         self.journal.set_status(run.run_id, api.RUNNING)
         ctx = self._context(plan, run, options, lock)
         self.reporter.run_started(run, plan, resumed)
+        if resumed:
+            self.reporter.history(self.journal.records(run.run_id))
         ctx.write(
             api.RESUMED if resumed else api.RUN_STARTED,
             data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},
