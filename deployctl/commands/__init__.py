@@ -7,6 +7,7 @@ from deployctl.commands import (
     flags,
     graph,
     plan,
+    report,
     resume,
     rollback,
     runs,
@@ -17,4 +18,4 @@ from deployctl.commands import (
 )
 
 COMMANDS = [validate, plan, graph, schema, flags, db]
-COMMANDS += [apply, resume, status, runs, approve, rollback, unlock]
+COMMANDS += [apply, resume, status, runs, approve, rollback, unlock, report]

@@ -64,7 +64,9 @@ class LiveView(Reporter):
         now: Callable[[], float] = time.time,
         refresh_per_second: float = 4.0,
         auto_refresh: bool = True,
+        live: bool = True,
     ) -> None:
+        """``live=False`` draws nothing by itself (tests render :meth:`renderable`)."""
         self.console = console
         self.now = now
         self.redact = Redactor()
@@ -75,6 +77,7 @@ class LiveView(Reporter):
         self._waves: dict[str, _Wave] = {}
         self._started_at = now()
         self._announced: set[str] = set()
+        self._drawing = live
         self._live = Live(
             get_renderable=self.renderable,
             console=console,
@@ -118,7 +121,8 @@ class LiveView(Reporter):
             f"{len(plan.steps)} steps from {plan.source}",
             "bold",
         )
-        self._live.start()
+        if self._drawing:
+            self._live.start()
 
     def step_started(self, step: Step, attempt: int) -> None:
         stage = timeline.stage_of(step)
@@ -162,7 +166,8 @@ class LiveView(Reporter):
         self._print(text, "magenta")
 
     def run_finished(self, outcome: Outcome) -> None:
-        self._live.stop()
+        if self._drawing:
+            self._live.stop()
         style = "bold green" if outcome.exit_code == 0 else "bold yellow"
         if outcome.exit_code not in (0, 6, 130):
             style = "bold red"
