@@ -170,6 +170,7 @@ class LogReporter(Reporter):
         text = f"start  {step.id}{again}: {step.description}"
         with self._lock:
             self._started[step.id] = self.now()
+            self._gates[step.id] = _Gate(self.now(), self.now())  # heartbeats count from here
             traffic = self._stages.get(stage)
             if stage not in self._announced and (traffic is not None or self.style == GITHUB):
                 self._announced.add(stage)
@@ -212,8 +213,8 @@ class LogReporter(Reporter):
                 self._line(f"{result.status:<6} {step.id}{took}", stage)
                 return
             traffic = f" [traffic {step.traffic}%]" if step.traffic is not None else ""
-            detail = _gate_text(step, gate) if gate is not None else _outputs(result)
-            self._line(f"done   {step.id}{took}{traffic}{detail}", stage)
+            detail = _gate_text(step, gate) if gate is not None and gate.checks else _outputs(result)
+            self._line(f"done   {step.id}{traffic}{took}{detail}", stage)
 
     def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
         stage = timeline.stage_of(step)

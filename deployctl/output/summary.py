@@ -38,7 +38,7 @@ def headline(tl: Timeline, *, with_id: bool = True) -> str:
     who = f"run {tl.run_id} " if with_id else ""
     return (
         f"{who}{tl.status.replace('_', ' ')} in {clock(tl.seconds)}; "
-        f"final traffic {tl.final_text()}; {undone}"
+        f"{'final traffic ' if tl.final else ''}{tl.final_text()}; {undone}"
     )
 
 
