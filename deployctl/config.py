@@ -46,6 +46,7 @@ SETTINGS = (
     Setting("parallelism", "parallelism", "DEPLOYCTL_PARALLELISM", int),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
+_KINDS = {str: "a string", int: "a whole number"}
 
 
 def _read(directory: str) -> tuple[str | None, Mapping[str, Any]]:
@@ -76,7 +77,7 @@ def from_file(directory: str = ".") -> dict[str, Any]:
     """Defaults from the config file in ``directory``, by argparse destination."""
     path, table = _read(directory)
     out: dict[str, Any] = {}
-    where = f"[tool.deployctl] " if path and path.endswith(PYPROJECT) else ""
+    where = "[tool.deployctl] " if path and path.endswith(PYPROJECT) else ""
     for key, value in table.items():
         setting = _BY_KEY.get(key)
         if setting is None:
@@ -91,7 +92,7 @@ def from_file(directory: str = ".") -> dict[str, Any]:
                 [
                     Diagnostic(
                         file=path,
-                        message=f"{where}{key} must be a {setting.kind.__name__}, not {value!r}",
+                        message=f"{where}{key} must be {_KINDS[setting.kind]}, not {value!r}",
                     )
                 ]
             )
