@@ -212,14 +212,16 @@ class Notifier(api.Reporter):
             return
         plan, run = self._plan, self._run
         assert plan is not None and run is not None
-        subject = self.redact(
-            f"deployctl: {plan.project}/{plan.environment} {_VERBS[event]}"
-        )[:100]
+        subject = self.redact(f"deployctl: {plan.project}/{plan.environment} {_VERBS[event]}")[:100]
         for sender, target, name in targets:
             try:
                 sender.send(target, subject, body)
                 self.sent.append((event, name))
             except Exception as exc:
-                why = str(exc) if not isinstance(exc, urllib.error.HTTPError) else f"HTTP {exc.code}"
+                why = (
+                    str(exc) if not isinstance(exc, urllib.error.HTTPError) else f"HTTP {exc.code}"
+                )
                 # urllib's messages can quote the URL: hide every known secret, the URL first
-                self.log(f"notify: {event} to {name} failed: {self.redact(why) or type(exc).__name__}")
+                self.log(
+                    f"notify: {event} to {name} failed: {self.redact(why) or type(exc).__name__}"
+                )

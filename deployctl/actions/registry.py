@@ -70,7 +70,6 @@ def load_backend(
             CloudWatchMetrics,
             DeploymentMetrics,
         )
-
         from deployctl.actions.sns import SnsSender  # noqa: PLC0415
         from deployctl.notify import Notifier  # noqa: PLC0415
 

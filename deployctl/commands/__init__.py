@@ -3,6 +3,7 @@
 from deployctl.commands import (
     apply,
     approve,
+    completion,
     db,
     flags,
     graph,
@@ -18,4 +19,4 @@ from deployctl.commands import (
 )
 
 COMMANDS = [validate, plan, graph, schema, flags, db]
-COMMANDS += [apply, resume, status, runs, approve, rollback, unlock, report]
+COMMANDS += [apply, resume, status, runs, approve, rollback, unlock, report, completion]

@@ -36,12 +36,23 @@ def run(args: argparse.Namespace) -> int:
             plan = load_plan(path, args)
         except UserError as exc:
             failed = True
-            files.append({"file": path, "ok": False, "problems": [_problem(d) for d in exc.diagnostics]})
+            files.append(
+                {"file": path, "ok": False, "problems": [_problem(d) for d in exc.diagnostics]}
+            )
             if args.format == "text":
                 for diagnostic in exc.diagnostics:
                     print(f"deployctl: {diagnostic.render()}", file=sys.stderr)
             continue
-        files.append({"file": path, "ok": True, "kind": plan.kind, "steps": len(plan.steps), "digest": plan.digest, "problems": []})
+        files.append(
+            {
+                "file": path,
+                "ok": True,
+                "kind": plan.kind,
+                "steps": len(plan.steps),
+                "digest": plan.digest,
+                "problems": [],
+            }
+        )
         if args.format == "text" and not quiet:
             print(f"{path}: ok ({plan.kind}, {len(plan.steps)} steps)")
     if args.format == "json":

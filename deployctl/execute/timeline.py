@@ -20,7 +20,9 @@ from deployctl.execute import api
 from deployctl.plan.api import Plan, Step
 
 UPPER = (">", ">=")
-_BACKWARD = frozenset({api.UNDO_INTENT, api.UNDONE, api.UNDO_FAILED, api.ROLLBACK_STOPPED})  # a limit that fails above its value
+_BACKWARD = frozenset(
+    {api.UNDO_INTENT, api.UNDONE, api.UNDO_FAILED, api.ROLLBACK_STOPPED}
+)  # a limit that fails above its value
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,7 @@ def limits_for(step: Step) -> dict[str, Limit]:
 
     def keep(limit: Limit) -> None:
         old = found.get(limit.metric)
-        if old is None or old.upper != limit.upper:
-            found[limit.metric] = limit
-        elif (limit.value < old.value) == limit.upper:
+        if old is None or old.upper != limit.upper or (limit.value < old.value) == limit.upper:
             found[limit.metric] = limit
 
     metric, threshold = params.get("metric"), params.get("threshold")
@@ -223,7 +223,9 @@ class Timeline:
             "failed": [{"step": s, "error": e} for s, e in self.failed],
             "rollback_reason": self.rollback_reason,
             "stages": [s.to_json() for s in self.stages],
-            "traffic": [{"at": p.at, "region": p.region, "traffic": p.traffic} for p in self.traffic],
+            "traffic": [
+                {"at": p.at, "region": p.region, "traffic": p.traffic} for p in self.traffic
+            ],
             "checks": [
                 {
                     "at": c.at,
@@ -279,35 +281,35 @@ def build(plan: Plan, records: Iterable[api.Record], run: api.RunInfo | None = N
             status = str(rec.data.get("status") or status)
         elif rec.type == api.ROLLBACK_STARTED:
             reason = str(rec.data.get("reason") or "")
-        step = plan.by_id.get(rec.step_id or "")
-        if step is None:
+        owner = plan.by_id.get(rec.step_id or "")
+        if owner is None:
             continue
-        stage = stages[stage_of(step)]
+        stage = stages[stage_of(owner)]
         if rec.type not in _BACKWARD:  # a stage's time is its forward work
             stage.started = rec.at if stage.started is None else stage.started
             stage.ended = rec.at
         if stage.status == "pending":
             stage.status = "running"
-        region = step.region or ""
+        region = owner.region or ""
         if rec.type == api.DONE:
-            done.add(step.id)
-        if rec.type == api.DONE and step.traffic is not None:
-            if current.get(region) != step.traffic:
-                current[region] = step.traffic
-                traffic.append(TrafficPoint(rec.at, step.region, step.traffic))
+            done.add(owner.id)
+        if rec.type == api.DONE and owner.traffic is not None:
+            if current.get(region) != owner.traffic:
+                current[region] = owner.traffic
+                traffic.append(TrafficPoint(rec.at, owner.region, owner.traffic))
         elif rec.type == api.UNDONE:
-            undone.append(step.id)
+            undone.append(owner.id)
             stage.status = "undone"
-            if step.traffic is not None and current.get(region):
+            if owner.traffic is not None and current.get(region):
                 current[region] = 0
-                traffic.append(TrafficPoint(rec.at, step.region, 0))
+                traffic.append(TrafficPoint(rec.at, owner.region, 0))
         elif rec.type == api.FAILED:
-            failed.append((step.id, str(rec.data.get("error") or "failed")))
+            failed.append((owner.id, str(rec.data.get("error") or "failed")))
             stage.status = "failed"
         elif rec.type == api.CHECK:
-            if step.id not in limits:
-                limits[step.id] = limits_for(step)
-            _check(stage, rec, step, limits[step.id], checks, stage_of(step))
+            if owner.id not in limits:
+                limits[owner.id] = limits_for(owner)
+            _check(stage, rec, owner, limits[owner.id], checks, stage_of(owner))
     for name, st in stages.items():
         members = [s.id for s in plan.steps if stage_of(s) == name]
         if st.status == "running" and all(sid in done for sid in members):

@@ -65,9 +65,7 @@ def traffic_chart(tl: Timeline) -> Chart | None:
                 values[n] = float(change.traffic)
         lines.append((region or "traffic", tuple(values)))
     title = "Traffic on the new version (%)"
-    return Chart(
-        "traffic", title, "%", tuple(_minutes(tl, at) for at in grid), tuple(lines), 100.0
-    )
+    return Chart("traffic", title, "%", tuple(_minutes(tl, at) for at in grid), tuple(lines), 100.0)
 
 
 def metric_charts(tl: Timeline) -> list[Chart]:

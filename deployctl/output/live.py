@@ -213,9 +213,23 @@ class LiveView(Reporter):
         grid.add_column(no_wrap=True, overflow="ellipsis", justify="right")
         if wave.done:
             names = ", ".join(sid.rsplit("/", 1)[-1] for sid in wave.done[-4:])
-            grid.add_row(Text("done", style="green"), Text(self.redact(f"{len(wave.done)}/{wave.total}: ... {names}" if len(wave.done) > 4 else f"{len(wave.done)}/{wave.total}: {names}")), "")
+            grid.add_row(
+                Text("done", style="green"),
+                Text(
+                    self.redact(
+                        f"{len(wave.done)}/{wave.total}: ... {names}"
+                        if len(wave.done) > 4
+                        else f"{len(wave.done)}/{wave.total}: {names}"
+                    )
+                ),
+                "",
+            )
         for sid, step in wave.running.items():
-            grid.add_row(Text("now", style="bold yellow"), Text(self.redact(f"{sid}: {step.description}")), "")
+            grid.add_row(
+                Text("now", style="bold yellow"),
+                Text(self.redact(f"{sid}: {step.description}")),
+                "",
+            )
         for sid in wave.failed:
             grid.add_row(Text("failed", style="bold red"), Text(self.redact(sid)), "")
         if not wave.done and not wave.running and not wave.failed:
@@ -242,7 +256,9 @@ class LiveView(Reporter):
         border = "red" if wave.failed else "green" if wave.done and not wave.running else "yellow"
         if not wave.running and not wave.done:
             border = "dim"
-        return Panel(grid, title=self.redact(wave.name), subtitle=wave.stage or None, border_style=border)
+        return Panel(
+            grid, title=self.redact(wave.name), subtitle=wave.stage or None, border_style=border
+        )
 
     def _gate_rows(self, grid: Table, wave: _Wave) -> None:
         assert wave.last is not None and wave.last_step is not None
@@ -254,12 +270,16 @@ class LiveView(Reporter):
                 continue
             share = limit.share(value) if limit is not None else None
             style = "green"
-            if share is not None and share >= 1.0 or (limit is not None and _breached(limit, value)):
+            if (share is not None and share >= 1.0) or (
+                limit is not None and _breached(limit, value)
+            ):
                 style = "red"
             elif share is not None and share >= 0.8:
                 style = "yellow"
             bar: Any = (
-                ProgressBar(total=1.0, completed=min(share, 1.0), complete_style=style, finished_style="red")
+                ProgressBar(
+                    total=1.0, completed=min(share, 1.0), complete_style=style, finished_style="red"
+                )
                 if share is not None
                 else Text(f"{value:.4g}", style=style)
             )
@@ -285,8 +305,13 @@ def summary_table(tl: timeline.Timeline, redact: Redactor) -> RenderableType:
         expand=False,
         show_edge=False,
     )
-    for name, justify in (("stage", "left"), ("traffic", "right"), ("time", "right"),
-                          ("checks", "left"), ("worst vs limit", "left")):
+    for name, justify in (
+        ("stage", "left"),
+        ("traffic", "right"),
+        ("time", "right"),
+        ("checks", "left"),
+        ("worst vs limit", "left"),
+    ):
         table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
     for row in summary.rows(tl):
         table.add_row(*(redact(c) for c in row))

@@ -213,7 +213,9 @@ class LogReporter(Reporter):
                 self._line(f"{result.status:<6} {step.id}{took}", stage)
                 return
             traffic = f" [traffic {step.traffic}%]" if step.traffic is not None else ""
-            detail = _gate_text(step, gate) if gate is not None and gate.checks else _outputs(result)
+            detail = (
+                _gate_text(step, gate) if gate is not None and gate.checks else _outputs(result)
+            )
             self._line(f"done   {step.id}{traffic}{took}{detail}", stage)
 
     def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
@@ -232,11 +234,13 @@ class LogReporter(Reporter):
                 gate.highs[metric] = max(gate.highs.get(metric, value), value)
                 limit = limits.get(metric)
                 share = limit.share(value) if limit is not None else None
-                if share is None:
+                if limit is None or share is None:
                     continue
                 if share >= NEAR and metric not in gate.near:
                     gate.near.add(metric)
-                    near.append(f"{metric} {value:.4g} is {share:.0%} of its limit ({limit.text()})")  # type: ignore[union-attr]
+                    near.append(
+                        f"{metric} {value:.4g} is {share:.0%} of its limit ({limit.text()})"
+                    )
                 elif share < NEAR:
                     gate.near.discard(metric)
             left = f"{summary.clock(remaining)} left"
@@ -263,7 +267,9 @@ class LogReporter(Reporter):
             for item in outcome.left:
                 self._line(f"  {item}", None, stamp=False)
             if self.style == GITHUB and outcome.exit_code not in (0, 6):
-                self._write(f"::error title=deployctl run::{github_escape(self.redact(outcome.message))}")
+                self._write(
+                    f"::error title=deployctl run::{github_escape(self.redact(outcome.message))}"
+                )
             tl = self.timeline(outcome)
             if tl is None:
                 return

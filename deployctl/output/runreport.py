@@ -35,9 +35,9 @@ def events(tl: Timeline, records: list[api.Record]) -> list[tuple[str, str, str,
             continue
         detail = ""
         data = rec.data
-        if rec.type == api.FAILED or rec.type == api.UNDO_FAILED:
+        if rec.type in (api.FAILED, api.UNDO_FAILED):
             detail = str(data.get("error") or "")
-        elif rec.type in (api.ROLLBACK_STARTED,):
+        elif rec.type == api.ROLLBACK_STARTED:
             detail = str(data.get("reason") or "")
         elif rec.type == api.RUN_FINISHED:
             detail = str(data.get("status") or "")
@@ -104,8 +104,10 @@ def render_html(tl: Timeline, records: list[api.Record], redact: Redactor) -> st
     ]
     table = summary.rows(tl)
     if table:
-        out.append("<table><thead><tr><th>stage</th><th>traffic</th><th>time</th>"
-                   "<th>checks passed</th><th>worst vs limit</th></tr></thead><tbody>")
+        out.append(
+            "<table><thead><tr><th>stage</th><th>traffic</th><th>time</th>"
+            "<th>checks passed</th><th>worst vs limit</th></tr></thead><tbody>"
+        )
         out += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table]
         out.append("</tbody></table>")
     if tl.undone:
@@ -118,8 +120,10 @@ def render_html(tl: Timeline, records: list[api.Record], redact: Redactor) -> st
             f'<figure class="chart" data-chart="{kind}" data-key="{html.escape(chart.key)}">'
             f"{charts.svg(chart)}<figcaption>{esc(chart.title)}</figcaption></figure>"
         )
-    out.append("<h2>Events</h2><table><thead><tr><th>when</th><th>UTC</th><th>step</th>"
-               "<th>what</th></tr></thead><tbody>")
+    out.append(
+        "<h2>Events</h2><table><thead><tr><th>when</th><th>UTC</th><th>step</th>"
+        "<th>what</th></tr></thead><tbody>"
+    )
     out += [
         f"<tr><td>{esc(a)}</td><td>{esc(b)}</td><td><code>{esc(c)}</code></td><td>{esc(d)}</td></tr>"
         for a, b, c, d in events(tl, records)

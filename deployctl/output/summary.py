@@ -10,7 +10,7 @@ from deployctl.execute.timeline import StageSummary, Timeline
 
 def clock(seconds: float) -> str:
     """``1:05:09``, ``05:09``: how long, for people."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
@@ -87,7 +87,10 @@ def render_markdown(tl: Timeline) -> str:
     ]
     table = rows(tl)
     if table:
-        out += ["| stage | traffic | time | checks passed | worst vs limit |", "|---|---|---|---|---|"]
+        out += [
+            "| stage | traffic | time | checks passed | worst vs limit |",
+            "|---|---|---|---|---|",
+        ]
         out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table]
         out.append("")
     if tl.undone:

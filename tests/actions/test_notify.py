@@ -27,7 +27,7 @@ from deployctl.notify import Notifier
 from deployctl.output.log import LogReporter
 from deployctl.plan.api import Plan, Step
 
-TOKEN = "T000/B000/XXXXsecretXXXX"  # noqa: S105 - a made-up webhook token
+TOKEN = "T000/B000/XXXXsecretXXXX"
 
 
 class Receiver:

@@ -116,7 +116,7 @@ def test_markdown_charts_traffic_and_each_metric_against_its_limit_with_real_val
     assert latency == LATENCY and set(latency_limit) == {1000.0}
     assert "| us-east-1/stage-1 | 10% | 03:00 | 3/3 | ErrorRate 0.004 (limit <= 0.01, 40%)" in text
     assert "| us-east-1/stage-2 | 20% |" in text and "ErrorRate 0.0085 (limit <= 0.05, 17%)" in text
-    assert f"`us-east-1/canary/stage-2/shift` | done" in text  # the events table
+    assert "`us-east-1/canary/stage-2/shift` | done" in text  # the events table
 
 
 def test_json_report_is_versioned_and_holds_every_check(

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from deployctl.actions.api import Action, Observation, Registry, SecretSource, S
 from deployctl.actions.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.execute.clock import VirtualClock
-from deployctl.output.log import LogReporter
 from deployctl.execute.runner import Executor
+from deployctl.output.log import LogReporter
 
 SECRET = 'ssm-"q\\uote-S3CR3T'  # a quote and a backslash: JSON would escape them
 REF = "${ssm:/vault/api-token}"
