@@ -34,6 +34,8 @@ from worlds import (
     stacks,
 )
 
+from deployctl.output.diff import short_arn
+
 # Plans that are not convergent: what a second apply would change.
 TOGGLES = {
     "media-register": [
@@ -67,6 +69,8 @@ def _media(server: MotoServer, state: Path) -> Iterator[Example]:
     alb_metrics(server, arns, errors=0.0, seconds=0.05)
     with http_side() as side:
         names = {arn: f"<{name}>" for name, arn in arns.items()}
+        # the comment's rows show ARNs cut short: those made-up ids too
+        names.update({short_arn(arn): f"<{name}>" for name, arn in arns.items()})
         names[side.base] = "<smoke server>"
         yield Example((*media_apply(server, state, arns, side.base), "--auto-approve"), names)
 
