@@ -184,3 +184,16 @@ def test_a_listener_weight_changed_by_hand_after_review_stops_apply_before_anyth
         assert listener_weights(moto_server, arns) == {"blue": 50, "green": 50}
         assert stacks(moto_server) == []
         assert "starting run" not in done.stdout  # no run was even created
+
+
+def test_plan_change_sets_lists_the_stacks_changes_and_leaves_no_trace(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    with _world("media-register", moto_server, tmp_path / "state") as example:
+        md = run_cli(*_plan_argv(example, "--format", "markdown", "--change-sets"),
+                     env=example.env)
+        assert md.returncode == 2, md.stdout + md.stderr
+        row = next(line for line in md.stdout.splitlines()
+                   if line.startswith("| ~ | `cloudformation-stack"))
+        assert "Add AWS::SSM::Parameter" in row and "template " not in row
+        assert not stacks(moto_server)  # the change set's empty stack was deleted
