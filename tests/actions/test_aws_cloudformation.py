@@ -176,7 +176,7 @@ def test_a_change_set_preview_lists_the_changes_and_leaves_nothing_behind(
     assert STACK not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]
                          if s["StackStatus"] != "DELETE_COMPLETE"]
     action.apply(req)
-    before = stack(clients)["LastUpdatedTime"] if "LastUpdatedTime" in stack(clients) else None
+    before = stack(clients).get("LastUpdatedTime", None)
     bigger = deploy("1.0", with_extra(tmp_path))
     updated = action.change_set(bigger.step, bigger.params)
     assert updated == ["Add AWS::SSM::Parameter Extra"]
