@@ -91,8 +91,8 @@ class LiveView(Reporter):
     # -- scrolling lines ---------------------------------------------------------
 
     def _print(self, text: str, style: str = "") -> None:
-        line = Text(self.redact(text), style=style, no_wrap=True, overflow="ellipsis")
-        self.console.print(line, crop=True)
+        line = Text(self.redact(text), style=style)
+        self.console.print(line, no_wrap=True, overflow="ellipsis", crop=True)
 
     # -- reporter ---------------------------------------------------------------------
 
@@ -305,15 +305,19 @@ def summary_table(tl: timeline.Timeline, redact: Redactor) -> RenderableType:
         expand=False,
         show_edge=False,
     )
-    for name, justify in (
-        ("stage", "left"),
-        ("traffic", "right"),
-        ("time", "right"),
-        ("checks", "left"),
-        ("worst vs limit", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
-    for row in summary.rows(tl):
+    rows = summary.rows(tl)
+    names = ("stage", "traffic", "time", "checks", "worst vs limit")
+    for n, name in enumerate(names):
+        # the first four keep their width; the worst values wrap in what is left
+        width = max([len(name), *(len(r[n]) for r in rows)]) if n < 4 else None
+        table.add_column(
+            name,
+            justify="right" if n in (1, 2) else "left",
+            no_wrap=n < 4,
+            overflow="ellipsis" if n < 4 else "fold",
+            min_width=width,
+        )
+    for row in rows:
         table.add_row(*(redact(c) for c in row))
     parts: list[RenderableType] = [table]
     if tl.undone:

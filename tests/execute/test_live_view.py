@@ -121,3 +121,33 @@ def test_the_summary_follows_the_run() -> None:
     view.run_finished(Outcome("r", "succeeded", 0, "run r succeeded"))
     text = console.export_text()
     assert "run r succeeded" in text and "summary: run 20261128-101500-abc123" in text
+
+
+def test_scrolled_lines_are_cut_to_the_width_not_wrapped() -> None:
+    console = Console(record=True, width=40, file=io.StringIO(), force_terminal=True)
+    view = LiveView(console, now=VirtualClock().now, live=False)
+    view.message("rolling back: gate us-east-1/canary/stage-2/analysis: rollback trigger tripped")
+    (line,) = console.export_text().splitlines()
+    assert len(line) == 40 and line.endswith("…")
+
+
+def test_the_summary_table_keeps_its_columns_at_80() -> None:
+    clock = VirtualClock()
+    view, console = drive(80, clock)
+    console.export_text(clear=True)
+    from deployctl.execute.api import Record
+
+    plan = view._plan
+    assert plan is not None
+    gate = "us-east-1/canary/stage-2/analysis"
+    for n, rec in enumerate([
+        Record(1, "r", "done", "us-east-1/canary/stage-2/shift", 1, None, clock.now(), {}),
+        Record(2, "r", "check", gate, 1, None, clock.now() + 60,
+               {"number": 1, "status": "pass", "values": {"ErrorRate": 0.0421, "Latency": 250.0}}),
+    ]):
+        view.record(rec)
+    view.run_finished(Outcome("r", "succeeded", 0, "run r succeeded"))
+    lines = console.export_text().splitlines()
+    row = next(line for line in lines if "us-east-1/stage-2" in line)
+    assert "25%" in row and "1/1" in row  # traffic and checks are not squeezed to "…"
+    assert all(len(line) <= 80 for line in lines)
