@@ -10,7 +10,7 @@ from exec_helpers import make_plan, step
 from rich.console import Console
 
 from deployctl.actions.api import CheckResult
-from deployctl.execute.api import Outcome, RunInfo, StepResult
+from deployctl.execute.api import Outcome, Record, RunInfo, StepResult
 from deployctl.execute.clock import VirtualClock
 from deployctl.output.live import LiveView
 
@@ -135,16 +135,15 @@ def test_the_summary_table_keeps_its_columns_at_80() -> None:
     clock = VirtualClock()
     view, console = drive(80, clock)
     console.export_text(clear=True)
-    from deployctl.execute.api import Record
 
     plan = view._plan
     assert plan is not None
     gate = "us-east-1/canary/stage-2/analysis"
-    for n, rec in enumerate([
+    for rec in [
         Record(1, "r", "done", "us-east-1/canary/stage-2/shift", 1, None, clock.now(), {}),
         Record(2, "r", "check", gate, 1, None, clock.now() + 60,
                {"number": 1, "status": "pass", "values": {"ErrorRate": 0.0421, "Latency": 250.0}}),
-    ]):
+    ]:
         view.record(rec)
     view.run_finished(Outcome("r", "succeeded", 0, "run r succeeded"))
     lines = console.export_text().splitlines()
