@@ -34,6 +34,7 @@ class Setting:
     key: str  # in the config file (the option's name without dashes)
     env: str
     kind: type = str
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS = (
@@ -41,7 +42,12 @@ SETTINGS = (
     Setting("region", "region", "DEPLOYCTL_REGION"),
     Setting("profile", "profile", "DEPLOYCTL_PROFILE"),
     Setting("endpoint_url", "endpoint-url", "DEPLOYCTL_ENDPOINT_URL"),
-    Setting("log_format", "log-format", "DEPLOYCTL_LOG_FORMAT"),
+    Setting(
+        "log_format",
+        "log-format",
+        "DEPLOYCTL_LOG_FORMAT",
+        choices=("auto", "live", "plain", "github"),
+    ),
     Setting("heartbeat", "heartbeat", "DEPLOYCTL_HEARTBEAT"),
     Setting("parallelism", "parallelism", "DEPLOYCTL_PARALLELISM", int),
 )
@@ -96,8 +102,17 @@ def from_file(directory: str = ".") -> dict[str, Any]:
                     )
                 ]
             )
+        if setting.choices and value not in setting.choices:
+            raise UserError(
+                [Diagnostic(file=path, message=f"{where}{key}: {_not_one_of(setting, value)}")]
+            )
         out[setting.dest] = value
     return out
+
+
+def _check_choice(setting: Setting, value: object, where: str) -> None:
+    if setting.choices and value not in setting.choices:
+        raise UserError(f"{where}: {value!r} is not one of {', '.join(setting.choices)}")
 
 
 def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -113,6 +128,8 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             except ValueError:
                 raise UserError(f"{setting.env}={value!r}: expected a whole number") from None
         else:
+            if setting.choices and value not in setting.choices:
+                raise UserError(f"{setting.env}: {_not_one_of(setting, value)}")
             out[setting.dest] = value
     return out
 

@@ -55,6 +55,7 @@ def test_a_pyproject_without_the_table_is_ignored(tmp_path: Path) -> None:
         ('[tool.deployctl]\nstate_dir = "x"\n', "unknown key 'state_dir' (did you mean 'state-dir'?)"),
         ("[tool.deployctl]\nparallelism = \"4\"\n", "parallelism must be a whole number, not '4'"),
         ("[tool.deployctl\n", "not valid TOML"),
+        ('[tool.deployctl]\nlog-format = "fancy"\n', "log-format: 'fancy' is not one of auto, live"),
     ],
 )
 def test_config_mistakes_are_one_line_naming_the_file(
@@ -75,3 +76,8 @@ def test_the_environment_reaches_a_real_command(
     monkeypatch.setenv("DEPLOYCTL_STATE_DIR", str(tmp_path / "elsewhere"))
     assert main(["runs"]) == 0
     assert f"no runs in {tmp_path / 'elsewhere'}" in capsys.readouterr().out
+
+
+def test_a_bad_log_format_in_the_environment_is_one_line() -> None:
+    with pytest.raises(UserError, match="DEPLOYCTL_LOG_FORMAT: 'fancy' is not one of"):
+        config.defaults(".", {"DEPLOYCTL_LOG_FORMAT": "fancy"})
