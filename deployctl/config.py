@@ -110,9 +110,8 @@ def from_file(directory: str = ".") -> dict[str, Any]:
     return out
 
 
-def _check_choice(setting: Setting, value: object, where: str) -> None:
-    if setting.choices and value not in setting.choices:
-        raise UserError(f"{where}: {value!r} is not one of {', '.join(setting.choices)}")
+def _not_one_of(setting: Setting, value: object) -> str:
+    return f"{value!r} is not one of {', '.join(setting.choices)}"
 
 
 def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
