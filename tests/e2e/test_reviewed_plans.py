@@ -69,8 +69,6 @@ def _media(server: MotoServer, state: Path) -> Iterator[Example]:
     alb_metrics(server, arns, errors=0.0, seconds=0.05)
     with http_side() as side:
         names = {arn: f"<{name}>" for name, arn in arns.items()}
-        # the comment's rows show ARNs cut short: those made-up ids too
-        names.update({short_arn(arn): f"<{name}>" for name, arn in arns.items()})
         names[side.base] = "<smoke server>"
         yield Example((*media_apply(server, state, arns, side.base), "--auto-approve"), names)
 
@@ -96,7 +94,9 @@ def _plan_argv(example: Example, *extra: str) -> tuple[str, ...]:
 
 
 def _normalise(text: str, names: dict[str, str]) -> str:
-    names = {**names, str(ROOT): "<repo>"}
+    # the comment's rows show ARNs cut short: their made-up ids too
+    short = {short_arn(raw): name for raw, name in names.items() if raw.startswith("arn:")}
+    names = {**short, **names, str(ROOT): "<repo>"}
     for raw, name in sorted(names.items(), key=lambda item: -len(item[0])):
         text = text.replace(raw, name)
     # The digest covers the vars, which hold those identifiers.
