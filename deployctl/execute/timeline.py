@@ -77,17 +77,29 @@ def limits_for(step: Step) -> dict[str, Limit]:
 
 def stage_of(step: Step) -> str:
     tags = dict(t.split(":", 1) for t in step.tags if ":" in t)
+    parts = step.id.split("/")
     if "stage" in tags:
         name = f"stage-{tags['stage']}"
     elif "phase" in tags:
         name = tags["phase"]
-    else:
-        name = step.id.rsplit("/", 1)[0] if "/" in step.id else step.id
-        if step.region and name.startswith(f"{step.region}/"):
-            name = name[len(step.region) + 1 :]
-        if name == step.region:
-            name = step.id.rsplit("/", 1)[-1]
-    return f"{step.region}/{name}" if step.region else name
+    else:  # untagged: the step's own group in its id (routing/route53 -> routing)
+        return "/".join(parts[:-1]) if len(parts) > 1 else step.id
+    if not step.region:
+        return name
+    # A pipeline's steps start with their environment (staging/us-east-1/...):
+    # staging's stage 1 is not prod's.
+    where = parts.index(step.region) if step.region in parts else 0
+    env = f"{parts[0]}/" if where > 0 else ""
+    return f"{env}{step.region}/{name}"
+
+
+def wave_of(step: Step) -> str:
+    """The region (with a pipeline's environment: ``staging/us-east-1``) a step
+    belongs to; ``global`` for steps of no region."""
+    if not step.region:
+        return "global"
+    head = stage_of(step).rsplit("/", 1)[0]
+    return head if head.endswith(step.region) else step.region
 
 
 @dataclass(frozen=True)

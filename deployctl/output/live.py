@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from deployctl.actions.api import CheckResult
     from deployctl.plan.api import Plan, Step
 
-GLOBAL = "global"
-
 
 @dataclass
 class _Wave:
@@ -94,6 +92,10 @@ class LiveView(Reporter):
         line = Text(self.redact(text), style=style)
         self.console.print(line, no_wrap=True, overflow="ellipsis", crop=True)
 
+    def _wave(self, step: Step) -> _Wave:
+        name = timeline.wave_of(step)
+        return self._waves.setdefault(name, _Wave(name))
+
     # -- reporter ---------------------------------------------------------------------
 
     def secret(self, value: str) -> None:
@@ -113,7 +115,7 @@ class LiveView(Reporter):
             self._plan, self._run = plan, run
             self._started_at = self.now()
             for step in plan.steps:
-                wave = self._waves.setdefault(step.region or GLOBAL, _Wave(step.region or GLOBAL))
+                wave = self._wave(step)
                 wave.total += 1
         verb = "resuming" if resumed else "starting"
         self._print(
@@ -127,7 +129,7 @@ class LiveView(Reporter):
     def step_started(self, step: Step, attempt: int) -> None:
         stage = timeline.stage_of(step)
         with self._lock:
-            wave = self._waves.setdefault(step.region or GLOBAL, _Wave(step.region or GLOBAL))
+            wave = self._wave(step)
             wave.running[step.id] = step
             wave.stage = stage
             if step.wait > 0:
@@ -140,7 +142,7 @@ class LiveView(Reporter):
 
     def step_finished(self, step: Step, result: StepResult) -> None:
         with self._lock:
-            wave = self._waves.setdefault(step.region or GLOBAL, _Wave(step.region or GLOBAL))
+            wave = self._wave(step)
             wave.running.pop(step.id, None)
             if step.wait > 0 and not wave.running:
                 wave.bake_end = None
@@ -155,7 +157,7 @@ class LiveView(Reporter):
 
     def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
         with self._lock:
-            wave = self._waves.setdefault(step.region or GLOBAL, _Wave(step.region or GLOBAL))
+            wave = self._wave(step)
             wave.last, wave.last_step, wave.checks = result, step, number
             wave.bake_end = self.now() + remaining
             wave.bake_seconds = max(wave.bake_seconds, step.wait)

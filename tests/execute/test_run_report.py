@@ -177,3 +177,18 @@ def test_an_unknown_run_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path
     assert main(["report", "nope", "--state-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err
+
+
+def test_a_pipelines_environments_are_stages_of_their_own() -> None:
+    from deployctl.execute.timeline import stage_of, wave_of
+
+    for env in ("staging", "prod"):
+        switch = step(f"{env}/us-east-1/blue-green/switch", region="us-east-1",
+                      tags=("region:us-east-1", "stage:1"))
+        assert stage_of(switch) == f"{env}/us-east-1/stage-1"
+        assert wave_of(switch) == f"{env}/us-east-1"
+    routing = step("routing/route53", region="us-east-1")
+    assert (stage_of(routing), wave_of(routing)) == ("routing", "us-east-1")
+    assert stage_of(step("us-east-1/monitor", region="us-east-1", tags=("phase:monitor",))) == (
+        "us-east-1/monitor"
+    )
