@@ -188,6 +188,9 @@ class Executor:
         with self._locked(plan) as lock:
             lock.set_run(run_id)
             ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
+            # the views and notifications see the run as resumed, with its history
+            self.reporter.run_started(ctx.run, plan, True)
+            self.reporter.history(self.journal.records(run_id))
             failed = [st.error for st in ctx.state.steps.values() if st.status == FAILED]
             reason = ctx.state.rollback_reason or (
                 f"rollback requested by {self.user}" + (f" after: {failed[0]}" if failed else "")

@@ -179,3 +179,38 @@ def test_an_unreachable_topic_is_logged_not_fatal(tmp_path: Path, aws: None) -> 
     code, log = run(tmp_path, plan(Notify(sns=(missing,))), notifier, error_rate=0.001)
     assert code == 0
     assert f"notify: started to SNS {missing} failed" in log
+
+
+def test_a_rollback_by_hand_notifies_and_prints_the_summary(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    from dataclasses import replace
+
+    notify = Notify(webhooks=(Webhook(url=receiver.url("/ok")),))
+    manual = replace(plan(notify), rollback_automatic=False)  # a failure waits for a person
+    world = FakeWorld(str(tmp_path / "world.json"))
+    world.data["metrics"]["*"] = {"ErrorRate": 0.5}
+    clock = VirtualClock()
+    backend = Backend(fake_registry(world), clock, FakeMetrics(world))
+    outs = []
+    for attempt in ("apply", "rollback"):
+        out = io.StringIO()
+        log = LogReporter(out, now=clock.now)
+        notifier = Notifier(log=log.message)
+        executor = Executor(str(tmp_path / "state"), backend, MultiReporter([log, notifier]))
+        try:
+            if attempt == "apply":
+                outcome = executor.apply(manual, Options())
+                assert outcome.exit_code == 1
+                run_id = outcome.run_id
+            else:
+                assert executor.rollback(run_id).exit_code == 3
+        finally:
+            executor.close()
+        outs.append(out.getvalue())
+    events = [b["deployctl"]["event"] for b in receiver.bodies]
+    assert events == ["started", "failed", "rollback", "failed"]
+    assert receiver.bodies[-1]["deployctl"]["summary"]["undone"] == [
+        "us-east-1/canary/stage-1/shift"
+    ]
+    assert "summary: run" in outs[1] and "undone: us-east-1/canary/stage-1/shift" in outs[1]
