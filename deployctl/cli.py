@@ -13,10 +13,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__, config
-from deployctl.commands import COMMANDS
+from deployctl import __version__, commands, config
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
-from deployctl.execute.store import local_dir
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,14 +82,17 @@ def _apply_defaults(parser: argparse.ArgumentParser, defaults: dict[str, object]
                 sub.set_defaults(**{k: v for k, v in defaults.items() if k in known})
 
 
-def build_parser(defaults: dict[str, object] | None = None) -> argparse.ArgumentParser:
-    """The parser; ``defaults`` (from :mod:`deployctl.config`) replace built-in ones."""
+def build_parser(
+    names: Sequence[str] = commands.NAMES, defaults: dict[str, object] | None = None
+) -> argparse.ArgumentParser:
+    """The parser with the commands ``names`` (their modules are imported here);
+    ``defaults`` (from :mod:`deployctl.config`) replace built-in ones."""
     parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = common_options()
-    for module in COMMANDS:
+    for module in commands.load(names):
         module.register(sub, common)
     if defaults:
         _apply_defaults(parser, defaults)
@@ -99,6 +100,8 @@ def build_parser(defaults: dict[str, object] | None = None) -> argparse.Argument
 
 
 def _crash_log(state_dir: str) -> str:
+    from deployctl.execute.store import local_dir  # noqa: PLC0415 - only after a crash
+
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.join(state_dir, "crash.log")
@@ -110,7 +113,11 @@ def _crash_log(state_dir: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
-        args = build_parser(config.defaults()).parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        names = commands.wanted(argv)
+        # --version alone reads no config file: it must answer whatever the directory holds
+        defaults = config.defaults() if names else None
+        args = build_parser(names, defaults).parse_args(argv)
         code: int = args.run(args)
         return code
     except UserError as exc:

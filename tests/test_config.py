@@ -12,7 +12,7 @@ from deployctl.errors import UserError
 
 
 def parse(tmp_path: Path, env: dict[str, str], *argv: str):  # type: ignore[no-untyped-def]
-    return build_parser(config.defaults(str(tmp_path), env)).parse_args(list(argv))
+    return build_parser(defaults=config.defaults(str(tmp_path), env)).parse_args(list(argv))
 
 
 def test_built_in_defaults_without_a_file_or_environment(tmp_path: Path) -> None:

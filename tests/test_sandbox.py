@@ -261,6 +261,7 @@ def test_ssm_references_read_a_seeded_stand_in(
     assert "sandbox-secret" not in out + err
 
 
+@pytest.mark.slow  # the sandbox's own speed: about 6 s of real bakes
 def test_the_fraud_or_not_canary_fits_in_forty_log_lines(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

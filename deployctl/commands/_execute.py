@@ -7,7 +7,8 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
-from deployctl.actions.registry import Backend, load_backend
+from deployctl.actions import registry
+from deployctl.actions.registry import Backend
 from deployctl.errors import UserError
 from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
@@ -117,7 +118,9 @@ def executor(
 ) -> Executor:
     """The executor for ``args``; ``backend`` and ``state_dir`` override (the sandbox)."""
     if backend is None:
-        backend = load_backend(
+        # Looked up when called: the test harness (deployctl.testing.cli)
+        # swaps in the fake world or crash hooks in the process it runs us in.
+        backend = registry.load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
     view = None if quiet else reporter(args, backend.clock.now)

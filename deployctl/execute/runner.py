@@ -27,7 +27,7 @@ from deployctl.errors import (
     UnknownAction,
     UserError,
 )
-from deployctl.execute import api, testhooks
+from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.journal import who
 from deployctl.execute.lock import LEASE_SECONDS, lock_id_for
@@ -64,9 +64,7 @@ class Executor:
     ) -> None:
         self.state_dir = state_dir
         self.backend = backend
-        self.reporter = api.MultiReporter(
-            [reporter or api.Reporter(), *backend.reporters, *testhooks.from_env()]
-        )
+        self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
         self.store = store or open_store(state_dir)
         self.journal = self.store.journal(now=backend.clock.now)
         self.user = user or who()

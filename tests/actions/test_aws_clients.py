@@ -7,12 +7,12 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION
 from botocore.awsrequest import AWSResponse
 from botocore.retries import standard
 from botocore.stub import Stubber
 
 from deployctl.actions.aws import Clients
+from deployctl.testing.aws import REGION
 
 
 def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, request
 
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudformation import register
 from deployctl.actions.common import ActionError
+from deployctl.testing.aws import REGION, Calls, request
 
 TEMPLATE = Path(__file__).parents[2] / "plans" / "templates" / "media-register.yaml"
 STACK = "media-register-prod-green"

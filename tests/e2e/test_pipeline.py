@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from e2e_helpers import ROOT, MotoServer, http_side, run_cli
-from worlds import MOTO_VARS, alb_metrics, alb_world, listener_weights, stacks
+from deployctl.testing.aws import MOTO_VARS, around_now
+from deployctl.testing.cli import run_cli
+from deployctl.testing.http import http_side
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import ROOT, media
 
 PIPELINE = str(ROOT / "plans" / "media-register-pipeline.yaml")
 
@@ -17,12 +20,12 @@ PIPELINE = str(ROOT / "plans" / "media-register-pipeline.yaml")
 def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    arns = alb_world(moto_server)
-    alb_metrics(moto_server, arns, errors=0.0, seconds=0.05, around=(-60, 240))
+    arns = media.build(moto_server)
+    media.metrics(moto_server, arns, around_now(-60, 240), errors=0.0, seconds=0.05)
     state = tmp_path / "state"
     common = ("--state-dir", str(state), "--endpoint-url", moto_server.url, "--region", "us-east-1")
     with http_side() as side:
-        values = {**arns, "smoke_base": f"{side.base}/${{idle_color}}", "bake": "1s"}
+        values = {**arns, "smoke_base": f"{side.base}/${{idle_color}}", "bake": "100ms"}
         given = [arg for k, v in values.items() for arg in ("--var", f"{k}={v}")]
         first = run_cli("apply", PIPELINE, *common, *MOTO_VARS, *given)
         assert first.returncode == 6, first.stdout + first.stderr
@@ -36,11 +39,11 @@ def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
         assert second.returncode == 6, second.stdout + second.stderr
         assert "prod/approve: deploy to prod" in second.stdout
         # dev switched to green, staging then to blue; prod has not started.
-        assert stacks(moto_server) == [
+        assert media.stacks(moto_server) == [
             "media-register-dev-green",
             "media-register-staging-blue",
         ]
-        assert listener_weights(moto_server, arns) == {"blue": 100, "green": 0}
+        assert media.weights(moto_server, arns) == {"blue": 100, "green": 0}
         # The pipeline's own smoke tests ran after each environment's deploy.
         assert "done   dev/tests/us-east-1/health" in second.stdout
         assert "done   staging/tests/us-east-1/health" in second.stdout
@@ -51,9 +54,9 @@ def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
         third = run_cli("resume", rid, *common)
     assert third.returncode == 0, third.stdout + third.stderr
     assert "succeeded" in third.stdout
-    assert stacks(moto_server) == [
+    assert media.stacks(moto_server) == [
         "media-register-dev-green",
         "media-register-prod-green",
         "media-register-staging-blue",
     ]
-    assert listener_weights(moto_server, arns) == {"blue": 0, "green": 100}
+    assert media.weights(moto_server, arns) == {"blue": 0, "green": 100}

@@ -16,7 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import HttpSide, MotoServer, code_zip, http_side, run_cli
+
+from deployctl.testing.aws import code_zip, lambda_role
+from deployctl.testing.cli import run_cli
+from deployctl.testing.http import HttpSide, http_side
+from deployctl.testing.moto import MotoServer
 
 VAR_SECRET = 'var-"tok\\en-9f3e'  # a quote and a backslash: JSON would escape them
 SSM_TOKEN = 'ssm-"api\\token-51c7'
@@ -79,12 +83,11 @@ def smoke_target() -> Iterator[HttpSide]:
 
 def world(server: MotoServer) -> None:
     """vault-fn version 1 behind alias live, and the two SecureStrings."""
-    role = server.client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")
     lam = server.client("lambda")
     lam.create_function(
         FunctionName="vault-fn",
         Runtime="python3.12",
-        Role=role["Role"]["Arn"],
+        Role=lambda_role(server),
         Handler="handler.main",
         Code={"ZipFile": code_zip("v1")},
     )

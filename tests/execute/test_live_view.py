@@ -6,13 +6,13 @@ import io
 import re
 
 import pytest
-from exec_helpers import make_plan, step
 from rich.console import Console
 
 from deployctl.actions.api import CheckResult
 from deployctl.execute.api import Outcome, Record, RunInfo, StepResult
-from deployctl.execute.clock import VirtualClock
 from deployctl.output.live import LiveView
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.plans import make_plan, step
 
 GATE = {
     "duration": 1800.0,

@@ -7,14 +7,13 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from exec_helpers import make_plan, step
-
 from deployctl.actions.api import CheckResult
 from deployctl.execute.api import Outcome, RunInfo, StepResult
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Options
 from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.output.log import GITHUB, LogReporter
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.plans import make_plan, step
 
 STAMP = re.compile(r"^\d\d:\d\d:\d\dZ ")
 

@@ -9,15 +9,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from exec_helpers import make_plan, step
 
-from deployctl.actions.fake import FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.cli import main
 from deployctl.execute.api import MetricsSource
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeWorld, fake_registry
+from deployctl.testing.plans import make_plan, step
 
 ERRORS = [0.001, 0.002, 0.004, 0.003, 0.0085, 0.002]  # stage 1 (limit 0.01), 3 checks a stage
 LATENCY = [200.0, 210.0, 250.0, 300.0, 320.0, 310.0]

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_helpers import make_plan, step
 
 from deployctl.actions.api import Action, Observation, Registry, SecretSource, StepRequest
-from deployctl.actions.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor
 from deployctl.output.log import LogReporter
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.plans import make_plan, step
 
 SECRET = 'ssm-"q\\uote-S3CR3T'  # a quote and a backslash: JSON would escape them
 REF = "${ssm:/vault/api-token}"
