@@ -11,6 +11,10 @@ Every request a client is about to send for a call that changes something
 :class:`~deployctl.state.lease.SendGuard`: while a run holds its lock, a
 request is not sent when less of the lease is left than one attempt can take
 (10 s to connect + 30 s to read, under the 45 s margin).
+
+Our retry settings are defaults only: ``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS``
+or ``retry_mode``/``max_attempts`` in the AWS config file win, as they do
+for every AWS tool.
 """
 
 from __future__ import annotations
@@ -50,6 +54,27 @@ def mutating(operation: str) -> bool:
     return not operation.startswith(_READS)
 
 
+def retries(session: Any, max_attempts: int | None) -> dict[str, Any]:
+    """Our retry defaults, minus what the user set for botocore.
+
+    A key left out of a client's ``retries`` falls back to botocore's own
+    settings (environment, then config file), so we leave out whatever those
+    set.  ``total_max_attempts`` counts the first try, like AWS_MAX_ATTEMPTS
+    and the config file; Config's own ``max_attempts`` would count retries only.
+    """
+    core = getattr(session, "_session", None)  # botocore's session holds the settings
+
+    def user_set(name: str) -> bool:
+        return core is not None and core.get_config_variable(name) is not None
+
+    out: dict[str, Any] = {}
+    if not user_set("retry_mode"):
+        out["mode"] = "standard"
+    if max_attempts is not None or not user_set("max_attempts"):
+        out["total_max_attempts"] = max_attempts or DEFAULT_ATTEMPTS
+    return out
+
+
 class Clients:
     """Cached, thread-safe boto3 clients for every (service, region) pair.
 
@@ -64,20 +89,18 @@ class Clients:
         profile: str | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
-        max_attempts: int = DEFAULT_ATTEMPTS,
+        max_attempts: int | None = None,
         session: Any = None,
         user_agent_extra: str = f"deployctl/{__version__}",
         guard: SendGuard | None = None,
     ) -> None:
-        if max_attempts < 1:
+        if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts counts the first try too: it must be at least 1")
         self.session = session or boto3.Session(profile_name=profile, region_name=region)
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
-        # total_max_attempts counts the first try, like AWS_MAX_ATTEMPTS and the
-        # config file; Config's own "max_attempts" would count retries only.
         self.config = Config(
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            retries=retries(self.session, max_attempts),
             user_agent_extra=user_agent_extra,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,

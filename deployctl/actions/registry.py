@@ -12,6 +12,7 @@ harness (:mod:`deployctl.testing`), in the process it runs the CLI in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
@@ -33,6 +34,9 @@ class Backend:
     observers: tuple[RunObserver, ...] = ()  # told when a run ends (deployment metrics)
     # Checked before every mutating call; the executor arms it with its lease.
     guard: SendGuard = field(default_factory=SendGuard)
+    # The plan's notifications (notify:), given a function that logs a failure
+    # to send; None: this backend sends none (the sandbox, the test harness).
+    notifier: Callable[[Callable[[str], None]], Reporter] | None = None
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
@@ -62,15 +66,22 @@ def load_backend(
         CloudWatchMetrics,
         DeploymentMetrics,
     )
+    from deployctl.actions.sns import SnsSender  # noqa: PLC0415
+    from deployctl.notify import Notifier  # noqa: PLC0415
 
     guard = SendGuard()
     clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url, guard=guard)
     registry = default_registry()
     register_aws(registry, clients)
+
+    def notifier(log: Callable[[str], None]) -> Reporter:
+        return Notifier(sns=SnsSender(clients), log=log)
+
     return Backend(
         registry,
         RealClock(),
         CloudWatchMetrics(clients),
         observers=(DeploymentMetrics(clients),),
         guard=guard,
+        notifier=notifier,
     )

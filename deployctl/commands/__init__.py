@@ -26,6 +26,8 @@ NAMES = (
     "approve",
     "rollback",
     "unlock",
+    "report",
+    "completion",
 )
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Mapping
 
 from deployctl.actions import registry
 from deployctl.actions.registry import Backend
+from deployctl.errors import UserError
 from deployctl.execute.api import MultiReporter, Outcome, Reporter
-from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
+from deployctl.manifest.durations import DurationError, parse_duration
+from deployctl.output.log import GITHUB, HEARTBEAT, PLAIN, LogReporter
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
 from deployctl.state import open_store
 from deployctl.state.api import RunInfo, StateStore
+
+LOG_FORMATS = ("auto", "live", "plain", "github")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +28,25 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--parallelism", type=int, default=10, metavar="N", help="steps run at once (default 10)"
+    )
+    add_log_options(parser)
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="auto",
+        help="live: panels on a terminal; plain: timestamped lines; github: plain with "
+        "::group::/::error:: and $GITHUB_STEP_SUMMARY; auto (default): github when "
+        "GITHUB_ACTIONS=true, live on a terminal, else plain",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        default="15m",
+        metavar="DURATION",
+        help="in plain and github logs, a line with the checks so far this often "
+        "during a gate (default 15m)",
     )
 
 
@@ -43,9 +68,48 @@ def store(args: argparse.Namespace, state_dir: str | None = None) -> StateStore:
     )
 
 
-def reporter() -> Reporter:
-    """A live view on a terminal, plain lines in logs and CI."""
-    return LiveReporter(sys.stdout) if sys.stdout.isatty() else PlainReporter(sys.stdout)
+def log_format(requested: str, environ: Mapping[str, str], tty: bool) -> str:
+    """What ``--log-format auto`` means here."""
+    if requested != "auto":
+        return requested
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return GITHUB
+    if tty and environ.get("TERM") != "dumb":
+        return "live"
+    return PLAIN
+
+
+def _heartbeat(args: argparse.Namespace) -> float:
+    text = getattr(args, "heartbeat", None)
+    if not text:
+        return HEARTBEAT
+    try:
+        seconds = parse_duration(str(text))
+    except DurationError as exc:
+        raise UserError(f"--heartbeat: {exc}") from None
+    if seconds <= 0:
+        raise UserError("--heartbeat must be longer than 0s")
+    return seconds
+
+
+def reporter(args: argparse.Namespace, now: Callable[[], float]) -> Reporter:
+    """A live view on a terminal, timestamped lines in logs and CI (see --log-format)."""
+    verbosity = int(getattr(args, "verbosity", 0) or 0)
+    fmt = log_format(getattr(args, "log_format", "auto"), os.environ, sys.stdout.isatty())
+    if fmt == "live":
+        from rich.console import Console  # noqa: PLC0415 - rich only on a terminal
+
+        from deployctl.output.live import LiveView  # noqa: PLC0415
+
+        return LiveView(Console(file=sys.stdout, highlight=False), now=now)
+    return LogReporter(
+        sys.stdout,
+        now=now,
+        style=fmt,
+        verbosity=verbosity,
+        heartbeat=_heartbeat(args),
+        step_summary=os.environ.get("GITHUB_STEP_SUMMARY") or None,
+    )
 
 
 class Secrets(Reporter):
@@ -76,12 +140,15 @@ def executor(
         backend = registry.load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
-    view = [] if quiet else [reporter()]
+    view = None if quiet else reporter(args, backend.clock.now)
+    if view is not None and backend.notifier is not None:
+        view = MultiReporter([view, backend.notifier(view.message)])
     redact: Redactor | None = getattr(args, "redact", None)
+    hooks = [*([view] if view is not None else []), *([Secrets(redact)] if redact else [])]
     return Executor(
         state_dir or args.state_dir,
         backend,
-        MultiReporter([*view, *([Secrets(redact)] if redact is not None else [])]),
+        MultiReporter(hooks),
         store=store(args, state_dir),
     )
 

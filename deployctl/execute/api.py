@@ -15,14 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from deployctl.state.api import RUNNING, Record, RunInfo
+from deployctl.state import api as state_api
+from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:
     from deployctl.actions.api import CheckResult
     from deployctl.manifest.model import MetricDef
     from deployctl.plan.api import Plan, Step
 
-# Run statuses.  RESUMABLE ones are picked up again by ``apply`` on the same plan.
+# Run statuses.  RESUMABLE ones are picked up again by ``apply`` on the same
+# plan.  RUNNING, the status a run is created with, is the journal contract's.
+RUNNING = state_api.RUNNING
 WAITING = "waiting"
 INTERRUPTED = "interrupted"
 SUCCEEDED = "succeeded"
@@ -124,6 +127,10 @@ class Reporter:
     def record(self, record: Record) -> None:
         """A journal record was written (after it is durable)."""
 
+    def history(self, records: Sequence[Record]) -> None:
+        """A resumed run's records written before this process, in order (right
+        after ``run_started``): summaries cover the whole run, not this part."""
+
     def message(self, text: str) -> None:
         """A line for people (rollback progress, approvals)."""
 
@@ -175,6 +182,10 @@ class MultiReporter(Reporter):
     def record(self, record: Record) -> None:
         for r in self.reporters:
             r.record(record)
+
+    def history(self, records: Sequence[Record]) -> None:
+        for r in self.reporters:
+            r.history(records)
 
     def message(self, text: str) -> None:
         for r in self.reporters:

@@ -220,6 +220,9 @@ class Executor:
         with self._locked(plan) as lock, self._stopping(run_id):
             lock.set_run(run_id)
             ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
+            # the views and notifications see the run as resumed, with its history
+            self.reporter.run_started(ctx.run, plan, True)
+            self.reporter.history(self.journal.records(run_id))
             failed = [st.error for st in ctx.state.steps.values() if st.status == FAILED]
             reason = ctx.state.rollback_reason or (
                 f"rollback requested by {self.user}" + (f" after: {failed[0]}" if failed else "")
@@ -290,6 +293,8 @@ class Executor:
         self.journal.set_status(run.run_id, RUNNING)
         ctx = self._context(plan, run, options, lock)
         self.reporter.run_started(run, plan, resumed)
+        if resumed:
+            self.reporter.history(self.journal.records(run.run_id))
         ctx.write(
             api.RESUMED if resumed else api.RUN_STARTED,
             data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},

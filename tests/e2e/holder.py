@@ -24,13 +24,17 @@ from deployctl.actions.registry import load_backend
 from deployctl.commands._load import load_plan
 from deployctl.errors import DeployctlError
 from deployctl.execute.api import MultiReporter, Reporter
-from deployctl.execute.report import PlainReporter
 from deployctl.execute.runner import Executor
 from deployctl.state import open_store
 from deployctl.state.api import Record
 from deployctl.testing.worlds import fraud
 
 VARS = [f"{k}={v}" for k, v in fraud.FAST.items()] + ["latency_stat=Maximum"]
+
+
+class Lines(Reporter):
+    def message(self, text: str) -> None:
+        print(text, flush=True)
 
 
 class Pause(Reporter):
@@ -69,7 +73,7 @@ def main() -> int:
     executor = Executor(
         args.state,
         backend,
-        MultiReporter([PlainReporter(sys.stdout), *hooks]),
+        MultiReporter([Lines(), *hooks]),
         store=store,
         wall=lambda: time.time() + args.wall_offset,
         monotonic=monotonic,

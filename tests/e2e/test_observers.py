@@ -25,6 +25,8 @@ from deployctl.testing.worlds.fraud import PLAN
 
 FAST = ["--var", "stage1=1m", "--var", "stage2=1m", "--var", "stage3=1m"]
 FIRST, SECOND = "us-east-1/canary/stage-2/shift", "us-east-1/canary/stage-4/shift"
+BEFORE_FIRST = "us-east-1/canary/stage-1/analysis"
+BEFORE_SECOND = "us-east-1/canary/stage-3/analysis"
 
 
 def cli(workdir: Path, world: Path, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -67,12 +69,12 @@ def test_observers_during_an_apply_then_sigkill_and_resume_lose_nothing_repeat_n
 
     apply = Running("apply", PLAN, *FAST, cwd=tmp_path, fake_world=world)
     try:
-        apply.wait_for(f"start  {FIRST}")  # blocked inside the call, holding the lock
+        apply.wait_for(f"done   {BEFORE_FIRST}")  # next: FIRST, blocked in its call
         first = look(tmp_path, env)
         assert (state / "journal.sqlite-wal").exists() and (state / "journal.sqlite-shm").exists()
         with open(fifos[FIRST], "w", encoding="utf-8") as fh:  # let it go on
             fh.write("go")
-        apply.wait_for(f"start  {SECOND}")
+        apply.wait_for(f"done   {BEFORE_SECOND}")
         second = look(tmp_path, env)
         assert second["records"] > first["records"]
         written = journal(state)
@@ -83,7 +85,9 @@ def test_observers_during_an_apply_then_sigkill_and_resume_lose_nothing_repeat_n
 
     after_kill = journal(state)
     assert after_kill[: len(written)] == written  # every record, as it was
-    printed = {line.split()[1] for line in apply.lines if line.startswith("  done ")}
+    printed = {  # "12:00:00Z done   STEP ..."
+        parts[2] for parts in map(str.split, apply.output.splitlines()) if parts[1:2] == ["done"]
+    }
     done = {step for _, kind, step in after_kill if kind == "done"}
     assert printed and printed <= done, printed - done
     applied_before = Counter(

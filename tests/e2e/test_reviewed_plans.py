@@ -22,6 +22,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from deployctl.output.diff import short_arn
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
 from deployctl.testing.http import http_side
@@ -88,7 +89,9 @@ def _plan_argv(example: Example, *extra: str) -> tuple[str, ...]:
 
 
 def _normalise(text: str, names: dict[str, str]) -> str:
-    names = {**names, str(ROOT): "<repo>"}
+    # the comment's rows show ARNs cut short: their made-up ids too
+    short = {short_arn(raw): name for raw, name in names.items() if raw.startswith("arn:")}
+    names = {**short, **names, str(ROOT): "<repo>"}
     for raw, name in sorted(names.items(), key=lambda item: -len(item[0])):
         text = text.replace(raw, name)
     # The digest covers the vars, which hold those identifiers.
@@ -176,3 +179,16 @@ def test_a_listener_weight_changed_by_hand_after_review_stops_apply_before_anyth
         assert media.weights(moto_server, arns) == {"blue": 50, "green": 50}
         assert media.stacks(moto_server) == []
         assert "starting run" not in done.stdout  # no run was even created
+
+
+def test_plan_change_sets_lists_the_stacks_changes_and_leaves_no_trace(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    with _world("media-register", moto_server, tmp_path / "state") as example:
+        md = run_cli(*_plan_argv(example, "--format", "markdown", "--change-sets"),
+                     env=example.env)
+        assert md.returncode == 2, md.stdout + md.stderr
+        row = next(line for line in md.stdout.splitlines()
+                   if line.startswith("| ~ | `cloudformation-stack"))
+        assert "Add AWS::SSM::Parameter" in row and "template " not in row
+        assert not media.stacks(moto_server)  # the change set's empty stack was deleted
