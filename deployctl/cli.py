@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__, commands, config
+from deployctl import __version__, commands, config, secrets
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
 
@@ -106,11 +106,18 @@ def _crash_log(state_dir: str) -> str:
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.join(state_dir, "crash.log")
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(traceback.format_exc())
+        fh.write(secrets.redact(traceback.format_exc()))
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; everything it writes to stdout, stderr and the crash
+    log is redacted with every secret it learnt (:mod:`deployctl.secrets`)."""
+    with secrets.guarded_streams():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args: argparse.Namespace | None = None
     try:
         argv = sys.argv[1:] if argv is None else list(argv)

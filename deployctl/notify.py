@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from deployctl.execute import api, timeline
 from deployctl.output import summary
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 
 if TYPE_CHECKING:
     from deployctl.manifest.model import Notify

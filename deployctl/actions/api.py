@@ -59,6 +59,9 @@ class StepRequest:
     metrics: MetricsSource | None = None
     metric_defs: Mapping[str, MetricDef] = field(default_factory=dict)  # resolved plan.metrics
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Hides the run's secret values: call it on any text before cutting or
+    # quoting it (a cut secret no longer matches and would show in part).
+    redact: Callable[[str], str] = str
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from deployctl.manifest import LoadOptions, load_file
 from deployctl.manifest.model import Manifest
 from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan
+from deployctl.secrets import remember
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
@@ -26,5 +27,8 @@ def load_manifests(path: str, args: argparse.Namespace) -> list[Manifest]:
 
 
 def load_plan(path: str, args: argparse.Namespace) -> Plan:
-    """Compile every document of ``path`` into one plan."""
-    return compile_plan(load_manifests(path, args), path)
+    """Compile every document of ``path`` into one plan; its secret values are
+    hidden from everything this process writes from now on."""
+    plan = compile_plan(load_manifests(path, args), path)
+    remember(*plan.secret_values)
+    return plan

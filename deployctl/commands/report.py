@@ -11,7 +11,7 @@ from deployctl.execute import timeline
 from deployctl.execute.store import open_store
 from deployctl.execute.stored import plan_from_json
 from deployctl.output import runreport
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 
 FORMATS = ("markdown", "html", "json")
 

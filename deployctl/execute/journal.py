@@ -22,8 +22,8 @@ from typing import Any
 from deployctl.errors import UserError
 from deployctl.execute.api import RUNNING, Journal, Record, RunInfo
 from deployctl.execute.stored import REDACTED
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
+from deployctl.secrets import Redactor
 
 DB_NAME = "journal.sqlite"
 SCHEMA_VERSION = "1"

@@ -21,8 +21,8 @@ from deployctl.errors import StalePlan, UserError
 from deployctl.execute.observe import Observed
 from deployctl.execute.review import Review
 from deployctl.execute.stored import plan_from_json
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
+from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1
 KIND = "deployctl-saved-plan"

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 from deployctl.execute import timeline
 from deployctl.execute.api import Outcome, Record, Reporter, RunInfo, StepResult
 from deployctl.output import summary
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 
 if TYPE_CHECKING:
     from deployctl.actions.api import CheckResult
