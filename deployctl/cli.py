@@ -44,6 +44,13 @@ def common_options() -> argparse.ArgumentParser:
         "--vars-file", action="append", default=[], metavar="FILE", help="YAML file of variables"
     )
     group.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let plans read files under DIR too, not only inside their repository (repeatable)",
+    )
+    group.add_argument(
         "--state-dir",
         default=".deployctl",
         metavar="DIR",

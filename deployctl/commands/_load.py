@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file
@@ -19,7 +20,15 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         if not sep or not key.strip():
             raise UserError(f"--var {item!r}: expected KEY=VALUE")
         variables[key.strip()] = value
-    return LoadOptions(vars=variables, vars_files=tuple(args.vars_file), region=args.region)
+    for folder in args.allow_path:
+        if not os.path.isdir(folder):
+            raise UserError(f"--allow-path {folder}: not a directory")
+    return LoadOptions(
+        vars=variables,
+        vars_files=tuple(args.vars_file),
+        region=args.region,
+        allowed_paths=tuple(os.path.abspath(folder) for folder in args.allow_path),
+    )
 
 
 def load_manifests(path: str, args: argparse.Namespace) -> list[Manifest]:

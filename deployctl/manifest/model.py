@@ -83,6 +83,7 @@ class Header:
     secret_vars: tuple[str, ...]
     source: Source
     notify: Notify | None = None
+    env_secrets: tuple[str, ...] = ()  # env() values not listed under public_env
 
 
 # --- targets -----------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -25,7 +24,6 @@ from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
-from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 from deployctl.manifest.sizes import (
     MAX_RESULT,
     bounded,
@@ -39,20 +37,15 @@ from deployctl.manifest.sizes import (
     too_large_input,
 )
 
-RUNTIME_REF = re.compile(r"\$\{([^}]*)\}")
-RUNTIME_NAMES = frozenset(
-    {"new_version", "stable_version", "live_color", "idle_color", "region", "snapshot_id", "run_id"}
-)
-_STEP_REF = re.compile(r"^steps\.[A-Za-z0-9_.:/-]+\.[A-Za-z0-9_]+$")
-
 
 class _MissingEnv(Exception):
     pass
 
 
-def _env_lookup(environ: Mapping[str, str]) -> Callable[..., str]:
+def _env_lookup(environ: Mapping[str, str], reads: dict[str, str]) -> Callable[..., str]:
     def env(name: str, default: str | None = None) -> str:
         if name in environ:
+            reads[name] = environ[name]  # the loader decides which of these are secrets
             return environ[name]
         if default is not None:
             return default
@@ -328,7 +321,9 @@ class Renderer:
             autoescape=False,
             keep_trailing_newline=True,
         )
-        self.env.globals = {"env": _env_lookup(os.environ if environ is None else environ)}
+        self.env_reads: dict[str, str] = {}  # name -> value of every env() that found one
+        environ = os.environ if environ is None else environ
+        self.env.globals = {"env": _env_lookup(environ, self.env_reads)}
         self.context = dict(context)
         self._cache: dict[str, jinja2.Template] = {}
 
@@ -371,35 +366,3 @@ class Renderer:
         if isinstance(value, list):
             return [self.render(v, marks, (*path, i), errors) for i, v in enumerate(value)]
         return value
-
-
-def check_runtime_refs(value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> None:
-    """Point at every ``${name}`` that the executor will not know, and at every
-    malformed secret reference (``${ssm:}``, ``${ssm:relative}``)."""
-    if isinstance(value, str):
-        for match in RUNTIME_REF.finditer(value):
-            name = match.group(1).strip()
-            if name in RUNTIME_NAMES or _STEP_REF.match(name):
-                continue
-            secret = secret_ref(name)
-            if secret is not None:
-                problem = ssm_name_problem(secret[1])
-                if problem is None:
-                    continue
-                message = (
-                    f"malformed SSM reference ${{{name}}}: {problem} "
-                    "(expected ${ssm:/path/to/parameter})"
-                )
-            else:
-                known = ", ".join(sorted(RUNTIME_NAMES))
-                message = (
-                    f"unknown runtime reference ${{{name}}} "
-                    f"(known: {known}, steps.<step-id>.<output>, ssm:/path/to/parameter)"
-                )
-            errors.append(marks.diag(path, message, offset=match.start()))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_runtime_refs(item, marks, (*path, key), errors)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_runtime_refs(item, marks, (*path, index), errors)

@@ -166,6 +166,7 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
                 # "${ssm:/path}" in a secret var stays visible as the reference it is
                 if k in child.header.secret_vars and v and "${" not in str(v)
             }
+            secrets.update(child.header.env_secrets)
     if errors:
         raise UserError(errors)
     steps = graph.finish()
