@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from deployctl import __version__, commands, config, secrets
+from deployctl.commands import _types
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
 
@@ -53,13 +54,19 @@ def common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--state-dir",
         default=".deployctl",
+        type=_types.state,
         metavar="DIR",
         help="journal and locks: a directory (default .deployctl) or dynamodb://TABLE[?region=R]",
     )
-    group.add_argument("--region", help="default AWS region (a plan's regions: win)")
+    group.add_argument(
+        "--region", type=_types.region, help="default AWS region (a plan's regions: win)"
+    )
     group.add_argument("--profile", help="AWS profile")
     group.add_argument(
-        "--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)"
+        "--endpoint-url",
+        type=_types.endpoint,
+        metavar="URL",
+        help="AWS endpoint (moto server, LocalStack)",
     )
     group.add_argument(
         "-v",
@@ -110,10 +117,13 @@ def _crash_log(state_dir: str) -> str:
     from deployctl.execute.store import local_dir  # noqa: PLC0415 - only after a crash
 
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
-    os.makedirs(state_dir, exist_ok=True)
     path = os.path.join(state_dir, "crash.log")
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(secrets.redact(traceback.format_exc()))
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(secrets.redact(traceback.format_exc()))
+    except OSError as exc:  # the error is still one line, without a log to point at
+        return f"nowhere: {path}: {exc.strerror or exc}"
     return path
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 
 from deployctl.actions import registry
 from deployctl.actions.registry import Backend
+from deployctl.commands import _types
 from deployctl.errors import UserError
 from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
@@ -24,7 +25,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--auto-approve", action="store_true", help="approve every approval step (unattended runs)"
     )
     parser.add_argument(
-        "--parallelism", type=int, default=10, metavar="N", help="steps run at once (default 10)"
+        "--parallelism",
+        type=_types.at_least_one,
+        default=10,
+        metavar="N",
+        help="steps run at once (default 10)",
     )
     add_log_options(parser)
 
@@ -49,7 +54,7 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
 
 def options(args: argparse.Namespace) -> Options:
     return Options(
-        parallelism=max(1, args.parallelism),
+        parallelism=args.parallelism,
         auto_approve=args.auto_approve,
         abandon=getattr(args, "abandon", False),
     )

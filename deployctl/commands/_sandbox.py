@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from deployctl.commands import _types
 from deployctl.commands._execute import executor, finish
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
 from deployctl.execute.runner import Options
@@ -36,7 +37,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sandbox-speed",
-        type=float,
+        type=_types.positive,
         default=None,
         metavar="X",
         help="how many times faster than real time the clock runs (default 1200: an hour in 3s)",
@@ -80,9 +81,7 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         try:
             with ex.signals():
                 # abandon: the last sandbox run's AWS is gone, so it cannot be resumed.
-                opts = Options(
-                    parallelism=max(1, args.parallelism), auto_approve=True, abandon=True
-                )
+                opts = Options(parallelism=args.parallelism, auto_approve=True, abandon=True)
                 code = finish(ex.apply(plan, opts))
         finally:
             ex.close()

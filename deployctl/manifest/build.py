@@ -24,7 +24,11 @@ def _pairs(mapping: dict[str, Any] | None) -> m.Pairs:
 
 
 def header(
-    data: dict[str, Any], source: m.Source, region: str | None, env_secrets: tuple[str, ...] = ()
+    data: dict[str, Any],
+    source: m.Source,
+    region: str | None,
+    env_secrets: tuple[str, ...] = (),
+    step_refs: tuple[tuple[str, Path, int], ...] = (),
 ) -> m.Header:
     meta = data.get("metadata", {})
     aws = data.get("aws", {})
@@ -46,6 +50,7 @@ def header(
         source=source,
         notify=notify(data.get("notify")),
         env_secrets=env_secrets,
+        step_refs=step_refs,
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,15 +21,14 @@ from deployctl.gcpause import paused_gc
 from deployctl.manifest import kinds
 from deployctl.manifest import model as m
 from deployctl.manifest.build import Builder, header
+from deployctl.manifest.names import check_names
 from deployctl.manifest.paths import PathRule, check_paths
-from deployctl.manifest.refs import check_runtime_refs
+from deployctl.manifest.refs import StepRefs, check_runtime_refs
 from deployctl.manifest.render import RenderBudget, Renderer
 from deployctl.manifest.schema import validate
 from deployctl.manifest.secrets import credential_values, looks_secret
 from deployctl.manifest.yamlload import Document, load_documents
 from deployctl.secrets import Redactor
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,8 @@ def _load_document(
         )
     # What this document must never show, learnt as rendering goes.
     hide = Redactor(credential_values(doc.data))
-    hide.add(*_secret_vars(doc.data, {**(doc.data.get("vars") or {}), **extra}))
+    literal = doc.data.get("vars")
+    hide.add(*_secret_vars(doc.data, {**(literal if isinstance(literal, dict) else {}), **extra}))
     try:
         return _checked_document(doc, file, options, extra, budget, rule, hide)
     except UserError as exc:
@@ -156,16 +155,6 @@ def _checked_document(
     errors: list[Diagnostic] = []
     base = Renderer({}, options.environ, budget)
     metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
-    for key in ("project", "environment"):
-        # The schema lets templates through here; the rendered name must still be a name.
-        value = metadata.get(key)
-        if isinstance(value, str) and value != data["metadata"].get(key) and not _NAME.match(value):
-            errors.append(
-                doc.marks.diag(
-                    ("metadata", key),
-                    f"{value!r}: a {key} name is lowercase letters, digits and dashes",
-                )
-            )
     variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
     public = set(data.get("public_env") or ())
     hide.add(*_secret_vars(data, variables))
@@ -184,14 +173,18 @@ def _checked_document(
     reads = {**base.env_reads, **renderer.env_reads}
     env_secrets = tuple(sorted({v for k, v in reads.items() if k not in public and v}))
     hide.add(*env_secrets, *credential_values(rendered))
+    step_refs: StepRefs = []
     for key, value in rendered.items():
         if key != "vars":
-            check_runtime_refs(value, doc.marks, (key,), errors)
-    errors += check_paths(rendered, doc.marks, rule)
+            check_runtime_refs(value, doc.marks, (key,), errors, step_refs)
+    failed = {d.path for d in errors}  # a value that did not render is not a name yet
+    errors += check_names(rendered, doc.marks, failed)
+    errors += check_paths(rendered, doc.marks, rule, failed)
     if errors:
         raise UserError(errors)
     source = m.Source(file, doc.index, doc.marks)
-    builder = Builder(rendered, header(rendered, source, options.region, env_secrets))
+    head = header(rendered, source, options.region, env_secrets, tuple(step_refs))
+    builder = Builder(rendered, head)
     manifest = _build(builder, file, dataclasses.replace(options, root=rule.roots[0]))
     if builder.check.errors:
         raise UserError(builder.check.errors)

@@ -12,7 +12,7 @@ be a regular file within its cap.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,10 +87,15 @@ def _names_a_file(arg: str, *, first: bool) -> bool:
     return not (first and os.path.isabs(arg))
 
 
-def check_paths(data: dict[str, Any], marks: Marks, rule: PathRule) -> list[Diagnostic]:
-    """A diagnostic at every file path of a rendered document that breaks the rule."""
+def check_paths(
+    data: dict[str, Any], marks: Marks, rule: PathRule, skip: Collection[Path] = ()
+) -> list[Diagnostic]:
+    """A diagnostic at every file path of a rendered document that breaks the
+    rule (but not at ``skip``, the values that failed to render)."""
     out = []
     for path, cap, what in _file_fields(data):
+        if path in skip:
+            continue
         value: Any = data
         for key in path:
             if isinstance(value, dict):

@@ -16,12 +16,20 @@ RUNTIME_NAMES = frozenset(
 _STEP_REF = re.compile(r"^steps\.[A-Za-z0-9_.:/-]+\.[A-Za-z0-9_]+$")
 
 
-def check_runtime_refs(value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> None:
+StepRefs = list[tuple[str, Path, int]]  # ${steps...} text, where it is, offset in the value
+
+
+def check_runtime_refs(
+    value: Any, marks: Marks, path: Path, errors: list[Diagnostic], steps: StepRefs | None = None
+) -> None:
     """Point at every ``${name}`` that the executor will not know, and at every
-    malformed secret reference (``${ssm:}``, ``${ssm:relative}``)."""
+    malformed secret reference (``${ssm:}``, ``${ssm:relative}``).  Each
+    ``${steps...}`` goes to ``steps``: only the compiled plan can check it."""
     if isinstance(value, str):
         for match in RUNTIME_REF.finditer(value):
             name = match.group(1).strip()
+            if _STEP_REF.match(name) and steps is not None:
+                steps.append((match.group(0), path, match.start()))
             if name in RUNTIME_NAMES or _STEP_REF.match(name):
                 continue
             secret = secret_ref(name)
@@ -42,7 +50,7 @@ def check_runtime_refs(value: Any, marks: Marks, path: Path, errors: list[Diagno
             errors.append(marks.diag(path, message, offset=match.start()))
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_runtime_refs(item, marks, (*path, key), errors)
+            check_runtime_refs(item, marks, (*path, key), errors, steps)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_runtime_refs(item, marks, (*path, index), errors)
+            check_runtime_refs(item, marks, (*path, index), errors, steps)
