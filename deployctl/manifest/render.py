@@ -191,8 +191,10 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             ):
                 raise too_large(what)
             if name == "join":
-                sep = bound.get("d", "")
-                items = bounded(bound["value"], what, len(sep) if isinstance(sep, str) else 0)
+                sep = bound.get("d", "")  # Jinja joins with str(d), whatever d is
+                items = bounded(
+                    bound["value"], what, len(sep if isinstance(sep, str) else str(sep))
+                )
                 args = (*args[:passed], items, *args[passed + 1 :])
             if name == "sum" and not isinstance(bound.get("start", 0), int | float):
                 raise SecurityError("|sum adds numbers (a list or text start is not allowed)")
