@@ -89,7 +89,7 @@ def read(path: str, cap: int, what: str) -> bytes:
 
 
 def _refused(path: str, why: str) -> UserError:
-    return UserError([Diagnostic(file=path, message=why)])
+    return UserError([Diagnostic(file=path or "''", message=why)])
 
 
 def repository_root(plan: str) -> str:

@@ -23,7 +23,7 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
     allowed = getattr(args, "allow_path", ())  # absent when a test builds the namespace
     for folder in allowed:
         if not os.path.isdir(folder):
-            raise UserError(f"--allow-path {folder}: not a directory")
+            raise UserError(f"--allow-path {folder!r}: not a directory")
     return LoadOptions(
         vars=variables,
         vars_files=tuple(args.vars_file),

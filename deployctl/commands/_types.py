@@ -59,6 +59,8 @@ def endpoint(text: str) -> str:
 
 def state(text: str) -> str:
     """A state directory, or ``dynamodb://TABLE[?region=R]`` (``--state-dir``)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a directory or dynamodb://TABLE, got ''")
     if not text.startswith(_DYNAMODB):
         if os.path.exists(text) and not os.path.isdir(text):
             raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")

@@ -8,7 +8,7 @@ right where the output is cut to size), an ``env()`` value, a literal under a
 credential-looking key, and a secret var misused as a duration (which only
 ``validate`` and friends ever see, in an error).
 
-``validate``, ``plan`` (text, markdown, json), ``plan --out``, ``apply`` of
+``validate``, ``plan`` (text, markdown, json), ``graph``, ``plan --out``, ``apply`` of
 the saved plan (success, local SQLite state) and of the plan file (failure,
 DynamoDB state), ``status`` (text, json) and ``runs`` of both run as real
 processes against a moto server.  Their stdout and stderr, every file under
@@ -202,7 +202,11 @@ def test_five_secrets_reach_no_output_file_or_table_item(
     assert "strategy.bake: bad duration '<redacted:" in outputs["validate (var as a duration)"]
     for fmt in ("text", "markdown", "json"):
         run(f"plan --format {fmt}", "plan", "plan.yaml", "--format", fmt, *plan_vars, *aws, code=0)
-    offline = run("plan --offline", "plan", "plan.yaml", "--offline", "--format", "json", *plan_vars, code=0)
+    for fmt in ("dot", "mermaid"):
+        run(f"graph --format {fmt}", "graph", "plan.yaml", "--format", fmt, *plan_vars, code=0)
+    offline = run(
+        "plan --offline", "plan", "plan.yaml", "--offline", "--format", "json", *plan_vars, code=0
+    )
     saved = tmp_path / "reviewed.json"
     run("plan --out", "plan", "plan.yaml", "--out", str(saved), *plan_vars, *aws, code=0)
     run("apply (success)", "apply", str(saved), *plan_vars, *aws, *local, code=0)
@@ -221,7 +225,9 @@ def test_five_secrets_reach_no_output_file_or_table_item(
     assert report == hashlib.sha256(SSM_VALUE.encode()).hexdigest()
     # ...the public env() value shows as itself, the failure says what happened...
     headers = next(
-        s["params"]["headers"] for s in json.loads(offline)["steps"] if s["id"].endswith("smoke/auth")
+        s["params"]["headers"]
+        for s in json.loads(offline)["steps"]
+        if s["id"].endswith("smoke/auth")
     )
     assert headers["X-Team"] == PUBLIC and headers["X-Operator"].startswith("<redacted:")
     assert "check_env.py exited with 1" in outputs["apply (failure)"]
