@@ -44,7 +44,6 @@ _MERGE = "tag:yaml.org,2002:merge"
 # Values in a file, aliases expanded: three times a 10,000-step plan, and few
 # enough that building them (with their marks) stays well under 200 MB.
 MAX_NODES = 150_000
-_COUNT_ABOVE = 2 * MAX_NODES  # characters: a shorter file cannot hold MAX_NODES values
 MAX_DEPTH = 64  # nesting: real plans stay under 15; deeper would exhaust the stack
 _BRACKETS = re.compile(r"[\[\]{}]")
 
@@ -247,6 +246,19 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     return None
 
 
+def _most_values(text: str) -> int:
+    """An upper bound on the values ``text`` holds, from its indicators alone.
+
+    Every value but a document's root follows an indicator of its own: a
+    ``-`` (a block sequence item), ``[`` or ``,`` (a flow item), or a ``:``,
+    ``{`` or ``?`` that brings a key and a value; a root starts a line.
+    Counting characters is cheap, and when the bound is low enough the
+    parser's events need not be counted at all.
+    """
+    pairs = sum(text.count(c) for c in ":[{,?")
+    return 2 * pairs + text.count("-") + text.count("\n") + 1
+
+
 def _too_many(text: str) -> tuple[int, int] | None:
     """``(line, col)`` of the value past :data:`MAX_NODES`, counted on the
     parser's events (which hold nothing) before any node is composed."""
@@ -267,7 +279,7 @@ def load_documents(text: str, file: str) -> list[Document]:
         if deep is not None:
             message = f"nested more than {MAX_DEPTH} levels deep"
             raise UserError([Diagnostic(file, *deep, message)])
-        many = _too_many(text) if len(text) > _COUNT_ABOVE else None
+        many = _too_many(text) if _most_values(text) > MAX_NODES else None
         if many is not None:
             message = f"holds more than {MAX_NODES:,} values (the limit for one file)"
             raise UserError([Diagnostic(file, *many, message)])
