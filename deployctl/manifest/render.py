@@ -26,6 +26,7 @@ from jinja2.exceptions import SecurityError
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.sizes import (
     MAX_RESULT,
+    PREDICTED,
     bounded,
     checked,
     percent_size,
@@ -176,6 +177,10 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     and results past it; ``|map`` is sized as it yields."""
     passed = 1 if jinja2.utils._PassArg.from_obj(func) else 0
     signature = inspect.signature(func)
+    params = list(signature.parameters.values())
+    if passed and params and params[0].name in ("eval_ctx", "environment", "env", "context"):
+        # Async-ready filters take the eval context without naming it: bind what follows.
+        signature = signature.replace(parameters=params[1:])
 
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -183,8 +188,8 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         for value in (*args[passed:], *kwargs.values()):
             if size(value) > MAX_RESULT:
                 raise too_large_input(what)
-        if name in _PREDICTED or name in _SIZE_PARAMS or name in ("join", "sum"):
-            bound = signature.bind(*args, **kwargs).arguments
+        if name in PREDICTED or name in _SIZE_PARAMS or name in ("join", "sum"):
+            bound = signature.bind(*args[passed:], **kwargs).arguments
             if (
                 _big([bound.get(_SIZE_PARAMS.get(name, ""))])
                 or predict_filter(name, bound) > MAX_RESULT
@@ -204,11 +209,6 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         return checked(result, what)
 
     return guarded
-
-
-_PREDICTED = frozenset(
-    {"center", "replace", "indent", "wordwrap", "urlize", "tojson", "format", "truncate"}
-)
 
 
 class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):

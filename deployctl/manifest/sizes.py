@@ -120,6 +120,11 @@ def _count(text: str | bytes, part: Any) -> int:
     return 0
 
 
+def _text(value: Any) -> str:
+    """``value`` as a filter will print it (inputs are within the cap, so this is cheap)."""
+    return value if isinstance(value, str) else str(value)
+
+
 def replace_size(text: Any, old: Any, new: Any, count: Any = None) -> int:
     """Characters ``text.replace(old, new, count)`` would hold."""
     if not isinstance(text, str | bytes):
@@ -219,14 +224,32 @@ def predict_method(owner: Any, name: str, args: tuple[Any, ...], kwargs: Mapping
     return 0
 
 
+_LISTING = frozenset({"list", "sort", "unique", "batch", "slice", "groupby"})
+# The filters predict_filter knows; the others grow their input a few times at most.
+PREDICTED = _LISTING | {
+    "center",
+    "replace",
+    "indent",
+    "wordwrap",
+    "urlize",
+    "tojson",
+    "format",
+    "truncate",
+}
+
+
 def predict_filter(name: str, arguments: Mapping[str, Any]) -> int:
     """An upper bound for the size of filter ``name``'s result (its bound
     arguments by parameter name) where it can be far larger than its input."""
     get = arguments.get
+    value = get("value")
+    if name in _LISTING and isinstance(value, str):
+        return 2 + 2 * len(value)  # every character becomes an item
     if name == "center":
         return max(size(get("value")), _int(get("width", 80)))
-    if name == "replace":
-        return replace_size(get("s"), get("old"), get("new"), get("count"))
+    if name == "replace":  # Jinja turns each argument into text first
+        text, old, new = (_text(get(k, "")) for k in ("s", "old", "new"))
+        return replace_size(text, old, new, get("count"))
     if name == "indent":
         text, width = get("s", ""), get("width", 4)
         pad = len(width) if isinstance(width, str) else _int(width)
