@@ -9,7 +9,7 @@ import os
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from deployctl.manifest.names import REGION
+from deployctl.manifest.names import DB, REGION
 
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")  # DynamoDB's rule for table names
 _DYNAMODB = "dynamodb://"
@@ -40,6 +40,14 @@ def positive(text: str) -> float:
 def region(text: str) -> str:
     """An AWS region name (``--region``)."""
     why = REGION.problem(text)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
+    return text
+
+
+def rds_id(text: str) -> str:
+    """An RDS instance or cluster identifier (``db restore``)."""
+    why = DB.problem(text)
     if why is not None:
         raise argparse.ArgumentTypeError(why)
     return text

@@ -104,8 +104,11 @@ def _hidden(diagnostics: Sequence[Diagnostic], redact: Redactor) -> list[Diagnos
 
 
 def _secret_vars(data: dict[str, Any], variables: Mapping[str, Any]) -> list[str]:
-    """The values of the vars named under ``secrets:`` or with a credential-looking name."""
-    names = set(data.get("secrets") or ()) | {k for k in variables if looks_secret(k)}
+    """The values of the vars named under ``secrets:`` or with a credential-looking name
+    (before the schema has run too: then ``secrets:`` may be anything)."""
+    listed = data.get("secrets")
+    names = {k for k in listed if isinstance(k, str)} if isinstance(listed, list) else set()
+    names |= {k for k in variables if looks_secret(k)}
     values = (variables[k] for k in names if k in variables)
     return [str(v) for v in values if v is not None and not isinstance(v, dict | list)]
 
@@ -156,7 +159,7 @@ def _checked_document(
     base = Renderer({}, options.environ, budget)
     metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
     variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
-    public = set(data.get("public_env") or ())
+    public = {name for name in data.get("public_env") or () if isinstance(name, str)}
     hide.add(*_secret_vars(data, variables))
     hide.add(*(v for k, v in base.env_reads.items() if k not in public))
     renderer = Renderer(
