@@ -171,10 +171,12 @@ def _big(values: Iterable[Any]) -> bool:
 _SIZE_PARAMS = {"batch": "linecount", "slice": "slices"}
 
 
-def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func`` refusing inputs past the cap, results it can tell in advance
-    would pass it (``center(10**9)``, ``replace`` or ``join`` that multiply),
-    and results past it; ``|map`` is sized as it yields."""
+def _guard_filter(
+    name: str, func: Callable[..., Any], measure: Callable[[Any], int]
+) -> Callable[..., Any]:
+    """``func`` refusing inputs past the cap (sized by ``measure``), results it
+    can tell in advance would pass it (``center(10**9)``, ``replace`` or
+    ``join`` that multiply), and results past it; ``|map`` is sized as it yields."""
     passed = 1 if jinja2.utils._PassArg.from_obj(func) else 0
     signature = inspect.signature(func)
     params = list(signature.parameters.values())
@@ -186,7 +188,7 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         what = f"|{name}"
         for value in (*args[passed:], *kwargs.values()):
-            if size(value) > MAX_RESULT:
+            if measure(value) > MAX_RESULT:
                 raise too_large_input(what)
         if name in PREDICTED or name in _SIZE_PARAMS or name in ("join", "sum"):
             bound = signature.bind(*args[passed:], **kwargs).arguments
@@ -229,7 +231,7 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def __init__(self, budget: RenderBudget, **options: Any) -> None:
         super().__init__(finalize=self._printed, **options)
         self.budget = budget
-        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+        self.filters = {name: _guard_filter(name, f, self.size) for name, f in self.filters.items()}
         self._sizes: dict[int, tuple[Any, int]] = {}  # big containers, measured once per render
 
     def output(self) -> _Output:
