@@ -13,8 +13,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__, commands, config, secrets
-from deployctl.commands import _types
+from deployctl import __version__, argtypes, commands, config, secrets
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
 
@@ -54,17 +53,17 @@ def common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--state-dir",
         default=".deployctl",
-        type=_types.state,
+        type=argtypes.state,
         metavar="DIR",
         help="journal and locks: a directory (default .deployctl) or dynamodb://TABLE[?region=R]",
     )
     group.add_argument(
-        "--region", type=_types.region, help="default AWS region (a plan's regions: win)"
+        "--region", type=argtypes.region, help="default AWS region (a plan's regions: win)"
     )
     group.add_argument("--profile", help="AWS profile")
     group.add_argument(
         "--endpoint-url",
-        type=_types.endpoint,
+        type=argtypes.endpoint,
         metavar="URL",
         help="AWS endpoint (moto server, LocalStack)",
     )

@@ -7,9 +7,9 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
+from deployctl import argtypes
 from deployctl.actions import registry
 from deployctl.actions.registry import Backend
-from deployctl.commands import _types
 from deployctl.errors import UserError
 from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
@@ -26,7 +26,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--parallelism",
-        type=_types.at_least_one,
+        type=argtypes.at_least_one,
         default=10,
         metavar="N",
         help="steps run at once (default 10)",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from deployctl.commands import _types
+from deployctl import argtypes
 from deployctl.commands._execute import executor, finish
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
 from deployctl.execute.runner import Options
@@ -37,7 +37,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sandbox-speed",
-        type=_types.positive,
+        type=argtypes.positive,
         default=None,
         metavar="X",
         help="how many times faster than real time the clock runs (default 1200: an hour in 3s)",

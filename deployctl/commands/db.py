@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from deployctl.commands import _types
+from deployctl import argtypes
 from deployctl.errors import EXIT_OK
 
 
@@ -23,13 +23,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     source = rs.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--instance", type=_types.rds_id, metavar="ID", help="RDS instance to restore from"
+        "--instance", type=argtypes.rds_id, metavar="ID", help="RDS instance to restore from"
     )
     source.add_argument(
-        "--cluster", type=_types.rds_id, metavar="ID", help="Aurora cluster to restore from"
+        "--cluster", type=argtypes.rds_id, metavar="ID", help="Aurora cluster to restore from"
     )
     rs.add_argument("--time", required=True, metavar="ISO8601", help="e.g. 2024-01-20T10:00:00Z")
-    rs.add_argument("--target", type=_types.rds_id, metavar="ID", help="name of the new database")
+    rs.add_argument("--target", type=argtypes.rds_id, metavar="ID", help="name of the new database")
     rs.add_argument("--dry-run", action="store_true", help="check and show, change nothing")
     rs.set_defaults(run=run_restore)
 

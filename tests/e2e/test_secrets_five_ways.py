@@ -31,7 +31,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import HttpSide, MotoServer, code_zip, http_side, run_cli
+
+from deployctl.testing.aws import code_zip, lambda_role
+from deployctl.testing.cli import run_cli
+from deployctl.testing.http import HttpSide, http_side
+from deployctl.testing.moto import MotoServer
 
 SECRET_VAR = 'note-\\"7c1d-BACKSLASH-var-e2e'  # a backslash and a quote: !r and JSON escape them
 SSM_VALUE = "ssm-db-pa55-in-an-error-41f9"
@@ -137,12 +141,11 @@ def smoke_target() -> Iterator[HttpSide]:
 
 
 def world(server: MotoServer) -> None:
-    role = server.client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")
     lam = server.client("lambda")
     lam.create_function(
         FunctionName="vault-fn",
         Runtime="python3.12",
-        Role=role["Role"]["Arn"],
+        Role=lambda_role(server),
         Handler="handler.main",
         Code={"ZipFile": code_zip("v1")},
     )

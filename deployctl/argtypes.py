@@ -9,7 +9,7 @@ import os
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from deployctl.manifest.names import DB, REGION
+from deployctl.awsnames import DB, REGION
 
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")  # DynamoDB's rule for table names
 _DYNAMODB = "dynamodb://"
