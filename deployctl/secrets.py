@@ -9,7 +9,7 @@ Redact first, then cut or format: a cut secret no longer matches.
 
 Everything that leaves the process goes through :class:`Redactor`: plan
 output and saved plans, journal records and stored plans (SQLite and
-DynamoDB), progress lines (which show ``***``), and, through
+DynamoDB), progress lines, reports and notifications, and, through
 :func:`guarded_streams`, whatever the process writes to stdout and stderr and
 its crash log, redacted with every secret it has learnt (:func:`remember`).
 """
@@ -76,10 +76,9 @@ def token(secret: str) -> str:
 
 class Redactor:
     """Replaces every known secret, in any of its :func:`forms`, with its
-    :func:`token` (or with ``mask``, e.g. ``***`` on progress lines)."""
+    :func:`token`."""
 
-    def __init__(self, secrets: Iterable[str] = (), mask: str | None = None) -> None:
-        self.mask = mask
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: list[str] = []
         self._table: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -97,7 +96,7 @@ class Redactor:
                 return
             table = dict(self._table)
             for secret in sorted(new, key=len):  # a longer secret's forms win a clash
-                replacement = self.mask or token(secret)
+                replacement = token(secret)
                 table.update(dict.fromkeys(forms(secret), replacement))
                 table[secret] = replacement
             self._table = table

@@ -53,6 +53,8 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace) -> Options:
+    if args.parallelism < 1:  # a config file or DEPLOYCTL_PARALLELISM skips --parallelism's type
+        raise UserError(f"parallelism must be at least 1, got {args.parallelism}")
     return Options(
         parallelism=args.parallelism,
         auto_approve=args.auto_approve,

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 from deployctl import argtypes
-from deployctl.commands._execute import executor, finish
+from deployctl.commands._execute import executor, finish, options
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
-from deployctl.execute.runner import Options
 from deployctl.execute.store import local_dir
 from deployctl.plan.api import Plan
 
@@ -65,6 +65,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     from deployctl.actions.sandbox import DEFAULT_SPEED, sandbox  # noqa: PLC0415
 
     speed = DEFAULT_SPEED if args.sandbox_speed is None else args.sandbox_speed
+    # abandon: the last sandbox run's AWS is gone, so it cannot be resumed.
+    opts = dataclasses.replace(options(args), auto_approve=True, abandon=True)
     with sandbox(plan, args.sandbox_fault, speed) as box:
         print(
             "sandbox: embedded AWS (in-process moto), nothing leaves this machine; seeded "
@@ -80,8 +82,6 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         ex = executor(args, backend=box.backend, state_dir=local)
         try:
             with ex.signals():
-                # abandon: the last sandbox run's AWS is gone, so it cannot be resumed.
-                opts = Options(parallelism=args.parallelism, auto_approve=True, abandon=True)
                 code = finish(ex.apply(plan, opts))
         finally:
             ex.close()
