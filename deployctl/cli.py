@@ -13,9 +13,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__, commands, config
+from deployctl import __version__, argtypes, commands, config, secrets
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
-from deployctl.output.redact import Redactor
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,15 +44,28 @@ def common_options() -> argparse.ArgumentParser:
         "--vars-file", action="append", default=[], metavar="FILE", help="YAML file of variables"
     )
     group.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="let plans read files under DIR too, not only inside their repository (repeatable)",
+    )
+    group.add_argument(
         "--state-dir",
         default=".deployctl",
+        type=argtypes.state,
         metavar="DIR",
         help="journal and locks: a directory (default .deployctl) or dynamodb://TABLE[?region=R]",
     )
-    group.add_argument("--region", help="default AWS region (a plan's regions: win)")
+    group.add_argument(
+        "--region", type=argtypes.region, help="default AWS region (a plan's regions: win)"
+    )
     group.add_argument("--profile", help="AWS profile")
     group.add_argument(
-        "--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)"
+        "--endpoint-url",
+        type=argtypes.endpoint,
+        metavar="URL",
+        help="AWS endpoint (moto server, LocalStack)",
     )
     group.add_argument(
         "-v",
@@ -100,30 +112,37 @@ def build_parser(
     return parser
 
 
-def _crash_log(state_dir: str, redact: Redactor) -> str:
+def _crash_log(state_dir: str) -> str:
     """Append the traceback, redacted, to ``crash.log`` (0600 in a 0700 directory)."""
     from deployctl.state import local_dir  # noqa: PLC0415 - only after a crash
     from deployctl.state.files import private_dir, private_file  # noqa: PLC0415
 
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
-    path = os.path.join(private_dir(state_dir), "crash.log")
-    with os.fdopen(private_file(path), "a", encoding="utf-8") as fh:
-        fh.write(redact(traceback.format_exc()))
+    path = os.path.join(state_dir, "crash.log")
+    try:
+        path = os.path.join(private_dir(state_dir), "crash.log")
+        with os.fdopen(private_file(path), "a", encoding="utf-8") as fh:
+            fh.write(secrets.redact(traceback.format_exc()))
+    except OSError as exc:  # the error is still one line, without a log to point at
+        return f"nowhere: {path}: {exc.strerror or exc}"
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; everything it writes to stdout, stderr and the crash
+    log is redacted with every secret it learnt (:mod:`deployctl.secrets`)."""
+    with secrets.guarded_streams():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args: argparse.Namespace | None = None
-    # Every secret value the command learns (the plan's, those read at run
-    # time) is added here, so a crash log and its message are redacted too.
-    redact = Redactor()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         names = commands.wanted(argv)
         # --version alone reads no config file: it must answer whatever the directory holds
         defaults = config.defaults() if names else None
         args = build_parser(names, defaults).parse_args(argv)
-        args.redact = redact
         code: int = args.run(args)
         return code
     except UserError as exc:
@@ -140,13 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as exc:
         try:
-            where = _crash_log(getattr(args, "state_dir", ".deployctl"), redact)
+            where = _crash_log(getattr(args, "state_dir", ".deployctl"))
         except DeployctlError as unwritable:
             where = f"not written: {unwritable}"
         print(
-            redact(
-                f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})"
-            ),
+            f"deployctl: internal error: {type(exc).__name__}: {exc} (traceback in {where})",
             file=sys.stderr,
         )
         return EXIT_ERROR

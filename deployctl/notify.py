@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from deployctl.execute import api, timeline
 from deployctl.output import summary
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:

@@ -78,7 +78,7 @@ def test_missing_file_is_one_line_exit_1(
 ) -> None:
     code, _, err = run(capsys, "plan", str(tmp_path / "nope.yaml"), "--offline")
     assert code == 1
-    assert err.strip() == f"deployctl: error: {tmp_path / 'nope.yaml'}: no such file"
+    assert err.strip() == f"deployctl: {tmp_path / 'nope.yaml'}: error: no such file"
 
 
 def test_bad_usage_exits_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +134,8 @@ def test_env_is_the_only_door_to_the_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEPLOY_ALIAS", "canary-live")
-    plan = write(tmp_path, MINIMAL.replace("alias: live", "alias: \"{{ env('DEPLOY_ALIAS') }}\""))
+    text = MINIMAL.replace("alias: live", "alias: \"{{ env('DEPLOY_ALIAS') }}\"")
+    plan = write(tmp_path, text + "public_env: [DEPLOY_ALIAS]\n")
     _, out, _ = run(capsys, "plan", plan, "--offline", "--format", "json")
     assert json.loads(out)["steps"][0]["params"]["alias"] == "canary-live"
     plan = write(tmp_path, MINIMAL.replace("alias: live", 'alias: "{{ DEPLOY_ALIAS }}"'))

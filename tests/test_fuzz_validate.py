@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deployctl.cli import main
+from deployctl.diagnostics import Marks
 from deployctl.manifest import render
 from deployctl.manifest.durations import (
     MAX_SECONDS,
@@ -416,8 +418,8 @@ def test_alias_bomb_fails_fast_at_the_bomb(
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     match = _one_error(tmp_path, "\n".join(lines) + "\n", capsys)
     assert "alias bomb" in match.string
-    # 9**7 values pass a million first at a6 (line 7), the list after the anchor.
-    assert _at(match) == (7, 5)
+    # About 9**6 values pass 150,000 first at a5 (line 6), the list after the anchor.
+    assert _at(match) == (6, 5)
 
 
 @pytest.mark.parametrize(
@@ -673,6 +675,115 @@ def test_preset_percentages_outside_1_to_99_are_errors(
     match = _one_error(tmp_path, text, capsys)
     assert "between 1 and 99" in match.string
     assert _at(match) == _position(text, preset)
+
+
+# --- property tests: templates built from the sandbox's own operations --------
+
+# Values a plan's vars might hold, at the sizes a bomb starts from.
+CONTEXT = {"s": "x" * 50_000, "t": "\t" * 1_000, "l": ["ab"] * 1_000, "n": 99_999}
+ATOMS = ["s", "t", "l", "n", "'x'", "'{}'", "'%s'", "'\\t'", "3", "99999", "10**9", "[s, s]"]
+BINARY = ["*", "~", "+", "%", "**"]
+FILTERS = [
+    "center(N)",
+    "replace('x', A)",
+    "join(A)",
+    "indent(N)",
+    "wordwrap(1, wrapstring=A)",
+    "format(A)",
+    "list",
+    "map('center', N)",
+    "map('upper')",
+    "batch(N, A)",
+    "slice(N, A)",
+    "truncate(N, end=A)",
+    "tojson(indent=N)",
+    "urlize(target=A)",
+    "string",
+    "upper",
+    "reverse",
+    "unique",
+    "sort",
+    "first",
+    "length",
+    "sum",
+]
+METHODS = [
+    "ljust(N)",
+    "center(N)",
+    "zfill(N)",
+    "expandtabs(N)",
+    "replace('x', A)",
+    "join(A)",
+    "format(A, A)",
+    "translate({120: A})",
+    "split('x')",
+    "upper()",
+    "encode()",
+]
+
+
+@st.composite
+def expression(draw: st.DrawFn, depth: int = 3) -> str:
+    """A Jinja expression made only of operations the sandbox allows."""
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(ATOMS))
+    left = draw(expression(depth - 1))
+    how = draw(st.sampled_from(["binary", "filter", "method", "list"]))
+    sub = draw(expression(depth - 1))
+    number = draw(st.sampled_from(["3", "1000", "99999", "10**9", "n"]))
+    if how == "binary":
+        return f"({left} {draw(st.sampled_from(BINARY))} {sub})"
+    if how == "list":
+        return f"[{left}, {sub}, {left}]"
+    chosen = draw(st.sampled_from(FILTERS if how == "filter" else METHODS))
+    call = chosen.replace("N", number).replace("A", sub)
+    return f"({left})|{call}" if how == "filter" else f"({left}).{call}"
+
+
+@st.composite
+def template(draw: st.DrawFn) -> str:
+    steps = ["{% set v = " + draw(expression()) + " %}" for _ in range(draw(st.integers(0, 3)))]
+    body = draw(expression())
+    if steps and draw(st.booleans()):
+        body = re.sub(r"\bs\b", "v", body, count=1)
+    if draw(st.booleans()):
+        return (
+            "".join(steps)
+            + "{% for i in "
+            + draw(expression(1))
+            + " %}{{ "
+            + body
+            + " }}{% endfor %}"
+        )
+    return "".join(steps) + "{{ " + body + " }}"
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(template())
+def test_any_template_of_allowed_operations_renders_in_bounded_memory(text: str) -> None:
+    """Whatever such a template does, it renders or fails as one diagnostic,
+    never builds a value past the cap, and never allocates more than a few MB
+    on top of its inputs (tracemalloc's peak: memory, not time)."""
+    renderer = render.Renderer(CONTEXT, {}, render.RenderBudget(seconds=0.5))
+    marks = Marks("plan.yaml")
+    errors: list[Any] = []
+    tracemalloc.start()
+    try:
+        result = renderer.render(text, marks, ("x",), errors)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MiB for {text!r}"
+    if errors:
+        (error,) = errors
+        assert error.message.startswith("template error: ")
+        assert "MemoryError" not in error.message
+    else:
+        assert len(result) <= render.MAX_RESULT
 
 
 # --- property tests: durations -------------------------------------------------

@@ -15,9 +15,9 @@ from deployctl.execute.observe import Observed
 from deployctl.execute.planfile import save
 from deployctl.manifest import load_text
 from deployctl.manifest.secrets import credential_values, looks_secret, ssm_name_problem
-from deployctl.output.redact import Redactor
 from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan
+from deployctl.secrets import Redactor
 
 BEARER = "Bearer abc-l1teral-t0ken"
 DB_PASSWORD = "pg-l1teral-pw"

@@ -70,6 +70,9 @@ class StepRequest:
     # journaled (given to ``apply``): a write that finds the live state neither
     # this nor its own target raises :class:`~deployctl.errors.ResourceChanged`.
     before: Mapping[str, Any] = field(default_factory=dict)
+    # Hides the run's secret values: call it on any text before cutting or
+    # quoting it (a cut secret no longer matches and would show in part).
+    redact: Callable[[str], str] = str
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from deployctl import files
 from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.errors import UserError
 from deployctl.plan.api import Step
 
 MAX_BODY = 51_200  # bytes: larger templates must come from S3 (TemplateURL)
@@ -261,9 +263,8 @@ def _change_text(change: Mapping[str, Any]) -> str:
 
 def _wanted(step: Step, p: Mapping[str, Any]) -> tuple[str, dict[str, str], list[str]]:
     try:
-        with open(str(p["template"]), encoding="utf-8") as fh:
-            body = fh.read()
-    except OSError as exc:
+        body = files.read(str(p["template"]), files.MAX_TEMPLATE_BYTES, "template").decode("utf-8")
+    except (UserError, UnicodeDecodeError) as exc:
         raise ActionError(step.kind, f"template {p['template']}: {exc}") from exc
     params = {str(k): str(v) for k, v in (p.get("parameters") or {}).items()}
     return body, params, list(p.get("capabilities") or ())

@@ -70,9 +70,9 @@ class RunCommand(Action):
                     if why:
                         proc.kill()
                         out, _ = proc.communicate()
-                        text = truncate(out.decode("utf-8", "replace"))
+                        text = truncate(request.redact(out.decode("utf-8", "replace")))
                         raise ActionError(kind, f"{argv[0]} {why}; output:\n{text}") from None
-        text = out.decode("utf-8", "replace")
+        text = request.redact(out.decode("utf-8", "replace"))
         if proc.returncode != 0:
             raise ActionError(
                 kind, f"{' '.join(argv)} exited with {proc.returncode}; output:\n{truncate(text)}"

@@ -17,12 +17,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deployctl import files
 from deployctl.actions import lambda_state as ls
 from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
-from deployctl.errors import ResourceChanged
+from deployctl.errors import ResourceChanged, UserError
 from deployctl.plan.api import Step
 
 LATEST = "$LATEST"
@@ -60,10 +61,7 @@ class _LambdaAction(Action):
 
 def _zip_sha(path: str) -> str:
     """Lambda's CodeSha256: base64 of the SHA-256 of the zip's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    digest = hashlib.sha256(files.read(path, files.MAX_ZIP_BYTES, "Lambda code zip"))
     return base64.b64encode(digest.digest()).decode()
 
 
@@ -120,7 +118,7 @@ class UpdateCode(_LambdaAction):
         if code.get("zip_file"):
             try:
                 wanted = _zip_sha(str(code["zip_file"]))
-            except OSError:
+            except UserError:  # not built yet, or not a zip deployctl will read
                 wanted = None
         elif code.get("s3_bucket"):
             wanted = (states.get(ls.s3_key(step.region, code)) or {}).get("sha256")
@@ -149,8 +147,9 @@ class UpdateCode(_LambdaAction):
         if code.get("image_uri"):
             args["ImageUri"] = code["image_uri"]
         elif code.get("zip_file"):
-            with open(str(code["zip_file"]), "rb") as fh:
-                args["ZipFile"] = fh.read()
+            args["ZipFile"] = files.read(
+                str(code["zip_file"]), files.MAX_ZIP_BYTES, "Lambda code zip"
+            )
         elif code.get("s3_bucket") and code.get("s3_key"):
             args["S3Bucket"], args["S3Key"] = code["s3_bucket"], code["s3_key"]
             if code.get("s3_object_version"):

@@ -61,7 +61,8 @@ class InvokeAction(Action):
         error, decoded, raw = invoke(self.clients, request)
         if error:
             raise ActionError(
-                request.step.kind, f"{_target(request)} failed ({error}): {truncate(raw)}"
+                request.step.kind,
+                f"{_target(request)} failed ({error}): {truncate(request.redact(raw))}",
             )
         return {"response": decoded} if decoded is not None else {}
 
@@ -77,11 +78,14 @@ class SmokeLambda(CheckAction):
         target = _target(request)
         error, decoded, raw = invoke(self.clients, request)
         if error:
-            return CheckResult(FAIL, detail=f"{target} raised ({error}): {truncate(raw, 500)}")
+            return CheckResult(
+                FAIL, detail=f"{target} raised ({error}): {truncate(request.redact(raw), 500)}"
+            )
         expect = request.params.get("expect") or {}
         if expect and not isinstance(decoded, dict):
             return CheckResult(
-                FAIL, detail=f"{target} answered {truncate(raw, 500)!r}, not a JSON object"
+                FAIL,
+                detail=f"{target} answered {truncate(request.redact(raw), 500)!r}, not a JSON object",
             )
         wrong = [
             f"{k}={decoded.get(k)!r} (expected {v!r})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl import __version__
@@ -22,8 +22,9 @@ MAX_BODY = 1 << 20  # enough to find a marker; a health page is not a download
 MAX_WAIT = 30.0
 
 
-def probe(params: Mapping[str, Any]) -> str | None:
-    """One request; None if it passed, else why it did not."""
+def probe(params: Mapping[str, Any], redact: Callable[[str], str] = str) -> str | None:
+    """One request; None if it passed, else why it did not (the body it quotes
+    redacted with ``redact`` before it is cut)."""
     url = str(params["url"])
     if not url.startswith(("http://", "https://")):
         return f"{url}: only http and https URLs are checked"
@@ -49,7 +50,7 @@ def probe(params: Mapping[str, Any]) -> str | None:
         return f"{req.method} {url}: {exc.reason}"
     except OSError as exc:
         return f"{req.method} {url}: {exc}"
-    text = body.decode("utf-8", "replace")
+    text = redact(body.decode("utf-8", "replace"))
     if status != expect:
         return f"{req.method} {url}: status {status}, expected {expect}: {truncate(text, 300)!r}"
     if wanted and str(wanted) not in text:
@@ -64,7 +65,7 @@ class SmokeHttp(CheckAction):
         retries = max(0, int(request.params.get("retries") or 0))
         why = ""
         for attempt in range(retries + 1):
-            failed = probe(request.params)
+            failed = probe(request.params, request.redact)
             if failed is None:
                 return CheckResult(PASS, detail=f"{request.params['url']} answered as expected")
             why = failed

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
+from deployctl import argtypes
 from deployctl.actions import registry
 from deployctl.actions.registry import Backend
 from deployctl.errors import UserError
@@ -14,10 +15,8 @@ from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.manifest.durations import DurationError, parse_duration
 from deployctl.output.log import GITHUB, HEARTBEAT, PLAIN, LogReporter
-from deployctl.output.redact import Redactor
-from deployctl.plan.api import Plan
 from deployctl.state import open_store
-from deployctl.state.api import RunInfo, StateStore
+from deployctl.state.api import StateStore
 
 LOG_FORMATS = ("auto", "live", "plain", "github")
 
@@ -27,7 +26,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--auto-approve", action="store_true", help="approve every approval step (unattended runs)"
     )
     parser.add_argument(
-        "--parallelism", type=int, default=10, metavar="N", help="steps run at once (default 10)"
+        "--parallelism",
+        type=argtypes.at_least_one,
+        default=10,
+        metavar="N",
+        help="steps run at once (default 10)",
     )
     add_log_options(parser)
 
@@ -51,8 +54,10 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace) -> Options:
+    if args.parallelism < 1:  # a config file or DEPLOYCTL_PARALLELISM skips --parallelism's type
+        raise UserError(f"parallelism must be at least 1, got {args.parallelism}")
     return Options(
-        parallelism=max(1, args.parallelism),
+        parallelism=args.parallelism,
         auto_approve=args.auto_approve,
         abandon=getattr(args, "abandon", False),
     )
@@ -112,20 +117,6 @@ def reporter(args: argparse.Namespace, now: Callable[[], float]) -> Reporter:
     )
 
 
-class Secrets(Reporter):
-    """Hands every secret value a run learns to the command's redactor (the
-    crash log is redacted with it)."""
-
-    def __init__(self, redact: Redactor) -> None:
-        self.redact = redact
-
-    def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
-        self.redact.add(*plan.secret_values)
-
-    def secret(self, value: str) -> None:
-        self.redact.add(value)
-
-
 def executor(
     args: argparse.Namespace,
     *,
@@ -143,8 +134,7 @@ def executor(
     view = None if quiet else reporter(args, backend.clock.now)
     if view is not None and backend.notifier is not None:
         view = MultiReporter([view, backend.notifier(view.message)])
-    redact: Redactor | None = getattr(args, "redact", None)
-    hooks = [*([view] if view is not None else []), *([Secrets(redact)] if redact else [])]
+    hooks = [view] if view is not None else []
     return Executor(
         state_dir or args.state_dir,
         backend,

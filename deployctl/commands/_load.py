@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file
 from deployctl.manifest.model import Manifest
-from deployctl.output.redact import Redactor
 from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan
+from deployctl.secrets import remember
 
 
 def load_options(args: argparse.Namespace) -> LoadOptions:
@@ -19,7 +20,16 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         if not sep or not key.strip():
             raise UserError(f"--var {item!r}: expected KEY=VALUE")
         variables[key.strip()] = value
-    return LoadOptions(vars=variables, vars_files=tuple(args.vars_file), region=args.region)
+    allowed = getattr(args, "allow_path", ())  # absent when a test builds the namespace
+    for folder in allowed:
+        if not os.path.isdir(folder):
+            raise UserError(f"--allow-path {folder!r}: not a directory")
+    return LoadOptions(
+        vars=variables,
+        vars_files=tuple(args.vars_file),
+        region=args.region,
+        allowed_paths=tuple(os.path.abspath(folder) for folder in allowed),
+    )
 
 
 def load_manifests(path: str, args: argparse.Namespace) -> list[Manifest]:
@@ -27,10 +37,8 @@ def load_manifests(path: str, args: argparse.Namespace) -> list[Manifest]:
 
 
 def load_plan(path: str, args: argparse.Namespace) -> Plan:
-    """Compile every document of ``path`` into one plan (its secret values
-    are added to ``args.redact`` for the crash log)."""
+    """Compile every document of ``path`` into one plan; its secret values are
+    hidden from everything this process writes from now on."""
     plan = compile_plan(load_manifests(path, args), path)
-    redact: Redactor | None = getattr(args, "redact", None)
-    if redact is not None and plan.secret_values:
-        redact.add(*plan.secret_values)
+    remember(*plan.secret_values)
     return plan

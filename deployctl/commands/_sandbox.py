@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
-from deployctl.commands._execute import executor, finish
+from deployctl import argtypes
+from deployctl.commands._execute import executor, finish, options
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
-from deployctl.execute.runner import Options
 from deployctl.plan.api import Plan
 from deployctl.state import local_dir
 
@@ -36,7 +37,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sandbox-speed",
-        type=float,
+        type=argtypes.positive,
         default=None,
         metavar="X",
         help="how many times faster than real time the clock runs (default 1200: an hour in 3s)",
@@ -64,6 +65,8 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
     from deployctl.actions.sandbox import DEFAULT_SPEED, sandbox  # noqa: PLC0415
 
     speed = DEFAULT_SPEED if args.sandbox_speed is None else args.sandbox_speed
+    # abandon: the last sandbox run's AWS is gone, so it cannot be resumed.
+    opts = dataclasses.replace(options(args), auto_approve=True, abandon=True)
     with sandbox(plan, args.sandbox_fault, speed) as box:
         print(
             "sandbox: embedded AWS (in-process moto), nothing leaves this machine; seeded "
@@ -79,10 +82,6 @@ def run(plan: Plan, args: argparse.Namespace) -> int:
         ex = executor(args, backend=box.backend, state_dir=local)
         try:
             with ex.signals():
-                # abandon: the last sandbox run's AWS is gone, so it cannot be resumed.
-                opts = Options(
-                    parallelism=max(1, args.parallelism), auto_approve=True, abandon=True
-                )
                 code = finish(ex.apply(plan, opts))
         finally:
             ex.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from deployctl import argtypes
 from deployctl.errors import EXIT_OK
 
 
@@ -21,10 +22,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "restore", parents=[common], help="point-in-time restore into a new database"
     )
     source = rs.add_mutually_exclusive_group(required=True)
-    source.add_argument("--instance", metavar="ID", help="RDS instance to restore from")
-    source.add_argument("--cluster", metavar="ID", help="Aurora cluster to restore from")
+    source.add_argument(
+        "--instance", type=argtypes.rds_id, metavar="ID", help="RDS instance to restore from"
+    )
+    source.add_argument(
+        "--cluster", type=argtypes.rds_id, metavar="ID", help="Aurora cluster to restore from"
+    )
     rs.add_argument("--time", required=True, metavar="ISO8601", help="e.g. 2024-01-20T10:00:00Z")
-    rs.add_argument("--target", metavar="ID", help="name of the new database")
+    rs.add_argument("--target", type=argtypes.rds_id, metavar="ID", help="name of the new database")
     rs.add_argument("--dry-run", action="store_true", help="check and show, change nothing")
     rs.set_defaults(run=run_restore)
 

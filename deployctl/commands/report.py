@@ -10,7 +10,7 @@ from deployctl.errors import EXIT_OK, UserError
 from deployctl.execute import timeline
 from deployctl.execute.stored import plan_from_json
 from deployctl.output import runreport
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 from deployctl.state import open_store
 
 FORMATS = ("markdown", "html", "json")

@@ -13,8 +13,8 @@ from deployctl.execute.refs import Resolver, SecretRefs
 from deployctl.execute.state import RunState, apply_record, token_for
 from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.manifest.secrets import credential_values
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Step
+from deployctl.secrets import Redactor, remember
 from deployctl.state.api import Journal, Lock, Record, RunInfo
 from deployctl.state.lease import SendGuard
 
@@ -43,14 +43,17 @@ class RunContext:
         self.resolver = Resolver(self.plan, self._outputs)
         self._state_lock = threading.Lock()
         self._redact = Redactor(self.plan.secret_values)
+        remember(*self.plan.secret_values)
         self.secret_refs = SecretRefs(self.registry, self.learn_secret)
 
     def learn_secret(self, value: str) -> None:
         """A secret known only at run time (an ``${ssm:...}`` value, a resolved
-        credential param): from now on the journal and the reporters hide it."""
+        credential param): from now on the journal, the reporters and whatever
+        else this process writes (an error, the crash log) hide it."""
         if value and value not in self._redact.secrets:
             self._redact.add(value)
             self.reporter.secret(value)
+            remember(value)
 
     def _outputs(self, step_id: str) -> Mapping[str, Any] | None:
         st = self.state.steps.get(step_id)
@@ -103,6 +106,7 @@ class RunContext:
             metrics=self.metrics,
             metric_defs=self._metric_defs(step) if step.kind.startswith("gate.") else {},
             cancel=self.halt,
+            redact=self._redact,
         )
 
     def _metric_defs(self, step: Step) -> dict[str, MetricDef]:

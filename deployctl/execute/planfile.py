@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deployctl import files
 from deployctl.errors import StalePlan, UserError
 from deployctl.execute.observe import Observed
 from deployctl.execute.review import Review
 from deployctl.execute.stored import plan_from_json
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
+from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1
 KIND = "deployctl-saved-plan"
@@ -61,11 +62,13 @@ def save(path: str, plan: Plan, observed: Observed) -> None:
 
 
 def read(path: str) -> dict[str, Any] | None:
-    """The saved plan in ``path``, or None if it is not one (a YAML plan)."""
+    """The saved plan in ``path``, or None if it is not one (a YAML plan, or
+    no file: the loader says so).  Only a regular file within the cap is read."""
+    if not os.path.exists(path):
+        return None
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
+        data = json.loads(files.read(path, files.MAX_SAVED_PLAN_BYTES, "plan file"))
+    except ValueError:
         return None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         return None

@@ -8,8 +8,8 @@ from typing import Any
 
 from deployctl.errors import DeployctlError, UserError
 from deployctl.manifest.model import MetricDef, MetricQuery, Notify
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Publish, Step
+from deployctl.secrets import Redactor
 
 
 def _query(data: dict[str, Any] | None) -> MetricQuery | None:

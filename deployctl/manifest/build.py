@@ -23,7 +23,13 @@ def _pairs(mapping: dict[str, Any] | None) -> m.Pairs:
     return tuple((str(k), str(v)) for k, v in (mapping or {}).items())
 
 
-def header(data: dict[str, Any], source: m.Source, region: str | None) -> m.Header:
+def header(
+    data: dict[str, Any],
+    source: m.Source,
+    region: str | None,
+    env_secrets: tuple[str, ...] = (),
+    step_refs: tuple[tuple[str, Path, int], ...] = (),
+) -> m.Header:
     meta = data.get("metadata", {})
     aws = data.get("aws", {})
     regions = data.get("regions") or {}
@@ -43,6 +49,8 @@ def header(data: dict[str, Any], source: m.Source, region: str | None) -> m.Head
         secret_vars=tuple(sorted(secret)),
         source=source,
         notify=notify(data.get("notify")),
+        env_secrets=env_secrets,
+        step_refs=step_refs,
     )
 
 

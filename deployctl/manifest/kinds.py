@@ -109,11 +109,9 @@ def strategy(b: Builder, target_name: str) -> m.Strategy:
                 f"unknown preset {preset_name!r} (e.g. Canary10Percent5Minutes, Linear10PercentEvery1Minute, AllAtOnce)",
             )
             return m.Strategy(kind or "canary", (m.Stage(100, None),), interval, preset_name)
-        if preset.type != "all-at-once" and not 0 < preset.percent < 100:
-            b.check.error(
-                (*path, "preset"),
-                f"preset {preset_name!r}: the percentage must be between 1 and 99, not {preset.percent}",
-            )
+        why = preset.problem(preset_name)
+        if why is not None:
+            b.check.error((*path, "preset"), why)
             return m.Strategy(preset.type, (m.Stage(100, None),), interval, preset_name)
         if kind and kind != preset.type:
             b.check.error(

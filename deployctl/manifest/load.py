@@ -2,28 +2,33 @@
 
 All problems in a file are collected and raised together as one
 :class:`UserError`, so ``deployctl validate`` reports everything at once.
+No problem shows a secret: a document's diagnostics are redacted with its
+secret vars, its secret ``env()`` values and its credential-looking values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path as FsPath
 from typing import Any
 
+from deployctl import files
 from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
 from deployctl.gcpause import paused_gc
 from deployctl.manifest import kinds
 from deployctl.manifest import model as m
 from deployctl.manifest.build import Builder, header
-from deployctl.manifest.render import RenderBudget, Renderer, check_runtime_refs
+from deployctl.manifest.names import check_names
+from deployctl.manifest.paths import PathRule, check_paths
+from deployctl.manifest.refs import StepRefs, check_runtime_refs
+from deployctl.manifest.render import RenderBudget, Renderer
 from deployctl.manifest.schema import validate
+from deployctl.manifest.secrets import credential_values, looks_secret
 from deployctl.manifest.yamlload import Document, load_documents
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+from deployctl.secrets import Redactor
 
 
 @dataclass(frozen=True)
@@ -35,15 +40,12 @@ class LoadOptions:
     region: str | None = None
     environ: Mapping[str, str] | None = None  # for env("NAME"); default os.environ
     environment: str | None = None  # overrides metadata.environment (pipelines)
+    allowed_paths: tuple[str, ...] = ()  # --allow-path: folders outside the repository
+    root: str | None = None  # the plan's repository; found from the plan file when None
 
 
-def _read(path: str) -> str:
-    try:
-        raw = FsPath(path).read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+def _read(path: str, what: str = "plan file") -> str:
+    raw = files.read(path, files.MAX_PLAN_BYTES, what)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -57,7 +59,7 @@ def _read(path: str) -> str:
 def _vars_files(paths: tuple[str, ...]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for path in paths:
-        docs = load_documents(_read(path), path)
+        docs = load_documents(_read(path, "vars file"), path)
         for doc in docs:
             if not isinstance(doc.data, dict):
                 raise UserError(
@@ -81,13 +83,15 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
     out: list[m.Manifest] = []
     errors: list[Diagnostic] = []
     budget = RenderBudget()  # one for the whole file: more documents are not more time
+    root = options.root or files.repository_root(file)
+    rule = PathRule(os.path.dirname(file), (root, *options.allowed_paths))
     # An empty document (e.g. after a trailing ---) is skipped, not an error.
     docs = [doc for doc in load_documents(text, file) if doc.data is not None]
     if not docs:
         raise UserError([Diagnostic(file, 1, 1, "the file holds no plan document")])
     for doc in docs:
         try:
-            out.append(_load_document(doc, file, options, extra, budget))
+            out.append(_load_document(doc, file, options, extra, budget, rule))
         except UserError as exc:
             errors.extend(exc.diagnostics)
     if errors:
@@ -95,8 +99,27 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
     return out
 
 
+def _hidden(diagnostics: Sequence[Diagnostic], redact: Redactor) -> list[Diagnostic]:
+    return [dataclasses.replace(d, message=redact(d.message)) for d in diagnostics]
+
+
+def _secret_vars(data: dict[str, Any], variables: Mapping[str, Any]) -> list[str]:
+    """The values of the vars named under ``secrets:`` or with a credential-looking name
+    (before the schema has run too: then ``secrets:`` may be anything)."""
+    listed = data.get("secrets")
+    names = {k for k in listed if isinstance(k, str)} if isinstance(listed, list) else set()
+    names |= {k for k in variables if looks_secret(k)}
+    values = (variables[k] for k in names if k in variables)
+    return [str(v) for v in values if v is not None and not isinstance(v, dict | list)]
+
+
 def _load_document(
-    doc: Document, file: str, options: LoadOptions, extra: dict[str, Any], budget: RenderBudget
+    doc: Document,
+    file: str,
+    options: LoadOptions,
+    extra: dict[str, Any],
+    budget: RenderBudget,
+    rule: PathRule,
 ) -> m.Manifest:
     if not isinstance(doc.data, dict):
         raise UserError(
@@ -106,6 +129,26 @@ def _load_document(
                 )
             ]
         )
+    # What this document must never show, learnt as rendering goes.
+    hide = Redactor(credential_values(doc.data))
+    literal = doc.data.get("vars")
+    hide.add(*_secret_vars(doc.data, {**(literal if isinstance(literal, dict) else {}), **extra}))
+    try:
+        return _checked_document(doc, file, options, extra, budget, rule, hide)
+    except UserError as exc:
+        raise UserError(_hidden(exc.diagnostics, hide)) from None
+
+
+def _checked_document(
+    doc: Document,
+    file: str,
+    options: LoadOptions,
+    extra: dict[str, Any],
+    budget: RenderBudget,
+    rule: PathRule,
+    hide: Redactor,
+) -> m.Manifest:
+    assert isinstance(doc.data, dict)
     problems = validate(doc.data, doc.marks)
     if problems:
         raise UserError(problems)
@@ -115,17 +158,10 @@ def _load_document(
     errors: list[Diagnostic] = []
     base = Renderer({}, options.environ, budget)
     metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
-    for key in ("project", "environment"):
-        # The schema lets templates through here; the rendered name must still be a name.
-        value = metadata.get(key)
-        if isinstance(value, str) and value != data["metadata"].get(key) and not _NAME.match(value):
-            errors.append(
-                doc.marks.diag(
-                    ("metadata", key),
-                    f"{value!r}: a {key} name is lowercase letters, digits and dashes",
-                )
-            )
     variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
+    public = {name for name in data.get("public_env") or () if isinstance(name, str)}
+    hide.add(*_secret_vars(data, variables))
+    hide.add(*(v for k, v in base.env_reads.items() if k not in public))
     renderer = Renderer(
         {**variables, "vars": variables, "metadata": metadata}, options.environ, budget
     )
@@ -137,14 +173,22 @@ def _load_document(
     }
     rendered["metadata"] = metadata
     rendered["vars"] = variables
+    reads = {**base.env_reads, **renderer.env_reads}
+    env_secrets = tuple(sorted({v for k, v in reads.items() if k not in public and v}))
+    hide.add(*env_secrets, *credential_values(rendered))
+    step_refs: StepRefs = []
     for key, value in rendered.items():
         if key != "vars":
-            check_runtime_refs(value, doc.marks, (key,), errors)
+            check_runtime_refs(value, doc.marks, (key,), errors, step_refs)
+    failed = {d.path for d in errors}  # a value that did not render is not a name yet
+    errors += check_names(rendered, doc.marks, failed)
+    errors += check_paths(rendered, doc.marks, rule, failed)
     if errors:
         raise UserError(errors)
     source = m.Source(file, doc.index, doc.marks)
-    builder = Builder(rendered, header(rendered, source, options.region))
-    manifest = _build(builder, file, options)
+    head = header(rendered, source, options.region, env_secrets, tuple(step_refs))
+    builder = Builder(rendered, head)
+    manifest = _build(builder, file, dataclasses.replace(options, root=rule.roots[0]))
     if builder.check.errors:
         raise UserError(builder.check.errors)
     return manifest
@@ -179,6 +223,8 @@ def _pipeline_children(
             region=options.region,
             environ=options.environ,
             environment=env["name"],
+            allowed_paths=options.allowed_paths,
+            root=options.root,  # the pipeline's repository holds its plan's files too
         )
         manifests = load_file(child, env_options)
         if any(isinstance(x, m.Pipeline) for x in manifests):

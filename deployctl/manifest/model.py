@@ -83,6 +83,10 @@ class Header:
     secret_vars: tuple[str, ...]
     source: Source
     notify: Notify | None = None
+    env_secrets: tuple[str, ...] = ()  # env() values not listed under public_env
+    # Each ${steps.<id>.<output>} written in the document: (text, path, offset),
+    # so the planner can point at one that names no earlier step.
+    step_refs: tuple[tuple[str, Path, int], ...] = ()
 
 
 # --- targets -----------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from deployctl.manifest.durations import MAX_SECONDS
+
 _PREFIX = r"(?:CodeDeployDefault\.)?(?:Lambda|ECS)?"
 _CANARY = re.compile(_PREFIX + r"Canary(\d+)Percent(\d+)Minutes?$")
 _LINEAR = re.compile(_PREFIX + r"Linear(\d+)PercentEvery(\d+)Minutes?$")
@@ -21,6 +23,16 @@ class Preset:
     type: str  # canary | linear | all-at-once
     percent: int = 100
     minutes: int = 0
+
+    def problem(self, name: str) -> str | None:
+        """Why the preset called ``name`` cannot be run, or None."""
+        if self.type == "all-at-once":
+            return None
+        if not 0 < self.percent < 100:
+            return f"preset {name!r}: the percentage must be between 1 and 99, not {self.percent}"
+        if self.minutes * 60 > MAX_SECONDS:
+            return f"preset {name!r}: {self.minutes} minutes is longer than a year"
+        return None
 
 
 def parse_preset(name: str) -> Preset | None:

@@ -11,8 +11,8 @@ untouched for the executor.  Loops and calls spend a per-file CPU budget
 from __future__ import annotations
 
 import functools
+import inspect
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -24,33 +24,35 @@ from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
-from deployctl.manifest.secrets import secret_ref, ssm_name_problem
-
-RUNTIME_REF = re.compile(r"\$\{([^}]*)\}")
-RUNTIME_NAMES = frozenset(
-    {"new_version", "stable_version", "live_color", "idle_color", "region", "snapshot_id", "run_id"}
+from deployctl.manifest.sizes import (
+    MAX_RESULT,
+    PREDICTED,
+    bounded,
+    checked,
+    percent_size,
+    predict_filter,
+    predict_method,
+    size,
+    sized_iter,
+    too_large,
+    too_large_input,
 )
-_STEP_REF = re.compile(r"^steps\.[A-Za-z0-9_.:/-]+\.[A-Za-z0-9_]+$")
 
 
 class _MissingEnv(Exception):
     pass
 
 
-def _env_lookup(environ: Mapping[str, str]) -> Callable[..., str]:
+def _env_lookup(environ: Mapping[str, str], reads: dict[str, str]) -> Callable[..., str]:
     def env(name: str, default: str | None = None) -> str:
         if name in environ:
+            reads[name] = environ[name]  # the loader decides which of these are secrets
             return environ[name]
         if default is not None:
             return default
         raise _MissingEnv(f"environment variable {name!r} is not set")
 
     return env
-
-
-MAX_RESULT = 100_000  # characters or items one template expression may build
-_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")  # '{0:{1}}': a width taken from an argument
-_WIDE = re.compile(r"\d{6,}")  # a width or precision of 100000 or more in a format spec
 
 
 RENDER_SECONDS = 2.0  # CPU time the templates of one plan file may spend in loops and calls
@@ -108,9 +110,30 @@ class RenderBudget:
             self._since = None
 
 
-class _BudgetedLoops(CodeGenerator):
+class _Output(list[str]):
+    """Where a template's text collects (the output, a macro's body, a
+    ``{% set %}`` block): refuses to grow past the cap, so a loop that prints a
+    long value over and over stops at the cap, not at the end of the loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def append(self, part: str) -> None:
+        self.total += len(part) or 1  # a million empty strings are a million items
+        if self.total > MAX_RESULT:
+            raise too_large("the rendered text")
+        super().append(part)
+
+    def extend(self, parts: Iterable[str]) -> None:
+        for part in parts:
+            self.append(part)
+
+
+class _Generator(CodeGenerator):
     """Jinja's code generator, with every ``{% for %}`` iterable passed through
-    ``environment.budget.iterate``: the only hook inside a Python-level loop."""
+    ``environment.budget.iterate`` (the only hook inside a Python-level loop),
+    every output buffer an :class:`_Output`, and ``~`` sized as it joins."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,51 +151,141 @@ class _BudgetedLoops(CodeGenerator):
         self.write(")")
         return None
 
+    def buffer(self, frame: Any) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.output()")
 
-def _big(values: Any) -> bool:
+    def visit_Concat(self, node: nodes.Concat, frame: Any) -> None:
+        self.write("environment.join_parts((")
+        for part in node.nodes:
+            self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _big(values: Iterable[Any]) -> bool:
     return any(isinstance(v, int) and abs(v) > MAX_RESULT for v in values)
 
 
-def _too_large(what: str) -> SecurityError:
-    return SecurityError(f"{what} would build more than {MAX_RESULT:,} characters or items")
+# Filters whose size argument builds that many items, whatever the input.
+_SIZE_PARAMS = {"batch": "linecount", "slice": "slices"}
 
 
-def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """``func`` refusing a size argument (``center(10**9)``, ``slice(10**9)``)
-    or a format string (``'%.999999999d'|format(1)``) that would build a huge result."""
+def _guard_filter(
+    name: str, func: Callable[..., Any], measure: Callable[[Any], int]
+) -> Callable[..., Any]:
+    """``func`` refusing inputs past the cap (sized by ``measure``), results it
+    can tell in advance would pass it (``center(10**9)``, ``replace`` or
+    ``join`` that multiply), and results past it; ``|map`` is sized as it yields."""
     passed = 1 if jinja2.utils._PassArg.from_obj(func) else 0
+    signature = inspect.signature(func)
+    params = list(signature.parameters.values())
+    if passed and params and params[0].name in ("eval_ctx", "environment", "env", "context"):
+        # Async-ready filters take the eval context without naming it: bind what follows.
+        signature = signature.replace(parameters=params[1:])
 
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        value, rest = (
-            args[passed] if len(args) > passed else None,
-            (*args[passed + 1 :], *kwargs.values()),
-        )
-        if _big(rest):
-            raise _too_large(f"|{name}")
-        if name == "format" and isinstance(value, str) and _WIDE.search(value):
-            raise _too_large("|format")
-        return func(*args, **kwargs)
+        what = f"|{name}"
+        for value in (*args[passed:], *kwargs.values()):
+            if measure(value) > MAX_RESULT:
+                raise too_large_input(what)
+        if name in PREDICTED or name in _SIZE_PARAMS or name in ("join", "sum"):
+            bound = signature.bind(*args[passed:], **kwargs).arguments
+            if (
+                _big([bound.get(_SIZE_PARAMS.get(name, ""))])
+                or predict_filter(name, bound) > MAX_RESULT
+            ):
+                raise too_large(what)
+            if name == "join":
+                sep = bound.get("d", "")  # Jinja joins with str(d), whatever d is
+                items = bounded(
+                    bound["value"], what, len(sep if isinstance(sep, str) else str(sep))
+                )
+                args = (*args[:passed], items, *args[passed + 1 :])
+            if name == "sum" and not isinstance(bound.get("start", 0), int | float):
+                raise SecurityError("|sum adds numbers (a list or text start is not allowed)")
+        result = func(*args, **kwargs)
+        if name == "map":
+            return sized_iter(result, what)
+        return checked(result, what)
 
     return guarded
 
 
 class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """A plan file is input: validating it must not exhaust memory or CPU, so
-    operators, filters and ``str.format`` that could build a huge value in one
-    step (``'a' * 10**10``, ``9**999999``, ``'{:>999999999}'.format(1)``) refuse."""
+    """A plan file is input: validating it must not exhaust memory or CPU.
 
-    intercepted_binops = frozenset({"*", "**", "%"})
-    code_generator_class = _BudgetedLoops
+    Every value a template builds stays under :data:`MAX_RESULT` characters or
+    items, checked while it is built: operators, method calls, filters, ``~``
+    and the text a template writes refuse a result they can tell in advance
+    would pass the cap (``'a' * 10**10``, ``'x'.ljust(10**9)``, a ``join`` of a
+    thousand long strings) and check the rest as it comes, so no template
+    allocates more than a few times the cap.  Loops and calls spend the
+    file's :class:`RenderBudget`.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _Generator
 
     def __init__(self, budget: RenderBudget, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(finalize=self._printed, **options)
         self.budget = budget
-        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+        self.filters = {name: _guard_filter(name, f, self.size) for name, f in self.filters.items()}
+        self._sizes: dict[int, tuple[Any, int]] = {}  # big containers, measured once per render
+
+    def output(self) -> _Output:
+        return _Output()
+
+    def concat(self, parts: Iterable[str]) -> str:
+        out = _Output()
+        out.extend(parts)
+        return "".join(out)
+
+    def size(self, value: Any) -> int:
+        """:func:`size`, remembered for long containers: a loop that uses one
+        on every pass measures it once (values cannot change in this sandbox)."""
+        if not isinstance(value, list | tuple | dict) or len(value) < 64:
+            return size(value)
+        known = self._sizes.get(id(value))
+        if known is None:
+            known = self._sizes[id(value)] = (value, size(value))
+        return known[1]
+
+    def forget_sizes(self) -> None:
+        self._sizes.clear()
+
+    def _inputs(self, what: str, *values: Any) -> None:
+        for value in values:
+            if self.size(value) > MAX_RESULT:
+                raise too_large_input(what)
+
+    def _printed(self, value: Any) -> Any:
+        self._inputs("printing", value)  # a list of long strings is short until printed
+        return value
+
+    def join_parts(self, parts: Iterable[Any]) -> str:
+        """``a ~ b ~ c``: each part's text, refused once they pass the cap together."""
+        out = _Output()
+        for part in parts:
+            self._inputs("~", part)
+            out.append(str(part))
+        return "".join(out)
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         self.budget.tick()  # a macro calling itself twice never loops, it recurses
-        return super().call(context, obj, *args, **kwargs)
+        method = getattr(obj, "__wrapped__", obj)  # str.format comes wrapped by the sandbox
+        owner = getattr(method, "__self__", None)
+        name = getattr(method, "__name__", "")
+        what = f"{name}()"
+        self._inputs(what, owner, *args, *kwargs.values())
+        if owner is not None and _big((*args, *kwargs.values())):
+            raise too_large(what)
+        if isinstance(owner, str | bytes) and name == "join" and args:
+            args = (bounded(args[0], what, len(owner)), *args[1:])
+        if predict_method(owner, name, args, kwargs) > MAX_RESULT:
+            raise too_large(what)
+        return checked(super().call(context, obj, *args, **kwargs), what)
 
     def call_filter(self, *args: Any, **kwargs: Any) -> Any:
         self.budget.tick()  # |map and |select call this once per item
@@ -183,45 +296,20 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         return super().call_test(*args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        ints = isinstance(left, int) and isinstance(right, int)
-        if (
-            operator == "**"
-            and ints
-            and abs(left) > 1
-            and right * abs(left).bit_length() > 8 * MAX_RESULT
-        ):
-            raise _too_large(f"{left} ** {right}")
-        if operator == "*" and any(
-            isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_RESULT
-            for seq, n in ((left, right), (right, left))
-        ):
-            raise _too_large("repeating a sequence")
-        if (
-            operator == "%"
-            and isinstance(left, str)
-            and (
-                _WIDE.search(left)
-                or ("*" in left and _big(right if isinstance(right, tuple) else (right,)))
-            )
-        ):
-            raise _too_large("this % format")
-        return super().call_binop(context, operator, left, right)
-
-    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
-            return None
-        if _WIDE.search(value.__self__):
-            raise _too_large("this str.format")
-        if not _NESTED_SPEC.search(value.__self__):
-            return wrapped
-
-        def format_checked(*args: Any, **kwargs: Any) -> str:
-            if _big((*args, *kwargs.values())):  # '{0:{1}}'.format(x, 10**9)
-                raise _too_large("this str.format")
-            return wrapped(*args, **kwargs)
-
-        return format_checked
+        what = f"{operator!r}"
+        self._inputs(what, left, right)
+        predicted = 0
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int):
+                    predicted = max(predicted, self.size(seq) * n)
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+            predicted = int(right * abs(left).bit_length() * 0.30103) if abs(left) > 1 else 0
+        elif operator == "%" and isinstance(left, str | bytes):
+            predicted = percent_size(left, right)
+        if predicted > MAX_RESULT:
+            raise too_large(f"{type(left).__name__} {operator} {type(right).__name__}")
+        return checked(super().call_binop(context, operator, left, right), what)
 
 
 class Renderer:
@@ -237,7 +325,9 @@ class Renderer:
             autoescape=False,
             keep_trailing_newline=True,
         )
-        self.env.globals = {"env": _env_lookup(os.environ if environ is None else environ)}
+        self.env_reads: dict[str, str] = {}  # name -> value of every env() that found one
+        environ = os.environ if environ is None else environ
+        self.env.globals = {"env": _env_lookup(environ, self.env_reads)}
         self.context = dict(context)
         self._cache: dict[str, jinja2.Template] = {}
 
@@ -251,6 +341,7 @@ class Renderer:
             return template.render(self.context)
         finally:
             self.env.budget.done()
+            self.env.forget_sizes()
 
     def render(self, value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> Any:
         """``value`` with every string rendered; problems go to ``errors``."""
@@ -279,35 +370,3 @@ class Renderer:
         if isinstance(value, list):
             return [self.render(v, marks, (*path, i), errors) for i, v in enumerate(value)]
         return value
-
-
-def check_runtime_refs(value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> None:
-    """Point at every ``${name}`` that the executor will not know, and at every
-    malformed secret reference (``${ssm:}``, ``${ssm:relative}``)."""
-    if isinstance(value, str):
-        for match in RUNTIME_REF.finditer(value):
-            name = match.group(1).strip()
-            if name in RUNTIME_NAMES or _STEP_REF.match(name):
-                continue
-            secret = secret_ref(name)
-            if secret is not None:
-                problem = ssm_name_problem(secret[1])
-                if problem is None:
-                    continue
-                message = (
-                    f"malformed SSM reference ${{{name}}}: {problem} "
-                    "(expected ${ssm:/path/to/parameter})"
-                )
-            else:
-                known = ", ".join(sorted(RUNTIME_NAMES))
-                message = (
-                    f"unknown runtime reference ${{{name}}} "
-                    f"(known: {known}, steps.<step-id>.<output>, ssm:/path/to/parameter)"
-                )
-            errors.append(marks.diag(path, message, offset=match.start()))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_runtime_refs(item, marks, (*path, key), errors)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_runtime_refs(item, marks, (*path, index), errors)

@@ -41,7 +41,9 @@ _SCALAR_TAGS = {
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
-MAX_NODES = 1_000_000  # values after alias expansion: far beyond any real plan
+# Values in a file, aliases expanded: three times a 10,000-step plan, and few
+# enough that building them (with their marks) stays well under 200 MB.
+MAX_NODES = 150_000
 MAX_DEPTH = 64  # nesting: real plans stay under 15; deeper would exhaust the stack
 _BRACKETS = re.compile(r"[\[\]{}]")
 
@@ -244,6 +246,32 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     return None
 
 
+def _most_values(text: str) -> int:
+    """An upper bound on the values ``text`` holds, from its indicators alone.
+
+    Every value but a document's root follows an indicator of its own: a
+    ``-`` (a block sequence item), ``[`` or ``,`` (a flow item), or a ``:``,
+    ``{`` or ``?`` that brings a key and a value; a root starts a line.
+    Counting characters is cheap, and when the bound is low enough the
+    parser's events need not be counted at all.
+    """
+    pairs = sum(text.count(c) for c in ":[{,?")
+    return 2 * pairs + text.count("-") + text.count("\n") + 1
+
+
+def _too_many(text: str) -> tuple[int, int] | None:
+    """``(line, col)`` of the value past :data:`MAX_NODES`, counted on the
+    parser's events (which hold nothing) before any node is composed."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent | yaml.AliasEvent):
+            count += 1
+            if count > MAX_NODES:
+                mark = event.start_mark
+                return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return None
+
+
 def load_documents(text: str, file: str) -> list[Document]:
     """Parse every document of ``text``; raise :class:`UserError` with all problems."""
     try:
@@ -251,6 +279,10 @@ def load_documents(text: str, file: str) -> list[Document]:
         if deep is not None:
             message = f"nested more than {MAX_DEPTH} levels deep"
             raise UserError([Diagnostic(file, *deep, message)])
+        many = _too_many(text) if _most_values(text) > MAX_NODES else None
+        if many is not None:
+            message = f"holds more than {MAX_NODES:,} values (the limit for one file)"
+            raise UserError([Diagnostic(file, *many, message)])
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

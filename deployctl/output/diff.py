@@ -14,8 +14,8 @@ from typing import Any
 
 from deployctl.execute.observe import Observed, StepPreview
 from deployctl.output import rollout
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
+from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 65_000

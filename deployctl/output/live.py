@@ -29,7 +29,7 @@ from rich.text import Text
 from deployctl.execute import timeline
 from deployctl.execute.api import Outcome, Reporter, StepResult
 from deployctl.output import summary
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 from deployctl.execute import timeline
 from deployctl.execute.api import Outcome, Reporter, StepResult
 from deployctl.output import summary
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:

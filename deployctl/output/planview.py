@@ -7,8 +7,8 @@ from typing import Any
 
 from deployctl.manifest.durations import format_duration
 from deployctl.output import rollout
-from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Step
+from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 65_000

@@ -17,7 +17,7 @@ from typing import Any
 from deployctl.execute import api
 from deployctl.execute.timeline import Timeline
 from deployctl.output import charts, summary
-from deployctl.output.redact import Redactor
+from deployctl.secrets import Redactor
 from deployctl.state.api import Record, RunInfo
 
 FORMAT_VERSION = 1

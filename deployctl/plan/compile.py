@@ -18,6 +18,7 @@ from deployctl.plan.graph import DuplicateStep, StepGraph
 from deployctl.plan.migration import compile_migration
 from deployctl.plan.regions import rollout
 from deployctl.plan.smoke import smoke_steps
+from deployctl.plan.steprefs import check_step_refs
 
 
 def _alarms(ctx: Ctx, mon: m.Monitoring | None, head: m.Header) -> list[str]:
@@ -166,9 +167,13 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
                 # "${ssm:/path}" in a secret var stays visible as the reference it is
                 if k in child.header.secret_vars and v and "${" not in str(v)
             }
+            secrets.update(child.header.env_secrets)
     if errors:
         raise UserError(errors)
     steps = graph.finish()
+    problems = check_step_refs(steps, [c for doc in manifests for c in _flatten(doc)], source)
+    if problems:
+        raise UserError(problems)
     # A credential-looking param (a header "Authorization: Bearer ...", a stack
     # parameter DbPassword) is a secret wherever it came from, so every output
     # that redacts the plan's secrets redacts it too.  Values holding a
