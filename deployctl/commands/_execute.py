@@ -6,10 +6,12 @@ import argparse
 import sys
 
 from deployctl.actions.registry import Backend, load_backend
+from deployctl.errors import UserError
 from deployctl.execute.api import Outcome, Reporter
 from deployctl.execute.report import LiveReporter, PlainReporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.store import StateStore, open_store
+from deployctl.manifest.durations import DurationError, parse_duration
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +21,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parallelism", type=int, default=10, metavar="N", help="steps run at once (default 10)"
     )
+    parser.add_argument(
+        "--wait-for-approval",
+        metavar="DURATION",
+        help="at an approval, stay up to DURATION (30m, 2h) watching the rollback triggers, "
+        "and go on as soon as someone approves (default: pause with exit 6 at once)",
+    )
+
+
+def _wait(text: str | None) -> float:
+    if not text:
+        return 0.0
+    try:
+        return parse_duration(text.strip())
+    except DurationError as exc:
+        raise UserError(f"--wait-for-approval {text!r}: {exc}") from None
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -26,6 +43,7 @@ def options(args: argparse.Namespace) -> Options:
         parallelism=max(1, args.parallelism),
         auto_approve=args.auto_approve,
         abandon=getattr(args, "abandon", False),
+        wait_for_approval=_wait(getattr(args, "wait_for_approval", None)),
     )
 
 

@@ -27,7 +27,7 @@ from deployctl.errors import (
     UnknownAction,
     UserError,
 )
-from deployctl.execute import api, testhooks
+from deployctl.execute import api, paused, testhooks
 from deployctl.execute.context import RunContext
 from deployctl.execute.journal import who
 from deployctl.execute.lock import LEASE_SECONDS, lock_id_for
@@ -37,7 +37,10 @@ from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.store import StateStore, open_store
 from deployctl.execute.stored import plan_from_json
 from deployctl.execute.walker import APPROVAL, Walker
+from deployctl.manifest.durations import format_duration
 from deployctl.plan.api import Plan
+
+_APPROVAL_POLL = 15.0  # seconds between looks at the journal for an approval
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class Options:
     # A saved plan's fingerprints (review.py): a new run starts only if every
     # resource still matches, journals them, and checks each step against them.
     review: Review | None = None
+    # Seconds to stay alive at an approval, watching the triggers, before
+    # pausing with exit 6 (apply --wait-for-approval); 0: pause at once.
+    wait_for_approval: float = 0.0
 
 
 class Executor:
@@ -267,6 +273,13 @@ class Executor:
             note_review(ctx.state, ctx.write(api.REVIEWED, data=options.review.to_json()))
         if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
             return self._finish(roll_back(ctx, ctx.state.rollback_reason))
+        if resumed and not any(st.status == FAILED for st in ctx.state.steps.values()):
+            # Nobody watched the new version while no process ran: judge that time first.
+            verdicts = paused.judge(ctx, ctx.state.last_at)
+            paused.report(ctx, verdicts)
+            for verdict in verdicts:
+                if verdict.tripped:
+                    paused.record(ctx, verdict)
         failed = [(sid, st.error) for sid, st in ctx.state.steps.items() if st.status == FAILED]
         if failed:
             # A failure is a verdict: the process that saw it died (or was
@@ -305,18 +318,68 @@ class Executor:
             if not plan.rollback_automatic:
                 return self._finish(self._stop_failed(ctx, result.reason))
             return self._finish(roll_back(ctx, result.reason))
+        if result.status == "waiting" and options.wait_for_approval > 0:
+            return self._await_approval(ctx, options, lock, result.waiting)
         if result.status == "waiting":
-            left = []
-            for sid in result.waiting:
-                left.append(f"{sid}: {ctx.state.step(sid).reason}")
-                left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
-            left.append(f"then: deployctl resume {rid}{hint}")
-            return self._stop(
-                rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval", *left
-            )
+            return self._paused(ctx, result.waiting)
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
         self.journal.set_status(rid, api.SUCCEEDED)
         return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))
+
+    def _await_approval(
+        self, ctx: RunContext, options: Options, lock: api.Lock, waiting: tuple[str, ...]
+    ) -> api.Outcome:
+        """``--wait-for-approval``: stay alive (holding the lock) while the run
+        waits, judging the triggers every gate interval and reading the
+        journal for an ``approved`` record; go on as soon as one appears,
+        roll back if a trigger trips, pause as usual when the time is up."""
+        plan, run, clock = ctx.plan, ctx.run, self.backend.clock
+        self.journal.set_status(run.run_id, api.WAITING)
+        every = paused.interval(paused.watching(ctx))
+        tick = min(every, _APPROVAL_POLL)
+        deadline = clock.now() + options.wait_for_approval
+        judged = clock.now()
+        self.reporter.message(
+            f"run {run.run_id} is waiting for approval of {', '.join(waiting)}; "
+            f"watching the triggers every {format_duration(every)} for up to "
+            f"{format_duration(options.wait_for_approval)}"
+        )
+        while clock.now() < deadline:
+            if not clock.sleep(min(tick, deadline - clock.now()), self._interrupt):
+                break
+            lock.renew()
+            state = fold(plan.by_id, self.journal.records(run.run_id))
+            if any(state.step(sid).approved_by is not None for sid in waiting):
+                self._reopen()  # someone else wrote to the journal: number from it
+                return self._drive(plan, run, True, replace(options, wait_for_approval=0), lock)
+            if clock.now() - judged >= every:
+                verdicts = [v for v in paused.judge(ctx, judged) if v.tripped]
+                judged = clock.now()
+                if verdicts:
+                    self._reopen()
+                    fresh = self._context(plan, run, options, lock)
+                    reasons = [paused.record(fresh, v) for v in verdicts]
+                    if not plan.rollback_automatic:
+                        return self._finish(self._stop_failed(fresh, reasons[0]))
+                    return self._finish(roll_back(fresh, reasons[0]))
+        return self._paused(ctx, waiting)
+
+    def _paused(self, ctx: RunContext, waiting: tuple[str, ...]) -> api.Outcome:
+        rid = ctx.run.run_id
+        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        left = []
+        for sid in waiting:
+            left.append(f"{sid}: {ctx.state.step(sid).reason}")
+            left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
+        left.append(f"then: deployctl resume {rid}{hint}")
+        return self._stop(
+            rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval", *left
+        )
+
+    def _reopen(self) -> None:
+        """A fresh journal handle, after another process (``approve``) wrote to the run."""
+        self.journal.close()
+        self.journal = self.store.journal(now=self.backend.clock.now)
 
     def _stop(self, rid: str, status: str, exit_code: int, message: str, *left: str) -> api.Outcome:
         """End this process's part of a run that can be resumed (paused,

@@ -6,8 +6,10 @@ from typing import Any
 
 from deployctl.diagnostics import Path
 from deployctl.manifest import model as m
+from deployctl.manifest import safety
 from deployctl.manifest.build import CLOUDFRONT_MAX_STAGING_PERCENT, Builder, _pairs
 from deployctl.manifest.presets import parse_preset
+from deployctl.manifest.routing import problems
 
 STRATEGIES_BY_TARGET = {
     "lambda": {"canary", "linear", "blue-green", "all-at-once"},
@@ -58,10 +60,16 @@ def target(b: Builder) -> m.Target:
             spec["blue_target_group"],
             spec["green_target_group"],
             spec.get("rule_arn"),
+            spec.get("min_healthy", 1),
+            b.check.duration(spec.get("health_timeout"), (*path, "health_timeout")) or 300.0,
+            b.check.duration(spec.get("drain"), (*path, "drain")),
         )
     if name == "route53":
         sides = [
-            m.Route53Side(spec[s]["set_identifier"], spec[s]["value"]) for s in ("blue", "green")
+            m.Route53Side(
+                spec[s]["set_identifier"], spec[s]["value"], spec[s].get("health_check_id")
+            )
+            for s in ("blue", "green")
         ]
         if sides[0].set_identifier == sides[1].set_identifier:
             b.check.error(
@@ -72,7 +80,9 @@ def target(b: Builder) -> m.Target:
             spec["record_name"],
             spec.get("record_type", "CNAME"),
             spec.get("ttl", 60),
-            *sides,
+            sides[0],
+            sides[1],
+            b.check.duration(spec.get("health_timeout"), (*path, "health_timeout")) or 300.0,
         )
     if name == "cloudfront":
         return m.CloudFrontTarget(
@@ -203,7 +213,14 @@ def _canary(b: Builder, raw: list[dict[str, Any]] | None, threshold: float | Non
                 f"the last stage must send 100% of traffic, not {stage['traffic']}%",
             )
         duration = b.check.duration(stage["duration"], (*path, "duration"), stable_ok=last)
-        stages.append(m.Stage(stage["traffic"], duration, stage.get("metric_threshold", threshold)))
+        stages.append(
+            m.Stage(
+                stage["traffic"],
+                duration,
+                stage.get("metric_threshold", threshold),
+                tuple(stage.get("alarms") or ()),
+            )
+        )
     return stages
 
 
@@ -286,13 +303,17 @@ def regions(b: Builder) -> m.Regions | None:
             rt.get("ttl", 60),
             _pairs(rt.get("values")),
             rt.get("value"),
+            safety.health_check(b, rt.get("health_check")),
         )
         if not routing.value and not routing.values:
             b.check.error(
                 ("regions", "routing", "route53"),
                 "routing needs 'value' (with ${region}) or 'values' (region -> value)",
             )
-    return m.Regions(spec["primary"], tuple(replicas), routing)
+    out = m.Regions(spec["primary"], tuple(replicas), routing)
+    for problem in problems(out):
+        b.check.error(("regions", "routing", "route53", "policy"), problem)
+    return out
 
 
 def deployment(b: Builder) -> m.Deployment:
@@ -311,6 +332,8 @@ def deployment(b: Builder) -> m.Deployment:
                 "latency_threshold needs a 'Latency' metric; a "
                 f"{target_name} target has none by default, so add one under metrics:",
             )
+    back = b.rollback(known)
+    safety.final_stage_gated(b, strat, back)
     return m.Deployment(
         header=b.head,
         target=tgt,
@@ -318,7 +341,7 @@ def deployment(b: Builder) -> m.Deployment:
         deploy=deploy(b),
         metrics=metrics,
         analysis=b.analysis(known, needs_metric),
-        rollback=b.rollback(known),
+        rollback=back,
         smoke=smoke(b),
         approvals=b.approvals(),
         regions=where,
@@ -395,4 +418,5 @@ def pipeline(b: Builder, children: tuple[tuple[m.Manifest, ...], ...]) -> m.Pipe
                 tuple(sorted((env.get("vars") or {}).items())),
             )
         )
+    safety.pipeline_shares(b, tuple(envs), children)
     return m.Pipeline(b.head, b.data["plan"], tuple(envs), children)

@@ -16,7 +16,9 @@ from deployctl.execute.clock import VirtualClock
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # EC2 instances (ALB targets) need no sample AMIs: loading them costs a second.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     # The docker-less Lambda backend: invokes answer from a queue we control.
     with mock_aws(config={"lambda": {"use_docker": False}}):
         yield

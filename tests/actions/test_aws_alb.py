@@ -32,6 +32,13 @@ def lb(clients: Clients) -> dict[str, Any]:
         "LoadBalancerArn"]
     tgs = {c: elb.create_target_group(Name=f"web-{c}", Protocol="HTTP", Port=80, VpcId=vpc)[
         "TargetGroups"][0]["TargetGroupArn"] for c in ("blue", "green")}
+    # One running instance behind each side: moto reports it healthy.
+    instances = {}
+    for color, tg in tgs.items():
+        instances[color] = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1,
+                                             MaxCount=1, SubnetId=subnets[0])[
+            "Instances"][0]["InstanceId"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instances[color]}])
     listener = elb.create_listener(
         LoadBalancerArn=arn, Protocol="HTTP", Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
@@ -41,7 +48,8 @@ def lb(clients: Clients) -> dict[str, Any]:
         Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
         Actions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
     )["Rules"][0]["RuleArn"]
-    return {"client": elb, "listener": listener, "rule": rule, "tgs": tgs}
+    return {"client": elb, "ec2": ec2, "listener": listener, "rule": rule, "tgs": tgs,
+            "instances": instances}
 
 
 def params(lb: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -86,7 +94,8 @@ def test_shift_round_trip_and_undo_restores_the_exact_previous_weights(
     assert not action.observe(second).applied
     out2 = action.apply(second)
     assert action.observe(second).applied
-    assert out2 == {"previous_weights": {"blue": 90, "green": 10}}
+    assert out2 == {"previous_weights": {"blue": 90, "green": 10},
+                    "health": {"green": {"healthy": 1, "targets": 1}}}
     action.undo(second, out2)
     assert weights(lb) == {"blue": 90, "green": 10}
     action.undo(first, out1)
