@@ -31,7 +31,14 @@ from deployctl.actions.api import (
     StepRequest,
 )
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, CheckAction, ReadAction, other
+from deployctl.actions.common import (
+    COLORS,
+    ActionError,
+    CheckAction,
+    ReadAction,
+    health_timeout,
+    other,
+)
 from deployctl.actions.target_health import Unhealthy, deregistration_delay, wait_healthy
 from deployctl.plan.api import Step
 
@@ -260,7 +267,7 @@ def _receiving_healthy(
                     listener.client,
                     listener.groups[color],
                     min_healthy=int(request.params.get("min_healthy") or 1),
-                    timeout=float(request.params.get("health_timeout") or 300.0),
+                    timeout=health_timeout(request.params),
                     clock=request.clock,
                     cancel=request.cancel if cancel else None,
                 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
 from deployctl.actions.route53_health import Failing, wait_passing
 from deployctl.plan.api import Step
 
@@ -139,7 +139,7 @@ class _Weighted:
             return wait_passing(
                 self.client,
                 checks,
-                timeout=float(self.p.get("health_timeout") or 300.0),
+                timeout=health_timeout(self.p),
                 clock=request.clock,
                 # A rollback runs with the run's halt set: its undo waits uncancelled.
                 cancel=None if undoing else request.cancel,

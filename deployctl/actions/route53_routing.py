@@ -25,7 +25,7 @@ from typing import Any
 
 from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import ActionError
+from deployctl.actions.common import ActionError, health_timeout
 from deployctl.actions.route53 import ObservedRecords, change, fqdn, record_sets, same_record
 from deployctl.actions.route53_health import Failing, check_config, ensure, wait_passing
 from deployctl.manifest.routing import continent
@@ -242,7 +242,7 @@ class Routing(ObservedRecords):
                 wait_passing(
                     self._client(request),
                     checks,
-                    timeout=float(request.params.get("health_timeout") or 300.0),
+                    timeout=health_timeout(request.params),
                     clock=request.clock,
                     cancel=request.cancel,
                 )

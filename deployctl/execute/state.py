@@ -102,7 +102,8 @@ class RunState:
 def fold(step_ids: Iterable[str], records: Iterable[api.Record]) -> RunState:
     state = RunState({sid: StepState() for sid in step_ids})
     for rec in records:
-        state.last_at = max(state.last_at, rec.at)
+        if rec.type != api.APPROVED:  # written by a person's command, not by a watching run
+            state.last_at = max(state.last_at, rec.at)
         if rec.step_id is None:
             if rec.type == api.ROLLBACK_STARTED:
                 state.rollback_reason = str(rec.data.get("reason", ""))

@@ -61,7 +61,7 @@ def target(b: Builder) -> m.Target:
             spec["green_target_group"],
             spec.get("rule_arn"),
             spec.get("min_healthy", 1),
-            b.check.duration(spec.get("health_timeout"), (*path, "health_timeout")) or 300.0,
+            safety.timeout(b, spec, (*path, "health_timeout")),
             b.check.duration(spec.get("drain"), (*path, "drain")),
         )
     if name == "route53":
@@ -82,7 +82,7 @@ def target(b: Builder) -> m.Target:
             spec.get("ttl", 60),
             sides[0],
             sides[1],
-            b.check.duration(spec.get("health_timeout"), (*path, "health_timeout")) or 300.0,
+            safety.timeout(b, spec, (*path, "health_timeout")),
         )
     if name == "cloudfront":
         return m.CloudFrontTarget(

@@ -16,9 +16,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from deployctl.diagnostics import Path
 from deployctl.manifest import model as m
 from deployctl.manifest.build import Builder, _pairs
 from deployctl.manifest.routing import region_names
+
+HEALTH_TIMEOUT = 300.0  # seconds a receiving side may take to become healthy
+
+
+def timeout(b: Builder, spec: dict[str, Any], path: Path) -> float:
+    """A health timeout (the last key of ``path`` in ``spec``); ``0s`` means look once."""
+    found = b.check.duration(spec.get(str(path[-1])), path)
+    return HEALTH_TIMEOUT if found is None else found
 
 
 def health_check(b: Builder, spec: dict[str, Any] | None) -> m.HealthCheckSpec | None:
@@ -30,7 +39,7 @@ def health_check(b: Builder, spec: dict[str, Any] | None) -> m.HealthCheckSpec |
         type=spec.get("type", "HTTPS"),
         port=spec.get("port"),
         path=spec.get("path", "/"),
-        timeout=b.check.duration(spec.get("timeout"), (*path, "timeout")) or 300.0,
+        timeout=timeout(b, spec, (*path, "timeout")),
     )
 
 

@@ -55,3 +55,22 @@ def test_a_failing_smoke_test_moves_no_traffic(moto_server: MotoServer, tmp_path
     assert "us-east-1/blue-green/switch" not in done.stdout
     assert listener_weights(moto_server, arns) == BLUE_LIVE
     assert stacks(moto_server) == []
+
+
+def test_a_green_whose_only_target_is_stopped_gets_no_traffic(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    arns = alb_world(moto_server)
+    alb_metrics(moto_server, arns, errors=0.0, seconds=0.05)
+    elb = moto_server.client("elbv2")
+    (green,) = elb.describe_target_health(TargetGroupArn=arns["green_target_group"])[
+        "TargetHealthDescriptions"
+    ]
+    moto_server.client("ec2").stop_instances(InstanceIds=[green["Target"]["Id"]])
+    with http_side() as side:
+        done = run_cli(*media_apply(moto_server, tmp_path, arns, side.base))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "green side: target group media-register-green has 0 healthy target(s)" in done.stdout
+    assert f"{green['Target']['Id']}:80 unused (Target.InvalidState" in done.stdout
+    assert listener_weights(moto_server, arns) == BLUE_LIVE
+    assert stacks(moto_server) == []

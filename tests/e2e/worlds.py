@@ -115,9 +115,11 @@ def fraud_apply(server: MotoServer, state: Path, **lengths: str) -> tuple[str, .
 # --- media-register: an ALB listener, blue and green ------------------------------
 
 
-def alb_world(server: MotoServer) -> dict[str, str]:
-    """A load balancer whose listener forwards 100% to blue, 0% to green; the
-    ARNs moto made up, by the plan's var names."""
+def alb_world(server: MotoServer, name: str = "media-register") -> dict[str, str]:
+    """A load balancer whose listener forwards 100% to blue, 0% to green, a
+    running (healthy) instance behind each side, and no deregistration delay
+    (the real-clock runs would wait it out); the ARNs moto made up, by the
+    plan's var names."""
     ec2 = server.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -127,13 +129,23 @@ def alb_world(server: MotoServer) -> dict[str, str]:
         for i, az in enumerate("ab")
     ]
     elb = server.client("elbv2")
-    lb = elb.create_load_balancer(Name="media-register", Subnets=subnets)["LoadBalancers"][0]
+    lb = elb.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
     groups = {
-        color: elb.create_target_group(
-            Name=f"media-register-{color}", Protocol="HTTP", Port=80, VpcId=vpc
-        )["TargetGroups"][0]["TargetGroupArn"]
+        color: elb.create_target_group(Name=f"{name}-{color}", Protocol="HTTP", Port=80, VpcId=vpc)[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
         for color in ("blue", "green")
     }
+    instances = {}
+    for color, group in groups.items():
+        instances[color] = ec2.run_instances(
+            ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, SubnetId=subnets[0]
+        )["Instances"][0]["InstanceId"]
+        elb.register_targets(TargetGroupArn=group, Targets=[{"Id": instances[color]}])
+        elb.modify_target_group_attributes(
+            TargetGroupArn=group,
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "0"}],
+        )
     forward = {
         "Type": "forward",
         "ForwardConfig": {
@@ -187,7 +199,12 @@ def media_apply(
 ) -> tuple[str, ...]:
     """``apply plans/media-register.yaml`` against the server, smoke tests
     against ``smoke_base``/<idle colour>, a person's approval given up front."""
-    values = {**arns, "smoke_base": f"{smoke_base}/${{idle_color}}", "bake": bake}
+    values = {
+        **arns,
+        "smoke_base": f"{smoke_base}/${{idle_color}}",
+        "bake": bake,
+        "health_timeout": "0s",  # the world's targets are healthy or not: no waiting
+    }
     return (
         "apply",
         MEDIA,
