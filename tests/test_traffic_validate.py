@@ -47,8 +47,7 @@ def check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tupl
     path = tmp_path / "plan.yaml"
     path.write_text(text, encoding="utf-8")
     code = main(["validate", str(path)])
-    out, err = capsys.readouterr()
-    return code, err
+    return code, capsys.readouterr().err
 
 
 def compile_text(tmp_path: Path, text: str, name: str = "plan.yaml") -> Plan:
