@@ -97,7 +97,10 @@ def test_failover_needs_one_standby(
 def test_failover_with_two_standbys_and_geolocation_on_one_continent_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    two = HEAD + "strategy: {type: all-at-once}\n" + """\
+    two = (
+        HEAD
+        + "strategy: {type: all-at-once}\n"
+        + """\
 regions:
   primary: us-east-1
   replicas:
@@ -108,6 +111,7 @@ regions:
     route53: {hosted_zone_id: Z1, record_name: api.example.com, policy: failover,
               value: "api.${region}.example.com"}
 """
+    )
     code, err = check(tmp_path, two, capsys)
     assert code == 1 and "eu-west-1, ap-southeast-1 are all active-passive" in err
     geo = two.replace("policy: failover", "policy: geolocation")
@@ -122,7 +126,9 @@ def test_the_last_stages_threshold_needs_the_watch_after_promotion(
 ) -> None:
     code, err = check(tmp_path, HEAD + CANARY, capsys)
     assert code == 1
-    assert ":10:58: error: strategy.stages[1].metric_threshold: metric_threshold gates nothing" in err
+    assert (
+        ":10:58: error: strategy.stages[1].metric_threshold: metric_threshold gates nothing" in err
+    )
     assert "rollback.monitoring_time, which is not set" in err
     watched = HEAD + CANARY + "rollback: {monitoring_time: 10m}\n"
     monitor = compile_text(tmp_path, watched).by_id["us-east-1/monitor"]
@@ -132,8 +138,9 @@ def test_the_last_stages_threshold_needs_the_watch_after_promotion(
 def test_a_blue_green_threshold_without_a_bake_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, err = check(tmp_path, HEAD + "strategy: {type: blue-green, metric_threshold: 0.05}\n",
-                      capsys)
+    code, err = check(
+        tmp_path, HEAD + "strategy: {type: blue-green, metric_threshold: 0.05}\n", capsys
+    )
     assert code == 1 and "strategy.metric_threshold: metric_threshold gates nothing" in err
 
 
@@ -157,7 +164,9 @@ metrics:
 
 
 def test_alarms_gate_every_stage_and_the_monitor(tmp_path: Path) -> None:
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 strategy:
   type: canary
   stages:
@@ -167,18 +176,25 @@ rollback:
   alarms: [api-errors]
   monitoring_time: 10m
 """
+    )
     plan = compile_text(tmp_path, text)
     assert plan.by_id["us-east-1/canary/stage-1/analysis"].params["alarms"] == [
-        "api-errors", "api-5xx"]
+        "api-errors",
+        "api-5xx",
+    ]
     assert plan.by_id["us-east-1/monitor"].params["alarms"] == ["api-errors", "api-latency"]
-    assert "alarm(s) api-errors, api-latency not in ALARM" in plan.by_id[
-        "us-east-1/monitor"].description
+    assert (
+        "alarm(s) api-errors, api-latency not in ALARM"
+        in plan.by_id["us-east-1/monitor"].description
+    )
 
 
 def test_monitor_actions_are_wired_and_an_action_without_a_topic_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = HEAD + """\
+    text = (
+        HEAD
+        + """\
 strategy: {type: all-at-once}
 monitoring:
   actions: {page: "arn:aws:sns:us-east-1:123456789012:pager"}
@@ -186,6 +202,7 @@ monitoring:
     rollback_frequency: {metric: RollbackCount, threshold: 2, period: 1h, action: page}
     deployment_duration: {metric: DeploymentDuration, threshold: 900, action: warn}
 """
+    )
     code, err = check(tmp_path, text, capsys)
     assert code == 1
     assert "monitoring.alarms.deployment_duration.action: action 'warn' has no SNS topic" in err
@@ -225,21 +242,31 @@ environments:
     code, err = check(tmp_path, pipeline, capsys)
     assert code == 1
     assert err.count("error:") == 1
-    assert ":8:12: error: environments[2].name: environments 'dev' and 'staging' would both " \
+    assert (
+        ":8:12: error: environments[2].name: environments 'dev' and 'staging' would both "
         "shift listener arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/1/2" in err
+    )
 
 
 def test_the_shipped_pipeline_gives_each_environment_its_own_listener() -> None:
-    plan = load_plan(str(ROOT / "plans" / "media-register-pipeline.yaml"),
-                     argparse.Namespace(var=[], vars_file=[], region=None))
-    listeners = {s.id.split("/")[0]: s.params["listener_arn"]
-                 for s in plan.steps if s.kind == "alb.shift"}
+    plan = load_plan(
+        str(ROOT / "plans" / "media-register-pipeline.yaml"),
+        argparse.Namespace(var=[], vars_file=[], region=None),
+    )
+    listeners = {
+        s.id.split("/")[0]: s.params["listener_arn"] for s in plan.steps if s.kind == "alb.shift"
+    }
     assert len(set(listeners.values())) == 3
 
 
 def test_a_promotion_onto_an_alb_side_is_followed_by_a_drain(tmp_path: Path) -> None:
-    plan = compile_text(tmp_path, APP.replace("metadata: {project: web, environment: any}",
-                                              "metadata: {project: web, environment: prod}"))
+    plan = compile_text(
+        tmp_path,
+        APP.replace(
+            "metadata: {project: web, environment: any}",
+            "metadata: {project: web, environment: prod}",
+        ),
+    )
     drain = plan.by_id["us-east-1/blue-green/drain"]
     assert drain.kind == "alb.drain" and drain.deps == ("us-east-1/blue-green/switch",)
     assert drain.params["from"] == "${live_color}" and drain.params["drain"] is None

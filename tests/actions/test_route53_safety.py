@@ -40,11 +40,21 @@ regions:
       policy: {policy}
       value: "api.${{region}}.example.com"
 """
-FAILURE = {"Region": "us-east-1", "IPAddress": "203.0.113.9",
-           "StatusReport": {"Status": "Failure: Connection timed out.",
-                            "CheckedTime": "2024-01-20T10:00:00Z"}}
-SUCCESS = {**FAILURE, "StatusReport": {"Status": "Success: HTTP Status Code 200, OK",
-                                       "CheckedTime": "2024-01-20T10:00:00Z"}}
+FAILURE = {
+    "Region": "us-east-1",
+    "IPAddress": "203.0.113.9",
+    "StatusReport": {
+        "Status": "Failure: Connection timed out.",
+        "CheckedTime": "2024-01-20T10:00:00Z",
+    },
+}
+SUCCESS = {
+    **FAILURE,
+    "StatusReport": {
+        "Status": "Success: HTTP Status Code 200, OK",
+        "CheckedTime": "2024-01-20T10:00:00Z",
+    },
+}
 
 
 @pytest.fixture
@@ -58,7 +68,8 @@ def registry(clients: Clients) -> Registry:
 @pytest.fixture
 def zone(clients: Clients) -> str:
     made = clients.client("route53", REGION).create_hosted_zone(
-        Name="example.com", CallerReference="t")
+        Name="example.com", CallerReference="t"
+    )
     return str(made["HostedZone"]["Id"]).rsplit("/", 1)[-1]
 
 
@@ -71,8 +82,11 @@ def routing_params(tmp_path: Path, zone: str, policy: str) -> dict[str, Any]:
 
 def sets(clients: Clients, zone: str) -> dict[tuple[str, str], dict[str, Any]]:
     found = clients.client("route53", REGION).list_resource_record_sets(HostedZoneId=zone)
-    return {(r["Name"], r["SetIdentifier"]): r for r in found["ResourceRecordSets"]
-            if r.get("SetIdentifier")}
+    return {
+        (r["Name"], r["SetIdentifier"]): r
+        for r in found["ResourceRecordSets"]
+        if r.get("SetIdentifier")
+    }
 
 
 def test_failover_over_three_regions_is_a_primary_alias_over_latency_records_and_a_secondary(
@@ -85,8 +99,11 @@ def test_failover_over_three_regions_is_a_primary_alias_over_latency_records_and
     live = sets(clients, zone)
     checks = out["health_checks"]
     assert sorted(checks) == ["eu-west-1", "us-east-1"]  # the PRIMARY side, each checked
-    assert {k: (r.get("Region"), r.get("HealthCheckId")) for k, r in live.items()
-            if k[0].startswith("active.")} == {
+    assert {
+        k: (r.get("Region"), r.get("HealthCheckId"))
+        for k, r in live.items()
+        if k[0].startswith("active.")
+    } == {
         ("active.api.example.com.", "us-east-1"): ("us-east-1", checks["us-east-1"]),
         ("active.api.example.com.", "eu-west-1"): ("eu-west-1", checks["eu-west-1"]),
     }
@@ -96,7 +113,9 @@ def test_failover_over_three_regions_is_a_primary_alias_over_latency_records_and
     assert primary["AliasTarget"]["DNSName"].rstrip(".") == "active.api.example.com"
     secondary = live[("api.example.com.", "ap-southeast-1")]
     assert (secondary["Failover"], secondary["ResourceRecords"]) == (
-        "SECONDARY", [{"Value": "api.ap-southeast-1.example.com"}])
+        "SECONDARY",
+        [{"Value": "api.ap-southeast-1.example.com"}],
+    )
     # Again: the same health checks are found, not made twice, and nothing changes.
     assert action.observe(req).applied
     assert action.apply(req)["created"] == []
@@ -129,39 +148,67 @@ def test_stubber_a_failing_region_health_check_points_no_record_at_it(
     params["health_timeout"] = 0
     client = clients.client("route53", REGION)
     with Stubber(client) as stub:
-        stub.add_response("get_health_check_status", {"HealthCheckObservations": [SUCCESS]},
-                          {"HealthCheckId": "hc-us-east-1"})
+        stub.add_response(
+            "get_health_check_status",
+            {"HealthCheckObservations": [SUCCESS]},
+            {"HealthCheckId": "hc-us-east-1"},
+        )
         for region in ("eu-west-1", "ap-southeast-1"):
-            stub.add_response("get_health_check_status",
-                              {"HealthCheckObservations": [FAILURE] * 3},
-                              {"HealthCheckId": f"hc-{region}"})
+            stub.add_response(
+                "get_health_check_status",
+                {"HealthCheckObservations": [FAILURE] * 3},
+                {"HealthCheckId": f"hc-{region}"},
+            )
         # No ChangeResourceRecordSets is stubbed: one would fail the test.
         with pytest.raises(ActionError) as failed:
             registry.get("route53.routing").apply(request("route53.routing", params))
         stub.assert_no_pending_responses()
     assert "eu-west-1 (hc-eu-west-1): 3 of 3 checkers fail: Failure: Connection timed out." in str(
-        failed.value)
+        failed.value
+    )
     assert "no record was pointed at them" in str(failed.value)
 
 
 def test_stubber_a_weighted_shift_waits_for_the_receiving_sides_health_check(
     registry: Registry, clients: Clients, zone: str
 ) -> None:
-    params = {"hosted_zone_id": zone, "record_name": "www.example.com", "record_type": "CNAME",
-              "ttl": 60, "to": "green", "weight": 100, "health_timeout": 0,
-              "blue": {"set_identifier": "blue", "value": "blue.example.com"},
-              "green": {"set_identifier": "green", "value": "green.example.com",
-                        "health_check_id": "hc-green"}}
+    params = {
+        "hosted_zone_id": zone,
+        "record_name": "www.example.com",
+        "record_type": "CNAME",
+        "ttl": 60,
+        "to": "green",
+        "weight": 100,
+        "health_timeout": 0,
+        "blue": {"set_identifier": "blue", "value": "blue.example.com"},
+        "green": {
+            "set_identifier": "green",
+            "value": "green.example.com",
+            "health_check_id": "hc-green",
+        },
+    }
     client = clients.client("route53", REGION)
-    live = [{"Name": "www.example.com.", "Type": "CNAME", "SetIdentifier": c, "Weight": w,
-             "TTL": 60, "ResourceRecords": [{"Value": f"{c}.example.com"}]}
-            for c, w in (("blue", 100), ("green", 0))]
+    live = [
+        {
+            "Name": "www.example.com.",
+            "Type": "CNAME",
+            "SetIdentifier": c,
+            "Weight": w,
+            "TTL": 60,
+            "ResourceRecords": [{"Value": f"{c}.example.com"}],
+        }
+        for c, w in (("blue", 100), ("green", 0))
+    ]
     with Stubber(client) as stub:
-        stub.add_response("list_resource_record_sets",
-                          {"ResourceRecordSets": live, "IsTruncated": False, "MaxItems": "100"})
-        stub.add_response("get_health_check_status",
-                          {"HealthCheckObservations": [FAILURE, FAILURE]},
-                          {"HealthCheckId": "hc-green"})
+        stub.add_response(
+            "list_resource_record_sets",
+            {"ResourceRecordSets": live, "IsTruncated": False, "MaxItems": "100"},
+        )
+        stub.add_response(
+            "get_health_check_status",
+            {"HealthCheckObservations": [FAILURE, FAILURE]},
+            {"HealthCheckId": "hc-green"},
+        )
         with pytest.raises(ActionError, match="green \\(hc-green\\): 2 of 2 checkers fail"):
             registry.get("route53.shift").apply(request("route53.shift", params))
         stub.assert_no_pending_responses()
@@ -174,8 +221,9 @@ def test_stubber_wait_passing_goes_on_once_more_than_18_percent_of_checkers_succ
     clock = VirtualClock()
     with Stubber(client) as stub:
         stub.add_response("get_health_check_status", {"HealthCheckObservations": []})
-        stub.add_response("get_health_check_status",
-                          {"HealthCheckObservations": [SUCCESS] + [FAILURE] * 3})
+        stub.add_response(
+            "get_health_check_status", {"HealthCheckObservations": [SUCCESS] + [FAILURE] * 3}
+        )
         found = wait_passing(client, {"us-east-1": "hc-1"}, timeout=60, clock=clock)
     assert found == {"us-east-1": "1 of 4 checkers report success"}
     assert clock.slept == [10.0]

@@ -33,10 +33,12 @@ def registry(clients: Clients) -> Registry:
 def weights(lb: dict[str, Any]) -> dict[str, int]:
     """Weights by colour; the fixture's plain forward (never shifted) is 100% blue."""
     actions = lb["client"].describe_listeners(ListenerArns=[lb["listener"]])["Listeners"][0][
-        "DefaultActions"]
+        "DefaultActions"
+    ]
     if "ForwardConfig" not in actions[0]:
-        return {c: 100 if arn == actions[0]["TargetGroupArn"] else 0
-                for c, arn in lb["tgs"].items()}
+        return {
+            c: 100 if arn == actions[0]["TargetGroupArn"] else 0 for c, arn in lb["tgs"].items()
+        }
     return forward_weights(lb)
 
 
@@ -86,7 +88,8 @@ def test_a_side_that_becomes_healthy_while_the_shift_waits_receives_the_traffic(
     stop(lb, "green")
     clock = StartsAfter(lb, "green")
     out = registry.get("alb.shift").apply(
-        request("alb.shift", params(lb, to="green", weight=25), clock))
+        request("alb.shift", params(lb, to="green", weight=25), clock)
+    )
     assert weights(lb) == {"blue": 75, "green": 25}
     assert clock.slept == [10.0]  # one poll
     assert out["health"] == {"green": {"healthy": 1, "targets": 1}}
@@ -108,7 +111,8 @@ def test_the_undo_that_empties_a_side_asks_the_rollback_to_drain_it(
 ) -> None:
     lb["client"].modify_target_group_attributes(
         TargetGroupArn=lb["tgs"]["green"],
-        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}])
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}],
+    )
     action = registry.get("alb.shift")
     first = request("alb.shift", params(lb, to="green", weight=10))
     out1 = action.apply(first)
@@ -117,8 +121,10 @@ def test_the_undo_that_empties_a_side_asks_the_rollback_to_drain_it(
     # Back to 10%: green still serves, nothing to drain.
     assert "drain_seconds" not in action.undo(second, out2)
     # Back to 0%: green's in-flight requests get its deregistration delay.
-    assert action.undo(first, out1) == {"health": {"blue": {"healthy": 1, "targets": 1}},
-                                        "drain_seconds": 120.0}
+    assert action.undo(first, out1) == {
+        "health": {"blue": {"healthy": 1, "targets": 1}},
+        "drain_seconds": 120.0,
+    }
     # The plan's drain replaces the target group's delay.
     again = request("alb.shift", params(lb, to="green", weight=10, drain=5.0))
     assert action.undo(again, action.apply(again))["drain_seconds"] == 5.0
@@ -156,9 +162,16 @@ def test_wait_healthy_is_a_function_other_targets_can_call(
 def test_alarm_states_read_ok_alarm_and_missing(clients: Clients) -> None:
     cw = clients.client("cloudwatch", REGION)
     for name in ("api-5xx", "api-latency"):
-        cw.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="App",
-                            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
-                            ComparisonOperator="GreaterThanThreshold")
+        cw.put_metric_alarm(
+            AlarmName=name,
+            MetricName="Errors",
+            Namespace="App",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
     cw.set_alarm_state(AlarmName="api-5xx", StateValue="ALARM", StateReason="test")
     states = CloudWatchMetrics(clients).alarm_states(REGION, ["api-5xx", "api-latency", "typo"])
     assert states == {"api-5xx": "ALARM", "api-latency": "OK", "typo": None}
@@ -168,8 +181,13 @@ def test_rollback_count_pages_at_the_second_rollback_and_actions_notify_their_to
     clients: Clients,
 ) -> None:
     topic = "arn:aws:sns:us-east-1:123456789012:pager"
-    alarm = {"name": "rollback_frequency", "metric": "RollbackCount", "threshold": 2,
-             "period": 3600, "action": "page"}
+    alarm = {
+        "name": "rollback_frequency",
+        "metric": "RollbackCount",
+        "threshold": 2,
+        "period": 3600,
+        "action": "page",
+    }
     spec = alarm_spec("Deployctl", alarm, {"Project": "p"}, {"page": topic, "warn": "x"})
     assert spec["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert spec["AlarmActions"] == [topic]

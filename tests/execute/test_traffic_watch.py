@@ -27,9 +27,22 @@ TRIGGER = {"metric": "ErrorRate", "op": ">", "value": 0.05, "unit": "%", "text":
 
 
 def gate(sid: str, deps: tuple[str, ...], traffic: int, **params: Any) -> Any:
-    return step(sid, "gate.analysis", deps, region=R, traffic=traffic, wait=60.0, params={
-        "duration": 60.0, "interval": 60.0, "triggers": [TRIGGER], "metrics": ["ErrorRate"],
-        "missing_data": "ignore", **params})
+    return step(
+        sid,
+        "gate.analysis",
+        deps,
+        region=R,
+        traffic=traffic,
+        wait=60.0,
+        params={
+            "duration": 60.0,
+            "interval": 60.0,
+            "triggers": [TRIGGER],
+            "metrics": ["ErrorRate"],
+            "missing_data": "ignore",
+            **params,
+        },
+    )
 
 
 def canary(*, alarms: tuple[str, ...] = ()) -> Plan:
@@ -90,7 +103,10 @@ def healthy(world: FakeWorld, rate: float = 0.0) -> None:
     ],
 )
 def test_a_gate_fails_on_an_alarm_in_alarm_and_on_a_missing_one(
-    executor: Callable[..., Executor], world: FakeWorld, alarms: dict[str, str], code: int,
+    executor: Callable[..., Executor],
+    world: FakeWorld,
+    alarms: dict[str, str],
+    code: int,
     why: str | None,
 ) -> None:
     healthy(world)
@@ -202,8 +218,9 @@ def test_a_rollback_waits_for_the_emptied_side_to_drain_before_the_next_undo(
     registry = fake_registry(world)
     registry.register("shift", Draining(world))
     world.data["fail"]["after"] = 1
-    plan = make_plan(step("stack"), step("switch", "shift", ("stack",)),
-                     step("after", deps=("switch",)))
+    plan = make_plan(
+        step("stack"), step("switch", "shift", ("stack",)), step("after", deps=("switch",))
+    )
     # The process is interrupted during the drain: the drain is waited again, whole.
     hooked.at = hooked.now() + 1
     first = executor(registry)
@@ -216,6 +233,10 @@ def test_a_rollback_waits_for_the_emptied_side_to_drain_before_the_next_undo(
     assert world.ops("undo") == ["switch", "stack"]
     records = executor(registry).journal.records(cut.run_id)
     kinds = [(r.type, r.step_id) for r in records if r.step_id in ("switch", "stack")]
-    assert kinds[-4:] == [("undone", "switch"), ("drained", "switch"),
-                          ("undo_intent", "stack"), ("undone", "stack")]
+    assert kinds[-4:] == [
+        ("undone", "switch"),
+        ("drained", "switch"),
+        ("undo_intent", "stack"),
+        ("undone", "stack"),
+    ]
     assert hooked.slept.count(120.0) == 2
