@@ -15,16 +15,19 @@ Nobody checks the rollback triggers while no process runs.  So:
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from deployctl.actions.api import FAIL, CheckResult
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
-from deployctl.execute.state import DONE
+from deployctl.execute.state import DONE, FAILED, fold
 from deployctl.manifest.durations import format_duration
 from deployctl.plan.api import Step
 
 GATE = "gate.analysis"
+APPROVAL_POLL = 15.0  # seconds between looks at the journal for an approval
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,50 @@ def report(ctx: RunContext, verdicts: list[Verdict]) -> None:
             f"checked the {format_duration(v.window)} the run was paused, "
             f"{v.gate.id}: {v.result.status} ({v.result.detail})"
         )
+
+
+def judge_pause(ctx: RunContext) -> None:
+    """On resume: judge the time since the run's last record; a tripped
+    trigger is journaled as its gate's failure, so the run rolls back."""
+    if any(st.status == FAILED for st in ctx.state.steps.values()):
+        return  # it rolls back anyway
+    verdicts = judge(ctx, ctx.state.last_at)
+    report(ctx, verdicts)
+    for verdict in verdicts:
+        if verdict.tripped:
+            record(ctx, verdict)
+
+
+def wait(
+    ctx: RunContext,
+    waiting: tuple[str, ...],
+    seconds: float,
+    records: Callable[[], list[api.Record]],
+    interrupt: threading.Event,
+    renew: Callable[[], None],
+) -> list[Verdict] | None:
+    """Wait up to ``seconds`` for someone to approve one of ``waiting``,
+    judging the triggers every gate interval meanwhile (reads only).
+    ``[]``: approved; tripped verdicts: roll back; None: the time is up (or
+    an interrupt came)."""
+    clock = ctx.clock
+    every = interval(watching(ctx))
+    deadline = clock.now() + seconds
+    judged = clock.now()
+    ctx.reporter.message(
+        f"run {ctx.run.run_id} is waiting for approval of {', '.join(waiting)}; watching "
+        f"the triggers every {format_duration(every)} for up to {format_duration(seconds)}"
+    )
+    while clock.now() < deadline:
+        if not clock.sleep(min(every, APPROVAL_POLL, deadline - clock.now()), interrupt):
+            return None
+        renew()
+        state = fold(ctx.plan.by_id, records())
+        if any(state.step(sid).approved_by is not None for sid in waiting):
+            return []
+        if clock.now() - judged >= every:
+            tripped = [v for v in judge(ctx, judged) if v.tripped]
+            judged = clock.now()
+            if tripped:
+                return tripped
+    return None

@@ -37,10 +37,7 @@ from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.store import StateStore, open_store
 from deployctl.execute.stored import plan_from_json
 from deployctl.execute.walker import APPROVAL, Walker
-from deployctl.manifest.durations import format_duration
 from deployctl.plan.api import Plan
-
-_APPROVAL_POLL = 15.0  # seconds between looks at the journal for an approval
 
 
 @dataclass(frozen=True)
@@ -273,13 +270,8 @@ class Executor:
             note_review(ctx.state, ctx.write(api.REVIEWED, data=options.review.to_json()))
         if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
             return self._finish(roll_back(ctx, ctx.state.rollback_reason))
-        if resumed and not any(st.status == FAILED for st in ctx.state.steps.values()):
-            # Nobody watched the new version while no process ran: judge that time first.
-            verdicts = paused.judge(ctx, ctx.state.last_at)
-            paused.report(ctx, verdicts)
-            for verdict in verdicts:
-                if verdict.tripped:
-                    paused.record(ctx, verdict)
+        if resumed:  # nobody watched the new version while no process ran
+            paused.judge_pause(ctx)
         failed = [(sid, st.error) for sid, st in ctx.state.steps.items() if st.status == FAILED]
         if failed:
             # A failure is a verdict: the process that saw it died (or was
@@ -330,39 +322,28 @@ class Executor:
         self, ctx: RunContext, options: Options, lock: api.Lock, waiting: tuple[str, ...]
     ) -> api.Outcome:
         """``--wait-for-approval``: stay alive (holding the lock) while the run
-        waits, judging the triggers every gate interval and reading the
-        journal for an ``approved`` record; go on as soon as one appears,
-        roll back if a trigger trips, pause as usual when the time is up."""
-        plan, run, clock = ctx.plan, ctx.run, self.backend.clock
+        waits (:func:`paused.wait`); go on once approved, roll back if a
+        trigger trips, pause as usual when the time is up."""
+        plan, run = ctx.plan, ctx.run
         self.journal.set_status(run.run_id, api.WAITING)
-        every = paused.interval(paused.watching(ctx))
-        tick = min(every, _APPROVAL_POLL)
-        deadline = clock.now() + options.wait_for_approval
-        judged = clock.now()
-        self.reporter.message(
-            f"run {run.run_id} is waiting for approval of {', '.join(waiting)}; "
-            f"watching the triggers every {format_duration(every)} for up to "
-            f"{format_duration(options.wait_for_approval)}"
+        got = paused.wait(
+            ctx,
+            waiting,
+            options.wait_for_approval,
+            lambda: self.journal.records(run.run_id),
+            self._interrupt,
+            lock.renew,
         )
-        while clock.now() < deadline:
-            if not clock.sleep(min(tick, deadline - clock.now()), self._interrupt):
-                break
-            lock.renew()
-            state = fold(plan.by_id, self.journal.records(run.run_id))
-            if any(state.step(sid).approved_by is not None for sid in waiting):
-                self._reopen()  # someone else wrote to the journal: number from it
-                return self._drive(plan, run, True, replace(options, wait_for_approval=0), lock)
-            if clock.now() - judged >= every:
-                verdicts = [v for v in paused.judge(ctx, judged) if v.tripped]
-                judged = clock.now()
-                if verdicts:
-                    self._reopen()
-                    fresh = self._context(plan, run, options, lock)
-                    reasons = [paused.record(fresh, v) for v in verdicts]
-                    if not plan.rollback_automatic:
-                        return self._finish(self._stop_failed(fresh, reasons[0]))
-                    return self._finish(roll_back(fresh, reasons[0]))
-        return self._paused(ctx, waiting)
+        if got is None:
+            return self._paused(ctx, waiting)
+        self._reopen()  # someone else wrote to the journal: number records from it
+        if got == []:  # approved
+            return self._drive(plan, run, True, replace(options, wait_for_approval=0), lock)
+        fresh = self._context(plan, run, options, lock)
+        reasons = [paused.record(fresh, v) for v in got]  # every tripped gate, journaled
+        if not plan.rollback_automatic:
+            return self._finish(self._stop_failed(fresh, reasons[0]))
+        return self._finish(roll_back(fresh, reasons[0]))
 
     def _paused(self, ctx: RunContext, waiting: tuple[str, ...]) -> api.Outcome:
         rid = ctx.run.run_id

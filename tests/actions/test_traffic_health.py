@@ -196,3 +196,29 @@ def test_rollback_count_pages_at_the_second_rollback_and_actions_notify_their_to
     live = cw.describe_alarms(AlarmNames=[spec["AlarmName"]])["MetricAlarms"][0]
     assert live["AlarmActions"] == [topic]
     assert "AlarmActions" not in alarm_spec("Deployctl", alarm, {}, {"alert": topic})
+
+
+def test_a_gate_on_alarms_fails_when_one_is_in_alarm_or_missing(clients: Clients) -> None:
+    from deployctl.actions.analysis import AnalysisGate
+    from deployctl.actions.api import FAIL, PASS, StepRequest
+    from deployctl.plan.api import Step
+
+    cw = clients.client("cloudwatch", REGION)
+    cw.put_metric_alarm(AlarmName="api-5xx", MetricName="Errors", Namespace="App",
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                        ComparisonOperator="GreaterThanThreshold")
+
+    def check(*alarms: str) -> Any:
+        params = {"duration": 60.0, "interval": 60.0, "alarms": list(alarms), "triggers": [],
+                  "metrics": []}
+        step = Step(id=f"{REGION}/gate", kind="gate.analysis", description="gate",
+                    params=params, region=REGION)
+        return AnalysisGate().check(StepRequest(
+            step=step, params=params, run_id="r", attempt=1, token="t", clock=VirtualClock(),
+            metrics=CloudWatchMetrics(clients)))
+
+    assert check("api-5xx").status == PASS
+    cw.set_alarm_state(AlarmName="api-5xx", StateValue="ALARM", StateReason="5xx")
+    assert check("api-5xx").tripped == ("alarm api-5xx in ALARM",)
+    missing = check("api-5xxx")
+    assert (missing.status, missing.tripped) == (FAIL, ("alarm api-5xxx does not exist",))

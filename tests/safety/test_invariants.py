@@ -30,7 +30,7 @@ from deployctl.plan.api import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS_PER_FAULT = 1  # one kill, at a sampled record, for every (plan, fault) case
-CHUNK = 8  # fault places per test: each test stays well under 10 s
+CHUNK = 6  # fault places per test: each test stays well under 10 s
 OLD = "people-cards-api-v1.{region}.example.com"
 
 

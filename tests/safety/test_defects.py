@@ -1,0 +1,110 @@
+"""The issue's defects, each replayed on the in-process embedded AWS the
+harness uses (tests/safety/harness.py): what used to happen, and what
+happens now."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from harness import UNHEALTHY, run_case
+from moto import mock_aws
+
+from deployctl.actions.aws import Clients
+from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV
+from deployctl.commands._load import load_plan
+from deployctl.plan.api import Plan
+
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE = [f"people-cards-api.{r}.example.com" for r in ("us-east-1", "eu-west-1", "ap-southeast-1")]
+
+
+@pytest.fixture(scope="module")
+def clients() -> Iterator[Clients]:
+    old = {k: os.environ.get(k) for k in MOTO_ENV}
+    os.environ.update(MOTO_ENV)
+    try:
+        with mock_aws(config={"lambda": {"use_docker": False}}):
+            session = boto3.Session(region_name="us-east-1", **FAKE_KEYS)
+            yield Clients(session=session, region="us-east-1")
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def plan_from(tmp_path: Path, name: str, *edits: tuple[str, str]) -> Plan:
+    text = (ROOT / "plans" / f"{name}.yaml").read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_plan(str(path), argparse.Namespace(var=[], vars_file=[], region=None))
+
+
+def values(records: list[dict[str, object]]) -> list[str]:
+    return sorted(str(v["Value"]) for r in records for v in r.get("ResourceRecords") or ())  # type: ignore[attr-defined]
+
+
+def test_a_failed_migration_keeps_the_api_records_every_live_region_is_reached_by(
+    clients: Clients, tmp_path: Path
+) -> None:
+    plan = plan_from(tmp_path, "people-cards")
+    done = run_case(plan, "fail@us-east-1/migration/validate", None, clients)
+    assert done.exit_code == 3 and done.violations == []
+    assert all(done.view[k][0] == "2" for k in done.view if k.startswith("alias "))
+    records = done.view["records api.people-cards.example.com. CNAME"]
+    assert values(records) == sorted([*PEOPLE, PEOPLE[0]])  # three regions and the default
+
+
+def test_the_seeds_failover_config_deploys_all_three_regions_behind_health_checked_records(
+    clients: Clients, tmp_path: Path
+) -> None:
+    plan = plan_from(tmp_path, "people-cards", ("policy: geolocation", "policy: failover"))
+    done = run_case(plan, None, None, clients)
+    assert done.exit_code == 0 and done.violations == []
+    main = done.view["records api.people-cards.example.com. CNAME"]
+    active = done.view["records active.api.people-cards.example.com. CNAME"]
+    assert {(r["SetIdentifier"], r["Failover"]) for r in main} == {
+        ("primary", "PRIMARY"),
+        ("ap-southeast-1", "SECONDARY"),
+    }
+    assert {r["SetIdentifier"]: r["HealthCheckId"] for r in active} == {
+        "us-east-1": "<health check>",
+        "eu-west-1": "<health check>",
+    }
+
+
+def test_the_last_stages_threshold_gates_the_watch_after_promotion(
+    clients: Clients, tmp_path: Path
+) -> None:
+    plan = plan_from(
+        tmp_path,
+        "fraud-or-not",
+        (
+            "{traffic: 100, duration: stable,         metric_threshold: 0.05}",
+            "{traffic: 100, duration: stable,         metric_threshold: 0.02}",
+        ),
+    )
+    # 4% errors after promotion: under the 5% trigger, over the last stage's 2%.
+    done = run_case(plan, "ErrorRate=0.04@us-east-1/monitor", None, clients)
+    assert done.exit_code == 3 and done.violations == []
+    assert done.view["alias us-east-1 api-handler:live"] == ["1", {}]
+
+
+def test_blue_green_never_switches_to_a_green_whose_only_target_is_stopped(
+    clients: Clients, tmp_path: Path
+) -> None:
+    plan = plan_from(tmp_path, "media-register", ("health_timeout: 5m", "health_timeout: 1m"))
+    done = run_case(plan, UNHEALTHY, None, clients)
+    assert done.exit_code == 3 and done.violations == []
+    listener = next(v for k, v in done.view.items() if k.startswith("listener "))
+    assert listener == {"blue": 100, "green": 0}
+    assert not any(v for k, v in done.view.items() if k.startswith("stack "))
