@@ -72,19 +72,22 @@ def wait_passing(
             raise Failing(failing, clock.now() - start)
 
 
+def find(client: Any, reference: str) -> str | None:
+    """The id of the health check created with caller reference ``reference``."""
+    for page in client.get_paginator("list_health_checks").paginate():
+        for check in page.get("HealthChecks") or ():
+            if check.get("CallerReference") == reference:
+                return str(check["Id"])
+    return None
+
+
 def ensure(client: Any, reference: str, config: Mapping[str, Any]) -> tuple[str, bool]:
     """(id, created) of the health check made with ``reference``: found by
     its caller reference first, so a retried or resumed step never makes a
     second one."""
-    args: dict[str, Any] = {}
-    while True:
-        page = client.list_health_checks(**args)
-        for check in page.get("HealthChecks") or ():
-            if check.get("CallerReference") == reference:
-                return str(check["Id"]), False
-        if not page.get("IsTruncated"):
-            break
-        args = {"Marker": page["NextMarker"]}
+    found = find(client, reference)
+    if found is not None:
+        return found, False
     made = client.create_health_check(CallerReference=reference, HealthCheckConfig=dict(config))
     return str(made["HealthCheck"]["Id"]), True
 

@@ -27,7 +27,7 @@ from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, health_timeout
 from deployctl.actions.route53 import ObservedRecords, change, fqdn, record_sets, same_record
-from deployctl.actions.route53_health import Failing, check_config, ensure, wait_passing
+from deployctl.actions.route53_health import Failing, check_config, ensure, find, wait_passing
 from deployctl.manifest.routing import continent
 from deployctl.plan.api import Step
 
@@ -85,19 +85,9 @@ class Routing(ObservedRecords):
                 continue
             config = check_config(spec["create"], p["record_type"], p["records"][region])
             ref = reference(request.step, p, region, config)
-            if create:
-                out[region] = ensure(client, ref, config)[0]
-            else:
-                found = next(
-                    (
-                        c["Id"]
-                        for c in client.list_health_checks().get("HealthChecks") or ()
-                        if c.get("CallerReference") == ref
-                    ),
-                    None,
-                )
-                if found:
-                    out[region] = str(found)
+            found = ensure(client, ref, config)[0] if create else find(client, ref)
+            if found is not None:
+                out[region] = found
         return out
 
     # --- the records wanted ----------------------------------------------------------

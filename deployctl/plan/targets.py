@@ -120,6 +120,8 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
             what = f"{label}: continuous deployment, {weight}% to {IDLE} (staging)"
     else:
         what = f"{label}: {weight}% to {IDLE}, {100 - weight}% to the live side"
+    if isinstance(target, m.AlbTarget):
+        what += f", once {IDLE} has {target.min_healthy} healthy target(s)"
     return f"{service}.shift", params, what, f"{label}: weights back to where they were"
 
 
