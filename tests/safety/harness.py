@@ -142,6 +142,7 @@ class Result:
     view: dict[str, Any]
     violations: list[str] = field(default_factory=list)
     before: dict[str, Any] = field(default_factory=dict)
+    journal: list[api.Record] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -183,7 +184,7 @@ def run_case(
     found = world.check(before, after, state, entries)
     if outcome.exit_code not in (0, 3, 7):
         found.append(f"ended with exit {outcome.exit_code}: {outcome.message}")
-    return Result(outcome.exit_code, records, after, found, before)
+    return Result(outcome.exit_code, records, after, found, before, entries)
 
 
 def drive(plan: Plan, box: Sandbox, where: str, kill_at: int | None) -> tuple[api.Outcome, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def plan_from(tmp_path: Path, name: str, *edits: tuple[str, str]) -> Plan:
         text = text.replace(old, new)
     path = tmp_path / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
+    if not (tmp_path / "templates").exists():  # what the plan's paths name, beside it
+        shutil.copytree(ROOT / "plans" / "templates", tmp_path / "templates")
     return load_plan(str(path), argparse.Namespace(var=[], vars_file=[], region=None))
 
 
@@ -105,6 +108,22 @@ def test_blue_green_never_switches_to_a_green_whose_only_target_is_stopped(
     plan = plan_from(tmp_path, "media-register", ("health_timeout: 5m", "health_timeout: 1m"))
     done = run_case(plan, UNHEALTHY, None, clients)
     assert done.exit_code == 3 and done.violations == []
+    (failed,) = [r.data["error"] for r in done.journal if r.type == "failed"]
+    assert "green side: target group media-register-green has 0 healthy target(s)" in failed
+    assert "(Target.InvalidState: Target is in the stopped state)" in failed
     listener = next(v for k, v in done.view.items() if k.startswith("listener "))
     assert listener == {"blue": 100, "green": 0}
     assert not any(v for k, v in done.view.items() if k.startswith("stack "))
+
+
+def test_blue_drains_for_its_deregistration_delay_after_the_switch(
+    clients: Clients, tmp_path: Path
+) -> None:
+    plan = plan_from(tmp_path, "media-register")
+    done = run_case(plan, None, None, clients)
+    assert done.exit_code == 0 and done.violations == []
+    drain = [r for r in done.journal if r.step_id == "us-east-1/blue-green/drain"]
+    checks = [r.data for r in drain if r.type == "check"]
+    assert checks and checks[-1]["window"] == 300.0  # moto's default deregistration delay
+    assert checks[-1]["detail"] == "blue at 0%, finishing its requests"
+    assert drain[-1].type == "done"

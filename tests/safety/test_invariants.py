@@ -119,6 +119,12 @@ def test_no_traffic_goes_to_a_missing_unhealthy_or_unwatched_version(
         before = before or reference.before
         cases += 1
         violations += [f"{fault}: {v}" for v in reference.violations]
+        # The harness itself: no fault succeeds, every fault is felt.
+        if (reference.exit_code == 0) != (fault is None):
+            violations.append(
+                f"{fault}: exit {reference.exit_code}, the fault was not felt "
+                "(or the clean run failed)"
+            )
         for kill in kill_points(fault, reference.records, KILLS_PER_FAULT):
             killed = run_case(plan, fault, kill, clients, setup, before)
             cases += 1
