@@ -13,17 +13,21 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__
-from deployctl.commands import COMMANDS
+from deployctl import __version__, commands, config
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
-from deployctl.execute.store import local_dir
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage; 2 means "changes" here, so raise instead."""
+    """argparse exits 2 on bad usage; 2 means "changes" here, so raise instead.
+
+    The message names the subcommand once: ``deployctl: error: apply: the
+    following arguments are required: PLAN (see deployctl apply --help)``.
+    """
 
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message} (see --help)")
+        command = self.prog.removeprefix("deployctl").strip()
+        where = f"{command}: " if command else ""
+        raise UserError(f"{where}{message} (see {self.prog} --help)")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -50,21 +54,54 @@ def common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--endpoint-url", metavar="URL", help="AWS endpoint (moto server, LocalStack)"
     )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="count",
+        default=0,
+        help="more detail (every gate check)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        help="only failures, the outcome and the summary",
+    )
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _apply_defaults(parser: argparse.ArgumentParser, defaults: dict[str, object]) -> None:
+    """Config-file and environment defaults, on every subcommand that has the option."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                known = {a.dest for a in sub._actions}
+                sub.set_defaults(**{k: v for k, v in defaults.items() if k in known})
+
+
+def build_parser(
+    names: Sequence[str] = commands.NAMES, defaults: dict[str, object] | None = None
+) -> argparse.ArgumentParser:
+    """The parser with the commands ``names`` (their modules are imported here);
+    ``defaults`` (from :mod:`deployctl.config`) replace built-in ones."""
     parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
     parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = common_options()
-    for module in COMMANDS:
+    for module in commands.load(names):
         module.register(sub, common)
+    if defaults:
+        _apply_defaults(parser, defaults)
     return parser
 
 
 def _crash_log(state_dir: str) -> str:
+    from deployctl.execute.store import local_dir  # noqa: PLC0415 - only after a crash
+
     state_dir = local_dir(state_dir)  # a shared (DynamoDB) state keeps its crash log here
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.join(state_dir, "crash.log")
@@ -76,7 +113,11 @@ def _crash_log(state_dir: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        names = commands.wanted(argv)
+        # --version alone reads no config file: it must answer whatever the directory holds
+        defaults = config.defaults() if names else None
+        args = build_parser(names, defaults).parse_args(argv)
         code: int = args.run(args)
         return code
     except UserError as exc:

@@ -1,15 +1,17 @@
-"""Shared fixtures.  Every test is cut off from real AWS and the internet."""
+"""Shared fixtures.  Every test is cut off from real AWS and the internet.
+
+The rest of the fixtures (moto, the fake world, the virtual clock) live in
+deployctl.testing.pytest_plugin, loaded here."""
 
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+pytest_plugins = ["deployctl.testing.pytest_plugin"]
 
 _LOCAL = ("127.0.0.1", "::1", "localhost")
 

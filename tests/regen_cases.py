@@ -6,16 +6,15 @@ the review of what the change does to real plans.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from deployctl.testing.golden import case_names, dump, run_case
 
-from golden import CASES, case_names, dump, run_case
+CASES = Path(__file__).parent / "cases"
 
 
 def main() -> int:
-    for name in case_names():
+    for name in case_names(CASES):
         folder = CASES / name
         (folder / "expected.json").write_text(dump(run_case(folder)), encoding="utf-8")
         print(f"wrote {folder / 'expected.json'}")

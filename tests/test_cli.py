@@ -84,7 +84,11 @@ def test_missing_file_is_one_line_exit_1(
 def test_bad_usage_exits_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "plan")
     assert code == 1  # 2 means "changes" in this tool
-    assert "deployctl plan: the following arguments are required: PLAN" in err
+    # one line, the command named once
+    assert err == (
+        "deployctl: error: plan: the following arguments are required: PLAN "
+        "(see deployctl plan --help)\n"
+    )
 
 
 def test_plan_text_shows_steps_traffic_waits_and_totals(

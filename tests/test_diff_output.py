@@ -88,3 +88,84 @@ def test_a_step_that_acts_every_run_is_shown_but_is_not_a_change() -> None:
     changed = StepPreview(other.id, key, "modified", True)
     diff2 = diffview.build(plan2, Observed({key: state}, (every, changed), {}))
     assert diff2.changes and diff2.resources[0].status == "change"
+
+
+def canary() -> tuple[Plan, Observed]:
+    """A canary in two regions with an approval, as the live diff sees it."""
+    listener = (
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+        "listener/app/media-register/50dc6c495c0c9188/f2f7dc8efc522ab2"
+    )
+    steps, states, previews = [], {}, []
+    for region in ("us-east-1", "eu-west-1"):
+        shift = Step(f"{region}/canary/stage-1/shift", "lambda.shift", "alias live: 10%",
+                     region=region, tags=("stage:1",), traffic=10,
+                     deps=(("us-east-1/canary/stage-2/analysis",) if region == "eu-west-1" else ()))
+        gate = Step(f"{region}/canary/stage-1/analysis", "gate.analysis",
+                    "analysis 10m: ErrorRate <= 0.01", deps=(shift.id,), region=region,
+                    tags=("stage:1",), traffic=10, wait=600.0, mutating=False)
+        ok = Step(f"{region}/approve/promote", "approval", "promote?", deps=(gate.id,),
+                  region=region, tags=("phase:approval",), mutating=False)
+        last = Step(f"{region}/canary/stage-2/shift", "lambda.shift", "alias live: 100%",
+                    deps=(ok.id,), region=region, tags=("stage:2",), traffic=100)
+        bake = Step(f"{region}/canary/stage-2/analysis", "gate.analysis", "bake 30m",
+                    deps=(last.id,), region=region, tags=("stage:2",), traffic=100, wait=1800.0,
+                    mutating=False)
+        steps += [shift, gate, ok, last, bake]
+    key = f"alb-listener us-east-1 {listener}"
+    states[key] = ResourceState(key, {"weights": {}}, "blue 100%")
+    previews.append(StepPreview("us-east-1/canary/stage-1/shift", key, "green 10%", True))
+    plan = Plan("Deployment", "media-register", "prod", "plans/m.yaml", tuple(steps),
+                strategy="canary")
+    return plan, Observed(states, tuple(previews), {})
+
+
+def test_the_live_comment_keeps_the_rollout_shape_and_draws_the_waves() -> None:
+    plan, observed = canary()
+    text = diffview.render_markdown(diffview.build(plan, observed))
+    # what --offline shows: totals with the minimum time, stages with traffic,
+    # waits, gates and approvals
+    assert "- 10 steps; minimum wall time 1h20m (critical path)" in text
+    assert "- approvals: us-east-1/approve/promote, eu-west-1/approve/promote" in text
+    assert "| `us-east-1/stage-1` | 10% | 10m | analysis 10m: ErrorRate <= 0.01 |  |" in text
+    assert "| `us-east-1/approval` |  |  |  | `us-east-1/approve/promote` |" in text
+    assert "| `eu-west-1/stage-2` | 100% | 30m | bake 30m |  |" in text
+    # and a mermaid graph, one subgraph per wave, the second wave after the first
+    graph = text[text.index("```mermaid"):]
+    graph = graph[: graph.index("```\n", 3) + 3]
+    assert graph.count("subgraph") == 2 and 'subgraph w0["us-east-1"]' in graph
+    assert 's0["stage-1 · 10% · 10m"]' in graph and 's1{{"approval"}}' in graph
+    assert "s2 --> s3" in graph  # us-east-1 stage-2 -> eu-west-1 stage-1: waves in order
+
+
+def test_resources_show_short_names_and_the_arn_in_the_details() -> None:
+    plan, observed = canary()
+    text = diffview.render_markdown(diffview.build(plan, observed))
+    row = next(line for line in text.splitlines() if line.startswith("| ~ |"))
+    assert "`alb-listener us-east-1 listener/media-register/f2f7dc8efc522ab2`" in row
+    assert "arn:aws" not in row
+    assert "Resource: `alb-listener us-east-1 arn:aws:elasticloadbalancing:us-east-1:" in text
+
+
+def test_short_arns_keep_the_resource_and_drop_account_region_and_inner_ids() -> None:
+    assert diffview.short_arn(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/6d0ecf831eec9f09"
+    ) == "targetgroup/blue/6d0ecf831eec9f09"
+    assert diffview.short_arn(
+        "arn:aws:lambda:us-east-1:123456789012:function:api-handler:live"
+    ) == "function/api-handler/live"
+    assert diffview.short_key("route53-record Z123 api.example.com. CNAME") == (
+        "route53-record Z123 api.example.com. CNAME"
+    )
+
+
+def test_change_set_changes_replace_the_template_hash() -> None:
+    plan, observed = canary()
+    key = next(iter(observed.resources))
+    diff = diffview.build(plan, observed, {key: ("Add AWS::SSM::Parameter Settings",)})
+    text = diffview.render_markdown(diff)
+    assert "| blue 100% | Add AWS::SSM::Parameter Settings |" in text
+    assert "Change set:\n\n- Add AWS::SSM::Parameter Settings" in text
+    data = json.loads(diffview.render_json(diff))
+    jsonschema.validate(data, SCHEMA)
+    assert data["resources"][0]["changes"] == ["Add AWS::SSM::Parameter Settings"]

@@ -1,13 +1,19 @@
-"""Every case folder compiles to exactly its expected JSON (see tests/golden.py)."""
+"""Every case folder compiles to exactly its expected JSON (see
+deployctl/testing/golden.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from golden import CASES, case_names, dump, expected, run_case
+
+from deployctl.testing.golden import case_names, dump, expected, run_case
+
+CASES = Path(__file__).parent / "cases"
 
 
 def test_there_are_cases_for_every_target_and_kind() -> None:
-    names = case_names()
+    names = case_names(CASES)
     for prefix in (
         "lambda-",
         "alb-",
@@ -22,7 +28,7 @@ def test_there_are_cases_for_every_target_and_kind() -> None:
         assert any(n.startswith(prefix) for n in names), prefix
 
 
-@pytest.mark.parametrize("name", case_names())
+@pytest.mark.parametrize("name", case_names(CASES))
 def test_case_compiles_to_expected(name: str) -> None:
     folder = CASES / name
     got = run_case(folder)

@@ -59,11 +59,11 @@ def test_an_error_rate_fault_at_stage_2_rolls_the_alias_back(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, out, _ = sandbox(
-        capsys, tmp_path, "fraud-or-not", "--sandbox-fault", "ErrorRate=0.2@stage:2"
+        capsys, tmp_path, "fraud-or-not", "--sandbox-fault", "ErrorRate=0.2@stage:2", "-v"
     )
     assert code == 3, out
-    assert "stage-1/analysis check 1: pass" in out
-    assert "stage-2/analysis check 1: fail (ErrorRate=0.2 > 0.05; tripped ErrorRate>5%)" in out
+    assert "stage-1/analysis #1: pass" in out  # -v: every check has a line
+    assert "stage-2/analysis #1: fail (ErrorRate=0.2 > 0.05; tripped ErrorRate>5%)" in out
     assert "undone us-east-1/canary/stage-2/shift" in out
     assert "undone us-east-1/canary/stage-1/shift" in out
     assert "stage-3/shift" not in out
@@ -92,7 +92,7 @@ def test_a_second_sandbox_run_starts_afresh(
 def test_media_register_deploys_the_idle_stack_smoke_tests_it_and_switches(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out, _ = sandbox(capsys, tmp_path, "media-register")
+    code, out, _ = sandbox(capsys, tmp_path, "media-register", "-v")
     assert code == 0, out
     assert "done   us-east-1/deploy/stack" in out
     assert "simulated by the sandbox; nothing sent" in out
@@ -120,7 +120,7 @@ def test_a_latency_fault_in_one_region_rolls_back_only_that_wave(
         capsys, tmp_path, "people-cards", "--sandbox-fault", "Latency=1500ms@region:eu-west-1"
     )
     assert code == 3, out
-    assert "eu-west-1/canary/stage-1/analysis check 1: fail" in out
+    assert "eu-west-1/canary/stage-1/analysis #1: fail" in out  # failed checks always show
     assert "us-east-1 lambda people-cards-api alias live -> version 2" in out  # wave 1 kept
     assert "eu-west-1 lambda people-cards-api alias live -> version 1" in out
     assert "ap-southeast-1/deploy" not in out
@@ -259,3 +259,23 @@ def test_ssm_references_read_a_seeded_stand_in(
     assert "1 SSM SecureString" in out
     # The stand-in value was read into the smoke request, and shown nowhere.
     assert "sandbox-secret" not in out + err
+
+
+@pytest.mark.slow  # the sandbox's own speed: about 6 s of real bakes
+def test_the_fraud_or_not_canary_fits_in_forty_log_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Without a terminal (capsys is none), the log is plain: every step, each
+    # traffic stage, the gate checks condensed, and the summary.
+    # At the sandbox's own speed (x1200): a faster clock only packs more
+    # virtual minutes (and heartbeats) between two real events.
+    code, out, _ = sandbox(capsys, tmp_path, "fraud-or-not", "--sandbox-speed", "1200")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert len(lines) <= 40, out
+    assert not any(" check  " in line for line in lines)  # healthy checks: no line each
+    for stage in STAGES:
+        assert sum(f"done   {stage}" in line for line in lines) == 1
+    assert any("summary: run" in line and "final traffic us-east-1 100%" in line for line in lines)
+    stages = [line.split()[2] for line in lines if line[9:].startswith(" stage  ")]
+    assert stages == [f"us-east-1/stage-{n}:" for n in (1, 2, 3, 4)] + ["us-east-1/monitor:"]

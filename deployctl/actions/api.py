@@ -237,6 +237,14 @@ class Action(abc.ABC):
         resource keys (as predicted after the earlier steps)."""
         raise NotImplementedError(f"{step.kind}: no preview")
 
+    def change_set(self, step: Step, params: Mapping[str, Any]) -> Sequence[str] | None:
+        """What the service itself says this step would change, one line each
+        (``Add AWS::SSM::Parameter Settings``), for ``plan --change-sets``;
+        None when the action has no such preview.  Unlike ``describe`` this
+        may need write rights (a change set is created, read and deleted),
+        which is why ``plan`` asks only when told to."""
+        return None
+
 
 class SecretSource(abc.ABC):
     """Reads the value behind a ``${scheme:name}`` secret reference

@@ -5,6 +5,10 @@ clients from concurrently, and each new one re-reads the config files), and
 one client per (service, region), built once under a lock and then shared:
 botocore clients are thread-safe.  Throttling and 5xx errors are retried by
 botocore's *standard* retry mode, never by a loop of ours.
+
+Our retry settings are defaults only: ``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS``
+or ``retry_mode``/``max_attempts`` in the AWS config file win, as they do
+for every AWS tool.
 """
 
 from __future__ import annotations
@@ -18,6 +22,27 @@ from botocore.config import Config
 from deployctl import __version__
 
 DEFAULT_ATTEMPTS = 5
+
+
+def retries(session: Any, max_attempts: int | None) -> dict[str, Any]:
+    """Our retry defaults, minus what the user set for botocore.
+
+    A key left out of a client's ``retries`` falls back to botocore's own
+    settings (environment, then config file), so we leave out whatever those
+    set.  ``total_max_attempts`` counts the first try, like AWS_MAX_ATTEMPTS
+    and the config file; Config's own ``max_attempts`` would count retries only.
+    """
+    core = getattr(session, "_session", None)  # botocore's session holds the settings
+
+    def user_set(name: str) -> bool:
+        return core is not None and core.get_config_variable(name) is not None
+
+    out: dict[str, Any] = {}
+    if not user_set("retry_mode"):
+        out["mode"] = "standard"
+    if max_attempts is not None or not user_set("max_attempts"):
+        out["total_max_attempts"] = max_attempts or DEFAULT_ATTEMPTS
+    return out
 
 
 class Clients:
@@ -34,20 +59,17 @@ class Clients:
         profile: str | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
-        max_attempts: int = DEFAULT_ATTEMPTS,
+        max_attempts: int | None = None,
         session: Any = None,
         user_agent_extra: str = f"deployctl/{__version__}",
     ) -> None:
-        if max_attempts < 1:
+        if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts counts the first try too: it must be at least 1")
         self.session = session or boto3.Session(profile_name=profile, region_name=region)
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
-        # total_max_attempts counts the first try, like AWS_MAX_ATTEMPTS and the
-        # config file; Config's own "max_attempts" would count retries only.
         self.config = Config(
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
-            user_agent_extra=user_agent_extra,
+            retries=retries(self.session, max_attempts), user_agent_extra=user_agent_extra
         )
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str | None, float | None], Any] = {}

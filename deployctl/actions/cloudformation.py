@@ -128,6 +128,43 @@ class _Stack:
             raise ActionError(self.kind, f"{self.name}: stack ended in {status}") from exc
         return changes or ["(the change set lists no resource changes)"]
 
+    def preview_changes(
+        self, body: str, params: Mapping[str, str], capabilities: list[str], name: str
+    ) -> list[str]:
+        """Create a change set, list its changes, delete it (and the empty
+        REVIEW_IN_PROGRESS stack a CREATE change set leaves).  Never executed."""
+        exists = self.describe() is not None
+        args: dict[str, Any] = {
+            "StackName": self.name,
+            "ChangeSetName": name,
+            "TemplateBody": body,
+            "Parameters": [
+                {"ParameterKey": k, "UsePreviousValue": True}
+                if v == NOECHO
+                else {"ParameterKey": k, "ParameterValue": str(v)}
+                for k, v in sorted(params.items())
+            ],
+            "Capabilities": capabilities,
+            "ChangeSetType": "UPDATE" if exists else "CREATE",
+        }
+        arn = self.client.create_change_set(**args)["Id"]
+        try:
+            try:
+                self.client.get_waiter("change_set_create_complete").wait(
+                    ChangeSetName=arn, StackName=self.name
+                )
+            except WaiterError:
+                reason = str(self.client.describe_change_set(ChangeSetName=arn).get("StatusReason"))
+                if any(text in reason for text in NO_CHANGES):
+                    return []
+                return [f"(change set failed: {reason})"]
+            described = self.client.describe_change_set(ChangeSetName=arn)
+            return [_change_text(c) for c in described.get("Changes") or ()]
+        finally:
+            self.client.delete_change_set(ChangeSetName=arn)
+            if not exists:
+                self.client.delete_stack(StackName=self.name)
+
 
 ALARM_OPS = {
     ">": "GreaterThanThreshold",
@@ -306,6 +343,14 @@ class Deploy(Action):
         return Preview(
             _stack_display(live if same else after), not same, {} if same else {key: after}
         )
+
+    def change_set(self, step: Step, params: Mapping[str, Any]) -> list[str] | None:
+        body, wanted, capabilities = _wanted(step, params)
+        if any("${" in v for v in wanted.values()):
+            return ["(parameters known only during the run: no change set)"]
+        stack = _Stack(self.clients, step, params)
+        name = _change_set_name("plan", _sha(body + json.dumps(wanted, sort_keys=True))[:16])
+        return stack.preview_changes(body, wanted, capabilities, name) or ["no changes"]
 
     def observe(self, request: StepRequest) -> Observation:
         body, params, _ = self._wanted(request)

@@ -4,27 +4,24 @@ Plugins: a distribution declares an entry point in the ``deployctl.actions``
 group pointing at a ``register(registry)`` function; built-ins use the same
 function shape.
 
-Backends: ``DEPLOYCTL_ACTIONS`` selects what ``apply`` talks to.  Unset means
-the built-in AWS actions, CloudWatch metrics for gates and the real clock.
-``fake:/path/world.json`` selects the persistent fake world
-(:mod:`deployctl.actions.fake`) and a virtual clock; the test suite runs
-real ``python -m deployctl`` subprocesses against it.
+Backends: what ``apply`` talks to.  :func:`load_backend` gives the built-in
+AWS actions, CloudWatch metrics for gates and the real clock; the sandbox
+builds its own (:mod:`deployctl.actions.sandbox`), and so does the test
+harness (:mod:`deployctl.testing`), in the process it runs the CLI in.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from deployctl.actions import analysis
 from deployctl.actions.api import Registry
-from deployctl.errors import UserError
 from deployctl.execute.api import Clock, MetricsSource, Reporter, RunObserver
 from deployctl.execute.clock import RealClock
 
 BUILTINS = (analysis.register,)
-ENV = "DEPLOYCTL_ACTIONS"
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,9 @@ class Backend:
     metrics: MetricsSource | None = None
     reporters: tuple[Reporter, ...] = ()  # observers the backend adds (test hooks)
     observers: tuple[RunObserver, ...] = ()  # told when a run ends (deployment metrics)
+    # The plan's notifications (notify:), given a function that logs a failure
+    # to send; None: this backend sends none (the sandbox, the test harness).
+    notifier: Callable[[Callable[[str], None]], Reporter] | None = None
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
@@ -47,38 +47,36 @@ def default_registry(*, plugins: bool = True) -> Registry:
 
 
 def load_backend(
-    spec: str | None = None,
     *,
     profile: str | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
 ) -> Backend:
-    """The backend named by ``spec`` (default: ``$DEPLOYCTL_ACTIONS``).
+    """The built-in AWS actions, CloudWatch metrics and the real clock.
 
     The AWS backend is imported only here, so commands that never touch AWS
-    (status, runs, the fake world) never import boto3.
+    (validate, status, runs) never import boto3.
     """
-    spec = os.environ.get(ENV) if spec is None else spec
-    if not spec:
-        from deployctl.actions.aws import Clients  # noqa: PLC0415 - boto3 only when used
-        from deployctl.actions.builtin import register_aws  # noqa: PLC0415
-        from deployctl.actions.cloudwatch import (  # noqa: PLC0415
-            CloudWatchMetrics,
-            DeploymentMetrics,
-        )
+    from deployctl.actions.aws import Clients  # noqa: PLC0415 - boto3 only when used
+    from deployctl.actions.builtin import register_aws  # noqa: PLC0415
+    from deployctl.actions.cloudwatch import (  # noqa: PLC0415
+        CloudWatchMetrics,
+        DeploymentMetrics,
+    )
+    from deployctl.actions.sns import SnsSender  # noqa: PLC0415
+    from deployctl.notify import Notifier  # noqa: PLC0415
 
-        clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url)
-        registry = default_registry()
-        register_aws(registry, clients)
-        return Backend(
-            registry,
-            RealClock(),
-            CloudWatchMetrics(clients),
-            observers=(DeploymentMetrics(clients),),
-        )
-    name, _, arg = spec.partition(":")
-    if name == "fake" and arg:
-        from deployctl.actions.fake import fake_backend  # noqa: PLC0415 - fake imports us
+    clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url)
+    registry = default_registry()
+    register_aws(registry, clients)
 
-        return fake_backend(arg)
-    raise UserError(f"{ENV}={spec!r}: expected 'fake:/path/to/world.json' or nothing")
+    def notifier(log: Callable[[str], None]) -> Reporter:
+        return Notifier(sns=SnsSender(clients), log=log)
+
+    return Backend(
+        registry,
+        RealClock(),
+        CloudWatchMetrics(clients),
+        observers=(DeploymentMetrics(clients),),
+        notifier=notifier,
+    )

@@ -1,20 +1,45 @@
-"""One module per subcommand; each exposes ``register(subparsers, common)``."""
+"""One module per subcommand; each exposes ``register(subparsers, common)``.
 
-from deployctl.commands import (
-    apply,
-    approve,
-    db,
-    flags,
-    graph,
-    plan,
-    resume,
-    rollback,
-    runs,
-    schema,
-    status,
-    unlock,
-    validate,
+A command's module is imported only when that command runs (all of them for
+``--help`` and usage errors, none for ``--version``), so no command pays for
+another's imports: ``validate`` never loads boto3 because ``db`` needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from types import ModuleType
+
+# In the order ``deployctl --help`` lists them.
+NAMES = (
+    "validate",
+    "plan",
+    "graph",
+    "schema",
+    "flags",
+    "db",
+    "apply",
+    "resume",
+    "status",
+    "runs",
+    "approve",
+    "rollback",
+    "unlock",
+    "report",
+    "completion",
 )
 
-COMMANDS = [validate, plan, graph, schema, flags, db]
-COMMANDS += [apply, resume, status, runs, approve, rollback, unlock]
+
+def wanted(argv: Sequence[str]) -> tuple[str, ...]:
+    """The commands whose modules parsing ``argv`` needs."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in NAMES:
+        return (first,)
+    if first is None and "--version" in argv and not {"-h", "--help"} & set(argv):
+        return ()
+    return NAMES
+
+
+def load(names: Sequence[str]) -> list[ModuleType]:
+    return [importlib.import_module(f"deployctl.commands.{name}") for name in names]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Mapping
 
-from deployctl.actions.registry import Backend, load_backend
+from deployctl.actions import registry
+from deployctl.actions.registry import Backend
 from deployctl.errors import UserError
-from deployctl.execute.api import Outcome, Reporter
-from deployctl.execute.report import LiveReporter, PlainReporter
+from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.store import StateStore, open_store
 from deployctl.manifest.durations import DurationError, parse_duration
+from deployctl.output.log import GITHUB, HEARTBEAT, PLAIN, LogReporter
+
+LOG_FORMATS = ("auto", "live", "plain", "github")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +32,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="at an approval, stay up to DURATION (30m, 2h) watching the rollback triggers, "
         "and go on as soon as someone approves (default: pause with exit 6 at once)",
     )
+    add_log_options(parser)
 
 
 def _wait(text: str | None) -> float:
@@ -36,6 +42,24 @@ def _wait(text: str | None) -> float:
         return parse_duration(text.strip())
     except DurationError as exc:
         raise UserError(f"--wait-for-approval {text!r}: {exc}") from None
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="auto",
+        help="live: panels on a terminal; plain: timestamped lines; github: plain with "
+        "::group::/::error:: and $GITHUB_STEP_SUMMARY; auto (default): github when "
+        "GITHUB_ACTIONS=true, live on a terminal, else plain",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        default="15m",
+        metavar="DURATION",
+        help="in plain and github logs, a line with the checks so far this often "
+        "during a gate (default 15m)",
+    )
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -57,9 +81,48 @@ def store(args: argparse.Namespace, state_dir: str | None = None) -> StateStore:
     )
 
 
-def reporter() -> Reporter:
-    """A live view on a terminal, plain lines in logs and CI."""
-    return LiveReporter(sys.stdout) if sys.stdout.isatty() else PlainReporter(sys.stdout)
+def log_format(requested: str, environ: Mapping[str, str], tty: bool) -> str:
+    """What ``--log-format auto`` means here."""
+    if requested != "auto":
+        return requested
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return GITHUB
+    if tty and environ.get("TERM") != "dumb":
+        return "live"
+    return PLAIN
+
+
+def _heartbeat(args: argparse.Namespace) -> float:
+    text = getattr(args, "heartbeat", None)
+    if not text:
+        return HEARTBEAT
+    try:
+        seconds = parse_duration(str(text))
+    except DurationError as exc:
+        raise UserError(f"--heartbeat: {exc}") from None
+    if seconds <= 0:
+        raise UserError("--heartbeat must be longer than 0s")
+    return seconds
+
+
+def reporter(args: argparse.Namespace, now: Callable[[], float]) -> Reporter:
+    """A live view on a terminal, timestamped lines in logs and CI (see --log-format)."""
+    verbosity = int(getattr(args, "verbosity", 0) or 0)
+    fmt = log_format(getattr(args, "log_format", "auto"), os.environ, sys.stdout.isatty())
+    if fmt == "live":
+        from rich.console import Console  # noqa: PLC0415 - rich only on a terminal
+
+        from deployctl.output.live import LiveView  # noqa: PLC0415
+
+        return LiveView(Console(file=sys.stdout, highlight=False), now=now)
+    return LogReporter(
+        sys.stdout,
+        now=now,
+        style=fmt,
+        verbosity=verbosity,
+        heartbeat=_heartbeat(args),
+        step_summary=os.environ.get("GITHUB_STEP_SUMMARY") or None,
+    )
 
 
 def executor(
@@ -71,13 +134,18 @@ def executor(
 ) -> Executor:
     """The executor for ``args``; ``backend`` and ``state_dir`` override (the sandbox)."""
     if backend is None:
-        backend = load_backend(
+        # Looked up when called: the test harness (deployctl.testing.cli)
+        # swaps in the fake world or crash hooks in the process it runs us in.
+        backend = registry.load_backend(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
+    view = None if quiet else reporter(args, backend.clock.now)
+    if view is not None and backend.notifier is not None:
+        view = MultiReporter([view, backend.notifier(view.message)])
     return Executor(
         state_dir or args.state_dir,
         backend,
-        None if quiet else reporter(),
+        view,
         store=store(args, state_dir),
     )
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from deployctl.actions.aws import Clients
-from deployctl.actions.rds import parse_time, plan_restore, restore
 from deployctl.errors import EXIT_OK
 
 
@@ -32,6 +30,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    # boto3 only when a database is restored: other commands start faster.
+    from deployctl.actions.aws import Clients  # noqa: PLC0415
+    from deployctl.actions.rds import parse_time, plan_restore, restore  # noqa: PLC0415
+
     when = parse_time(args.time)
     clients = Clients(profile=args.profile, region=args.region, endpoint_url=args.endpoint_url)
     region = clients.region

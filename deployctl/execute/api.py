@@ -266,6 +266,10 @@ class Reporter:
     def record(self, record: Record) -> None:
         """A journal record was written (after it is durable)."""
 
+    def history(self, records: Sequence[Record]) -> None:
+        """A resumed run's records written before this process, in order (right
+        after ``run_started``): summaries cover the whole run, not this part."""
+
     def message(self, text: str) -> None:
         """A line for people (rollback progress, approvals)."""
 
@@ -317,6 +321,10 @@ class MultiReporter(Reporter):
     def record(self, record: Record) -> None:
         for r in self.reporters:
             r.record(record)
+
+    def history(self, records: Sequence[Record]) -> None:
+        for r in self.reporters:
+            r.history(records)
 
     def message(self, text: str) -> None:
         for r in self.reporters:

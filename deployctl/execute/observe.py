@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deployctl.actions.api import Action, Read, Registry, ResourceState
@@ -46,6 +46,8 @@ class StepPreview:
     after: str
     changes: bool
     every_run: bool = False  # acts on each run by design (Preview.every_run)
+    # the step's params as far as known before the run (plan --change-sets reuses them)
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def observe(plan: Plan, registry: Registry, readers: int = DEFAULT_READERS) -> O
             current.update(seen.states)
             predicted[step.id] = dict(seen.outputs)
             previews[step.id] = StepPreview(
-                step.id, keys[0], seen.after, seen.changes, seen.every_run
+                step.id, keys[0], seen.after, seen.changes, seen.every_run, params
             )
         if len(waiting) == len(pending):
             break

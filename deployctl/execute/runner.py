@@ -27,7 +27,7 @@ from deployctl.errors import (
     UnknownAction,
     UserError,
 )
-from deployctl.execute import api, paused, testhooks
+from deployctl.execute import api, paused
 from deployctl.execute.context import RunContext
 from deployctl.execute.journal import who
 from deployctl.execute.lock import LEASE_SECONDS, lock_id_for
@@ -67,9 +67,7 @@ class Executor:
     ) -> None:
         self.state_dir = state_dir
         self.backend = backend
-        self.reporter = api.MultiReporter(
-            [reporter or api.Reporter(), *backend.reporters, *testhooks.from_env()]
-        )
+        self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
         self.store = store or open_store(state_dir)
         self.journal = self.store.journal(now=backend.clock.now)
         self.user = user or who()
@@ -191,6 +189,9 @@ class Executor:
         with self._locked(plan) as lock:
             lock.set_run(run_id)
             ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
+            # the views and notifications see the run as resumed, with its history
+            self.reporter.run_started(ctx.run, plan, True)
+            self.reporter.history(self.journal.records(run_id))
             failed = [st.error for st in ctx.state.steps.values() if st.status == FAILED]
             reason = ctx.state.rollback_reason or (
                 f"rollback requested by {self.user}" + (f" after: {failed[0]}" if failed else "")
@@ -262,6 +263,8 @@ class Executor:
         self.journal.set_status(run.run_id, api.RUNNING)
         ctx = self._context(plan, run, options, lock)
         self.reporter.run_started(run, plan, resumed)
+        if resumed:
+            self.reporter.history(self.journal.records(run.run_id))
         ctx.write(
             api.RESUMED if resumed else api.RUN_STARTED,
             data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},

@@ -1,6 +1,7 @@
 """What ``deployctl status`` shows: a run's steps, folded from its journal.
 
-The JSON form is versioned (``"version": 1``); fields are only ever added.
+The JSON form is versioned (``"format_version": 1``, also as ``"version"``
+for readers of the first release); fields are only ever added.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def run_status(journal: Journal, run_id: str) -> dict[str, Any]:
             }
         )
     return {
+        "format_version": STATUS_VERSION,
         "version": STATUS_VERSION,
         "run": run.to_json(),
         "records": len(records),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from deployctl.errors import DeployctlError, UserError
-from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.manifest.model import MetricDef, MetricQuery, Notify
 from deployctl.plan.api import Plan, Publish, Step
 
 
@@ -89,6 +89,7 @@ def plan_from_json(
         rollback_automatic=data.get("rollback", {}).get("automatic", True),
         rollback_scope=data.get("rollback", {}).get("scope", "wave"),
         publish=_publish(data.get("monitoring")),
+        notify=Notify.from_json(data["notify"]) if data.get("notify") else None,
     )
     if plan.digest != digest and not allow_redacted:
         raise DeployctlError(

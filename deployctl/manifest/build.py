@@ -42,6 +42,22 @@ def header(data: dict[str, Any], source: m.Source, region: str | None) -> m.Head
         vars=tuple(sorted(variables.items())),
         secret_vars=tuple(sorted(secret)),
         source=source,
+        notify=notify(data.get("notify")),
+    )
+
+
+def notify(spec: dict[str, Any] | None) -> m.Notify | None:
+    """``notify:`` (the schema checked its shape)."""
+    if not spec:
+        return None
+    events = tuple(spec.get("on") or m.NOTIFY_EVENTS)
+    return m.Notify(
+        events,
+        tuple(str(arn) for arn in spec.get("sns") or ()),
+        tuple(
+            m.Webhook(w.get("url"), w.get("url_env"), tuple(w.get("on") or events))
+            for w in spec.get("webhooks") or ()
+        ),
     )
 
 

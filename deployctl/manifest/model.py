@@ -27,6 +27,48 @@ class Source:
         return self.marks.diag(path, message)
 
 
+NOTIFY_EVENTS = ("started", "waiting", "rollback", "succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A URL given in the plan (a secret: redacted everywhere) or the name of
+    an environment variable read when sending (never stored)."""
+
+    url: str | None = None
+    url_env: str | None = None
+    events: tuple[str, ...] = NOTIFY_EVENTS
+
+
+@dataclass(frozen=True)
+class Notify:
+    """``notify:``: who hears about a run, and of which events."""
+
+    events: tuple[str, ...] = NOTIFY_EVENTS
+    sns: tuple[str, ...] = ()
+    webhooks: tuple[Webhook, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "on": list(self.events),
+            "sns": list(self.sns),
+            "webhooks": [
+                {"url": w.url, "url_env": w.url_env, "on": list(w.events)} for w in self.webhooks
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Notify:
+        return cls(
+            tuple(data.get("on") or NOTIFY_EVENTS),
+            tuple(data.get("sns") or ()),
+            tuple(
+                Webhook(w.get("url"), w.get("url_env"), tuple(w.get("on") or NOTIFY_EVENTS))
+                for w in data.get("webhooks") or ()
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class Header:
     api_version: str
@@ -40,6 +82,7 @@ class Header:
     vars: tuple[tuple[str, Any], ...]
     secret_vars: tuple[str, ...]
     source: Source
+    notify: Notify | None = None
 
 
 # --- targets -----------------------------------------------------------------

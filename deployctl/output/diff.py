@@ -8,10 +8,12 @@ plan, rendered as text (coloured on a terminal), markdown (a PR comment under
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from deployctl.execute.observe import Observed, StepPreview
+from deployctl.output import rollout
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan
 
@@ -29,6 +31,7 @@ class ResourceDiff:
     changed: bool
     fingerprint: str
     every_run: bool = False  # only steps that act on each run by design (a snapshot)
+    changes: tuple[str, ...] = ()  # what a change set lists (plan --change-sets)
 
     @property
     def after(self) -> str:
@@ -68,7 +71,11 @@ class PlanDiff:
         }
 
 
-def build(plan: Plan, observed: Observed) -> PlanDiff:
+def build(
+    plan: Plan, observed: Observed, change_sets: dict[str, tuple[str, ...]] | None = None
+) -> PlanDiff:
+    """``change_sets``: resource key -> the changes a change set listed."""
+    change_sets = change_sets or {}
     paths: dict[str, list[StepPreview]] = {}
     for preview in observed.previews:
         if plan.by_id[preview.step_id].mutating:
@@ -87,6 +94,7 @@ def build(plan: Plan, observed: Observed) -> PlanDiff:
                 changed=any(not p.every_run for p in acting),
                 fingerprint=state.fingerprint,
                 every_run=bool(acting) and all(p.every_run for p in acting),
+                changes=change_sets.get(key, ()),
             )
         )
     previewed = {p.step_id for p in observed.previews}
@@ -127,6 +135,7 @@ def render_text(diff: PlanDiff, redact: Redactor | None = None, *, colour: bool 
             mark = f"  ~ {r.key}" if r.changed else f"  + {r.key} (every run)"
             lines.append(_paint(mark, r.status, colour))
             lines.append(f"      {r.before}  ->  " + " -> ".join(r.path))
+            lines += [f"      change set: {c}" for c in r.changes]
             lines.append(f"      steps: {', '.join(r.steps)}")
         else:
             lines.append(_paint(f"  = {r.key} (unchanged): {r.before}", UNCHANGED, colour))
@@ -146,10 +155,33 @@ def render_text(diff: PlanDiff, redact: Redactor | None = None, *, colour: bool 
 
 
 _MARKS = {CHANGE: "~", UNCHANGED: "=", EVERY_RUN: "+ (every run)"}
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:[^\s]+")
+_ID = re.compile(r"[0-9a-f]{8,}")
+
+
+def short_arn(arn: str) -> str:
+    """``arn:aws:elasticloadbalancing:...:listener/app/web/50dc6c49/f2f7dc8e``
+    -> ``listener/web/f2f7dc8e``: the resource part, without the account,
+    region and the load balancer's own id (the last id is kept)."""
+    resource = arn.split(":", 5)[5] if arn.count(":") >= 5 else arn
+    parts = re.split(r"([/:])", resource)
+    names = parts[0::2]
+    kept = [p for p in names[:-1] if p not in ("app", "net") and not _ID.fullmatch(p)]
+    return "/".join([*kept, names[-1]])
+
+
+def short_key(key: str) -> str:
+    """A resource key for people: ARNs in it cut to their resource part."""
+    return _ARN.sub(lambda m: short_arn(m.group(0)), key)
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _after(r: ResourceDiff) -> str:
+    """The end state; with a change set, what it lists instead of a hash."""
+    return "; ".join(r.changes) if r.changes else r.after
 
 
 def render_markdown(
@@ -164,21 +196,28 @@ def render_markdown(
         "",
         f"**{_headline(diff)}** (from `{plan.source}`, digest `{plan.digest[:12]}`)",
         "",
+        rollout.render_markdown(plan),
+        "#### Resources",
+        "",
         "| | resource | now | after |",
         "|---|---|---|---|",
     ]
     blocks = [
-        f"| {_MARKS[r.status]} | `{_cell(r.key)}` | {_cell(r.before)} | "
-        f"{_cell(r.after) if r.shows_path else 'unchanged'} |"
+        f"| {_MARKS[r.status]} | `{_cell(short_key(r.key))}` | {_cell(r.before)} | "
+        f"{_cell(_after(r)) if r.shows_path else 'unchanged'} |"
         for r in diff.resources
     ]
     blocks.append("")
     for r in diff.resources:
         if r.shows_path:
             body = "\n".join(f"{n}. {_cell(a)}" for n, a in enumerate(r.path, 1))
+            changes = "".join(f"- {_cell(c)}\n" for c in r.changes)
+            if changes:
+                changes = f"Change set:\n\n{changes}\n"
             blocks.append(
-                f"<details><summary><code>{r.key}</code>: {_cell(r.before)} -> "
-                f"{_cell(r.after)}</summary>\n\nNow: {_cell(r.before)}\n\n{body}\n\n"
+                f"<details><summary><code>{short_key(r.key)}</code>: {_cell(r.before)} -> "
+                f"{_cell(_after(r))}</summary>\n\nResource: `{r.key}`\n\n"
+                f"Now: {_cell(r.before)}\n\n{body}\n\n{changes}"
                 f"Steps: {', '.join(f'`{s}`' for s in r.steps)}\n\n</details>\n"
             )
     for sid, why in diff.not_observed:
@@ -220,6 +259,7 @@ def diff_json(diff: PlanDiff) -> dict[str, Any]:
                 "path": list(r.path),
                 "steps": list(r.steps),
                 "fingerprint": r.fingerprint,
+                "changes": list(r.changes),
             }
             for r in diff.resources
         ],

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from deployctl.manifest.durations import format_duration
+from deployctl.output import rollout
 from deployctl.output.redact import Redactor
 from deployctl.plan.api import Plan, Step
 
@@ -30,22 +31,7 @@ def _flags(step: Step) -> str:
 
 
 def _totals(plan: Plan) -> list[str]:
-    s = plan.summary
-    approvals = ", ".join(s.approvals) or "none"
-    doors = ", ".join(s.one_way_doors) or "none"
-    if s.rollback_horizon is None:
-        horizon = "every step can be rolled back automatically"
-    else:
-        horizon = (
-            f"automatic until {s.rollback_horizon} runs; after that, rollback can return "
-            f"only to the state just after {s.rollback_horizon}"
-        )
-    return [
-        f"{s.steps} steps; minimum wall time {format_duration(s.min_wall_seconds)} (critical path)",
-        f"approvals: {approvals}",
-        f"one-way doors: {doors}",
-        f"rollback: {horizon}",
-    ]
+    return rollout.totals(plan)
 
 
 def _title(plan: Plan) -> str:
@@ -82,8 +68,8 @@ def render_markdown(plan: Plan, redact: Redactor | None = None, limit: int = MAR
     """A PR comment: totals first, then the steps; cut with a note past ``limit``."""
     redact = redact or Redactor(plan.secret_values)
     head = [f"### deployctl plan: {_md_cell(_title(plan))}", ""]
-    head += [f"- {_md_cell(line)}" for line in _totals(plan)]
-    head += ["", "| step | action | traffic | wait | |", "|---|---|---|---|---|"]
+    head += [rollout.render_markdown(plan), "#### Steps", ""]
+    head += ["| step | action | traffic | wait | |", "|---|---|---|---|---|"]
     rows = [
         f"| `{step.id}` | {_md_cell(step.description)} | {_traffic(step)} | {_wait(step)} | {_flags(step)} |"
         for step in plan.steps

@@ -13,12 +13,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
-from deployctl.manifest.model import MetricDef
+from deployctl.manifest.model import MetricDef, Notify
 from deployctl.plan.analysis import Summary, summarize
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Plan:
     rollback_automatic: bool = True  # roll back on a failure or a tripped trigger
     rollback_scope: str = "wave"  # wave: only the failing region wave; all: every wave
     publish: Publish | None = None  # from monitoring:; None publishes nothing
+    notify: Notify | None = None  # from notify:; None tells no one
     secret_values: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @functools.cached_property
@@ -87,6 +89,8 @@ class Plan:
 
     @functools.cached_property
     def graph(self) -> nx.DiGraph:
+        import networkx as nx  # noqa: PLC0415 - 0.15 s to import; validate never needs it
+
         graph = nx.DiGraph()
         for step in self.steps:
             graph.add_node(step.id)
@@ -119,6 +123,8 @@ class Plan:
                 "namespace": self.publish.namespace,
                 "publish": list(self.publish.metrics),
             }
+        if self.notify is not None:
+            out["notify"] = self.notify.to_json()
         if with_summary:
             out["summary"] = self.summary.to_json()
         return out

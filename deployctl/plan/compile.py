@@ -182,6 +182,9 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
     for step in steps:
         secrets.update(credential_values(step.params, literal_only=True))
     first = manifests[0]
+    notify = next((d.header.notify for d in flat_docs(manifests) if d.header.notify), None)
+    # A webhook URL written in the plan carries its token: a secret, like a secret var.
+    secrets.update(w.url for w in (notify.webhooks if notify else ()) if w.url)
     # A file's documents share one run, so the strictest rollback settings win.
     flat = [c for doc in manifests for c in _flatten(doc)]
     deployments = [d for d in flat if isinstance(d, (m.Deployment, m.FeatureFlags))]
@@ -197,6 +200,7 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         rollback_automatic=all(d.rollback.automatic for d in deployments),
         rollback_scope="all" if any(d.rollback.scope == "all" for d in deployments) else "wave",
         publish=_publish(flat),
+        notify=notify,
         secret_values=frozenset(secrets),
     )
 
@@ -210,6 +214,10 @@ def _publish(docs: Sequence[m.Manifest]) -> Publish | None:
         return None
     namespace = next(mon.namespace for mon in blocks if mon.publish)
     return Publish(namespace, tuple(dict.fromkeys(wanted)))
+
+
+def flat_docs(manifests: Sequence[m.Manifest]) -> list[m.Manifest]:
+    return [c for doc in manifests for c in _flatten(doc)]
 
 
 def _flatten(doc: m.Manifest) -> list[m.Manifest]:

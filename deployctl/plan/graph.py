@@ -6,8 +6,6 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import replace
 
-import networkx as nx
-
 from deployctl.errors import CycleError, DeployctlError, UserError
 from deployctl.plan.api import Step
 
@@ -89,6 +87,8 @@ class StepGraph:
                 if waiting[user] == 0:
                     heapq.heappush(ready, rank[user])
         if len(order) < len(self.steps):
+            import networkx as nx  # noqa: PLC0415 - only to name a cycle
+
             graph = nx.DiGraph((dep, step.id) for step in self.steps.values() for dep in step.deps)
             cycle = [edge[0] for edge in nx.find_cycle(graph)]
             raise CycleError(cycle, self.file)

@@ -1,45 +1,11 @@
-"""Fixtures for the AWS action tests: in-process moto, one boto3 session per
-test, a virtual clock, and a counter of the AWS calls an action makes."""
+"""The AWS action tests run on in-process moto (the ``aws``, ``clients`` and
+``calls`` fixtures of deployctl.testing.pytest_plugin) and a virtual clock."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import boto3
 import pytest
-from aws_helpers import REGION, Calls
-from moto import mock_aws
-
-from deployctl.actions.aws import Clients
-from deployctl.execute.clock import VirtualClock
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # EC2 instances (ALB targets) need no sample AMIs: loading them costs a second.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    # The docker-less Lambda backend: invokes answer from a queue we control.
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        yield
-
-
-@pytest.fixture
-def calls() -> Calls:
-    return Calls()
-
-
-@pytest.fixture
-def clients(aws: None, calls: Calls) -> Clients:
-    session = boto3.Session(region_name=REGION)
-    # Clients copy the session's hooks when created: register before any exists.
-    session.events.register("before-call.*.*", calls)
-    return Clients(session=session, max_attempts=3)
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
 
 
 @pytest.fixture(autouse=True)

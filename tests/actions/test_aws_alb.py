@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, request
 
 from deployctl.actions.alb import register
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
+from deployctl.testing.aws import Calls, request
+from deployctl.testing.worlds import alb
+from deployctl.testing.worlds.alb import params, weights
 
 
 @pytest.fixture
@@ -22,51 +24,7 @@ def registry(clients: Clients) -> Registry:
 @pytest.fixture
 def lb(clients: Clients) -> dict[str, Any]:
     """A listener forwarding plainly to blue, a rule forwarding to blue too."""
-    ec2 = clients.client("ec2", REGION)
-    elb = clients.client("elbv2", REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
-                                 AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
-               for i, z in enumerate("ab")]
-    arn = elb.create_load_balancer(Name="web", Subnets=subnets)["LoadBalancers"][0][
-        "LoadBalancerArn"]
-    tgs = {c: elb.create_target_group(Name=f"web-{c}", Protocol="HTTP", Port=80, VpcId=vpc)[
-        "TargetGroups"][0]["TargetGroupArn"] for c in ("blue", "green")}
-    # One running instance behind each side: moto reports it healthy.
-    instances = {}
-    for color, tg in tgs.items():
-        instances[color] = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1,
-                                             MaxCount=1, SubnetId=subnets[0])[
-            "Instances"][0]["InstanceId"]
-        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instances[color]}])
-    listener = elb.create_listener(
-        LoadBalancerArn=arn, Protocol="HTTP", Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
-    )["Listeners"][0]["ListenerArn"]
-    rule = elb.create_rule(
-        ListenerArn=listener, Priority=10,
-        Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
-        Actions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
-    )["Rules"][0]["RuleArn"]
-    return {"client": elb, "ec2": ec2, "listener": listener, "rule": rule, "tgs": tgs,
-            "instances": instances}
-
-
-def params(lb: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"listener_arn": lb["listener"], "blue_target_group": lb["tgs"]["blue"],
-            "green_target_group": lb["tgs"]["green"], **extra}
-
-
-def weights(lb: dict[str, Any], rule: bool = False) -> dict[str, int]:
-    elb = lb["client"]
-    if rule:
-        actions = elb.describe_rules(RuleArns=[lb["rule"]])["Rules"][0]["Actions"]
-    else:
-        actions = elb.describe_listeners(ListenerArns=[lb["listener"]])["Listeners"][0][
-            "DefaultActions"]
-    groups = actions[0]["ForwardConfig"]["TargetGroups"]
-    by_arn = {g["TargetGroupArn"]: g["Weight"] for g in groups}
-    return {c: by_arn.get(arn, 0) for c, arn in lb["tgs"].items()}
+    return alb.build(clients)
 
 
 def discover(registry: Registry, lb: dict[str, Any], **extra: Any) -> Any:
@@ -94,8 +52,10 @@ def test_shift_round_trip_and_undo_restores_the_exact_previous_weights(
     assert not action.observe(second).applied
     out2 = action.apply(second)
     assert action.observe(second).applied
-    assert out2 == {"previous_weights": {"blue": 90, "green": 10},
-                    "health": {"green": {"healthy": 1, "targets": 1}}}
+    assert out2 == {
+        "previous_weights": {"blue": 90, "green": 10},
+        "health": {"green": {"healthy": 1, "targets": 1}},
+    }
     action.undo(second, out2)
     assert weights(lb) == {"blue": 90, "green": 10}
     action.undo(first, out1)

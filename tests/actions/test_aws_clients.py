@@ -7,12 +7,12 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION
 from botocore.awsrequest import AWSResponse
 from botocore.retries import standard
 from botocore.stub import Stubber
 
 from deployctl.actions.aws import Clients
+from deployctl.testing.aws import REGION
 
 
 def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> None:
@@ -105,3 +105,46 @@ def test_stubber_sees_the_throttling_error_a_caller_would_get(aws: None) -> None
         stub.add_client_error("list_functions", "ThrottlingException", http_status_code=429)
         with pytest.raises(client.exceptions.ClientError, match="ThrottlingException"):
             client.list_functions()
+
+
+def test_our_retry_defaults_yield_to_the_environment(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Clients(session=boto3.Session(region_name=REGION)).client("s3").meta.config.retries == {
+        "mode": "standard", "total_max_attempts": 5}
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "9")
+    monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+    clients = Clients(session=boto3.Session(region_name=REGION))
+    client = clients.client("s3")
+    # nothing of ours overrides them: botocore resolves the user's settings
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 9}
+    assert clients.session._session.get_config_variable("max_attempts") == 9
+
+
+def test_our_retry_defaults_yield_to_the_aws_config_file(
+    aws: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nmax_attempts = 2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    client = Clients(session=boto3.Session(region_name=REGION)).client("s3")
+    # our mode, the file's attempts
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+
+
+def test_a_throttled_call_uses_the_users_attempts(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda *_: 0)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    session = boto3.Session(region_name=REGION)
+    sent: list[str] = []
+
+    def throttle(**kw: Any) -> AWSResponse:
+        sent.append("try")
+        return _throttled()
+
+    session.events.register_first("before-send.lambda.ListFunctions", throttle)
+    with pytest.raises(Exception, match="Throttling"):
+        Clients(session=session).client("lambda").list_functions()
+    assert len(sent) == 2  # AWS_MAX_ATTEMPTS, not our 5

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, request
 
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudformation import register
 from deployctl.actions.common import ActionError
+from deployctl.testing.aws import REGION, Calls, request
 
 TEMPLATE = Path(__file__).parents[2] / "plans" / "templates" / "media-register.yaml"
 STACK = "media-register-prod-green"
@@ -162,3 +162,26 @@ def test_diff_reads_the_template_when_only_it_can_tell(
     assert not preview.changes
     _, preview = diff(registry, deploy("1.0", template=with_extra(tmp_path)))
     assert preview.changes
+
+
+def test_a_change_set_preview_lists_the_changes_and_leaves_nothing_behind(
+    registry: Registry, clients: Clients, calls: Calls, tmp_path: Path
+) -> None:
+    action = registry.get("cloudformation.deploy")
+    cfn = clients.client("cloudformation", REGION)
+    req = deploy("1.0")
+    created = action.change_set(req.step, req.params)
+    assert created is not None and any(c.startswith("Add AWS::SSM::Parameter") for c in created)
+    # the empty stack a CREATE change set makes is gone again, nothing was executed
+    assert STACK not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]
+                         if s["StackStatus"] != "DELETE_COMPLETE"]
+    action.apply(req)
+    before = stack(clients).get("LastUpdatedTime", None)
+    bigger = deploy("1.0", with_extra(tmp_path))
+    updated = action.change_set(bigger.step, bigger.params)
+    assert updated == ["Add AWS::SSM::Parameter Extra"]
+    left = [c["ChangeSetName"] for c in cfn.list_change_sets(StackName=STACK)["Summaries"]]
+    assert not [n for n in left if n.startswith("deployctl-plan-")]  # deleted after reading
+    assert stack(clients).get("LastUpdatedTime") == before  # the stack was not touched
+    assert calls["CreateChangeSet"] == 3 and calls["DeleteChangeSet"] == 2  # 2 previews + apply
+    assert calls["ExecuteChangeSet"] == 1  # the apply's only

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, request
 from botocore.stub import Stubber
 
 from deployctl.actions.api import Registry
@@ -21,6 +20,7 @@ from deployctl.actions.common import ActionError
 from deployctl.execute.observe import observe
 from deployctl.manifest.load import LoadOptions, load_text
 from deployctl.plan.compile import compile_plan
+from deployctl.testing.aws import REGION, Calls, request
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import datetime
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, request
 from botocore.stub import Stubber
 
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import CloudWatchMetrics, aggregate, register
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.testing.aws import REGION, Calls, request
 
 END = datetime.datetime(2024, 1, 20, 12, 0, tzinfo=datetime.UTC).timestamp()
 START = END - 300

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, lambda_role, request, zip_bytes
 from botocore.stub import Stubber
 
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.lambda_ import register, target_state
+from deployctl.testing.aws import REGION, Calls, code_zip, lambda_role, request
 
 FN = "api-handler"
 
@@ -27,8 +27,8 @@ def registry(clients: Clients) -> Registry:
 def lam(clients: Clients) -> Any:
     client = clients.client("lambda", REGION)
     client.create_function(
-        FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients.session),
-        Handler="handler.main", Code={"ZipFile": zip_bytes("v1")},
+        FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients),
+        Handler="handler.main", Code={"ZipFile": code_zip("v1")},
     )
     return client
 
@@ -59,7 +59,7 @@ def test_update_code_from_s3_changes_the_code_and_outputs_its_sha(
 ) -> None:
     s3 = clients.client("s3", REGION)
     s3.create_bucket(Bucket="artifacts")
-    s3.put_object(Bucket="artifacts", Key="v2.zip", Body=zip_bytes("v2"))
+    s3.put_object(Bucket="artifacts", Key="v2.zip", Body=code_zip("v2"))
     before = lam.get_function(FunctionName=FN)["Configuration"]["CodeSha256"]
     out = registry.get("lambda.update_code").apply(
         request("lambda.update_code", {"function": FN,
@@ -74,7 +74,7 @@ def test_update_code_observe_sees_an_s3_object_with_a_sha256_checksum(
 ) -> None:
     s3 = clients.client("s3", REGION)
     s3.create_bucket(Bucket="artifacts")
-    s3.put_object(Bucket="artifacts", Key="v2.zip", Body=zip_bytes("v2"),
+    s3.put_object(Bucket="artifacts", Key="v2.zip", Body=code_zip("v2"),
                   ChecksumAlgorithm="SHA256")
     req = request("lambda.update_code",
                   {"function": FN, "code": {"s3_bucket": "artifacts", "s3_key": "v2.zip"}})
@@ -90,7 +90,7 @@ def test_update_code_from_a_zip_file_round_trip_and_twice_is_one_update(
     registry: Registry, lam: Any, tmp_path: Path, calls: Calls
 ) -> None:
     path = tmp_path / "api.zip"
-    path.write_bytes(zip_bytes("v2"))
+    path.write_bytes(code_zip("v2"))
     req = request("lambda.update_code", {"function": FN, "code": {"zip_file": str(path)}})
     action = registry.get("lambda.update_code")
     assert not action.observe(req).applied
@@ -108,7 +108,7 @@ def test_publish_outputs_the_new_version_and_the_alias_primary_as_stable(
     registry: Registry, lam: Any
 ) -> None:
     publish_live(lam)
-    lam.update_function_code(FunctionName=FN, ZipFile=zip_bytes("v2"))
+    lam.update_function_code(FunctionName=FN, ZipFile=code_zip("v2"))
     req = request("lambda.publish", {"function": FN, "alias": "live"})
     action = registry.get("lambda.publish")
     assert not action.observe(req).applied
@@ -124,7 +124,7 @@ def test_publishing_twice_leaves_one_new_version(
     registry: Registry, lam: Any, calls: Calls
 ) -> None:
     publish_live(lam)
-    lam.update_function_code(FunctionName=FN, ZipFile=zip_bytes("v2"))
+    lam.update_function_code(FunctionName=FN, ZipFile=code_zip("v2"))
     req = request("lambda.publish", {"function": FN, "alias": "live"})
     action = registry.get("lambda.publish")
     assert action.apply(req) == action.apply(req)
@@ -152,7 +152,7 @@ def shift(weight: int) -> dict[str, Any]:
 @pytest.fixture
 def two_versions(lam: Any) -> Any:
     publish_live(lam)
-    lam.update_function_code(FunctionName=FN, ZipFile=zip_bytes("v2"))
+    lam.update_function_code(FunctionName=FN, ZipFile=code_zip("v2"))
     lam.publish_version(FunctionName=FN)
     return lam
 
@@ -255,7 +255,7 @@ def test_cleanup_keeps_the_newest_and_every_version_an_alias_serves(
 ) -> None:
     for n in range(2, 8):  # versions 1..6; each publish needs different code
         lam.publish_version(FunctionName=FN)
-        lam.update_function_code(FunctionName=FN, ZipFile=zip_bytes(f"v{n}"))
+        lam.update_function_code(FunctionName=FN, ZipFile=code_zip(f"v{n}"))
     lam.create_alias(FunctionName=FN, Name="live", FunctionVersion="2",
                      RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}})
     lam.create_alias(FunctionName=FN, Name="old", FunctionVersion="1")

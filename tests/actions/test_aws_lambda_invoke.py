@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, lambda_role, request, zip_bytes
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -21,6 +20,7 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_ import register
 from deployctl.actions.lambda_invoke import INVOKE_READ_TIMEOUT
+from deployctl.testing.aws import REGION, code_zip, lambda_role, request
 
 FN = "api-handler"
 
@@ -30,8 +30,8 @@ def registry(clients: Clients) -> Registry:
     reg = Registry()
     register(reg, clients)
     lam = clients.client("lambda", REGION)
-    lam.create_function(FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients.session),
-                        Handler="handler.main", Code={"ZipFile": zip_bytes("v1")})
+    lam.create_function(FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients),
+                        Handler="handler.main", Code={"ZipFile": code_zip("v1")})
     lam.publish_version(FunctionName=FN)
     return reg
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, Calls, request
 
 from deployctl.actions import route53, route53_routing
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.testing.aws import REGION, Calls, request
 
 NAME = "api.example.com"
 

@@ -8,7 +8,7 @@ import boto3
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.builtin import register_aws
-from deployctl.actions.fake import CHECK_KINDS, MUTATING_KINDS, READ_KINDS
+from deployctl.testing.fake import CHECK_KINDS, MUTATING_KINDS, READ_KINDS
 
 ELSEWHERE = {"noop"}
 

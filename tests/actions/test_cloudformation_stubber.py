@@ -9,13 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import request
 from botocore.stub import ANY, Stubber
 
 from deployctl.actions.cloudformation import Deploy
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import parse_triggers
 from deployctl.plan.targets import stack_rollback
+from deployctl.testing.aws import request
 
 STACK = "media-register-prod"
 ARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/media-register-prod/1"

@@ -6,12 +6,12 @@ import sys
 import threading
 
 import pytest
-from aws_helpers import request
 
 from deployctl.actions.api import Registry
 from deployctl.actions.command import register
 from deployctl.actions.common import ActionError
 from deployctl.execute.clock import RealClock
+from deployctl.testing.aws import request
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import request
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import Alarms, DeploymentMetrics
@@ -16,6 +15,7 @@ from deployctl.execute import api
 from deployctl.manifest import load_file
 from deployctl.plan import compile_plan
 from deployctl.plan.api import Plan, Publish, Step
+from deployctl.testing.aws import request
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"
 

@@ -17,9 +17,9 @@ from moto import mock_aws
 
 from deployctl.actions.api import ResourceState, StepRequest
 from deployctl.actions.flagstore import FlagSet
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.observe import read_all
 from deployctl.plan.api import Step
+from deployctl.testing.clock import VirtualClock
 
 SSM_STORE = {"kind": "ssm", "path": "/shop/prod/flags"}
 APPCONFIG_STORE = {

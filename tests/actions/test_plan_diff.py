@@ -3,48 +3,23 @@ the same plan after it ran: everything unchanged, exit 0."""
 
 from __future__ import annotations
 
-import datetime
 import json
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from aws_helpers import REGION, Calls, lambda_role, zip_bytes
-from test_aws_canary import FN, VARS, metrics
 
+from deployctl.actions import registry as backends
 from deployctl.actions.aws import Clients
-from deployctl.actions.builtin import register_aws
-from deployctl.actions.cloudwatch import CloudWatchMetrics
-from deployctl.actions.registry import Backend, default_registry
 from deployctl.cli import main
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor, Options
-from deployctl.manifest.load import LoadOptions, load_text
-from deployctl.plan.compile import compile_plan
+from deployctl.testing.aws import Calls, aws_backend, code_zip, every_minute
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.worlds import fraud
 
-PLAN = Path(__file__).parents[2] / "plans" / "fraud-or-not.yaml"
-ARGV = [str(PLAN), *(a for k, v in VARS.items() for a in ("--var", f"{k}={v}"))]
-
-
-@pytest.fixture
-def world(clients: Clients) -> Any:
-    s3 = clients.client("s3", REGION)
-    s3.create_bucket(Bucket="fraud-or-not-artifacts")
-    # A SHA-256 checksum on the artifact lets plan compare it with the live code.
-    s3.put_object(Bucket="fraud-or-not-artifacts", Key="api-handler/2024.01.20.zip",
-                  Body=zip_bytes("v2"), ChecksumAlgorithm="SHA256")
-    lam = clients.client("lambda", REGION)
-    lam.create_function(FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients.session),
-                        Handler="handler.main", Code={"ZipFile": zip_bytes("v1")})
-    lam.publish_version(FunctionName=FN)
-    lam.create_alias(FunctionName=FN, Name="live", FunctionVersion="1")
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.moto_api._internal import moto_api_backend
-
-    for _ in range(8):
-        moto_api_backend.set_lambda_simple_result('{"statusCode": 200}', DEFAULT_ACCOUNT_ID, REGION)
-    return lam
+FN = fraud.FN
+ARGV = [fraud.PLAN, *fraud.var_args(fraud.VIRTUAL_VARS)]
 
 
 def plan_cli(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
@@ -55,20 +30,17 @@ def plan_cli(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]
 
 
 def apply(clients: Clients, tmp_path: Path) -> None:
-    clock = VirtualClock(start=datetime.datetime(2024, 1, 20, tzinfo=datetime.UTC).timestamp())
-    metrics(clients, clock, errors=0.0)
-    plan = compile_plan(load_text(PLAN.read_text(), str(PLAN), LoadOptions(vars=VARS)), str(PLAN))
-    registry = default_registry(plugins=False)
-    register_aws(registry, clients)
-    ex = Executor(str(tmp_path / "state"), Backend(registry, clock, CloudWatchMetrics(clients)))
+    clock = VirtualClock(start=fraud.VIRTUAL_START)
+    fraud.metrics(clients, every_minute(clock), errors=0.0)
+    ex = Executor(str(tmp_path / "state"), aws_backend(clients, clock))
     try:
-        assert ex.apply(plan, Options(auto_approve=True)).exit_code == 0
+        assert ex.apply(fraud.compiled(), Options(auto_approve=True)).exit_code == 0
     finally:
         ex.close()
 
 
 def test_plan_shows_each_change_then_nothing_once_applied(
-    world: Any, clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fraud_lambda: Any, clients: Clients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = plan_cli(capsys)
     assert code == 2
@@ -93,15 +65,11 @@ def test_plan_shows_each_change_then_nothing_once_applied(
 
 
 def test_plan_reads_each_resource_once(
-    world: Any, clients: Clients, calls: Calls, capsys: pytest.CaptureFixture[str],
+    fraud_lambda: Any, clients: Clients, calls: Calls, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry = default_registry(plugins=False)
-    register_aws(registry, clients)
-    monkeypatch.setattr(
-        "deployctl.actions.registry.load_backend",
-        lambda **_: Backend(registry, VirtualClock()),
-    )
+    backend = aws_backend(clients, VirtualClock())
+    monkeypatch.setattr(backends, "load_backend", lambda **_: backend)
     calls.seen.clear()
     plan_cli(capsys, "--format", "json")
     # the alias, the function's versions, the artifact: three resources, three reads
@@ -109,14 +77,11 @@ def test_plan_reads_each_resource_once(
 
 
 def test_a_saved_plan_refuses_when_the_alias_changed_since_review(
-    world: Any, clients: Clients, calls: Calls, tmp_path: Path,
+    fraud_lambda: Any, clients: Clients, calls: Calls, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry = default_registry(plugins=False)
-    register_aws(registry, clients)
-    backend = Backend(registry, VirtualClock())
-    monkeypatch.setattr("deployctl.actions.registry.load_backend", lambda **_: backend)
-    monkeypatch.setattr("deployctl.commands._execute.load_backend", lambda **_: backend)
+    backend = aws_backend(clients, VirtualClock())
+    monkeypatch.setattr(backends, "load_backend", lambda **_: backend)
     saved = tmp_path / "reviewed.json"
     code, _ = plan_cli(capsys, "--out", str(saved))
     assert code == 2
@@ -124,9 +89,9 @@ def test_a_saved_plan_refuses_when_the_alias_changed_since_review(
     assert data["format_version"] == 1
     assert "lambda-alias us-east-1 api-handler:live" in data["resources"]
 
-    world.update_function_code(FunctionName=FN, ZipFile=zip_bytes("hotfix"))
-    world.publish_version(FunctionName=FN)  # someone ships a hotfix by hand
-    world.update_alias(FunctionName=FN, Name="live", FunctionVersion="2")
+    fraud_lambda.update_function_code(FunctionName=FN, ZipFile=code_zip("hotfix"))
+    fraud_lambda.publish_version(FunctionName=FN)  # someone ships a hotfix by hand
+    fraud_lambda.update_alias(FunctionName=FN, Name="live", FunctionVersion="2")
     calls.seen.clear()
     code = main(["apply", str(saved), "--state-dir", str(tmp_path / "state"), "--auto-approve"])
     _, err = capsys.readouterr()
@@ -134,23 +99,20 @@ def test_a_saved_plan_refuses_when_the_alias_changed_since_review(
     assert "lambda-alias us-east-1 api-handler:live: v1 100% -> v2 100%" in err
     writes = [op for op in calls.seen if not op.startswith(("Get", "List", "Head", "Describe"))]
     assert writes == []
-    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
+    assert fraud_lambda.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
 
 
 def test_a_saved_plan_applies_when_nothing_changed(
-    world: Any, clients: Clients, tmp_path: Path,
+    fraud_lambda: Any, clients: Clients, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = VirtualClock(start=datetime.datetime(2024, 1, 20, tzinfo=datetime.UTC).timestamp())
-    metrics(clients, clock, errors=0.0)
-    registry = default_registry(plugins=False)
-    register_aws(registry, clients)
-    backend = Backend(registry, clock, CloudWatchMetrics(clients))
-    monkeypatch.setattr("deployctl.actions.registry.load_backend", lambda **_: backend)
-    monkeypatch.setattr("deployctl.commands._execute.load_backend", lambda **_: backend)
+    clock = VirtualClock(start=fraud.VIRTUAL_START)
+    fraud.metrics(clients, every_minute(clock), errors=0.0)
+    backend = aws_backend(clients, clock)
+    monkeypatch.setattr(backends, "load_backend", lambda **_: backend)
     saved = tmp_path / "reviewed.json"
     plan_cli(capsys, "--out", str(saved))
     code = main(["apply", str(saved), "--state-dir", str(tmp_path / "state"), "--auto-approve"])
     _, err = capsys.readouterr()
     assert code == 0, err
-    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
+    assert fraud_lambda.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"

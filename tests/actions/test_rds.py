@@ -13,8 +13,9 @@ from moto import mock_aws
 from deployctl.actions.api import Preview, ResourceState, StepRequest
 from deployctl.actions.rds import Snapshot, parse_time, plan_restore, restore
 from deployctl.errors import UserError
-from deployctl.execute.clock import VirtualClock
 from deployctl.plan.api import Step
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.worlds import rds
 
 
 class Clients:
@@ -30,20 +31,7 @@ class Clients:
 def clients() -> Iterator[Clients]:
     with mock_aws():
         made = Clients()
-        made.rds.create_db_instance(
-            DBInstanceIdentifier="people-cards-prod",
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            MasterUsername="admin",
-            MasterUserPassword="not-a-real-one-1",
-            AllocatedStorage=20,
-        )
-        made.rds.create_db_cluster(
-            DBClusterIdentifier="people-cards-aurora",
-            Engine="aurora-postgresql",
-            MasterUsername="admin",
-            MasterUserPassword="not-a-real-one-1",
-        )
+        rds.build(made, aurora=True)
         yield made
 
 

@@ -5,7 +5,6 @@ checks the same way, from the journal."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import sqlite3
 from collections.abc import Callable
@@ -13,20 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import Calls
-from test_aws_canary import FN, metrics
-from test_plan_diff import plan_cli
-from test_plan_diff import world as world  # noqa: PLC0414 - the fixture, shared
 
+from deployctl.actions import registry as backends
 from deployctl.actions.aws import Clients
-from deployctl.actions.builtin import register_aws
-from deployctl.actions.cloudwatch import CloudWatchMetrics
-from deployctl.actions.registry import Backend, default_registry
 from deployctl.cli import main
 from deployctl.execute.api import Reporter, StepResult
-from deployctl.execute.clock import VirtualClock
 from deployctl.plan.api import Step
+from deployctl.testing.aws import Calls, aws_backend, every_minute
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.worlds import fraud
 
+FN = fraud.FN
 STAGE_1 = "us-east-1/canary/stage-1/shift"
 STAGE_2 = "us-east-1/canary/stage-2/shift"
 ALIAS = "lambda-alias us-east-1 api-handler:live"
@@ -48,18 +44,23 @@ class HandChange(Reporter):
 @pytest.fixture
 def cli_backend(clients: Clients, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Points the CLI at moto; call it again to add reporters (test hooks)."""
-    clock = VirtualClock(start=datetime.datetime(2024, 1, 20, tzinfo=datetime.UTC).timestamp())
-    metrics(clients, clock, errors=0.0)
-    registry = default_registry(plugins=False)
-    register_aws(registry, clients)
+    clock = VirtualClock(start=fraud.VIRTUAL_START)
+    fraud.metrics(clients, every_minute(clock), errors=0.0)
 
     def use(*reporters: Reporter) -> None:
-        backend = Backend(registry, clock, CloudWatchMetrics(clients), reporters=reporters)
-        monkeypatch.setattr("deployctl.actions.registry.load_backend", lambda **_: backend)
-        monkeypatch.setattr("deployctl.commands._execute.load_backend", lambda **_: backend)
+        backend = aws_backend(clients, clock, *reporters)
+        monkeypatch.setattr(backends, "load_backend", lambda **_: backend)
 
     use()
     return use
+
+
+def plan_cli(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    argv = [fraud.PLAN, *fraud.var_args(fraud.VIRTUAL_VARS)]
+    code = main(["plan", *argv, "--detailed-exitcode", *extra])
+    out, err = capsys.readouterr()
+    assert code in (0, 2), err
+    return code, out
 
 
 def journal_records(state: Path, kind: str) -> list[dict[str, Any]]:
@@ -72,12 +73,12 @@ def journal_records(state: Path, kind: str) -> list[dict[str, Any]]:
 
 
 def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
-    world: Any, clients: Clients, calls: Calls, cli_backend: Callable[..., None], tmp_path: Path,
+    fraud_lambda: Any, clients: Clients, calls: Calls, cli_backend: Callable[..., None], tmp_path: Path,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     saved, state = tmp_path / "reviewed.json", tmp_path / "state"
     plan_cli(capsys, "--out", str(saved))
-    hand = HandChange(world, after=STAGE_1)
+    hand = HandChange(fraud_lambda, after=STAGE_1)
     writes = WritesAfter(calls, hand)
     cli_backend(hand, writes)
 
@@ -90,8 +91,8 @@ def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
     assert "deployctl resume" in out
     # Nothing was sent after the hand change: no UpdateAlias at stage 2, no rollback.
     assert writes.sent == []
-    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "1"
-    assert not world.get_alias(FunctionName=FN, Name="live").get("RoutingConfig", {}).get(
+    assert fraud_lambda.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "1"
+    assert not fraud_lambda.get_alias(FunctionName=FN, Name="live").get("RoutingConfig", {}).get(
         "AdditionalVersionWeights"
     )
     assert [r["changed"] for r in journal_records(state, "stale")] == [
@@ -110,21 +111,21 @@ def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
     capsys.readouterr()
 
     # Put it back as the run left it: the run goes on and finishes.
-    world.update_alias(FunctionName=FN, Name="live", FunctionVersion="1",
+    fraud_lambda.update_alias(FunctionName=FN, Name="live", FunctionVersion="1",
                        RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
     code = main(["resume", run_id, "--state-dir", str(state), "--auto-approve"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
+    assert fraud_lambda.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
 
 
 def test_a_fresh_review_after_a_stop_accepts_the_world_as_it_is(
-    world: Any, clients: Clients, calls: Calls, cli_backend: Callable[..., None], tmp_path: Path,
+    fraud_lambda: Any, clients: Clients, calls: Calls, cli_backend: Callable[..., None], tmp_path: Path,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, again, state = tmp_path / "first.json", tmp_path / "again.json", tmp_path / "state"
     plan_cli(capsys, "--out", str(first))
-    cli_backend(HandChange(world, after=STAGE_1))
+    cli_backend(HandChange(fraud_lambda, after=STAGE_1))
     assert main(["apply", str(first), "--state-dir", str(state), "--auto-approve"]) == 5
     capsys.readouterr()
 
@@ -137,8 +138,8 @@ def test_a_fresh_review_after_a_stop_accepts_the_world_as_it_is(
     code = main(["apply", str(again), "--state-dir", str(state), "--auto-approve"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert out.startswith("resuming run ")
-    assert world.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
+    assert out.split(" ", 1)[1].startswith("resuming run ")  # after the UTC time
+    assert fraud_lambda.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "2"
     assert len(journal_records(state, "reviewed")) == 2
 
 

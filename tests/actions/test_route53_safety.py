@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, request
 from botocore.stub import Stubber
 
 from deployctl.actions import route53, route53_routing
@@ -19,7 +18,8 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.route53_health import wait_passing
 from deployctl.commands._load import load_plan
-from deployctl.execute.clock import VirtualClock
+from deployctl.testing.aws import REGION, request
+from deployctl.testing.clock import VirtualClock
 
 PLAN = """\
 apiVersion: deployctl/v1

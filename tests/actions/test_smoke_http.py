@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_helpers import request
 
 from deployctl.actions.api import FAIL, PASS, Registry
 from deployctl.actions.smoke import register
-from deployctl.execute.clock import VirtualClock
+from deployctl.testing.aws import request
+from deployctl.testing.clock import VirtualClock
 
 
 class Server(http.server.ThreadingHTTPServer):

@@ -4,12 +4,12 @@ registry and the sandbox registry offer it to the executor."""
 from __future__ import annotations
 
 import pytest
-from aws_helpers import Calls
 
 from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.builtin import register_aws
 from deployctl.actions.ssm_secrets import SecretUnavailable, SsmSecrets
+from deployctl.testing.aws import Calls
 
 SECRET = 's3cr3t-"q\\uote-value'
 

@@ -9,10 +9,6 @@ import threading
 from typing import Any
 
 import pytest
-from aws_helpers import REGION, request
-from test_aws_alb import lb as lb  # noqa: PLC0414 - the fixture, shared
-from test_aws_alb import params
-from test_aws_alb import weights as forward_weights
 
 from deployctl.actions.alb import register
 from deployctl.actions.api import Registry
@@ -20,7 +16,17 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import CloudWatchMetrics, alarm_spec
 from deployctl.actions.common import ActionError
 from deployctl.actions.target_health import DISABLED, Target, wait_healthy
-from deployctl.execute.clock import VirtualClock
+from deployctl.testing.aws import REGION, request
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.worlds import alb
+from deployctl.testing.worlds.alb import params
+from deployctl.testing.worlds.alb import weights as forward_weights
+
+
+@pytest.fixture
+def lb(clients: Clients) -> dict[str, Any]:
+    """A listener forwarding to blue, one healthy instance behind each side."""
+    return alb.build(clients)
 
 
 @pytest.fixture
@@ -204,18 +210,43 @@ def test_a_gate_on_alarms_fails_when_one_is_in_alarm_or_missing(clients: Clients
     from deployctl.plan.api import Step
 
     cw = clients.client("cloudwatch", REGION)
-    cw.put_metric_alarm(AlarmName="api-5xx", MetricName="Errors", Namespace="App",
-                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
-                        ComparisonOperator="GreaterThanThreshold")
+    cw.put_metric_alarm(
+        AlarmName="api-5xx",
+        MetricName="Errors",
+        Namespace="App",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
 
     def check(*alarms: str) -> Any:
-        params = {"duration": 60.0, "interval": 60.0, "alarms": list(alarms), "triggers": [],
-                  "metrics": []}
-        step = Step(id=f"{REGION}/gate", kind="gate.analysis", description="gate",
-                    params=params, region=REGION)
-        return AnalysisGate().check(StepRequest(
-            step=step, params=params, run_id="r", attempt=1, token="t", clock=VirtualClock(),
-            metrics=CloudWatchMetrics(clients)))
+        params = {
+            "duration": 60.0,
+            "interval": 60.0,
+            "alarms": list(alarms),
+            "triggers": [],
+            "metrics": [],
+        }
+        step = Step(
+            id=f"{REGION}/gate",
+            kind="gate.analysis",
+            description="gate",
+            params=params,
+            region=REGION,
+        )
+        return AnalysisGate().check(
+            StepRequest(
+                step=step,
+                params=params,
+                run_id="r",
+                attempt=1,
+                token="t",
+                clock=VirtualClock(),
+                metrics=CloudWatchMetrics(clients),
+            )
+        )
 
     assert check("api-5xx").status == PASS
     cw.set_alarm_state(AlarmName="api-5xx", StateValue="ALARM", StateReason="5xx")

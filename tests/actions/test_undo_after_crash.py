@@ -10,17 +10,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_helpers import REGION, request
-from test_aws_alb import lb as lb  # noqa: PLC0414 - the fixture, shared
-from test_aws_alb import params, weights
+import pytest
 
 from deployctl.actions.alb import register
 from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.registry import Backend
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor
 from deployctl.plan.api import Plan, Step
+from deployctl.testing.aws import REGION, request
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.worlds import alb
+from deployctl.testing.worlds.alb import params, weights
 
 
 class Died(BaseException):
@@ -48,6 +49,11 @@ class Fails(Action):
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         raise RuntimeError("smoke test failed")
+
+
+@pytest.fixture
+def lb(clients: Clients) -> dict[str, Any]:
+    return alb.build(clients)
 
 
 def plan_for(lb: dict[str, Any]) -> Plan:

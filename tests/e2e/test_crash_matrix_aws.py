@@ -1,98 +1,157 @@
 """The crash matrix on the real AWS actions: ``deployctl apply
-plans/fraud-or-not.yaml`` against a moto server is SIGKILLed right after its
-K-th journal record (``DEPLOYCTL_TEST_KILL_AFTER_RECORD``), then applied
-again against the same server.  Every time: the run finishes, alias live
-serves version 2 alone, and exactly one version was published.
+plans/fraud-or-not.yaml`` against a moto server is SIGKILLed at one point,
+then applied again against the same server.  Every time: the run finishes,
+alias live serves version 2 alone, and exactly one version was published.
 
-Every K of the ~28 records runs, one after another (each costs two
-processes and the canary's gates on the real clock, about 7 s).
+The points: right after each journal record is durable, and right after
+each AWS call returned (before the executor could journal what it did).
+One test per point, so a failure names it; the counts are committed and
+checked against an uninterrupted run.  The last call (the deployment
+metrics) comes after the run's last record: a kill there leaves a run that
+is over, and the next apply would be a new deployment.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from e2e_helpers import MotoServer, run_cli
-from worlds import alias, fraud_apply, lambda_metrics, lambda_world, published
 
-KILL = "DEPLOYCTL_TEST_KILL_AFTER_RECORD"
+from deployctl.testing.aws import around_now
+from deployctl.testing.cli import run_cli
+from deployctl.testing.crash import read_trace
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import fraud
+
+OK = {"statusCode": 200}
+# What the uninterrupted run does: journal records, AWS calls, and of those
+# the calls after its last record.  After a change to the plan, the executor
+# or the actions, set them to what test_the_matrix_cuts_at_every_point finds.
+RECORDS = 28
+CALLS = 19
+CALLS_AFTER_THE_RUN = 1
+CUTS = [f"record:{k}" for k in range(1, RECORDS + 1)]
+CUTS += [f"call:{k}" for k in range(1, CALLS - CALLS_AFTER_THE_RUN + 1)]
 
 
 def fresh(server: MotoServer) -> None:
     server.reset()
-    lambda_world(server)
+    fraud.build(server)
     # The smoke invoke answers; a resumed run may invoke once more.
-    server.lambda_answers({"statusCode": 200}, {"statusCode": 200})
-    lambda_metrics(server, errors=0.0, duration=120.0, around=(-60, 180))
+    server.lambda_answers(OK, OK)
+    fraud.metrics(server, around_now(), errors=0.0, duration=120.0)
 
 
-def records(state: Path) -> list[tuple[str, str | None]]:
+def journal(state: Path) -> list[str]:
     with sqlite3.connect(state / "journal.sqlite") as db:
-        return list(db.execute("SELECT type, step_id FROM records ORDER BY seq"))
+        rows = db.execute("SELECT type, step_id FROM records ORDER BY seq")
+        return [f"{kind} {step or '-'}" for kind, step in rows]
 
 
-@pytest.fixture
-def baseline(moto_server: MotoServer, tmp_path: Path) -> list[tuple[str, str | None]]:
-    """The uninterrupted run's journal, record by record."""
+def counts(trace: list[str]) -> dict[str, int]:
+    last_record = max(n for n, line in enumerate(trace) if line.startswith("record "))
+    return {
+        "RECORDS": sum(line.startswith("record ") for line in trace),
+        "CALLS": sum(line.startswith("call ") for line in trace),
+        "CALLS_AFTER_THE_RUN": sum(line.startswith("call ") for line in trace[last_record:]),
+    }
+
+
+def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path) -> None:
     fresh(moto_server)
-    done = run_cli(*fraud_apply(moto_server, tmp_path / "baseline"))
+    trace = tmp_path / "trace"
+    done = run_cli(*fraud.apply_argv(moto_server, tmp_path / "state"), trace=trace)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert alias(moto_server) == ("2", {})
-    return records(tmp_path / "baseline")
+    assert fraud.alias(moto_server) == ("2", {})
+    lines = read_trace(str(trace))
+    expected = {"RECORDS": RECORDS, "CALLS": CALLS, "CALLS_AFTER_THE_RUN": CALLS_AFTER_THE_RUN}
+    assert counts(lines) == expected, "\n".join(lines)
 
 
-def test_a_kill_after_any_journal_record_then_apply_again_publishes_once_and_promotes(
-    moto_server: MotoServer, tmp_path: Path, baseline: list[tuple[str, str | None]]
+@pytest.mark.parametrize("crash", CUTS)
+def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
+    crash: str, moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    for k in range(1, len(baseline) + 1):
-        fresh(moto_server)
-        state = tmp_path / f"k{k}"
-        argv = fraud_apply(moto_server, state)
-        killed = run_cli(*argv, env={KILL: str(k)})
-        assert killed.returncode == -9, (k, killed.stdout, killed.stderr)
+    fresh(moto_server)
+    state = tmp_path / "state"
+    argv = fraud.apply_argv(moto_server, state)
+    killed = run_cli(*argv, crash=crash)
+    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    if crash.startswith("record:"):
         # (a parallel step may have journaled one more before the kill landed)
-        assert len(records(state)) >= k
-        resumed = run_cli(*argv)
-        assert resumed.returncode == 0, (k, resumed.stdout, resumed.stderr)
-        assert alias(moto_server) == ("2", {}), k
-        assert published(moto_server) == ["1", "2"], k
+        assert len(journal(state)) >= int(crash.split(":")[1])
+    resumed = run_cli(*argv)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert fraud.alias(moto_server) == ("2", {})
+    assert fraud.published(moto_server) == ["1", "2"]
 
 
-def test_a_reviewed_run_killed_at_its_checkpoints_resumes_without_looking_stale(
+@pytest.mark.parametrize("k", range(CALLS - CALLS_AFTER_THE_RUN + 1, CALLS + 1))
+def test_a_kill_after_the_run_ended_leaves_it_succeeded_and_promoted(
+    k: int, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    fresh(moto_server)
+    state = tmp_path / "state"
+    killed = run_cli(*fraud.apply_argv(moto_server, state), crash=f"call:{k}")
+    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    status = run_cli("status", "--format", "json", "--state-dir", str(state))
+    assert json.loads(status.stdout)["run"]["status"] == "succeeded", status.stdout
+    assert journal(state)[-1] == "run_finished -"
+    assert fraud.alias(moto_server) == ("2", {})
+    assert fraud.published(moto_server) == ["1", "2"]
+
+
+# A reviewed run (``apply FILE`` from ``plan --out``) killed right after the
+# review is journaled, after an intent (the call's effect in doubt), after a
+# done record (its ``seen`` fingerprints) and right after the alias moved:
+# the run's own changes must never look like someone else's.  Where each
+# point is in the uninterrupted reviewed run (checked below):
+CHECKPOINTS = {
+    "record:2": "record reviewed -",
+    "record:11": "record intent us-east-1/canary/stage-1/shift",
+    "record:12": "record done us-east-1/canary/stage-1/shift",
+    "record:15": "record intent us-east-1/canary/stage-2/shift",
+    "record:16": "record done us-east-1/canary/stage-2/shift",
+    "call:21": "call UpdateAlias",  # stage 1's
+    "call:25": "call UpdateAlias",  # stage 2's
+}
+
+
+def reviewed(server: MotoServer, state: Path) -> tuple[str, ...]:
+    """``plan --out`` now; the argv of ``apply`` from the saved file."""
+    saved = state.parent / f"{state.name}.plan.json"
+    argv = list(fraud.apply_argv(server, state))
+    argv[0] = "plan"
+    planned = run_cli(*argv, "--out", str(saved))
+    assert planned.returncode == 0, planned.stderr
+    return ("apply", str(saved), *fraud.apply_argv(server, state)[2:])
+
+
+def test_the_reviewed_checkpoints_are_where_they_say(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    """``apply FILE`` from ``plan --out``: killed right after the review is
-    journaled, after an intent (the call's effect in doubt) and after a done
-    record (its ``seen`` fingerprints), then applied again.  The run's own
-    changes must never look like someone else's."""
-
-    def review(state: Path) -> tuple[str, ...]:
-        saved = state.parent / f"{state.name}.plan.json"
-        argv = list(fraud_apply(moto_server, state))
-        argv[0] = "plan"
-        planned = run_cli(*argv, "--out", str(saved))
-        assert planned.returncode == 0, planned.stderr
-        return ("apply", str(saved), *fraud_apply(moto_server, state)[2:])
-
     fresh(moto_server)
-    base = tmp_path / "baseline"
-    done = run_cli(*review(base))
+    done = run_cli(*reviewed(moto_server, tmp_path / "state"), trace=tmp_path / "trace")
     assert done.returncode == 0, done.stdout + done.stderr
-    kinds = records(base)
-    shifts = [n for n, (kind, step) in enumerate(kinds, 1) if step and step.endswith("/shift")]
-    checkpoints = sorted(
-        {kinds.index(("reviewed", None)) + 1, shifts[0], shifts[1], shifts[2], shifts[3]}
-    )
-    assert len(checkpoints) == 5
-    for k in checkpoints:
-        fresh(moto_server)
-        state = tmp_path / f"k{k}"
-        argv = review(state)
-        killed = run_cli(*argv, env={KILL: str(k)})
-        assert killed.returncode == -9, (k, killed.stdout, killed.stderr)
-        resumed = run_cli(*argv)
-        assert resumed.returncode == 0, (k, resumed.stdout, resumed.stderr)
-        assert alias(moto_server) == ("2", {}), k
-        assert published(moto_server) == ["1", "2"], k
+    trace = read_trace(str(tmp_path / "trace"))
+    at = {}
+    for point in CHECKPOINTS:
+        kind, k = point.split(":")
+        at[point] = [line for line in trace if line.startswith(f"{kind} ")][int(k) - 1]
+    assert at == CHECKPOINTS, "\n".join(trace)
+
+
+@pytest.mark.parametrize("crash", CHECKPOINTS)
+def test_a_reviewed_run_killed_at_its_checkpoints_resumes_without_looking_stale(
+    crash: str, moto_server: MotoServer, tmp_path: Path
+) -> None:
+    fresh(moto_server)
+    argv = reviewed(moto_server, tmp_path / "state")
+    killed = run_cli(*argv, crash=crash)
+    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    resumed = run_cli(*argv)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert fraud.alias(moto_server) == ("2", {})
+    assert fraud.published(moto_server) == ["1", "2"]

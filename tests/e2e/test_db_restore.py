@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from e2e_helpers import MotoServer, run_cli
-
-
-def _instance(moto_server: MotoServer) -> None:
-    moto_server.client("rds").create_db_instance(
-        DBInstanceIdentifier="people-cards-prod",
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        MasterUsername="admin",
-        MasterUserPassword="not-a-real-one-1",
-        AllocatedStorage=20,
-    )
+from deployctl.testing.cli import run_cli
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import rds as rds_world
 
 
 def test_restore_creates_the_instance_at_the_requested_time(moto_server: MotoServer) -> None:
-    _instance(moto_server)
+    rds_world.build(moto_server)
     done = run_cli(
         "db",
         "restore",
@@ -44,7 +35,7 @@ def test_restore_creates_the_instance_at_the_requested_time(moto_server: MotoSer
 
 
 def test_dry_run_changes_nothing(moto_server: MotoServer) -> None:
-    _instance(moto_server)
+    rds_world.build(moto_server)
     done = run_cli(
         "db",
         "restore",

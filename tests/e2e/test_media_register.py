@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e_helpers import MotoServer, Running, http_side, run_cli
-from worlds import alb_metrics, alb_world, listener_weights, media_apply, stacks
+from deployctl.testing.aws import around_now
+from deployctl.testing.cli import Running, run_cli
+from deployctl.testing.http import http_side
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import media
 
 BLUE_LIVE = {"blue": 100, "green": 0}
 GREEN_STACK = "media-register-prod-green"
@@ -16,13 +19,13 @@ GREEN_STACK = "media-register-prod-green"
 def test_healthy_bake_leaves_the_listener_all_on_green(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    arns = alb_world(moto_server)
-    alb_metrics(moto_server, arns, errors=0.0, seconds=0.05)
+    arns = media.build(moto_server)
+    media.metrics(moto_server, arns, around_now(), errors=0.0, seconds=0.05)
     with http_side() as green:
-        done = run_cli(*media_apply(moto_server, tmp_path, arns, green.base))
+        done = run_cli(*media.apply_argv(moto_server, tmp_path, arns, green.base))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert listener_weights(moto_server, arns) == {"blue": 0, "green": 100}
-    assert stacks(moto_server) == [GREEN_STACK]
+    assert media.weights(moto_server, arns) == {"blue": 0, "green": 100}
+    assert media.stacks(moto_server) == [GREEN_STACK]
     # The smoke tests went to the idle side, before the switch.
     assert sorted(green.seen) == ["GET /green/health", "POST /green/v1/media?dry_run=true"]
 
@@ -30,47 +33,47 @@ def test_healthy_bake_leaves_the_listener_all_on_green(
 def test_metrics_breaching_during_the_bake_switch_back_to_blue(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    arns = alb_world(moto_server)
-    alb_metrics(moto_server, arns, errors=0.0, seconds=0.05)
+    arns = media.build(moto_server)
+    media.metrics(moto_server, arns, around_now(), errors=0.0, seconds=0.05)
     with http_side() as green:
-        run = Running(*media_apply(moto_server, tmp_path, arns, green.base, bake="3s"))
+        run = Running(*media.apply_argv(moto_server, tmp_path, arns, green.base, bake="3s"))
         run.wait_for("done   us-east-1/blue-green/switch")
-        assert listener_weights(moto_server, arns) == {"blue": 0, "green": 100}
+        assert media.weights(moto_server, arns) == {"blue": 0, "green": 100}
         # Half the requests to green fail, each taking 2 s.
-        alb_metrics(moto_server, arns, errors=50.0, seconds=2.0, around=(0, 30))
+        media.metrics(moto_server, arns, around_now(0, 30), errors=50.0, seconds=2.0)
         code = run.finish()
     assert code == 3, run.output
     assert "rollback trigger tripped" in run.output
-    assert listener_weights(moto_server, arns) == BLUE_LIVE
-    assert stacks(moto_server) == []  # the stack this run created is gone again
+    assert media.weights(moto_server, arns) == BLUE_LIVE
+    assert media.stacks(moto_server) == []  # the stack this run created is gone again
 
 
 def test_a_failing_smoke_test_moves_no_traffic(moto_server: MotoServer, tmp_path: Path) -> None:
-    arns = alb_world(moto_server)
-    alb_metrics(moto_server, arns, errors=0.0, seconds=0.05)
+    arns = media.build(moto_server)
+    media.metrics(moto_server, arns, around_now(), errors=0.0, seconds=0.05)
     with http_side(status=500) as green:
-        done = run_cli(*media_apply(moto_server, tmp_path, arns, green.base))
+        done = run_cli(*media.apply_argv(moto_server, tmp_path, arns, green.base))
     assert done.returncode == 3, done.stdout + done.stderr
     assert "status 500" in done.stdout
     assert "us-east-1/blue-green/switch" not in done.stdout
-    assert listener_weights(moto_server, arns) == BLUE_LIVE
-    assert stacks(moto_server) == []
+    assert media.weights(moto_server, arns) == BLUE_LIVE
+    assert media.stacks(moto_server) == []
 
 
 def test_a_green_whose_only_target_is_stopped_gets_no_traffic(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    arns = alb_world(moto_server)
-    alb_metrics(moto_server, arns, errors=0.0, seconds=0.05)
-    elb = moto_server.client("elbv2")
+    arns = media.build(moto_server)
+    media.metrics(moto_server, arns, around_now(), errors=0.0, seconds=0.05)
+    elb = moto_server.client("elbv2", "us-east-1")
     (green,) = elb.describe_target_health(TargetGroupArn=arns["green_target_group"])[
         "TargetHealthDescriptions"
     ]
-    moto_server.client("ec2").stop_instances(InstanceIds=[green["Target"]["Id"]])
+    moto_server.client("ec2", "us-east-1").stop_instances(InstanceIds=[green["Target"]["Id"]])
     with http_side() as side:
-        done = run_cli(*media_apply(moto_server, tmp_path, arns, side.base))
+        done = run_cli(*media.apply_argv(moto_server, tmp_path, arns, side.base))
     assert done.returncode == 3, done.stdout + done.stderr
     assert "green side: target group media-register-green has 0 healthy target(s)" in done.stdout
     assert f"{green['Target']['Id']}:80 unused (Target.InvalidState" in done.stdout
-    assert listener_weights(moto_server, arns) == BLUE_LIVE
-    assert stacks(moto_server) == []
+    assert media.weights(moto_server, arns) == BLUE_LIVE
+    assert media.stacks(moto_server) == []

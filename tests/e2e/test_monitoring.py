@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from e2e_helpers import MotoServer, run_cli
-from worlds import fraud_apply, lambda_metrics, lambda_world
+from deployctl.testing.aws import around_now
+from deployctl.testing.cli import run_cli
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import fraud
 
 DIMS = [{"Name": "Environment", "Value": "prod"}, {"Name": "Project", "Value": "fraud-or-not"}]
 METRICS = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
@@ -36,10 +38,10 @@ def published(server: MotoServer) -> dict[str, float]:
 def test_a_successful_run_publishes_the_three_metrics_the_alarms_watch(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    lambda_world(moto_server)
+    fraud.build(moto_server)
     moto_server.lambda_answers({"statusCode": 200})
-    lambda_metrics(moto_server, errors=0.0, duration=120.0)
-    done = run_cli(*fraud_apply(moto_server, tmp_path))
+    fraud.metrics(moto_server, around_now(), errors=0.0, duration=120.0)
+    done = run_cli(*fraud.apply_argv(moto_server, tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     got = published(moto_server)
     assert (got["DeploymentSuccess"], got["RollbackCount"]) == (1.0, 0.0)
@@ -52,10 +54,10 @@ def test_a_successful_run_publishes_the_three_metrics_the_alarms_watch(
 def test_a_rolled_back_run_counts_a_rollback_and_no_success(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    lambda_world(moto_server)
+    fraud.build(moto_server)
     moto_server.lambda_answers({"statusCode": 500})  # the smoke invoke fails
-    lambda_metrics(moto_server, errors=0.0, duration=120.0)
-    done = run_cli(*fraud_apply(moto_server, tmp_path))
+    fraud.metrics(moto_server, around_now(), errors=0.0, duration=120.0)
+    done = run_cli(*fraud.apply_argv(moto_server, tmp_path))
     assert done.returncode == 3, done.stdout + done.stderr
     got = published(moto_server)
     assert (got["DeploymentSuccess"], got["RollbackCount"]) == (0.0, 1.0)

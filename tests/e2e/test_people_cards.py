@@ -7,19 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e_helpers import MotoServer, run_cli
-from people_world import (
-    ENV,
-    PLAN,
-    REGIONS,
-    aliases,
-    flags,
-    healthy,
-    people_apply,
-    people_world,
-    records,
-    versions,
-)
+from deployctl.testing.cli import run_cli
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import people
 
 ON = {"allowlist": [], "enabled": True, "percentage": 100}
 
@@ -27,22 +17,22 @@ ON = {"allowlist": [], "enabled": True, "percentage": 100}
 def test_healthy_regions_all_serve_version_2_with_records_flags_and_the_migration_done(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    zone = people_world(moto_server)
-    healthy(moto_server)
+    zone = people.build(moto_server)
+    people.healthy(moto_server)
     moto_server.lambda_answers({"migrated": 1200})
     log = tmp_path / "cleanup.log"
     done = run_cli(
-        *people_apply(moto_server, tmp_path / "state", zone, "--auto-approve"),
-        env={**ENV, "PEOPLE_CARDS_CLEANUP_LOG": str(log)},
+        *people.apply_argv(moto_server, tmp_path / "state", zone, "--auto-approve"),
+        env={**people.ENV, "PEOPLE_CARDS_CLEANUP_LOG": str(log)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert aliases(moto_server) == dict.fromkeys(REGIONS, ("2", {}))
-    assert versions(moto_server) == {r: ["1", "2"] for r in REGIONS}
-    assert records(moto_server, zone) == {
-        **{r: f"people-cards-api.{r}.example.com" for r in REGIONS},
+    assert people.aliases(moto_server) == dict.fromkeys(people.REGIONS, ("2", {}))
+    assert people.versions(moto_server) == {r: ["1", "2"] for r in people.REGIONS}
+    assert people.records(moto_server, zone) == {
+        **{r: f"people-cards-api.{r}.example.com" for r in people.REGIONS},
         "default": "people-cards-api.us-east-1.example.com",
     }
-    assert flags(moto_server) == {
+    assert people.flags(moto_server) == {
         "dual-write": ON,
         "read-v2": ON,
         "new-cards-ui": {"allowlist": ["user1", "user2"], "enabled": True, "percentage": 50},
@@ -59,21 +49,23 @@ def test_healthy_regions_all_serve_version_2_with_records_flags_and_the_migratio
 def test_a_breach_in_ap_southeast_1_rolls_back_only_its_wave(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    zone = people_world(moto_server)
-    healthy(moto_server, ap_southeast_1=50.0)  # half the new version's calls fail there
-    done = run_cli(*people_apply(moto_server, tmp_path / "state", zone, "--auto-approve"), env=ENV)
+    zone = people.build(moto_server)
+    people.healthy(moto_server, ap_southeast_1=50.0)  # half the new version's calls fail there
+    done = run_cli(
+        *people.apply_argv(moto_server, tmp_path / "state", zone, "--auto-approve"), env=people.ENV
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert "ap-southeast-1/canary/stage-1/analysis: rollback trigger tripped" in done.stdout
     assert "earlier waves kept" in done.stdout
     # rollback.scope: wave -- the regions that passed their gates keep the release.
-    assert aliases(moto_server) == {
+    assert people.aliases(moto_server) == {
         "us-east-1": ("2", {}),
         "eu-west-1": ("2", {}),
         "ap-southeast-1": ("1", {}),
     }
     # Nothing after the rollout ran: no routing records, no migration, no flags.
-    assert records(moto_server, zone) == {}
-    assert flags(moto_server) == {}
+    assert people.records(moto_server, zone) == {}
+    assert people.flags(moto_server) == {}
 
 
 def test_with_scope_all_a_breach_in_ap_southeast_1_rolls_back_every_region(
@@ -81,12 +73,12 @@ def test_with_scope_all_a_breach_in_ap_southeast_1_rolls_back_every_region(
 ) -> None:
     plan = tmp_path / "plans" / "people-cards.yaml"
     plan.parent.mkdir()
-    source = Path(PLAN).read_text(encoding="utf-8")
+    source = Path(people.PLAN).read_text(encoding="utf-8")
     plan.write_text(source.replace("scope: wave ", "scope: all  "), encoding="utf-8")
-    zone = people_world(moto_server)
-    healthy(moto_server, ap_southeast_1=50.0)
-    argv = list(people_apply(moto_server, tmp_path / "state", zone, "--auto-approve"))
+    zone = people.build(moto_server)
+    people.healthy(moto_server, ap_southeast_1=50.0)
+    argv = list(people.apply_argv(moto_server, tmp_path / "state", zone, "--auto-approve"))
     argv[1] = str(plan)
-    done = run_cli(*argv, env=ENV)
+    done = run_cli(*argv, env=people.ENV)
     assert done.returncode == 3, done.stdout + done.stderr
-    assert aliases(moto_server) == dict.fromkeys(REGIONS, ("1", {}))
+    assert people.aliases(moto_server) == dict.fromkeys(people.REGIONS, ("1", {}))

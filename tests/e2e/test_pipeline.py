@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from e2e_helpers import ROOT, MotoServer, http_side, run_cli
-from worlds import MOTO_VARS, alb_metrics, alb_world, listener_weights, stacks
+from deployctl.testing.aws import MOTO_VARS, around_now
+from deployctl.testing.cli import run_cli
+from deployctl.testing.http import http_side
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import ROOT, media
 
 PIPELINE = str(ROOT / "plans" / "media-register-pipeline.yaml")
 ENVS = ("dev", "staging", "prod")
@@ -20,15 +23,15 @@ GREEN = {"blue": 0, "green": 100}
 def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    envs = {env: alb_world(moto_server, f"media-register-{env}") for env in ENVS}
+    envs = {env: media.build(moto_server, name=f"media-register-{env}") for env in ENVS}
     for arns in envs.values():
-        alb_metrics(moto_server, arns, errors=0.0, seconds=0.05, around=(-60, 240))
+        media.metrics(moto_server, arns, around_now(-60, 240), errors=0.0, seconds=0.05)
     state = tmp_path / "state"
     common = ("--state-dir", str(state), "--endpoint-url", moto_server.url, "--region", "us-east-1")
     with http_side() as side:
         values = {
             "smoke_base": f"{side.base}/${{idle_color}}",
-            "bake": "1s",
+            "bake": "100ms",
             "health_timeout": "0s",
             **{f"{env}_listener": arns["listener"] for env, arns in envs.items()},
             **{f"{env}_blue": arns["blue_target_group"] for env, arns in envs.items()},
@@ -47,11 +50,11 @@ def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
         assert second.returncode == 6, second.stdout + second.stderr
         assert "prod/approve: deploy to prod" in second.stdout
         # dev and staging each switched their own listener; prod has not started.
-        assert stacks(moto_server) == [
+        assert media.stacks(moto_server) == [
             "media-register-dev-green",
             "media-register-staging-green",
         ]
-        assert {env: listener_weights(moto_server, arns) for env, arns in envs.items()} == {
+        assert {env: media.weights(moto_server, arns) for env, arns in envs.items()} == {
             "dev": GREEN,
             "staging": GREEN,
             "prod": BLUE,
@@ -66,11 +69,11 @@ def test_the_pipeline_pauses_at_the_prod_approval_and_finishes_once_approved(
         third = run_cli("resume", rid, *common)
     assert third.returncode == 0, third.stdout + third.stderr
     assert "succeeded" in third.stdout
-    assert stacks(moto_server) == [
+    assert media.stacks(moto_server) == [
         "media-register-dev-green",
         "media-register-prod-green",
         "media-register-staging-green",
     ]
-    assert {env: listener_weights(moto_server, arns) for env, arns in envs.items()} == dict.fromkeys(
+    assert {env: media.weights(moto_server, arns) for env, arns in envs.items()} == dict.fromkeys(
         ENVS, GREEN
     )

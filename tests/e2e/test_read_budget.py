@@ -18,12 +18,11 @@ from typing import Any
 
 import boto3
 import pytest
-from e2e_helpers import ROOT, MotoServer
-from people_world import PLAN as PEOPLE
-from people_world import people_world
-from worlds import FRAUD, MEDIA, MOTO_VARS, REGION, alb_world, lambda_world
 
 from deployctl.cli import main
+from deployctl.testing.aws import MOTO_VARS, REGION
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import ROOT, fraud, media, people
 
 TEMPLATE = ROOT / "plans" / "templates" / "media-register.yaml"
 
@@ -55,13 +54,13 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountedSessions]:
 
 
 def _fraud(server: MotoServer) -> tuple[str, ...]:
-    lambda_world(server)
-    return (FRAUD, *MOTO_VARS)
+    fraud.build(server)
+    return (fraud.PLAN, *MOTO_VARS)
 
 
 def _media(server: MotoServer) -> tuple[str, ...]:
-    arns = alb_world(server)
-    return (MEDIA, *MOTO_VARS, *(a for k, v in arns.items() for a in ("--var", f"{k}={v}")))
+    arns = media.build(server)
+    return (media.PLAN, *MOTO_VARS, *(a for k, v in arns.items() for a in ("--var", f"{k}={v}")))
 
 
 def _media_redeploy(server: MotoServer) -> tuple[str, ...]:
@@ -81,8 +80,8 @@ def _media_redeploy(server: MotoServer) -> tuple[str, ...]:
 
 
 def _people(server: MotoServer) -> tuple[str, ...]:
-    zone = people_world(server)
-    return (PEOPLE, "--var", "latency_stat=Maximum", "--var", f"hosted_zone_id={zone}")
+    zone = people.build(server)
+    return (people.PLAN, "--var", "latency_stat=Maximum", "--var", f"hosted_zone_id={zone}")
 
 
 WORLDS = {

@@ -21,18 +21,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from e2e_helpers import ROOT, MotoServer, http_side, run_cli
-from people_world import ENV, healthy, people_apply, people_world
-from worlds import (
-    alb_metrics,
-    alb_world,
-    fraud_apply,
-    lambda_metrics,
-    lambda_world,
-    listener_weights,
-    media_apply,
-    stacks,
-)
+
+from deployctl.output.diff import short_arn
+from deployctl.testing.aws import around_now
+from deployctl.testing.cli import run_cli
+from deployctl.testing.http import http_side
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import ROOT, fraud, media, people
 
 # Plans that are not convergent: what a second apply would change.
 TOGGLES = {
@@ -56,26 +51,28 @@ class Example:
 
 
 def _fraud(server: MotoServer, state: Path) -> Iterator[Example]:
-    lambda_world(server)
+    fraud.build(server)
     server.lambda_answers({"statusCode": 200})
-    lambda_metrics(server, errors=0.0, duration=120.0)
-    yield Example(fraud_apply(server, state))
+    fraud.metrics(server, around_now(), errors=0.0, duration=120.0)
+    yield Example(fraud.apply_argv(server, state))
 
 
 def _media(server: MotoServer, state: Path) -> Iterator[Example]:
-    arns = alb_world(server)
-    alb_metrics(server, arns, errors=0.0, seconds=0.05)
+    arns = media.build(server)
+    media.metrics(server, arns, around_now(), errors=0.0, seconds=0.05)
     with http_side() as side:
         names = {arn: f"<{name}>" for name, arn in arns.items()}
         names[side.base] = "<smoke server>"
-        yield Example((*media_apply(server, state, arns, side.base), "--auto-approve"), names)
+        yield Example((*media.apply_argv(server, state, arns, side.base), "--auto-approve"), names)
 
 
 def _people(server: MotoServer, state: Path) -> Iterator[Example]:
-    zone = people_world(server)
-    healthy(server)
+    zone = people.build(server)
+    people.healthy(server)
     server.lambda_answers({"migrated": 1200})
-    yield Example(people_apply(server, state, zone, "--auto-approve"), {zone: "<zone>"}, ENV)
+    yield Example(
+        people.apply_argv(server, state, zone, "--auto-approve"), {zone: "<zone>"}, people.ENV
+    )
 
 
 WORLDS: dict[str, Callable[[MotoServer, Path], Iterator[Example]]] = {
@@ -92,7 +89,9 @@ def _plan_argv(example: Example, *extra: str) -> tuple[str, ...]:
 
 
 def _normalise(text: str, names: dict[str, str]) -> str:
-    names = {**names, str(ROOT): "<repo>"}
+    # the comment's rows show ARNs cut short: their made-up ids too
+    short = {short_arn(raw): name for raw, name in names.items() if raw.startswith("arn:")}
+    names = {**short, **names, str(ROOT): "<repo>"}
     for raw, name in sorted(names.items(), key=lambda item: -len(item[0])):
         text = text.replace(raw, name)
     # The digest covers the vars, which hold those identifiers.
@@ -177,6 +176,19 @@ def test_a_listener_weight_changed_by_hand_after_review_stops_apply_before_anyth
         was = f"alb-listener us-east-1 {arns['listener']}: blue 100% / green 0% (live: blue) -> "
         assert was in done.stderr
         assert "nothing was sent" in done.stderr
-        assert listener_weights(moto_server, arns) == {"blue": 50, "green": 50}
-        assert stacks(moto_server) == []
+        assert media.weights(moto_server, arns) == {"blue": 50, "green": 50}
+        assert media.stacks(moto_server) == []
         assert "starting run" not in done.stdout  # no run was even created
+
+
+def test_plan_change_sets_lists_the_stacks_changes_and_leaves_no_trace(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    with _world("media-register", moto_server, tmp_path / "state") as example:
+        md = run_cli(*_plan_argv(example, "--format", "markdown", "--change-sets"),
+                     env=example.env)
+        assert md.returncode == 2, md.stdout + md.stderr
+        row = next(line for line in md.stdout.splitlines()
+                   if line.startswith("| ~ | `cloudformation-stack"))
+        assert "Add AWS::SSM::Parameter" in row and "template " not in row
+        assert not media.stacks(moto_server)  # the change set's empty stack was deleted

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from exec_helpers import make_plan, step
 
 from deployctl.errors import LockHeld, StalePlan, UserError
 from deployctl.execute.journal import connect
 from deployctl.execute.lock import RunLock, list_locks, unlock
 from deployctl.execute.runner import Options
+from deployctl.testing.plans import make_plan, step
 
 PLAN = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "prod"}),
                  step("b", deps=("ok",)))

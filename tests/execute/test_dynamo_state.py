@@ -11,18 +11,18 @@ from pathlib import Path
 
 import boto3
 import pytest
-from exec_helpers import Recorder, make_plan, step
 from moto import mock_aws
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.dynamo_state import DynamoStore
-from deployctl.actions.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.errors import JournalConflict, LockHeld, LockLost, UserError
 from deployctl.execute.api import Record, Reporter
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.store import SqliteStore, open_store
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
 
 TABLE = "deployctl-state"
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exec_helpers import make_plan, step
-
 from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.testing.plans import make_plan, step
 
 METRICS = {
     "ErrorRate": MetricDef(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exec_helpers import make_plan, step
-
 from deployctl.actions.api import Observation, StepRequest
-from deployctl.actions.fake import FakeAction
 from deployctl.execute import api
+from deployctl.testing.fake import FakeAction
+from deployctl.testing.plans import make_plan, step
 
 
 def test_undo_runs_in_reverse_completion_order_and_skips_steps_without_undo(

@@ -10,15 +10,15 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from exec_helpers import Recorder, make_plan, step
 
-from deployctl.actions.fake import FakeMetrics, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.commands._load import load_plan
 from deployctl.errors import UserError
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
 from deployctl.plan.api import Plan
+from deployctl.testing.fake import FakeMetrics, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
 
 ROOT = Path(__file__).resolve().parents[2]
 HEALTHY = {"ErrorRate": 0.0, "Latency": 50.0}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_subprocess import HEALTHY, deployctl, new_world
+from deployctl.testing.cli import run_fake
+from deployctl.testing.fake import HEALTHY, new_world
 
 SECRET = 'tok-"9f\\3e-s3cr3t'  # a quote and a backslash: JSON would escape them
 
@@ -33,9 +34,9 @@ def _everything_under(folder: Path) -> bytes:
 def test_a_secret_var_is_in_no_journal_status_or_output(tmp_path: Path) -> None:
     workdir = new_world(tmp_path, HEALTHY)
     (workdir / "plan.yaml").write_text(PLAN, encoding="utf-8")
-    done = deployctl(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
+    done = run_fake(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
     assert done.returncode == 0, done.stderr
-    status = deployctl(workdir, "status", "--format", "json")
+    status = run_fake(workdir, "status", "--format", "json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["run"]["status"] == "succeeded"
     seen = done.stdout + done.stderr + status.stdout + status.stderr
@@ -50,14 +51,14 @@ def test_a_run_with_secrets_continues_from_its_plan_file_not_the_journal(tmp_pat
     workdir = new_world(tmp_path, HEALTHY)
     plan = PLAN + "approvals: [{before: switch-traffic}]\n"
     (workdir / "plan.yaml").write_text(plan, encoding="utf-8")
-    paused = deployctl(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
+    paused = run_fake(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
     assert paused.returncode == 6, paused.stderr
-    run_id = json.loads(deployctl(workdir, "status", "--format", "json").stdout)["run"]["run_id"]
-    assert deployctl(workdir, "approve", run_id).returncode == 0
-    refused = deployctl(workdir, "resume", run_id)
+    run_id = json.loads(run_fake(workdir, "status", "--format", "json").stdout)["run"]["run_id"]
+    assert run_fake(workdir, "approve", run_id).returncode == 0
+    refused = run_fake(workdir, "resume", run_id)
     assert refused.returncode == 1
     assert "name the plan file instead of the run id ('deployctl apply plan.yaml'" in refused.stderr
-    finished = deployctl(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
+    finished = run_fake(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}")
     assert finished.returncode == 0, finished.stderr
     assert SECRET.encode() not in _everything_under(workdir / ".deployctl")
 
@@ -65,7 +66,7 @@ def test_a_run_with_secrets_continues_from_its_plan_file_not_the_journal(tmp_pat
 def test_a_run_with_secrets_rolls_back_by_its_plan_file(tmp_path: Path) -> None:
     workdir = new_world(tmp_path, HEALTHY)
     (workdir / "plan.yaml").write_text(PLAN, encoding="utf-8")
-    assert deployctl(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}").returncode == 0
-    back = deployctl(workdir, "rollback", "plan.yaml", "--var", f"api_token={SECRET}")
+    assert run_fake(workdir, "apply", "plan.yaml", "--var", f"api_token={SECRET}").returncode == 0
+    back = run_fake(workdir, "rollback", "plan.yaml", "--var", f"api_token={SECRET}")
     assert back.returncode == 3, back.stderr
     assert "rolled back cleanly" in back.stdout + back.stderr

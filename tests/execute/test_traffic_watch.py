@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_helpers import Recorder, make_plan, step
 
 from deployctl.actions.api import StepRequest
-from deployctl.actions.fake import FakeAction, FakeMetrics, FakeWorld, fake_registry
 from deployctl.actions.registry import Backend
 from deployctl.execute import api
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor, Options
 from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.plan.api import Plan
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeAction, FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
 
 R = "us-east-1"
 ERROR_RATE = MetricDef("ErrorRate", query=MetricQuery("App", "ErrorRate", "Average"))

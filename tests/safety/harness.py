@@ -41,13 +41,12 @@ from deployctl.actions.common import CheckAction
 from deployctl.actions.sandbox import Sandbox, prepare
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING
 from deployctl.execute import api
-from deployctl.execute.clock import VirtualClock
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.state import FAILED, PENDING, UNDONE, RunState, fold
 from deployctl.execute.store import SqliteStore
 from deployctl.plan.api import Plan, Step
+from deployctl.testing.clock import VirtualClock
 
-TOTALS = {"cases": 0, "violations": 0}  # over every test of the run, for the summary
 UNHEALTHY = "unhealthy-green"  # a harness fault: green's targets are stopped before the run
 RECEIVING = ("alb.shift",)
 

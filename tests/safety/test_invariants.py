@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
-from harness import TOTALS, fault_places, kill_points, run_case
+from harness import fault_places, kill_points, run_case
 from moto import mock_aws
 
 from deployctl.actions.aws import Clients
@@ -106,7 +106,7 @@ def test_no_traffic_goes_to_a_missing_unhealthy_or_unwatched_version(
     name: str,
     start: int,
     clients: Clients,
-    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
 ) -> None:
     source, setup = EXAMPLES[name]
     plan = plan_of(source)
@@ -140,12 +140,6 @@ def test_no_traffic_goes_to_a_missing_unhealthy_or_unwatched_version(
                     f"{where}: ends unlike the uninterrupted run "
                     f"(exit {killed.exit_code} vs {reference.exit_code}): {diff}"
                 )
-    TOTALS["cases"] += cases
-    TOTALS["violations"] += len(violations)
-    with capsys.disabled():
-        print(
-            f"\nsafety invariants, {name} faults {start + 1}-{start + len(places)}: "
-            f"{cases} cases, {len(violations)} violations",
-            end="",
-        )
+    # Reported by conftest.py at the end of the run (from every xdist worker).
+    record_property("safety", {"example": name, "cases": cases, "violations": len(violations)})
     assert violations == [], "\n".join(violations)

@@ -15,19 +15,23 @@ World file (every key optional when you write one by hand)::
      "block": {step_id: fifo_path}}  # apply opens the FIFO and waits for a writer
 
 A list of metric values is consumed one per check (the last one repeats);
-``null`` is no data.  ``DEPLOYCTL_FAKE_CRASH=record:K`` kills the process
-with SIGKILL right after the K-th journal record; ``apply:K`` right after the
-K-th apply took effect (before its done record): the crash-matrix hooks.
+``null`` is no data.  ``crash_after_apply=K`` kills the process right after
+the K-th apply took effect (before its done record): a crash-matrix hook
+(:mod:`deployctl.testing.crash`).
+
+Test support only: the CLI reaches it through :mod:`deployctl.testing.cli`,
+which assembles this backend in the process it runs deployctl in.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from deployctl.actions.api import (
@@ -42,11 +46,11 @@ from deployctl.actions.api import (
 from deployctl.actions.api import StepRequest as Request
 from deployctl.actions.registry import Backend, default_registry
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import MetricsSource, Reporter
-from deployctl.execute.clock import VirtualClock
-from deployctl.execute.testhooks import KillAfterRecords
+from deployctl.execute.api import MetricsSource
 from deployctl.manifest.model import MetricDef
 from deployctl.manifest.secrets import SSM_SCHEME
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.crash import kill_self
 
 # Every kind the planner emits, so hand-built and compiled plans both run.
 MUTATING_KINDS = (
@@ -68,7 +72,6 @@ MUTATING_KINDS = (
 )
 READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover")
 CHECK_KINDS = ("smoke.http", "smoke.lambda", "alb.drain")
-CRASH_ENV = "DEPLOYCTL_FAKE_CRASH"
 
 
 class FakeFailure(DeployctlError):
@@ -76,7 +79,15 @@ class FakeFailure(DeployctlError):
 
 
 class FakeWorld:
-    def __init__(self, path: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+    """``crash_after_apply``: SIGKILL the process right after that many applies."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        *,
+        crash_after_apply: int | None = None,
+    ) -> None:
         self.path = path
         self._lock = threading.Lock()
         if data is None and path and os.path.exists(path):
@@ -95,7 +106,7 @@ class FakeWorld:
             self.data.setdefault(key, {})
         self.data.setdefault("log", [])
         self.applies = 0
-        self.crash_at = _crash_point("apply")
+        self.crash_at = crash_after_apply
 
     # -- persistence -------------------------------------------------------------
 
@@ -170,7 +181,7 @@ class FakeWorld:
             self.save()
             self.applies += 1
             if self.crash_at is not None and self.applies >= self.crash_at:
-                os.kill(os.getpid(), signal.SIGKILL)
+                kill_self()
         return outputs
 
     def undo(self, request: Request, outputs: Mapping[str, Any]) -> None:
@@ -222,12 +233,6 @@ class FakeWorld:
         for name in step.outputs:
             out.setdefault(name, f"{name}@{step.id}")
         return out
-
-
-def _crash_point(kind: str) -> int | None:
-    spec = os.environ.get(CRASH_ENV, "")
-    name, _, count = spec.partition(":")
-    return int(count) if name == kind and count else None
 
 
 class FakeAction(Action):
@@ -294,8 +299,29 @@ def fake_registry(world: FakeWorld) -> Registry:
     return registry
 
 
-def fake_backend(path: str) -> Backend:
-    world = FakeWorld(path)
-    at = _crash_point("record")
-    hooks: tuple[Reporter, ...] = (KillAfterRecords(at),) if at else ()
-    return Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), hooks)
+def fake_backend(path: str, *, crash_after_apply: int | None = None) -> Backend:
+    """The fake world in ``path`` with a virtual clock."""
+    world = FakeWorld(path, crash_after_apply=crash_after_apply)
+    return Backend(fake_registry(world), VirtualClock(), FakeMetrics(world))
+
+
+# -- a world file in a folder, for CLI runs (deployctl.testing.cli, fake_world=) --------
+
+HEALTHY: dict[str, Any] = {"metrics": {"*": {"ErrorRate": 0.001, "Latency": 100}}}
+
+
+def new_world(folder: Path, data: Mapping[str, Any] = HEALTHY) -> Path:
+    """``folder/world.json`` holding ``data``; returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "world.json").write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def read_world(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "world.json").read_text(encoding="utf-8"))
+    return data
+
+
+def applies(folder: Path) -> Counter[str]:
+    """step id -> how many times the world applied it."""
+    return Counter(e["step"] for e in read_world(folder).get("log", []) if e["op"] == "apply")

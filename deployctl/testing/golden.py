@@ -1,8 +1,9 @@
-"""Golden cases: ``tests/cases/<name>/plan.yaml`` compiles to ``expected.json``.
+"""Golden cases: ``<cases>/<name>/plan.yaml`` compiles to ``expected.json``.
 
 A case whose plan is wrong expects ``{"errors": [...]}``: the exact one-line
-diagnostics.  ``python tests/regen_cases.py`` rewrites every expected.json;
-review the diff before committing it.
+diagnostics.  The suite's cases are ``tests/cases``; ``python
+tests/regen_cases.py`` rewrites every expected.json there: review the diff
+before committing it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file
 from deployctl.output.planview import plan_json
 from deployctl.plan import compile_plan
-
-CASES = Path(__file__).parent / "cases"
 
 
 @contextlib.contextmanager
@@ -42,8 +41,8 @@ def run_case(folder: Path) -> dict[str, Any]:
         return plan_json(plan)
 
 
-def case_names() -> list[str]:
-    return sorted(p.name for p in CASES.iterdir() if (p / "plan.yaml").is_file())
+def case_names(cases: Path) -> list[str]:
+    return sorted(p.name for p in cases.iterdir() if (p / "plan.yaml").is_file())
 
 
 def expected(folder: Path) -> dict[str, Any]:

@@ -1,0 +1,292 @@
+"""A pre-loaded fork server: the CLI as a real process without a cold start.
+
+A cold ``python -m deployctl`` spends most of a second importing deployctl,
+boto3 and botocore and parsing botocore's service models before it does
+anything.  The end-to-end tests and the crash matrices start hundreds of
+them, so a server process does that work once and forks a child per run.
+The child is a real process with its own pid, working directory,
+environment, stdin/stdout/stderr: it installs the test hooks it was asked
+for (:mod:`deployctl.testing.crash`, the fake world), runs
+``deployctl.cli.main(argv)`` and exits with its code.  A SIGKILL of the
+child (a crash hook) reads as returncode -9, exactly like a subprocess.
+
+Protocol, over a ``SOCK_SEQPACKET`` Unix socket (one message per packet):
+the client sends the :class:`Job` as JSON with its three file descriptors
+attached (stdin, stdout, stderr); the server answers ``{"pid": N}`` when the
+child is forked, then ``{"returncode": R}`` when it has ended.  A client
+that hangs up first (a timeout) gets its child SIGKILLed.  The server exits
+when its stdin closes, killing any child still running.
+
+Run as ``python -P -m deployctl.testing.forkserver SOCKET``; the client side
+is :class:`deployctl.testing.cli.ForkServer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+PRELOAD = (
+    "deployctl.cli",
+    "deployctl.actions.aws",
+    "deployctl.actions.builtin",
+    "deployctl.actions.cloudwatch",
+    "deployctl.actions.dynamo_state",
+    "deployctl.execute.observe",
+    "deployctl.execute.planfile",
+    "deployctl.testing.fake",
+    "deployctl.testing.crash",
+    "boto3",
+)
+# Parsed once in the server and shared by every child's botocore sessions.
+SERVICES = (
+    "lambda",
+    "s3",
+    "cloudwatch",
+    "elbv2",
+    "cloudformation",
+    "route53",
+    "rds",
+    "ssm",
+    "dynamodb",
+    "cloudfront",
+    "appconfig",
+    "sts",
+)
+MAX_MESSAGE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Job:
+    """One CLI run.  ``crash`` is a :class:`~deployctl.testing.crash.CrashPoint`
+    as text (``record:3``, ``call:7``, ``apply:2``); ``fake_world`` runs the
+    execution commands against that fake world file instead of AWS; ``trace``
+    is a file to append every journal record and AWS call to."""
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
+    crash: str | None = None
+    fake_world: str | None = None
+    trace: str | None = None
+
+    def encode(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Job:
+        return cls(**json.loads(data))
+
+
+# -- the child: hooks, then the CLI ------------------------------------------------
+
+
+def _warm_loader() -> Any:
+    """A botocore data loader holding every model the tests' runs use."""
+    import botocore.session  # noqa: PLC0415 - after fork, already imported
+
+    session = botocore.session.get_session()
+    loader = session.get_component("data_loader")
+    for service in SERVICES:
+        session.get_service_model(service)
+    session.get_component("endpoint_resolver")
+    return loader
+
+
+def install_hooks(job: Job, loader: Any = None) -> None:
+    """Wire the job's crash point, trace and backend into this process."""
+    import botocore.session  # noqa: PLC0415
+
+    from deployctl.actions import registry  # noqa: PLC0415
+    from deployctl.testing.crash import (  # noqa: PLC0415
+        CrashPoint,
+        KillAfterCalls,
+        KillAfterRecords,
+        Trace,
+    )
+    from deployctl.testing.fake import fake_backend  # noqa: PLC0415
+
+    crash = CrashPoint.parse(job.crash) if job.crash else None
+    trace = Trace(job.trace) if job.trace else None
+    real_backend = registry.load_backend
+
+    def load_backend(**kwargs: Any) -> registry.Backend:
+        if job.fake_world:
+            apply_at = crash.at if crash and crash.kind == "apply" else None
+            backend = fake_backend(job.fake_world, crash_after_apply=apply_at)
+        else:
+            backend = real_backend(**kwargs)
+        hooks: list[Any] = [trace] if trace else []
+        if crash and crash.kind == "record":
+            hooks.append(KillAfterRecords(crash.at))
+        return dataclasses.replace(backend, reporters=(*backend.reporters, *hooks))
+
+    registry.load_backend = load_backend
+
+    real_session = botocore.session.get_session
+    kill_after_call = KillAfterCalls(crash.at) if crash and crash.kind == "call" else None
+
+    def get_session(env_vars: Any = None) -> Any:
+        session = real_session(env_vars)
+        if loader is not None:
+            session.register_component("data_loader", loader)
+        # Clients copy the session's handlers when made: register first.
+        if trace:
+            session.register("after-call.*.*", trace.after_call)
+        if kill_after_call:
+            session.register("after-call.*.*", kill_after_call)
+        return session
+
+    botocore.session.get_session = get_session
+
+
+def _child(job: Job, fds: list[int], loader: Any) -> NoReturn:
+    code = 70
+    try:
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(job.cwd)
+        os.environ.clear()
+        os.environ.update(job.env)
+        install_hooks(job, loader)
+        from deployctl.cli import main  # noqa: PLC0415
+
+        code = main(job.argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                code = code or 120
+    os._exit(code)
+
+
+# -- the server loop -----------------------------------------------------------------
+
+
+def _preload() -> None:
+    """Import what every run needs and fill the caches children inherit."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from deployctl import commands  # noqa: PLC0415
+    from deployctl.manifest import schema  # noqa: PLC0415
+
+    commands.load(commands.NAMES)
+    schema._validator()  # the compiled JSON Schema of plan files
+
+
+class Server:
+    def __init__(self, path: str) -> None:
+        _preload()
+        self.loader = _warm_loader()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(path)
+        self.listener.listen(64)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ, ("accept", None))
+        self.selector.register(sys.stdin, selectors.EVENT_READ, ("stop", None))
+        self.running: dict[int, tuple[socket.socket, int]] = {}  # pid -> (conn, pidfd)
+
+    def serve(self) -> None:
+        print("ready", flush=True)
+        while True:
+            for key, _ in self.selector.select():
+                what, pid = key.data
+                if what == "accept":
+                    self._accept()
+                elif what == "exited":
+                    self._reap(pid)
+                elif what == "hangup":
+                    self._hangup(pid)
+                else:
+                    self._stop()
+                    return
+
+    def _accept(self) -> None:
+        conn, _ = self.listener.accept()
+        message, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
+        if not message or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
+        job = Job.decode(message)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self.selector.close()
+            self.listener.close()
+            conn.close()
+            for other, pidfd in self.running.values():
+                if other.fileno() >= 0:
+                    other.close()
+                os.close(pidfd)
+            _child(job, fds, self.loader)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.running[pid] = (conn, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, ("exited", pid))
+        self.selector.register(conn, selectors.EVENT_READ, ("hangup", pid))
+        self._send(conn, {"pid": pid})
+
+    def _send(self, conn: socket.socket, message: dict[str, int]) -> None:
+        # A client that is gone no longer needs the answer.
+        with contextlib.suppress(OSError):
+            conn.send(json.dumps(message).encode())
+
+    def _reap(self, pid: int) -> None:
+        conn, pidfd = self.running.pop(pid)
+        _, status = os.waitpid(pid, 0)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        if conn.fileno() >= 0:
+            self.selector.unregister(conn)
+            self._send(conn, {"returncode": os.waitstatus_to_exitcode(status)})
+            conn.close()
+
+    def _hangup(self, pid: int) -> None:
+        conn, _ = self.running[pid]
+        try:
+            if conn.recv(16):
+                return  # clients send nothing after the job; ignore stray bytes
+        except OSError:
+            pass
+        # The client gave up (a timeout, or it died): so does its child.
+        self.selector.unregister(conn)
+        conn.close()
+        os.kill(pid, signal.SIGKILL)  # reaped when its pidfd turns readable
+
+    def _stop(self) -> None:
+        for pid in list(self.running):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def main(argv: list[str]) -> int:
+    (path,) = argv
+    Server(path).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

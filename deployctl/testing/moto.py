@@ -1,0 +1,87 @@
+"""The moto server the end-to-end tests point ``--endpoint-url`` at, and a
+handle on it (clients, moto's control API)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from deployctl.testing.aws import REGION
+
+
+@dataclass
+class MotoServer:
+    """A handle on a moto server: clients of its ``session`` pointed at ``url``
+    (made once per service and region: a client costs tens of milliseconds)."""
+
+    url: str
+    session: boto3.Session
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def client(self, service: str, region: str = REGION) -> Any:
+        with self._lock:
+            made = self._clients.get((service, region))
+            if made is None:
+                # botocore gzips large PutMetricData bodies, which the moto
+                # server fails to read back (BadGzipFile): send them plain.
+                config = Config(disable_request_compression=True)
+                made = self.session.client(
+                    service, region_name=region, endpoint_url=self.url, config=config
+                )
+                self._clients[(service, region)] = made
+            return made
+
+    def moto_api(self, path: str, body: Any = None, method: str = "POST") -> Any:
+        """Call moto's own control API (``/moto-api/...``); the JSON answer, if any."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/moto-api/{path}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read()
+        return json.loads(text) if text else None
+
+    def reset(self) -> None:
+        self.moto_api("reset")
+
+    def lambda_answers(self, *results: Any, region: str = REGION) -> None:
+        """Queue what the next invokes of the docker-less Lambda return, one each."""
+        answers = [json.dumps(r) for r in results]
+        self.moto_api("static/lambda-simple/response", {"results": answers, "region": region})
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (a thread of this process); its URL."""
+    # One log line per request, formatted and captured by pytest for every
+    # test: noise in a failure's report, and CPU.  Warnings still show.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    handle = MotoServer(url, boto3.Session(region_name=REGION))
+    # Lambda invokes without Docker: a moto *server* takes its configuration
+    # through /moto-api/config (there is no environment variable for it), and
+    # must get it before any function exists, because the docker-less Lambda
+    # keeps its functions apart.  The setting is global to this process (the
+    # server is a thread of it), so the old value is put back at the end.
+    before = handle.moto_api("config", method="GET")["lambda"]
+    handle.moto_api("config", {"lambda": {"use_docker": False}})
+    try:
+        yield url
+    finally:
+        handle.moto_api("config", {"lambda": before})
+        server.stop()
+        werkzeug.setLevel(level)

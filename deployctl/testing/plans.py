@@ -1,0 +1,51 @@
+"""Hand-built plans and a reporter that keeps what it was told, for tests
+that drive the executor without a plan file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deployctl.execute.api import Record, Reporter
+from deployctl.plan.api import Plan, Step
+
+READ_ONLY_KINDS = ("approval", "gate.analysis", "smoke.http", "alb.discover")
+
+
+def step(sid: str, kind: str = "noop", deps: tuple[str, ...] = (), **kw: Any) -> Step:
+    """A step with test defaults: read-only kinds do not mutate, mutating ones
+    have an undo."""
+    kw.setdefault("description", sid)
+    if kind in READ_ONLY_KINDS:
+        kw.setdefault("mutating", False)
+    if kw.get("mutating", True):
+        kw.setdefault("undo", f"undo {sid}")
+    return Step(id=sid, kind=kind, deps=deps, **kw)
+
+
+def make_plan(*steps: Step, project: str = "demo", environment: str = "prod", **kw: Any) -> Plan:
+    return Plan(
+        kind="Deployment",
+        project=project,
+        environment=environment,
+        source="plans/demo.yaml",
+        steps=tuple(steps),
+        **kw,
+    )
+
+
+class Recorder(Reporter):
+    """Keeps what the executor reported, for assertions."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.messages: list[str] = []
+        self.records: list[tuple[str, str | None]] = []
+
+    def step_started(self, step: Step, attempt: int) -> None:
+        self.started.append(step.id)
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+    def record(self, record: Record) -> None:
+        self.records.append((record.type, record.step_id))
