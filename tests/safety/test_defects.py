@@ -1,24 +1,20 @@
 """The issue's defects, each replayed on the in-process embedded AWS the
-harness uses (tests/safety/harness.py): what used to happen, and what
+harness uses (deployctl/testing/safety.py): what used to happen, and what
 happens now."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from harness import UNHEALTHY, run_case
-from moto import mock_aws
 
 from deployctl.actions.aws import Clients
-from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV
 from deployctl.commands._load import load_plan
 from deployctl.plan.api import Plan
+from deployctl.testing.safety import UNHEALTHY, embedded_aws, run_case
 
 ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = [f"people-cards-api.{r}.example.com" for r in ("us-east-1", "eu-west-1", "ap-southeast-1")]
@@ -26,18 +22,8 @@ PEOPLE = [f"people-cards-api.{r}.example.com" for r in ("us-east-1", "eu-west-1"
 
 @pytest.fixture(scope="module")
 def clients() -> Iterator[Clients]:
-    old = {k: os.environ.get(k) for k in MOTO_ENV}
-    os.environ.update(MOTO_ENV)
-    try:
-        with mock_aws(config={"lambda": {"use_docker": False}}):
-            session = boto3.Session(region_name="us-east-1", **FAKE_KEYS)
-            yield Clients(session=session, region="us-east-1")
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with embedded_aws() as made:
+        yield made
 
 
 def plan_from(tmp_path: Path, name: str, *edits: tuple[str, str]) -> Plan:
@@ -60,7 +46,7 @@ def test_a_failed_migration_keeps_the_api_records_every_live_region_is_reached_b
     clients: Clients, tmp_path: Path
 ) -> None:
     plan = plan_from(tmp_path, "people-cards")
-    done = run_case(plan, "fail@us-east-1/migration/validate", None, clients)
+    done = run_case(plan, "fail@us-east-1/migration/validate", None, clients, base=str(tmp_path))
     assert done.exit_code == 3 and done.violations == []
     assert all(done.view[k][0] == "2" for k in done.view if k.startswith("alias "))
     records = done.view["records api.people-cards.example.com. CNAME"]
@@ -71,7 +57,7 @@ def test_the_seeds_failover_config_deploys_all_three_regions_behind_health_check
     clients: Clients, tmp_path: Path
 ) -> None:
     plan = plan_from(tmp_path, "people-cards", ("policy: geolocation", "policy: failover"))
-    done = run_case(plan, None, None, clients)
+    done = run_case(plan, None, None, clients, base=str(tmp_path))
     assert done.exit_code == 0 and done.violations == []
     main = done.view["records api.people-cards.example.com. CNAME"]
     active = done.view["records active.api.people-cards.example.com. CNAME"]
@@ -97,7 +83,7 @@ def test_the_last_stages_threshold_gates_the_watch_after_promotion(
         ),
     )
     # 4% errors after promotion: under the 5% trigger, over the last stage's 2%.
-    done = run_case(plan, "ErrorRate=0.04@us-east-1/monitor", None, clients)
+    done = run_case(plan, "ErrorRate=0.04@us-east-1/monitor", None, clients, base=str(tmp_path))
     assert done.exit_code == 3 and done.violations == []
     assert done.view["alias us-east-1 api-handler:live"] == ["1", {}]
 
@@ -106,7 +92,7 @@ def test_blue_green_never_switches_to_a_green_whose_only_target_is_stopped(
     clients: Clients, tmp_path: Path
 ) -> None:
     plan = plan_from(tmp_path, "media-register", ("health_timeout: 5m", "health_timeout: 1m"))
-    done = run_case(plan, UNHEALTHY, None, clients)
+    done = run_case(plan, UNHEALTHY, None, clients, base=str(tmp_path))
     assert done.exit_code == 3 and done.violations == []
     (failed,) = [r.data["error"] for r in done.journal if r.type == "failed"]
     assert "green side: target group media-register-green has 0 healthy target(s)" in failed
@@ -120,7 +106,7 @@ def test_blue_drains_for_its_deregistration_delay_after_the_switch(
     clients: Clients, tmp_path: Path
 ) -> None:
     plan = plan_from(tmp_path, "media-register")
-    done = run_case(plan, None, None, clients)
+    done = run_case(plan, None, None, clients, base=str(tmp_path))
     assert done.exit_code == 0 and done.violations == []
     drain = [r for r in done.journal if r.step_id == "us-east-1/blue-green/drain"]
     checks = [r.data for r in drain if r.type == "check"]

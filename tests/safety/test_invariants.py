@@ -1,6 +1,7 @@
-"""The safety invariants (harness.py) for every example plan x every fault
-place (each gate breached, each step failed, green's targets stopped) x a
-kill at a sampled journal record, on one in-process embedded AWS.
+"""The safety invariants (deployctl/testing/safety.py) for every example
+plan x every fault place (each gate breached, each step failed, green's
+targets stopped) x a kill at a sampled journal record, on one in-process
+embedded AWS.
 
 people-cards runs twice: on a zone where its api name already resolves (so
 an undo has something exact to go back to) and on an empty zone (the
@@ -13,20 +14,19 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from harness import fault_places, kill_points, run_case
 from moto import mock_aws
 
 from deployctl.actions.aws import Clients
-from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV, Sandbox, _registry
+from deployctl.actions.sandbox import FAKE_KEYS, Sandbox
 from deployctl.commands._load import load_plan
 from deployctl.plan.api import Plan
+from deployctl.testing.safety import embedded_aws, fault_places, kill_points, run_case
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS_PER_FAULT = 1  # one kill, at a sampled record, for every (plan, fault) case
@@ -76,27 +76,16 @@ def plan_of(name: str) -> Plan:
 
 @pytest.fixture(scope="module")
 def clients() -> Iterator[Clients]:
-    old = {k: os.environ.get(k) for k in MOTO_ENV}
-    os.environ.update(MOTO_ENV)
-    try:
-        with mock_aws(config={"lambda": {"use_docker": False}}):
-            yield Clients(
-                session=boto3.Session(region_name="us-east-1", **FAKE_KEYS), region="us-east-1"
-            )
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with embedded_aws() as made:
+        yield made
 
 
 def chunks() -> list[tuple[str, int]]:
     out = []
     with mock_aws():
-        registry = _registry(Clients(session=boto3.Session(region_name="us-east-1", **FAKE_KEYS)))
+        clients = Clients(session=boto3.Session(region_name="us-east-1", **FAKE_KEYS))
         for name, (plan, _) in EXAMPLES.items():
-            places = len(fault_places(plan_of(plan), registry))
+            places = len(fault_places(plan_of(plan), clients))
             out += [(name, start) for start in range(0, places, CHUNK)]
     return out
 
@@ -107,15 +96,16 @@ def test_no_traffic_goes_to_a_missing_unhealthy_or_unwatched_version(
     start: int,
     clients: Clients,
     record_property: Callable[[str, object], None],
+    tmp_path: Path,
 ) -> None:
     source, setup = EXAMPLES[name]
     plan = plan_of(source)
-    places = fault_places(plan, _registry(clients))[start : start + CHUNK]
+    places = fault_places(plan, clients)[start : start + CHUNK]
     before: dict[str, Any] | None = None
     cases = 0
     violations: list[str] = []
     for fault in places:
-        reference = run_case(plan, fault, None, clients, setup, before)
+        reference = run_case(plan, fault, None, clients, setup, before, str(tmp_path))
         before = before or reference.before
         cases += 1
         violations += [f"{fault}: {v}" for v in reference.violations]
@@ -126,7 +116,7 @@ def test_no_traffic_goes_to_a_missing_unhealthy_or_unwatched_version(
                 "(or the clean run failed)"
             )
         for kill in kill_points(fault, reference.records, KILLS_PER_FAULT):
-            killed = run_case(plan, fault, kill, clients, setup, before)
+            killed = run_case(plan, fault, kill, clients, setup, before, str(tmp_path))
             cases += 1
             where = f"{fault}, killed after record {kill}"
             violations += [f"{where}: {v}" for v in killed.violations]

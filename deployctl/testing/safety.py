@@ -1,4 +1,4 @@
-"""The safety-invariant harness: an example plan on an embedded AWS (moto, in
+"""The safety-invariant harness (tests/safety): an example plan on an embedded AWS (moto, in
 process), a fault, a kill after some journal record, the resumes that
 follow, and then a look at the world.
 
@@ -35,10 +35,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployctl.actions.api import Registry
+import boto3
+from moto import mock_aws
+from moto.moto_api._internal.models import moto_api_backend
+
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import CheckAction
-from deployctl.actions.sandbox import Sandbox, prepare
+from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV, Sandbox, prepare
+from deployctl.actions.sandbox import _registry as sandbox_registry
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
@@ -107,8 +111,9 @@ def _trip(step: Step) -> str:
     return f"{trigger.get('metric', 'ErrorRate')}={bad:g}@{step.id}"
 
 
-def fault_places(plan: Plan, registry: Registry) -> list[str | None]:
+def fault_places(plan: Plan, clients: Clients) -> list[str | None]:
     """None (no fault), then every gate breached and every step failed."""
+    registry = sandbox_registry(clients)
     out: list[str | None] = [None]
     for step in plan.steps:
         if step.kind == "approval":
@@ -145,8 +150,27 @@ class Result:
 
 
 @contextlib.contextmanager
-def state_dir() -> Iterator[str]:
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None  # fsync is free on tmpfs
+def embedded_aws() -> Iterator[Clients]:
+    """One in-process moto for many cases (``run_case`` resets it), and the
+    actions' clients on it, as the sandbox makes them."""
+    old = {k: os.environ.get(k) for k in MOTO_ENV}
+    os.environ.update(MOTO_ENV)
+    try:
+        with mock_aws(config={"lambda": {"use_docker": False}}):
+            session = boto3.Session(region_name="us-east-1", **FAKE_KEYS)
+            yield Clients(session=session, region="us-east-1")
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def state_dir(base: str | None) -> Iterator[str]:
+    """A fresh journal folder under ``base`` (the test's tmp_path: on tmpfs
+    when the machine has one, where an fsync costs nothing)."""
     with tempfile.TemporaryDirectory(dir=base, prefix="deployctl-safety-") as path:
         yield path
 
@@ -158,13 +182,12 @@ def run_case(
     clients: Clients,
     setup: Any = None,
     before: dict[str, Any] | None = None,
+    base: str | None = None,
 ) -> Result:
     """Seed, run (killed after ``kill_at`` records), resume to an end, inspect.
 
     ``before`` is the world as seeded (in plan ids, so the same for every case
     of a plan); given, it is not read again."""
-    from moto.moto_api._internal.models import moto_api_backend
-
     moto_api_backend.reset()
     faults = [fault] if fault and fault != UNHEALTHY else []
     box = prepare(plan, faults, clients, VirtualClock())
@@ -174,7 +197,7 @@ def run_case(
         stop_targets(box, plan, "green")
     if before is None:
         before = World(box, plan).view()
-    with state_dir() as where:
+    with state_dir(base) as where:
         outcome, records = drive(plan, box, where, kill_at)
         entries = journal_records(where, outcome.run_id)
         state = fold(plan.by_id, entries)
