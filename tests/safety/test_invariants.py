@@ -7,7 +7,7 @@ people-cards runs twice: on a zone where its api name already resolves (so
 an undo has something exact to go back to) and on an empty zone (the
 issue's failed migration that deleted the api records).  Each test reports
 its cases and violations; the run's summary ends with the totals
-(conftest.py).
+(deployctl.testing.pytest_plugin.SafetyReport).
 """
 
 from __future__ import annotations
@@ -130,6 +130,6 @@ def test_no_traffic_goes_to_a_missing_unhealthy_or_unwatched_version(
                     f"{where}: ends unlike the uninterrupted run "
                     f"(exit {killed.exit_code} vs {reference.exit_code}): {diff}"
                 )
-    # Reported by conftest.py at the end of the run (from every xdist worker).
+    # Summed at the end of the run (SafetyReport), from every xdist worker.
     record_property("safety", {"example": name, "cases": cases, "violations": len(violations)})
     assert violations == [], "\n".join(violations)
