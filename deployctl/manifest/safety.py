@@ -18,7 +18,7 @@ from typing import Any
 
 from deployctl.diagnostics import Path
 from deployctl.manifest import model as m
-from deployctl.manifest.build import Builder, _pairs
+from deployctl.manifest.build import Builder
 from deployctl.manifest.routing import region_names
 
 HEALTH_TIMEOUT = 300.0  # seconds a receiving side may take to become healthy
@@ -28,19 +28,6 @@ def timeout(b: Builder, spec: dict[str, Any], path: Path) -> float:
     """A health timeout (the last key of ``path`` in ``spec``); ``0s`` means look once."""
     found = b.check.duration(spec.get(str(path[-1])), path)
     return HEALTH_TIMEOUT if found is None else found
-
-
-def health_check(b: Builder, spec: dict[str, Any] | None) -> m.HealthCheckSpec | None:
-    if spec is None:
-        return None
-    path = ("regions", "routing", "route53", "health_check")
-    return m.HealthCheckSpec(
-        ids=_pairs(spec.get("ids")),
-        type=spec.get("type", "HTTPS"),
-        port=spec.get("port"),
-        path=spec.get("path", "/"),
-        timeout=timeout(b, spec, (*path, "timeout")),
-    )
 
 
 def final_stage_gated(b: Builder, strategy: m.Strategy, rollback: m.Rollback) -> None:
