@@ -5,6 +5,14 @@ target names ``rule_arn``.  A plain forward to one target group counts as
 100% to it.  Writes replace the action list with the same actions, only the
 forward action's ``ForwardConfig`` changed (other actions, their order, and
 stickiness stay as they were).
+
+Traffic safety, both ways: a write that gives a side more traffic (a shift
+forward, or an undo back to blue) first waits for that side's target group
+to be healthy (:func:`~deployctl.actions.target_health.wait_healthy`), and
+fails naming the targets if it is not; a side that loses all its traffic
+drains for its target group's deregistration delay (or the plan's
+``drain``) before it is called drained (``alb.drain`` forward, the rollback
+after an undo).
 """
 
 from __future__ import annotations
@@ -12,9 +20,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.actions.api import (
+    PASS,
+    Action,
+    CheckResult,
+    Observation,
+    Preview,
+    Registry,
+    ResourceState,
+    StepRequest,
+)
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.actions.common import (
+    COLORS,
+    ActionError,
+    CheckAction,
+    ReadAction,
+    health_timeout,
+    other,
+)
+from deployctl.actions.target_health import Unhealthy, deregistration_delay, wait_healthy
 from deployctl.errors import ResourceChanged
 from deployctl.plan.api import Step
 
@@ -153,6 +178,20 @@ class Discover(_Observed, ReadAction):
         return {"live_color": live, "idle_color": other(live)}
 
 
+def _unchanged(request: StepRequest, now: Weights, want: Weights) -> None:
+    """ELBv2 has no conditional write: compare with the weights journaled
+    before this step, then write.  Someone else's change stops the run as stale."""
+    journaled = request.before.get("previous_weights")
+    if journaled and now != want:
+        expected = {c: int(journaled[c]) for c in COLORS}
+        if now != expected:
+            raise ResourceChanged(
+                listener_key(request.step, request.params),
+                f"{_display(expected)} as journaled before this step",
+                _display(now),
+            )
+
+
 class Shift(_Observed):
     """``alb.shift``: ``weight``% to the side named by ``to``, the rest to the other.
 
@@ -199,27 +238,90 @@ class Shift(_Observed):
         read = listener.read()
         previous = listener.weights(read[1])
         want = self._want(request)
-        journaled = request.before.get("previous_weights")
-        if journaled and previous != want:
-            expected = {c: int(journaled[c]) for c in COLORS}
-            if previous != expected:  # ELBv2 has no conditional write: compare, then write
-                raise ResourceChanged(
-                    listener_key(request.step, request.params),
-                    f"{_display(expected)} as journaled before this step",
-                    _display(previous),
-                )
+        _unchanged(request, previous, want)
+        health = _receiving_healthy(listener, request, previous, want)
+        if health:  # the wait may have been long: read again, and compare again
+            read = listener.read()
+            _unchanged(request, listener.weights(read[1]), want)
         listener.write(want, read)
-        return {"previous_weights": previous}
+        return {"previous_weights": previous, "health": health}
 
-    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any]:
         previous = outputs.get("previous_weights")
         if previous:
             want = {c: int(previous[c]) for c in COLORS}
         else:
             want = target_weights(other(str(request.params["to"])), 100)
-        _Listener(self.clients, request.step, request.params).write(want)
+        listener = _Listener(self.clients, request.step, request.params)
+        now = listener.weights()
+        # Rolling back onto a side with no healthy target would be an outage
+        # of its own: the undo fails (exit 7) and traffic stays where it is.
+        health = _receiving_healthy(listener, request, now, want, cancel=False)
+        listener.write(want)
+        left = [c for c in COLORS if now[c] > 0 and want[c] == 0]
+        out: dict[str, Any] = {"health": health} if health else {}
+        if left:
+            out["drain_seconds"] = max(_drain_seconds(listener, request.params, c) for c in left)
+        return out
+
+
+def _receiving_healthy(
+    listener: _Listener,
+    request: StepRequest,
+    now: Mapping[str, int],
+    want: Mapping[str, int],
+    *,
+    cancel: bool = True,
+) -> dict[str, Any]:
+    """Wait until every side that gains traffic is healthy; what was found, by colour.
+
+    A rollback runs with the run's halt set, so its undo waits without a
+    cancel (bounded by ``health_timeout``)."""
+    out: dict[str, Any] = {}
+    for color in COLORS:
+        if want[color] > now[color]:
+            try:
+                found = wait_healthy(
+                    listener.client,
+                    listener.groups[color],
+                    min_healthy=int(request.params.get("min_healthy") or 1),
+                    timeout=health_timeout(request.params),
+                    clock=request.clock,
+                    cancel=request.cancel if cancel else None,
+                )
+            except Unhealthy as exc:
+                raise ActionError(request.step.kind, f"{color} side: {exc}") from None
+            out[color] = found.to_json()
+    return out
+
+
+def _drain_seconds(listener: _Listener, params: Mapping[str, Any], color: str) -> float:
+    if params.get("drain") is not None:
+        return float(params["drain"])
+    return deregistration_delay(listener.client, listener.groups[color])
+
+
+class Drain(CheckAction):
+    """``alb.drain``: after the promotion, wait while the side traffic left
+    (``from``) finishes its requests: its target group's deregistration
+    delay, or the plan's ``drain``.  Until then the old side is not called
+    drained, and nothing after this step (a clean-up, the next run) may
+    retire it."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    def window(self, request: StepRequest) -> float:
+        listener = _Listener(self.clients, request.step, request.params)
+        return _drain_seconds(listener, request.params, str(request.params["from"]))
+
+    def check(self, request: StepRequest) -> CheckResult:
+        side = str(request.params["from"])
+        weights = _Listener(self.clients, request.step, request.params).weights()
+        return CheckResult(PASS, detail=f"{side} at {weights[side]}%, finishing its requests")
 
 
 def register(registry: Registry, clients: Clients) -> None:
     registry.register("alb.discover", Discover(clients))
     registry.register("alb.shift", Shift(clients))
+    registry.register("alb.drain", Drain(clients))

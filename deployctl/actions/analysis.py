@@ -51,20 +51,30 @@ class AnalysisGate(Action):
         unknown = sorted(n for n in names if n not in request.metric_defs)
         if unknown:
             raise DeployctlError(f"gate {request.step.id}: no metric definition for {unknown}")
-        if not names:
+        alarms = [str(a) for a in params.get("alarms") or ()]
+        if not names and not alarms:
             return CheckResult(PASS, detail="nothing to check")
         if request.metrics is None:
             raise DeployctlError(f"gate {request.step.id}: no metrics source configured")
         now = request.clock.now()
         interval = float(params.get("interval") or 60.0)
         defs = {n: request.metric_defs[n] for n in sorted(names)}
-        values = dict(request.metrics.fetch(request.step.region, defs, now - interval, now))
+        values: dict[str, float | None] = {}
+        if defs:
+            values = dict(request.metrics.fetch(request.step.region, defs, now - interval, now))
         missing = sorted(n for n in names if values.get(n) is None)
         tripped = tuple(
             t.text
             for t in triggers
             if values.get(t.metric) is not None and t.breached(float(values[t.metric]))  # type: ignore[arg-type]
         )
+        if alarms:
+            states = request.metrics.alarm_states(request.step.region, alarms)
+            # A missing alarm is a failure: CloudWatch would call it OK, and a
+            # typo would then watch nothing.
+            tripped += tuple(f"alarm {a} does not exist" for a in alarms if states.get(a) is None)
+            tripped += tuple(f"alarm {a} in ALARM" for a in alarms if states.get(a) == "ALARM")
+            missing += [f"alarm {a}" for a in alarms if states.get(a) == "INSUFFICIENT_DATA"]
         failed = False
         notes = []
         if metric and threshold is not None and values.get(metric) is not None:

@@ -15,7 +15,9 @@ What the executor promises an action:
   and calls ``apply`` again only when ``observe`` says the effect is absent.
 - ``undo`` runs during rollback, in reverse completion order, with the outputs
   the forward ``apply`` returned (over what ``before`` read, journaled with
-  the first intent).
+  the first intent).  What it returns is journaled with the ``undone``
+  record; ``drain_seconds`` there makes the rollback wait that long (the side
+  traffic left finishes its requests) before the next undo.
 - A *gate* action (``gate = True``) is not applied: the executor calls
   ``check`` every interval of the step's window and decides pass or fail from
   the results (``failure_limit``, ``missing_data``).
@@ -182,8 +184,14 @@ class Action(abc.ABC):
         like discovery) return what they found.
         """
 
-    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
-        """Compensate a completed ``apply`` whose ``outputs`` are given."""
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Compensate a completed ``apply`` whose ``outputs`` are given.
+
+        May return what the undo left on purpose (JSON-able, journaled with
+        the ``undone`` record); a ``note`` there is shown to people, e.g.
+        records kept because removing them would leave a name serving
+        traffic with none.
+        """
         raise NotImplementedError(f"{request.step.kind}: no undo")
 
     def before(self, request: StepRequest) -> Mapping[str, Any] | None:
@@ -201,6 +209,12 @@ class Action(abc.ABC):
     def check(self, request: StepRequest) -> CheckResult:
         """One gate evaluation (gates only)."""
         raise NotImplementedError(f"{request.step.kind}: not a gate")
+
+    def window(self, request: StepRequest) -> float | None:
+        """A gate's window in seconds when only live state can tell (a target
+        group's deregistration delay), read when the window starts; None (the
+        default): the step's own ``duration``."""
+        return None
 
     # -- the plan diff (optional) --------------------------------------------------
     #

@@ -22,12 +22,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import ProfileNotFound
 
 from deployctl import __version__
-from deployctl.errors import UserError
+from deployctl.awssession import session as aws_session
 from deployctl.state.lease import SendGuard
 
 DEFAULT_ATTEMPTS = 5
@@ -77,17 +75,6 @@ def retries(session: Any, max_attempts: int | None) -> dict[str, Any]:
     return out
 
 
-def _session(profile: str | None, region: str | None) -> Any:
-    try:
-        return boto3.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound as exc:
-        given = f"--profile {profile}" if profile else f"AWS_PROFILE={exc.kwargs.get('profile')}"
-        raise UserError(
-            f"{given}: no such profile in the AWS config or credentials file "
-            "(see: aws configure list-profiles)"
-        ) from None
-
-
 class Clients:
     """Cached, thread-safe boto3 clients for every (service, region) pair.
 
@@ -109,7 +96,7 @@ class Clients:
     ) -> None:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts counts the first try too: it must be at least 1")
-        self.session = session or _session(profile, region)
+        self.session = session or aws_session(profile, region)
         self.region = region or self.session.region_name
         self.endpoint_url = endpoint_url
         self.config = Config(

@@ -103,6 +103,23 @@ class CloudWatchMetrics(MetricsSource):
             out[name] = None if raw is None else raw * d.scale
         return out
 
+    def alarm_states(self, region: str | None, names: Sequence[str]) -> Mapping[str, str | None]:
+        client = self.clients.client("cloudwatch", region)
+        found: dict[str, str | None] = dict.fromkeys(names)
+        for start in range(0, len(names), 100):  # DescribeAlarms takes 100 names at a time
+            args: dict[str, Any] = {
+                "AlarmNames": list(names[start : start + 100]),
+                "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+            }
+            while True:
+                page = client.describe_alarms(**args)
+                for alarm in [*page.get("MetricAlarms", ()), *page.get("CompositeAlarms", ())]:
+                    found[alarm["AlarmName"]] = alarm["StateValue"]
+                if not page.get("NextToken"):
+                    break
+                args["NextToken"] = page["NextToken"]
+        return found
+
     def _get(
         self, region: str | None, queries: list[dict[str, Any]], start: float, end: float
     ) -> dict[str, list[float]]:
@@ -135,16 +152,30 @@ def alarm_name(namespace: str, alarm: Mapping[str, Any], dimensions: Mapping[str
 
 
 def alarm_spec(
-    namespace: str, alarm: Mapping[str, Any], dimensions: Mapping[str, str] | None = None
+    namespace: str,
+    alarm: Mapping[str, Any],
+    dimensions: Mapping[str, str] | None = None,
+    actions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``put_metric_alarm`` arguments: a success rate alarms below its
-    threshold, anything else (counts, durations) above it.  ``dimensions``
-    are the ones :class:`DeploymentMetrics` publishes with (an alarm sees only
-    datapoints with exactly its dimensions)."""
+    threshold, a count at or above it (the seed's "2 rollbacks in 1h" pages
+    at the second), a duration above it.  ``dimensions`` are the ones
+    :class:`DeploymentMetrics` publishes with (an alarm sees only datapoints
+    with exactly its dimensions); ``actions`` maps the alarm's ``action``
+    (alert, page, warn) to the SNS topic notified when it fires."""
     metric = str(alarm["metric"])
     below = "Success" in metric
-    stat = "Average" if below else "Sum" if metric.endswith("Count") else "Maximum"
-    return {
+    count = metric.endswith("Count")
+    stat = "Average" if below else "Sum" if count else "Maximum"
+    operator = (
+        "LessThanThreshold"
+        if below
+        else "GreaterThanOrEqualToThreshold"
+        if count
+        else "GreaterThanThreshold"
+    )
+    topic = (actions or {}).get(str(alarm.get("action")))
+    spec = {
         "AlarmName": alarm_name(namespace, alarm, dimensions or {}),
         "AlarmDescription": f"deployctl {alarm['name']} (action: {alarm.get('action', 'alert')})",
         "Namespace": namespace,
@@ -154,10 +185,13 @@ def alarm_spec(
         "Period": int(float(alarm.get("period") or 300)),
         "EvaluationPeriods": 1,
         "Threshold": float(alarm["threshold"]),
-        "ComparisonOperator": "LessThanThreshold" if below else "GreaterThanThreshold",
+        "ComparisonOperator": operator,
         # No deployment in the period is not a failure.
         "TreatMissingData": "notBreaching",
     }
+    if topic:
+        spec["AlarmActions"] = [topic]
+    return spec
 
 
 def _matches(live: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
@@ -178,7 +212,8 @@ class Alarms(Action):
     def _specs(self, request: StepRequest) -> list[dict[str, Any]]:
         namespace = str(request.params.get("namespace") or "Deployctl")
         dims = request.params.get("dimensions") or {}
-        return [alarm_spec(namespace, a, dims) for a in request.params.get("alarms") or ()]
+        actions = request.params.get("actions") or {}
+        return [alarm_spec(namespace, a, dims, actions) for a in request.params.get("alarms") or ()]
 
     def observe(self, request: StepRequest) -> Observation:
         specs = self._specs(request)

@@ -39,6 +39,15 @@ class CheckAction(Action):
         return {}
 
 
+HEALTH_TIMEOUT = 300.0  # seconds a receiving side may take to become healthy
+
+
+def health_timeout(params: Mapping[str, Any]) -> float:
+    """The step's ``health_timeout`` (0 is a real value: look once, do not wait)."""
+    value = params.get("health_timeout")
+    return HEALTH_TIMEOUT if value is None else float(value)
+
+
 def other(color: str) -> str:
     """The opposite side of a blue/green pair."""
     if color not in COLORS:

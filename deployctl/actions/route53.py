@@ -15,7 +15,8 @@ from typing import Any
 
 from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, other
+from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
+from deployctl.actions.route53_health import Failing, wait_passing
 from deployctl.errors import ResourceChanged
 from deployctl.plan.api import Step
 
@@ -58,10 +59,25 @@ def change(client: Any, zone: str, changes: Iterable[tuple[str, RecordSet]], com
     client.get_waiter("resource_record_sets_changed").wait(Id=sent["ChangeInfo"]["Id"])
 
 
+def _alias(rr: Mapping[str, Any]) -> tuple[str, str, bool] | None:
+    target = rr.get("AliasTarget")
+    if not target:
+        return None
+    return (
+        str(target.get("HostedZoneId", "")).rsplit("/", 1)[-1],
+        fqdn(str(target.get("DNSName", ""))),
+        bool(target.get("EvaluateTargetHealth")),
+    )
+
+
 def same_record(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    keys = ("SetIdentifier", "Weight", "TTL", "Region", "Failover", "GeoLocation")
+    keys = ("SetIdentifier", "Weight", "TTL", "Region", "Failover", "GeoLocation", "HealthCheckId")
     values = [sorted(r["Value"] for r in x.get("ResourceRecords") or []) for x in (a, b)]
-    return values[0] == values[1] and all(a.get(k) == b.get(k) for k in keys)
+    return (
+        values[0] == values[1]
+        and _alias(a) == _alias(b)
+        and all(a.get(k) == b.get(k) for k in keys)
+    )
 
 
 # --- weighted blue/green ----------------------------------------------------------
@@ -91,7 +107,7 @@ class _Weighted:
 
     def record(self, color: str, weight: int) -> RecordSet:
         side = self.p[color]
-        return {
+        out: RecordSet = {
             "Name": fqdn(self.p["record_name"]),
             "Type": self.p["record_type"],
             "SetIdentifier": side["set_identifier"],
@@ -99,6 +115,38 @@ class _Weighted:
             "TTL": int(self.p.get("ttl") or 60),
             "ResourceRecords": [{"Value": side["value"]}],
         }
+        if side.get("health_check_id"):
+            out["HealthCheckId"] = side["health_check_id"]
+        return out
+
+    def healthy_before(
+        self,
+        request: StepRequest,
+        now: Mapping[str, int],
+        want: Mapping[str, int],
+        *,
+        undoing: bool = False,
+    ) -> dict[str, str]:
+        """Wait until the health check of each side gaining traffic passes;
+        what the checkers said, by colour (sides without a check: nothing)."""
+        checks = {
+            c: str(self.p[c]["health_check_id"])
+            for c in COLORS
+            if want[c] > now[c] and self.p[c].get("health_check_id")
+        }
+        if not checks:
+            return {}
+        try:
+            return wait_passing(
+                self.client,
+                checks,
+                timeout=health_timeout(self.p),
+                clock=request.clock,
+                # A rollback runs with the run's halt set: its undo waits uncancelled.
+                cancel=None if undoing else request.cancel,
+            )
+        except Failing as exc:
+            raise ActionError(self.kind, str(exc)) from None
 
     def in_place(self, want: Mapping[str, int], sides: Mapping[str, RecordSet | None]) -> bool:
         return all(
@@ -144,9 +192,12 @@ def _record_display(state: Mapping[str, Any] | None) -> str:
 
 
 def _record_state(rr: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("Weight", "TTL", "Region", "Failover", "GeoLocation")
+    keys = ("Weight", "TTL", "Region", "Failover", "GeoLocation", "HealthCheckId")
     out: dict[str, Any] = {k: rr[k] for k in keys if rr.get(k) is not None}
     out["Values"] = sorted(r["Value"] for r in rr.get("ResourceRecords") or [])
+    alias = _alias(rr)
+    if alias is not None:
+        out["Values"] = [f"alias {alias[1]}"]
     return out
 
 
@@ -202,6 +253,26 @@ class Discover(ObservedRecords, ReadAction):
         return {"live_color": live, "idle_color": other(live)}
 
 
+def _unchanged(
+    request: StepRequest,
+    records: _Weighted,
+    want: Mapping[str, int],
+    sides: Mapping[str, RecordSet | None],
+) -> None:
+    """The weights are as this run found them before the step (Route 53 has no
+    conditional write): someone else's change stops the run as stale."""
+    journaled = request.before.get("previous_weights")
+    if journaled and not records.in_place(want, sides):
+        expected = {c: int(journaled[c]) for c in COLORS}
+        now = records.weights(sides) if any(sides.values()) else None
+        if now != expected:
+            raise ResourceChanged(
+                record_key(request.params),
+                f"weights {expected} as journaled before this step",
+                f"weights {now}",
+            )
+
+
 class Shift(ObservedRecords):
     """``route53.shift``: UPSERT both weighted records, ``weight`` to ``to``.
 
@@ -238,26 +309,29 @@ class Shift(ObservedRecords):
         # No records yet (a first deployment): nothing to restore but the fallback.
         previous = records.weights(sides) if any(sides.values()) else None
         want = _target(request)
-        journaled = request.before.get("previous_weights")
-        if journaled and not records.in_place(want, sides):
-            expected = {c: int(journaled[c]) for c in COLORS}
-            if previous != expected:  # the weights are not as this run found them
-                raise ResourceChanged(
-                    record_key(request.params),
-                    f"weights {expected} as journaled before this step",
-                    f"weights {previous}",
-                )
+        _unchanged(request, records, want, sides)
+        health = records.healthy_before(request, previous or dict.fromkeys(COLORS, 0), want)
+        if health:  # the wait may have been long: read again, and compare again
+            sides = records.sides()
+            _unchanged(request, records, want, sides)
         records.write(want, sides)
-        return {"previous_weights": previous}
+        out: dict[str, Any] = {"previous_weights": previous}
+        if health:
+            out["health"] = health
+        return out
 
-    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+    def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
         previous = outputs.get("previous_weights")
         if previous:
             want = {c: int(previous[c]) for c in COLORS}
         else:
             want = {other(str(request.params["to"])): 100, str(request.params["to"]): 0}
         records = _Weighted(self.clients, request.step, request.params)
-        records.write(want, records.sides())
+        sides = records.sides()
+        now = records.weights(sides) if any(sides.values()) else dict.fromkeys(COLORS, 0)
+        health = records.healthy_before(request, now, want, undoing=True)
+        records.write(want, records.sides() if health else sides)
+        return {"health": health} if health else None
 
 
 def register(registry: Registry, clients: Clients) -> None:

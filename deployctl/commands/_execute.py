@@ -32,7 +32,22 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="steps run at once (default 10)",
     )
+    parser.add_argument(
+        "--wait-for-approval",
+        metavar="DURATION",
+        help="at an approval, stay up to DURATION (30m, 2h) watching the rollback triggers, "
+        "and go on as soon as someone approves (default: pause with exit 6 at once)",
+    )
     add_log_options(parser)
+
+
+def _wait(text: str | None) -> float:
+    if not text:
+        return 0.0
+    try:
+        return parse_duration(text.strip())
+    except DurationError as exc:
+        raise UserError(f"--wait-for-approval {text!r}: {exc}") from None
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +75,7 @@ def options(args: argparse.Namespace) -> Options:
         parallelism=args.parallelism,
         auto_approve=args.auto_approve,
         abandon=getattr(args, "abandon", False),
+        wait_for_approval=_wait(getattr(args, "wait_for_approval", None)),
     )
 
 

@@ -54,6 +54,7 @@ ROLLBACK_STARTED = "rollback_started"
 UNDO_INTENT = "undo_intent"
 UNDONE = "undone"
 UNDO_FAILED = "undo_failed"
+DRAINED = "drained"  # the side an undo moved traffic off had time to finish its requests
 ROLLBACK_STOPPED = "rollback_stopped"
 RUN_FINISHED = "run_finished"
 # A run from a saved plan: the fingerprints reviewed, then each stop on a changed resource.
@@ -106,6 +107,12 @@ class MetricsSource(abc.ABC):
     def fetch(
         self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
     ) -> Mapping[str, float | None]: ...
+
+    def alarm_states(self, region: str | None, names: Sequence[str]) -> Mapping[str, str | None]:
+        """The state (``OK``, ``ALARM``, ``INSUFFICIENT_DATA``) of each named
+        CloudWatch alarm, ``None`` for one that does not exist (an error to
+        the gate, never an OK).  One call per region and check."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read alarms")
 
 
 class Reporter:

@@ -32,7 +32,8 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
         )
         return api.StepResult(step.id, "done", attempt=attempt)
     params = request.params
-    duration = float(params.get("duration", step.wait) or 0.0)
+    live = action.window(request)
+    duration = float(params.get("duration", step.wait) or 0.0) if live is None else live
     interval = float(params.get("interval") or duration or 60.0)
     limit = int(params.get("failure_limit") or 0)
     policy = str(params.get("missing_data") or "fail")
@@ -66,6 +67,7 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
             data={
                 "number": number,
                 "window_start": start,
+                "window": duration,
                 "failures": failures,
                 "limit": limit,
                 "policy": policy,

@@ -30,7 +30,7 @@ from deployctl.errors import (
     UnknownAction,
     UserError,
 )
-from deployctl.execute import api
+from deployctl.execute import api, paused
 from deployctl.execute.context import RunContext
 from deployctl.execute.review import Review, check_all
 from deployctl.execute.rollback import roll_back
@@ -51,6 +51,9 @@ class Options:
     # A saved plan's fingerprints (review.py): a new run starts only if every
     # resource still matches, journals them, and checks each step against them.
     review: Review | None = None
+    # Seconds to stay alive at an approval, watching the triggers, before
+    # pausing with exit 6 (apply --wait-for-approval); 0: pause at once.
+    wait_for_approval: float = 0.0
 
 
 class Executor:
@@ -303,6 +306,8 @@ class Executor:
             note_review(ctx.state, ctx.write(api.REVIEWED, data=options.review.to_json()))
         if ctx.state.rollback_reason is not None:  # the last process died mid-rollback
             return self._finish(roll_back(ctx, ctx.state.rollback_reason))
+        if resumed:  # nobody watched the new version while no process ran
+            paused.judge_pause(ctx)
         failed = [(sid, st.error) for sid, st in ctx.state.steps.items() if st.status == FAILED]
         if failed:
             # A failure is a verdict: the process that saw it died (or was
@@ -341,18 +346,57 @@ class Executor:
             if not plan.rollback_automatic:
                 return self._finish(self._stop_failed(ctx, result.reason))
             return self._finish(roll_back(ctx, result.reason))
+        if result.status == "waiting" and options.wait_for_approval > 0:
+            return self._await_approval(ctx, options, lock, result.waiting)
         if result.status == "waiting":
-            left = []
-            for sid in result.waiting:
-                left.append(f"{sid}: {ctx.state.step(sid).reason}")
-                left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
-            left.append(f"then: deployctl resume {rid}{hint}")
-            return self._stop(
-                rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval", *left
-            )
+            return self._paused(ctx, result.waiting)
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
         self.journal.set_status(rid, api.SUCCEEDED)
         return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))
+
+    def _await_approval(
+        self, ctx: RunContext, options: Options, lock: Lock, waiting: tuple[str, ...]
+    ) -> api.Outcome:
+        """``--wait-for-approval``: stay alive (holding the lock) while the run
+        waits (:func:`paused.wait`); go on once approved, roll back if a
+        trigger trips, pause as usual when the time is up."""
+        plan, run = ctx.plan, ctx.run
+        self.journal.set_status(run.run_id, api.WAITING)
+        got = paused.wait(
+            ctx,
+            waiting,
+            options.wait_for_approval,
+            lambda: self.journal.records(run.run_id),
+            self._interrupt,
+            lock.renew,
+        )
+        if got is None:
+            return self._paused(ctx, waiting)
+        self._reopen()  # someone else wrote to the journal: number records from it
+        if got == []:  # approved
+            return self._drive(plan, run, True, replace(options, wait_for_approval=0), lock)
+        fresh = self._context(plan, run, options, lock)
+        reasons = [paused.record(fresh, v) for v in got]  # every tripped gate, journaled
+        if not plan.rollback_automatic:
+            return self._finish(self._stop_failed(fresh, reasons[0]))
+        return self._finish(roll_back(fresh, reasons[0]))
+
+    def _paused(self, ctx: RunContext, waiting: tuple[str, ...]) -> api.Outcome:
+        rid = ctx.run.run_id
+        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        left = []
+        for sid in waiting:
+            left.append(f"{sid}: {ctx.state.step(sid).reason}")
+            left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
+        left.append(f"then: deployctl resume {rid}{hint}")
+        return self._stop(
+            rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval", *left
+        )
+
+    def _reopen(self) -> None:
+        """A fresh journal handle, after another process (``approve``) wrote to the run."""
+        self.journal.close()
+        self.journal = self.store.journal(now=self.backend.clock.now)
 
     def _stop(self, rid: str, status: str, exit_code: int, message: str, *left: str) -> api.Outcome:
         """End this process's part of a run that can be resumed (paused,

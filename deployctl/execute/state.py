@@ -51,6 +51,8 @@ class StepState:
     # undo gets it under the outputs, so a reconciled step still knows it.
     before: dict[str, Any] = field(default_factory=dict)
     stale: str | None = None  # why a reviewed run stopped before this step (not sent)
+    # Seconds an undone step's old side still has to drain (rollback waits them).
+    drain_left: float = 0.0
 
     def undo_outputs(self) -> dict[str, Any]:
         """What undo is given: the outputs, over what the step replaced."""
@@ -82,6 +84,7 @@ class RunState:
     reviewed: dict[str, dict[str, str]] | None = None
     reviewed_at: float = 0.0  # wall clock of that review
     reviewed_seq: int = 0  # journal position of that review: later steps' views win
+    last_at: float = 0.0  # when the newest record was written: a resumed run was unwatched since
 
     def step(self, step_id: str) -> StepState:
         return self.steps.setdefault(step_id, StepState())
@@ -100,6 +103,8 @@ class RunState:
 def fold(step_ids: Iterable[str], records: Iterable[Record]) -> RunState:
     state = RunState({sid: StepState() for sid in step_ids})
     for rec in records:
+        if rec.type != api.APPROVED:  # written by a person's command, not by a watching run
+            state.last_at = max(state.last_at, rec.at)
         if rec.step_id is None:
             if rec.type == api.ROLLBACK_STARTED:
                 state.rollback_reason = str(rec.data.get("reason", ""))
@@ -164,5 +169,8 @@ def apply_record(st: StepState, rec: Record) -> None:
         st.status = UNDOING
     elif kind == api.UNDONE:
         st.status = UNDONE
+        st.drain_left = float(rec.data.get("drain_seconds") or 0.0)
+    elif kind == api.DRAINED:
+        st.drain_left = 0.0
     elif kind == api.UNDO_FAILED:
         st.status, st.error = UNDO_FAILED, str(rec.data.get("error"))

@@ -133,6 +133,7 @@ class Builder:
                 spec.get("monitoring_time"), ("rollback", "monitoring_time")
             ),
             scope=spec.get("scope", "wave"),
+            alarms=tuple(spec.get("alarms") or ()),
         )
 
     def approvals(self) -> tuple[m.Approval, ...]:
@@ -178,6 +179,12 @@ class Builder:
                     )
                 previous = stage["percentage"]
                 last = i == len(rollout) - 1
+                if last and stage["duration"].strip() == "stable" and "metric_threshold" in stage:
+                    self.check.error(
+                        (*where, "metric_threshold"),
+                        "metric_threshold gates nothing: the last rollout stage stays "
+                        "('stable' has no wait); give it a duration to watch it",
+                    )
                 stages.append(
                     m.FlagStage(
                         stage["percentage"],
@@ -222,10 +229,20 @@ class Builder:
                 )
             )
         default = m.Monitoring()
+        actions = _pairs(spec.get("actions"))
+        if "actions" in spec:
+            for alarm in alarms:
+                if alarm.action not in dict(actions):
+                    self.check.error(
+                        ("monitoring", "alarms", alarm.name, "action"),
+                        f"action {alarm.action!r} has no SNS topic in monitoring.actions "
+                        f"(it has: {', '.join(k for k, _ in actions) or 'none'})",
+                    )
         return m.Monitoring(
             spec.get("namespace", default.namespace),
             tuple(spec.get("publish", default.publish)),
             tuple(alarms),
+            actions,
         )
 
     def runner(self, spec: dict[str, Any], path: Path) -> m.Runner | None:

@@ -6,8 +6,10 @@ from typing import Any
 
 from deployctl.diagnostics import Path
 from deployctl.manifest import model as m
+from deployctl.manifest import safety
 from deployctl.manifest.build import CLOUDFRONT_MAX_STAGING_PERCENT, Builder, _pairs
 from deployctl.manifest.presets import parse_preset
+from deployctl.manifest.regions import regions
 
 STRATEGIES_BY_TARGET = {
     "lambda": {"canary", "linear", "blue-green", "all-at-once"},
@@ -58,10 +60,16 @@ def target(b: Builder) -> m.Target:
             spec["blue_target_group"],
             spec["green_target_group"],
             spec.get("rule_arn"),
+            spec.get("min_healthy", 1),
+            safety.timeout(b, spec, (*path, "health_timeout")),
+            b.check.duration(spec.get("drain"), (*path, "drain")),
         )
     if name == "route53":
         sides = [
-            m.Route53Side(spec[s]["set_identifier"], spec[s]["value"]) for s in ("blue", "green")
+            m.Route53Side(
+                spec[s]["set_identifier"], spec[s]["value"], spec[s].get("health_check_id")
+            )
+            for s in ("blue", "green")
         ]
         if sides[0].set_identifier == sides[1].set_identifier:
             b.check.error(
@@ -72,7 +80,9 @@ def target(b: Builder) -> m.Target:
             spec["record_name"],
             spec.get("record_type", "CNAME"),
             spec.get("ttl", 60),
-            *sides,
+            sides[0],
+            sides[1],
+            safety.timeout(b, spec, (*path, "health_timeout")),
         )
     if name == "cloudfront":
         return m.CloudFrontTarget(
@@ -201,7 +211,14 @@ def _canary(b: Builder, raw: list[dict[str, Any]] | None, threshold: float | Non
                 f"the last stage must send 100% of traffic, not {stage['traffic']}%",
             )
         duration = b.check.duration(stage["duration"], (*path, "duration"), stable_ok=last)
-        stages.append(m.Stage(stage["traffic"], duration, stage.get("metric_threshold", threshold)))
+        stages.append(
+            m.Stage(
+                stage["traffic"],
+                duration,
+                stage.get("metric_threshold", threshold),
+                tuple(stage.get("alarms") or ()),
+            )
+        )
     return stages
 
 
@@ -241,58 +258,6 @@ def smoke(b: Builder) -> tuple[m.SmokeTest, ...]:
     return tuple(out)
 
 
-def regions(b: Builder) -> m.Regions | None:
-    spec = b.data.get("regions")
-    if not spec:
-        return None
-    seen = {spec["primary"]}
-    priorities: dict[int, int] = {}
-    replicas = []
-    for i, r in enumerate(spec.get("replicas") or ()):
-        path: Path = ("regions", "replicas", i)
-        if r["region"] in seen:
-            b.check.error(
-                (*path, "region"),
-                f"region {r['region']!r} appears twice (the primary is {spec['primary']})",
-            )
-        seen.add(r["region"])
-        priority = r.get("failover_priority")
-        if priority is not None:
-            if priority in priorities:
-                b.check.error(
-                    (*path, "failover_priority"),
-                    f"failover_priority {priority} is already used by replicas[{priorities[priority]}]",
-                )
-            priorities[priority] = i
-        latency = b.check.duration(r.get("latency_threshold"), (*path, "latency_threshold"))
-        replicas.append(
-            m.Replica(
-                r["region"],
-                r["replication_type"],
-                None if latency is None else latency * 1000.0,
-                priority,
-            )
-        )
-    routing = None
-    if "routing" in spec:
-        rt = spec["routing"]["route53"]
-        routing = m.Routing(
-            rt["hosted_zone_id"],
-            rt["record_name"],
-            rt["policy"],
-            rt.get("record_type", "CNAME"),
-            rt.get("ttl", 60),
-            _pairs(rt.get("values")),
-            rt.get("value"),
-        )
-        if not routing.value and not routing.values:
-            b.check.error(
-                ("regions", "routing", "route53"),
-                "routing needs 'value' (with ${region}) or 'values' (region -> value)",
-            )
-    return m.Regions(spec["primary"], tuple(replicas), routing)
-
-
 def deployment(b: Builder) -> m.Deployment:
     tgt = target(b)
     target_name = m.TARGET_NAMES[type(tgt)]
@@ -309,6 +274,8 @@ def deployment(b: Builder) -> m.Deployment:
                 "latency_threshold needs a 'Latency' metric; a "
                 f"{target_name} target has none by default, so add one under metrics:",
             )
+    back = b.rollback(known)
+    safety.final_stage_gated(b, strat, back)
     return m.Deployment(
         header=b.head,
         target=tgt,
@@ -316,7 +283,7 @@ def deployment(b: Builder) -> m.Deployment:
         deploy=deploy(b),
         metrics=metrics,
         analysis=b.analysis(known, needs_metric),
-        rollback=b.rollback(known),
+        rollback=back,
         smoke=smoke(b),
         approvals=b.approvals(),
         regions=where,
@@ -393,4 +360,5 @@ def pipeline(b: Builder, children: tuple[tuple[m.Manifest, ...], ...]) -> m.Pipe
                 tuple(sorted((env.get("vars") or {}).items())),
             )
         )
+    safety.pipeline_shares(b, tuple(envs), children)
     return m.Pipeline(b.head, b.data["plan"], tuple(envs), children)

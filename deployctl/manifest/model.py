@@ -115,12 +115,16 @@ class AlbTarget:
     blue_target_group: str
     green_target_group: str
     rule_arn: str | None = None
+    min_healthy: int = 1  # healthy targets the receiving side needs before traffic moves
+    health_timeout: float = 300.0  # seconds to wait for them
+    drain: float | None = None  # seconds; None: the target group's deregistration delay
 
 
 @dataclass(frozen=True)
 class Route53Side:
     set_identifier: str
     value: str
+    health_check_id: str | None = None  # must pass before traffic moves onto this side
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Route53Target:
     ttl: int
     blue: Route53Side
     green: Route53Side
+    health_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,7 @@ class Stage:
     traffic: int
     duration: float | None  # seconds; None = stable (stay, no further wait)
     metric_threshold: float | None = None
+    alarms: tuple[str, ...] = ()  # existing CloudWatch alarms this stage's gate watches
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,7 @@ class Rollback:
     automatic: bool = True
     monitoring_time: float | None = None
     scope: str = "wave"  # wave: roll back the failing region wave; all: every wave
+    alarms: tuple[str, ...] = ()  # existing CloudWatch alarms every gate watches
 
 
 # --- tests, approvals ----------------------------------------------------------
@@ -268,6 +275,17 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class HealthCheckSpec:
+    """Route 53 health checks of the routing records: named, or created."""
+
+    ids: Pairs = ()  # region -> existing health check id
+    type: str = "HTTPS"  # of created checks: HTTP | HTTPS | TCP
+    port: int | None = None  # None: 443 for HTTPS, 80 for HTTP
+    path: str = "/"
+    timeout: float = 300.0  # seconds a check may take to pass
+
+
+@dataclass(frozen=True)
 class Routing:
     hosted_zone_id: str
     record_name: str
@@ -276,6 +294,7 @@ class Routing:
     ttl: int = 60
     values: Pairs = ()  # region -> record value (may use ${region})
     value: str | None = None  # one value for every region, with ${region}
+    health_check: HealthCheckSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +350,7 @@ class Monitoring:
     namespace: str = "Deployctl"
     publish: tuple[str, ...] = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
     alarms: tuple[Alarm, ...] = ()
+    actions: Pairs = ()  # alert | page | warn -> SNS topic ARN (AlarmActions)
 
 
 # --- documents ---------------------------------------------------------------------

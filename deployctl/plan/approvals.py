@@ -35,7 +35,7 @@ def known_refs(g: StepGraph) -> list[str]:
             t
             for step in g.steps.values()
             for t in step.tags
-            if not t.startswith(("region:", "flag:"))
+            if not t.startswith(("region:", "flag:", "serves:"))
         }
     )
     return tags

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os.path
 from collections.abc import Sequence
+from typing import Any
 
 from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
@@ -34,18 +35,22 @@ def _alarms(ctx: Ctx, mon: m.Monitoring | None, head: m.Header) -> list[str]:
         }
         for a in mon.alarms
     ]
+    params: dict[str, Any] = {
+        "namespace": mon.namespace,
+        "alarms": alarms,
+        # what the run-end metrics are published with
+        "dimensions": {"Project": head.project, "Environment": head.environment},
+    }
+    if mon.actions:  # action -> SNS topic, set as each alarm's AlarmActions
+        params["actions"] = dict(mon.actions)
+    wired = " (notifying SNS)" if mon.actions else ""
     return [
         ctx.graph.add(
             Step(
                 f"{ctx.prefix}monitoring/alarms",
                 "cloudwatch.alarms",
-                f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}",
-                {
-                    "namespace": mon.namespace,
-                    "alarms": alarms,
-                    # what the run-end metrics are published with
-                    "dimensions": {"Project": head.project, "Environment": head.environment},
-                },
+                f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}{wired}",
+                params,
                 (),
                 head.region,
                 ("phase:monitoring",),
@@ -69,6 +74,7 @@ def _flag_rollout(
         interval=interval,
         analysis=doc.analysis,
         triggers=doc.rollback.triggers,
+        alarms=doc.rollback.alarms,
     )
 
 

@@ -197,6 +197,7 @@ def _traffic(
                         tags=(f"region:{region}", "stage:1"),
                         traffic=100,
                         label="bake",
+                        alarms=(*d.rollback.alarms, *s.stages[0].alarms),
                     )
                 )
             ]
@@ -227,6 +228,7 @@ def _traffic(
                 )
             )
         ]
+        shifted = after
         if stage.duration:
             label = "bake" if single else "analysis"
             after = [
@@ -243,10 +245,33 @@ def _traffic(
                         tags=tags[:2],
                         traffic=stage.traffic,
                         label=label,
+                        alarms=(*d.rollback.alarms, *stage.alarms),
                     )
                 )
             ]
+        if stage.traffic == 100 and isinstance(d.target, m.AlbTarget):
+            after.append(g.add(_drain(d.target, f"{base}/drain", shifted, region, s.interval)))
     return after
+
+
+def _drain(
+    target: m.AlbTarget, step_id: str, deps: list[str], region: str, interval: float
+) -> Step:
+    """Wait while the side traffic left finishes its requests: its target
+    group's deregistration delay, or the plan's ``drain``."""
+    how = "its deregistration delay" if target.drain is None else f"{target.drain:g}s"
+    return Step(
+        step_id,
+        "alb.drain",
+        f"{targets.name_of(target)}: let ${{live_color}} finish its requests ({how})",
+        targets.target_params(target)
+        | {"from": "${live_color}", "drain": target.drain, "interval": interval},
+        tuple(deps),
+        region,
+        (f"region:{region}", "phase:drain"),
+        traffic=100,
+        mutating=False,
+    )
 
 
 def region_chain(
@@ -264,13 +289,18 @@ def region_chain(
     )
     after = _traffic(ctx, d, region, p, after, triggers)
     if d.rollback.monitoring_time:
+        # The last stage's threshold and alarms, when it stays ('stable'),
+        # gate this watch after promotion: every threshold gates something.
+        last = d.strategy.stages[-1]
+        final = last if last.duration is None else m.Stage(100, None)
         after = [
             ctx.graph.add(
                 gate_step(
                     f"{p}/monitor",
                     duration=d.rollback.monitoring_time,
                     interval=d.strategy.interval,
-                    threshold=None,
+                    threshold=final.metric_threshold,
+                    alarms=(*d.rollback.alarms, *final.alarms),
                     analysis=d.analysis,
                     triggers=triggers,
                     deps=after,

@@ -59,6 +59,7 @@ def flag_steps(
     interval: float,
     analysis: m.Analysis,
     triggers: Sequence[Trigger],
+    alarms: Sequence[str] = (),
 ) -> list[str]:
     """Each flag is independent: all start after ``after``; returns every flag's last step."""
     ends = []
@@ -93,6 +94,7 @@ def flag_steps(
                             deps=last,
                             region=region,
                             tags=(*tags, f"stage:{n}"),
+                            alarms=alarms,
                         )
                     )
                 ]

@@ -36,8 +36,10 @@ def gate_step(
     tags: Sequence[str],
     traffic: int | None = None,
     label: str = "analysis",
+    alarms: Sequence[str] = (),
 ) -> Step:
-    """A read-only step that lasts ``duration`` and fails on a breach."""
+    """A read-only step that lasts ``duration`` and fails on a breach, or when
+    one of ``alarms`` (existing CloudWatch alarms) is in ALARM."""
     metrics = sorted(
         {t.metric for t in triggers} | ({analysis.metric} if threshold is not None else set())
     )
@@ -45,23 +47,29 @@ def gate_step(
     if threshold is not None:
         checks.append(f"{analysis.metric} <= {threshold:g}")
     checks.extend(t.text for t in triggers)
+    alarms = list(dict.fromkeys(alarms))
+    if alarms:
+        checks.append(f"alarm(s) {', '.join(alarms)} not in ALARM")
     what = f"{label} {format_duration(duration)}"
     if checks:
         what += f", every {format_duration(interval)}: {'; '.join(checks)}"
+    params: dict[str, Any] = {
+        "duration": duration,
+        "interval": interval,
+        "metric": analysis.metric if threshold is not None else None,
+        "threshold": threshold,
+        "failure_limit": analysis.failure_limit,
+        "missing_data": analysis.missing_data,
+        "triggers": [trigger_json(t) for t in triggers],
+        "metrics": metrics,
+    }
+    if alarms:
+        params["alarms"] = alarms
     return Step(
         id=step_id,
         kind="gate.analysis",
         description=what,
-        params={
-            "duration": duration,
-            "interval": interval,
-            "metric": analysis.metric if threshold is not None else None,
-            "threshold": threshold,
-            "failure_limit": analysis.failure_limit,
-            "missing_data": analysis.missing_data,
-            "triggers": [trigger_json(t) for t in triggers],
-            "metrics": metrics,
-        },
+        params=params,
         deps=tuple(deps),
         region=region,
         tags=tuple(tags),

@@ -3,7 +3,10 @@ parallel, then active-passive replicas one by one in failover-priority order."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from deployctl.manifest import model as m
+from deployctl.manifest.routing import ACTIVE_PREFIX, failover_roles, region_names
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan.api import Step
 from deployctl.plan.deployment import Ctx, region_chain
@@ -52,27 +55,61 @@ def rollout(ctx: Ctx, d: m.Deployment, after: list[str]) -> list[str]:
 def _routing(ctx: Ctx, regions: m.Regions, after: list[str]) -> Step:
     rt = regions.routing
     assert rt is not None
-    names = [regions.primary, *(r.region for r in regions.replicas)]
+    names = region_names(regions)
     given = dict(rt.values)
     records = {
         name: given.get(name) or (rt.value or "").replace("${region}", name) for name in names
     }
-    failover = {regions.primary: "PRIMARY"} if rt.policy == "failover" else {}
+    params: dict[str, Any] = {
+        "hosted_zone_id": rt.hosted_zone_id,
+        "record_name": rt.record_name,
+        "record_type": rt.record_type,
+        "ttl": rt.ttl,
+        "policy": rt.policy,
+        "records": records,
+        "failover": {},
+    }
+    shape = f"{rt.policy} records for {', '.join(names)}"
+    checked: list[str] = list(names) if rt.health_check else []
+    if rt.policy == "failover":
+        roles = failover_roles(regions)
+        assert not isinstance(roles, str)  # validate refused it
+        # PRIMARY records always carry a health check: without one Route 53 never fails over.
+        checked = [*roles.active, *(n for n in checked if n not in roles.active)]
+        if roles.layered:
+            active_name = f"{ACTIVE_PREFIX}{rt.record_name}"
+            params["layout"] = {
+                "active": list(roles.active),
+                "standby": roles.standby,
+                "active_name": active_name,
+            }
+            shape = (
+                f"failover PRIMARY -> {active_name} (latency: {', '.join(roles.active)}), "
+                f"SECONDARY -> {roles.standby}"
+            )
+        else:
+            params["failover"] = {roles.active[0]: "PRIMARY"}
+    if checked:
+        spec = rt.health_check or m.HealthCheckSpec()
+        named = dict(spec.ids)
+        port = spec.port or (80 if spec.type == "HTTP" else 443)
+        params["health_checks"] = {
+            name: {"id": named[name]}
+            if name in named
+            else {"create": {"type": spec.type, "port": port, "path": spec.path}}
+            for name in checked
+        }
+        params["health_timeout"] = spec.timeout
+        shape += f"; health checks for {', '.join(checked)} must pass first"
     return Step(
         id=f"{ctx.prefix}routing/route53",
         kind="route53.routing",
-        description=f"{rt.record_name}: {rt.policy} records for {', '.join(names)} (UPSERT)",
-        params={
-            "hosted_zone_id": rt.hosted_zone_id,
-            "record_name": rt.record_name,
-            "record_type": rt.record_type,
-            "ttl": rt.ttl,
-            "policy": rt.policy,
-            "records": records,
-            "failover": failover,
-        },
+        description=f"{rt.record_name}: {shape} (UPSERT)",
+        params=params,
         deps=tuple(after),
         region=regions.primary,
-        tags=("phase:routing",),
+        # What the records send users to: rollback keeps them while any of
+        # these regions keeps the new version (execute/rollback.py).
+        tags=("phase:routing", *(f"serves:{name}" for name in names)),
         undo=f"{rt.record_name}: records back to their previous values",
     )

@@ -25,23 +25,32 @@ def target_params(target: m.Target) -> dict[str, Any]:
     if isinstance(target, m.LambdaTarget):
         return {"function": target.function, "alias": target.alias}
     if isinstance(target, m.AlbTarget):
-        params = {
+        params: dict[str, Any] = {
             "listener_arn": target.listener_arn,
             "blue_target_group": target.blue_target_group,
             "green_target_group": target.green_target_group,
         }
         if target.rule_arn:
             params["rule_arn"] = target.rule_arn
+        # Before traffic moves onto a side, that side's target group must have
+        # this many healthy targets (actions/target_health.py).
+        params["min_healthy"] = target.min_healthy
+        params["health_timeout"] = target.health_timeout
+        if target.drain is not None:
+            params["drain"] = target.drain
         return params
     if isinstance(target, m.Route53Target):
-        return {
+        out: dict[str, Any] = {
             "hosted_zone_id": target.hosted_zone_id,
             "record_name": target.record_name,
             "record_type": target.record_type,
             "ttl": target.ttl,
-            "blue": asdict(target.blue),
-            "green": asdict(target.green),
+            "blue": _side(target.blue),
+            "green": _side(target.green),
         }
+        if target.blue.health_check_id or target.green.health_check_id:
+            out["health_timeout"] = target.health_timeout
+        return out
     if isinstance(target, m.CloudFrontTarget):
         return {
             "distribution_id": target.distribution_id,
@@ -49,6 +58,10 @@ def target_params(target: m.Target) -> dict[str, Any]:
             "green_origin": target.green_origin,
         }
     return cfn_params(target)
+
+
+def _side(side: m.Route53Side) -> dict[str, Any]:
+    return {k: v for k, v in asdict(side).items() if v is not None}
 
 
 def cfn_params(stack: m.CloudFormationTarget, base_dir: str = "") -> dict[str, Any]:
@@ -107,6 +120,8 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
             what = f"{label}: continuous deployment, {weight}% to {IDLE} (staging)"
     else:
         what = f"{label}: {weight}% to {IDLE}, {100 - weight}% to the live side"
+    if isinstance(target, m.AlbTarget):
+        what += f", once {IDLE} has {target.min_healthy} healthy target(s)"
     return f"{service}.shift", params, what, f"{label}: weights back to where they were"
 
 

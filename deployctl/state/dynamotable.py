@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -27,6 +26,7 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
+from deployctl.awssession import session as aws_session
 from deployctl.errors import StateUnavailable, UserError
 from deployctl.state import DYNAMODB
 
@@ -111,7 +111,7 @@ class Table:
         endpoint_url: str | None = None,
     ) -> None:
         self.name = name
-        session = session or boto3.Session(profile_name=profile, region_name=region)
+        session = session or aws_session(profile, region)
         self.client = make_client(session, region or session.region_name, endpoint_url, name)
         self.region = self.client.meta.region_name
 

@@ -10,6 +10,7 @@ World file (every key optional when you write one by hand)::
      "fail_undo": {step_id: n},   # the next n undos raise
      "fail_check": {step_id: n},  # the next n checks of a smoke step fail
      "metrics": {region|"*": {metric: value | null | [v1, v2, ...]}},
+     "alarms": {name: "OK"|"ALARM"|"INSUFFICIENT_DATA"},  # rollback.alarms; absent: missing
      "parameters": {name: value},   # what ${ssm:name} reads (any region)
      "block": {step_id: fifo_path}}  # apply opens the FIFO and waits for a writer
 
@@ -29,7 +30,7 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ MUTATING_KINDS = (
     "noop",
 )
 READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover")
-CHECK_KINDS = ("smoke.http", "smoke.lambda")
+CHECK_KINDS = ("smoke.http", "smoke.lambda", "alb.drain")
 
 
 class FakeFailure(DeployctlError):
@@ -265,6 +266,12 @@ class FakeMetrics(MetricsSource):
     ) -> Mapping[str, float | None]:
         self.fetches.append((region, tuple(metrics)))
         return {name: self.world.metric(region, name) for name in metrics}
+
+    def alarm_states(self, region: str | None, names: Sequence[str]) -> Mapping[str, str | None]:
+        """From the world's ``alarms`` (name -> state); a name not there does not exist."""
+        with self.world._lock:
+            table = dict(self.world.data.get("alarms") or {})
+        return {name: table.get(name) for name in names}
 
 
 class FakeSecrets(SecretSource):

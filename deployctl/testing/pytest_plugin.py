@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     controller = not hasattr(config, "workerinput")
     if controller:
         config.pluginmanager.register(SlowReport(), "deployctl-slow-report")
+        config.pluginmanager.register(SafetyReport(), "deployctl-safety-report")
     mine = config.option.basetemp is None and controller
     if mine and _roomy(SHM):
         config.option.basetemp = tempfile.mkdtemp(prefix="deployctl-pytest-", dir=SHM)
@@ -90,6 +92,33 @@ class SlowReport:
                 terminalreporter.write_line(f"{seconds:6.1f}s {nodeid}")
 
 
+class SafetyReport:
+    """The safety-invariant harness's count of cases and violations
+    (tests/safety), summed over every test that recorded one with
+    ``record_property("safety", {...})``: the property reaches this process
+    with each test's report, from every xdist worker."""
+
+    def __init__(self) -> None:
+        self.cases: Counter[str] = Counter()
+        self.violations: Counter[str] = Counter()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == "safety" and isinstance(value, dict):
+                self.cases[value["example"]] += value["cases"]
+                self.violations[value["example"]] += value["violations"]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.cases:
+            each = ", ".join(f"{name} {n}" for name, n in self.cases.items())
+            terminalreporter.write_line(
+                f"safety invariants: {sum(self.cases.values())} cases ({each}), "
+                f"{sum(self.violations.values())} violations"
+            )
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     stop_fork_server()
     own = config.stash.get(_OWN_BASETEMP, None)
@@ -124,9 +153,11 @@ def moto_server(_moto_handle: MotoServer) -> MotoServer:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """In-process moto; the docker-less Lambda answers invokes from a queue
     (:func:`deployctl.testing.aws.queue_lambda_answers`)."""
+    # EC2 instances (ALB targets) need no sample AMIs: loading them costs a second.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws(config={"lambda": {"use_docker": False}}):
         yield
 

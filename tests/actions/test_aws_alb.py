@@ -54,7 +54,10 @@ def test_shift_round_trip_and_undo_restores_the_exact_previous_weights(
     assert not action.observe(second).applied
     out2 = action.apply(second)
     assert action.observe(second).applied
-    assert out2 == {"previous_weights": {"blue": 90, "green": 10}}
+    assert out2 == {
+        "previous_weights": {"blue": 90, "green": 10},
+        "health": {"green": {"healthy": 1, "targets": 1}},
+    }
     action.undo(second, out2)
     assert weights(lb) == {"blue": 90, "green": 10}
     action.undo(first, out1)

@@ -165,9 +165,24 @@ def test_latency_routing_round_trip_and_undo_deletes_what_it_created(
     sets = live_sets(zone)
     assert {i: s["Region"] for i, s in sets.items()} == {r: r for r in REGIONS}
     assert action.observe(req).applied
-    assert out == {"previous": [], "created": sorted(REGIONS, key=list(REGIONS).index)}
-    action.undo(req, out)
-    assert live_sets(zone) == {}
+    name = "api.example.com."
+    assert out == {"previous": [], "created": [[name, r] for r in REGIONS], "health_checks": {}}
+    # The name serves traffic now: undo keeps its last records, and says so.
+    kept = action.undo(req, out)
+    assert kept is not None and "kept 3 record(s)" in kept["note"]
+    assert set(live_sets(zone)) == set(REGIONS)
+
+
+def test_routing_undo_deletes_what_it_created_when_other_records_stay(
+    registry: Registry, zone: Any
+) -> None:
+    action = registry.get("route53.routing")
+    first = {"us-east-1": REGIONS["us-east-1"]}
+    action.apply(request("route53.routing", routing(zone, "latency", first)))
+    req = request("route53.routing", routing(zone, "latency", REGIONS))
+    out = action.apply(req)
+    assert action.undo(req, out) is None
+    assert set(live_sets(zone)) == {"us-east-1"}
 
 
 def test_routing_undo_restores_records_that_existed(registry: Registry, zone: Any) -> None:

@@ -58,3 +58,22 @@ def test_a_failing_smoke_test_moves_no_traffic(moto_server: MotoServer, tmp_path
     assert "us-east-1/blue-green/switch" not in done.stdout
     assert media.weights(moto_server, arns) == BLUE_LIVE
     assert media.stacks(moto_server) == []
+
+
+def test_a_green_whose_only_target_is_stopped_gets_no_traffic(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    arns = media.build(moto_server)
+    media.metrics(moto_server, arns, around_now(), errors=0.0, seconds=0.05)
+    elb = moto_server.client("elbv2", "us-east-1")
+    (green,) = elb.describe_target_health(TargetGroupArn=arns["green_target_group"])[
+        "TargetHealthDescriptions"
+    ]
+    moto_server.client("ec2", "us-east-1").stop_instances(InstanceIds=[green["Target"]["Id"]])
+    with http_side() as side:
+        done = run_cli(*media.apply_argv(moto_server, tmp_path, arns, side.base))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "green side: target group media-register-green has 0 healthy target(s)" in done.stdout
+    assert f"{green['Target']['Id']}:80 unused (Target.InvalidState" in done.stdout
+    assert media.weights(moto_server, arns) == BLUE_LIVE
+    assert media.stacks(moto_server) == []

@@ -195,3 +195,42 @@ def test_undo_descriptions_name_the_resolved_versions() -> None:
     assert filled("weights back to where they were", {"to": "green"}) == (
         "weights back to where they were"
     )
+
+
+def test_a_rollback_that_waits_longer_than_the_lease_keeps_the_lock_and_finishes(
+    make_executor, world
+):
+    """A rollback waits inline (the health of the side it moves back to, a
+    drain), so the lease must be renewed while it runs, or the next undo is
+    refused for want of lease.  The lease is 0.8 s on an injected monotonic
+    clock; the slow undo moves that clock past the send margin and then waits
+    (in real time, bounded) for the renewal, which only the rollback's lease
+    keeper can make."""
+    import threading
+
+    from deployctl.errors import LeaseExpiring
+
+    mono = [1000.0]
+    executor = make_executor(lease=0.8, monotonic=lambda: mono[0])
+    renewed = threading.Event()
+
+    class SlowUndo(FakeAction):
+        def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
+            mono[0] += 0.6  # the undo's own waits outlast the lease's send margin
+            for _ in range(200):
+                try:
+                    executor.backend.guard.check("probe")
+                except LeaseExpiring:
+                    renewed.wait(0.05)
+                    continue
+                renewed.set()
+                break
+            super().undo(request, outputs)
+
+    executor.backend.registry.register("slow", SlowUndo(world))
+    world.data["fail"]["boom"] = 1
+    plan = make_plan(step("a"), step("b", "slow", deps=("a",)), step("boom", deps=("b",)))
+    outcome = executor.apply(plan)
+    assert renewed.is_set()
+    assert outcome.exit_code == 3, outcome.message
+    assert world.ops("undo") == ["b", "a"]

@@ -78,12 +78,38 @@ def test_a_failure_after_the_rollout_keeps_the_waves_and_undoes_what_ran_after(
     outcome = make_executor().apply(plan, Options(auto_approve=True))
     assert outcome.exit_code == 3
     undone = world.ops("undo")
-    # The migration's flag and the routing records go back; every region keeps the release.
-    assert undone == ["us-east-1/migration/dual_write", "routing/route53"]
+    # The migration's flag goes back; every region keeps the release, and so
+    # the routing records that send users to them stay (they serve those regions).
+    assert undone == ["us-east-1/migration/dual_write"]
+    assert "routing/route53" in world.state
     assert all(
         f"{r}/canary/stage-2/shift" in world.state
         for r in ("us-east-1", "eu-west-1", "ap-southeast-1")
     )
+
+
+def test_a_failed_migration_validate_keeps_the_routing_of_regions_on_the_new_version(
+    make_executor, world
+):
+    plan = people_cards()
+    world.data["metrics"] = {"*": HEALTHY}
+    world.data["fail"]["us-east-1/migration/validate"] = 1
+    outcome = make_executor().apply(plan, Options(auto_approve=True))
+    assert outcome.exit_code == 3, outcome.message
+    assert "routing/route53" in world.state
+    assert "routing/route53" not in world.ops("undo")
+
+
+def test_with_scope_all_the_routing_goes_back_with_the_regions(make_executor, world):
+    plan = people_cards(rollback_scope="all")
+    world.data["metrics"] = {"*": HEALTHY}
+    world.data["fail"]["us-east-1/migration/validate"] = 1
+    outcome = make_executor().apply(plan, Options(auto_approve=True))
+    assert outcome.exit_code == 3, outcome.message
+    undone = world.ops("undo")
+    assert "routing/route53" in undone
+    # The records go back before the regions they send users to.
+    assert undone.index("routing/route53") < undone.index("us-east-1/canary/stage-2/shift")
 
 
 def test_without_automatic_rollback_a_failure_stops_with_exit_1_and_undoes_nothing(

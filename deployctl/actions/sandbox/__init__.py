@@ -32,12 +32,14 @@ from deployctl.actions.api import Registry
 from deployctl.actions.common import CheckAction
 from deployctl.actions.registry import Backend, default_registry
 from deployctl.errors import UserError
+from deployctl.execute.api import Clock
 from deployctl.execute.clock import ScaledClock
 from deployctl.plan.api import Plan, Step
 from deployctl.state.lease import SendGuard
 
 if TYPE_CHECKING:
     from deployctl.actions.aws import Clients
+    from deployctl.actions.sandbox.ids import IdMap
 
 INSTALL = "python -m pip install 'deployctl[sandbox]'"
 DEFAULT_SPEED = 1200.0  # an hour of plan time in three real seconds
@@ -51,6 +53,8 @@ class Sandbox:
     backend: Backend
     seeded: tuple[str, ...]  # what was created, for the opening lines
     final_state: Callable[[], list[str]]  # where traffic is now, one line per switch
+    clients: Clients  # the embedded AWS, for a look at the world (tests)
+    ids: IdMap  # plan ids <-> the embedded AWS's ids
 
 
 def _registry(clients: Clients) -> Registry:
@@ -122,32 +126,49 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
     except ImportError:
         raise UserError(f"--sandbox needs moto, which is not installed: {INSTALL}") from None
     from deployctl.actions.aws import Clients  # noqa: PLC0415
-    from deployctl.actions.sandbox.faults import SandboxMetrics, parse_faults  # noqa: PLC0415
-    from deployctl.actions.sandbox.ids import IdMap  # noqa: PLC0415
-    from deployctl.actions.sandbox.layer import Layer, wrap  # noqa: PLC0415
-    from deployctl.actions.sandbox.seed import Seeder  # noqa: PLC0415
-    from deployctl.actions.sandbox.state import final_state  # noqa: PLC0415
 
     if speed <= 0:
         raise UserError(f"--sandbox-speed {speed:g}: must be a positive number")
     region = _default_region(plan)
     # Docker-less Lambda: invokes answer from a queue the layer fills.
     with _environ(MOTO_ENV), mock_aws(config={"lambda": {"use_docker": False}}):
-        guard = SendGuard()
-        clients = Clients(session=_session(region), region=region, guard=guard)
-        registry = _registry(clients)
-        parsed = parse_faults(faults, plan, metric_gates(plan, registry))
-        ids = IdMap()
-        seeder = Seeder(clients, ids, plan)
-        seeder.seed()
-        metrics = SandboxMetrics(parsed)
-        layer = Layer(ids, parsed, metrics)
-        backend = Backend(wrap(registry, layer, region), ScaledClock(speed), metrics, guard=guard)
-        yield Sandbox(
-            backend,
-            _describe(seeder.done),
-            lambda: final_state(clients, ids, seeder.done),
-        )
+        clients = Clients(session=_session(region), region=region, guard=SendGuard())
+        yield prepare(plan, faults, clients, ScaledClock(speed))
+
+
+def prepare(
+    plan: Plan,
+    faults: Sequence[str],
+    clients: Clients,
+    clock: Clock,
+) -> Sandbox:
+    """Seed an embedded AWS that is already running (``mock_aws``) for ``plan``
+    and build the backend on it: the sandbox without its own start and stop,
+    so tests can run many plans on one embedded AWS, reset between them."""
+    from deployctl.actions.sandbox.faults import SandboxMetrics, parse_faults  # noqa: PLC0415
+    from deployctl.actions.sandbox.ids import IdMap  # noqa: PLC0415
+    from deployctl.actions.sandbox.layer import Layer, wrap  # noqa: PLC0415
+    from deployctl.actions.sandbox.seed import Seeder  # noqa: PLC0415
+    from deployctl.actions.sandbox.state import final_state  # noqa: PLC0415
+
+    region = _default_region(plan)
+    registry = _registry(clients)
+    parsed = parse_faults(faults, plan, metric_gates(plan, registry))
+    ids = IdMap()
+    seeder = Seeder(clients, ids, plan)
+    seeder.seed()
+    metrics = SandboxMetrics(parsed)
+    layer = Layer(ids, parsed, metrics)
+    if clients.guard is None:  # the lease check before each mutating call
+        clients.guard = SendGuard()
+    backend = Backend(wrap(registry, layer, region), clock, metrics, guard=clients.guard)
+    return Sandbox(
+        backend,
+        _describe(seeder.done),
+        lambda: final_state(clients, ids, seeder.done),
+        clients,
+        ids,
+    )
 
 
 def _describe(done: set[tuple[str, ...]]) -> tuple[str, ...]:

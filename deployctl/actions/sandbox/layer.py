@@ -73,8 +73,13 @@ class Sandboxed(Action):
     def call(self, request: Request) -> Mapping[str, Any]:
         return self.inner.apply(request)
 
-    def undo(self, request: Request, outputs: Mapping[str, Any]) -> None:
-        self.inner.undo(self.layer.inward(request), self.layer.ids.inward(dict(outputs)))
+    def undo(self, request: Request, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        ids = self.layer.ids
+        done = self.inner.undo(self.layer.inward(request), ids.inward(dict(outputs)))
+        return None if done is None else dict(ids.outward(dict(done)))
+
+    def window(self, request: Request) -> float | None:
+        return self.inner.window(self.layer.inward(request))
 
     def check(self, request: Request) -> CheckResult:
         fault = self.layer.fault(request)

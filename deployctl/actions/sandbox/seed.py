@@ -40,6 +40,7 @@ TRUST = json.dumps(
 )
 LAMBDA_KINDS = ("lambda.", "smoke.lambda")
 FORWARD_BLUE = 100
+SANDBOX_AMI = "ami-0123456789abcdef0"  # moto runs an instance from any image id
 _SECRET_REF = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -180,7 +181,15 @@ class Seeder:
             elb = self.client("elbv2", region)
             name = _arn_name(arn, "targetgroup", f"tg-{len(self.done)}")
             made = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc)
-            self.ids.add(arn, made["TargetGroups"][0]["TargetGroupArn"])
+            group = made["TargetGroups"][0]["TargetGroupArn"]
+            self.ids.add(arn, group)
+            # Traffic moves only onto a side with healthy targets: one running
+            # instance each (moto reports a running instance healthy).
+            subnet = self.subnets(region)[1][0]
+            instance = self.client("ec2", region).run_instances(
+                ImageId=SANDBOX_AMI, MinCount=1, MaxCount=1, SubnetId=subnet
+            )["Instances"][0]["InstanceId"]
+            elb.register_targets(TargetGroupArn=group, Targets=[{"Id": instance}])
         return self.ids.inward(arn)  # type: ignore[no-any-return]
 
     def listener(self, region: str, p: Mapping[str, Any]) -> None:

@@ -9,7 +9,8 @@ from deployctl.testing.aws import REGION, ClientSource
 
 
 def build(aws: ClientSource, region: str = REGION) -> dict[str, Any]:
-    """``{"client", "listener", "rule", "tgs": {colour: arn}}``."""
+    """``{"client", "ec2", "listener", "rule", "tgs": {colour: arn},
+    "instances": {colour: id}}``, a healthy target on each side."""
     ec2 = aws.client("ec2", region)
     elb = aws.client("elbv2", region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -28,6 +29,9 @@ def build(aws: ClientSource, region: str = REGION) -> dict[str, Any]:
         ][0]["TargetGroupArn"]
         for c in ("blue", "green")
     }
+    # One running instance behind each side: moto reports it healthy, and a
+    # shift moves traffic only onto a side with a healthy target.
+    instances = healthy_targets(aws, tgs, subnets[0], region)
     listener = elb.create_listener(
         LoadBalancerArn=arn,
         Protocol="HTTP",
@@ -40,7 +44,31 @@ def build(aws: ClientSource, region: str = REGION) -> dict[str, Any]:
         Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
         Actions=[{"Type": "forward", "TargetGroupArn": tgs["blue"]}],
     )["Rules"][0]["RuleArn"]
-    return {"client": elb, "listener": listener, "rule": rule, "tgs": tgs}
+    return {
+        "client": elb,
+        "ec2": ec2,
+        "listener": listener,
+        "rule": rule,
+        "tgs": tgs,
+        "instances": instances,
+    }
+
+
+def healthy_targets(
+    aws: ClientSource, groups: dict[str, str], subnet: str, region: str = REGION
+) -> dict[str, str]:
+    """A running EC2 instance registered in each target group (moto reports
+    it healthy; stopped, it is ``unused``/``Target.InvalidState``); colour ->
+    instance id."""
+    ec2 = aws.client("ec2", region)
+    elb = aws.client("elbv2", region)
+    out = {}
+    for color, group in groups.items():
+        out[color] = ec2.run_instances(
+            ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, SubnetId=subnet
+        )["Instances"][0]["InstanceId"]
+        elb.register_targets(TargetGroupArn=group, Targets=[{"Id": out[color]}])
+    return out
 
 
 def params(lb: dict[str, Any], **extra: Any) -> dict[str, Any]:

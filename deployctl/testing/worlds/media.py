@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from deployctl.testing.aws import MOTO_VARS, REGION, ClientSource, put_metrics
 from deployctl.testing.worlds import ROOT
+from deployctl.testing.worlds.alb import healthy_targets
 
 if TYPE_CHECKING:
     from deployctl.testing.moto import MotoServer
@@ -17,9 +18,11 @@ PLAN = str(ROOT / "plans" / "media-register.yaml")
 TEMPLATE = ROOT / "plans" / "templates" / "media-register.yaml"
 
 
-def build(aws: ClientSource, region: str = REGION) -> dict[str, str]:
-    """The load balancer, its two target groups and listener; the ARNs moto
-    made up, by the plan's var names (listener, blue_target_group, ...)."""
+def build(aws: ClientSource, region: str = REGION, name: str = "media-register") -> dict[str, str]:
+    """The load balancer, its two target groups (a healthy target in each,
+    no deregistration delay: real-clock runs would wait it out) and
+    listener; the ARNs moto made up, by the plan's var names (listener,
+    blue_target_group, ...)."""
     ec2 = aws.client("ec2", region)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -29,13 +32,19 @@ def build(aws: ClientSource, region: str = REGION) -> dict[str, str]:
         for i, az in enumerate("ab")
     ]
     elb = aws.client("elbv2", region)
-    lb = elb.create_load_balancer(Name="media-register", Subnets=subnets)["LoadBalancers"][0]
+    lb = elb.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
     groups = {
-        color: elb.create_target_group(
-            Name=f"media-register-{color}", Protocol="HTTP", Port=80, VpcId=vpc
-        )["TargetGroups"][0]["TargetGroupArn"]
+        color: elb.create_target_group(Name=f"{name}-{color}", Protocol="HTTP", Port=80, VpcId=vpc)[
+            "TargetGroups"
+        ][0]["TargetGroupArn"]
         for color in ("blue", "green")
     }
+    healthy_targets(aws, groups, subnets[0], region)
+    for group in groups.values():
+        elb.modify_target_group_attributes(
+            TargetGroupArn=group,
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "0"}],
+        )
     forward = {
         "Type": "forward",
         "ForwardConfig": {
@@ -93,7 +102,12 @@ def apply_argv(
 ) -> tuple[str, ...]:
     """``apply plans/media-register.yaml`` against the server, smoke tests
     against ``smoke_base``/<idle colour>, a person's approval given up front."""
-    values = {**arns, "smoke_base": f"{smoke_base}/${{idle_color}}", "bake": bake}
+    values = {
+        **arns,
+        "smoke_base": f"{smoke_base}/${{idle_color}}",
+        "bake": bake,
+        "health_timeout": "0s",  # the world's targets are healthy or not: no waiting
+    }
     return (
         "apply",
         PLAN,
