@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from deployctl.errors import DeployctlError, LeaseExpiring, LockHeld, LockLost
 from deployctl.state.api import Fence, Lock, LockInfo, utc_stamp
 
@@ -63,18 +65,24 @@ def boot_id() -> str:
         return ""
 
 
-def process_gone(host: str, pid: int) -> bool:
+def process_gone(host: str, pid: int, since: float | None = None) -> bool:
     """The holder ran on this host and its process is gone (SIGKILL, OOM):
-    its lease cannot be renewed, so waiting it out would only delay the resume."""
+    its lease cannot be renewed, so waiting it out would only delay the resume.
+
+    A process with that pid that started after ``since`` (when the lock was
+    taken) is another program that got the pid again, not the holder.  psutil
+    answers the same on Linux, macOS and Windows (``os.kill(pid, 0)`` would
+    terminate the process on Windows)."""
     if host != socket.gethostname():
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        started = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
         return True
-    except PermissionError:
+    except psutil.AccessDenied:
         return False
-    return False
+    # create_time is rounded by the platform: a second of slack
+    return since is not None and started > since + 1.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class LockRow:
     def dead(self) -> bool:
         """The holder's process is gone, and it provably ran on this very
         machine (same host name and boot): a pid means nothing elsewhere."""
-        return self.boot == boot_id() and process_gone(self.host, self.pid)
+        return self.boot == boot_id() and process_gone(self.host, self.pid, self.created)
 
     def live(self, now: float) -> bool:
         return self.held and self.lease_until > now and not self.dead()

@@ -164,3 +164,21 @@ def test_the_send_guard_refuses_once_less_than_the_margin_is_left() -> None:
     assert caught.value.exit_code == 4
     guard.disarm()
     guard.check("lambda UpdateAlias")
+
+
+def test_a_holder_pid_reused_by_a_later_process_counts_as_gone() -> None:
+    """Liveness is psutil's: a missing pid is gone, and so is a pid whose
+    process started after the lock was taken (the holder died and the pid
+    was given to another program); the holder itself is alive."""
+    import os
+    import socket
+    import time
+
+    from deployctl.state.lease import process_gone
+
+    host = socket.gethostname()
+    assert not process_gone(host, os.getpid(), since=time.time())
+    assert process_gone(host, os.getpid(), since=0.0)
+    assert not process_gone("another-host", os.getpid(), since=0.0)
+    unused = max(2, max(int(p) for p in os.listdir("/proc") if p.isdigit()) + 10_000)
+    assert process_gone(host, unused, since=time.time())
