@@ -11,8 +11,10 @@ to an endpoint Route 53 itself would call unhealthy.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from deployctl.errors import DeployctlError
 from deployctl.execute.api import Clock
@@ -90,6 +92,27 @@ def ensure(client: Any, reference: str, config: Mapping[str, Any]) -> tuple[str,
         return found, False
     made = client.create_health_check(CallerReference=reference, HealthCheckConfig=dict(config))
     return str(made["HealthCheck"]["Id"]), True
+
+
+def retire(client: Any, check_ids: Iterable[str], keep: Iterable[str]) -> list[str]:
+    """Delete the health checks ``check_ids`` except those in ``keep`` (still
+    referenced by a record we read); returns the ids deleted.  One that a
+    record elsewhere still uses stays (Route 53 refuses: ``HealthCheckInUse``),
+    as does one already gone."""
+    kept = set(keep)
+    gone = []
+    for check_id in sorted(set(check_ids) - kept):
+        try:
+            client.delete_health_check(HealthCheckId=check_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (
+                "HealthCheckInUse",
+                "NoSuchHealthCheck",
+            ):
+                continue
+            raise
+        gone.append(check_id)
+    return gone
 
 
 def check_config(spec: Mapping[str, Any], record_type: str, value: str) -> dict[str, Any]:

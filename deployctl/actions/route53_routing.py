@@ -27,7 +27,14 @@ from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, health_timeout
 from deployctl.actions.route53 import ObservedRecords, change, fqdn, record_sets, same_record
-from deployctl.actions.route53_health import Failing, check_config, ensure, find, wait_passing
+from deployctl.actions.route53_health import (
+    Failing,
+    check_config,
+    ensure,
+    find,
+    retire,
+    wait_passing,
+)
 from deployctl.manifest.routing import continent
 from deployctl.plan.api import Step
 
@@ -283,7 +290,24 @@ class Routing(ObservedRecords):
             [("DELETE", r) for r in deletes] + [("UPSERT", r) for r in upserts],
             f"deployctl undo {request.step.id}",
         )
+        self._retire_checks(request)
         return None
+
+    def _retire_checks(self, request: StepRequest) -> None:
+        """Delete the health checks this step creates once no record of its
+        names uses them: the records put back may still (a check made by an
+        earlier run), and then it stays.  Found by caller reference, so a
+        check made by an apply that died before its done record goes too."""
+        created = {
+            region: cid
+            for region, cid in self._checks(request, create=False).items()
+            if "create" in (request.params.get("health_checks") or {}).get(region, {})
+        }
+        if not created:
+            return
+        live = self._live(request, self._names(request))
+        used = {str(rr["HealthCheckId"]) for rr in live.values() if rr.get("HealthCheckId")}
+        retire(self._client(request), created.values(), used)
 
 
 def register(registry: Registry, clients: Clients) -> None:

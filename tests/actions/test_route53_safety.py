@@ -227,3 +227,38 @@ def test_stubber_wait_passing_goes_on_once_more_than_18_percent_of_checkers_succ
         found = wait_passing(client, {"us-east-1": "hc-1"}, timeout=60, clock=clock)
     assert found == {"us-east-1": "1 of 4 checkers report success"}
     assert clock.slept == [10.0]
+
+
+def check_ids(clients: Clients) -> set[str]:
+    found = clients.client("route53", REGION).list_health_checks()["HealthChecks"]
+    return {str(c["Id"]) for c in found}
+
+
+def test_undo_deletes_the_health_checks_its_apply_created_once_no_record_uses_them(
+    registry: Registry, clients: Clients, zone: str, tmp_path: Path
+) -> None:
+    action = registry.get("route53.routing")
+    action.apply(request("route53.routing", routing_params(tmp_path, zone, "geolocation")))
+    req = request("route53.routing", routing_params(tmp_path, zone, "failover"))
+    out = action.apply(req)
+    assert len(check_ids(clients)) == 2
+    assert action.undo(req, out) is None
+    # The geolocation records are back and nothing is left paying for checks.
+    assert check_ids(clients) == set()
+
+
+def test_undo_keeps_health_checks_that_the_records_it_puts_back_still_use(
+    registry: Registry, clients: Clients, zone: str, tmp_path: Path
+) -> None:
+    action = registry.get("route53.routing")
+    req = request("route53.routing", routing_params(tmp_path, zone, "failover"))
+    first = action.apply(req)
+    # A second run changes nothing; undoing it puts back records that carry
+    # the first run's checks, so they stay.
+    again = action.apply(req)
+    assert again["created"] == []
+    assert action.undo(req, again) is None
+    assert check_ids(clients) == set(first["health_checks"].values())
+    assert {
+        r.get("HealthCheckId") for k, r in sets(clients, zone).items() if k[0].startswith("active.")
+    } == set(first["health_checks"].values())
