@@ -98,6 +98,8 @@ def apply_argv(
         "--var",
         f"canary_wait={wait}",
         "--var",
+        f"monitor={wait}",
+        "--var",
         "latency_stat=Maximum",
         "--var",
         f"hosted_zone_id={zone}",
