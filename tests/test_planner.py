@@ -167,6 +167,31 @@ def test_step_order_is_stable_and_follows_the_manifest() -> None:
     ]
 
 
+def test_feature_flags_stay_watched_for_monitoring_time_after_every_flag() -> None:
+    text = """
+        apiVersion: deployctl/v1
+        kind: FeatureFlags
+        metadata: {project: demo, environment: prod}
+        flags:
+          a: {enabled: true}
+          b:
+            enabled: true
+            rollout: [{percentage: 10, duration: 5m}, {percentage: 100, duration: stable}]
+        metrics:
+          ErrorRate: {query: {namespace: AWS/Lambda, metric: Errors, stat: Sum}}
+        rollback: {triggers: "ErrorRate>5%", monitoring_time: 10m, alarms: [demo-5xx]}
+    """
+    plan = compile_text(text)
+    watch = plan.by_id["us-east-1/flags/monitor"]
+    assert watch.kind == "gate.analysis" and watch.wait == 600.0
+    assert set(watch.deps) == {"us-east-1/flags/a/set", "us-east-1/flags/b/stage-2/set"}
+    assert "ErrorRate>5%" in watch.description and "demo-5xx" in watch.description
+    # Without monitoring_time the flags end the plan, as before.
+    assert "us-east-1/flags/monitor" not in compile_text(
+        text.replace(", monitoring_time: 10m", "")
+    ).by_id
+
+
 def test_a_cycle_is_reported_once_and_spelled_out() -> None:
     graph = StepGraph("plan.yaml")
     graph.add(Step("a", "noop", "a", deps=("c",)))

@@ -127,6 +127,18 @@ def test_a_latency_fault_in_one_region_rolls_back_only_that_wave(
     assert "ap-southeast-1/deploy" not in out
 
 
+def test_a_breach_while_the_flags_are_watched_puts_every_flag_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = sandbox(
+        capsys, tmp_path, "fraud-or-not-flags", "--sandbox-fault", "ErrorRate=0.2@phase:monitor"
+    )
+    assert code == 3, out
+    assert "us-east-1/flags/monitor" in out
+    assert "undone us-east-1/flags/ml-scoring-v2/stage-3/set" in out
+    assert "undone us-east-1/flags/new-feature/set" in out
+
+
 def test_the_sandbox_runs_as_a_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "deployctl", "apply", "plans/fraud-or-not.yaml", *FAST,

@@ -15,6 +15,7 @@ from deployctl.plan.api import Plan, Publish, Step
 from deployctl.plan.approvals import insert_approvals
 from deployctl.plan.deployment import Ctx
 from deployctl.plan.flags import flag_steps
+from deployctl.plan.gates import gate_step
 from deployctl.plan.graph import DuplicateStep, StepGraph
 from deployctl.plan.migration import compile_migration
 from deployctl.plan.regions import rollout
@@ -64,7 +65,7 @@ def _flag_rollout(
 ) -> list[str]:
     assert doc.store is not None
     region = doc.header.region
-    return flag_steps(
+    ends = flag_steps(
         ctx.graph,
         doc.flags,
         doc.store,
@@ -76,6 +77,28 @@ def _flag_rollout(
         triggers=doc.rollback.triggers,
         alarms=doc.rollback.alarms,
     )
+    watch = doc.rollback.monitoring_time
+    if not isinstance(doc, m.FeatureFlags) or not watch or not ends:
+        return ends  # a Deployment's watch after promotion comes before its flags
+    # The flags at their final values stay watched: the triggers and alarms
+    # keep checking for monitoring_time, as after a Deployment's promotion.
+    return [
+        ctx.graph.add(
+            gate_step(
+                f"{ctx.prefix}{region}/flags/monitor",
+                duration=watch,
+                interval=interval,
+                threshold=None,
+                analysis=doc.analysis,
+                triggers=doc.rollback.triggers,
+                alarms=doc.rollback.alarms,
+                deps=ends,
+                region=region,
+                tags=(f"region:{region}", "phase:monitor"),
+                label="monitor",
+            )
+        )
+    ]
 
 
 def _document(ctx: Ctx, doc: m.Manifest, after: list[str]) -> tuple[list[str], list[Diagnostic]]:
