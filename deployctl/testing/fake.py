@@ -62,6 +62,11 @@ MUTATING_KINDS = (
     "route53.shift",
     "cloudfront.shift",
     "cloudformation.deploy",
+    "ecs.register",
+    "ecs.update_service",
+    "ecs.create_task_set",
+    "ecs.set_primary",
+    "ecs.delete_task_set",
     "command.run",
     "flag.set",
     "rds.snapshot",
@@ -70,7 +75,7 @@ MUTATING_KINDS = (
     "cloudwatch.alarms",
     "noop",
 )
-READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover")
+READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover", "ecs.discover")
 CHECK_KINDS = ("smoke.http", "smoke.lambda", "alb.drain")
 
 
