@@ -129,9 +129,21 @@ def test_a_latency_fault_in_one_region_rolls_back_only_that_wave(
 
 def test_the_sandbox_runs_as_a_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "deployctl", "apply", "plans/fraud-or-not.yaml", *FAST,
-         "--state-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "deployctl",
+            "apply",
+            "plans/fraud-or-not.yaml",
+            *FAST,
+            "--state-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -201,8 +213,14 @@ def test_fault_values_are_normalised_like_triggers() -> None:
 
 def test_selectors_match_tags_and_parts_of_step_ids() -> None:
     gate = step("us-east-1/canary/stage-2/analysis", "region:us-east-1", "stage:2")
-    for where in ("stage:2", "region:us-east-1", "canary/stage-2", "stage-2/analysis",
-                  "us-east-1/canary/stage-2/analysis", "stage:2,region:us-east-1"):
+    for where in (
+        "stage:2",
+        "region:us-east-1",
+        "canary/stage-2",
+        "stage-2/analysis",
+        "us-east-1/canary/stage-2/analysis",
+        "stage:2,region:us-east-1",
+    ):
         assert parse_fault(f"ErrorRate=1@{where}").matches(gate), where
     for where in ("stage:1", "stage-2/shift", "canary/analysis", "stage:2,region:eu-west-1"):
         assert not parse_fault(f"ErrorRate=1@{where}").matches(gate), where
@@ -234,8 +252,7 @@ def test_id_map_swaps_ids_inside_nested_values_both_ways() -> None:
     ids.add("Z0PLAN", "ZMOTO")
     sent = ids.inward({"listener_arn": "arn:plan:listener/app/x/1/2", "zones": ["Z0PLAN"]})
     assert sent == {"listener_arn": "arn:moto:listener/app/x/9/9", "zones": ["ZMOTO"]}
-    assert ids.outward(sent) == {"listener_arn": "arn:plan:listener/app/x/1/2",
-                                 "zones": ["Z0PLAN"]}
+    assert ids.outward(sent) == {"listener_arn": "arn:plan:listener/app/x/1/2", "zones": ["Z0PLAN"]}
     assert ids.outward("zone ZMOTO changed") == "zone Z0PLAN changed"
 
 

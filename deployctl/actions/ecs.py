@@ -22,7 +22,7 @@ new version, and the rules around it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl.actions import alb
@@ -100,6 +100,24 @@ class EcsAction(Action):
         except Unhealthy as exc:
             raise ActionError(request.step.kind, f"{color} side: {exc}") from None
         return found.to_json()
+
+    def settle(
+        self, request: StepRequest, wait: Callable[[], object], back: Callable[[], str]
+    ) -> None:
+        """Run ``wait``; if the new side never becomes steady and healthy, put
+        it back as it was (``back``, which says what it did) before failing:
+        a failed step is not undone by the rollback, and what it made must
+        not stay behind (nor block the next run)."""
+        kind = request.step.kind
+        try:
+            wait()
+        except ActionError as exc:
+            why = str(exc).removeprefix(f"{kind}: ")
+            try:
+                done = back()
+            except Exception as again:  # both said: a person takes over
+                raise ActionError(kind, f"{why}; putting it back failed too: {again}") from None
+            raise ActionError(kind, f"{why}; {done}") from None
 
     def healthy_now(self, request: StepRequest, color: str) -> bool:
         health = read_health(self.elb(request.step), str(request.params[f"{color}_target_group"]))
@@ -285,20 +303,35 @@ class UpdateService(EcsAction):
                 cluster=p["cluster"], service=name, taskDefinition=wanted, desiredCount=count
             )
         delay, default = live.waiter_delay(client)
-        live.wait_until(
-            lambda: client.describe_services(cluster=p["cluster"], services=[name]),
-            live.service_verdict(client, wanted),
-            clock=request.clock,
-            timeout=live.stable_timeout(p, default),
-            delay=delay,
-            cancel=request.cancel,
-            what=f"service {name}",
-            kind=kind,
-        )
+        health: dict[str, Any] = {}
+
+        def wait() -> None:
+            live.wait_until(
+                lambda: client.describe_services(cluster=p["cluster"], services=[name]),
+                live.service_verdict(client, wanted),
+                clock=request.clock,
+                timeout=live.stable_timeout(p, default),
+                delay=delay,
+                cancel=request.cancel,
+                what=f"service {name}",
+                kind=kind,
+            )
+            health.update(self.healthy(request, to))
+
+        def back() -> str:
+            client.update_service(
+                cluster=p["cluster"],
+                service=name,
+                taskDefinition=str(was[0]),
+                desiredCount=int(was[1] or 0),
+            )
+            return f"service {name} is back on {live.short(was[0])} with {was[1]} task(s)"
+
+        self.settle(request, wait, back)
         return {
             "previous_task_definition": was[0],
             "previous_desired_count": was[1],
-            "health": self.healthy(request, to),
+            "health": health,
         }
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:

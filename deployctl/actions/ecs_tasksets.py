@@ -164,19 +164,29 @@ class CreateTaskSet(_TaskSets):
             )["taskSet"]
         arn = str(mine["taskSetArn"])
         delay, default = live.waiter_delay(client)
-        live.wait_until(
-            lambda: client.describe_task_sets(
-                cluster=p["cluster"], service=p["service"], taskSets=[arn]
-            ),
-            live.task_set_verdict,
-            clock=request.clock,
-            timeout=live.stable_timeout(p, default),
-            delay=delay,
-            cancel=request.cancel,
-            what=f"task set {live.short(arn)} of service {p['service']}",
-            kind=kind,
-        )
-        return {"task_set": arn, "health": self.healthy(request, to)}
+        health: dict[str, Any] = {}
+
+        def wait() -> None:
+            live.wait_until(
+                lambda: client.describe_task_sets(
+                    cluster=p["cluster"], service=p["service"], taskSets=[arn]
+                ),
+                live.task_set_verdict,
+                clock=request.clock,
+                timeout=live.stable_timeout(p, default),
+                delay=delay,
+                cancel=request.cancel,
+                what=f"task set {live.short(arn)} of service {p['service']}",
+                kind=kind,
+            )
+            health.update(self.healthy(request, to))
+
+        def back() -> str:
+            _delete(client, p, arn)
+            return f"task set {live.short(arn)} was deleted again"
+
+        self.settle(request, wait, back)
+        return {"task_set": arn, "health": health}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
         p, to = request.params, str(request.params["to"])

@@ -256,7 +256,7 @@ def _traffic(
         if stage.traffic == 100 and isinstance(listener, m.AlbTarget):
             after.append(g.add(_drain(listener, f"{base}/drain", shifted, region, s.interval)))
         if stage.traffic == 100 and isinstance(d.target, m.EcsTarget) and d.target.task_sets:
-            after.append(g.add(ecs.primary(d.target, f"{base}/primary", shifted, region)))
+            after.append(g.add(ecs.primary(d.target, f"{base}/primary", shifted, region, n)))
     return after
 
 

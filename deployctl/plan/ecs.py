@@ -163,7 +163,7 @@ def prepare(
     return [graph.add(step)]
 
 
-def primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str) -> Step:
+def primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str, stage: int) -> Step:
     """After the promotion to 100%: the new task set becomes the service's primary."""
     return Step(
         step_id,
@@ -177,7 +177,7 @@ def primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str) -> 
         },
         tuple(deps),
         region,
-        (f"region:{region}", "promote"),
+        (f"region:{region}", f"stage:{stage}"),
         traffic=100,
         undo="task set ${previous} primary again",
     )

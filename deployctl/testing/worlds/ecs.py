@@ -119,7 +119,9 @@ def services(aws: ClientSource, region: str = REGION) -> dict[str, tuple[str, in
     }
 
 
-def task_sets(aws: ClientSource, arns: dict[str, str], region: str = REGION) -> list[tuple[str, str, str]]:
+def task_sets(
+    aws: ClientSource, arns: dict[str, str], region: str = REGION
+) -> list[tuple[str, str, str]]:
     """(status, task definition family:revision, colour) of each task set, primary first."""
     ecs = aws.client("ecs", region)
     service = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
