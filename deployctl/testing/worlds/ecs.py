@@ -97,6 +97,20 @@ def build(aws: ClientSource, shape: str, region: str = REGION) -> dict[str, str]
     return arns
 
 
+def revision(aws: ClientSource, n: int, region: str = REGION) -> str:
+    """The ARN of revision ``n`` of the family."""
+    found = aws.client("ecs", region).describe_task_definition(taskDefinition=f"media-register:{n}")
+    return str(found["taskDefinition"]["taskDefinitionArn"])
+
+
+def stop_green(aws: ClientSource, arns: dict[str, str], region: str = REGION) -> None:
+    """Stop the instance behind green's target group: the new tasks never get healthy."""
+    elb = aws.client("elbv2", region)
+    found = elb.describe_target_health(TargetGroupArn=arns["green_target_group"])
+    ids = [t["Target"]["Id"] for t in found["TargetHealthDescriptions"]]
+    aws.client("ec2", region).stop_instances(InstanceIds=ids)
+
+
 def metrics(
     aws: ClientSource, arns: dict[str, str], times: Iterable[float], *, errors: float
 ) -> None:
