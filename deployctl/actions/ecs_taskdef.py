@@ -220,7 +220,8 @@ class Register(EcsAction):
             f" (image {params['image']})" if params.get("image") else ""
         )
         after = dict(state or {}) | {"latest": f"{family}:{revision}"}
-        return Preview(shown, True, {key: after})
+        predicted = {"task_definition": f"{family}:{revision}"}
+        return Preview(shown, True, {key: after}, outputs=predicted)
 
 
 def register(registry: Registry, clients: Clients) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from deployctl.manifest.load import LoadOptions, load_text
 from deployctl.plan.api import Plan
 from deployctl.plan.compile import compile_plan
-from deployctl.testing.aws import MOTO_VARS, REGION, ClientSource
+from deployctl.testing.aws import MOTO_VARS, REGION, ClientSource, put_metrics
 from deployctl.testing.worlds import ROOT, media
 
 if TYPE_CHECKING:
@@ -112,11 +112,25 @@ def stop_green(aws: ClientSource, arns: dict[str, str], region: str = REGION) ->
 
 
 def metrics(
-    aws: ClientSource, arns: dict[str, str], times: Iterable[float], *, errors: float
+    aws: ClientSource,
+    arns: dict[str, str],
+    times: Iterable[float],
+    *,
+    errors: float,
+    color: str = "green",
 ) -> None:
-    """Requests, 5xx and response time of the green target group (where the
-    new version goes while blue is live)."""
-    media.metrics(aws, arns, times, errors=errors, seconds=0.05 if errors < 10 else 2.0)
+    """Requests, 5xx and response time of ``color``'s target group (where the
+    new version goes: green while blue is live); slow when errors are many."""
+    dims = {
+        "LoadBalancer": arns["listener"].split(":listener/")[1].rsplit("/", 1)[0],
+        "TargetGroup": arns[f"{color}_target_group"].split(":")[-1],
+    }
+    values = {
+        "RequestCount": 100.0,
+        "HTTPCode_Target_5XX_Count": errors,
+        "TargetResponseTime": 0.05 if errors < 10 else 2.0,
+    }
+    put_metrics(aws, "AWS/ApplicationELB", dims, values, times)
 
 
 def services(aws: ClientSource, region: str = REGION) -> dict[str, tuple[str, int]]:
