@@ -180,9 +180,9 @@ class Discover(EcsAction, ReadAction):
             out["serving_container"] = live.serving_container(first)
             out["stable_task_set"] = first["taskSetArn"]
             return out
-        for side in COLORS:
-            name = live.idle_service(p, side)
-            service = live.describe_service(client, p["cluster"], name, kind)
+        names = [live.idle_service(p, side) for side in COLORS]
+        both = live.describe_services(client, p["cluster"], names, kind)
+        for side, name, service in zip(COLORS, names, both, strict=True):
             found = live.target_groups(service)
             if found and groups[side] not in found:
                 raise ActionError(
@@ -252,13 +252,12 @@ class UpdateService(EcsAction):
         return Preview(shown, True, {key: after})
 
     def _read(self, request: StepRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-        idle, serving = self._names(request.params)
+        names = list(self._names(request.params))
         client = self.ecs(request.step)
-        kind = request.step.kind
-        return (
-            live.describe_service(client, request.params["cluster"], idle, kind),
-            live.describe_service(client, request.params["cluster"], serving, kind),
+        idle, serving = live.describe_services(
+            client, request.params["cluster"], names, request.step.kind
         )
+        return idle, serving
 
     def before(self, request: StepRequest) -> Mapping[str, Any]:
         idle, _ = self._read(request)

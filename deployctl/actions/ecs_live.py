@@ -66,13 +66,25 @@ def idle_service(params: Mapping[str, Any], color: str) -> str:
 # --- reading ------------------------------------------------------------------------
 
 
+def describe_services(
+    client: Any, cluster: str, names: list[str], kind: str
+) -> list[dict[str, Any]]:
+    """One ``DescribeServices`` for all ``names``, in that order; a missing or
+    inactive service fails the step."""
+    found = client.describe_services(cluster=cluster, services=names)
+    by_name = {
+        s.get("serviceName"): dict(s)
+        for s in found.get("services") or ()
+        if s.get("status") != "INACTIVE"
+    }
+    for name in names:
+        if name not in by_name:
+            raise ActionError(kind, f"service {name} not found in cluster {cluster}")
+    return [by_name[name] for name in names]
+
+
 def describe_service(client: Any, cluster: str, service: str, kind: str) -> dict[str, Any]:
-    """One ``DescribeServices``; a missing or inactive service fails the step."""
-    found = client.describe_services(cluster=cluster, services=[service])
-    services = found.get("services") or []
-    if not services or services[0].get("status") == "INACTIVE":
-        raise ActionError(kind, f"service {service} not found in cluster {cluster}")
-    return dict(services[0])
+    return describe_services(client, cluster, [service], kind)[0]
 
 
 def task_sets(service: Mapping[str, Any]) -> list[dict[str, Any]]:

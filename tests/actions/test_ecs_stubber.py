@@ -105,12 +105,12 @@ def expect_reads(stub: Stubber, green: dict[str, Any]) -> None:
     blue = service(
         "media-register-blue", OLD, 2, 2, [deployment("PRIMARY", OLD, 2, 2, "COMPLETED")]
     )
-    for found in (green, blue):
-        stub.add_response(
-            "describe_services",
-            described(found),
-            {"cluster": "media-register", "services": [found["serviceName"]]},
-        )
+    # One DescribeServices for both: the idle colour's service, then the live one.
+    stub.add_response(
+        "describe_services",
+        described(green, blue),
+        {"cluster": "media-register", "services": [green["serviceName"], blue["serviceName"]]},
+    )
     stub.add_response(
         "update_service",
         {"service": green},
