@@ -254,9 +254,12 @@ def _traffic(
             ]
         listener = d.target.listener if isinstance(d.target, m.EcsTarget) else d.target
         if stage.traffic == 100 and isinstance(listener, m.AlbTarget):
-            after.append(g.add(_drain(listener, f"{base}/drain", shifted, region, s.interval)))
-        if stage.traffic == 100 and isinstance(d.target, m.EcsTarget) and d.target.task_sets:
-            after.append(g.add(ecs.primary(d.target, f"{base}/primary", shifted, region, n)))
+            drained = g.add(_drain(listener, f"{base}/drain", shifted, region, s.interval))
+            after.append(drained)
+            if isinstance(d.target, m.EcsTarget) and d.target.task_sets:
+                # Once the old side has drained: in the order CodeDeploy keeps
+                # (traffic, then primary, then the old task set goes), one at a time.
+                after.append(g.add(ecs.primary(d.target, f"{base}/primary", [drained], region, n)))
     return after
 
 

@@ -222,6 +222,9 @@ class FakeWorld:
         if request.step.kind.endswith(".discover"):
             live = self.data.get("live_color", "blue")
             out = {"live_color": live, "idle_color": "green" if live == "blue" else "blue"}
+            # What else a discover finds (the live task definition...), as placeholders.
+            for name in request.step.outputs:
+                out.setdefault(name, f"{name}@{request.step.id}")
         self.log.append({"op": "read", "step": request.step.id})
         self.save()
         return out
