@@ -233,7 +233,8 @@ class UpdateService(EcsAction):
         return live.idle_service(params, to), live.idle_service(params, other(to))
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        if "${" in str(params["to"]):
+        if "${" in str(params["to"]) or "${" in str(params["task_definition"]):
+            # (``plan`` reads the service once the revision to run is predicted)
             return (f"ecs-service {step.region} {params['cluster']}/${{idle_color}}",)
         idle, serving = self._names(params)
         return (

@@ -76,6 +76,12 @@ def _set_status(state: Mapping[str, Any], arn: str, status: str | None) -> dict[
 class CreateTaskSet(_TaskSets):
     """``ecs.create_task_set``: outputs ``task_set`` (its ARN) and ``health``."""
 
+    def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
+        if "${" in str(params["task_definition"]):
+            # (``plan`` reads the service once the revision to run is predicted)
+            return (f"ecs-service {step.region} {params['cluster']}/${{task_definition}}",)
+        return super().resources(step, params)
+
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         (key,) = self.resources(step, params)
         state = dict(states[key] or {})

@@ -130,3 +130,25 @@ def test_plan_shows_the_live_task_definition_image_and_weights(
     assert f"media-register:2 (image {ecs.NEW_IMAGE})" in out
     assert "+ task set media-register:2 on green at 100%" in out
     assert "the new task set is primary" in out
+
+
+def test_plan_of_two_services_shows_the_idle_service_getting_the_new_revision(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    arns = world(moto_server, "services")
+    argv = list(ecs.apply_argv(moto_server, tmp_path, arns, "services"))
+    argv[0] = "plan"
+    shown = run_cli(*argv)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "blue 100% / green 0% (live: blue)  ->  blue 50% / green 50%" in out
+    old_image = ecs.task_definition()["containerDefinitions"][0]["image"]
+    assert (
+        f"media-register:1 (api: {old_image}), 0 task(s), on green  ->  "
+        "media-register:2, 2 task(s), stable and healthy before any traffic"
+    ) in out
+    assert (
+        f"latest media-register:1 (api: {old_image})  ->  media-register:2 (image {ecs.NEW_IMAGE})"
+        in out
+    )
+    assert "${" not in out
