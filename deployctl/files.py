@@ -26,6 +26,7 @@ MIB = 1024 * KIB
 MAX_PLAN_BYTES = 4 * MIB  # a plan or vars file; a 10,000-step plan is about 0.5 MiB
 MAX_TEMPLATE_BYTES = 1 * MIB  # CloudFormation's own limit for a template (from S3)
 MAX_ZIP_BYTES = 50 * MIB  # Lambda's limit for a zip uploaded directly
+MAX_TASK_DEFINITION_BYTES = 64 * KIB  # ECS's limit for a task definition
 MAX_SAVED_PLAN_BYTES = 64 * MIB  # plan --out: the compiled plan of a plan file, as JSON
 
 _KINDS = (

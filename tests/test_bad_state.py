@@ -92,7 +92,9 @@ def test_a_read_only_state_dir_is_one_line_and_left_as_it_was(tmp_path: Path) ->
             assert "make it and the journal writable, or pick another --state-dir" in line
         tmp_path.chmod(0o555)
         line = one_line(
-            deployctl(tmp_path, "runs", "--state-dir", "new/state", world=world, prefix=unprivileged())
+            deployctl(
+                tmp_path, "runs", "--state-dir", "new/state", world=world, prefix=unprivileged()
+            )
         )
         assert line == (
             "deployctl: state dir new/state is read-only (Permission denied); deployctl keeps "
@@ -168,7 +170,9 @@ def test_the_crash_log_is_private_and_redacted(
     state = tmp_path / "deep" / "state"
     old = os.umask(0)
     try:
-        code = main(["apply", str(plan), "--var", f"db_password={secret}", "--state-dir", str(state)])
+        code = main(
+            ["apply", str(plan), "--var", f"db_password={secret}", "--state-dir", str(state)]
+        )
     finally:
         os.umask(old)
     err = capsys.readouterr().err

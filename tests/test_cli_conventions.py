@@ -25,9 +25,12 @@ def test_validate_json_lists_every_file_and_problem(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: deployctl/v1\nkind: Deployment\nmetadata: {project: x}\nstrategy: 3\n")
-    code, out, err = run(capsys, "validate", str(ROOT / "plans/fraud-or-not.yaml"), str(bad),
-                         "--format", "json")
+    bad.write_text(
+        "apiVersion: deployctl/v1\nkind: Deployment\nmetadata: {project: x}\nstrategy: 3\n"
+    )
+    code, out, err = run(
+        capsys, "validate", str(ROOT / "plans/fraud-or-not.yaml"), str(bad), "--format", "json"
+    )
     assert code == 1 and err == ""  # problems are in the document, not on stderr
     data = json.loads(out)
     assert data["format_version"] == 1 and data["ok"] is False
@@ -47,8 +50,16 @@ def test_runs_json_and_sandbox_runs_listed_apart(
 ) -> None:
     monkeypatch.chdir(ROOT)
     state = str(tmp_path)
-    code, _, _ = run(capsys, "apply", "plans/fraud-or-not.yaml", "--sandbox", "--sandbox-speed",
-                     "1000000", "--state-dir", state)
+    code, _, _ = run(
+        capsys,
+        "apply",
+        "plans/fraud-or-not.yaml",
+        "--sandbox",
+        "--sandbox-speed",
+        "1000000",
+        "--state-dir",
+        state,
+    )
     assert code == 0
     code, out, _ = run(capsys, "runs", "--state-dir", state, "--format", "json")
     assert code == 0 and json.loads(out) == {"format_version": 1, "runs": []}  # real runs only
@@ -58,7 +69,9 @@ def test_runs_json_and_sandbox_runs_listed_apart(
     assert data["runs"][0]["status"] == "succeeded"
     code, out, _ = run(capsys, "runs", "--sandbox", "--state-dir", state)
     assert "succeeded" in out and "fraud-or-not/prod" in out
-    code, out, _ = run(capsys, "status", "--state-dir", str(tmp_path / "sandbox"), "--format", "json")
+    code, out, _ = run(
+        capsys, "status", "--state-dir", str(tmp_path / "sandbox"), "--format", "json"
+    )
     assert json.loads(out)["format_version"] == 1
 
 

@@ -52,10 +52,16 @@ def test_a_pyproject_without_the_table_is_ignored(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[tool.deployctl]\nstate_dir = "x"\n', "unknown key 'state_dir' (did you mean 'state-dir'?)"),
-        ("[tool.deployctl]\nparallelism = \"4\"\n", "parallelism must be a whole number, not '4'"),
+        (
+            '[tool.deployctl]\nstate_dir = "x"\n',
+            "unknown key 'state_dir' (did you mean 'state-dir'?)",
+        ),
+        ('[tool.deployctl]\nparallelism = "4"\n', "parallelism must be a whole number, not '4'"),
         ("[tool.deployctl\n", "not valid TOML"),
-        ('[tool.deployctl]\nlog-format = "fancy"\n', "log-format: 'fancy' is not one of auto, live"),
+        (
+            '[tool.deployctl]\nlog-format = "fancy"\n',
+            "log-format: 'fancy' is not one of auto, live",
+        ),
     ],
 )
 def test_config_mistakes_are_one_line_naming_the_file(

@@ -98,25 +98,62 @@ def canary() -> tuple[Plan, Observed]:
     )
     steps, states, previews = [], {}, []
     for region in ("us-east-1", "eu-west-1"):
-        shift = Step(f"{region}/canary/stage-1/shift", "lambda.shift", "alias live: 10%",
-                     region=region, tags=("stage:1",), traffic=10,
-                     deps=(("us-east-1/canary/stage-2/analysis",) if region == "eu-west-1" else ()))
-        gate = Step(f"{region}/canary/stage-1/analysis", "gate.analysis",
-                    "analysis 10m: ErrorRate <= 0.01", deps=(shift.id,), region=region,
-                    tags=("stage:1",), traffic=10, wait=600.0, mutating=False)
-        ok = Step(f"{region}/approve/promote", "approval", "promote?", deps=(gate.id,),
-                  region=region, tags=("phase:approval",), mutating=False)
-        last = Step(f"{region}/canary/stage-2/shift", "lambda.shift", "alias live: 100%",
-                    deps=(ok.id,), region=region, tags=("stage:2",), traffic=100)
-        bake = Step(f"{region}/canary/stage-2/analysis", "gate.analysis", "bake 30m",
-                    deps=(last.id,), region=region, tags=("stage:2",), traffic=100, wait=1800.0,
-                    mutating=False)
+        shift = Step(
+            f"{region}/canary/stage-1/shift",
+            "lambda.shift",
+            "alias live: 10%",
+            region=region,
+            tags=("stage:1",),
+            traffic=10,
+            deps=(("us-east-1/canary/stage-2/analysis",) if region == "eu-west-1" else ()),
+        )
+        gate = Step(
+            f"{region}/canary/stage-1/analysis",
+            "gate.analysis",
+            "analysis 10m: ErrorRate <= 0.01",
+            deps=(shift.id,),
+            region=region,
+            tags=("stage:1",),
+            traffic=10,
+            wait=600.0,
+            mutating=False,
+        )
+        ok = Step(
+            f"{region}/approve/promote",
+            "approval",
+            "promote?",
+            deps=(gate.id,),
+            region=region,
+            tags=("phase:approval",),
+            mutating=False,
+        )
+        last = Step(
+            f"{region}/canary/stage-2/shift",
+            "lambda.shift",
+            "alias live: 100%",
+            deps=(ok.id,),
+            region=region,
+            tags=("stage:2",),
+            traffic=100,
+        )
+        bake = Step(
+            f"{region}/canary/stage-2/analysis",
+            "gate.analysis",
+            "bake 30m",
+            deps=(last.id,),
+            region=region,
+            tags=("stage:2",),
+            traffic=100,
+            wait=1800.0,
+            mutating=False,
+        )
         steps += [shift, gate, ok, last, bake]
     key = f"alb-listener us-east-1 {listener}"
     states[key] = ResourceState(key, {"weights": {}}, "blue 100%")
     previews.append(StepPreview("us-east-1/canary/stage-1/shift", key, "green 10%", True))
-    plan = Plan("Deployment", "media-register", "prod", "plans/m.yaml", tuple(steps),
-                strategy="canary")
+    plan = Plan(
+        "Deployment", "media-register", "prod", "plans/m.yaml", tuple(steps), strategy="canary"
+    )
     return plan, Observed(states, tuple(previews), {})
 
 
@@ -131,7 +168,7 @@ def test_the_live_comment_keeps_the_rollout_shape_and_draws_the_waves() -> None:
     assert "| `us-east-1/approval` |  |  |  | `us-east-1/approve/promote` |" in text
     assert "| `eu-west-1/stage-2` | 100% | 30m | bake 30m |  |" in text
     # and a mermaid graph, one subgraph per wave, the second wave after the first
-    graph = text[text.index("```mermaid"):]
+    graph = text[text.index("```mermaid") :]
     graph = graph[: graph.index("```\n", 3) + 3]
     assert graph.count("subgraph") == 2 and 'subgraph w0["us-east-1"]' in graph
     assert 's0["stage-1 · 10% · 10m"]' in graph and 's1{{"approval"}}' in graph
@@ -148,12 +185,16 @@ def test_resources_show_short_names_and_the_arn_in_the_details() -> None:
 
 
 def test_short_arns_keep_the_resource_and_drop_account_region_and_inner_ids() -> None:
-    assert diffview.short_arn(
-        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/6d0ecf831eec9f09"
-    ) == "targetgroup/blue/6d0ecf831eec9f09"
-    assert diffview.short_arn(
-        "arn:aws:lambda:us-east-1:123456789012:function:api-handler:live"
-    ) == "function/api-handler/live"
+    assert (
+        diffview.short_arn(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/6d0ecf831eec9f09"
+        )
+        == "targetgroup/blue/6d0ecf831eec9f09"
+    )
+    assert (
+        diffview.short_arn("arn:aws:lambda:us-east-1:123456789012:function:api-handler:live")
+        == "function/api-handler/live"
+    )
     assert diffview.short_key("route53-record Z123 api.example.com. CNAME") == (
         "route53-record Z123 api.example.com. CNAME"
     )

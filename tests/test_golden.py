@@ -20,6 +20,7 @@ def test_there_are_cases_for_every_target_and_kind() -> None:
         "route53-",
         "cloudfront-",
         "cloudformation-",
+        "ecs-",
         "regions",
         "feature-flags",
         "migration",

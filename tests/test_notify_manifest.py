@@ -63,9 +63,16 @@ def test_the_stored_plan_keeps_notify_and_hides_the_url(tmp_path: Path) -> None:
 
     from deployctl.commands._load import load_plan
 
-    args = Namespace(var=[], vars_file=[], region=None, profile=None, endpoint_url=None,
-                     state_dir=".deployctl")
-    plan = load_plan(write(tmp_path, PLAN.replace("    - url: https://hooks.example.com/services/T0/B0/sekrit\n", "")), args)
+    args = Namespace(
+        var=[], vars_file=[], region=None, profile=None, endpoint_url=None, state_dir=".deployctl"
+    )
+    plan = load_plan(
+        write(
+            tmp_path,
+            PLAN.replace("    - url: https://hooks.example.com/services/T0/B0/sekrit\n", ""),
+        ),
+        args,
+    )
     again = plan_from_json(stored_plan(plan), plan.source, plan.digest)
     assert again.notify == plan.notify and again.digest == plan.digest
     secret = load_plan(write(tmp_path, PLAN), args)

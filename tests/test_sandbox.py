@@ -102,6 +102,61 @@ def test_media_register_deploys_the_idle_stack_smoke_tests_it_and_switches(
     assert "weights: media-register-blue 0, media-register-green 100" in out
 
 
+def test_media_register_on_ecs_task_sets_promotes_the_new_task_set(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = sandbox(capsys, tmp_path, "media-register-ecs")
+    assert code == 0, out
+    assert "seeded 1 ALB listener, 2 target groups, 1 ECS cluster, 1 ECS service" in out
+    for step in ("deploy/task-set", "canary/stage-2/drain", "canary/stage-2/primary"):
+        assert f"done   us-east-1/{step}" in out
+    assert "done   us-east-1/cleanup/old-task-set" in out
+    assert "weights: media-register-blue 0, media-register-green 100" in out
+    assert "ECS service media-register: primary task set media-register:2" in out
+
+
+def test_an_error_rate_fault_after_the_primary_switch_puts_the_old_task_set_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = sandbox(
+        capsys, tmp_path, "media-register-ecs", "--sandbox-fault", "ErrorRate=0.2@monitor"
+    )
+    assert code == 3, out
+    undone = [line.split()[2] for line in out.splitlines() if " undone " in line]
+    assert undone == [
+        "us-east-1/canary/stage-2/primary:",
+        "us-east-1/canary/stage-2/shift:",
+        "us-east-1/canary/stage-1/shift:",
+        "us-east-1/deploy/task-set:",
+    ]
+    assert "cleanup/old-task-set" not in out  # the one-way door was never reached
+    assert "weights: media-register-blue 100, media-register-green 0" in out
+    assert "ECS service media-register: primary task set media-register:1" in out
+
+
+def test_media_register_on_two_ecs_services_moves_traffic_to_green(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = sandbox(capsys, tmp_path, "media-register-ecs-services")
+    assert code == 0, out
+    assert "done   us-east-1/linear/stage-2/shift [traffic 100%]" in out
+    assert "weights: media-register-blue 0, media-register-green 100" in out
+    assert "ECS service media-register-green: media-register:2, 2 task(s)" in out
+
+
+def test_a_latency_fault_puts_the_green_service_back_as_it_was(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = sandbox(
+        capsys, tmp_path, "media-register-ecs-services", "--sandbox-fault", "Latency=2500@stage:1"
+    )
+    assert code == 3, out
+    assert "rollback trigger tripped: Latency>1000ms" in out
+    assert "weights: media-register-blue 100, media-register-green 0" in out
+    assert "ECS service media-register-blue: media-register:1, 2 task(s)" in out
+    assert "ECS service media-register-green: media-register:1, 0 task(s)" in out
+
+
 def test_people_cards_rolls_out_three_regions_migrates_and_sets_flags(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -141,9 +196,21 @@ def test_a_breach_while_the_flags_are_watched_puts_every_flag_back(
 
 def test_the_sandbox_runs_as_a_subprocess(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "deployctl", "apply", "plans/fraud-or-not.yaml", *FAST,
-         "--state-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "deployctl",
+            "apply",
+            "plans/fraud-or-not.yaml",
+            *FAST,
+            "--state-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -213,8 +280,14 @@ def test_fault_values_are_normalised_like_triggers() -> None:
 
 def test_selectors_match_tags_and_parts_of_step_ids() -> None:
     gate = step("us-east-1/canary/stage-2/analysis", "region:us-east-1", "stage:2")
-    for where in ("stage:2", "region:us-east-1", "canary/stage-2", "stage-2/analysis",
-                  "us-east-1/canary/stage-2/analysis", "stage:2,region:us-east-1"):
+    for where in (
+        "stage:2",
+        "region:us-east-1",
+        "canary/stage-2",
+        "stage-2/analysis",
+        "us-east-1/canary/stage-2/analysis",
+        "stage:2,region:us-east-1",
+    ):
         assert parse_fault(f"ErrorRate=1@{where}").matches(gate), where
     for where in ("stage:1", "stage-2/shift", "canary/analysis", "stage:2,region:eu-west-1"):
         assert not parse_fault(f"ErrorRate=1@{where}").matches(gate), where
@@ -246,8 +319,7 @@ def test_id_map_swaps_ids_inside_nested_values_both_ways() -> None:
     ids.add("Z0PLAN", "ZMOTO")
     sent = ids.inward({"listener_arn": "arn:plan:listener/app/x/1/2", "zones": ["Z0PLAN"]})
     assert sent == {"listener_arn": "arn:moto:listener/app/x/9/9", "zones": ["ZMOTO"]}
-    assert ids.outward(sent) == {"listener_arn": "arn:plan:listener/app/x/1/2",
-                                 "zones": ["Z0PLAN"]}
+    assert ids.outward(sent) == {"listener_arn": "arn:plan:listener/app/x/1/2", "zones": ["Z0PLAN"]}
     assert ids.outward("zone ZMOTO changed") == "zone Z0PLAN changed"
 
 

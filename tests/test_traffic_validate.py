@@ -244,7 +244,8 @@ environments:
     assert err.count("error:") == 1
     assert (
         ":8:12: error: environments[2].name: environments 'dev' and 'staging' would both "
-        "shift listener arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/2" in err
+        "shift listener arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/2"
+        in err
     )
 
 

@@ -125,6 +125,26 @@ def listener_key(step: Step, params: Mapping[str, Any]) -> str:
     return f"alb-listener {step.region} {params.get('rule_arn') or params['listener_arn']}"
 
 
+def read_weights(clients: Clients, step: Step, params: Mapping[str, Any]) -> Weights:
+    """blue/green weights of the listener (or rule) ``params`` names: for any
+    target on an ALB (ECS reads it before it deploys to a side)."""
+    return _Listener(clients, step, params).weights()
+
+
+def listener_state(
+    clients: Clients, step: Step, params: Mapping[str, Any], key: str
+) -> ResourceState:
+    """The listener's weights for the plan diff (one describe call)."""
+    listener = _Listener(clients, step, params)
+    _, by_arn = listener.read()
+    return ResourceState(key, {"weights": by_arn}, _display(listener.weights(by_arn)))
+
+
+def colours(params: Mapping[str, Any], state: Mapping[str, Any]) -> Weights:
+    """blue/green weights from a listener state :func:`listener_state` read."""
+    return _colours(params, state["weights"])
+
+
 def _display(weights: Mapping[str, int]) -> str:
     return f"blue {weights['blue']}% / green {weights['green']}% (live: {live_color(weights)})"
 
@@ -138,10 +158,7 @@ class _Observed(Action):
         return (listener_key(step, params),)
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
-        listener = _Listener(self.clients, step, params)
-        _, by_arn = listener.read()
-        weights = listener.weights(by_arn)
-        return ResourceState(key, {"weights": by_arn}, _display(weights))
+        return listener_state(self.clients, step, params, key)
 
 
 def _colours(params: Mapping[str, Any], by_arn: Mapping[str, int]) -> Weights:

@@ -8,6 +8,7 @@ from deployctl.actions import (
     cloudfront,
     cloudwatch,
     command,
+    ecs,
     flagstore,
     lambda_,
     rds,
@@ -29,6 +30,7 @@ MODULES = (
     cloudwatch,
     smoke,
     command,
+    ecs,
     flagstore,
     rds,
     ssm_secrets,  # ${ssm:/path} references, not an action

@@ -1,8 +1,10 @@
 """Metrics each target type brings, so gates work without a ``metrics:`` block.
 
 Lambda metrics are filtered by ``ExecutedVersion`` so only the new version's
-requests count; ALB metrics by the green target group.  A plan's own
-``metrics:`` entries override these by name.
+requests count; ALB metrics by the green target group; ECS metrics by the
+target group the new tasks serve (``${new_target_group}``, found at run time:
+blue or green, whichever was idle).  A plan's own ``metrics:`` entries
+override these by name.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from deployctl.manifest.model import (
     AlbTarget,
     CloudFrontTarget,
+    EcsTarget,
     LambdaTarget,
     MetricDef,
     MetricQuery,
@@ -47,10 +50,16 @@ def default_metrics(target: Target) -> tuple[MetricDef, ...]:
                 "Latency", query=MetricQuery("AWS/Lambda", "Duration", "p99", dims), unit="ms"
             ),
         )
-    if isinstance(target, AlbTarget):
+    if isinstance(target, AlbTarget | EcsTarget):
+        listener = target.listener if isinstance(target, EcsTarget) else target
+        group = (
+            "${new_target_group}"
+            if isinstance(target, EcsTarget)
+            else _target_group_dimension(target.green_target_group)
+        )
         dims = (
-            ("LoadBalancer", _load_balancer_dimension(target.listener_arn)),
-            ("TargetGroup", _target_group_dimension(target.green_target_group)),
+            ("LoadBalancer", _load_balancer_dimension(listener.listener_arn)),
+            ("TargetGroup", group),
         )
         return (
             MetricDef(

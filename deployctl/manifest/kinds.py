@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from deployctl.diagnostics import Path
+from deployctl.manifest import ecs, safety
 from deployctl.manifest import model as m
-from deployctl.manifest import safety
 from deployctl.manifest.build import CLOUDFRONT_MAX_STAGING_PERCENT, Builder, _pairs
 from deployctl.manifest.presets import parse_preset
 from deployctl.manifest.regions import regions
@@ -18,6 +18,7 @@ STRATEGIES_BY_TARGET = {
     # Linear would need steps above CloudFront's 15% staging cap.
     "cloudfront": {"canary", "blue-green", "all-at-once"},
     "cloudformation": {"all-at-once"},
+    "ecs": {"canary", "linear", "blue-green", "all-at-once"},
 }
 PHASE_ORDER = ("dual_write", "backfill", "validate", "switch_read", "cleanup")
 
@@ -51,19 +52,9 @@ def target(b: Builder) -> m.Target:
             b.check.error((*path, "code"), "an S3 code source needs both s3_bucket and s3_key")
         return m.LambdaTarget(spec["function"], spec["alias"], code, spec.get("keep_versions"))
     if name == "alb":
-        if spec["blue_target_group"] == spec["green_target_group"]:
-            b.check.error(
-                (*path, "green_target_group"), "blue and green must be different target groups"
-            )
-        return m.AlbTarget(
-            spec["listener_arn"],
-            spec["blue_target_group"],
-            spec["green_target_group"],
-            spec.get("rule_arn"),
-            spec.get("min_healthy", 1),
-            safety.timeout(b, spec, (*path, "health_timeout")),
-            b.check.duration(spec.get("drain"), (*path, "drain")),
-        )
+        return ecs.listener(b, spec, path)
+    if name == "ecs":
+        return ecs.target(b, spec)
     if name == "route53":
         sides = [
             m.Route53Side(
@@ -100,6 +91,8 @@ def deploy(b: Builder) -> m.Deploy | None:
     if "lambda" in spec:
         fn = spec["lambda"]
         return m.Deploy(lambda_function=fn["function"], lambda_code=_code(fn["code"]))
+    if "ecs" in spec:
+        return m.Deploy(ecs=ecs.deploy(b, spec["ecs"]))
     return m.Deploy(command=tuple(spec["command"]))
 
 
@@ -276,11 +269,13 @@ def deployment(b: Builder) -> m.Deployment:
             )
     back = b.rollback(known)
     safety.final_stage_gated(b, strat, back)
+    deployed = deploy(b)
+    ecs.check_pairing(b, tgt, deployed)
     return m.Deployment(
         header=b.head,
         target=tgt,
         strategy=strat,
-        deploy=deploy(b),
+        deploy=deployed,
         metrics=metrics,
         analysis=b.analysis(known, needs_metric),
         rollback=back,

@@ -153,7 +153,32 @@ class CloudFormationTarget:
     capabilities: tuple[str, ...] = ()
 
 
-Target = LambdaTarget | AlbTarget | Route53Target | CloudFrontTarget | CloudFormationTarget
+@dataclass(frozen=True)
+class EcsTarget:
+    """ECS services behind an ALB listener's two target groups.
+
+    Two shapes: ``service`` names one service with the EXTERNAL deployment
+    controller (the new version is a task set on the idle target group);
+    ``blue_service`` and ``green_service`` name one service per colour (the
+    idle colour's service gets the new task definition).  Either way the
+    listener's weights move between ``listener``'s two target groups.
+    """
+
+    cluster: str
+    listener: AlbTarget  # the listener (or rule), its two target groups, health and drain
+    service: str | None = None
+    blue_service: str | None = None
+    green_service: str | None = None
+    stable_timeout: float = 600.0  # seconds the new tasks may take to reach a steady state
+
+    @property
+    def task_sets(self) -> bool:
+        return self.service is not None
+
+
+Target = (
+    LambdaTarget | AlbTarget | Route53Target | CloudFrontTarget | CloudFormationTarget | EcsTarget
+)
 
 TARGET_NAMES: dict[type, str] = {
     LambdaTarget: "lambda",
@@ -161,7 +186,19 @@ TARGET_NAMES: dict[type, str] = {
     Route53Target: "route53",
     CloudFrontTarget: "cloudfront",
     CloudFormationTarget: "cloudformation",
+    EcsTarget: "ecs",
 }
+
+
+@dataclass(frozen=True)
+class EcsDeploy:
+    """The task definition an ECS target deploys: a file (RegisterTaskDefinition
+    input, relative to the plan), the live one, or either with ``image`` on
+    ``container``."""
+
+    task_definition: str | None = None
+    image: str | None = None
+    container: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +209,7 @@ class Deploy:
     lambda_function: str | None = None
     lambda_code: LambdaCode | None = None
     command: tuple[str, ...] = ()
+    ecs: EcsDeploy | None = None
 
 
 # --- strategy, metrics, rollback ----------------------------------------------

@@ -1,7 +1,7 @@
 """Every file a plan names resolves inside the plan's repository.
 
 The fields that name files (a Lambda ``zip_file``, a CloudFormation
-``template``, a Pipeline's ``plan``, and the arguments of a ``command`` that
+``template``, an ECS ``task_definition``, a Pipeline's ``plan``, and the arguments of a ``command`` that
 are paths) are checked once rendered, at their ``file:line:col``: the path,
 relative to the plan file and with symlinks followed, must stay inside the
 plan's repository (:func:`deployctl.files.repository_root`) or a folder the
@@ -65,6 +65,12 @@ def _file_fields(data: dict[str, Any]) -> Iterator[tuple[Path, int, str]]:
             yield (top, "lambda", "code", "zip_file"), files.MAX_ZIP_BYTES, "Lambda code zip"
         if isinstance(section.get("cloudformation"), dict):
             yield (top, "cloudformation", "template"), files.MAX_TEMPLATE_BYTES, "template"
+        if isinstance(section.get("ecs"), dict):
+            yield (
+                (top, "ecs", "task_definition"),
+                files.MAX_TASK_DEFINITION_BYTES,
+                "task definition",
+            )
     commands: list[tuple[Path, Any]] = []
     if isinstance(data.get("deploy"), dict):
         commands.append((("deploy", "command"), data["deploy"].get("command")))

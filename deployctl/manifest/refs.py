@@ -11,7 +11,17 @@ from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 
 RUNTIME_REF = re.compile(r"\$\{([^}]*)\}")
 RUNTIME_NAMES = frozenset(
-    {"new_version", "stable_version", "live_color", "idle_color", "region", "snapshot_id", "run_id"}
+    {
+        "new_version",
+        "stable_version",
+        "live_color",
+        "idle_color",
+        "region",
+        "snapshot_id",
+        "run_id",
+        "new_target_group",
+        "task_definition",
+    }
 )
 _STEP_REF = re.compile(r"^steps\.[A-Za-z0-9_.:/-]+\.[A-Za-z0-9_]+$")
 

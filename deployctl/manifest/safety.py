@@ -7,7 +7,8 @@ on something nobody watches or that another environment overwrites:
   check: the last stage's ``stable`` has no wait, so its threshold applies
   to the watch after promotion (``rollback.monitoring_time``), which must
   then exist;
-- a Pipeline whose environments would shift the same resource: the second
+- a Pipeline whose environments would shift (or deploy to) the same
+  resource: the second
   environment would move the first one's users.
 """
 
@@ -70,6 +71,11 @@ def _shifted(doc: m.Manifest) -> Iterator[tuple[str, str]]:
             yield "record", f"{tgt.hosted_zone_id} {tgt.record_name.rstrip('.')} {tgt.record_type}"
         elif isinstance(tgt, m.CloudFrontTarget):
             yield "distribution", tgt.distribution_id
+        elif isinstance(tgt, m.EcsTarget):
+            yield "listener", tgt.listener.rule_arn or tgt.listener.listener_arn
+            for service in (tgt.service, tgt.blue_service, tgt.green_service):
+                if service:
+                    yield "ECS service", f"{region} {tgt.cluster}/{service}"
         else:
             yield "stack", f"{region} {tgt.stack}"
         if doc.deploy and doc.deploy.cloudformation:

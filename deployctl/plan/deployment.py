@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import Trigger
-from deployctl.plan import targets
+from deployctl.plan import ecs, targets
 from deployctl.plan.api import Step
 from deployctl.plan.gates import gate_step
 from deployctl.plan.graph import StepGraph
@@ -79,6 +79,9 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
                 )
             )
         ]
+    elif isinstance(tgt, m.EcsTarget):
+        if d.deploy and d.deploy.ecs:
+            after = ecs.prepare(g, tgt, d.deploy.ecs, region, p, after, ctx.base_dir)
     elif not isinstance(tgt, m.CloudFormationTarget):
         service = {
             m.AlbTarget: "alb",
@@ -228,7 +231,7 @@ def _traffic(
                 )
             )
         ]
-        shifted = after
+        shifted = list(after)
         if stage.duration:
             label = "bake" if single else "analysis"
             after = [
@@ -249,8 +252,14 @@ def _traffic(
                     )
                 )
             ]
-        if stage.traffic == 100 and isinstance(d.target, m.AlbTarget):
-            after.append(g.add(_drain(d.target, f"{base}/drain", shifted, region, s.interval)))
+        listener = d.target.listener if isinstance(d.target, m.EcsTarget) else d.target
+        if stage.traffic == 100 and isinstance(listener, m.AlbTarget):
+            drained = g.add(_drain(listener, f"{base}/drain", shifted, region, s.interval))
+            after.append(drained)
+            if isinstance(d.target, m.EcsTarget) and d.target.task_sets:
+                # Once the old side has drained: in the order CodeDeploy keeps
+                # (traffic, then primary, then the old task set goes), one at a time.
+                after.append(g.add(ecs.primary(d.target, f"{base}/primary", [drained], region, n)))
     return after
 
 
@@ -312,6 +321,8 @@ def region_chain(
             )
         ]
     tgt = d.target
+    if isinstance(tgt, m.EcsTarget) and tgt.task_sets:
+        after = [ctx.graph.add(ecs.cleanup(tgt, f"{p}/cleanup/old-task-set", after, region))]
     if isinstance(tgt, m.LambdaTarget) and tgt.keep_versions:
         after = [
             ctx.graph.add(

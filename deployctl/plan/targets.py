@@ -9,6 +9,7 @@ from typing import Any
 
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import Trigger
+from deployctl.plan import ecs
 from deployctl.plan.api import metric_json
 
 NEW = "${new_version}"
@@ -25,20 +26,9 @@ def target_params(target: m.Target) -> dict[str, Any]:
     if isinstance(target, m.LambdaTarget):
         return {"function": target.function, "alias": target.alias}
     if isinstance(target, m.AlbTarget):
-        params: dict[str, Any] = {
-            "listener_arn": target.listener_arn,
-            "blue_target_group": target.blue_target_group,
-            "green_target_group": target.green_target_group,
-        }
-        if target.rule_arn:
-            params["rule_arn"] = target.rule_arn
-        # Before traffic moves onto a side, that side's target group must have
-        # this many healthy targets (actions/target_health.py).
-        params["min_healthy"] = target.min_healthy
-        params["health_timeout"] = target.health_timeout
-        if target.drain is not None:
-            params["drain"] = target.drain
-        return params
+        return ecs.listener_params(target)
+    if isinstance(target, m.EcsTarget):
+        return ecs.service_params(target)
     if isinstance(target, m.Route53Target):
         out: dict[str, Any] = {
             "hosted_zone_id": target.hosted_zone_id,
@@ -84,11 +74,15 @@ def name_of(target: m.Target) -> str:
         return target.record_name
     if isinstance(target, m.CloudFrontTarget):
         return f"distribution {target.distribution_id}"
+    if isinstance(target, m.EcsTarget):
+        return ecs.name_of(target)
     return f"stack {target.stack}"
 
 
 def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]:
     """(kind, params, description, undo) for sending ``weight``% to the new side."""
+    if isinstance(target, m.EcsTarget):  # the listener moves, as for an ALB target
+        return shift(target.listener, weight)
     params = target_params(target)
     label = name_of(target)
     if isinstance(target, m.LambdaTarget):

@@ -62,6 +62,11 @@ MUTATING_KINDS = (
     "route53.shift",
     "cloudfront.shift",
     "cloudformation.deploy",
+    "ecs.register",
+    "ecs.update_service",
+    "ecs.create_task_set",
+    "ecs.set_primary",
+    "ecs.delete_task_set",
     "command.run",
     "flag.set",
     "rds.snapshot",
@@ -70,7 +75,7 @@ MUTATING_KINDS = (
     "cloudwatch.alarms",
     "noop",
 )
-READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover")
+READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover", "ecs.discover")
 CHECK_KINDS = ("smoke.http", "smoke.lambda", "alb.drain")
 
 
@@ -217,6 +222,9 @@ class FakeWorld:
         if request.step.kind.endswith(".discover"):
             live = self.data.get("live_color", "blue")
             out = {"live_color": live, "idle_color": "green" if live == "blue" else "blue"}
+            # What else a discover finds (the live task definition...), as placeholders.
+            for name in request.step.outputs:
+                out.setdefault(name, f"{name}@{request.step.id}")
         self.log.append({"op": "read", "step": request.step.id})
         self.save()
         return out

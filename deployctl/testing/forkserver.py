@@ -41,6 +41,9 @@ PRELOAD = (
     "deployctl.actions.aws",
     "deployctl.actions.builtin",
     "deployctl.actions.cloudwatch",
+    "deployctl.actions.ecs_taskdef",
+    "deployctl.actions.ecs_tasksets",
+    "deployctl.notify",
     "deployctl.state.dynamodb",
     "deployctl.state.sqlite",
     "deployctl.execute.observe",
@@ -63,6 +66,7 @@ SERVICES = (
     "cloudfront",
     "appconfig",
     "sts",
+    "ecs",
 )
 MAX_MESSAGE = 1 << 20
 

@@ -11,7 +11,9 @@ journal) in the plan's own ids:
 3. a resource whose every change was undone is back exactly as it was
    (and as the journal's ``before`` says); a routing undo that kept records
    so as not to empty a serving name says so in its ``undone`` record;
-4. no Lambda version was published twice.
+4. no Lambda version was published twice (no task definition registered twice);
+6. ECS (:mod:`deployctl.testing.invariants_ecs`): a colour with traffic runs
+   a task set or a service with tasks, and the primary task set gets traffic.
 
 (5., a killed run ends where the same run uninterrupted ended, compares two
 :meth:`World.view` results: tests/safety.)
@@ -28,6 +30,7 @@ from deployctl.execute import api
 from deployctl.execute.state import FAILED, PENDING, UNDONE, RunState
 from deployctl.plan.api import Plan, Step
 from deployctl.state.api import Record
+from deployctl.testing import invariants_ecs
 
 
 class World:
@@ -40,11 +43,12 @@ class World:
         self.names: set[tuple[str, str, str]] = set()  # zone (plan id), name, type
         self.flags: set[tuple[str, str]] = set()
         self.stacks: set[tuple[str, str]] = set()
+        self.ecs = invariants_ecs.targets(plan)
         for s in plan.steps:
             p, region = s.params, s.region or "us-east-1"
             if s.kind in ("lambda.shift", "lambda.publish"):
                 self.aliases.add((region, str(p["function"]), str(p["alias"])))
-            elif s.kind.startswith("alb."):
+            elif s.kind.startswith("alb.") or s.kind == "ecs.discover":
                 self.listeners.add(
                     (
                         region,
@@ -102,6 +106,8 @@ class World:
                 out[f"flag {region} {name}"] = None
         for region, name in sorted(self.stacks):
             out[f"stack {region} {name}"] = self.stack(region, name)
+        for target in self.ecs:
+            out.update(invariants_ecs.view(self, target))
         return out
 
     def weights(self, region: str, listener: str, blue: str, green: str) -> dict[str, int]:
@@ -167,6 +173,9 @@ class World:
             if key.startswith("records ") and old and not after.get(key):
                 out.append(f"{key}: served before the run, has no records now")
         out += self.undone(before, after, state, records)
+        out += invariants_ecs.registered_twice(before, after)
+        for target in self.ecs:
+            out += invariants_ecs.serving(target, after)
         for key, versions in after.items():
             if key.startswith("versions "):
                 new = len(set(versions) - set(before.get(key) or ()))
@@ -331,7 +340,7 @@ class World:
             return [f"flag {region} {str(params['store']['path']).rstrip('/')}/{params['flag']}"]
         if step.kind == "cloudformation.deploy" and params.get("stack"):
             return [f"stack {region} {params['stack']}"]
-        return []
+        return invariants_ecs.keys(step, params)
 
 
 def _name(name: Any) -> str:

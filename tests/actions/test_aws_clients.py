@@ -20,8 +20,10 @@ from deployctl.testing.aws import REGION
 def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> None:
     clients = Clients(session=boto3.Session(region_name=REGION))
     seen: list[Any] = []
-    threads = [threading.Thread(target=lambda: seen.append(clients.client("lambda", "eu-west-1")))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: seen.append(clients.client("lambda", "eu-west-1")))
+        for _ in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -32,8 +34,11 @@ def test_one_client_per_service_and_region_even_from_many_threads(aws: None) -> 
 
 
 def test_clients_carry_retry_mode_user_agent_and_endpoint(aws: None) -> None:
-    clients = Clients(session=boto3.Session(region_name=REGION), max_attempts=7,
-                      endpoint_url="http://127.0.0.1:5000")
+    clients = Clients(
+        session=boto3.Session(region_name=REGION),
+        max_attempts=7,
+        endpoint_url="http://127.0.0.1:5000",
+    )
     client = clients.client("lambda")
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 7}
     assert "deployctl/" in client.meta.config.user_agent_extra
@@ -51,8 +56,9 @@ def test_max_attempts_counts_the_first_try() -> None:
 
 def _throttled(**_: Any) -> AWSResponse:
     body = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
-    return AWSResponse("https://lambda", 429, {"x-amzn-errortype": "ThrottlingException"},
-                       _Raw(body))
+    return AWSResponse(
+        "https://lambda", 429, {"x-amzn-errortype": "ThrottlingException"}, _Raw(body)
+    )
 
 
 class _Raw:
@@ -132,16 +138,26 @@ def test_one_attempt_ends_well_inside_the_send_margin() -> None:
     assert CONNECT_TIMEOUT + READ_TIMEOUT < SEND_MARGIN == margin_for(LEASE_SECONDS)
     client = Clients(session=boto3.Session(region_name=REGION)).client("lambda")
     assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (10.0, 30.0)
-    assert [mutating(op) for op in ("UpdateAlias", "Invoke", "GetAlias", "ListVersionsByFunction",
-                                    "DescribeListeners", "GetMetricData")] == [
-        True, True, False, False, False, False]
+    assert [
+        mutating(op)
+        for op in (
+            "UpdateAlias",
+            "Invoke",
+            "GetAlias",
+            "ListVersionsByFunction",
+            "DescribeListeners",
+            "GetMetricData",
+        )
+    ] == [True, True, False, False, False, False]
 
 
 def test_our_retry_defaults_yield_to_the_environment(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert Clients(session=boto3.Session(region_name=REGION)).client("s3").meta.config.retries == {
-        "mode": "standard", "total_max_attempts": 5}
+        "mode": "standard",
+        "total_max_attempts": 5,
+    }
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "9")
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     clients = Clients(session=boto3.Session(region_name=REGION))

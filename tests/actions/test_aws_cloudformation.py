@@ -26,9 +26,16 @@ def registry(clients: Clients) -> Registry:
 
 
 def deploy(version: str, template: Path = TEMPLATE, **extra: Any) -> Any:
-    return request("cloudformation.deploy", {
-        "stack": STACK, "template": str(template), "capabilities": ["CAPABILITY_IAM"],
-        "parameters": {"Color": "green", "Version": version}, **extra})
+    return request(
+        "cloudformation.deploy",
+        {
+            "stack": STACK,
+            "template": str(template),
+            "capabilities": ["CAPABILITY_IAM"],
+            "parameters": {"Color": "green", "Version": version},
+            **extra,
+        },
+    )
 
 
 def ssm_version(clients: Clients) -> str:
@@ -38,7 +45,8 @@ def ssm_version(clients: Clients) -> str:
 
 def stack(clients: Clients) -> dict[str, Any]:
     found: dict[str, Any] = clients.client("cloudformation", REGION).describe_stacks(
-        StackName=STACK)["Stacks"][0]
+        StackName=STACK
+    )["Stacks"][0]
     return found
 
 
@@ -61,10 +69,15 @@ def test_deploy_creates_a_missing_stack_and_undo_deletes_it(
 
 def with_extra(tmp_path: Path) -> Path:
     bigger = tmp_path / "t.yaml"
-    bigger.write_text(TEMPLATE.read_text().replace("Outputs:", """  Extra:
+    bigger.write_text(
+        TEMPLATE.read_text().replace(
+            "Outputs:",
+            """  Extra:
     Type: AWS::SSM::Parameter
     Properties: {Name: /media-register/extra, Type: String, Value: x}
-Outputs:"""))
+Outputs:""",
+        )
+    )
     return bigger
 
 
@@ -173,8 +186,11 @@ def test_a_change_set_preview_lists_the_changes_and_leaves_nothing_behind(
     created = action.change_set(req.step, req.params)
     assert created is not None and any(c.startswith("Add AWS::SSM::Parameter") for c in created)
     # the empty stack a CREATE change set makes is gone again, nothing was executed
-    assert STACK not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]
-                         if s["StackStatus"] != "DELETE_COMPLETE"]
+    assert STACK not in [
+        s["StackName"]
+        for s in cfn.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
     action.apply(req)
     before = stack(clients).get("LastUpdatedTime", None)
     bigger = deploy("1.0", with_extra(tmp_path))

@@ -31,15 +31,28 @@ def registry(clients: Clients) -> Registry:
 
 
 def dist_config(target: str = "blue-origin", policy: str = "") -> dict[str, Any]:
-    origins = [{"Id": f"{c}-origin", "DomainName": f"{c}.example.com",
-                "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443,
-                                       "OriginProtocolPolicy": "https-only"}}
-               for c in ("blue", "green")]
+    origins = [
+        {
+            "Id": f"{c}-origin",
+            "DomainName": f"{c}.example.com",
+            "CustomOriginConfig": {
+                "HTTPPort": 80,
+                "HTTPSPort": 443,
+                "OriginProtocolPolicy": "https-only",
+            },
+        }
+        for c in ("blue", "green")
+    ]
     config: dict[str, Any] = {
-        "CallerReference": "ref", "Comment": "", "Enabled": True,
+        "CallerReference": "ref",
+        "Comment": "",
+        "Enabled": True,
         "Origins": {"Quantity": 2, "Items": origins},
-        "DefaultCacheBehavior": {"TargetOriginId": target, "ViewerProtocolPolicy": "allow-all",
-                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": target,
+            "ViewerProtocolPolicy": "allow-all",
+            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+        },
     }
     if policy:
         config["ContinuousDeploymentPolicyId"] = policy
@@ -54,14 +67,21 @@ def dist(clients: Clients) -> tuple[Any, str]:
 
 
 def params(dist_id: str, **extra: Any) -> dict[str, Any]:
-    return {"distribution_id": dist_id, "blue_origin": "blue-origin",
-            "green_origin": "green-origin", **extra}
+    return {
+        "distribution_id": dist_id,
+        "blue_origin": "blue-origin",
+        "green_origin": "green-origin",
+        **extra,
+    }
 
 
 def origin(dist: tuple[Any, str]) -> str:
     client, dist_id = dist
-    return str(client.get_distribution_config(Id=dist_id)["DistributionConfig"][
-        "DefaultCacheBehavior"]["TargetOriginId"])
+    return str(
+        client.get_distribution_config(Id=dist_id)["DistributionConfig"]["DefaultCacheBehavior"][
+            "TargetOriginId"
+        ]
+    )
 
 
 def test_discover_reads_the_default_cache_behaviour(registry: Registry, dist: Any) -> None:
@@ -75,7 +95,8 @@ def test_switch_at_100_round_trip_sends_if_match_and_undo_switches_back(
     sent: list[dict[str, Any]] = []
     clients.client("cloudfront", REGION).meta.events.register(
         "provide-client-params.cloudfront.UpdateDistribution",
-        lambda params, **_: sent.append(dict(params)))
+        lambda params, **_: sent.append(dict(params)),
+    )
     action = registry.get("cloudfront.shift")
     req = request("cloudfront.shift", params(dist[1], to="green", weight=100))
     assert not action.observe(req).applied
@@ -99,7 +120,8 @@ def test_switching_twice_makes_one_update(registry: Registry, dist: Any, calls: 
 def test_shift_refuses_more_than_15_percent_below_promotion(registry: Registry, dist: Any) -> None:
     with pytest.raises(ActionError, match=r"1\.\.15%"):
         registry.get("cloudfront.shift").apply(
-            request("cloudfront.shift", params(dist[1], to="green", weight=25)))
+            request("cloudfront.shift", params(dist[1], to="green", weight=25))
+        )
 
 
 # --- continuous deployment, with Stubber ---------------------------------------------
@@ -115,30 +137,45 @@ def stub(clients: Clients) -> Iterator[Stubber]:
 
 
 def policy_config(weight: float, enabled: bool = True) -> dict[str, Any]:
-    return {"StagingDistributionDnsNames": {"Quantity": 1, "Items": ["staging.cloudfront.net"]},
-            "Enabled": enabled,
-            "TrafficConfig": {"Type": "SingleWeight", "SingleWeightConfig": {"Weight": weight}}}
+    return {
+        "StagingDistributionDnsNames": {"Quantity": 1, "Items": ["staging.cloudfront.net"]},
+        "Enabled": enabled,
+        "TrafficConfig": {"Type": "SingleWeight", "SingleWeightConfig": {"Weight": weight}},
+    }
 
 
 def distribution(dist_id: str, config: dict[str, Any], domain: str) -> dict[str, Any]:
-    return {"Id": dist_id, "ARN": f"arn:aws:cloudfront::123456789012:distribution/{dist_id}",
-            "Status": "Deployed", "LastModifiedTime": "2024-01-20T00:00:00Z",
-            "InProgressInvalidationBatches": 0, "DomainName": domain,
-            "ActiveTrustedSigners": {"Enabled": False, "Quantity": 0},
-            "DistributionConfig": config}
+    return {
+        "Id": dist_id,
+        "ARN": f"arn:aws:cloudfront::123456789012:distribution/{dist_id}",
+        "Status": "Deployed",
+        "LastModifiedTime": "2024-01-20T00:00:00Z",
+        "InProgressInvalidationBatches": 0,
+        "DomainName": domain,
+        "ActiveTrustedSigners": {"Enabled": False, "Quantity": 0},
+        "DistributionConfig": config,
+    }
 
 
 def expect_get(stub: Stubber, config: dict[str, Any], etag: str = "E1") -> None:
-    stub.add_response("get_distribution_config", {"DistributionConfig": config, "ETag": etag},
-                      {"Id": PRIMARY})
+    stub.add_response(
+        "get_distribution_config", {"DistributionConfig": config, "ETag": etag}, {"Id": PRIMARY}
+    )
 
 
 def expect_policy(stub: Stubber, weight: float, enabled: bool = True) -> None:
-    stub.add_response("get_continuous_deployment_policy", {
-        "ContinuousDeploymentPolicy": {"Id": POLICY, "LastModifiedTime": "2024-01-20T00:00:00Z",
-                                       "ContinuousDeploymentPolicyConfig":
-                                           policy_config(weight, enabled)},
-        "ETag": "P1"}, {"Id": POLICY})
+    stub.add_response(
+        "get_continuous_deployment_policy",
+        {
+            "ContinuousDeploymentPolicy": {
+                "Id": POLICY,
+                "LastModifiedTime": "2024-01-20T00:00:00Z",
+                "ContinuousDeploymentPolicyConfig": policy_config(weight, enabled),
+            },
+            "ETag": "P1",
+        },
+        {"Id": POLICY},
+    )
 
 
 def stage(weight: int) -> Any:
@@ -152,25 +189,41 @@ def test_stubber_first_canary_stage_copies_to_staging_and_attaches_a_5_percent_p
     staging_config = dist_config()
     stub.add_response(
         "copy_distribution",
-        {"Distribution": distribution(STAGING, staging_config, "staging.cloudfront.net"),
-         "ETag": "S1"},
-        {"PrimaryDistributionId": PRIMARY, "Staging": True, "IfMatch": "E1",
-         "CallerReference": "deployctl-tok-1", "Enabled": True})
+        {
+            "Distribution": distribution(STAGING, staging_config, "staging.cloudfront.net"),
+            "ETag": "S1",
+        },
+        {
+            "PrimaryDistributionId": PRIMARY,
+            "Staging": True,
+            "IfMatch": "E1",
+            "CallerReference": "deployctl-tok-1",
+            "Enabled": True,
+        },
+    )
     stub.add_response(
         "update_distribution",
         {"Distribution": distribution(STAGING, dist_config("green-origin"), "s"), "ETag": "S2"},
-        {"Id": STAGING, "IfMatch": "S1", "DistributionConfig": dist_config("green-origin")})
+        {"Id": STAGING, "IfMatch": "S1", "DistributionConfig": dist_config("green-origin")},
+    )
     stub.add_response(
         "create_continuous_deployment_policy",
-        {"ContinuousDeploymentPolicy": {"Id": POLICY, "LastModifiedTime": "2024-01-20T00:00:00Z",
-                                        "ContinuousDeploymentPolicyConfig": policy_config(0.05)},
-         "ETag": "P1"},
-        {"ContinuousDeploymentPolicyConfig": policy_config(0.05)})
+        {
+            "ContinuousDeploymentPolicy": {
+                "Id": POLICY,
+                "LastModifiedTime": "2024-01-20T00:00:00Z",
+                "ContinuousDeploymentPolicyConfig": policy_config(0.05),
+            },
+            "ETag": "P1",
+        },
+        {"ContinuousDeploymentPolicyConfig": policy_config(0.05)},
+    )
     attached = dist_config(policy=POLICY)
     stub.add_response(
         "update_distribution",
         {"Distribution": distribution(PRIMARY, attached, "p"), "ETag": "E2"},
-        {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": attached})
+        {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": attached},
+    )
     out = registry.get("cloudfront.shift").apply(stage(5))
     assert out == {"policy_id": POLICY, "staging_distribution_id": STAGING, "previous_weight": 0}
 
@@ -182,10 +235,16 @@ def test_stubber_next_stage_only_updates_the_policy_weight(
     expect_policy(stub, 0.05)
     stub.add_response(
         "update_continuous_deployment_policy",
-        {"ContinuousDeploymentPolicy": {"Id": POLICY, "LastModifiedTime": "2024-01-20T00:00:00Z",
-                                        "ContinuousDeploymentPolicyConfig": policy_config(0.15)},
-         "ETag": "P2"},
-        {"Id": POLICY, "IfMatch": "P1", "ContinuousDeploymentPolicyConfig": policy_config(0.15)})
+        {
+            "ContinuousDeploymentPolicy": {
+                "Id": POLICY,
+                "LastModifiedTime": "2024-01-20T00:00:00Z",
+                "ContinuousDeploymentPolicyConfig": policy_config(0.15),
+            },
+            "ETag": "P2",
+        },
+        {"Id": POLICY, "IfMatch": "P1", "ContinuousDeploymentPolicyConfig": policy_config(0.15)},
+    )
     out = registry.get("cloudfront.shift").apply(stage(15))
     assert out == {"policy_id": POLICY, "previous_weight": 5}
 
@@ -210,7 +269,8 @@ def test_stubber_promotion_switches_the_origin_and_detaches_the_policy(
     stub.add_response(
         "update_distribution",
         {"Distribution": distribution(PRIMARY, promoted, "p"), "ETag": "E2"},
-        {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": promoted})
+        {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": promoted},
+    )
     assert registry.get("cloudfront.shift").apply(stage(100)) == {"previous_color": "blue"}
 
 
@@ -221,10 +281,16 @@ def test_stubber_undo_of_a_later_stage_restores_the_previous_weight(
     expect_policy(stub, 0.15)
     stub.add_response(
         "update_continuous_deployment_policy",
-        {"ContinuousDeploymentPolicy": {"Id": POLICY, "LastModifiedTime": "2024-01-20T00:00:00Z",
-                                        "ContinuousDeploymentPolicyConfig": policy_config(0.05)},
-         "ETag": "P3"},
-        {"Id": POLICY, "IfMatch": "P1", "ContinuousDeploymentPolicyConfig": policy_config(0.05)})
+        {
+            "ContinuousDeploymentPolicy": {
+                "Id": POLICY,
+                "LastModifiedTime": "2024-01-20T00:00:00Z",
+                "ContinuousDeploymentPolicyConfig": policy_config(0.05),
+            },
+            "ETag": "P3",
+        },
+        {"Id": POLICY, "IfMatch": "P1", "ContinuousDeploymentPolicyConfig": policy_config(0.05)},
+    )
     registry.get("cloudfront.shift").undo(stage(15), {"policy_id": POLICY, "previous_weight": 5})
 
 
@@ -237,7 +303,8 @@ def test_stubber_undo_of_the_first_stage_detaches_the_policy(
     stub.add_response(
         "update_distribution",
         {"Distribution": distribution(PRIMARY, detached, "p"), "ETag": "E2"},
-        {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": detached})
+        {"Id": PRIMARY, "IfMatch": "E1", "DistributionConfig": detached},
+    )
     registry.get("cloudfront.shift").undo(stage(5), {"policy_id": POLICY, "previous_weight": 0})
 
 
@@ -274,10 +341,8 @@ def test_the_canary_diff_reads_the_distribution_once_and_shows_each_stage(
     assert seen.resources[key].display == "origin blue; no continuous deployment"
     assert [(p.step_id, p.after, p.changes) for p in seen.previews] == [
         ("us-east-1/discover", "origin blue; no continuous deployment", False),
-        ("us-east-1/canary/stage-1/shift",
-         "origin blue; 5% to a new staging copy on green", True),
-        ("us-east-1/canary/stage-2/shift",
-         "origin blue; 15% to a new staging copy on green", True),
+        ("us-east-1/canary/stage-1/shift", "origin blue; 5% to a new staging copy on green", True),
+        ("us-east-1/canary/stage-2/shift", "origin blue; 15% to a new staging copy on green", True),
         ("us-east-1/canary/stage-3/shift", "origin green; no continuous deployment", True),
     ]
     assert dict(calls.seen) == {"GetDistributionConfig": 1}
@@ -285,7 +350,8 @@ def test_the_canary_diff_reads_the_distribution_once_and_shows_each_stage(
 
 def test_a_promotion_already_live_is_unchanged(registry: Registry, dist: Any) -> None:
     registry.get("cloudfront.shift").apply(
-        request("cloudfront.shift", params(dist[1], to="green", weight=100)))
+        request("cloudfront.shift", params(dist[1], to="green", weight=100))
+    )
     req = request("cloudfront.shift", params(dist[1], to="green", weight=100))
     action = registry.get("cloudfront.shift")
     key = f"cloudfront-distribution {dist[1]}"
@@ -306,7 +372,10 @@ def test_stubber_diff_reads_the_attached_policy_and_previews_its_weight(
     assert state.display == f"origin blue; 5% to staging (policy {POLICY})"
     assert dict(calls.seen) == {"GetDistributionConfig": 1, "GetContinuousDeploymentPolicy": 1}
     preview = action.preview(req.step, req.params, {key: state.state})
-    assert (preview.after, preview.changes) == (f"origin blue; 15% to staging (policy {POLICY})", True)
+    assert (preview.after, preview.changes) == (
+        f"origin blue; 15% to staging (policy {POLICY})",
+        True,
+    )
     same = stage(5)
     assert not action.preview(same.step, same.params, {key: state.state}).changes
     promote = stage(100)

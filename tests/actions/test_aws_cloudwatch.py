@@ -17,8 +17,7 @@ from deployctl.testing.aws import REGION, Calls, request
 
 END = datetime.datetime(2024, 1, 20, 12, 0, tzinfo=datetime.UTC).timestamp()
 START = END - 300
-DIMS = (("FunctionName", "api-handler"), ("Resource", "api-handler:live"),
-        ("ExecutedVersion", "7"))
+DIMS = (("FunctionName", "api-handler"), ("Resource", "api-handler:live"), ("ExecutedVersion", "7"))
 
 
 def q(metric: str, stat: str = "Sum") -> MetricQuery:
@@ -33,10 +32,16 @@ SECONDS = MetricDef("Seconds", query=q("Duration", "Maximum"), scale=0.001)
 
 def put(clients: Clients, metric: str, values: list[float], dims: tuple[Any, ...] = DIMS) -> None:
     cw = clients.client("cloudwatch", REGION)
-    data = [{"MetricName": metric, "Value": v, "Unit": "None",
-             "Timestamp": datetime.datetime.fromtimestamp(END - 60 * (i + 1), tz=datetime.UTC),
-             "Dimensions": [{"Name": k, "Value": val} for k, val in dims]}
-            for i, v in enumerate(values)]
+    data = [
+        {
+            "MetricName": metric,
+            "Value": v,
+            "Unit": "None",
+            "Timestamp": datetime.datetime.fromtimestamp(END - 60 * (i + 1), tz=datetime.UTC),
+            "Dimensions": [{"Name": k, "Value": val} for k, val in dims],
+        }
+        for i, v in enumerate(values)
+    ]
     cw.put_metric_data(Namespace="AWS/Lambda", MetricData=data)
 
 
@@ -47,9 +52,13 @@ def test_ratio_is_the_sum_of_numerators_over_the_sum_of_denominators(
     put(clients, "Invocations", [100, 100])
     put(clients, "Duration", [100, 300])
     values = CloudWatchMetrics(clients).fetch(
-        REGION, {"ErrorRate": ERROR_RATE, "Latency": LATENCY, "Seconds": SECONDS}, START, END)
-    assert values == {"ErrorRate": pytest.approx(0.02), "Latency": pytest.approx(200.0),
-                      "Seconds": pytest.approx(0.3)}
+        REGION, {"ErrorRate": ERROR_RATE, "Latency": LATENCY, "Seconds": SECONDS}, START, END
+    )
+    assert values == {
+        "ErrorRate": pytest.approx(0.02),
+        "Latency": pytest.approx(200.0),
+        "Seconds": pytest.approx(0.3),
+    }
     assert calls["GetMetricData"] == 1
 
 
@@ -57,10 +66,12 @@ def test_one_call_queries_each_series_once(clients: Clients, calls: Calls) -> No
     sent: list[Any] = []
     clients.client("cloudwatch", REGION).meta.events.register(
         "provide-client-params.cloudwatch.GetMetricData",
-        lambda params, **_: sent.append(params["MetricDataQueries"]))
+        lambda params, **_: sent.append(params["MetricDataQueries"]),
+    )
     same_denominator = MetricDef("Other", numerator=q("Throttles"), denominator=q("Invocations"))
-    CloudWatchMetrics(clients).fetch(REGION, {"ErrorRate": ERROR_RATE, "Other": same_denominator},
-                                     START, END)
+    CloudWatchMetrics(clients).fetch(
+        REGION, {"ErrorRate": ERROR_RATE, "Other": same_denominator}, START, END
+    )
     assert calls["GetMetricData"] == 1
     names = [x["MetricStat"]["Metric"]["MetricName"] for x in sent[0]]
     assert sorted(names) == ["Errors", "Invocations", "Throttles"]
@@ -100,11 +111,28 @@ def test_stubber_percentile_takes_the_largest_period_value_and_follows_next_toke
 ) -> None:
     client = clients.client("cloudwatch", REGION)
     with Stubber(client) as stub:
-        stub.add_response("get_metric_data", {"MetricDataResults": [
-            {"Id": "m0", "Label": "p99", "Values": [120.0, 480.0], "StatusCode": "PartialData"}],
-            "NextToken": "more"})
-        stub.add_response("get_metric_data", {"MetricDataResults": [
-            {"Id": "m0", "Label": "p99", "Values": [300.0], "StatusCode": "Complete"}]})
+        stub.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {
+                        "Id": "m0",
+                        "Label": "p99",
+                        "Values": [120.0, 480.0],
+                        "StatusCode": "PartialData",
+                    }
+                ],
+                "NextToken": "more",
+            },
+        )
+        stub.add_response(
+            "get_metric_data",
+            {
+                "MetricDataResults": [
+                    {"Id": "m0", "Label": "p99", "Values": [300.0], "StatusCode": "Complete"}
+                ]
+            },
+        )
         values = CloudWatchMetrics(clients).fetch(REGION, {"P99": P99}, START, END)
         stub.assert_no_pending_responses()
     assert values == {"P99": 480.0}
@@ -123,19 +151,39 @@ def test_aggregate_follows_the_stat() -> None:
 def test_fetch_without_queries_is_all_no_data(clients: Clients, calls: Calls) -> None:
     empty = MetricDef("Nothing")
     assert CloudWatchMetrics(clients).fetch(REGION, {"Nothing": empty}, START, END) == {
-        "Nothing": None}
+        "Nothing": None
+    }
     assert calls["GetMetricData"] == 0
 
 
 # --- alarms ---------------------------------------------------------------------------
 
-ALARMS = {"namespace": "Deployctl", "alarms": [
-    {"action": "warn", "metric": "DeploymentDuration", "name": "deployment_duration",
-     "period": 300.0, "threshold": 900.0},
-    {"action": "alert", "metric": "DeploymentSuccess", "name": "deployment_success_rate",
-     "period": 300.0, "threshold": 0.95},
-    {"action": "page", "metric": "RollbackCount", "name": "rollback_frequency",
-     "period": 3600.0, "threshold": 2.0}]}
+ALARMS = {
+    "namespace": "Deployctl",
+    "alarms": [
+        {
+            "action": "warn",
+            "metric": "DeploymentDuration",
+            "name": "deployment_duration",
+            "period": 300.0,
+            "threshold": 900.0,
+        },
+        {
+            "action": "alert",
+            "metric": "DeploymentSuccess",
+            "name": "deployment_success_rate",
+            "period": 300.0,
+            "threshold": 0.95,
+        },
+        {
+            "action": "page",
+            "metric": "RollbackCount",
+            "name": "rollback_frequency",
+            "period": 3600.0,
+            "threshold": 2.0,
+        },
+    ],
+}
 
 
 def test_alarms_round_trip_and_apply_writes_each_alarm_without_reading(
@@ -152,8 +200,10 @@ def test_alarms_round_trip_and_apply_writes_each_alarm_without_reading(
     assert action.observe(req).applied
     assert action.apply(req) == first  # an upsert: the same alarms again
     assert len(first["alarms"]) == 3
-    live = {a["AlarmName"]: a for a in clients.client("cloudwatch", REGION).describe_alarms()[
-        "MetricAlarms"]}
+    live = {
+        a["AlarmName"]: a
+        for a in clients.client("cloudwatch", REGION).describe_alarms()["MetricAlarms"]
+    }
     success = live["Deployctl-deployment_success_rate"]
     assert success["ComparisonOperator"] == "LessThanThreshold"
     assert live["Deployctl-rollback_frequency"]["Statistic"] == "Sum"
@@ -171,10 +221,14 @@ def test_alarms_of_two_projects_and_environments_do_not_overwrite_each_other(
         dims = {"Project": project, "Environment": env}
         action.apply(request("cloudwatch.alarms", {**ALARMS, "dimensions": dims}))
     live = clients.client("cloudwatch", REGION).describe_alarms(
-        AlarmNamePrefix="Deployctl-", MaxRecords=100)["MetricAlarms"]
+        AlarmNamePrefix="Deployctl-", MaxRecords=100
+    )["MetricAlarms"]
     assert len(live) == 3 * len(ALARMS["alarms"])
-    duration = {a["AlarmName"]: {d["Name"]: d["Value"] for d in a["Dimensions"]}
-                for a in live if a["MetricName"] == "DeploymentDuration"}
+    duration = {
+        a["AlarmName"]: {d["Name"]: d["Value"] for d in a["Dimensions"]}
+        for a in live
+        if a["MetricName"] == "DeploymentDuration"
+    }
     assert duration == {
         f"Deployctl-{p}-{e}-deployment_duration": {"Project": p, "Environment": e}
         for p, e in scopes

@@ -28,8 +28,11 @@ def registry(clients: Clients) -> Registry:
 def lam(clients: Clients) -> Any:
     client = clients.client("lambda", REGION)
     client.create_function(
-        FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients),
-        Handler="handler.main", Code={"ZipFile": code_zip("v1")},
+        FunctionName=FN,
+        Runtime="python3.12",
+        Role=lambda_role(clients),
+        Handler="handler.main",
+        Code={"ZipFile": code_zip("v1")},
     )
     return client
 
@@ -44,12 +47,16 @@ def publish_live(lam: Any) -> str:
 def alias(lam: Any) -> tuple[str, dict[str, float]]:
     got = lam.get_alias(FunctionName=FN, Name="live")
     return got["FunctionVersion"], (got.get("RoutingConfig") or {}).get(
-        "AdditionalVersionWeights", {})
+        "AdditionalVersionWeights", {}
+    )
 
 
 def versions(lam: Any) -> list[str]:
-    return [v["Version"] for v in lam.list_versions_by_function(FunctionName=FN)["Versions"]
-            if v["Version"] != "$LATEST"]
+    return [
+        v["Version"]
+        for v in lam.list_versions_by_function(FunctionName=FN)["Versions"]
+        if v["Version"] != "$LATEST"
+    ]
 
 
 # --- update_code -------------------------------------------------------------------
@@ -63,8 +70,11 @@ def test_update_code_from_s3_changes_the_code_and_outputs_its_sha(
     s3.put_object(Bucket="artifacts", Key="v2.zip", Body=code_zip("v2"))
     before = lam.get_function(FunctionName=FN)["Configuration"]["CodeSha256"]
     out = registry.get("lambda.update_code").apply(
-        request("lambda.update_code", {"function": FN,
-                                       "code": {"s3_bucket": "artifacts", "s3_key": "v2.zip"}}))
+        request(
+            "lambda.update_code",
+            {"function": FN, "code": {"s3_bucket": "artifacts", "s3_key": "v2.zip"}},
+        )
+    )
     after = lam.get_function(FunctionName=FN)["Configuration"]["CodeSha256"]
     assert out == {"code_sha256": after}
     assert after != before
@@ -75,10 +85,11 @@ def test_update_code_observe_sees_an_s3_object_with_a_sha256_checksum(
 ) -> None:
     s3 = clients.client("s3", REGION)
     s3.create_bucket(Bucket="artifacts")
-    s3.put_object(Bucket="artifacts", Key="v2.zip", Body=code_zip("v2"),
-                  ChecksumAlgorithm="SHA256")
-    req = request("lambda.update_code",
-                  {"function": FN, "code": {"s3_bucket": "artifacts", "s3_key": "v2.zip"}})
+    s3.put_object(Bucket="artifacts", Key="v2.zip", Body=code_zip("v2"), ChecksumAlgorithm="SHA256")
+    req = request(
+        "lambda.update_code",
+        {"function": FN, "code": {"s3_bucket": "artifacts", "s3_key": "v2.zip"}},
+    )
     action = registry.get("lambda.update_code")
     assert not action.observe(req).applied
     out = action.apply(req)
@@ -138,7 +149,8 @@ def test_publish_without_an_alias_yet_calls_the_new_version_stable(
     registry: Registry, lam: Any
 ) -> None:
     out = registry.get("lambda.publish").apply(
-        request("lambda.publish", {"function": FN, "alias": "live"}))
+        request("lambda.publish", {"function": FN, "alias": "live"})
+    )
     assert out == {"new_version": "1", "stable_version": "1", "alias_revision": ""}
 
 
@@ -146,8 +158,13 @@ def test_publish_without_an_alias_yet_calls_the_new_version_stable(
 
 
 def shift(weight: int) -> dict[str, Any]:
-    return {"function": FN, "alias": "live", "new_version": "2", "stable_version": "1",
-            "weight": weight}
+    return {
+        "function": FN,
+        "alias": "live",
+        "new_version": "2",
+        "stable_version": "1",
+        "weight": weight,
+    }
 
 
 @pytest.fixture
@@ -217,11 +234,17 @@ def test_a_shift_chained_on_the_last_revision_does_not_read_the_alias(
     )
     assert calls["GetAlias"] == before  # (the test's own reads come after this)
     assert alias(two_versions) == ("1", {"2": 0.25})
-    assert out == {"alias_revision": two_versions.get_alias(FunctionName=FN, Name="live")["RevisionId"]}
+    assert out == {
+        "alias_revision": two_versions.get_alias(FunctionName=FN, Name="live")["RevisionId"]
+    }
 
 
-WANT_25 = {"FunctionName": FN, "Name": "live", "FunctionVersion": "1",
-           "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}}}
+WANT_25 = {
+    "FunctionName": FN,
+    "Name": "live",
+    "FunctionVersion": "1",
+    "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}},
+}
 
 
 def test_stubber_a_stale_revision_stops_the_step_naming_the_alias_and_writes_nothing(
@@ -231,10 +254,17 @@ def test_stubber_a_stale_revision_stops_the_step_naming_the_alias_and_writes_not
     woken process's chained revision is stale, and a fresh one is never used."""
     # moto neither checks nor rotates RevisionId, so the refusal is stubbed.
     stub = Stubber(clients.client("lambda", "us-east-1"))
-    stub.add_client_error("update_alias", "PreconditionFailedException", http_status_code=412,
-                          expected_params={**WANT_25, "RevisionId": "stale"})
-    stub.add_response("get_alias", {"FunctionVersion": "2", "RevisionId": "fresh", "Name": "live"},
-                      {"FunctionName": FN, "Name": "live"})
+    stub.add_client_error(
+        "update_alias",
+        "PreconditionFailedException",
+        http_status_code=412,
+        expected_params={**WANT_25, "RevisionId": "stale"},
+    )
+    stub.add_response(
+        "get_alias",
+        {"FunctionVersion": "2", "RevisionId": "fresh", "Name": "live"},
+        {"FunctionName": FN, "Name": "live"},
+    )
     with stub, pytest.raises(ResourceChanged) as caught:
         registry.get("lambda.shift").apply(
             request("lambda.shift", {**shift(25), "alias_revision": "stale"})
@@ -252,11 +282,22 @@ def test_stubber_a_stale_revision_with_the_alias_already_as_wanted_is_done(
 ) -> None:
     """This very update landed and its answer was lost: done, not stale."""
     stub = Stubber(clients.client("lambda", "us-east-1"))
-    stub.add_client_error("update_alias", "PreconditionFailedException", http_status_code=412,
-                          expected_params={**WANT_25, "RevisionId": "stale"})
-    stub.add_response("get_alias", {"FunctionVersion": "1", "RevisionId": "mine", "Name": "live",
-                                    "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}}},
-                      {"FunctionName": FN, "Name": "live"})
+    stub.add_client_error(
+        "update_alias",
+        "PreconditionFailedException",
+        http_status_code=412,
+        expected_params={**WANT_25, "RevisionId": "stale"},
+    )
+    stub.add_response(
+        "get_alias",
+        {
+            "FunctionVersion": "1",
+            "RevisionId": "mine",
+            "Name": "live",
+            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.25}},
+        },
+        {"FunctionName": FN, "Name": "live"},
+    )
     with stub:
         out = registry.get("lambda.shift").apply(
             request("lambda.shift", {**shift(25), "alias_revision": "stale"})
@@ -281,8 +322,12 @@ def test_cleanup_keeps_the_newest_and_every_version_an_alias_serves(
     for n in range(2, 8):  # versions 1..6; each publish needs different code
         lam.publish_version(FunctionName=FN)
         lam.update_function_code(FunctionName=FN, ZipFile=code_zip(f"v{n}"))
-    lam.create_alias(FunctionName=FN, Name="live", FunctionVersion="2",
-                     RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}})
+    lam.create_alias(
+        FunctionName=FN,
+        Name="live",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}},
+    )
     lam.create_alias(FunctionName=FN, Name="old", FunctionVersion="1")
     req = request("lambda.cleanup_versions", {"function": FN, "alias": "live", "keep": 2})
     action = registry.get("lambda.cleanup_versions")

@@ -30,8 +30,13 @@ def registry(clients: Clients) -> Registry:
     reg = Registry()
     register(reg, clients)
     lam = clients.client("lambda", REGION)
-    lam.create_function(FunctionName=FN, Runtime="python3.12", Role=lambda_role(clients),
-                        Handler="handler.main", Code={"ZipFile": code_zip("v1")})
+    lam.create_function(
+        FunctionName=FN,
+        Runtime="python3.12",
+        Role=lambda_role(clients),
+        Handler="handler.main",
+        Code={"ZipFile": code_zip("v1")},
+    )
     lam.publish_version(FunctionName=FN)
     return reg
 
@@ -47,8 +52,14 @@ def handler_error(clients: Clients) -> Iterator[Stubber]:
     client = clients.client("lambda", REGION, read_timeout=INVOKE_READ_TIMEOUT)
     body = json.dumps({"errorMessage": "boom", "errorType": "ValueError"}).encode()
     with Stubber(client) as stub:
-        stub.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
-                                     "Payload": StreamingBody(io.BytesIO(body), len(body))})
+        stub.add_response(
+            "invoke",
+            {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": StreamingBody(io.BytesIO(body), len(body)),
+            },
+        )
         yield stub
         stub.assert_no_pending_responses()
 
@@ -94,8 +105,10 @@ def test_stubber_smoke_lambda_fails_on_function_error_despite_status_200(
 def test_lambda_invoke_sends_the_payload_and_returns_the_answer(registry: Registry) -> None:
     answer({"migrated": 500})
     out = registry.get("lambda.invoke").apply(
-        request("lambda.invoke", {"function": FN, "payload": {"batch_size": 500},
-                                  "timeout": 7200.0}))
+        request(
+            "lambda.invoke", {"function": FN, "payload": {"batch_size": 500}, "timeout": 7200.0}
+        )
+    )
     assert out == {"response": {"migrated": 500}}
 
 
@@ -104,7 +117,8 @@ def test_stubber_lambda_invoke_raises_on_function_error_with_the_payload(
 ) -> None:
     with pytest.raises(ActionError, match=r"Unhandled.*boom"):
         registry.get("lambda.invoke").apply(
-            request("lambda.invoke", {"function": FN, "payload": None, "timeout": 60.0}))
+            request("lambda.invoke", {"function": FN, "payload": None, "timeout": 60.0})
+        )
 
 
 def test_lambda_invoke_has_nothing_to_observe(registry: Registry) -> None:

@@ -29,14 +29,21 @@ def registry(clients: Clients) -> Registry:
 def zone(clients: Clients) -> tuple[Any, str]:
     client = clients.client("route53", REGION)
     zone_id = client.create_hosted_zone(Name="example.com", CallerReference="t")["HostedZone"][
-        "Id"].split("/")[-1]
+        "Id"
+    ].split("/")[-1]
     return client, zone_id
 
 
 def weighted(zone: tuple[Any, str], **extra: Any) -> dict[str, Any]:
-    return {"hosted_zone_id": zone[1], "record_name": NAME, "record_type": "CNAME", "ttl": 60,
-            "blue": {"set_identifier": "blue", "value": "blue.example.com"},
-            "green": {"set_identifier": "green", "value": "green.example.com"}, **extra}
+    return {
+        "hosted_zone_id": zone[1],
+        "record_name": NAME,
+        "record_type": "CNAME",
+        "ttl": 60,
+        "blue": {"set_identifier": "blue", "value": "blue.example.com"},
+        "green": {"set_identifier": "green", "value": "green.example.com"},
+        **extra,
+    }
 
 
 def live_sets(zone: tuple[Any, str]) -> dict[str, dict[str, Any]]:
@@ -53,7 +60,8 @@ def weights(zone: tuple[Any, str]) -> dict[str, int]:
 def blue_live(registry: Registry, zone: tuple[Any, str]) -> tuple[Any, str]:
     """blue at 100, green at 0: the state before a blue/green deployment."""
     registry.get("route53.shift").apply(
-        request("route53.shift", weighted(zone, to="blue", weight=100)))
+        request("route53.shift", weighted(zone, to="blue", weight=100))
+    )
     return zone
 
 
@@ -127,7 +135,10 @@ def test_records_not_as_journaled_stop_the_shift_naming_them_and_write_nothing(
     before = action.before(req)
     action.apply(request("route53.shift", weighted(blue_live, to="green", weight=10)))
     sent = calls["ChangeResourceRecordSets"]
-    with pytest.raises(ResourceChanged, match=r"route53-record .* api\.example\.com\. CNAME changed underneath this run: weights \{'blue': 100, 'green': 0\} as journaled before this step -> weights \{'blue': 90, 'green': 10\}"):
+    with pytest.raises(
+        ResourceChanged,
+        match=r"route53-record .* api\.example\.com\. CNAME changed underneath this run: weights \{'blue': 100, 'green': 0\} as journaled before this step -> weights \{'blue': 90, 'green': 10\}",
+    ):
         action.apply(replace(req, before=before))
     assert calls["ChangeResourceRecordSets"] == sent
     assert weights(blue_live) == {"blue": 90, "green": 10}
@@ -135,10 +146,24 @@ def test_records_not_as_journaled_stop_the_shift_naming_them_and_write_nothing(
 
 def test_weighted_reads_ignore_neighbouring_names(registry: Registry, blue_live: Any) -> None:
     client, zone_id = blue_live
-    client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
-        {"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": "www.example.com", "Type": "CNAME", "SetIdentifier": "blue", "Weight": 1,
-            "TTL": 60, "ResourceRecords": [{"Value": "elsewhere.example.com"}]}}]})
+    client.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "www.example.com",
+                        "Type": "CNAME",
+                        "SetIdentifier": "blue",
+                        "Weight": 1,
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": "elsewhere.example.com"}],
+                    },
+                }
+            ]
+        },
+    )
     out = registry.get("route53.discover").apply(request("route53.discover", weighted(blue_live)))
     assert out["live_color"] == "blue"
 
@@ -147,12 +172,23 @@ def test_weighted_reads_ignore_neighbouring_names(registry: Registry, blue_live:
 
 
 def routing(zone: Any, policy: str, records: dict[str, str], **extra: Any) -> dict[str, Any]:
-    return {"hosted_zone_id": zone[1], "record_name": NAME, "record_type": "CNAME", "ttl": 60,
-            "policy": policy, "records": records, "failover": {}, **extra}
+    return {
+        "hosted_zone_id": zone[1],
+        "record_name": NAME,
+        "record_type": "CNAME",
+        "ttl": 60,
+        "policy": policy,
+        "records": records,
+        "failover": {},
+        **extra,
+    }
 
 
-REGIONS = {"us-east-1": "us.example.com", "eu-west-1": "eu.example.com",
-           "ap-southeast-1": "ap.example.com"}
+REGIONS = {
+    "us-east-1": "us.example.com",
+    "eu-west-1": "eu.example.com",
+    "ap-southeast-1": "ap.example.com",
+}
 
 
 def test_latency_routing_round_trip_and_undo_deletes_what_it_created(
@@ -223,8 +259,12 @@ def test_geolocation_routing_maps_regions_to_continents_with_a_default(
     req = request("route53.routing", routing(zone, "geolocation", REGIONS))
     registry.get("route53.routing").apply(req)
     geo = {i: s["GeoLocation"] for i, s in live_sets(zone).items()}
-    assert geo == {"us-east-1": {"ContinentCode": "NA"}, "eu-west-1": {"ContinentCode": "EU"},
-                   "ap-southeast-1": {"ContinentCode": "AS"}, "default": {"CountryCode": "*"}}
+    assert geo == {
+        "us-east-1": {"ContinentCode": "NA"},
+        "eu-west-1": {"ContinentCode": "EU"},
+        "ap-southeast-1": {"ContinentCode": "AS"},
+        "default": {"CountryCode": "*"},
+    }
     assert live_sets(zone)["default"]["ResourceRecords"] == [{"Value": "us.example.com"}]
 
 
@@ -232,15 +272,19 @@ def test_geolocation_refuses_two_regions_on_one_continent(registry: Registry, zo
     records = {"us-east-1": "a.example.com", "us-west-2": "b.example.com"}
     with pytest.raises(ActionError, match="both in continent NA"):
         registry.get("route53.routing").apply(
-            request("route53.routing", routing(zone, "geolocation", records)))
+            request("route53.routing", routing(zone, "geolocation", records))
+        )
 
 
 def test_failover_routing_marks_the_primary_and_the_secondary(
     registry: Registry, zone: Any
 ) -> None:
     records = {"us-east-1": "us.example.com", "us-west-2": "west.example.com"}
-    req = request("route53.routing",
-                  routing(zone, "failover", records, failover={"us-east-1": "PRIMARY"}))
+    req = request(
+        "route53.routing", routing(zone, "failover", records, failover={"us-east-1": "PRIMARY"})
+    )
     registry.get("route53.routing").apply(req)
     assert {i: s["Failover"] for i, s in live_sets(zone).items()} == {
-        "us-east-1": "PRIMARY", "us-west-2": "SECONDARY"}
+        "us-east-1": "PRIMARY",
+        "us-west-2": "SECONDARY",
+    }

@@ -24,7 +24,8 @@ def registry() -> Registry:
 def run(registry: Registry, argv: object, **params: object) -> object:
     # RealClock: the timeout is measured while a real process runs.
     return registry.get("command.run").apply(
-        request("command.run", {"argv": argv, "timeout": 30.0, **params}, RealClock()))
+        request("command.run", {"argv": argv, "timeout": 30.0, **params}, RealClock())
+    )
 
 
 def test_a_zero_exit_succeeds(registry: Registry) -> None:
@@ -64,8 +65,9 @@ def test_the_timeout_kills_the_program(registry: Registry) -> None:
 
 def test_an_interrupt_kills_the_program(registry: Registry) -> None:
     code = "import threading; threading.Event().wait()"
-    req = request("command.run", {"argv": [sys.executable, "-c", code], "timeout": 60.0},
-                  RealClock())
+    req = request(
+        "command.run", {"argv": [sys.executable, "-c", code], "timeout": 60.0}, RealClock()
+    )
     threading.Timer(0.2, req.cancel.set).start()
     with pytest.raises(ActionError, match="was interrupted"):
         registry.get("command.run").apply(req)

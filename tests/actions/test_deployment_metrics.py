@@ -192,15 +192,22 @@ def test_a_pipeline_publishes_each_environment_as_its_own_steps_ended(clients, t
             steps[step.id] = "undone"
         else:
             steps[step.id] = "pending"
-    failed = next(s.id for s in pipeline.steps if s.id.startswith("staging/") and s.kind == "gate.analysis")
+    failed = next(
+        s.id for s in pipeline.steps if s.id.startswith("staging/") and s.kind == "gate.analysis"
+    )
     steps[failed] = "failed"
     outcome = api.Outcome("r1", "rolled_back", 3, "", steps=steps)
 
     DeploymentMetrics(clients).run_ended(pipeline, run_info(), outcome, 60.0)
 
     def total(env: str, metric: str) -> float | None:
-        dims = [{"Name": "Environment", "Value": env}, {"Name": "Project", "Value": "media-register"}]
-        points = datapoints(clients, {"Namespace": "Deployctl", "MetricName": metric, "Dimensions": dims})
+        dims = [
+            {"Name": "Environment", "Value": env},
+            {"Name": "Project", "Value": "media-register"},
+        ]
+        points = datapoints(
+            clients, {"Namespace": "Deployctl", "MetricName": metric, "Dimensions": dims}
+        )
         return sum(p["Sum"] for p in points) if points else None
 
     assert (total("dev", "DeploymentSuccess"), total("dev", "RollbackCount")) == (1.0, 0.0)

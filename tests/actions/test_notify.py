@@ -73,20 +73,53 @@ def receiver() -> Iterator[Receiver]:
 
 def plan(notify: Notify, *, approval: bool = False) -> Plan:
     steps = [
-        Step("us-east-1/canary/stage-1/shift", "noop", "shift", region="us-east-1",
-             tags=("stage:1",), traffic=10, undo="back"),
-        Step("us-east-1/canary/stage-1/analysis", "gate.analysis", "analysis",
-             deps=("us-east-1/canary/stage-1/shift",), region="us-east-1", tags=("stage:1",),
-             traffic=10, wait=120.0, mutating=False,
-             params={"duration": 120.0, "interval": 60.0, "metric": "ErrorRate",
-                     "threshold": 0.01, "metrics": ["ErrorRate"]}),
+        Step(
+            "us-east-1/canary/stage-1/shift",
+            "noop",
+            "shift",
+            region="us-east-1",
+            tags=("stage:1",),
+            traffic=10,
+            undo="back",
+        ),
+        Step(
+            "us-east-1/canary/stage-1/analysis",
+            "gate.analysis",
+            "analysis",
+            deps=("us-east-1/canary/stage-1/shift",),
+            region="us-east-1",
+            tags=("stage:1",),
+            traffic=10,
+            wait=120.0,
+            mutating=False,
+            params={
+                "duration": 120.0,
+                "interval": 60.0,
+                "metric": "ErrorRate",
+                "threshold": 0.01,
+                "metrics": ["ErrorRate"],
+            },
+        ),
     ]
     if approval:
-        steps.append(Step("us-east-1/approve", "approval", "ok?", mutating=False,
-                          deps=("us-east-1/canary/stage-1/analysis",)))
-    return Plan("Deployment", "fraud-or-not", "prod", "plans/fraud-or-not.yaml", tuple(steps),
-                metrics={"ErrorRate": MetricDef("ErrorRate", query=MetricQuery("N", "M", "Sum"))},
-                notify=notify)
+        steps.append(
+            Step(
+                "us-east-1/approve",
+                "approval",
+                "ok?",
+                mutating=False,
+                deps=("us-east-1/canary/stage-1/analysis",),
+            )
+        )
+    return Plan(
+        "Deployment",
+        "fraud-or-not",
+        "prod",
+        "plans/fraud-or-not.yaml",
+        tuple(steps),
+        metrics={"ErrorRate": MetricDef("ErrorRate", query=MetricQuery("N", "M", "Sum"))},
+        notify=notify,
+    )
 
 
 def run(tmp_path: Path, the_plan: Plan, notifier: Notifier, error_rate: float) -> tuple[int, str]:
@@ -110,7 +143,9 @@ def test_webhooks_hear_start_and_success_with_the_summary_and_urls_stay_hidden(
 ) -> None:
     literal = receiver.url(f"/ok/{TOKEN}")
     monkeypatch.setenv("SLACK_URL", receiver.url(f"/ok/env/{TOKEN}"))
-    notify = Notify(webhooks=(Webhook(url=literal), Webhook(url_env="SLACK_URL", events=("succeeded",))))
+    notify = Notify(
+        webhooks=(Webhook(url=literal), Webhook(url_env="SLACK_URL", events=("succeeded",)))
+    )
     code, log = run(tmp_path, plan(notify), Notifier(), error_rate=0.001)
     assert code == 0
     events = [b["deployctl"]["event"] for b in receiver.bodies]
@@ -144,7 +179,9 @@ def test_rollback_and_failure_are_sent_and_a_dead_webhook_only_logs(
 
 
 def test_waiting_for_approval_is_sent(tmp_path: Path, receiver: Receiver) -> None:
-    notify = Notify(events=("waiting",), webhooks=(Webhook(url=receiver.url("/ok"), events=("waiting",)),))
+    notify = Notify(
+        events=("waiting",), webhooks=(Webhook(url=receiver.url("/ok"), events=("waiting",)),)
+    )
     code, _ = run(tmp_path, plan(notify, approval=True), Notifier(), error_rate=0.001)
     assert code == 6
     (body,) = receiver.bodies
@@ -157,9 +194,9 @@ def test_sns_topics_get_the_json_payload(tmp_path: Path, aws: None) -> None:
     sns, sqs = session.client("sns"), session.client("sqs")
     topic = sns.create_topic(Name="deploys")["TopicArn"]
     queue = sqs.create_queue(QueueName="deploys")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     notifier = Notifier(sns=SnsSender(Clients(session=session)))
     code, _ = run(tmp_path, plan(Notify(sns=(topic,))), notifier, error_rate=0.001)

@@ -45,7 +45,9 @@ def test_plan_shows_each_change_then_nothing_once_applied(
     code, out = plan_cli(capsys)
     assert code == 2
     assert "~ lambda-alias us-east-1 api-handler:live" in out
-    assert "v1 100%  ->  v1 90% + new 10% -> v1 75% + new 25% -> v1 50% + new 50% -> new 100%" in out
+    assert (
+        "v1 100%  ->  v1 90% + new 10% -> v1 75% + new 25% -> v1 50% + new 50% -> new 100%" in out
+    )
     assert "~ lambda-function us-east-1 api-handler" in out
     assert "publish a new version" in out
 
@@ -65,7 +67,10 @@ def test_plan_shows_each_change_then_nothing_once_applied(
 
 
 def test_plan_reads_each_resource_once(
-    fraud_lambda: Any, clients: Clients, calls: Calls, capsys: pytest.CaptureFixture[str],
+    fraud_lambda: Any,
+    clients: Clients,
+    calls: Calls,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     backend = aws_backend(clients, VirtualClock())
@@ -77,8 +82,12 @@ def test_plan_reads_each_resource_once(
 
 
 def test_a_saved_plan_refuses_when_the_alias_changed_since_review(
-    fraud_lambda: Any, clients: Clients, calls: Calls, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    fraud_lambda: Any,
+    clients: Clients,
+    calls: Calls,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     backend = aws_backend(clients, VirtualClock())
     monkeypatch.setattr(backends, "load_backend", lambda **_: backend)
@@ -103,8 +112,11 @@ def test_a_saved_plan_refuses_when_the_alias_changed_since_review(
 
 
 def test_a_saved_plan_applies_when_nothing_changed(
-    fraud_lambda: Any, clients: Clients, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    fraud_lambda: Any,
+    clients: Clients,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = VirtualClock(start=fraud.VIRTUAL_START)
     fraud.metrics(clients, every_minute(clock), errors=0.0)

@@ -37,8 +37,12 @@ class HandChange(Reporter):
     def step_finished(self, step: Step, result: StepResult) -> None:
         if step.id == self.after and not self.fired:
             self.fired = True
-            self.lam.update_alias(FunctionName=FN, Name="live", FunctionVersion="1",
-                                  RoutingConfig={"AdditionalVersionWeights": {}})
+            self.lam.update_alias(
+                FunctionName=FN,
+                Name="live",
+                FunctionVersion="1",
+                RoutingConfig={"AdditionalVersionWeights": {}},
+            )
 
 
 @pytest.fixture
@@ -73,8 +77,13 @@ def journal_records(state: Path, kind: str) -> list[dict[str, Any]]:
 
 
 def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
-    fraud_lambda: Any, clients: Clients, calls: Calls, cli_backend: Callable[..., None], tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    fraud_lambda: Any,
+    clients: Clients,
+    calls: Calls,
+    cli_backend: Callable[..., None],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     saved, state = tmp_path / "reviewed.json", tmp_path / "state"
     plan_cli(capsys, "--out", str(saved))
@@ -92,8 +101,10 @@ def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
     # Nothing was sent after the hand change: no UpdateAlias at stage 2, no rollback.
     assert writes.sent == []
     assert fraud_lambda.get_alias(FunctionName=FN, Name="live")["FunctionVersion"] == "1"
-    assert not fraud_lambda.get_alias(FunctionName=FN, Name="live").get("RoutingConfig", {}).get(
-        "AdditionalVersionWeights"
+    assert (
+        not fraud_lambda.get_alias(FunctionName=FN, Name="live")
+        .get("RoutingConfig", {})
+        .get("AdditionalVersionWeights")
     )
     assert [r["changed"] for r in journal_records(state, "stale")] == [
         {ALIAS: {"was": "v1 90% + v2 10%", "now": "v1 100%"}}
@@ -111,8 +122,12 @@ def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
     capsys.readouterr()
 
     # Put it back as the run left it: the run goes on and finishes.
-    fraud_lambda.update_alias(FunctionName=FN, Name="live", FunctionVersion="1",
-                       RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})
+    fraud_lambda.update_alias(
+        FunctionName=FN,
+        Name="live",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
+    )
     code = main(["resume", run_id, "--state-dir", str(state), "--auto-approve"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
@@ -120,8 +135,13 @@ def test_a_hand_change_mid_run_stops_the_next_step_on_that_resource(
 
 
 def test_a_fresh_review_after_a_stop_accepts_the_world_as_it_is(
-    fraud_lambda: Any, clients: Clients, calls: Calls, cli_backend: Callable[..., None], tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    fraud_lambda: Any,
+    clients: Clients,
+    calls: Calls,
+    cli_backend: Callable[..., None],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, again, state = tmp_path / "first.json", tmp_path / "again.json", tmp_path / "state"
     plan_cli(capsys, "--out", str(first))
@@ -164,5 +184,7 @@ class WritesAfter(Reporter):
         if self.baseline is None:
             return
         for op, n in self.calls.seen.items():
-            if n > self.baseline.get(op, 0) and not op.startswith(("Get", "List", "Describe", "Head")):
+            if n > self.baseline.get(op, 0) and not op.startswith(
+                ("Get", "List", "Describe", "Head")
+            ):
                 self.sent.append(op)

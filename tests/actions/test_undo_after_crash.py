@@ -57,11 +57,21 @@ def lb(clients: Clients) -> dict[str, Any]:
 
 
 def plan_for(lb: dict[str, Any]) -> Plan:
-    shift = Step(id=f"{REGION}/switch", kind="alb.shift", description="all to green",
-                 params=params(lb, to="green", weight=100), region=REGION,
-                 undo="put the previous weights back")
-    check = Step(id=f"{REGION}/check", kind="test.fails", description="check",
-                 deps=(shift.id,), region=REGION)
+    shift = Step(
+        id=f"{REGION}/switch",
+        kind="alb.shift",
+        description="all to green",
+        params=params(lb, to="green", weight=100),
+        region=REGION,
+        undo="put the previous weights back",
+    )
+    check = Step(
+        id=f"{REGION}/check",
+        kind="test.fails",
+        description="check",
+        deps=(shift.id,),
+        region=REGION,
+    )
     return Plan("Deployment", "web", "prod", "web.yaml", (shift, check))
 
 

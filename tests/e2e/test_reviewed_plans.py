@@ -122,8 +122,9 @@ def test_plan_shows_changes_apply_runs_the_reviewed_plan_then_nothing_changes(
 ) -> None:
     saved = tmp_path / "reviewed.json"
     with _world(name, moto_server, tmp_path / "state") as example:
-        md = run_cli(*_plan_argv(example, "--format", "markdown", "--out", str(saved)),
-                     env=example.env)
+        md = run_cli(
+            *_plan_argv(example, "--format", "markdown", "--out", str(saved)), env=example.env
+        )
         assert md.returncode == 2, md.stdout + md.stderr
         _check_golden(name, _normalise(md.stdout, example.names))
         assert len(md.stdout) < 65_000
@@ -142,8 +143,11 @@ def test_plan_shows_changes_apply_runs_the_reviewed_plan_then_nothing_changes(
         after = run_cli(*_plan_argv(example, "--format", "json"), env=example.env)
         data = json.loads(after.stdout)
         jsonschema.validate(data, SCHEMA)
-        changed = [_normalise(r["key"], example.names) for r in data["resources"]
-                   if r["status"] == "change"]
+        changed = [
+            _normalise(r["key"], example.names)
+            for r in data["resources"]
+            if r["status"] == "change"
+        ]
         assert data["resources"], "the plan reads live resources"
         if name in TOGGLES:
             # Applied again, blue-green would put the same version on the
@@ -163,8 +167,9 @@ def test_a_listener_weight_changed_by_hand_after_review_stops_apply_before_anyth
         assert planned.returncode == 2, planned.stderr
         arns = {name.strip("<>"): raw for raw, name in example.names.items()}
         elb = moto_server.client("elbv2")
-        half = [{"TargetGroupArn": arns[f"{c}_target_group"], "Weight": 50}
-                for c in ("blue", "green")]
+        half = [
+            {"TargetGroupArn": arns[f"{c}_target_group"], "Weight": 50} for c in ("blue", "green")
+        ]
         elb.modify_listener(  # someone moves half the traffic by hand
             ListenerArn=arns["listener"],
             DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": half}}],
@@ -185,10 +190,12 @@ def test_plan_change_sets_lists_the_stacks_changes_and_leaves_no_trace(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
     with _world("media-register", moto_server, tmp_path / "state") as example:
-        md = run_cli(*_plan_argv(example, "--format", "markdown", "--change-sets"),
-                     env=example.env)
+        md = run_cli(*_plan_argv(example, "--format", "markdown", "--change-sets"), env=example.env)
         assert md.returncode == 2, md.stdout + md.stderr
-        row = next(line for line in md.stdout.splitlines()
-                   if line.startswith("| ~ | `cloudformation-stack"))
+        row = next(
+            line
+            for line in md.stdout.splitlines()
+            if line.startswith("| ~ | `cloudformation-stack")
+        )
         assert "Add AWS::SSM::Parameter" in row and "template " not in row
         assert not media.stacks(moto_server)  # the change set's empty stack was deleted

@@ -9,8 +9,11 @@ from deployctl.execute.runner import Options
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.plans import make_plan, step
 
-PLAN = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "prod"}),
-                 step("b", deps=("ok",)))
+PLAN = make_plan(
+    step("a"),
+    step("ok", "approval", deps=("a",), params={"reason": "prod"}),
+    step("b", deps=("ok",)),
+)
 
 
 def test_an_approval_pauses_the_run_with_exit_6_and_says_how_to_approve(make_executor, world):
@@ -81,15 +84,21 @@ def test_an_expired_lease_is_taken_over(make_executor, tmp_path, world):
     executor = make_executor(wall=lambda: 1_061.0)
     outcome = executor.apply(make_plan(step("a")))
     assert outcome.exit_code == 0
-    assert any("took over expired lock" in m and "bob@gone" in m
-               for m in executor.reporter.reporters[0].messages)
+    assert any(
+        "took over expired lock" in m and "bob@gone" in m
+        for m in executor.reporter.reporters[0].messages
+    )
     assert SqliteStore(state).locks() == []  # released at the end
 
 
 def test_a_changed_plan_refuses_to_resume_unless_abandoned(make_executor, world):
     first = make_executor().apply(PLAN)
-    changed = make_plan(step("a"), step("ok", "approval", deps=("a",), params={"reason": "x"}),
-                        step("b", deps=("ok",)), step("c", deps=("b",)))
+    changed = make_plan(
+        step("a"),
+        step("ok", "approval", deps=("a",), params={"reason": "x"}),
+        step("b", deps=("ok",)),
+        step("c", deps=("b",)),
+    )
     with pytest.raises(StalePlan, match="--abandon") as caught:
         make_executor().apply(changed)
     assert caught.value.exit_code == 5
@@ -112,8 +121,12 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(make_executor, tmp_
     import subprocess
     import sys
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pid = int(gone.stdout)
     dead = SqliteStore(str(tmp_path / "state")).lock("demo/prod", f"ci@{socket.gethostname()}", pid)
     dead.acquire("killed-run")

@@ -33,9 +33,7 @@ def test_each_example_plan_runs_to_the_end_applying_each_step_once(path, make_ex
     assert unresolved == []
 
 
-def test_a_failure_after_the_migration_cleanup_stops_rollback_at_that_door(
-    make_executor, world
-):
+def test_a_failure_after_the_migration_cleanup_stops_rollback_at_that_door(make_executor, world):
     plan = compiled(ROOT / "plans" / "people-cards.yaml")
     door = next(s for s in plan.steps if s.one_way)
     after = next(s for s in plan.steps if door.id in s.deps and s.mutating)
@@ -48,6 +46,6 @@ def test_a_failure_after_the_migration_cleanup_stops_rollback_at_that_door(
     undone = world.ops("undo")
     # Only what completed after the door is undone, newest first; the door stays.
     assert door.id in applied and door.id not in world.ops("undo")
-    later = applied[applied.index(door.id) + 1:]
+    later = applied[applied.index(door.id) + 1 :]
     assert undone == [sid for sid in reversed(later) if plan.by_id[sid].undo is not None]
     assert outcome.left[0].startswith(door.id)

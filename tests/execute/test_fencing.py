@@ -166,7 +166,9 @@ def test_a_resource_changed_underneath_stops_the_run_as_stale_and_undoes_nothing
     assert (outcome.status, outcome.exit_code) == ("stale", 5)
     assert "lambda-alias us-east-1 fn:live changed underneath this run" in outcome.message
     assert world.ops("apply") == ["a"] and world.ops("undo") == []
-    stale = [r for r in SqliteStore(str(state)).journal().records(outcome.run_id) if r.type == "stale"]
+    stale = [
+        r for r in SqliteStore(str(state)).journal().records(outcome.run_id) if r.type == "stale"
+    ]
     assert stale[0].data == {
         "changed": {"lambda-alias us-east-1 fn:live": {"was": "revision r1", "now": "v2 100%"}}
     }

@@ -10,7 +10,9 @@ from deployctl.testing.plans import make_plan, step
 METRICS = {
     "ErrorRate": MetricDef(
         "ErrorRate",
-        numerator=MetricQuery("AWS/Lambda", "Errors", "Sum", (("ExecutedVersion", "${new_version}"),)),
+        numerator=MetricQuery(
+            "AWS/Lambda", "Errors", "Sum", (("ExecutedVersion", "${new_version}"),)
+        ),
         denominator=MetricQuery("AWS/Lambda", "Invocations", "Sum"),
     ),
     "Latency": MetricDef("Latency", query=MetricQuery("AWS/Lambda", "Duration", "p99"), unit="ms"),
@@ -22,16 +24,39 @@ TRIGGERS = [
 
 
 def gate_plan(**params: Any):
-    gate = {"duration": 300.0, "interval": 60.0, "metric": "ErrorRate", "threshold": 0.01,
-            "failure_limit": 0, "missing_data": "fail", "triggers": TRIGGERS,
-            "metrics": ["ErrorRate", "Latency"], **params}
+    gate = {
+        "duration": 300.0,
+        "interval": 60.0,
+        "metric": "ErrorRate",
+        "threshold": 0.01,
+        "failure_limit": 0,
+        "missing_data": "fail",
+        "triggers": TRIGGERS,
+        "metrics": ["ErrorRate", "Latency"],
+        **params,
+    }
     return make_plan(
-        step("pub", "lambda.publish", params={"function": "f"},
-             outputs=("new_version", "stable_version")),
-        step("shift", "lambda.shift", deps=("pub",), region="r1",
-             params={"new_version": "${new_version}"}),
-        step("gate", "gate.analysis", deps=("shift",), region="r1", params=gate,
-             wait=gate["duration"]),
+        step(
+            "pub",
+            "lambda.publish",
+            params={"function": "f"},
+            outputs=("new_version", "stable_version"),
+        ),
+        step(
+            "shift",
+            "lambda.shift",
+            deps=("pub",),
+            region="r1",
+            params={"new_version": "${new_version}"},
+        ),
+        step(
+            "gate",
+            "gate.analysis",
+            deps=("shift",),
+            region="r1",
+            params=gate,
+            wait=gate["duration"],
+        ),
         step("promote", "lambda.shift", deps=("gate",), region="r1"),
         metrics=METRICS,
     )
@@ -136,7 +161,8 @@ def test_a_resumed_gate_restarts_its_window(make_executor, world, clock):
 
 def test_smoke_checks_are_gates_too(make_executor, world):
     world.data["fail_check"]["smoke"] = 1
-    plan = make_plan(step("a"), step("smoke", "smoke.http", deps=("a",)),
-                     step("b", deps=("smoke",)))
+    plan = make_plan(
+        step("a"), step("smoke", "smoke.http", deps=("a",)), step("b", deps=("smoke",))
+    )
     assert make_executor().apply(plan).exit_code == 3
     assert world.ops("apply") == ["a"]

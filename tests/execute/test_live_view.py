@@ -29,25 +29,52 @@ def two_regions():  # type: ignore[no-untyped-def]
     steps = []
     for region in ("us-east-1", "eu-west-1"):
         steps += [
-            step(f"{region}/deploy/publish", region=region, tags=("phase:deploy",),
-                 description="publish a version of api-handler; note the version alias live serves"),
-            step(f"{region}/canary/stage-2/shift", deps=(f"{region}/deploy/publish",), traffic=25,
-                 region=region, tags=("stage:2",), description="alias live: 2 at 25%, 1 at 75%"),
-            step(f"{region}/canary/stage-2/analysis", "gate.analysis",
-                 deps=(f"{region}/canary/stage-2/shift",), traffic=25, wait=1800.0, region=region,
-                 tags=("stage:2",), params=GATE,
-                 description="analysis 30m, every 1m: ErrorRate <= 0.05; Latency>1000ms"),
+            step(
+                f"{region}/deploy/publish",
+                region=region,
+                tags=("phase:deploy",),
+                description="publish a version of api-handler; note the version alias live serves",
+            ),
+            step(
+                f"{region}/canary/stage-2/shift",
+                deps=(f"{region}/deploy/publish",),
+                traffic=25,
+                region=region,
+                tags=("stage:2",),
+                description="alias live: 2 at 25%, 1 at 75%",
+            ),
+            step(
+                f"{region}/canary/stage-2/analysis",
+                "gate.analysis",
+                deps=(f"{region}/canary/stage-2/shift",),
+                traffic=25,
+                wait=1800.0,
+                region=region,
+                tags=("stage:2",),
+                params=GATE,
+                description="analysis 30m, every 1m: ErrorRate <= 0.05; Latency>1000ms",
+            ),
         ]
     return make_plan(*steps, project="fraud-or-not", environment="prod")
 
 
 def drive(width: int, clock: VirtualClock) -> tuple[LiveView, Console]:
-    console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True,
-                      color_system="standard")
+    console = Console(
+        record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="standard"
+    )
     view = LiveView(console, now=clock.now, live=False)
     plan = two_regions()
-    run = RunInfo("20261128-101500-abc123", plan.project, plan.environment, plan.digest,
-                  plan.source, "running", clock.now(), clock.now(), "ci")
+    run = RunInfo(
+        "20261128-101500-abc123",
+        plan.project,
+        plan.environment,
+        plan.digest,
+        plan.source,
+        "running",
+        clock.now(),
+        clock.now(),
+        "ci",
+    )
     view.run_started(run, plan, False)
     for sid in ("us-east-1/deploy/publish", "us-east-1/canary/stage-2/shift"):
         view.step_started(plan.by_id[sid], 1)
@@ -55,8 +82,7 @@ def drive(width: int, clock: VirtualClock) -> tuple[LiveView, Console]:
     gate = plan.by_id["us-east-1/canary/stage-2/analysis"]
     view.step_started(gate, 1)
     clock.advance(60)
-    view.gate_checked(gate, 1, CheckResult("pass", {"ErrorRate": 0.042, "Latency": 230.0}),
-                      1740.0)
+    view.gate_checked(gate, 1, CheckResult("pass", {"ErrorRate": 0.042, "Latency": 230.0}), 1740.0)
     view.step_started(plan.by_id["eu-west-1/deploy/publish"], 1)
     return view, console
 
@@ -142,8 +168,16 @@ def test_the_summary_table_keeps_its_columns_at_80() -> None:
     gate = "us-east-1/canary/stage-2/analysis"
     for rec in [
         Record(1, "r", "done", "us-east-1/canary/stage-2/shift", 1, None, clock.now(), {}),
-        Record(2, "r", "check", gate, 1, None, clock.now() + 60,
-               {"number": 1, "status": "pass", "values": {"ErrorRate": 0.0421, "Latency": 250.0}}),
+        Record(
+            2,
+            "r",
+            "check",
+            gate,
+            1,
+            None,
+            clock.now() + 60,
+            {"number": 1, "status": "pass", "values": {"ErrorRate": 0.0421, "Latency": 250.0}},
+        ),
     ]:
         view.record(rec)
     view.run_finished(Outcome("r", "succeeded", 0, "run r succeeded"))

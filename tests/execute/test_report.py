@@ -49,8 +49,9 @@ def gate_plan():  # type: ignore[no-untyped-def]
 
 def run_info(plan, clock: VirtualClock) -> RunInfo:  # type: ignore[no-untyped-def]
     now = clock.now()
-    return RunInfo("r1", plan.project, plan.environment, plan.digest, plan.source, "running",
-                   now, now, "me")
+    return RunInfo(
+        "r1", plan.project, plan.environment, plan.digest, plan.source, "running", now, now, "me"
+    )
 
 
 def test_plain_lines_are_timestamped_merge_quick_steps_and_hide_secrets(make_executor, world):
@@ -85,10 +86,18 @@ def drive_gate(reporter: LogReporter, clock: VirtualClock, values: list[float]) 
     for n, value in enumerate(values, 1):
         clock.advance(60)
         status = "fail" if value > 0.01 else "pass"
-        result = CheckResult(status, {"ErrorRate": value, "Latency": 200.0 + n}, (), f"ErrorRate={value}")
+        result = CheckResult(
+            status, {"ErrorRate": value, "Latency": 200.0 + n}, (), f"ErrorRate={value}"
+        )
         reporter.gate_checked(gate, n, result, 3600.0 - 60 * n)
-    reporter.step_finished(gate, StepResult(gate.id, "done" if max(values) <= 0.01 else "failed",
-                                            error="gate failed" if max(values) > 0.01 else None))
+    reporter.step_finished(
+        gate,
+        StepResult(
+            gate.id,
+            "done" if max(values) <= 0.01 else "failed",
+            error="gate failed" if max(values) > 0.01 else None,
+        ),
+    )
 
 
 def test_gate_checks_are_condensed_to_crossings_failures_and_heartbeats():
@@ -106,7 +115,9 @@ def test_gate_checks_are_condensed_to_crossings_failures_and_heartbeats():
     # 30 one-minute checks, a heartbeat every 15 minutes of silence: one at 15:00
     # (the crossing at 21:00 restarts the count, the window ends before another)
     assert len(beats) == 1, beats
-    assert "15/15 checks passed" in beats[0] and "ErrorRate 0.002..0.002 (limit <= 0.01)" in beats[0]
+    assert (
+        "15/15 checks passed" in beats[0] and "ErrorRate 0.002..0.002 (limit <= 0.01)" in beats[0]
+    )
     assert any("stage  us-east-1/stage-1: 10% traffic" in line for line in lines)
     assert len(lines) < 10
 
@@ -114,8 +125,11 @@ def test_gate_checks_are_condensed_to_crossings_failures_and_heartbeats():
 def test_verbose_prints_every_check_and_quiet_only_failures():
     loud, quiet = io.StringIO(), io.StringIO()
     drive_gate(LogReporter(loud, now=VirtualClock().now, verbosity=1), VirtualClock(), [0.002] * 5)
-    drive_gate(LogReporter(quiet, now=VirtualClock().now, verbosity=-1), VirtualClock(),
-               [0.002, 0.002, 0.5])
+    drive_gate(
+        LogReporter(quiet, now=VirtualClock().now, verbosity=-1),
+        VirtualClock(),
+        [0.002, 0.002, 0.5],
+    )
     assert len([line for line in loud.getvalue().splitlines() if "check  " in line]) == 5
     text = quiet.getvalue()
     assert "done   " not in text and "stage  " not in text
@@ -125,7 +139,10 @@ def test_verbose_prints_every_check_and_quiet_only_failures():
 def test_github_format_groups_stages_annotates_failures_and_writes_the_step_summary(
     tmp_path: Path, make_executor, world, clock
 ):
-    world.data["metrics"]["*"] = {"ErrorRate": 0.02, "Latency": 200.0}  # over the 0.01 limit: the gate fails
+    world.data["metrics"]["*"] = {
+        "ErrorRate": 0.02,
+        "Latency": 200.0,
+    }  # over the 0.01 limit: the gate fails
     out = io.StringIO()
     summary_file = tmp_path / "summary.md"
     reporter = LogReporter(out, now=clock.now, style=GITHUB, step_summary=str(summary_file))
@@ -162,7 +179,9 @@ def test_a_percent_in_an_annotation_is_escaped():
     assert out.getvalue().splitlines()[-1].endswith("rolled back: 50%25 done")
 
 
-def test_the_summary_says_per_stage_traffic_time_checks_and_worst_value(make_executor, world, clock):
+def test_the_summary_says_per_stage_traffic_time_checks_and_worst_value(
+    make_executor, world, clock
+):
     world.data["metrics"]["*"] = {"ErrorRate": 0.004, "Latency": 200.0}
     out = io.StringIO()
     executor = make_executor(reporter=LogReporter(out, now=clock.now))

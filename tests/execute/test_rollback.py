@@ -12,9 +12,7 @@ from deployctl.testing.fake import FakeAction
 from deployctl.testing.plans import make_plan, step
 
 
-def test_undo_runs_in_reverse_completion_order_and_skips_steps_without_undo(
-    make_executor, world
-):
+def test_undo_runs_in_reverse_completion_order_and_skips_steps_without_undo(make_executor, world):
     world.data["fail"]["boom"] = 1
     plan = make_plan(
         step("a"),
@@ -104,8 +102,9 @@ def test_a_crash_during_rollback_finishes_the_rollback_on_the_next_apply(make_ex
     run = executor.journal.create_run(plan, "t", stored_plan(plan))
     for n, sid in enumerate(["a", "b"], start=1):
         executor.journal.append(run.run_id, api.INTENT, step_id=sid, attempt=1, token="t")
-        executor.journal.append(run.run_id, api.DONE, step_id=sid, attempt=1,
-                                data={"outputs": {"n": n}})
+        executor.journal.append(
+            run.run_id, api.DONE, step_id=sid, attempt=1, data={"outputs": {"n": n}}
+        )
         world.state[sid] = {}
     executor.journal.append(run.run_id, api.ROLLBACK_STARTED, data={"reason": "gate failed"})
     executor.journal.append(run.run_id, api.UNDO_INTENT, step_id="b", attempt=1)
@@ -141,9 +140,7 @@ def test_interrupt_finishes_in_flight_work_releases_the_lock_and_resumes(make_ex
     assert world.ops("apply") == ["a", "b"]
 
 
-def test_an_interrupt_cuts_a_bake_short_and_the_resume_waits_it_again(
-    make_executor, world, clock
-):
+def test_an_interrupt_cuts_a_bake_short_and_the_resume_waits_it_again(make_executor, world, clock):
     executor = make_executor()
 
     class InterruptBeforeBake(FakeAction):

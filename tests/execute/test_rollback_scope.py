@@ -157,9 +157,7 @@ class Observed(api.RunObserver):
         self.steps: list[dict[str, str]] = []
         self.fail = fail
 
-    def run_ended(
-        self, plan: Plan, run: RunInfo, outcome: api.Outcome, duration: float
-    ) -> None:
+    def run_ended(self, plan: Plan, run: RunInfo, outcome: api.Outcome, duration: float) -> None:
         self.calls.append((plan.project, outcome.status, duration))
         self.steps.append(dict(outcome.steps))
         if self.fail:
@@ -184,7 +182,9 @@ def test_observers_hear_each_ended_run_with_its_duration(tmp_path, world, clock,
         ex.close()
     assert seen.calls == [("demo", status, 120.0)]
     # Each step's final status, for observers that report per environment.
-    assert seen.steps == [{"a": "done", "b": "done"} if not fail else {"a": "undone", "b": "failed"}]
+    assert seen.steps == [
+        {"a": "done", "b": "done"} if not fail else {"a": "undone", "b": "failed"}
+    ]
 
 
 def test_observers_are_not_told_of_a_pause_and_their_errors_change_nothing(tmp_path, world, clock):

@@ -29,20 +29,30 @@ class Scripted(MetricsSource):
     def __init__(self) -> None:
         self.n = 0
 
-    def fetch(self, region: str | None, metrics: Mapping[str, MetricDef], start: float,
-              end: float) -> Mapping[str, float | None]:
+    def fetch(
+        self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
+    ) -> Mapping[str, float | None]:
         n, self.n = self.n, self.n + 1
         return {"ErrorRate": ERRORS[n], "Latency": LATENCY[n]}
 
 
 def gate(n: int, threshold: float):  # type: ignore[no-untyped-def]
     return step(
-        f"us-east-1/canary/stage-{n}/analysis", "gate.analysis",
-        deps=(f"us-east-1/canary/stage-{n}/shift",), wait=180.0, traffic=10 * n,
-        region="us-east-1", tags=(f"stage:{n}",),
-        params={"duration": 180.0, "interval": 60.0, "metric": "ErrorRate",
-                "threshold": threshold, "metrics": ["ErrorRate", "Latency"],
-                "triggers": [{"metric": "Latency", "op": ">", "value": 1000.0}]},
+        f"us-east-1/canary/stage-{n}/analysis",
+        "gate.analysis",
+        deps=(f"us-east-1/canary/stage-{n}/shift",),
+        wait=180.0,
+        traffic=10 * n,
+        region="us-east-1",
+        tags=(f"stage:{n}",),
+        params={
+            "duration": 180.0,
+            "interval": 60.0,
+            "metric": "ErrorRate",
+            "threshold": threshold,
+            "metrics": ["ErrorRate", "Latency"],
+            "triggers": [{"metric": "Latency", "op": ">", "value": 1000.0}],
+        },
     )
 
 
@@ -51,13 +61,22 @@ def finished_run(tmp_path: Path) -> tuple[str, str]:
     plan = make_plan(
         step("us-east-1/canary/stage-1/shift", traffic=10, region="us-east-1", tags=("stage:1",)),
         gate(1, 0.01),
-        step("us-east-1/canary/stage-2/shift", deps=("us-east-1/canary/stage-1/analysis",),
-             traffic=20, region="us-east-1", tags=("stage:2",)),
+        step(
+            "us-east-1/canary/stage-2/shift",
+            deps=("us-east-1/canary/stage-1/analysis",),
+            traffic=20,
+            region="us-east-1",
+            tags=("stage:2",),
+        ),
         gate(2, 0.05),
-        metrics={n: MetricDef(n, query=MetricQuery("N", n, "Sum")) for n in ("ErrorRate", "Latency")},
+        metrics={
+            n: MetricDef(n, query=MetricQuery("N", n, "Sum")) for n in ("ErrorRate", "Latency")
+        },
     )
     state = str(tmp_path / "state")
-    backend = Backend(fake_registry(FakeWorld(str(tmp_path / "w.json"))), VirtualClock(), Scripted())
+    backend = Backend(
+        fake_registry(FakeWorld(str(tmp_path / "w.json"))), VirtualClock(), Scripted()
+    )
     executor = Executor(state, backend)
     try:
         outcome = executor.apply(plan)
@@ -73,11 +92,11 @@ def report(capsys: pytest.CaptureFixture[str], state: str, run_id: str, fmt: str
 
 
 XYCHART = re.compile(
-    r'```mermaid\nxychart-beta\n'
+    r"```mermaid\nxychart-beta\n"
     r'    title "(?P<title>[^"\n]+)"\n'
     r'    x-axis "[^"\n]+" (?P<x0>[\d.]+) --> (?P<x1>[\d.]+)\n'
     r'    y-axis "[^"\n]+" 0 --> (?P<top>[\d.e+-]+)\n'
-    r'(?P<lines>(?:    line \[[^\]\n]+\]\n)+)```'
+    r"(?P<lines>(?:    line \[[^\]\n]+\]\n)+)```"
 )
 
 
@@ -162,7 +181,9 @@ def test_html_report_is_one_self_contained_file_with_a_chart_per_metric(
 ) -> None:
     state, run_id = finished_run
     out = tmp_path / "run.html"
-    assert main(["report", run_id, "--state-dir", state, "--format", "html", "--out", str(out)]) == 0
+    assert (
+        main(["report", run_id, "--state-dir", state, "--format", "html", "--out", str(out)]) == 0
+    )
     parser = Figures()
     parser.feed(out.read_text())
     parser.close()
@@ -183,8 +204,11 @@ def test_a_pipelines_environments_are_stages_of_their_own() -> None:
     from deployctl.execute.timeline import stage_of, wave_of
 
     for env in ("staging", "prod"):
-        switch = step(f"{env}/us-east-1/blue-green/switch", region="us-east-1",
-                      tags=("region:us-east-1", "stage:1"))
+        switch = step(
+            f"{env}/us-east-1/blue-green/switch",
+            region="us-east-1",
+            tags=("region:us-east-1", "stage:1"),
+        )
         assert stage_of(switch) == f"{env}/us-east-1/stage-1"
         assert wave_of(switch) == f"{env}/us-east-1"
     routing = step("routing/route53", region="us-east-1")

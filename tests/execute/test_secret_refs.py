@@ -133,7 +133,9 @@ def test_an_error_that_echoes_the_value_is_redacted_everywhere(
     assert outcome.exit_code == 3  # failed, rolled back
     (failed,) = _records(ex, outcome.run_id, "failed")
     assert failed["error"] == f"the server refused header {HASHED}"
-    assert re.search(r"FAILED one in 00:00: the server refused header <redacted:\w+>", out.getvalue())
+    assert re.search(
+        r"FAILED one in 00:00: the server refused header <redacted:\w+>", out.getvalue()
+    )
     _assert_nowhere(tmp_path, out.getvalue())
 
 

@@ -90,15 +90,29 @@ def test_ties_start_in_plan_order_with_one_worker(make_executor):
 
 def test_outputs_flow_into_later_params(make_executor, world):
     plan = make_plan(
-        step("pub", "lambda.publish", params={"function": "api"},
-             outputs=("new_version", "stable_version")),
-        step("shift", "lambda.shift", ("pub",), region="us-east-1",
-             params={"new_version": "${new_version}", "label": "v${new_version}-${region}",
-                     "nested": [{"x": "${steps.pub.stable_version}"}]}),
+        step(
+            "pub",
+            "lambda.publish",
+            params={"function": "api"},
+            outputs=("new_version", "stable_version"),
+        ),
+        step(
+            "shift",
+            "lambda.shift",
+            ("pub",),
+            region="us-east-1",
+            params={
+                "new_version": "${new_version}",
+                "label": "v${new_version}-${region}",
+                "nested": [{"x": "${steps.pub.stable_version}"}],
+            },
+        ),
     )
     assert make_executor().apply(plan).exit_code == 0
     assert world.state["shift"]["params"] == {
-        "new_version": "2", "label": "v2-us-east-1", "nested": [{"x": "1"}]
+        "new_version": "2",
+        "label": "v2-us-east-1",
+        "nested": [{"x": "1"}],
     }
 
 
@@ -131,8 +145,9 @@ def test_an_unresolvable_reference_fails_the_step_and_rolls_back(make_executor, 
 
 
 def test_done_steps_are_skipped_on_resume(make_executor, world):
-    plan = make_plan(step("a"), step("b", deps=("a",)),
-                     step("ok", "approval", ("b",)), step("c", deps=("ok",)))
+    plan = make_plan(
+        step("a"), step("b", deps=("a",)), step("ok", "approval", ("b",)), step("c", deps=("ok",))
+    )
     first = make_executor().apply(plan)
     assert first.exit_code == 6
     executor = make_executor()
@@ -141,20 +156,33 @@ def test_done_steps_are_skipped_on_resume(make_executor, world):
     assert world.ops("apply") == ["a", "b", "c"]
 
 
-def test_an_intent_without_done_is_observed_and_not_resent_if_it_took_effect(
-    make_executor, world
-):
-    plan = make_plan(step("a", "lambda.publish", params={"function": "f"},
-                          outputs=("new_version", "stable_version")),
-                     step("b", deps=("a",), params={"v": "${new_version}"}))
+def test_an_intent_without_done_is_observed_and_not_resent_if_it_took_effect(make_executor, world):
+    plan = make_plan(
+        step(
+            "a",
+            "lambda.publish",
+            params={"function": "f"},
+            outputs=("new_version", "stable_version"),
+        ),
+        step("b", deps=("a",), params={"v": "${new_version}"}),
+    )
     executor = make_executor()
     run = executor.journal.create_run(plan, "tester", stored_plan(plan))
     token = "t"
-    executor.journal.append(run.run_id, api.INTENT, step_id="a", attempt=1, token=token,
-                            data={"params": {"function": "f"}})
+    executor.journal.append(
+        run.run_id,
+        api.INTENT,
+        step_id="a",
+        attempt=1,
+        token=token,
+        data={"params": {"function": "f"}},
+    )
     # The process "died" after publishing but before writing done.
-    world.state["a"] = {"kind": "lambda.publish", "params": {"function": "f"},
-                        "outputs": {"new_version": "7", "stable_version": "6"}}
+    world.state["a"] = {
+        "kind": "lambda.publish",
+        "params": {"function": "f"},
+        "outputs": {"new_version": "7", "stable_version": "6"},
+    }
     executor.journal.set_status(run.run_id, api.INTERRUPTED)
     assert executor.apply(plan).exit_code == 0
     assert world.ops("observe") == ["a"]
@@ -179,8 +207,7 @@ def test_a_resumed_bake_waits_its_whole_window_again(make_executor, clock, world
     executor = make_executor()
     run = executor.journal.create_run(plan, "tester", stored_plan(plan))
     executor.journal.append(run.run_id, api.INTENT, step_id="shift", attempt=1, token="t")
-    executor.journal.append(run.run_id, api.DONE, step_id="shift", attempt=1,
-                            data={"outputs": {}})
+    executor.journal.append(run.run_id, api.DONE, step_id="shift", attempt=1, data={"outputs": {}})
     executor.journal.set_status(run.run_id, api.INTERRUPTED)
     world.state["shift"] = {"kind": "noop", "params": {}, "outputs": {}}
     assert executor.apply(plan).exit_code == 0

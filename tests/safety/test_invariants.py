@@ -65,6 +65,8 @@ EXAMPLES: dict[str, tuple[str, Callable[[Sandbox], None] | None]] = {
     "people-cards": ("people-cards", old_routing),
     "people-cards-new-zone": ("people-cards", None),
     "media-register-pipeline": ("media-register-pipeline", None),
+    "media-register-ecs": ("media-register-ecs", None),
+    "media-register-ecs-services": ("media-register-ecs-services", None),
 }
 
 

@@ -179,6 +179,8 @@ def _describe(done: set[tuple[str, ...]]) -> tuple[str, ...]:
         "listener": ("ALB listener", "ALB listeners"),
         "tg": ("target group", "target groups"),
         "rule": ("listener rule", "listener rules"),
+        "ecs-cluster": ("ECS cluster", "ECS clusters"),
+        "service": ("ECS service", "ECS services"),
         "zone": ("hosted zone", "hosted zones"),
         "records": ("weighted record pair", "weighted record pairs"),
         "distribution": ("CloudFront distribution", "CloudFront distributions"),

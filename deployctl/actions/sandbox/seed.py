@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployctl.actions.aws import Clients
+from deployctl.actions.sandbox import ecs_seed
 from deployctl.actions.sandbox.ids import IdMap
 from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 from deployctl.plan.api import Plan, Step
@@ -99,6 +100,10 @@ class Seeder:
         self.done.add(key)
         return True
 
+    def once(self, *key: str) -> bool:
+        """For the seeding helpers of other modules (:mod:`.ecs_seed`)."""
+        return self._once(*key)
+
     def client(self, service: str, region: str) -> Any:
         return self.clients.client(service, region)
 
@@ -115,6 +120,9 @@ class Seeder:
             params = _variants(step)[0]
             if kind.startswith("alb.") and _concrete(params.get("listener_arn")):
                 self.listener(region, params)
+            elif kind == "ecs.discover" and _concrete(params.get("listener_arn")):
+                self.listener(region, params)
+                ecs_seed.seed(self, region, params)
             elif kind.startswith("route53."):
                 self.route53(region, params)
             elif kind.startswith("cloudfront.") and _concrete(params.get("distribution_id")):
@@ -183,6 +191,8 @@ class Seeder:
             made = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc)
             group = made["TargetGroups"][0]["TargetGroupArn"]
             self.ids.add(arn, group)
+            # CloudWatch's TargetGroup dimension (targetgroup/NAME/ID) of each, too.
+            self.ids.add(arn.rpartition(":")[2], group.rpartition(":")[2])
             # Traffic moves only onto a side with healthy targets: one running
             # instance each (moto reports a running instance healthy).
             subnet = self.subnets(region)[1][0]

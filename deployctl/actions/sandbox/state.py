@@ -15,6 +15,19 @@ def _weights(routing: Any) -> str:
     return "".join(f", {float(w) * 100:g}% on version {v}" for v, w in sorted(extra.items()))
 
 
+def _service(clients: Any, region: str, cluster: str, name: str) -> str:
+    ecs = clients.client("ecs", region)
+    found = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+    sets = [t for t in found.get("taskSets") or () if t.get("status") != "DRAINING"]
+    if not sets:
+        td = str(found.get("taskDefinition")).rsplit("/", 1)[-1]
+        return f"{td}, {found.get('desiredCount')} task(s)"
+    return ", ".join(
+        f"{t['status'].lower()} task set {str(t['taskDefinition']).rsplit('/', 1)[-1]}"
+        for t in sorted(sets, key=lambda t: t["status"] != "PRIMARY")
+    )
+
+
 def final_state(clients: Any, ids: IdMap, seeded: Iterable[tuple[str, ...]]) -> list[str]:
     """One line per traffic switch the sandbox seeded: alias, listener, records..."""
     lines = []
@@ -41,6 +54,9 @@ def final_state(clients: Any, ids: IdMap, seeded: Iterable[tuple[str, ...]]) -> 
                 for g in groups
             )
             lines.append(f"{region} ALB listener {plan_arn.split('/')[-1]} weights: {split}")
+        elif kind == "service":
+            region, cluster, name = rest
+            lines.append(f"{region} ECS service {name}: {_service(clients, region, cluster, name)}")
         elif kind == "records":
             zone, name = rest
             r53 = clients.client("route53", "us-east-1")
