@@ -20,16 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import (
-    PASS,
-    Action,
-    CheckResult,
-    Observation,
-    Preview,
-    Registry,
-    ResourceState,
-    StepRequest,
-)
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import (
     COLORS,
@@ -40,8 +30,18 @@ from deployctl.actions.common import (
     other,
 )
 from deployctl.actions.target_health import Unhealthy, deregistration_delay, wait_healthy
+from deployctl.core.plan import Step
+from deployctl.core.ports import (
+    PASS,
+    Action,
+    CheckResult,
+    Observation,
+    Preview,
+    Registry,
+    ResourceState,
+    StepRequest,
+)
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 Weights = dict[str, int]  # colour -> weight
 

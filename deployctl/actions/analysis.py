@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import FAIL, NO_DATA, PASS, Action, CheckResult, Observation, Registry
-from deployctl.actions.api import StepRequest as Request
+from deployctl.core.ports import FAIL, NO_DATA, PASS, Action, CheckResult, Observation, Registry
+from deployctl.core.ports import StepRequest as Request
 from deployctl.errors import DeployctlError
 from deployctl.manifest.triggers import Trigger
 

@@ -27,11 +27,11 @@ from typing import Any
 from botocore.exceptions import ClientError, WaiterError
 
 from deployctl import files
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import UserError
-from deployctl.plan.api import Step
 
 MAX_BODY = 51_200  # bytes: larger templates must come from S3 (TemplateURL)
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")

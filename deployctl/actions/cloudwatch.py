@@ -23,13 +23,18 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.aws import Clients
+from deployctl.core.plan import MetricDef, MetricQuery, Plan
+from deployctl.core.ports import (
+    Action,
+    MetricsSource,
+    Observation,
+    Registry,
+    RunObserver,
+    StepRequest,
+)
+from deployctl.core.records import RunInfo
 from deployctl.execute import api
-from deployctl.execute.api import MetricsSource, RunObserver
-from deployctl.manifest.model import MetricDef, MetricQuery
-from deployctl.plan.api import Plan
-from deployctl.state.api import RunInfo
 
 QueryKey = tuple[str, str, str, tuple[tuple[str, str], ...], int]
 

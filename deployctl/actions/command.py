@@ -10,8 +10,8 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.common import ActionError, truncate
+from deployctl.core.ports import Action, Observation, Registry, StepRequest
 
 POLL = 0.25  # seconds between looks at the cancel flag while the program runs
 

@@ -27,7 +27,11 @@ from typing import Any
 
 from deployctl.actions import alb
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import (
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
+from deployctl.actions.target_health import Unhealthy, group_name, read_health, wait_healthy
+from deployctl.core.plan import Step
+from deployctl.core.ports import (
     Action,
     Observation,
     Preview,
@@ -35,11 +39,7 @@ from deployctl.actions.api import (
     ResourceState,
     StepRequest,
 )
-from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
-from deployctl.actions.target_health import Unhealthy, group_name, read_health, wait_healthy
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 
 class EcsAction(Action):

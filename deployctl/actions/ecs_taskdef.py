@@ -32,11 +32,11 @@ from botocore.exceptions import ClientError
 
 from deployctl import files
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.ecs import EcsAction
-from deployctl.plan.api import Step
+from deployctl.core.plan import Step
+from deployctl.core.ports import Observation, Preview, Registry, ResourceState, StepRequest
 
 DIGEST_TAG = "deployctl:digest"
 

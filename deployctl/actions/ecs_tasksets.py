@@ -28,13 +28,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.ecs import EcsAction
 from deployctl.actions.target_health import group_name
+from deployctl.core.plan import Step
+from deployctl.core.ports import Observation, Preview, Registry, StepRequest
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 COPIED = ("launchType", "capacityProviderStrategy", "networkConfiguration")
 

@@ -19,7 +19,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from deployctl.actions.api import (
+from deployctl.core.plan import Step
+from deployctl.core.ports import (
     Action,
     Observation,
     Preview,
@@ -29,7 +30,6 @@ from deployctl.actions.api import (
     StepRequest,
 )
 from deployctl.errors import DeployctlError
-from deployctl.plan.api import Step
 
 APPCONFIG_DEFAULT_STRATEGY = "AppConfig.AllAtOnce"
 APPCONFIG_POLL_SECONDS = 5.0

@@ -19,12 +19,12 @@ from botocore.exceptions import ClientError
 
 from deployctl import files
 from deployctl.actions import lambda_state as ls
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import ResourceChanged, UserError
-from deployctl.plan.api import Step
 
 LATEST = "$LATEST"
 

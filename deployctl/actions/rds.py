@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import DeployctlError, UserError
-from deployctl.plan.api import Step
 
 
 class ClientFactory(Protocol):

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from deployctl.actions import analysis
-from deployctl.actions.api import Registry
-from deployctl.execute.api import Clock, MetricsSource, Reporter, RunObserver
+from deployctl.core.ports import Clock, MetricsSource, Registry, Reporter, RunObserver
 from deployctl.execute.clock import RealClock
 from deployctl.state.lease import SendGuard
 

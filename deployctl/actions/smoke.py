@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl import __version__
-from deployctl.actions.api import FAIL, PASS, CheckResult, Registry, StepRequest
 from deployctl.actions.common import CheckAction, truncate
+from deployctl.core.ports import FAIL, PASS, CheckResult, Registry, StepRequest
 
 MAX_BODY = 1 << 20  # enough to find a marker; a health page is not a download
 MAX_WAIT = 30.0

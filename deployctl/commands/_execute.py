@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from deployctl import argtypes
 from deployctl.actions import registry
 from deployctl.actions.registry import Backend
+from deployctl.core.ports import MultiReporter, Outcome, Reporter
 from deployctl.errors import UserError
-from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.manifest.durations import DurationError, parse_duration
 from deployctl.output.log import GITHUB, HEARTBEAT, PLAIN, LogReporter

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from deployctl.execute.api import Clock
+from deployctl.core.ports import Clock
 
 
 class RealClock(Clock):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployctl.actions.api import FAIL, NO_DATA, Action, StepRequest
+from deployctl.core.plan import Step
+from deployctl.core.ports import FAIL, NO_DATA, Action, StepRequest
 from deployctl.execute import api
-from deployctl.plan.api import Step
 
 if TYPE_CHECKING:
     from deployctl.execute.context import RunContext

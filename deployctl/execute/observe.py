@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployctl.actions.api import Action, Read, Registry, ResourceState
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Action, Read, Registry, ResourceState
 from deployctl.errors import DeployctlError
 from deployctl.execute.refs import Resolver, UnresolvedReference
-from deployctl.plan.api import Plan, Step
 
 DEFAULT_READERS = 8
 

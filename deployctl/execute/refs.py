@@ -24,10 +24,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deployctl.actions.api import Registry
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Registry
 from deployctl.errors import DeployctlError
 from deployctl.manifest.secrets import secret_ref
-from deployctl.plan.api import Plan, Step
 
 _REF = re.compile(r"\$\{([^}]*)\}")
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from deployctl.core.plan import Plan, Step
 from deployctl.errors import (
     EXIT_INTERRUPTED,
     EXIT_ROLLBACK_INCOMPLETE,
@@ -29,7 +30,6 @@ from deployctl.errors import (
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.state import FAILED, UNDONE, RunState
-from deployctl.plan.api import Plan, Step
 
 
 def filled(text: str | None, params: Mapping[str, Any] | None) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from types import FrameType
 
 from deployctl.actions.registry import Backend
+from deployctl.core.plan import Plan
 from deployctl.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -37,7 +38,6 @@ from deployctl.execute.rollback import roll_back
 from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.stored import plan_from_json, stored_plan
 from deployctl.execute.walker import APPROVAL, Walker
-from deployctl.plan.api import Plan
 from deployctl.state import LOCAL_DEFAULT, open_store
 from deployctl.state.api import RUNNING, Lock, RunInfo, StateStore
 from deployctl.state.lease import LEASE_SECONDS, lock_id_for, margin_for, who

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployctl.core.plan import Plan, Step
+from deployctl.core.records import Record, RunInfo
 from deployctl.execute import api
-from deployctl.plan.api import Plan, Step
-from deployctl.state.api import Record, RunInfo
 
 UPPER = (">", ">=")
 _BACKWARD = frozenset(

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from deployctl.core.plan import Step
 from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
 from deployctl.execute.state import DONE, StepState
-from deployctl.plan.api import Step
 
 APPROVAL = "approval"
 STALE = "stale"  # a reviewed run's step found its resource changed by someone else

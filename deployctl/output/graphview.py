@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deployctl.plan.api import Plan, Step
+from deployctl.core.plan import Plan, Step
 
 
 def _label(step: Step) -> str:

@@ -26,15 +26,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from deployctl.core.ports import Outcome, Reporter, StepResult
+from deployctl.core.records import Record, RunInfo
 from deployctl.execute import timeline
-from deployctl.execute.api import Outcome, Reporter, StepResult
 from deployctl.output import summary
 from deployctl.secrets import Redactor
-from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:
-    from deployctl.actions.api import CheckResult
-    from deployctl.plan.api import Plan, Step
+    from deployctl.core.plan import Plan, Step
+    from deployctl.core.ports import CheckResult
 
 
 @dataclass

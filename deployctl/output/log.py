@@ -24,15 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TextIO
 
+from deployctl.core.ports import Outcome, Reporter, StepResult
+from deployctl.core.records import Record, RunInfo
 from deployctl.execute import timeline
-from deployctl.execute.api import Outcome, Reporter, StepResult
 from deployctl.output import summary
 from deployctl.secrets import Redactor
-from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:
-    from deployctl.actions.api import CheckResult
-    from deployctl.plan.api import Plan, Step
+    from deployctl.core.plan import Plan, Step
+    from deployctl.core.ports import CheckResult
 
 PLAIN, GITHUB = "plain", "github"
 NEAR = 0.8  # a value past this share of its (upper) limit is worth a line

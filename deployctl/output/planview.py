@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from deployctl.core.plan import Plan, Step
 from deployctl.manifest.durations import format_duration
 from deployctl.output import rollout
-from deployctl.plan.api import Plan, Step
 from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1

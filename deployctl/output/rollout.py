@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from deployctl.core.plan import Plan, Step
 from deployctl.execute.timeline import stage_of
 from deployctl.manifest.durations import format_duration
-from deployctl.plan.api import Plan, Step
 
 MAX_ROWS = 100  # stages listed in a PR comment; past that, a note
 MAX_GRAPH = 60  # stages drawn; a bigger graph is no longer readable

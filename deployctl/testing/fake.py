@@ -34,20 +34,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deployctl.actions.api import (
+from deployctl.actions.registry import Backend, default_registry
+from deployctl.core.plan import MetricDef
+from deployctl.core.ports import (
     FAIL,
     PASS,
     Action,
     CheckResult,
+    MetricsSource,
     Observation,
     Registry,
     SecretSource,
 )
-from deployctl.actions.api import StepRequest as Request
-from deployctl.actions.registry import Backend, default_registry
+from deployctl.core.ports import StepRequest as Request
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import MetricsSource
-from deployctl.manifest.model import MetricDef
 from deployctl.manifest.secrets import SSM_SCHEME
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.crash import kill_self

@@ -26,10 +26,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deployctl.actions.sandbox import Sandbox
+from deployctl.core.plan import Plan, Step
+from deployctl.core.records import Record
 from deployctl.execute import api
 from deployctl.execute.state import FAILED, PENDING, UNDONE, RunState
-from deployctl.plan.api import Plan, Step
-from deployctl.state.api import Record
 from deployctl.testing import invariants_ecs
 
 

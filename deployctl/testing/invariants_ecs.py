@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.plan.api import Plan, Step
+from deployctl.core.plan import Plan, Step
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,11 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import CheckAction
 from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV, Sandbox, prepare
 from deployctl.actions.sandbox import _registry as sandbox_registry
+from deployctl.core.plan import Plan, Step
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.state import fold
-from deployctl.plan.api import Plan, Step
 from deployctl.state.api import Fence, Journal, Record, RunInfo
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock

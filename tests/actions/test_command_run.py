@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from deployctl.actions.api import Registry
 from deployctl.actions.command import register
 from deployctl.actions.common import ActionError
+from deployctl.core.ports import Registry
 from deployctl.execute.clock import RealClock
 from deployctl.testing.aws import request
 

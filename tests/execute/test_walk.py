@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Action, Observation, StepRequest
+from deployctl.core.ports import Action, Observation, StepRequest
+from deployctl.core.records import Record
 from deployctl.execute import api
 from deployctl.execute.refs import Resolver, UnresolvedReference
 from deployctl.execute.stored import stored_plan
-from deployctl.state.api import Record
 from deployctl.testing.fake import FakeWorld
 from deployctl.testing.plans import Recorder, make_plan, step
 

@@ -28,13 +28,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from deployctl.actions.api import Registry
 from deployctl.actions.common import CheckAction
 from deployctl.actions.registry import Backend, default_registry
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Clock, Registry
 from deployctl.errors import UserError
-from deployctl.execute.api import Clock
 from deployctl.execute.clock import ScaledClock
-from deployctl.plan.api import Plan, Step
 from deployctl.state.lease import SendGuard
 
 if TYPE_CHECKING:

@@ -24,11 +24,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from deployctl.actions.api import FAIL, PASS, Action, CheckResult, Observation, Registry
-from deployctl.actions.api import StepRequest as Request
 from deployctl.actions.common import ActionError, CheckAction
 from deployctl.actions.sandbox.faults import Fault, SandboxMetrics
 from deployctl.actions.sandbox.ids import IdMap
+from deployctl.core.ports import FAIL, PASS, Action, CheckResult, Observation, Registry
+from deployctl.core.ports import StepRequest as Request
 
 SIMULATED = "simulated by the sandbox"
 INVOKE_KINDS = ("lambda.invoke", "smoke.lambda")

@@ -23,8 +23,8 @@ from typing import Any
 from deployctl.actions.aws import Clients
 from deployctl.actions.sandbox import ecs_seed
 from deployctl.actions.sandbox.ids import IdMap
+from deployctl.core.plan import Plan, Step
 from deployctl.manifest.secrets import secret_ref, ssm_name_problem
-from deployctl.plan.api import Plan, Step
 
 ROLE = "deployctl-sandbox-lambda"
 TRUST = json.dumps(
