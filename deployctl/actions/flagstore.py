@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from deployctl.core.kinds import StepKind
 from deployctl.core.plan import Step
 from deployctl.core.ports import (
     Action,
@@ -312,4 +313,4 @@ def _find_id(items: list[dict[str, Any]], wanted: str, what: str) -> str:
 
 
 def register(registry: Registry, clients: ClientFactory) -> None:
-    registry.register("flag.set", FlagSet(clients))
+    registry.register(StepKind.FLAG_SET, FlagSet(clients))

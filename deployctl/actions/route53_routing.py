@@ -34,6 +34,7 @@ from deployctl.actions.route53_health import (
     retire,
     wait_passing,
 )
+from deployctl.core.kinds import StepKind
 from deployctl.core.plan import Step
 from deployctl.core.ports import Observation, Preview, Registry, StepRequest
 from deployctl.manifest.routing import continent
@@ -311,4 +312,4 @@ class Routing(ObservedRecords):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("route53.routing", Routing(clients))
+    registry.register(StepKind.ROUTE53_ROUTING, Routing(clients))

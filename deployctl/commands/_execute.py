@@ -148,8 +148,10 @@ def executor(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
     view = None if quiet else reporter(args, backend.clock.now)
-    if view is not None and backend.notifier is not None:
-        view = MultiReporter([view, backend.notifier(view.message)])
+    if view is not None and backend.sns is not None:
+        from deployctl.notify import Notifier  # noqa: PLC0415 - only when a backend sends
+
+        view = MultiReporter([view, Notifier(sns=backend.sns, log=view.message)])
     hooks = [view] if view is not None else []
     return Executor(
         state_dir or args.state_dir,

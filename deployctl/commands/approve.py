@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from deployctl.commands._execute import executor
+from deployctl.core.defaults import DEFAULT_STATE_DIR
 from deployctl.errors import EXIT_OK
 
 
@@ -28,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
         ex.close()
     for step in approved:
         print(f"approved {step} of run {args.run_id} as {ex.user}")
-    hint = "" if args.state_dir == ".deployctl" else f" --state-dir {args.state_dir}"
+    hint = "" if args.state_dir == DEFAULT_STATE_DIR else f" --state-dir {args.state_dir}"
     print(f"continue with: deployctl resume {args.run_id}{hint}")
     return EXIT_OK

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = diffview.render_json(diff)
     if args.out:
-        from deployctl.execute.planfile import save  # noqa: PLC0415
+        from deployctl.preview.planfile import save  # noqa: PLC0415
 
         try:
             save(args.out, plan, observed)

@@ -38,7 +38,7 @@ What an action promises the executor:
 
 The executor's side: the clock all waiting goes through, the metrics source
 gates read, the reporter progress goes out through, the run observers told
-when a run ends.  Implementations live in the layers above (``execute/clock.py``,
+when a run ends.  Implementations: ``core/clock.py`` and the layers above (
 ``actions/cloudwatch.py``, ``output/``); tests swap in subclasses rather than
 patching calls.
 """

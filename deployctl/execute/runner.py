@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from types import FrameType
 
 from deployctl.actions.registry import Backend
+from deployctl.core.defaults import DEFAULT_STATE_DIR
 from deployctl.core.plan import Plan
 from deployctl.errors import (
     EXIT_ERROR,
@@ -383,7 +384,7 @@ class Executor:
 
     def _paused(self, ctx: RunContext, waiting: tuple[str, ...]) -> api.Outcome:
         rid = ctx.run.run_id
-        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
+        hint = "" if self.state_dir == DEFAULT_STATE_DIR else f" --state-dir {self.state_dir}"
         left = []
         for sid in waiting:
             left.append(f"{sid}: {ctx.state.step(sid).reason}")

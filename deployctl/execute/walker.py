@@ -16,14 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from deployctl.core.kinds import StepKind
 from deployctl.core.plan import Step
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
 from deployctl.execute.state import DONE, StepState
 
-APPROVAL = "approval"
+APPROVAL = StepKind.APPROVAL
 STALE = "stale"  # a reviewed run's step found its resource changed by someone else
 _RENEW_EVERY = 15.0  # seconds the main loop may block before renewing the lease
 
@@ -185,7 +187,7 @@ class Walker:
             action = ctx.registry.get(step.kind)
             params = ctx.resolver.resolve(step, dict(step.params))
             shown = step
-            if "${" in step.description:
+            if is_unresolved(step.description):
                 with contextlib.suppress(DeployctlError):
                     shown = replace(step, description=ctx.resolver.resolve(step, step.description))
             reviewed = ctx.state.reviewed is not None and not action.gate

@@ -9,8 +9,8 @@ import pytest
 
 from deployctl.actions.command import register
 from deployctl.actions.common import ActionError
+from deployctl.core.clock import RealClock
 from deployctl.core.ports import Registry
-from deployctl.execute.clock import RealClock
 from deployctl.testing.aws import request
 
 

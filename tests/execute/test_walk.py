@@ -233,7 +233,7 @@ def test_the_fake_world_survives_a_reload(tmp_path):
 def test_the_backend_is_the_built_in_aws_actions_with_cloudwatch_whatever_the_env(monkeypatch):
     from deployctl.actions.cloudwatch import CloudWatchMetrics
     from deployctl.actions.registry import load_backend
-    from deployctl.execute.clock import RealClock
+    from deployctl.core.clock import RealClock
 
     # The old test switches select nothing any more: only the test harness
     # (deployctl.testing.cli) swaps the backend, in its own child process.
