@@ -36,7 +36,7 @@ from deployctl.core.ports import (
     StepRequest,
 )
 from deployctl.core.records import RunInfo
-from deployctl.core.status import RunStatus
+from deployctl.core.status import RunStatus, StepStatus
 
 QueryKey = tuple[str, str, str, tuple[tuple[str, str], ...], int]
 
@@ -314,9 +314,9 @@ def ended_as(outcome: Outcome, prefix: str) -> str | None:
         for sid, status in outcome.steps.items()
         if sid.startswith(prefix) and not sid.endswith(ALARMS_STEP)
     ]
-    if all(status == "pending" for status in mine):
+    if all(status == StepStatus.PENDING for status in mine):
         return None
-    if all(status == "done" for status in mine):
+    if all(status == StepStatus.DONE for status in mine):
         return RunStatus.SUCCEEDED
     return outcome.status
 

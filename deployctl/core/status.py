@@ -47,6 +47,7 @@ class StepStatus(enum.StrEnum):
     UNDOING = "undoing"
     UNDONE = "undone"
     UNDO_FAILED = "undo_failed"
+    STALE = "stale"  # a reviewed run stopped before this step: its resource changed
 
 
 class RecordType(enum.StrEnum):

@@ -19,6 +19,7 @@ from types import FrameType
 from deployctl.actions.registry import Backend
 from deployctl.core.defaults import DEFAULT_STATE_DIR
 from deployctl.core.plan import Plan
+from deployctl.core.status import RecordType, StepStatus
 from deployctl.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -321,8 +322,8 @@ class Executor:
         result = self._walker.walk()
         rid = run.run_id
         hint = self._hint()
-        if result.status == "interrupted":
-            ctx.write("interrupted", data={"by": "signal"})
+        if result.status == StepStatus.INTERRUPTED:
+            ctx.write(RecordType.INTERRUPTED, data={"by": "signal"})
             return self._stop(
                 rid,
                 api.INTERRUPTED,
@@ -330,7 +331,7 @@ class Executor:
                 f"run {rid} interrupted; in-flight steps were journaled",
                 f"resume with: deployctl resume {rid}{hint}",
             )
-        if result.status == "stale":
+        if result.status == StepStatus.STALE:
             # Someone else changed a resource mid-run: send nothing more and
             # undo nothing (a rollback would overwrite their change too).
             return self._stop(
@@ -343,13 +344,13 @@ class Executor:
                 "or accept the world as it is now: deployctl plan PLAN --out FILE, "
                 "then deployctl apply FILE",
             )
-        if result.status == "failed":
+        if result.status == StepStatus.FAILED:
             if not plan.rollback_automatic:
                 return self._finish(self._stop_failed(ctx, result.reason))
             return self._finish(roll_back(ctx, result.reason))
-        if result.status == "waiting" and options.wait_for_approval > 0:
+        if result.status == StepStatus.WAITING and options.wait_for_approval > 0:
             return self._await_approval(ctx, options, lock, result.waiting)
-        if result.status == "waiting":
+        if result.status == StepStatus.WAITING:
             return self._paused(ctx, result.waiting)
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
         self.journal.set_status(rid, api.SUCCEEDED)

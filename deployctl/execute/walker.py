@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from deployctl.core.kinds import StepKind
 from deployctl.core.plan import Step
 from deployctl.core.refs import is_unresolved
+from deployctl.core.status import StepStatus
 from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
@@ -26,7 +27,7 @@ from deployctl.execute.gates import run_gate
 from deployctl.execute.state import DONE, StepState
 
 APPROVAL = StepKind.APPROVAL
-STALE = "stale"  # a reviewed run's step found its resource changed by someone else
+STALE = StepStatus.STALE  # a reviewed run's step found its resource changed by someone else
 _RENEW_EVERY = 15.0  # seconds the main loop may block before renewing the lease
 
 
@@ -93,11 +94,11 @@ class Walker:
                     blockers[child] -= 1
                     if blockers[child] == 0:
                         heapq.heappush(ready, (order[child], child))
-            elif result.status == "failed":
+            elif result.status == StepStatus.FAILED:
                 failed.append(sid)
                 reasons.append(result.error or "failed")
                 ctx.halt.set()
-            elif result.status == "waiting":
+            elif result.status == StepStatus.WAITING:
                 waiting.append(sid)
             elif result.status == STALE:
                 stale.append(sid)
@@ -172,7 +173,7 @@ class Walker:
         if ctx.state.step(step.id).approved_by is not None:
             ctx.write(api.DONE, step.id, data={"outputs": {}})
             return api.StepResult(step.id, DONE)
-        if st.status != "waiting":
+        if st.status != StepStatus.WAITING:
             reason = str(step.params.get("reason") or step.description)
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
         return api.StepResult(step.id, "waiting")
