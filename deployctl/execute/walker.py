@@ -141,17 +141,19 @@ class Walker:
         if fatal:
             raise fatal[0]
         if ctx.interrupted.is_set():
-            return WalkResult("interrupted", tuple(failed), "; ".join(reasons))
+            return WalkResult(StepStatus.INTERRUPTED, tuple(failed), "; ".join(reasons))
         if failed:
-            return WalkResult("failed", tuple(failed), "; ".join(reasons))
+            return WalkResult(StepStatus.FAILED, tuple(failed), "; ".join(reasons))
         if stale:
             return WalkResult(STALE, tuple(stale), "; ".join(stale_reasons))
         if waiting:
-            return WalkResult("waiting", waiting=tuple(waiting))
+            return WalkResult(StepStatus.WAITING, waiting=tuple(waiting))
         missing = [s.id for s in plan.steps if s.id not in complete]
         if missing:
-            return WalkResult("failed", (missing[0],), f"steps never became ready: {missing[:5]}")
-        return WalkResult("done")
+            return WalkResult(
+                StepStatus.FAILED, (missing[0],), f"steps never became ready: {missing[:5]}"
+            )
+        return WalkResult(StepStatus.DONE)
 
     def _renew(self, stop: Callable[[StateError], None]) -> None:
         """Renew the lease.  A lost lock stops the run; a store that does not
@@ -176,7 +178,7 @@ class Walker:
         if st.status != StepStatus.WAITING:
             reason = str(step.params.get("reason") or step.description)
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
-        return api.StepResult(step.id, "waiting")
+        return api.StepResult(step.id, StepStatus.WAITING)
 
     def _run_step(self, step: Step) -> api.StepResult:
         ctx = self.ctx
@@ -254,7 +256,7 @@ class Walker:
         except Exception as exc:  # an action's failure is data: journal it, then roll back
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
-            return api.StepResult(step.id, "failed", error=error, attempt=attempt)
+            return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx
@@ -262,7 +264,7 @@ class Walker:
         if step.wait > 0 and not st.waited:
             if not ctx.clock.sleep(step.wait, ctx.halt):
                 ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt, data={"during": "wait"})
-                return api.StepResult(step.id, "interrupted", attempt=attempt)
+                return api.StepResult(step.id, StepStatus.INTERRUPTED, attempt=attempt)
             ctx.write(api.WAITED, step.id, attempt=attempt, data={"seconds": step.wait})
         return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)
 
