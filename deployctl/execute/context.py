@@ -7,13 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deployctl.actions.api import Registry, StepRequest
-from deployctl.execute.api import Clock, MetricsSource, Reporter
+from deployctl.core.plan import MetricDef, MetricQuery, Plan, Step
+from deployctl.core.ports import Clock, MetricsSource, Registry, Reporter, StepRequest
 from deployctl.execute.refs import Resolver, SecretRefs
 from deployctl.execute.state import RunState, apply_record, token_for
-from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.manifest.secrets import credential_values
-from deployctl.plan.api import Plan, Step
 from deployctl.secrets import Redactor, remember
 from deployctl.state.api import Journal, Lock, Record, RunInfo
 from deployctl.state.lease import SendGuard

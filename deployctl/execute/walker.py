@@ -16,15 +16,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.refs import is_unresolved
+from deployctl.core.status import StepStatus
 from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
 from deployctl.execute.state import DONE, StepState
-from deployctl.plan.api import Step
 
-APPROVAL = "approval"
-STALE = "stale"  # a reviewed run's step found its resource changed by someone else
+APPROVAL = StepKind.APPROVAL
+STALE = StepStatus.STALE  # a reviewed run's step found its resource changed by someone else
 _RENEW_EVERY = 15.0  # seconds the main loop may block before renewing the lease
 
 
@@ -91,11 +94,11 @@ class Walker:
                     blockers[child] -= 1
                     if blockers[child] == 0:
                         heapq.heappush(ready, (order[child], child))
-            elif result.status == "failed":
+            elif result.status == StepStatus.FAILED:
                 failed.append(sid)
                 reasons.append(result.error or "failed")
                 ctx.halt.set()
-            elif result.status == "waiting":
+            elif result.status == StepStatus.WAITING:
                 waiting.append(sid)
             elif result.status == STALE:
                 stale.append(sid)
@@ -138,17 +141,19 @@ class Walker:
         if fatal:
             raise fatal[0]
         if ctx.interrupted.is_set():
-            return WalkResult("interrupted", tuple(failed), "; ".join(reasons))
+            return WalkResult(StepStatus.INTERRUPTED, tuple(failed), "; ".join(reasons))
         if failed:
-            return WalkResult("failed", tuple(failed), "; ".join(reasons))
+            return WalkResult(StepStatus.FAILED, tuple(failed), "; ".join(reasons))
         if stale:
             return WalkResult(STALE, tuple(stale), "; ".join(stale_reasons))
         if waiting:
-            return WalkResult("waiting", waiting=tuple(waiting))
+            return WalkResult(StepStatus.WAITING, waiting=tuple(waiting))
         missing = [s.id for s in plan.steps if s.id not in complete]
         if missing:
-            return WalkResult("failed", (missing[0],), f"steps never became ready: {missing[:5]}")
-        return WalkResult("done")
+            return WalkResult(
+                StepStatus.FAILED, (missing[0],), f"steps never became ready: {missing[:5]}"
+            )
+        return WalkResult(StepStatus.DONE)
 
     def _renew(self, stop: Callable[[StateError], None]) -> None:
         """Renew the lease.  A lost lock stops the run; a store that does not
@@ -170,10 +175,10 @@ class Walker:
         if ctx.state.step(step.id).approved_by is not None:
             ctx.write(api.DONE, step.id, data={"outputs": {}})
             return api.StepResult(step.id, DONE)
-        if st.status != "waiting":
+        if st.status != StepStatus.WAITING:
             reason = str(step.params.get("reason") or step.description)
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
-        return api.StepResult(step.id, "waiting")
+        return api.StepResult(step.id, StepStatus.WAITING)
 
     def _run_step(self, step: Step) -> api.StepResult:
         ctx = self.ctx
@@ -185,7 +190,7 @@ class Walker:
             action = ctx.registry.get(step.kind)
             params = ctx.resolver.resolve(step, dict(step.params))
             shown = step
-            if "${" in step.description:
+            if is_unresolved(step.description):
                 with contextlib.suppress(DeployctlError):
                     shown = replace(step, description=ctx.resolver.resolve(step, step.description))
             reviewed = ctx.state.reviewed is not None and not action.gate
@@ -251,7 +256,7 @@ class Walker:
         except Exception as exc:  # an action's failure is data: journal it, then roll back
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
-            return api.StepResult(step.id, "failed", error=error, attempt=attempt)
+            return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx
@@ -259,7 +264,7 @@ class Walker:
         if step.wait > 0 and not st.waited:
             if not ctx.clock.sleep(step.wait, ctx.halt):
                 ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt, data={"during": "wait"})
-                return api.StepResult(step.id, "interrupted", attempt=attempt)
+                return api.StepResult(step.id, StepStatus.INTERRUPTED, attempt=attempt)
             ctx.write(api.WAITED, step.id, attempt=attempt, data={"seconds": step.wait})
         return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)
 

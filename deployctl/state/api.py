@@ -12,54 +12,19 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from deployctl.core.records import Record, RunInfo
+from deployctl.core.status import RunStatus
+
 if TYPE_CHECKING:
-    from deployctl.plan.api import Plan
+    from deployctl.core.plan import Plan
     from deployctl.state.lease import LeaseClock
 
-RUNNING = "running"  # the status a run is created with
+__all__ = ["RUNNING", "LockInfo", "Record", "RunInfo", "utc_stamp"]
 
-
-@dataclass(frozen=True)
-class Record:
-    """One durable journal entry.  ``seq`` orders every record of a run."""
-
-    seq: int
-    run_id: str
-    type: str
-    step_id: str | None
-    attempt: int
-    token: str | None
-    at: float  # wall-clock seconds since the epoch
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    project: str
-    environment: str
-    digest: str
-    source: str
-    status: str
-    created: float
-    updated: float
-    user: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "project": self.project,
-            "environment": self.environment,
-            "plan_digest": self.digest,
-            "source": self.source,
-            "status": self.status,
-            "created": self.created,
-            "updated": self.updated,
-            "user": self.user,
-        }
+RUNNING = RunStatus.RUNNING  # the status a run is created with
 
 
 def utc_stamp(seconds: float) -> str:

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deployctl.core.plan import Plan
 from deployctl.errors import LockLost, UserError
-from deployctl.plan.api import Plan
 from deployctl.state.api import (
     RUNNING,
     Fence,

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Action, Observation, StepRequest
 from deployctl.actions.registry import Backend
+from deployctl.core.ports import Action, Observation, Reporter, StepRequest
+from deployctl.core.records import Record
 from deployctl.errors import LeaseExpiring, LockLost, ResourceChanged, StateUnavailable
-from deployctl.execute.api import Reporter
 from deployctl.execute.runner import Executor
-from deployctl.state.api import Record
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
