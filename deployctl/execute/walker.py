@@ -44,6 +44,10 @@ class Walker:
         self.ctx = ctx
         self.wake: queue.Queue[str | None] = queue.Queue()
         self._futures: dict[str, Future[api.StepResult]] = {}
+        # Steps whose done record is queued but not yet durable: the main
+        # loop schedules their dependents at once (see _run_step).
+        self._early: dict[str, api.StepResult] = {}
+        self._dependents: dict[str, list[str]] = {}
 
     def _done(self, step_id: str, _future: Future[api.StepResult]) -> None:
         self.wake.put(step_id)
@@ -68,6 +72,7 @@ class Walker:
         for s in plan.steps:
             for dep in s.deps:
                 dependents[dep].append(s.id)
+        self._dependents = dependents
         ready = [(order[sid], sid) for sid, n in blockers.items() if n == 0 and sid not in complete]
         heapq.heapify(ready)
         failed: list[str] = []
@@ -76,6 +81,7 @@ class Walker:
         stale: list[str] = []
         stale_reasons: list[str] = []
         inflight: set[str] = set()
+        settling: set[str] = set()  # in flight only to make their done record durable
         # The journal or the lock failed: no new step, the in-flight ones end
         # (each refused its next write or send), then the first error goes up.
         fatal: list[StateError] = []
@@ -105,10 +111,14 @@ class Walker:
                 stale_reasons.append(result.error or "stale")
                 ctx.halt.set()
 
-        with ThreadPoolExecutor(max_workers=ctx.parallelism, thread_name_prefix="step") as pool:
+        # Twice the parallelism: a settling step's thread waits for its commit
+        # while the dependents it released already run.
+        with ThreadPoolExecutor(max_workers=2 * ctx.parallelism, thread_name_prefix="step") as pool:
             while True:
                 while (
-                    ready and not (ctx.halt.is_set() or waiting) and len(inflight) < ctx.parallelism
+                    ready
+                    and not (ctx.halt.is_set() or waiting)
+                    and len(inflight) - len(settling) < ctx.parallelism
                 ):
                     _, sid = heapq.heappop(ready)
                     step = plan.by_id[sid]
@@ -129,14 +139,25 @@ class Walker:
                     self._renew(stop)
                 if got is None or got not in inflight:
                     continue
+                early = self._early.pop(got, None)
+                if early is not None:
+                    settling.add(got)
+                    finish(got, early)
+                    continue
+                if not self._futures[got].done():
+                    continue
                 inflight.discard(got)
                 try:
                     result = self._futures.pop(got).result()
                 except StateError as exc:
                     stop(exc)
                     continue
+                finally:
+                    released = got in settling
+                    settling.discard(got)
                 ctx.reporter.step_finished(plan.by_id[got], result)
-                finish(got, result)
+                if not released:
+                    finish(got, result)
 
         if fatal:
             raise fatal[0]
@@ -246,8 +267,22 @@ class Walker:
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
-            ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
-            return self._wait(step, attempt)
+            if step.wait > 0:  # a bake follows: nothing depends on the done record yet
+                ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
+                return self._wait(step, attempt)
+            # The critical path: the done record shares one commit with the
+            # intents of the dependents it releases.  It is queued and folded
+            # now, the main loop schedules the dependents, and this thread
+            # waits until it is durable.  A dependent sends nothing before its
+            # own intent is durable, which commits after this record.
+            settle = ctx.write_deferred(
+                api.DONE, step.id, attempt=attempt, token=request.token, data=done
+            )
+            result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
+            self._early[step.id] = result
+            self.wake.put(step.id)
+            settle(self._releases(step))
+            return result
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
         except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing
@@ -257,6 +292,14 @@ class Walker:
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
             return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
+
+    def _releases(self, step: Step) -> bool:
+        """Whether ``step``, done, lets a dependent start (its other deps are done)."""
+        state, plan = self.ctx.state, self.ctx.plan
+        return any(
+            all(d == step.id or state.step(d).status == DONE for d in plan.by_id[child].deps)
+            for child in self._dependents.get(step.id, ())
+        )
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx
