@@ -48,6 +48,7 @@ class Walker:
         # loop schedules their dependents at once (see _run_step).
         self._early: dict[str, api.StepResult] = {}
         self._dependents: dict[str, list[str]] = {}
+        self._ready: list[tuple[int, str]] = []
 
     def _done(self, step_id: str, _future: Future[api.StepResult]) -> None:
         self.wake.put(step_id)
@@ -75,6 +76,7 @@ class Walker:
         self._dependents = dependents
         ready = [(order[sid], sid) for sid, n in blockers.items() if n == 0 and sid not in complete]
         heapq.heapify(ready)
+        self._ready = ready  # read by workers: is work waiting for a free worker?
         failed: list[str] = []
         waiting: list[str] = []
         reasons: list[str] = []
@@ -267,7 +269,11 @@ class Walker:
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
-            if step.wait > 0:  # a bake follows: nothing depends on the done record yet
+            if step.wait > 0 or self._ready or not self._releases(step):
+                # A bake follows (nothing depends on the done record yet), other
+                # ready steps wait for a worker (the walk is not on one critical
+                # path but saturated: commits are shared anyway), or no
+                # dependent can start: the done record commits on its own.
                 ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
                 return self._wait(step, attempt)
             # The critical path: the done record shares one commit with the
@@ -281,7 +287,7 @@ class Walker:
             result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
             self._early[step.id] = result
             self.wake.put(step.id)
-            settle(self._releases(step))
+            settle(True)
             return result
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
@@ -294,12 +300,17 @@ class Walker:
             return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
 
     def _releases(self, step: Step) -> bool:
-        """Whether ``step``, done, lets a dependent start (its other deps are done)."""
+        """Whether ``step``, done, lets a dependent start (its other deps are
+        done) whose first record is an intent, written right away: a mutating
+        action's (a gate writes its first check a whole interval later)."""
         state, plan = self.ctx.state, self.ctx.plan
-        return any(
-            all(d == step.id or state.step(d).status == DONE for d in plan.by_id[child].deps)
-            for child in self._dependents.get(step.id, ())
-        )
+        for sid in self._dependents.get(step.id, ()):
+            child = plan.by_id[sid]
+            if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
+                continue
+            if all(d == step.id or state.step(d).status == DONE for d in child.deps):
+                return True
+        return False
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx
