@@ -40,14 +40,3 @@ class StepKind(enum.StrEnum):
     ROUTE53_SHIFT = "route53.shift"
     SMOKE_HTTP = "smoke.http"
     SMOKE_LAMBDA = "smoke.lambda"
-
-
-def family(kind: str) -> str:
-    """The family of any kind, a plugin's too: ``gate.analysis`` -> ``gate``."""
-    return kind.split(".", 1)[0]
-
-
-def kind(family_name: str, verb: str) -> StepKind:
-    """The built-in kind ``family.verb`` (for kinds built from a target's name);
-    raises ValueError for one that does not exist."""
-    return StepKind(f"{family_name}.{verb}")

@@ -44,6 +44,11 @@ class Walker:
         self.ctx = ctx
         self.wake: queue.Queue[str | None] = queue.Queue()
         self._futures: dict[str, Future[api.StepResult]] = {}
+        # Steps whose done record is queued but not yet durable: the main
+        # loop schedules their dependents at once (see _run_step).
+        self._early: dict[str, api.StepResult] = {}
+        self._dependents: dict[str, list[str]] = {}
+        self._ready: list[tuple[int, str]] = []
 
     def _done(self, step_id: str, _future: Future[api.StepResult]) -> None:
         self.wake.put(step_id)
@@ -68,14 +73,17 @@ class Walker:
         for s in plan.steps:
             for dep in s.deps:
                 dependents[dep].append(s.id)
+        self._dependents = dependents
         ready = [(order[sid], sid) for sid, n in blockers.items() if n == 0 and sid not in complete]
         heapq.heapify(ready)
+        self._ready = ready  # read by workers: is work waiting for a free worker?
         failed: list[str] = []
         waiting: list[str] = []
         reasons: list[str] = []
         stale: list[str] = []
         stale_reasons: list[str] = []
         inflight: set[str] = set()
+        settling: set[str] = set()  # in flight only to make their done record durable
         # The journal or the lock failed: no new step, the in-flight ones end
         # (each refused its next write or send), then the first error goes up.
         fatal: list[StateError] = []
@@ -105,10 +113,14 @@ class Walker:
                 stale_reasons.append(result.error or "stale")
                 ctx.halt.set()
 
-        with ThreadPoolExecutor(max_workers=ctx.parallelism, thread_name_prefix="step") as pool:
+        # Twice the parallelism: a settling step's thread waits for its commit
+        # while the dependents it released already run.
+        with ThreadPoolExecutor(max_workers=2 * ctx.parallelism, thread_name_prefix="step") as pool:
             while True:
                 while (
-                    ready and not (ctx.halt.is_set() or waiting) and len(inflight) < ctx.parallelism
+                    ready
+                    and not (ctx.halt.is_set() or waiting)
+                    and len(inflight) - len(settling) < ctx.parallelism
                 ):
                     _, sid = heapq.heappop(ready)
                     step = plan.by_id[sid]
@@ -129,14 +141,25 @@ class Walker:
                     self._renew(stop)
                 if got is None or got not in inflight:
                     continue
+                early = self._early.pop(got, None)
+                if early is not None:
+                    settling.add(got)
+                    finish(got, early)
+                    continue
+                if not self._futures[got].done():
+                    continue
                 inflight.discard(got)
                 try:
                     result = self._futures.pop(got).result()
                 except StateError as exc:
                     stop(exc)
                     continue
+                finally:
+                    released = got in settling
+                    settling.discard(got)
                 ctx.reporter.step_finished(plan.by_id[got], result)
-                finish(got, result)
+                if not released:
+                    finish(got, result)
 
         if fatal:
             raise fatal[0]
@@ -246,8 +269,26 @@ class Walker:
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
-            ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
-            return self._wait(step, attempt)
+            if step.wait > 0 or self._ready or not self._releases(step):
+                # A bake follows (nothing depends on the done record yet), other
+                # ready steps wait for a worker (the walk is not on one critical
+                # path but saturated: commits are shared anyway), or no
+                # dependent can start: the done record commits on its own.
+                ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
+                return self._wait(step, attempt)
+            # The critical path: the done record shares one commit with the
+            # intents of the dependents it releases.  It is queued and folded
+            # now, the main loop schedules the dependents, and this thread
+            # waits until it is durable.  A dependent sends nothing before its
+            # own intent is durable, which commits after this record.
+            settle = ctx.write_deferred(
+                api.DONE, step.id, attempt=attempt, token=request.token, data=done
+            )
+            result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
+            self._early[step.id] = result
+            self.wake.put(step.id)
+            settle(True)
+            return result
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
         except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing
@@ -257,6 +298,19 @@ class Walker:
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
             return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
+
+    def _releases(self, step: Step) -> bool:
+        """Whether ``step``, done, lets a dependent start (its other deps are
+        done) whose first record is an intent, written right away: a mutating
+        action's (a gate writes its first check a whole interval later)."""
+        state, plan = self.ctx.state, self.ctx.plan
+        for sid in self._dependents.get(step.id, ()):
+            child = plan.by_id[sid]
+            if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
+                continue
+            if all(d == step.id or state.step(d).status == DONE for d in child.deps):
+                return True
+        return False
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from deployctl.core.plan import Plan
     from deployctl.state.lease import LeaseClock
 
-__all__ = ["RUNNING", "LockInfo", "Record", "RunInfo", "utc_stamp"]
+__all__ = ["RUNNING", "Deferred", "LockInfo", "Record", "RunInfo", "utc_stamp"]
 
 RUNNING = RunStatus.RUNNING  # the status a run is created with
 
@@ -63,6 +63,35 @@ class Fence:
     holder: str
     token: str
     epoch: int
+
+
+class Deferred(abc.ABC):
+    """A record queued by :meth:`Journal.defer`, not yet known to be durable."""
+
+    @staticmethod
+    def done(record: Record) -> Deferred:
+        """A handle on a record that is already durable."""
+        return _Durable(record)
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether :meth:`settle` would return at once (the commit has ended)."""
+
+    @abc.abstractmethod
+    def settle(self, grace: float = 0.0) -> Record:
+        """The record once durable.  Waits up to ``grace`` seconds for another
+        write to commit it, then commits it itself.  Raises what the commit raised."""
+
+
+class _Durable(Deferred):
+    def __init__(self, record: Record) -> None:
+        self.record = record
+
+    def ready(self) -> bool:
+        return True
+
+    def settle(self, grace: float = 0.0) -> Record:
+        return self.record
 
 
 class Journal(abc.ABC):
@@ -111,6 +140,28 @@ class Journal(abc.ABC):
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Record: ...
+
+    def defer(
+        self,
+        run_id: str,
+        type: str,
+        *,
+        step_id: str | None = None,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Deferred:
+        """Queue a record to commit with the next write of this journal; the
+        handle's :meth:`Deferred.settle` returns it once durable.
+
+        Records keep their order: one queued here commits no later than, and
+        before, any record appended after it (a step's done record and its
+        dependents' intents share one commit).  If the commit that holds it
+        fails, every later write fails too, so nothing queued after it can
+        become durable without it.  The default appends at once.
+        """
+        record = self.append(run_id, type, step_id=step_id, attempt=attempt, token=token, data=data)
+        return Deferred.done(record)
 
     @abc.abstractmethod
     def records(self, run_id: str) -> list[Record]: ...
