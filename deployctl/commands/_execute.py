@@ -178,7 +178,7 @@ def executor(
         backend,
         MultiReporter(hooks),
         store=store(args, state_dir),
-        cli_options=None if state_dir else cli_options(args),
+        cli_options=cli_options(args, state_dir),
     )
 
 

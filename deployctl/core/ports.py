@@ -97,9 +97,6 @@ class NextAction:
     def __str__(self) -> str:
         return f"{self.indent}{self.label}: {self.command}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "argv": list(self.argv), "options": list(self.options)}
-
 
 @dataclass(frozen=True)
 class Outcome:
