@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from deployctl.testing.aws import REGION
+
+AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 
 
 @dataclass
@@ -67,6 +70,12 @@ def moto_server() -> Iterator[str]:
     werkzeug = logging.getLogger("werkzeug")
     level = werkzeug.level
     werkzeug.setLevel(logging.WARNING)
+    # EC2 (RDS and ELB worlds touch it) would load ~1,000 sample AMIs into
+    # every fresh backend, after each reset: most of a crash-matrix cut's
+    # server time.  moto reads the setting when a backend is made, so it is
+    # set for the server's life and put back after.
+    amis = os.environ.get(AMIS_SETTING)
+    os.environ[AMIS_SETTING] = "false"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -85,3 +94,7 @@ def moto_server() -> Iterator[str]:
         handle.moto_api("config", {"lambda": before})
         server.stop()
         werkzeug.setLevel(level)
+        if amis is None:
+            os.environ.pop(AMIS_SETTING, None)
+        else:
+            os.environ[AMIS_SETTING] = amis
