@@ -104,6 +104,9 @@ def _warm_loader() -> Any:
     loader = session.get_component("data_loader")
     for service in SERVICES:
         session.get_service_model(service)
+        # Every client loads its endpoint rules too: a third of a client's cost.
+        loader.load_service_model(service, "endpoint-rule-set-1")
+    loader.load_data("partitions")
     session.get_component("endpoint_resolver")
     return loader
 
