@@ -57,6 +57,22 @@ def api_function(sfn_aws: None) -> dict[str, Any]:
     return {"stable": v1}
 
 
+def until(condition: Any, timeout: float = 20.0) -> None:
+    """Wait for ``condition()`` while an execution runs towards it: join moto's
+    execution threads in short slices (an execution parked on a task token
+    never ends by itself)."""
+    waited = 0.0
+    while not condition():
+        threads = [t for t in threading.enumerate() if _is_execution(t)]
+        assert threads and waited < timeout, "the condition never came true"
+        threads[0].join(0.02)
+        waited += 0.02
+
+
+def _is_execution(thread: threading.Thread) -> bool:
+    return getattr(getattr(thread, "_target", None), "__name__", "") == "_execution_logic"
+
+
 def wait_for_executions(timeout: float = 20.0) -> None:
     """Join moto's execution threads: the execution has ended when this returns."""
     for thread in threading.enumerate():
