@@ -248,9 +248,14 @@ def _start(plan: Plan, run_id: str) -> tuple[Any, str]:
 
 
 def test_healthy_lambda_canary_ends_on_the_new_version(api_function: dict[str, Any]) -> None:
-    sfn, execution = _start(compiled(CASES / "lambda-canary" / "plan.yaml"), "run-1")
+    plan = compiled(CASES / "lambda-canary" / "plan.yaml")
+    sfn, execution = _start(plan, "run-1")
     wait_for_executions()
     assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+    # export's estimate of state transitions is what the healthy run used
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    assert asl.translate(plan).transitions()["healthy"] == len(entered)
     alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
     assert alias["FunctionVersion"] == "2"
     assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
