@@ -328,28 +328,31 @@ class _Translator:
                 args["Qualifier"] = p["qualifier"]
             if p.get("payload") is not None:
                 args["Payload"] = p["payload"]
-            invoke = self.task(
-                step,
-                "",
-                "lambda:invoke",
-                self.params(step, args),
-                ResultPath=f"$.r.{k}",
-            )
+            # The optimized integration, not aws-sdk: it returns the Payload as JSON
+            # (aws-sdk gives a string; moto 5.2.5 even a stream's repr) and fails the
+            # task on a FunctionError, which the Catch routes to the rollback path.
+            # No Retry: a smoke test or a runner is not repeated behind its back.
+            self.machine.resources.add(("lambda:InvokeFunction", step.region or "*"))
+            invoke = {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": self.params(step, args),
+                "ResultSelector": {"Payload.$": "$.Payload"},
+                "ResultPath": f"$.r.{k}",
+            }
             self.out_paths[step.id] = {}
-            checks: list[dict[str, Any]] = [
-                {"Variable": f"$.r.{k}.FunctionError", "IsPresent": True}
-            ]
+            fail_name = self.name(step, "failed")
+            # Rules run in order and the first match wins: a field is tested only
+            # once it is known to be there (a missing path is a runtime error).
+            choices: list[dict[str, Any]] = []
             for field_name, want in (p.get("expect") or {}).items():
                 var = f"$.r.{k}.Payload.{field_name}"
-                checks.append({"Not": _equals(var, want)})
-            fail_name = self.name(step, "failed")
-            check = {
-                "Type": "Choice",
-                "Choices": [{"Or": checks, "Next": fail_name}]
-                if len(checks) > 1
-                else [{**checks[0], "Next": fail_name}],
-                "Default": self.name(step, "ok"),
-            }
+                choices.append({"Not": {"Variable": var, "IsPresent": True}, "Next": fail_name})
+                choices.append({"Not": _equals(var, want), "Next": fail_name})
+            if not choices:
+                ok = {"Type": "Pass", "Result": {"done": True}, "ResultPath": done}
+                return [(self.name(step), invoke), (self.name(step, "ok"), ok)]
+            check = {"Type": "Choice", "Choices": choices, "Default": self.name(step, "ok")}
             failed = {
                 "Type": "Pass",
                 "Result": {"Error": SMOKE_FAILED, "Cause": step.id},

@@ -22,6 +22,7 @@ from deployctl.stepfunctions import asl, iam
 from tests.stepfunctions.conftest import REGION, ROLE, wait_for_executions
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
+SHORT = Path(__file__).with_name("canary.yaml")  # lambda-canary with 1-minute stages
 STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
 
 
@@ -48,7 +49,7 @@ def check_shape(definition: Mapping[str, Any], where: str = "") -> None:
             assert state["Choices"], name
             targets += [c["Next"] for c in state["Choices"]] + [state.get("Default")]
         if kind == "Task":
-            assert state["Resource"].startswith("arn:aws:states:::aws-sdk:"), name
+            assert state["Resource"].startswith("arn:aws:states:::"), name
         if kind == "Wait":
             assert isinstance(state["Seconds"], int) and state["Seconds"] >= 0, name
         if kind == "Parallel":
@@ -188,6 +189,10 @@ def test_approval_smoke_and_invoke_translate(tmp_path: Path) -> None:
     check_shape(machine.definition)
     states = machine.definition["States"]
     assert states["us-east-1/smoke"]["Parameters"]["Qualifier.$"] == "$.o.s0.new_version"
+    assert states["us-east-1/smoke"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert "lambda:InvokeFunction" in {
+        a for s in iam.policy(machine)["Statement"] for a in s["Action"]
+    }
     approval = states["us-east-1/approve"]
     assert approval["Resource"].endswith("ssm:putParameter.waitForTaskToken")
     assert approval["Parameters"]["Value.$"] == "$$.Task.Token"
@@ -248,7 +253,7 @@ def _start(plan: Plan, run_id: str) -> tuple[Any, str]:
 
 
 def test_healthy_lambda_canary_ends_on_the_new_version(api_function: dict[str, Any]) -> None:
-    plan = compiled(CASES / "lambda-canary" / "plan.yaml")
+    plan = compiled(SHORT)
     sfn, execution = _start(plan, "run-1")
     wait_for_executions()
     assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
@@ -280,7 +285,7 @@ def test_alarm_mid_run_rolls_the_alias_back_inside_the_execution(
         return alarm
 
     monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", put_then_trip)
-    sfn, execution = _start(compiled(CASES / "lambda-canary" / "plan.yaml"), "run-2")
+    sfn, execution = _start(compiled(SHORT), "run-2")
     wait_for_executions()
     result = sfn.describe_execution(executionArn=execution)
     assert tripped, "the stage-2 alarm was never created"

@@ -16,7 +16,7 @@ from deployctl.state import open_store
 from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
-CANARY = str(CASES / "lambda-canary" / "plan.yaml")
+CANARY = str(Path(__file__).with_name("canary.yaml"))
 APPROVAL = str(Path(__file__).with_name("approval.yaml"))
 
 

@@ -23,13 +23,14 @@ from deployctl.execute.api import Reporter, StepResult
 from deployctl.execute.runner import Executor, Options
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl
-from deployctl.testing.aws import aws_backend, put_metrics
+from deployctl.testing.aws import aws_backend, put_metrics, queue_lambda_answers
 from deployctl.testing.clock import VirtualClock
 from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
 
 HERE = Path(__file__).resolve().parent
-CANARY = HERE.parent / "cases" / "lambda-canary" / "plan.yaml"
+CANARY = HERE / "canary.yaml"
 APPROVAL = HERE / "approval.yaml"
+SMOKE = HERE / "smoke.yaml"
 DIMS = {"FunctionName": "api", "Resource": "api:live", "ExecutedVersion": "2"}
 # the gate a fault trips: its step id, and the step that starts it
 GATES = {
@@ -137,8 +138,18 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
         ("stage-2", CANARY, ("1", {})),
         ("monitor", CANARY, ("1", {})),
         (None, APPROVAL, ("2", {})),
+        ("smoke-passes", SMOKE, ("2", {})),
+        ("smoke-fails", SMOKE, ("1", {})),
     ],
-    ids=["healthy", "breach-stage-1", "breach-stage-2", "breach-monitor", "approval"],
+    ids=[
+        "healthy",
+        "breach-stage-1",
+        "breach-stage-2",
+        "breach-monitor",
+        "approval",
+        "smoke-passes",
+        "smoke-fails",
+    ],
 )
 def test_both_engines_end_in_the_same_world(
     api_function: dict[str, Any],
@@ -149,6 +160,11 @@ def test_both_engines_end_in_the_same_world(
     want: tuple[str, dict[str, float]],
 ) -> None:
     plan = compiled(plan_file)
+    if fault and fault.startswith("smoke"):
+        # what the smoke invoke of version 2 answers, once on each engine
+        answer = '{"ok": true}' if fault == "smoke-passes" else '{"ok": false}'
+        queue_lambda_answers(answer, answer)
+        fault = None
     local_code = run_local(plan, tmp_path, fault, approve=plan_file == APPROVAL)
     local_world = alias()
     reset_alias()
