@@ -118,3 +118,49 @@ def approve(
     from deployctl.stepfunctions import engine  # noqa: PLC0415
 
     return engine.approve(journal, run, clients(args), step)
+
+
+def rollback(store: StateStore, run_id: str, args: argparse.Namespace) -> int:
+    """Roll a Step Functions run back inside AWS, and follow it to its end."""
+    from deployctl.state.lease import who  # noqa: PLC0415
+    from deployctl.stepfunctions import engine  # noqa: PLC0415
+
+    make = clients(args)
+    journal = store.journal()
+    try:
+        run = journal.get_run(run_id)
+        engine.relock(store, run, who())
+        execution = engine.rollback(journal, run, make)
+    finally:
+        journal.close()
+    print(f"run {run_id}: rolling back on AWS Step Functions")
+    print(f"execution: {execution}")
+    return follow(store, run_id, make)
+
+
+def resume(store: StateStore, run_id: str, args: argparse.Namespace) -> int:
+    """Redrive a Step Functions run's failed execution, and follow it."""
+    from deployctl.state.lease import who  # noqa: PLC0415
+    from deployctl.stepfunctions import engine  # noqa: PLC0415
+
+    make = clients(args)
+    journal = store.journal()
+    try:
+        run = journal.get_run(run_id)
+        engine.relock(store, run, who())
+        engine.redrive(journal, run, make)
+    finally:
+        journal.close()
+    print(f"run {run_id}: redriven on AWS Step Functions")
+    return follow(store, run_id, make)
+
+
+def is_engine_run(store: StateStore, run_id: str) -> bool:
+    journal = store.journal()
+    try:
+        journal.get_run(run_id)
+        return engine_run(journal, run_id)
+    except UserError:
+        return False  # an unknown id: the local engine's command says so
+    finally:
+        journal.close()

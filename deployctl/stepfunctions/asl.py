@@ -857,13 +857,20 @@ class _Translator:
                 "Error": ROLLBACK_STOPPED,
                 "Cause": "rollback stopped at a one-way door; steps before it stay applied",
             }
+        # 'deployctl rollback RUN_ID' starts an execution with {"rollback": true} and
+        # the record ($.o) of the run it rolls back: straight to the rollback path.
+        begin = {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.rollback", "IsPresent": True, "Next": "Rollback"}],
+            "Default": main[0][0],
+        }
         self.machine.definition = {
             "Comment": (
                 f"deployctl {plan.kind} {plan.project}/{plan.environment} "
                 f"(plan digest {plan.digest[:12]})"
             ),
-            "StartAt": main[0][0],
-            "States": {**states, **rb_states},
+            "StartAt": "Begin",
+            "States": {"Begin": begin, **states, **rb_states},
         }
         return self.machine
 

@@ -13,6 +13,7 @@ ended.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -126,12 +127,100 @@ def start(
         lock.close()
 
 
+def relock(store: StateStore, run: RunInfo, user: str) -> None:
+    """Hold the plan's lock for ``run`` again (a rollback or redrive of an ended
+    run); a lock this run still holds is kept; another run's is LockHeld (exit 4)."""
+    lock_id = lock_id_for(run.project, run.environment)
+    held = {info.lock_id: info for info in store.locks()}
+    if lock_id in held and held[lock_id].run_id == run.run_id:
+        return
+    lock = store.lock(lock_id, user, os.getpid(), lease=LEASE_FLOOR)
+    try:
+        lock.acquire(run.run_id)
+        lock.set_run(run.run_id)
+    finally:
+        lock.close()
+
+
 def engine_of(journal: Journal, run_id: str) -> Mapping[str, Any] | None:
-    """The run's ``engine`` record (None: a run of the local engine)."""
+    """The run's ``engine`` records, later ones (a rollback's execution) over
+    earlier ones (None: a run of the local engine)."""
+    merged: dict[str, Any] | None = None
     for rec in journal.records(run_id):
         if rec.type == ENGINE_RECORD:
-            return rec.data
-    return None
+            merged = {**(merged or {}), **rec.data}
+    return merged
+
+
+def last_state(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    """The newest state data of an execution: its output if it ended well, else
+    the output of the last state it left (what it had done so far)."""
+    execution = sfn.describe_execution(executionArn=execution_arn)
+    if execution.get("output"):
+        found: dict[str, Any] = json.loads(execution["output"])
+        return found
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    for event in sorted(events, key=lambda e: e["id"], reverse=True):
+        output = event.get("stateExitedEventDetails", {}).get("output")
+        if output:
+            data: dict[str, Any] = json.loads(output)
+            return data
+    return {}
+
+
+def rollback(journal: Journal, run: RunInfo, clients: Clients) -> str:
+    """Stop the run's execution if it still runs, and start one that goes straight
+    to the rollback path with what the run had done; its ARN."""
+    engine = engine_of(journal, run.run_id)
+    if engine is None:
+        raise UserError(f"run {run.run_id} ran on the local engine")
+    sfn = clients("stepfunctions")
+    current = engine["execution_arn"]
+    if sfn.describe_execution(executionArn=current)["status"] == "RUNNING":
+        sfn.stop_execution(executionArn=current, cause="deployctl rollback")
+    if engine.get("approvals"):  # the stopped execution's task tokens are dead
+        ssm = clients("ssm")
+        for key in engine["approvals"].values():
+            name = asl.approval_parameter(run.project, run.environment, run.run_id, key)
+            with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+                ssm.delete_parameter(Name=name)
+    data = last_state(sfn, current)
+    data.pop("error", None)
+    data.update(run_id=run.run_id, rollback=True)
+    rounds = sum(1 for rec in journal.records(run.run_id) if rec.type == ENGINE_RECORD)
+    execution: str = sfn.start_execution(
+        stateMachineArn=engine["state_machine_arn"],
+        name=f"{run.run_id}-rollback-{rounds}",
+        input=json.dumps(data),
+    )["executionArn"]
+    journal.append(run.run_id, api.ROLLBACK_STARTED, data={"reason": "by hand", "engine": ENGINE})
+    journal.append(run.run_id, ENGINE_RECORD, data={"execution_arn": execution})
+    if run.status != api.RUNNING:
+        journal.set_status(run.run_id, api.RUNNING)
+    return execution
+
+
+def redrive(journal: Journal, run: RunInfo, clients: Clients) -> str:
+    """Redrive the run's failed execution from the state that failed (resume)."""
+    engine = engine_of(journal, run.run_id)
+    if engine is None:
+        raise UserError(f"run {run.run_id} ran on the local engine")
+    sfn = clients("stepfunctions")
+    arn: str = engine["execution_arn"]
+    status = sfn.describe_execution(executionArn=arn)["status"]
+    if status not in ("FAILED", "TIMED_OUT", "ABORTED"):
+        raise UserError(f"run {run.run_id}: its execution is {status.lower()}; nothing to redrive")
+    sfn.redrive_execution(executionArn=arn)
+    journal.append(run.run_id, api.RESUMED, data={"engine": ENGINE, "redrive": arn})
+    journal.set_status(run.run_id, api.RUNNING)
+    return arn
 
 
 # execution status / error -> run status, exit code

@@ -110,3 +110,57 @@ def test_approval_waits_for_the_token_and_approve_sends_it(
     assert "approved us-east-1/approve/before-promote" in capsys.readouterr().out
     wait_for_executions()
     assert _alias()["FunctionVersion"] == "2"
+
+
+def test_rollback_of_a_succeeded_run_undoes_it_inside_aws(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_stepfunctions, "sleep", lambda seconds: wait_for_executions())
+    assert main(_apply(tmp_path, CANARY, "--wait")) == 0
+    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
+    assert _alias()["FunctionVersion"] == "2"
+    assert open_store(str(tmp_path)).locks() == []
+    # an execution that goes straight to the rollback path with what the run did
+    assert main(["rollback", run_id, "--state-dir", str(tmp_path)]) == 3
+    out = capsys.readouterr().out
+    assert f"execution:{' '}arn:aws:states:{REGION}" in out and f"{run_id}-rollback-1" in out
+    assert _alias()["FunctionVersion"] == "1"
+    assert not _alias().get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    assert main(["runs", "--state-dir", str(tmp_path)]) == 0
+    assert f"{run_id}  rolled_back" in capsys.readouterr().out
+    assert open_store(str(tmp_path)).locks() == []
+
+
+def test_resume_redrives_a_failed_execution_stubber(tmp_path: Path) -> None:
+    """moto has no RedriveExecution: the real request shape, on a Stubber."""
+    from botocore.stub import Stubber
+
+    from deployctl.execute import api
+    from deployctl.plan.api import Plan
+    from deployctl.stepfunctions import engine
+
+    store = open_store(str(tmp_path))
+    journal = store.journal()
+    plan = Plan(kind="Deployment", project="demo", environment="prod", source="p.yaml", steps=())
+    run = journal.create_run(plan, "me", {"steps": []})
+    arn = f"arn:aws:states:{REGION}:123456789012:execution:deployctl-demo-prod:{run.run_id}"
+    journal.append(run.run_id, engine.ENGINE_RECORD, data={"execution_arn": arn})
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    with Stubber(sfn) as stub:
+        stub.add_response(
+            "describe_execution",
+            {"executionArn": arn, "stateMachineArn": arn, "status": "FAILED",
+             "startDate": "2026-01-01T00:00:00Z"},
+            {"executionArn": arn},
+        )  # fmt: skip
+        stub.add_response(
+            "redrive_execution", {"redriveDate": "2026-01-01T00:00:00Z"}, {"executionArn": arn}
+        )
+        assert engine.redrive(journal, run, lambda service: sfn) == arn
+        stub.assert_no_pending_responses()
+    assert journal.get_run(run.run_id).status == api.RUNNING
+    assert [r.type for r in journal.records(run.run_id)][-1] == api.RESUMED
+    journal.close()
