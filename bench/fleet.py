@@ -1,3 +1,4 @@
+# ruff: noqa: PLC0415 - boto3, moto and deployctl load only once the environment is set
 """A fleet of Lambda canaries on each engine, against in-process moto.
 
 N services (default 200), one plan each: a 3-stage canary (10% 5m, 50% 10m,
