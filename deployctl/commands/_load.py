@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from deployctl.core.plan import Plan
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file
 from deployctl.manifest.model import Manifest
 from deployctl.plan import compile_plan
-from deployctl.plan.api import Plan
 from deployctl.secrets import remember
 
 

@@ -6,8 +6,8 @@ import argparse
 
 from deployctl.commands import _stepfunctions
 from deployctl.commands._execute import cli_options, executor, store
+from deployctl.core.ports import NextAction
 from deployctl.errors import EXIT_OK
-from deployctl.execute.api import NextAction
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
