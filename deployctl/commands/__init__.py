@@ -16,6 +16,7 @@ NAMES = (
     "validate",
     "plan",
     "graph",
+    "export",
     "schema",
     "flags",
     "db",

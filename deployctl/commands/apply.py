@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from deployctl.commands import _sandbox
-from deployctl.commands._execute import add_run_options, executor, finish, options
+from deployctl.commands import _sandbox, _stepfunctions
+from deployctl.commands._execute import add_run_options, executor, finish, options, store
 from deployctl.commands._load import load_plan
 from deployctl.preview import planfile
 
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="give up the unfinished run of this project/environment and start anew",
     )
     _sandbox.add_options(parser)
+    _stepfunctions.add_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         if saved
         else load_plan(args.plan, args)
     )
+    if args.engine == "stepfunctions":
+        return _stepfunctions.apply(plan, store(args), args)
     if args.sandbox:
         return _sandbox.run(plan, args)
     ex = executor(args)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from deployctl.commands._execute import cli_options, executor
+from deployctl.commands import _stepfunctions
+from deployctl.commands._execute import cli_options, executor, store
 from deployctl.core.ports import NextAction
 from deployctl.errors import EXIT_OK
 
@@ -22,6 +23,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    state = store(args)
+    journal = state.journal()
+    try:
+        if _stepfunctions.engine_run(journal, args.run_id):
+            run_info = journal.get_run(args.run_id)
+            for step in _stepfunctions.approve(journal, run_info, args, args.step):
+                print(f"approved {step} of run {args.run_id}: the execution goes on")
+            return EXIT_OK
+    finally:
+        journal.close()
     ex = executor(args, quiet=True)
     try:
         approved = ex.approve(args.run_id, args.step)

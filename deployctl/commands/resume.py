@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from deployctl.commands._execute import add_run_options, executor, finish, options
+from deployctl.commands import _stepfunctions
+from deployctl.commands._execute import add_run_options, executor, finish, options, store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -15,6 +16,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    if _stepfunctions.is_engine_run(store(args), args.run_id):
+        return _stepfunctions.resume(store(args), args.run_id, args)
     ex = executor(args)
     try:
         with ex.signals():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from deployctl.commands._execute import executor, finish
+from deployctl.commands import _stepfunctions
+from deployctl.commands._execute import executor, finish, store
 from deployctl.commands._load import load_plan
 from deployctl.errors import UserError
 
@@ -17,6 +18,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.target) and _stepfunctions.is_engine_run(store(args), args.target):
+        return _stepfunctions.rollback(store(args), args.target, args)
     ex = executor(args)
     try:
         run_id, plan = args.target, None

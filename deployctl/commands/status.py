@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from deployctl.commands import _stepfunctions
 from deployctl.errors import EXIT_OK, UserError
 from deployctl.execute.status import render_text, run_status
 from deployctl.state import open_store
@@ -19,9 +20,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    journal = open_store(
+    state = open_store(
         args.state_dir, profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
-    ).journal()
+    )
+    journal = state.journal()
     try:
         run_id = args.run_id
         if run_id is None:
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
             if not runs:
                 raise UserError(f"no runs in {args.state_dir}")
             run_id = runs[0].run_id
+        if _stepfunctions.engine_run(journal, run_id):  # AWS runs it: read the execution first
+            _stepfunctions.refresh(state, journal, journal.get_run(run_id), args)
         status = run_status(journal, run_id)
     finally:
         journal.close()

@@ -1,0 +1,310 @@
+"""``deployctl export --format asl``: the plan as an Amazon States Language
+definition, and what moto's Step Functions does when it runs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from deployctl.actions.aws import Clients
+from deployctl.actions.builtin import register_aws
+from deployctl.actions.registry import default_registry
+from deployctl.cli import main
+from deployctl.commands._load import load_plan
+from deployctl.plan.api import Plan, Step
+from deployctl.stepfunctions import asl, iam
+from tests.stepfunctions.conftest import REGION, ROLE, wait_for_executions
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+SHORT = Path(__file__).with_name("canary.yaml")  # lambda-canary with 1-minute stages
+STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
+
+
+def compiled(path: Path | str, *variables: str) -> Plan:
+    ns = argparse.Namespace(var=list(variables), vars_file=[], region=None, allow_path=[])
+    return load_plan(str(path), ns)
+
+
+def check_shape(definition: Mapping[str, Any], where: str = "") -> None:
+    """The ASL rules a definition must keep (what CreateStateMachine validates)."""
+    states = definition["States"]
+    assert definition["StartAt"] in states, where
+    targets = []
+    for name, state in states.items():
+        assert len(name) <= 80, name
+        kind = state["Type"]
+        assert kind in STATE_TYPES, (name, kind)
+        if kind in ("Choice", "Succeed", "Fail"):
+            assert "Next" not in state and "End" not in state, name
+        else:
+            assert ("Next" in state) != bool(state.get("End")), f"{name}: one of Next/End"
+            targets.append(state.get("Next"))
+        if kind == "Choice":
+            assert state["Choices"], name
+            targets += [c["Next"] for c in state["Choices"]] + [state.get("Default")]
+        if kind == "Task":
+            assert state["Resource"].startswith("arn:aws:states:::"), name
+        if kind == "Wait":
+            assert isinstance(state["Seconds"], int) and state["Seconds"] >= 0, name
+        if kind == "Parallel":
+            for branch in state["Branches"]:
+                check_shape(branch, name)
+        targets += [c["Next"] for c in state.get("Catch", ())]
+    for target in targets:
+        assert target is None or target in states, f"{where}: no state {target!r}"
+    # every state is reachable from StartAt
+    seen, todo = set(), [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        nexts = [state.get("Next"), state.get("Default")]
+        nexts += [c["Next"] for c in state.get("Choices", ())]
+        nexts += [c["Next"] for c in state.get("Catch", ())]
+        todo += [n for n in nexts if n]
+    assert seen == set(states), set(states) - seen
+
+
+def test_export_lambda_canary_validates_against_the_asl_shape(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["export", str(CASES / "lambda-canary" / "plan.yaml")]) == 0
+    out, err = capsys.readouterr()
+    definition = json.loads(out)
+    check_shape(definition)
+    resources = {s.get("Resource") for s in definition["States"].values()}
+    assert "arn:aws:states:::aws-sdk:lambda:updateAlias" in resources
+    assert "arn:aws:states:::aws-sdk:cloudwatch:describeAlarms" in resources
+    # a 5-minute bake checked every 30 s: a Wait of 30 s in a loop of 10
+    assert definition["States"]["us-east-1/canary/stage-1/analysis wait"]["Seconds"] == 30
+    assert "state transitions per healthy run" in err and "deployctl-demo-prod" in err
+
+
+def test_export_iam_policy_allows_exactly_the_calls_the_machine_makes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        main(["export", str(CASES / "lambda-canary" / "plan.yaml"), "--format", "iam-policy"]) == 0
+    )
+    policy = json.loads(capsys.readouterr().out)
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions == {
+        "lambda:GetAlias",
+        "lambda:PublishVersion",
+        "lambda:UpdateAlias",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DescribeAlarms",
+    }
+
+
+def test_gate_alarms_use_metric_math_for_ratios() -> None:
+    machine = asl.translate(compiled(CASES / "lambda-canary" / "plan.yaml"))
+    put = machine.definition["States"]["us-east-1/canary/stage-1/analysis alarm 0"]
+    metrics = put["Parameters"]["Metrics"]
+    assert [m["Id"] for m in metrics] == ["n", "d", "v"]
+    assert metrics[2]["Expression"] == "(n/d)"
+    assert put["Parameters"]["Threshold"] == 0.01
+    dims = metrics[0]["MetricStat"]["Metric"]["Dimensions"]
+    # ${new_version} is only known at run time: read from the publish step's output
+    assert {"Name": "ExecutedVersion", "Value.$": "$.o.s0.new_version"} in dims
+    assert [a.text for a in machine.alarms][:2] == ["ErrorRate <= 0.01", "ErrorRate>5%"]
+
+
+def test_cli_refuses_a_local_command_step_by_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(CASES / "migration" / "plan.yaml")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "us-east-1/migration/snapshot (rds.snapshot) cannot run on Step Functions" in err
+
+
+def _builtin_kinds() -> list[str]:
+    registry = default_registry(plugins=False)
+    register_aws(registry, Clients(region=REGION))
+    return sorted(registry.kinds())
+
+
+@pytest.mark.parametrize("kind", _builtin_kinds())
+def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
+    base = compiled(CASES / "lambda-canary" / "plan.yaml")
+    if kind in asl.TRANSLATED:
+        assert kind in {s.kind for s in base.steps} | {"lambda.invoke", "smoke.lambda", "approval"}
+        return
+    odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
+    plan = Plan(
+        kind=base.kind,
+        project=base.project,
+        environment=base.environment,
+        source="p.yaml",
+        steps=(*base.steps, odd),
+        metrics=base.metrics,
+    )
+    with pytest.raises(asl.Unsupported) as info:
+        asl.translate(plan)
+    message = str(info.value)
+    assert f"step us-east-1/odd/{kind} ({kind}) cannot run on Step Functions" in message
+    assert "p.yaml: step" in message
+    if kind in ("command.run", "smoke.http"):
+        assert "Lambda" in message  # the alternative
+
+
+def test_approval_smoke_and_invoke_translate(tmp_path: Path) -> None:
+    base = compiled(CASES / "lambda-canary" / "plan.yaml")
+    publish, shift = base.steps[0], base.steps[1]
+    smoke = Step(
+        id="us-east-1/smoke",
+        kind="smoke.lambda",
+        description="x",
+        region=REGION,
+        deps=(publish.id,),
+        params={"function": "api", "qualifier": "${new_version}", "expect": {"ok": True}},
+        mutating=False,
+    )
+    gate = Step(
+        id="us-east-1/approve",
+        kind="approval",
+        description="x",
+        region=REGION,
+        deps=(smoke.id,),
+        params={"reason": "r"},
+        mutating=False,
+    )
+    moved = Step(**{**shift.__dict__, "deps": (gate.id,)})
+    plan = Plan(
+        kind=base.kind,
+        project="demo",
+        environment="prod",
+        source="p.yaml",
+        steps=(publish, smoke, gate, moved),
+        metrics=base.metrics,
+    )
+    machine = asl.translate(plan)
+    check_shape(machine.definition)
+    states = machine.definition["States"]
+    assert states["us-east-1/smoke"]["Parameters"]["Qualifier.$"] == "$.o.s0.new_version"
+    assert states["us-east-1/smoke"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert "lambda:InvokeFunction" in {
+        a for s in iam.policy(machine)["Statement"] for a in s["Action"]
+    }
+    approval = states["us-east-1/approve"]
+    assert approval["Resource"].endswith("ssm:putParameter.waitForTaskToken")
+    assert approval["Parameters"]["Value.$"] == "$$.Task.Token"
+    assert "/deployctl/demo/prod/{}/approval/s2" in approval["Parameters"]["Name.$"]
+    assert machine.approvals == {"us-east-1/approve": "s2"}
+
+
+def test_parallel_branches_become_a_parallel_state() -> None:
+    """Two independent canaries (the shape of two regions): one Parallel state,
+    a branch each, and a failed branch reaches the rollback path with its record."""
+    base = compiled(CASES / "lambda-canary" / "plan.yaml")
+
+    def moved(step: Step, region: str) -> Step:
+        rename = {s.id: s.id.replace("us-east-1", region) for s in base.steps}
+        return Step(
+            **{
+                **step.__dict__,
+                "id": rename[step.id],
+                "region": region,
+                "deps": tuple(rename[d] for d in step.deps),
+            }
+        )
+
+    steps = (*base.steps, *(moved(s, "eu-west-1") for s in base.steps))
+    plan = Plan(
+        kind=base.kind,
+        project="demo",
+        environment="prod",
+        source="p.yaml",
+        steps=steps,
+        metrics=base.metrics,
+    )
+    machine = asl.translate(plan)
+    check_shape(machine.definition)
+    states = machine.definition["States"]
+    parallel = [s for s in states.values() if s["Type"] == "Parallel"]
+    assert len(parallel) == 1 and len(parallel[0]["Branches"]) == 2
+    eu = parallel[0]["Branches"][1]["States"]["eu-west-1/canary/stage-1/shift"]
+    assert eu["Parameters"]["FunctionVersion.$"] == "$.o.s7a.stable_version"  # its own region's
+    assert eu["Catch"][0]["Next"] == "parallel s0 branch 1 failed"
+    undo = states["eu-west-1/canary/stage-1/shift undo?"]["Choices"][0]
+    assert undo["Variable"] == "$.par.s0[1].o.s8"
+
+
+# --- on moto's Step Functions, which runs the definition ---------------------------------
+
+
+def _start(plan: Plan, run_id: str) -> tuple[Any, str]:
+    machine = asl.translate(plan, asl.Options(wait_scale=0))
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name=asl.machine_name(plan), definition=json.dumps(machine.definition), roleArn=ROLE
+    )["stateMachineArn"]
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name=run_id, input=json.dumps({"run_id": run_id})
+    )["executionArn"]
+    return sfn, execution
+
+
+def test_healthy_lambda_canary_ends_on_the_new_version(api_function: dict[str, Any]) -> None:
+    plan = compiled(SHORT)
+    sfn, execution = _start(plan, "run-1")
+    wait_for_executions()
+    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+    # export's estimate of state transitions is what the healthy run used
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    entered = [e for e in events if e["type"].endswith("StateEntered")]
+    assert asl.translate(plan).transitions()["healthy"] == len(entered)
+    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
+    assert alias["FunctionVersion"] == "2"
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def test_alarm_mid_run_rolls_the_alias_back_inside_the_execution(
+    api_function: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage-2 trigger alarm goes to ALARM as soon as the execution creates it,
+    long after start_execution returned: no deployctl process is involved."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    real_put = CloudWatchBackend.put_metric_alarm
+    tripped: list[str] = []
+
+    def put_then_trip(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
+        alarm = real_put(self, *args, **kwargs)
+        name = kwargs.get("name") or args[0]
+        if "stage-2/analysis-1" in name:
+            self.set_alarm_state(name, "breached in the test", "{}", "ALARM")
+            tripped.append(name)
+        return alarm
+
+    monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", put_then_trip)
+    sfn, execution = _start(compiled(SHORT), "run-2")
+    wait_for_executions()
+    result = sfn.describe_execution(executionArn=execution)
+    assert tripped, "the stage-2 alarm was never created"
+    assert result["status"] == "FAILED"
+    assert result["error"] == asl.ROLLED_BACK
+    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
+    assert alias["FunctionVersion"] == "1"
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+    # it got to 50% first, then undid both shifts, newest first
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+    assert "us-east-1/canary/stage-2/shift" in entered
+    assert "us-east-1/canary/stage-3/shift" not in entered
+    undos = [n for n in entered if n.endswith(" undo")]
+    assert undos == ["us-east-1/canary/stage-2/shift undo", "us-east-1/canary/stage-1/shift undo"]
+
+
+def test_policy_of_translated_plan_is_valid_json() -> None:
+    policy = iam.policy(asl.translate(compiled(CASES / "lambda-canary" / "plan.yaml")))
+    assert policy["Version"] == "2012-10-17"

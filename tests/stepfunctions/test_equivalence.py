@@ -1,0 +1,173 @@
+"""The same plan, the same fault, the same end state on both engines.
+
+Each case runs the lambda-canary example twice against one in-process moto:
+on the local engine (the real executor, a virtual clock, CloudWatch
+metrics) and on Step Functions (moto runs the state machine, every Wait
+shrunk to 0 s).  A breach is bad metrics from the moment the stage starts
+(local) or the stage's alarm going to ALARM when the execution creates it
+(Step Functions: moto does not evaluate alarms).  The end state of the
+world compared is the alias: its version and its weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from deployctl.actions.aws import Clients
+from deployctl.commands._load import load_plan
+from deployctl.execute.api import Reporter, StepResult
+from deployctl.execute.runner import Executor, Options
+from deployctl.plan.api import Plan, Step
+from deployctl.stepfunctions import asl
+from deployctl.testing.aws import aws_backend, put_metrics, queue_lambda_answers
+from deployctl.testing.clock import VirtualClock
+from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
+
+HERE = Path(__file__).resolve().parent
+CANARY = HERE / "canary.yaml"
+APPROVAL = HERE / "approval.yaml"
+SMOKE = HERE / "smoke.yaml"
+DIMS = {"FunctionName": "api", "Resource": "api:live", "ExecutedVersion": "2"}
+# the gate a fault trips: its step id, and the step that starts it
+GATES = {
+    "stage-1": ("us-east-1/canary/stage-1/analysis", "us-east-1/canary/stage-1/shift"),
+    "stage-2": ("us-east-1/canary/stage-2/analysis", "us-east-1/canary/stage-2/shift"),
+    "monitor": ("us-east-1/monitor", "us-east-1/canary/stage-3/shift"),
+}
+
+
+def compiled(path: Path) -> Plan:
+    import argparse
+
+    ns = argparse.Namespace(var=[], vars_file=[], region=None, allow_path=[])
+    return load_plan(str(path), ns)
+
+
+def alias() -> tuple[str, dict[str, float]]:
+    found = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
+    return found["FunctionVersion"], (found.get("RoutingConfig") or {}).get(
+        "AdditionalVersionWeights", {}
+    )
+
+
+def reset_alias() -> None:
+    lam = boto3.client("lambda", region_name=REGION)
+    lam.update_alias(FunctionName="api", Name="live", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
+
+
+class BadMetricsFrom(Reporter):
+    """From when ``trigger`` finishes, version 2 fails 20% of its invocations."""
+
+    def __init__(self, clients: Clients, clock: VirtualClock, trigger: str) -> None:
+        self.clients, self.clock, self.trigger = clients, clock, trigger
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        if step.id == self.trigger:
+            now = self.clock.now()
+            times = [now + 60 * i for i in range(-1, 60)]
+            put_metrics(self.clients, "AWS/Lambda", DIMS, {"Errors": 25.0}, times)
+
+
+def run_local(plan: Plan, tmp_path: Path, fault: str | None, approve: bool = False) -> int:
+    clients = Clients(region=REGION)
+    clock = VirtualClock()
+    # healthy traffic on version 2 for the next two virtual hours
+    times = [clock.now() + 60 * i for i in range(-2, 120)]
+    put_metrics(clients, "AWS/Lambda", DIMS, {"Invocations": 100.0, "Errors": 0.0}, times)
+    reporter = BadMetricsFrom(clients, clock, GATES[fault][1]) if fault else None
+    executor = Executor(str(tmp_path / "local"), aws_backend(clients, clock), reporter)
+    try:
+        outcome = executor.apply(plan, Options())
+        if approve:
+            assert outcome.exit_code == 6, outcome.message
+            executor.approve(outcome.run_id)
+            outcome = executor.resume(outcome.run_id)
+        return outcome.exit_code
+    finally:
+        executor.close()
+
+
+def run_sfn(plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    if fault:
+        real_put = CloudWatchBackend.put_metric_alarm
+        gate = GATES[fault][0]
+
+        def put_then_trip(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
+            alarm = real_put(self, *args, **kwargs)
+            alarm_name = kwargs.get("name") or args[0]
+            if alarm_name.startswith(f"deployctl-demo-prod-{gate}-"):
+                self.set_alarm_state(alarm_name, "test", "{}", "ALARM")
+            return alarm
+
+        monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", put_then_trip)
+    machine = asl.translate(plan, asl.Options(wait_scale=0))
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name=name, definition=json.dumps(machine.definition), roleArn=ROLE
+    )["stateMachineArn"]
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name=name, input=json.dumps({"run_id": name})
+    )["executionArn"]
+    if machine.approvals:
+        ssm = boto3.client("ssm", region_name=REGION)
+        path = f"/deployctl/demo/prod/{name}/approval"
+        until(lambda: ssm.get_parameters_by_path(Path=path, Recursive=True)["Parameters"])
+        token = ssm.get_parameters_by_path(Path=path, Recursive=True)["Parameters"][0]["Value"]
+        sfn.send_task_success(taskToken=token, output="{}")
+    wait_for_executions()
+    result = sfn.describe_execution(executionArn=execution)
+    monkeypatch.undo()
+    return str(result.get("error") or result["status"])
+
+
+EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
+
+
+@pytest.mark.parametrize(
+    ("fault", "plan_file", "want"),
+    [
+        (None, CANARY, ("2", {})),
+        ("stage-1", CANARY, ("1", {})),
+        ("stage-2", CANARY, ("1", {})),
+        ("monitor", CANARY, ("1", {})),
+        (None, APPROVAL, ("2", {})),
+        ("smoke-passes", SMOKE, ("2", {})),
+        ("smoke-fails", SMOKE, ("1", {})),
+    ],
+    ids=[
+        "healthy",
+        "breach-stage-1",
+        "breach-stage-2",
+        "breach-monitor",
+        "approval",
+        "smoke-passes",
+        "smoke-fails",
+    ],
+)
+def test_both_engines_end_in_the_same_world(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    plan_file: Path,
+    want: tuple[str, dict[str, float]],
+) -> None:
+    plan = compiled(plan_file)
+    if fault and fault.startswith("smoke"):
+        # what the smoke invoke of version 2 answers, once on each engine
+        answer = '{"ok": true}' if fault == "smoke-passes" else '{"ok": false}'
+        queue_lambda_answers(answer, answer)
+        fault = None
+    local_code = run_local(plan, tmp_path, fault, approve=plan_file == APPROVAL)
+    local_world = alias()
+    reset_alias()
+    sfn_end = run_sfn(plan, fault, monkeypatch, "run-eq")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], alias())
+    assert local_world == want
