@@ -10,6 +10,7 @@ untouched for the executor.  Loops and calls spend a per-file CPU budget
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import os
@@ -19,7 +20,7 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
-from jinja2 import nodes
+from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 
@@ -330,6 +331,17 @@ class Renderer:
         self.env.globals = {"env": _env_lookup(environ, self.env_reads)}
         self.context = dict(context)
         self._cache: dict[str, jinja2.Template] = {}
+        self.templates: dict[Path, str] = {}  # path -> template, of each value that rendered
+
+    def names(self, text: str) -> set[str]:
+        """The names a template reads (empty for plain text or a syntax error:
+        rendering it reports that)."""
+        if "{{" not in text and "{%" not in text:
+            return set()
+        try:
+            return meta.find_undeclared_variables(self.env.parse(text))
+        except jinja2.TemplateSyntaxError:
+            return set()
 
     def render_str(self, text: str) -> str:
         if "{{" not in text and "{%" not in text:
@@ -343,6 +355,12 @@ class Renderer:
             self.env.budget.done()
             self.env.forget_sizes()
 
+    def _did_you_mean(self, quoted: str) -> str:
+        name = quoted.strip("'\"")
+        known = [k for k in self.context if isinstance(k, str)] + list(self.env.globals)
+        hint = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        return f" (did you mean {hint[0]!r}?)" if hint else ""
+
     def render(self, value: Any, marks: Marks, path: Path, errors: list[Diagnostic]) -> Any:
         """``value`` with every string rendered; problems go to ``errors``."""
         if isinstance(value, str):
@@ -350,6 +368,7 @@ class Renderer:
                 rendered = self.render_str(value)
                 if rendered != value:  # columns inside it no longer match the file
                     marks.verbatim.discard(path)
+                    self.templates[path] = value
                 return rendered
             except jinja2.TemplateSyntaxError as exc:
                 errors.append(marks.diag(path, f"template error: {exc.message}"))
@@ -357,6 +376,8 @@ class Renderer:
                 hint = ""
                 if exc.message and exc.message.startswith("'region'"):
                     hint = " (use ${region}: a plan file is rendered once, regions are filled in at run time)"
+                elif exc.message and exc.message.endswith(" is undefined"):
+                    hint = self._did_you_mean(exc.message.removesuffix(" is undefined"))
                 errors.append(marks.diag(path, f"template error: {exc.message}{hint}"))
             except SecurityError as exc:
                 errors.append(marks.diag(path, f"template error: not allowed: {exc}"))
