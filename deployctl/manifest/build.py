@@ -51,6 +51,7 @@ def header(
         notify=notify(data.get("notify")),
         env_secrets=env_secrets,
         step_refs=step_refs,
+        after=tuple((str(name), ("after", i)) for i, name in enumerate(data.get("after") or ())),
     )
 
 

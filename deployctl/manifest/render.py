@@ -172,18 +172,26 @@ def _big(values: Iterable[Any]) -> bool:
 _SIZE_PARAMS = {"batch": "linecount", "slice": "slices"}
 
 
-def _guard_filter(
-    name: str, func: Callable[..., Any], measure: Callable[[Any], int]
-) -> Callable[..., Any]:
-    """``func`` refusing inputs past the cap (sized by ``measure``), results it
-    can tell in advance would pass it (``center(10**9)``, ``replace`` or
-    ``join`` that multiply), and results past it; ``|map`` is sized as it yields."""
+@functools.cache
+def _filter_signature(func: Callable[..., Any]) -> tuple[int, inspect.Signature]:
+    """How many leading arguments Jinja passes itself, and the signature of the
+    rest (the same for every sandbox: computed once per filter)."""
     passed = 1 if jinja2.utils._PassArg.from_obj(func) else 0
     signature = inspect.signature(func)
     params = list(signature.parameters.values())
     if passed and params and params[0].name in ("eval_ctx", "environment", "env", "context"):
         # Async-ready filters take the eval context without naming it: bind what follows.
         signature = signature.replace(parameters=params[1:])
+    return passed, signature
+
+
+def _guard_filter(
+    name: str, func: Callable[..., Any], measure: Callable[[Any], int]
+) -> Callable[..., Any]:
+    """``func`` refusing inputs past the cap (sized by ``measure``), results it
+    can tell in advance would pass it (``center(10**9)``, ``replace`` or
+    ``join`` that multiply), and results past it; ``|map`` is sized as it yields."""
+    passed, signature = _filter_signature(func)
 
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -320,18 +328,27 @@ class Renderer:
         environ: Mapping[str, str] | None = None,
         budget: RenderBudget | None = None,
     ) -> None:
-        self.env = _Sandbox(
-            budget or RenderBudget(),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=True,
-        )
+        self._budget = budget or RenderBudget()
+        self._environ = os.environ if environ is None else environ
+        self._env: _Sandbox | None = None
         self.env_reads: dict[str, str] = {}  # name -> value of every env() that found one
-        environ = os.environ if environ is None else environ
-        self.env.globals = {"env": _env_lookup(environ, self.env_reads)}
         self.context = dict(context)
         self._cache: dict[str, jinja2.Template] = {}
         self.templates: dict[Path, str] = {}  # path -> template, of each value that rendered
+
+    @property
+    def env(self) -> _Sandbox:
+        """The sandbox, built at the first template: most values are plain text,
+        and a 1,000-document file would otherwise build thousands of them."""
+        if self._env is None:
+            self._env = _Sandbox(
+                self._budget,
+                undefined=jinja2.StrictUndefined,
+                autoescape=False,
+                keep_trailing_newline=True,
+            )
+            self._env.globals = {"env": _env_lookup(self._environ, self.env_reads)}
+        return self._env
 
     def names(self, text: str) -> set[str]:
         """The names a template reads (empty for plain text or a syntax error:
@@ -357,7 +374,7 @@ class Renderer:
 
     def _did_you_mean(self, quoted: str) -> str:
         name = quoted.strip("'\"")
-        known = [k for k in self.context if isinstance(k, str)] + list(self.env.globals)
+        known = [k for k in self.context if isinstance(k, str)] + ["env"]
         hint = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
         return f" (did you mean {hint[0]!r}?)" if hint else ""
 
