@@ -161,7 +161,7 @@ class Notifier(api.Reporter):
         if message:
             text += f": {message}"
         if outcome is not None and outcome.left:
-            text += "\n" + "\n".join(outcome.left)
+            text += "\n" + "\n".join(str(item) for item in outcome.left)
         if lines:
             text += "\n```\n" + "\n".join(lines) + "\n```"
         body = {

@@ -15,6 +15,7 @@ from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.manifest.durations import DurationError, parse_duration
 from deployctl.output.log import GITHUB, HEARTBEAT, PLAIN, LogReporter
+from deployctl.state import LOCAL_DEFAULT as DEFAULT_STATE_DIR
 from deployctl.state import open_store
 from deployctl.state.api import StateStore
 
@@ -133,6 +134,25 @@ def reporter(args: argparse.Namespace, now: Callable[[], float]) -> Reporter:
     )
 
 
+def cli_options(args: argparse.Namespace, state_dir: str | None = None) -> tuple[str, ...]:
+    """The options this command was given that say where the run's state and
+    AWS are: what a "resume with ..." line must repeat to reach the run again.
+    Plan variables are left out (the journal holds the compiled plan, and a
+    value may be a secret)."""
+    out: list[str] = []
+    where = state_dir or args.state_dir
+    if where != DEFAULT_STATE_DIR:
+        out += ["--state-dir", where]
+    for flag, value in (
+        ("--endpoint-url", getattr(args, "endpoint_url", None)),
+        ("--region", getattr(args, "region", None)),
+        ("--profile", getattr(args, "profile", None)),
+    ):
+        if value:
+            out += [flag, str(value)]
+    return tuple(out)
+
+
 def executor(
     args: argparse.Namespace,
     *,
@@ -156,6 +176,7 @@ def executor(
         backend,
         MultiReporter(hooks),
         store=store(args, state_dir),
+        cli_options=None if state_dir else cli_options(args),
     )
 
 

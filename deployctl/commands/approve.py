@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from deployctl.commands._execute import executor
+from deployctl.commands._execute import cli_options, executor
 from deployctl.errors import EXIT_OK
+from deployctl.execute.api import NextAction
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -28,6 +29,5 @@ def run(args: argparse.Namespace) -> int:
         ex.close()
     for step in approved:
         print(f"approved {step} of run {args.run_id} as {ex.user}")
-    hint = "" if args.state_dir == ".deployctl" else f" --state-dir {args.state_dir}"
-    print(f"continue with: deployctl resume {args.run_id}{hint}")
+    print(NextAction("continue with", ("resume", args.run_id), cli_options(args)))
     return EXIT_OK

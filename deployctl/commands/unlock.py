@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from deployctl.commands._execute import cli_options
 from deployctl.errors import EXIT_OK
+from deployctl.execute.api import NextAction
 from deployctl.state import open_store
 
 
@@ -20,5 +22,6 @@ def run(args: argparse.Namespace) -> int:
     )
     was = store.unlock(args.lock_id)
     print(f"unlocked {was.describe()}")
-    print(f"run {was.run_id} can be continued with: deployctl resume {was.run_id}")
+    then = NextAction("resume", ("resume", was.run_id), cli_options(args))
+    print(f"run {was.run_id} can be continued with: {then.command}")
     return EXIT_OK

@@ -10,6 +10,7 @@ calls.
 from __future__ import annotations
 
 import abc
+import shlex
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,33 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class NextAction:
+    """Something a person can run next, kept as data: ``deployctl`` + ``argv``
+    (``("resume", RUN_ID)``) + ``options``, the options this run was started
+    with that say where its state and AWS are (``--state-dir``,
+    ``--endpoint-url``, ``--region``, ``--profile``).  The engine names the
+    command; the command layer, which parsed the options, supplies them
+    (:class:`Executor`'s ``cli_options``), so the advice is right for anyone
+    not on the defaults.  ``str()`` is the line a person copies.
+    """
+
+    label: str
+    argv: tuple[str, ...]
+    options: tuple[str, ...] = ()
+    indent: str = ""
+
+    @property
+    def command(self) -> str:
+        return shlex.join(("deployctl", *self.argv, *self.options))
+
+    def __str__(self) -> str:
+        return f"{self.indent}{self.label}: {self.command}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "argv": list(self.argv), "options": list(self.options)}
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How a run (or a rollback) ended; ``exit_code`` follows DESIGN.md."""
 
@@ -81,7 +109,8 @@ class Outcome:
     status: str
     exit_code: int
     message: str
-    left: tuple[str, ...] = ()  # what a person still has to do
+    # What a person still has to do: notes, and commands to run next.
+    left: tuple[str | NextAction, ...] = ()
     # step id -> final step status (done, failed, undone, pending...), filled
     # in for the run observers: a pipeline's environments each ended their way.
     steps: Mapping[str, str] = field(default_factory=dict)

@@ -33,6 +33,8 @@ class RunContext:
     parallelism: int = 10
     auto_approve: bool = False
     user: str = "unknown"
+    # The options a "resume with ..." line needs (Executor.cli_options).
+    cli_options: tuple[str, ...] = ()
     # Checked right before each apply and undo: armed with the lock's lease.
     guard: SendGuard = field(default_factory=SendGuard)
     # Set on a failure or an interrupt: no new forward work, gates stop waiting.

@@ -128,7 +128,7 @@ def _interrupted(ctx: RunContext, left: int) -> api.Outcome:
         api.INTERRUPTED,
         EXIT_INTERRUPTED,
         f"run {rid} interrupted during rollback; {left} undo(s) left",
-        (f"finish the rollback with: deployctl resume {rid}",),
+        (api.NextAction("finish the rollback with", ("resume", rid), ctx.cli_options),),
     )
 
 

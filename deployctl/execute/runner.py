@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 
@@ -68,12 +68,20 @@ class Executor:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         store: StateStore | None = None,
+        cli_options: Sequence[str] | None = None,
     ) -> None:
         """``lease`` (seconds, default 120) is how long the lock stays this
         run's without a renewal; calls stop :func:`margin_for` it (45 s) before
         it runs out.  ``wall`` is the clock the stored lease is written in
         (shared between processes), ``monotonic`` this process's own."""
         self.state_dir = state_dir
+        # The options every "resume with ..." line needs to reach this run
+        # again (--state-dir, --endpoint-url, ...): the command layer knows them.
+        self.cli_options: tuple[str, ...] = (
+            tuple(cli_options)
+            if cli_options is not None
+            else (() if state_dir == LOCAL_DEFAULT else ("--state-dir", state_dir))
+        )
         self.backend = backend
         self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
         self.store = store or open_store(state_dir)
@@ -146,8 +154,9 @@ class Executor:
             finally:
                 lock.close()
 
-    def _hint(self) -> str:
-        return "" if self.state_dir == LOCAL_DEFAULT else f" --state-dir {self.state_dir}"
+    def _next(self, label: str, *argv: str, indent: str = "") -> api.NextAction:
+        """A command to run next, with the options this run was given."""
+        return api.NextAction(label, argv, self.cli_options, indent)
 
     @contextlib.contextmanager
     def _stopping(self, run_id: str) -> Iterator[None]:
@@ -157,7 +166,7 @@ class Executor:
         except (LockLost, LeaseExpiring):
             raise  # the run may be going on elsewhere: those say what to check
         except StateError as exc:
-            raise exc.during(run_id, f"deployctl resume {run_id}{self._hint()}") from None
+            raise exc.during(run_id, self._next("resume", "resume", run_id).command) from None
 
     # -- commands --------------------------------------------------------------------
 
@@ -185,12 +194,13 @@ class Executor:
             if current is not None and current.status == api.ROLLBACK_INCOMPLETE:
                 raise UserError(
                     f"run {current.run_id} could not finish its rollback; finish it with "
-                    f"'deployctl rollback {current.run_id}' or pass --abandon"
+                    f"'{self._next('', 'rollback', current.run_id).command}' or pass --abandon"
                 )
             if current is not None and current.status == api.FAILED_RUN:
                 raise UserError(
                     f"run {current.run_id} failed and was not rolled back (rollback.automatic "
-                    f"is false); roll it back with 'deployctl rollback {current.run_id}' "
+                    f"is false); roll it back with "
+                    f"'{self._next('', 'rollback', current.run_id).command}' "
                     "or pass --abandon"
                 )
             if current is not None and current.digest != plan.digest:
@@ -278,6 +288,7 @@ class Executor:
             auto_approve=options.auto_approve,
             user=self.user,
             guard=self.backend.guard,
+            cli_options=self.cli_options,
         )
         self._ctx = ctx
         if self._interrupt.is_set():
@@ -319,7 +330,6 @@ class Executor:
         self._walker = Walker(ctx)
         result = self._walker.walk()
         rid = run.run_id
-        hint = self._hint()
         if result.status == "interrupted":
             ctx.write("interrupted", data={"by": "signal"})
             return self._stop(
@@ -327,7 +337,7 @@ class Executor:
                 api.INTERRUPTED,
                 EXIT_INTERRUPTED,
                 f"run {rid} interrupted; in-flight steps were journaled",
-                f"resume with: deployctl resume {rid}{hint}",
+                self._next("resume with", "resume", rid),
             )
         if result.status == "stale":
             # Someone else changed a resource mid-run: send nothing more and
@@ -337,8 +347,8 @@ class Executor:
                 api.STALE,
                 EXIT_STALE,
                 f"run {rid} stopped: {result.reason}",
-                f"put it back and go on: deployctl resume {rid}{hint}",
-                f"or undo what this run did: deployctl rollback {rid}{hint}",
+                self._next("put it back and go on", "resume", rid),
+                self._next("or undo what this run did", "rollback", rid),
                 "or accept the world as it is now: deployctl plan PLAN --out FILE, "
                 "then deployctl apply FILE",
             )
@@ -383,12 +393,11 @@ class Executor:
 
     def _paused(self, ctx: RunContext, waiting: tuple[str, ...]) -> api.Outcome:
         rid = ctx.run.run_id
-        hint = "" if self.state_dir == ".deployctl" else f" --state-dir {self.state_dir}"
-        left = []
+        left: list[str | api.NextAction] = []
         for sid in waiting:
             left.append(f"{sid}: {ctx.state.step(sid).reason}")
-            left.append(f"  approve with: deployctl approve {rid} {sid}{hint}")
-        left.append(f"then: deployctl resume {rid}{hint}")
+            left.append(self._next("approve with", "approve", rid, sid, indent="  "))
+        left.append(self._next("then", "resume", rid))
         return self._stop(
             rid, api.WAITING, EXIT_WAITING, f"run {rid} is waiting for approval", *left
         )
@@ -398,7 +407,9 @@ class Executor:
         self.journal.close()
         self.journal = self.store.journal(now=self.backend.clock.now)
 
-    def _stop(self, rid: str, status: str, exit_code: int, message: str, *left: str) -> api.Outcome:
+    def _stop(
+        self, rid: str, status: str, exit_code: int, message: str, *left: str | api.NextAction
+    ) -> api.Outcome:
         """End this process's part of a run that can be resumed (paused,
         interrupted, stale): record the status, report what is left to do."""
         self.journal.set_status(rid, status)
@@ -412,7 +423,6 @@ class Executor:
         rollback RUN`` undoes it (by ``rollback.scope``), ``--abandon`` drops it.
         """
         rid = ctx.run.run_id
-        hint = self._hint()
         ctx.write(api.RUN_FINISHED, data={"status": api.FAILED_RUN, "reason": reason})
         self.journal.set_status(rid, api.FAILED_RUN)
         return api.Outcome(
@@ -421,7 +431,7 @@ class Executor:
             EXIT_ERROR,
             f"run {rid} failed and was not rolled back (rollback.automatic: false): {reason}",
             (
-                f"roll back with: deployctl rollback {rid}{hint}",
+                self._next("roll back with", "rollback", rid),
                 "or leave it as it is: deployctl apply PLAN --abandon",
             ),
         )

@@ -21,7 +21,7 @@ def test_an_approval_pauses_the_run_with_exit_6_and_says_how_to_approve(make_exe
     outcome = executor.apply(PLAN)
     assert outcome.exit_code == 6
     assert outcome.status == "waiting"
-    assert f"deployctl approve {outcome.run_id} ok" in "\n".join(outcome.left)
+    assert f"deployctl approve {outcome.run_id} ok" in "\n".join(map(str, outcome.left))
     assert world.ops("apply") == ["a"]
     (run,) = executor.journal.runs()
     assert run.status == "waiting"

@@ -141,7 +141,7 @@ def test_inconclusive_pauses_for_a_person_who_can_let_it_pass(make_executor, wor
     executor = make_executor()
     outcome = executor.apply(gate_plan(missing_data="inconclusive"))
     assert outcome.exit_code == 6
-    assert any("approve" in line and "gate" in line for line in outcome.left)
+    assert any("approve" in str(line) and "gate" in str(line) for line in outcome.left)
     assert world.ops("apply") == ["pub", "shift"]
     assert executor.approve(outcome.run_id) == ["gate"]
     assert make_executor().resume(outcome.run_id).exit_code == 0

@@ -130,7 +130,7 @@ def test_interrupt_finishes_in_flight_work_releases_the_lock_and_resumes(make_ex
     outcome = executor.apply(plan)
     assert outcome.exit_code == 130
     assert world.ops("apply") == ["a"]  # in flight: finished and journaled
-    assert "deployctl resume" in outcome.left[0]
+    assert "deployctl resume" in str(outcome.left[0])
     (run,) = executor.journal.runs()
     assert run.status == "interrupted"
     # The lock is free and the run goes on where it stopped.

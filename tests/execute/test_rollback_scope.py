@@ -124,7 +124,7 @@ def test_without_automatic_rollback_a_failure_stops_with_exit_1_and_undoes_nothi
     assert (outcome.exit_code, outcome.status) == (1, "failed")
     assert "not rolled back" in outcome.message
     assert (
-        outcome.left[0]
+        str(outcome.left[0])
         == f"roll back with: deployctl rollback {outcome.run_id} --state-dir " + executor.state_dir
     )
     assert world.ops("undo") == [] and set(world.state) == {"a"}

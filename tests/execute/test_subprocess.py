@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,31 @@ def test_a_failed_gate_rolls_back_and_exits_3(tmp_path):
     assert result.returncode == 3, result.stdout + result.stderr
     undone = [e["step"] for e in read_world(workdir)["log"] if e["op"] == "undo"]
     assert undone == ["us-east-1/canary/stage-1/shift"]
+
+
+def test_the_next_commands_a_paused_run_prints_carry_its_options_and_work_as_printed(tmp_path):
+    """ "approve with" and "then: resume" repeat --state-dir and --region (the
+    options that say where the run is), quoted for a shell, and run as printed."""
+    workdir = new_world(tmp_path, {"metrics": {"*": {"ErrorRate": None, "Latency": 100}}})
+    where = ["--state-dir", "ci state/deploys", "--region", "eu-west-1"]
+    paused = run_fake(workdir, "apply", PLAN, *FAST, *where)
+    assert paused.returncode == 6, paused.stdout + paused.stderr
+    lines = [line.strip() for line in paused.stdout.splitlines()]
+    approve = next(line for line in lines if line.startswith("approve with: "))
+    resume = next(line for line in lines if line.startswith("then: "))
+    run_id = json.loads(run_fake(workdir, "status", "--format", "json", *where).stdout)["run"][
+        "run_id"
+    ]
+    step = "eu-west-1/canary/stage-1/analysis"  # --region placed the plan there
+    suffix = "--state-dir 'ci state/deploys' --region eu-west-1"
+    assert approve == f"approve with: deployctl approve {run_id} {step} {suffix}"
+    assert resume == f"then: deployctl resume {run_id} {suffix}"
+
+    approved = run_fake(workdir, *shlex.split(approve.removeprefix("approve with: deployctl ")))
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.splitlines()[-1] == f"continue with: deployctl resume {run_id} {suffix}"
+    data = read_world(workdir)
+    data["metrics"]["*"]["ErrorRate"] = 0.001
+    (workdir / "world.json").write_text(json.dumps(data), encoding="utf-8")
+    resumed = run_fake(workdir, *shlex.split(resume.removeprefix("then: deployctl ")))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
