@@ -101,6 +101,7 @@ def plan_from_json(
         rollback_scope=data.get("rollback", {}).get("scope", "wave"),
         publish=_publish(data.get("monitoring")),
         notify=Notify.from_json(data["notify"]) if data.get("notify") else None,
+        scopes=tuple((str(p), str(e)) for p, e in data.get("scopes", ())),
     )
     if plan.digest != digest and not allow_redacted:
         raise DeployctlError(

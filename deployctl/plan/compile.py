@@ -237,7 +237,15 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         publish=_publish(flat),
         notify=notify,
         secret_values=frozenset(secrets),
+        scopes=_scopes(manifests),
     )
+
+
+def _scopes(manifests: Sequence[m.Manifest]) -> tuple[tuple[str, str], ...]:
+    """Each (project, environment) of the file's documents, in file order, when
+    there is more than one (a pipeline's children run under its own)."""
+    scopes = tuple(dict.fromkeys((d.header.project, d.header.environment) for d in manifests))
+    return scopes if len(scopes) > 1 else ()
 
 
 def _steps(
