@@ -276,3 +276,20 @@ def test_jinja_region_points_to_the_runtime_reference(
     code, _, err = run(capsys, "validate", plan)
     assert code == 1
     assert "'region' is undefined (use ${region}: a plan file is rendered once" in err
+
+
+def test_plan_shows_several_files_in_turn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path, MINIMAL, "a.yaml")
+    second = write(tmp_path, MINIMAL.replace("project: demo", "project: billing"), "b.yaml")
+    code, out, _ = run(capsys, "plan", first, second, "--offline", "--format", "json")
+    assert code == 0
+    assert [p["project"] for p in json.loads(out)] == ["demo", "billing"]
+    code, out, _ = run(capsys, "plan", first, second, "--offline")
+    assert [line for line in out.splitlines() if line.startswith("Plan:")] == [
+        f"Plan: demo (prod): Deployment, canary, from {first}",
+        f"Plan: billing (prod): Deployment, canary, from {second}",
+    ]
+    code, _, err = run(capsys, "plan", first, second, "--out", str(tmp_path / "x.json"))
+    assert code == 1 and "--out saves one reviewed plan" in err
