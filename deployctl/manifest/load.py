@@ -100,7 +100,14 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
 
 
 def _hidden(diagnostics: Sequence[Diagnostic], redact: Redactor) -> list[Diagnostic]:
-    return [dataclasses.replace(d, message=redact(d.message)) for d in diagnostics]
+    return [
+        dataclasses.replace(
+            d,
+            message=redact(d.message),
+            source=None if d.source is None else redact(d.source),
+        )
+        for d in diagnostics
+    ]
 
 
 def _secret_vars(data: dict[str, Any], variables: Mapping[str, Any]) -> list[str]:
