@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -139,6 +140,52 @@ flags:"""
             else:
                 out.append("      - {percentage: 100, duration: stable}")
     return "\n".join(out) + "\n"
+
+
+def service_doc(n: int) -> str:
+    """One service of a many-service file: a canary of a Lambda alias with a
+    smoke test and a watch after promotion, 12 steps, its names from vars."""
+    return f"""\
+apiVersion: deployctl/v1
+kind: Deployment
+metadata: {{project: svc-{n:04d}, environment: "{{{{ stage }}}}"}}
+vars: {{stage: prod, first: 5, soak: 5m}}
+target:
+  lambda: {{function: "svc-{n:04d}-{{{{ stage }}}}", alias: live}}
+strategy:
+  type: canary
+  stages:
+    - {{traffic: "{{{{ first }}}}", duration: "{{{{ soak }}}}", metric_threshold: 0.01}}
+    - {{traffic: 10, duration: 5m, metric_threshold: 0.01}}
+    - {{traffic: 25, duration: 5m, metric_threshold: 0.01}}
+    - {{traffic: 50, duration: 5m, metric_threshold: 0.01}}
+    - {{traffic: 100, duration: stable}}
+rollback: {{triggers: "ErrorRate>5%", monitoring_time: 10m}}
+tests:
+  smoke:
+    - name: ping
+      lambda: {{function: "svc-{n:04d}-{{{{ stage }}}}", qualifier: "${{new_version}}"}}
+"""
+
+
+def services_text(services: int) -> str:
+    return "---\n".join(service_doc(n) for n in range(services))
+
+
+def cli_seconds(path: str, runs: int) -> float:
+    """Best wall time of ``deployctl validate PATH`` in a fresh interpreter:
+    start-up, imports, load, schema, render, build and compile."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "deployctl", "validate", "--quiet", path],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def plan_text(steps: int) -> str:

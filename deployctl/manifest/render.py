@@ -44,10 +44,12 @@ class _MissingEnv(Exception):
     pass
 
 
-def _env_lookup(environ: Mapping[str, str], reads: dict[str, str]) -> Callable[..., str]:
+def _env_lookup(
+    environ: Mapping[str, str], reads: Callable[[], dict[str, str]]
+) -> Callable[..., str]:
     def env(name: str, default: str | None = None) -> str:
         if name in environ:
-            reads[name] = environ[name]  # the loader decides which of these are secrets
+            reads()[name] = environ[name]  # the loader decides which of these are secrets
             return environ[name]
         if default is not None:
             return default
@@ -85,6 +87,9 @@ class RenderBudget:
         self.spent = 0.0
         self._ticks = 0
         self._since: float | None = None  # clock at the first check of this template
+        # The renderers of one file share a sandbox per environ, and its compiled
+        # templates: 1,000 documents writing "{{ stage }}" compile it once.
+        self.sandboxes: dict[int, tuple[Mapping[str, str], _Sandbox, dict[str, Any]]] = {}
 
     def tick(self) -> None:
         self._ticks += 1
@@ -242,6 +247,10 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         self.budget = budget
         self.filters = {name: _guard_filter(name, f, self.size) for name, f in self.filters.items()}
         self._sizes: dict[int, tuple[Any, int]] = {}  # big containers, measured once per render
+        self.reads: dict[str, str] = {}  # where env() records: the current renderer's
+
+    def current_reads(self) -> dict[str, str]:
+        return self.reads
 
     def output(self) -> _Output:
         return _Output()
@@ -333,7 +342,7 @@ class Renderer:
         self._env: _Sandbox | None = None
         self.env_reads: dict[str, str] = {}  # name -> value of every env() that found one
         self.context = dict(context)
-        self._cache: dict[str, jinja2.Template] = {}
+        self._cache: dict[str, jinja2.Template] = {}  # replaced by the shared one below
         self.templates: dict[Path, str] = {}  # path -> template, of each value that rendered
 
     @property
@@ -341,13 +350,18 @@ class Renderer:
         """The sandbox, built at the first template: most values are plain text,
         and a 1,000-document file would otherwise build thousands of them."""
         if self._env is None:
-            self._env = _Sandbox(
-                self._budget,
-                undefined=jinja2.StrictUndefined,
-                autoescape=False,
-                keep_trailing_newline=True,
-            )
-            self._env.globals = {"env": _env_lookup(self._environ, self.env_reads)}
+            shared = self._budget.sandboxes.get(id(self._environ))
+            if shared is None or shared[0] is not self._environ:
+                sandbox = _Sandbox(
+                    self._budget,
+                    undefined=jinja2.StrictUndefined,
+                    autoescape=False,
+                    keep_trailing_newline=True,
+                )
+                sandbox.globals = {"env": _env_lookup(self._environ, sandbox.current_reads)}
+                shared = self._budget.sandboxes[id(self._environ)] = (self._environ, sandbox, {})
+            self._env, self._cache = shared[1], shared[2]
+        self._env.reads = self.env_reads  # env() records into the renderer rendering now
         return self._env
 
     def names(self, text: str) -> set[str]:
@@ -363,14 +377,15 @@ class Renderer:
     def render_str(self, text: str) -> str:
         if "{{" not in text and "{%" not in text:
             return text
+        sandbox = self.env  # also points env() at this renderer's reads
         template = self._cache.get(text)
         if template is None:
-            template = self._cache[text] = self.env.from_string(text)
+            template = self._cache[text] = sandbox.from_string(text)
         try:
             return template.render(self.context)
         finally:
-            self.env.budget.done()
-            self.env.forget_sizes()
+            sandbox.budget.done()
+            sandbox.forget_sizes()
 
     def _did_you_mean(self, quoted: str) -> str:
         name = quoted.strip("'\"")
