@@ -74,6 +74,22 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
 
+@functools.cache
+def _kind_validators() -> dict[str, jsonschema.Draft202012Validator]:
+    """Each kind's own schema (complete: apiVersion, kind and its fields), so a
+    document of a known kind skips the top-level ``if kind == ...`` dispatch."""
+    schema = json.loads(schema_text())
+    defs = schema.get("$defs", {})
+    kinds = schema["properties"]["kind"]["enum"]
+    return {k: jsonschema.Draft202012Validator(_inline(defs[k], defs)) for k in kinds}
+
+
+def _errors(data: Any) -> list[jsonschema.ValidationError]:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    validator = _kind_validators().get(kind) if isinstance(kind, str) else None
+    return list((validator or _validator()).iter_errors(data))
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
@@ -244,9 +260,9 @@ def validate(
     left out: the template error already says what is wrong there.
     """
     templates = templates or {}
-    errors = list(_validator().iter_errors(data))
+    errors = _errors(data)
     if errors and templates and _coerce(data, errors, templates):
-        errors = list(_validator().iter_errors(data))
+        errors = _errors(data)
     skipped = tuple(skip)
     out: list[Diagnostic] = []
     for error in errors:
