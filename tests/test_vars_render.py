@@ -81,3 +81,11 @@ def test_a_template_that_fails_to_render_is_not_also_a_schema_error() -> None:
     assert got == [
         "plan.yaml:7:47: error: flags.checkout.percentage: template error: 'share' is undefined"
     ]
+
+
+def test_a_misspelt_trigger_metric_suggests_the_nearest() -> None:
+    text = PLAN + 'rollback: {triggers: "ErorRate>5%"}\n'
+    text += "metrics:\n  ErrorRate: {query: {namespace: A, metric: E, stat: Sum}}\n"
+    got = errors(text, share="5", on="true")
+    assert len(got) == 1
+    assert "unknown metric 'ErorRate' in trigger (did you mean 'ErrorRate'?)" in got[0]

@@ -66,6 +66,7 @@ def _problem(diagnostic: Any) -> dict[str, Any]:
         "file": diagnostic.file,
         "line": diagnostic.line,
         "col": diagnostic.col,
+        "column": diagnostic.col,  # the name editors and CI annotations use
         "severity": diagnostic.severity,
         "path": list(diagnostic.path or ()),
         "message": diagnostic.message,
