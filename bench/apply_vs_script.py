@@ -48,7 +48,7 @@ from deployctl.actions.aws import Clients  # noqa: E402
 from deployctl.actions.builtin import register_aws  # noqa: E402
 from deployctl.actions.cloudwatch import CloudWatchMetrics, alarm_spec  # noqa: E402
 from deployctl.actions.registry import Backend, default_registry  # noqa: E402
-from deployctl.execute.clock import RealClock  # noqa: E402
+from deployctl.core.clock import RealClock  # noqa: E402
 from deployctl.execute.runner import Executor, Options  # noqa: E402
 from deployctl.manifest.load import LoadOptions, load_text  # noqa: E402
 from deployctl.plan.compile import compile_plan  # noqa: E402

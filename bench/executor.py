@@ -40,12 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from perfdoc import DOC, write_section  # noqa: E402
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest  # noqa: E402
 from deployctl.actions.registry import Backend  # noqa: E402
-from deployctl.execute.api import Outcome, Reporter  # noqa: E402
-from deployctl.execute.clock import RealClock  # noqa: E402
+from deployctl.core.clock import RealClock  # noqa: E402
+from deployctl.core.plan import Plan, Step  # noqa: E402
+from deployctl.core.ports import Action, Observation, Outcome, Registry, Reporter, StepRequest  # noqa: E402  # noqa: E402
 from deployctl.execute.runner import Executor, Options  # noqa: E402
-from deployctl.plan.api import Plan, Step  # noqa: E402
 from deployctl.state.api import RunInfo, StateStore  # noqa: E402
 from deployctl.state.sqlite import SqliteStore  # noqa: E402
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from deployctl import __version__, argtypes, commands, config, secrets
+from deployctl.core.defaults import DEFAULT_STATE_DIR
 from deployctl.diagnostics import report
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
@@ -53,7 +54,7 @@ def common_options() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--state-dir",
-        default=".deployctl",
+        default=DEFAULT_STATE_DIR,
         type=argtypes.state,
         metavar="DIR",
         help="journal and locks: a directory (default .deployctl) or dynamodb://TABLE[?region=R]",
@@ -110,6 +111,9 @@ def build_parser(
         module.register(sub, common)
     if defaults:
         _apply_defaults(parser, defaults)
+    # `completion` describes every command: it builds the whole parser through
+    # this (commands sit below the cli layer and never import it).
+    parser.set_defaults(build_parser=build_parser)
     return parser
 
 
@@ -159,7 +163,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_ERROR
     except Exception as exc:
         try:
-            where = _crash_log(getattr(args, "state_dir", ".deployctl"))
+            where = _crash_log(getattr(args, "state_dir", DEFAULT_STATE_DIR))
         except DeployctlError as unwritable:
             where = f"not written: {unwritable}"
         print(

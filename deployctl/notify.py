@@ -15,7 +15,6 @@ errors name a webhook by its position and host only.
 
 from __future__ import annotations
 
-import abc
 import json
 import os
 import threading
@@ -26,14 +25,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from deployctl.core.ports import Sender
+from deployctl.core.records import Record, RunInfo
 from deployctl.execute import api, timeline
 from deployctl.output import summary
 from deployctl.secrets import Redactor
-from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:
-    from deployctl.manifest.model import Notify
-    from deployctl.plan.api import Plan, Step
+    from deployctl.core.plan import Notify, Plan, Step
 
 STARTED, WAITING, ROLLBACK, SUCCEEDED, FAILED = (
     "started",
@@ -50,13 +49,6 @@ _VERBS = {
     SUCCEEDED: "succeeded",
     FAILED: "failed",
 }
-
-
-class Sender(abc.ABC):
-    """Delivers one notification to one target (a topic ARN, a URL)."""
-
-    @abc.abstractmethod
-    def send(self, target: str, subject: str, payload: Mapping[str, Any]) -> None: ...
 
 
 class WebhookSender(Sender):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import jsonschema
 
-from deployctl.actions.api import ResourceState
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import ResourceState
 from deployctl.execute.observe import Observed, StepPreview
 from deployctl.output import diff as diffview
-from deployctl.plan.api import Plan, Step
 
 SCHEMA = json.loads(
     (Path(__file__).parents[1] / "schemas" / "plan-output-v1.schema.json").read_text()

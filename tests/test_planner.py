@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from deployctl.core.plan import Plan, Step
 from deployctl.errors import CycleError
 from deployctl.manifest import LoadOptions, load_file, load_text
 from deployctl.manifest.presets import Preset, parse_preset
 from deployctl.plan import compile_plan
-from deployctl.plan.api import Plan, Step
 from deployctl.plan.graph import StepGraph
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,8 +17,8 @@ import pytest
 from deployctl.actions.sandbox.faults import SandboxMetrics, healthy, parse_fault
 from deployctl.actions.sandbox.ids import IdMap
 from deployctl.cli import main
+from deployctl.core.plan import Step
 from deployctl.errors import UserError
-from deployctl.plan.api import Step
 
 ROOT = Path(__file__).parents[1]
 FAST = ["--sandbox", "--sandbox-speed", "1000000"]

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from deployctl.cli import main
+from deployctl.core.plan import Plan
 from deployctl.execute.observe import Observed
-from deployctl.execute.planfile import save
 from deployctl.manifest import load_text
 from deployctl.manifest.secrets import credential_values, looks_secret, ssm_name_problem
 from deployctl.plan import compile_plan
-from deployctl.plan.api import Plan
+from deployctl.preview.planfile import save
 from deployctl.secrets import Redactor
 
 BEARER = "Bearer abc-l1teral-t0ken"

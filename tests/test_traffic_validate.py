@@ -10,7 +10,7 @@ import pytest
 
 from deployctl.cli import main
 from deployctl.commands._load import load_plan
-from deployctl.plan.api import Plan
+from deployctl.core.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 

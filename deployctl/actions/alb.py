@@ -20,16 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import (
-    PASS,
-    Action,
-    CheckResult,
-    Observation,
-    Preview,
-    Registry,
-    ResourceState,
-    StepRequest,
-)
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import (
     COLORS,
@@ -40,8 +30,20 @@ from deployctl.actions.common import (
     other,
 )
 from deployctl.actions.target_health import Unhealthy, deregistration_delay, wait_healthy
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import (
+    PASS,
+    Action,
+    CheckResult,
+    Observation,
+    Preview,
+    Registry,
+    ResourceState,
+    StepRequest,
+)
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 Weights = dict[str, int]  # colour -> weight
 
@@ -231,7 +233,7 @@ class Shift(_Observed):
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         key = listener_key(step, params)
         by_arn = dict(states[key]["weights"])
-        if "${" in str(params["to"]):
+        if is_unresolved(params["to"]):
             return Preview(f"{params['weight']}% to the side found at run time", True)
         want = target_weights(str(params["to"]), int(params["weight"]))
         if _colours(params, by_arn) == want:
@@ -339,6 +341,6 @@ class Drain(CheckAction):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("alb.discover", Discover(clients))
-    registry.register("alb.shift", Shift(clients))
-    registry.register("alb.drain", Drain(clients))
+    registry.register(StepKind.ALB_DISCOVER, Discover(clients))
+    registry.register(StepKind.ALB_SHIFT, Shift(clients))
+    registry.register(StepKind.ALB_DRAIN, Drain(clients))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import FAIL, NO_DATA, PASS, Action, CheckResult, Observation, Registry
-from deployctl.actions.api import StepRequest as Request
+from deployctl.core.kinds import StepKind
+from deployctl.core.ports import FAIL, NO_DATA, PASS, Action, CheckResult, Observation, Registry
+from deployctl.core.ports import StepRequest as Request
 from deployctl.errors import DeployctlError
 from deployctl.manifest.triggers import Trigger
 
@@ -91,4 +92,4 @@ class AnalysisGate(Action):
 
 def register(registry: Registry) -> None:
     """Built-ins come in the same way a plugin's actions do."""
-    registry.register("gate.analysis", AnalysisGate())
+    registry.register(StepKind.GATE_ANALYSIS, AnalysisGate())

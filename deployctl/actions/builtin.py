@@ -17,8 +17,8 @@ from deployctl.actions import (
     smoke,
     ssm_secrets,
 )
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
+from deployctl.core.ports import Registry
 
 MODULES = (
     lambda_,

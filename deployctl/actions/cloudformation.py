@@ -27,11 +27,13 @@ from typing import Any
 from botocore.exceptions import ClientError, WaiterError
 
 from deployctl import files
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import UserError
-from deployctl.plan.api import Step
 
 MAX_BODY = 51_200  # bytes: larger templates must come from S3 (TemplateURL)
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -347,7 +349,7 @@ class Deploy(Action):
 
     def change_set(self, step: Step, params: Mapping[str, Any]) -> list[str] | None:
         body, wanted, capabilities = _wanted(step, params)
-        if any("${" in v for v in wanted.values()):
+        if any(is_unresolved(v) for v in wanted.values()):
             return ["(parameters known only during the run: no change set)"]
         stack = _Stack(self.clients, step, params)
         name = _change_set_name("plan", _sha(body + json.dumps(wanted, sort_keys=True))[:16])
@@ -432,4 +434,4 @@ class Deploy(Action):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("cloudformation.deploy", Deploy(clients))
+    registry.register(StepKind.CLOUDFORMATION_DEPLOY, Deploy(clients))

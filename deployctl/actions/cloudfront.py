@@ -24,10 +24,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, ReadAction, other
-from deployctl.plan.api import Step
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.refs import is_unresolved
 
 MAX_STAGING_WEIGHT = 15  # percent: CloudFront's SingleWeight limit
 
@@ -233,7 +235,7 @@ class Shift(_Observed):
         key = distribution_key(params)
         live = states[key]
         to, weight = str(params["to"]), int(params["weight"])
-        if "${" in to:
+        if is_unresolved(to):
             return Preview(f"{weight}% to the side found at run time", True)
         if weight == 100:
             want: dict[str, Any] = {"origin": str(params[f"{to}_origin"]), "policy_id": None}
@@ -302,5 +304,5 @@ class Shift(_Observed):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("cloudfront.discover", Discover(clients))
-    registry.register("cloudfront.shift", Shift(clients))
+    registry.register(StepKind.CLOUDFRONT_DISCOVER, Discover(clients))
+    registry.register(StepKind.CLOUDFRONT_SHIFT, Shift(clients))

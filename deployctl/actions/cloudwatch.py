@@ -23,13 +23,20 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.aws import Clients
-from deployctl.execute import api
-from deployctl.execute.api import MetricsSource, RunObserver
-from deployctl.manifest.model import MetricDef, MetricQuery
-from deployctl.plan.api import Plan
-from deployctl.state.api import RunInfo
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import MetricDef, MetricQuery, Plan
+from deployctl.core.ports import (
+    Action,
+    MetricsSource,
+    Observation,
+    Outcome,
+    Registry,
+    RunObserver,
+    StepRequest,
+)
+from deployctl.core.records import RunInfo
+from deployctl.core.status import RunStatus, StepStatus
 
 QueryKey = tuple[str, str, str, tuple[tuple[str, str], ...], int]
 
@@ -240,7 +247,7 @@ class Alarms(Action):
 
 def deployment_metrics(
     plan: Plan,
-    outcome: api.Outcome,
+    outcome: Outcome,
     duration: float,
     dimensions: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -248,9 +255,9 @@ def deployment_metrics(
     (a run rolled back by hand counts too), and the run's seconds, with
     ``dimensions`` (default: the plan's project and environment)."""
     assert plan.publish is not None
-    rolled_back = outcome.status in (api.ROLLED_BACK, api.ROLLBACK_INCOMPLETE)
+    rolled_back = outcome.status in (RunStatus.ROLLED_BACK, RunStatus.ROLLBACK_INCOMPLETE)
     values = {
-        "DeploymentSuccess": (1.0 if outcome.status == api.SUCCEEDED else 0.0, "Count"),
+        "DeploymentSuccess": (1.0 if outcome.status == RunStatus.SUCCEEDED else 0.0, "Count"),
         "RollbackCount": (1.0 if rolled_back else 0.0, "Count"),
         "DeploymentDuration": (round(duration, 3), "Seconds"),
     }
@@ -283,7 +290,7 @@ def watched(plan: Plan) -> list[tuple[str | None, dict[str, str], str]]:
     """
     out: list[tuple[str | None, dict[str, str], str]] = []
     for step in plan.steps:
-        if step.kind == "cloudwatch.alarms":
+        if step.kind == StepKind.CLOUDWATCH_ALARMS:
             dims = {str(k): str(v) for k, v in (step.params.get("dimensions") or {}).items()}
             prefix = step.id[: -len(ALARMS_STEP)] if step.id.endswith(ALARMS_STEP) else ""
             if all((step.region, dims) != (r, d) for r, d, _ in out):
@@ -294,7 +301,7 @@ def watched(plan: Plan) -> list[tuple[str | None, dict[str, str], str]]:
     return [(region, {"Environment": plan.environment, "Project": plan.project}, "")]
 
 
-def ended_as(outcome: api.Outcome, prefix: str) -> str | None:
+def ended_as(outcome: Outcome, prefix: str) -> str | None:
     """How the steps under ``prefix`` ended, as a run status: succeeded when
     every one is done (dev, before staging failed and was rolled back alone),
     None when none of them ran (a pipeline that stopped before prod), else
@@ -307,10 +314,10 @@ def ended_as(outcome: api.Outcome, prefix: str) -> str | None:
         for sid, status in outcome.steps.items()
         if sid.startswith(prefix) and not sid.endswith(ALARMS_STEP)
     ]
-    if all(status == "pending" for status in mine):
+    if all(status == StepStatus.PENDING for status in mine):
         return None
-    if all(status == "done" for status in mine):
-        return api.SUCCEEDED
+    if all(status == StepStatus.DONE for status in mine):
+        return RunStatus.SUCCEEDED
     return outcome.status
 
 
@@ -331,7 +338,7 @@ class DeploymentMetrics(RunObserver):
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
-    def run_ended(self, plan: Plan, run: RunInfo, outcome: api.Outcome, duration: float) -> None:
+    def run_ended(self, plan: Plan, run: RunInfo, outcome: Outcome, duration: float) -> None:
         if plan.publish is None:
             return
         by_region: dict[str | None, list[dict[str, Any]]] = {}
@@ -349,4 +356,4 @@ class DeploymentMetrics(RunObserver):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("cloudwatch.alarms", Alarms(clients))
+    registry.register(StepKind.CLOUDWATCH_ALARMS, Alarms(clients))

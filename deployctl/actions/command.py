@@ -10,8 +10,9 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.common import ActionError, truncate
+from deployctl.core.kinds import StepKind
+from deployctl.core.ports import Action, Observation, Registry, StepRequest
 
 POLL = 0.25  # seconds between looks at the cancel flag while the program runs
 
@@ -82,4 +83,4 @@ class RunCommand(Action):
 
 def register(registry: Registry, clients: object = None) -> None:
     """``clients`` is unused (no AWS here); accepted so every module registers alike."""
-    registry.register("command.run", RunCommand())
+    registry.register(StepKind.COMMAND_RUN, RunCommand())

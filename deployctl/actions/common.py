@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, StepRequest
+from deployctl.core.ports import Action, Observation, StepRequest
 from deployctl.errors import DeployctlError
 
 COLORS = ("blue", "green")

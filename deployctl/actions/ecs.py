@@ -27,7 +27,12 @@ from typing import Any
 
 from deployctl.actions import alb
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import (
+from deployctl.actions.aws import Clients
+from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
+from deployctl.actions.target_health import Unhealthy, group_name, read_health, wait_healthy
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import (
     Action,
     Observation,
     Preview,
@@ -35,11 +40,8 @@ from deployctl.actions.api import (
     ResourceState,
     StepRequest,
 )
-from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
-from deployctl.actions.target_health import Unhealthy, group_name, read_health, wait_healthy
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 
 class EcsAction(Action):
@@ -233,7 +235,7 @@ class UpdateService(EcsAction):
         return live.idle_service(params, to), live.idle_service(params, other(to))
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        if "${" in str(params["to"]) or "${" in str(params["task_definition"]):
+        if is_unresolved(params["to"]) or is_unresolved(params["task_definition"]):
             # (``plan`` reads the service once the revision to run is predicted)
             return (f"ecs-service {step.region} {params['cluster']}/${{idle_color}}",)
         idle, serving = self._names(params)
@@ -356,7 +358,7 @@ class UpdateService(EcsAction):
 def register(registry: Registry, clients: Clients) -> None:
     from deployctl.actions import ecs_taskdef, ecs_tasksets  # noqa: PLC0415 - they import this
 
-    registry.register("ecs.discover", Discover(clients))
-    registry.register("ecs.update_service", UpdateService(clients))
+    registry.register(StepKind.ECS_DISCOVER, Discover(clients))
+    registry.register(StepKind.ECS_UPDATE_SERVICE, UpdateService(clients))
     ecs_taskdef.register(registry, clients)
     ecs_tasksets.register(registry, clients)

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from deployctl.actions.common import COLORS, ActionError
-from deployctl.execute.api import Clock
+from deployctl.core.ports import Clock
 from deployctl.manifest.durations import format_duration
 
 STEADY = "STEADY_STATE"

@@ -32,11 +32,13 @@ from botocore.exceptions import ClientError
 
 from deployctl import files
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.ecs import EcsAction
-from deployctl.plan.api import Step
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.refs import is_unresolved
 
 DIGEST_TAG = "deployctl:digest"
 
@@ -181,11 +183,11 @@ class Register(EcsAction):
     def _family(self, params: Mapping[str, Any]) -> str | None:
         if params.get("file"):
             try:
-                return str(self._file(str(params["file"]), "ecs.register")["family"])
+                return str(self._file(str(params["file"]), StepKind.ECS_REGISTER)["family"])
             except ActionError:
                 return None
         base = str(params.get("base") or "")
-        return None if "${" in base or not base else live.family_of(base)
+        return None if is_unresolved(base) or not base else live.family_of(base)
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
         family = self._family(params)
@@ -225,4 +227,4 @@ class Register(EcsAction):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("ecs.register", Register(clients))
+    registry.register(StepKind.ECS_REGISTER, Register(clients))

@@ -28,13 +28,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.ecs import EcsAction
 from deployctl.actions.target_health import group_name
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Observation, Preview, Registry, StepRequest
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 COPIED = ("launchType", "capacityProviderStrategy", "networkConfiguration")
 
@@ -77,7 +79,7 @@ class CreateTaskSet(_TaskSets):
     """``ecs.create_task_set``: outputs ``task_set`` (its ARN) and ``health``."""
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        if "${" in str(params["task_definition"]):
+        if is_unresolved(params["task_definition"]):
             # (``plan`` reads the service once the revision to run is predicted)
             return (f"ecs-service {step.region} {params['cluster']}/${{task_definition}}",)
         return super().resources(step, params)
@@ -305,6 +307,6 @@ class DeleteTaskSet(_TaskSets):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("ecs.create_task_set", CreateTaskSet(clients))
-    registry.register("ecs.set_primary", SetPrimary(clients))
-    registry.register("ecs.delete_task_set", DeleteTaskSet(clients))
+    registry.register(StepKind.ECS_CREATE_TASK_SET, CreateTaskSet(clients))
+    registry.register(StepKind.ECS_SET_PRIMARY, SetPrimary(clients))
+    registry.register(StepKind.ECS_DELETE_TASK_SET, DeleteTaskSet(clients))

@@ -19,7 +19,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from deployctl.actions.api import (
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import (
     Action,
     Observation,
     Preview,
@@ -29,7 +31,6 @@ from deployctl.actions.api import (
     StepRequest,
 )
 from deployctl.errors import DeployctlError
-from deployctl.plan.api import Step
 
 APPCONFIG_DEFAULT_STRATEGY = "AppConfig.AllAtOnce"
 APPCONFIG_POLL_SECONDS = 5.0
@@ -312,4 +313,4 @@ def _find_id(items: list[dict[str, Any]], wanted: str, what: str) -> str:
 
 
 def register(registry: Registry, clients: ClientFactory) -> None:
-    registry.register("flag.set", FlagSet(clients))
+    registry.register(StepKind.FLAG_SET, FlagSet(clients))

@@ -19,12 +19,14 @@ from botocore.exceptions import ClientError
 
 from deployctl import files
 from deployctl.actions import lambda_state as ls
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import ResourceChanged, UserError
-from deployctl.plan.api import Step
 
 LATEST = "$LATEST"
 
@@ -249,7 +251,7 @@ class Publish(_LambdaAction):
             "Description": f"deployctl {request.run_id}",
         }
         sha = request.params.get("code_sha256")
-        if sha and "${" not in str(sha):
+        if sha and not is_unresolved(sha):
             args["CodeSha256"] = str(sha)
         published = self.client(request).publish_version(**args)
         return self._outputs(request, str(published["Version"]))
@@ -300,7 +302,7 @@ class Shift(_LambdaAction):
         took this one's lock over) and :class:`ResourceChanged` stops the run.
         """
         revision = str(request.params.get("alias_revision") or "")
-        if not revision or "${" in revision:
+        if not revision or is_unresolved(revision):
             return None
         return self._update(
             request, want, revision, f"revision {revision}, as the last step left it"
@@ -367,7 +369,7 @@ class Shift(_LambdaAction):
 
         def known(name: str, default: str) -> str:
             value = str(params[name])
-            return default if "${" in value else value
+            return default if is_unresolved(value) else value
 
         stable = known("stable_version", str(live["version"]) if live else ls.NEW)
         want = target_state(known("new_version", ls.NEW), stable, float(params["weight"]))
@@ -460,9 +462,9 @@ class CleanupVersions(_LambdaAction):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("lambda.update_code", UpdateCode(clients))
-    registry.register("lambda.publish", Publish(clients))
-    registry.register("lambda.shift", Shift(clients))
-    registry.register("lambda.cleanup_versions", CleanupVersions(clients))
-    registry.register("lambda.invoke", InvokeAction(clients))
-    registry.register("smoke.lambda", SmokeLambda(clients))
+    registry.register(StepKind.LAMBDA_UPDATE_CODE, UpdateCode(clients))
+    registry.register(StepKind.LAMBDA_PUBLISH, Publish(clients))
+    registry.register(StepKind.LAMBDA_SHIFT, Shift(clients))
+    registry.register(StepKind.LAMBDA_CLEANUP_VERSIONS, CleanupVersions(clients))
+    registry.register(StepKind.LAMBDA_INVOKE, InvokeAction(clients))
+    registry.register(StepKind.SMOKE_LAMBDA, SmokeLambda(clients))

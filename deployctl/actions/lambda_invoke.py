@@ -11,9 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import FAIL, PASS, Action, CheckResult, Observation, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, CheckAction, truncate
+from deployctl.core.ports import FAIL, PASS, Action, CheckResult, Observation, StepRequest
 
 # Lambda stops every function by 900 s, so waiting a little longer than that
 # means a read timeout can only be a lost connection: botocore then retries,

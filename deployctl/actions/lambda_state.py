@@ -14,8 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deployctl.actions.api import ResourceState
 from deployctl.actions.aws import Clients
+from deployctl.core.ports import ResourceState
 
 NEW = "new"
 NEW_CODE = "new-code"

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import DeployctlError, UserError
-from deployctl.plan.api import Step
 
 
 class ClientFactory(Protocol):
@@ -149,7 +150,7 @@ class Snapshot(Action):
 
 
 def register(registry: Registry, clients: ClientFactory) -> None:
-    registry.register("rds.snapshot", Snapshot(clients))
+    registry.register(StepKind.RDS_SNAPSHOT, Snapshot(clients))
 
 
 # --- point-in-time restore ------------------------------------------------------

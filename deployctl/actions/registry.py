@@ -12,14 +12,12 @@ harness (:mod:`deployctl.testing`), in the process it runs the CLI in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from deployctl.actions import analysis
-from deployctl.actions.api import Registry
-from deployctl.execute.api import Clock, MetricsSource, Reporter, RunObserver
-from deployctl.execute.clock import RealClock
+from deployctl.core.clock import RealClock
+from deployctl.core.ports import Clock, MetricsSource, Registry, Reporter, RunObserver, Sender
 from deployctl.state.lease import SendGuard
 
 BUILTINS = (analysis.register,)
@@ -34,9 +32,10 @@ class Backend:
     observers: tuple[RunObserver, ...] = ()  # told when a run ends (deployment metrics)
     # Checked before every mutating call; the executor arms it with its lease.
     guard: SendGuard = field(default_factory=SendGuard)
-    # The plan's notifications (notify:), given a function that logs a failure
-    # to send; None: this backend sends none (the sandbox, the test harness).
-    notifier: Callable[[Callable[[str], None]], Reporter] | None = None
+    # Sends the plan's SNS notifications (notify:; the commands wrap it in a
+    # deployctl.notify.Notifier); None: this backend sends none (the sandbox,
+    # the test harness).
+    sns: Sender | None = None
 
 
 def default_registry(*, plugins: bool = True) -> Registry:
@@ -67,15 +66,11 @@ def load_backend(
         DeploymentMetrics,
     )
     from deployctl.actions.sns import SnsSender  # noqa: PLC0415
-    from deployctl.notify import Notifier  # noqa: PLC0415
 
     guard = SendGuard()
     clients = Clients(profile=profile, region=region, endpoint_url=endpoint_url, guard=guard)
     registry = default_registry()
     register_aws(registry, clients)
-
-    def notifier(log: Callable[[str], None]) -> Reporter:
-        return Notifier(sns=SnsSender(clients), log=log)
 
     return Backend(
         registry,
@@ -83,5 +78,5 @@ def load_backend(
         CloudWatchMetrics(clients),
         observers=(DeploymentMetrics(clients),),
         guard=guard,
-        notifier=notifier,
+        sns=SnsSender(clients),
     )

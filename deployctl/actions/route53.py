@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deployctl.actions.api import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
 from deployctl.actions.route53_health import Failing, wait_passing
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import ResourceChanged
-from deployctl.plan.api import Step
 
 RecordSet = dict[str, Any]
 
@@ -286,7 +288,7 @@ class Shift(ObservedRecords):
         self.clients = clients
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        if "${" in str(params["to"]):
+        if is_unresolved(params["to"]):
             return Preview(f"{params['weight']}% to the side found at run time", True)
         want = _wanted_weights(step, params)
         records = _Weighted(self.clients, step, params)
@@ -335,5 +337,5 @@ class Shift(ObservedRecords):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("route53.discover", Discover(clients))
-    registry.register("route53.shift", Shift(clients))
+    registry.register(StepKind.ROUTE53_DISCOVER, Discover(clients))
+    registry.register(StepKind.ROUTE53_SHIFT, Shift(clients))

@@ -16,8 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from deployctl.core.ports import Clock
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import Clock
 from deployctl.manifest.durations import format_duration
 
 HEALTHY_SHARE = 0.18  # Route 53's own threshold

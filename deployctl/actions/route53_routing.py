@@ -23,7 +23,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deployctl.actions.api import Observation, Preview, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, health_timeout
 from deployctl.actions.route53 import ObservedRecords, change, fqdn, record_sets, same_record
@@ -35,8 +34,10 @@ from deployctl.actions.route53_health import (
     retire,
     wait_passing,
 )
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import Observation, Preview, Registry, StepRequest
 from deployctl.manifest.routing import continent
-from deployctl.plan.api import Step
 
 DEFAULT_ID = "default"
 PRIMARY_ID = "primary"
@@ -311,4 +312,4 @@ class Routing(ObservedRecords):
 
 
 def register(registry: Registry, clients: Clients) -> None:
-    registry.register("route53.routing", Routing(clients))
+    registry.register(StepKind.ROUTE53_ROUTING, Routing(clients))

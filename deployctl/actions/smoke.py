@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl import __version__
-from deployctl.actions.api import FAIL, PASS, CheckResult, Registry, StepRequest
 from deployctl.actions.common import CheckAction, truncate
+from deployctl.core.kinds import StepKind
+from deployctl.core.ports import FAIL, PASS, CheckResult, Registry, StepRequest
 
 MAX_BODY = 1 << 20  # enough to find a marker; a health page is not a download
 MAX_WAIT = 30.0
@@ -78,4 +79,4 @@ class SmokeHttp(CheckAction):
 
 def register(registry: Registry, clients: object = None) -> None:
     """``clients`` is unused (no AWS here); accepted so every module registers alike."""
-    registry.register("smoke.http", SmokeHttp())
+    registry.register(StepKind.SMOKE_HTTP, SmokeHttp())

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployctl.actions.aws import Clients
-from deployctl.notify import Sender
+from deployctl.core.ports import Sender
 
 
 class SnsSender(Sender):

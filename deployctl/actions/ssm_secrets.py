@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from deployctl.actions.api import Registry, SecretSource
 from deployctl.actions.aws import Clients
+from deployctl.core.ports import Registry, SecretSource
 from deployctl.errors import DeployctlError
 from deployctl.manifest.secrets import SSM_SCHEME
 

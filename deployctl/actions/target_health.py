@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from deployctl.core.ports import Clock
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import Clock
 from deployctl.manifest.durations import format_duration
 
 HEALTHY = "healthy"

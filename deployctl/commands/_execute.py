@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from deployctl import argtypes
 from deployctl.actions import registry
 from deployctl.actions.registry import Backend
+from deployctl.core.defaults import DEFAULT_STATE_DIR
+from deployctl.core.ports import MultiReporter, Outcome, Reporter
 from deployctl.errors import UserError
-from deployctl.execute.api import MultiReporter, Outcome, Reporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.manifest.durations import DurationError, parse_duration
 from deployctl.output.log import GITHUB, HEARTBEAT, PLAIN, LogReporter
-from deployctl.state import LOCAL_DEFAULT as DEFAULT_STATE_DIR
 from deployctl.state import open_store
 from deployctl.state.api import StateStore
 
@@ -168,15 +168,17 @@ def executor(
             profile=args.profile, region=args.region, endpoint_url=args.endpoint_url
         )
     view = None if quiet else reporter(args, backend.clock.now)
-    if view is not None and backend.notifier is not None:
-        view = MultiReporter([view, backend.notifier(view.message)])
+    if view is not None and backend.sns is not None:
+        from deployctl.notify import Notifier  # noqa: PLC0415 - only when a backend sends
+
+        view = MultiReporter([view, Notifier(sns=backend.sns, log=view.message)])
     hooks = [view] if view is not None else []
     return Executor(
         state_dir or args.state_dir,
         backend,
         MultiReporter(hooks),
         store=store(args, state_dir),
-        cli_options=None if state_dir else cli_options(args),
+        cli_options=cli_options(args, state_dir),
     )
 
 

@@ -6,11 +6,11 @@ import argparse
 import dataclasses
 import os
 
+from deployctl.core.plan import Plan
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file
 from deployctl.manifest.model import Manifest
 from deployctl.plan import compile_plan
-from deployctl.plan.api import Plan
 from deployctl.plan.compile import flat_docs
 from deployctl.secrets import Redactor, remember
 

@@ -9,8 +9,8 @@ import os
 
 from deployctl import argtypes
 from deployctl.commands._execute import executor, finish, options
+from deployctl.core.plan import Plan
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING, UserError
-from deployctl.plan.api import Plan
 from deployctl.state import local_dir
 
 SUBDIR = "sandbox"  # under --state-dir: a sandbox run never meets a real one

@@ -8,7 +8,7 @@ import dataclasses
 from deployctl.commands import _sandbox
 from deployctl.commands._execute import add_run_options, executor, finish, options
 from deployctl.commands._load import load_plan
-from deployctl.execute import planfile
+from deployctl.preview import planfile
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

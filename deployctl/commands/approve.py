@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from deployctl.commands._execute import cli_options, executor
+from deployctl.core.ports import NextAction
 from deployctl.errors import EXIT_OK
-from deployctl.execute.api import NextAction
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]

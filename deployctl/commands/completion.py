@@ -40,9 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             "shell completion needs shtab: pip install 'deployctl[completion]'"
         ) from None
-    from deployctl.cli import build_parser  # noqa: PLC0415 - the parser imports this module
-
-    parser = build_parser()
+    parser: argparse.ArgumentParser = args.build_parser()  # every command (set by the cli)
     _mark_files(parser, shtab)
     sys.stdout.write(shtab.complete(parser, shell=args.shell))
     return EXIT_OK

@@ -14,13 +14,13 @@ import sys
 from typing import TYPE_CHECKING
 
 from deployctl.commands._load import load_plan
+from deployctl.core.plan import Plan
 from deployctl.errors import EXIT_CHANGES, EXIT_OK, UserError
 from deployctl.output import diff as diffview
 from deployctl.output import planview
-from deployctl.plan.api import Plan
 
 if TYPE_CHECKING:
-    from deployctl.actions.api import Registry
+    from deployctl.core.ports import Registry
     from deployctl.execute.observe import Observed
 
 FORMATS = ("json", "markdown", "text")
@@ -118,7 +118,7 @@ def _one(plan: Plan, args: argparse.Namespace) -> tuple[str, bool]:
     else:
         text = diffview.render_json(diff)
     if args.out:
-        from deployctl.execute.planfile import save  # noqa: PLC0415
+        from deployctl.preview.planfile import save  # noqa: PLC0415
 
         try:
             save(args.out, plan, observed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from deployctl.commands._execute import cli_options
+from deployctl.core.ports import NextAction
 from deployctl.errors import EXIT_OK
-from deployctl.execute.api import NextAction
 from deployctl.state import open_store
 
 

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from deployctl.actions.api import Registry, StepRequest
-from deployctl.execute.api import Clock, MetricsSource, Reporter
+from deployctl.core.plan import MetricDef, MetricQuery, Plan, Step
+from deployctl.core.ports import Clock, MetricsSource, Registry, Reporter, StepRequest
 from deployctl.execute.refs import Resolver, SecretRefs
 from deployctl.execute.state import RunState, apply_record, token_for
-from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.manifest.secrets import credential_values
-from deployctl.plan.api import Plan, Step
 from deployctl.secrets import Redactor, remember
-from deployctl.state.api import Journal, Lock, Record, RunInfo
+from deployctl.state.api import Deferred, Journal, Lock, Record, RunInfo
 from deployctl.state.lease import SendGuard
+
+# How long a step's deferred done record waits for a dependent's intent to
+# share its commit (one fsync instead of two on the critical path) before it
+# commits alone; docs/performance.md.
+DEFER_GRACE = 0.005
+# The seq a deferred record is folded with until its commit gives the real one.
+_PROVISIONAL = 1 << 62
+
+
+@dataclass(frozen=True)
+class _Unreported:
+    deferred: Deferred
+    step_id: str
+    shown: Mapping[str, Any] | None  # the data with its secrets, folded in this process
 
 
 @dataclass
@@ -44,6 +56,11 @@ class RunContext:
     def __post_init__(self) -> None:
         self.resolver = Resolver(self.plan, self._outputs)
         self._state_lock = threading.Lock()
+        # Deferred records not yet reported, oldest first: they are reported
+        # before any record written after them, so the reporters (and the
+        # crash hooks among them) see the journal's commit order.
+        self._unreported: list[_Unreported] = []
+        self._report_lock = threading.RLock()
         self._redact = Redactor(self.plan.secret_values)
         remember(*self.plan.secret_values)
         self.secret_refs = SecretRefs(self.registry, self.learn_secret)
@@ -84,8 +101,71 @@ class RunContext:
         if step_id is not None:
             with self._state_lock:
                 apply_record(self.state.step(step_id), record)
-        self.reporter.record(record)
+        with self._report_lock:
+            self._report_deferred(wait=False)
+            self.reporter.record(record)
         return record
+
+    def _report_deferred(self, *, wait: bool = True) -> None:
+        """Fold and report the deferred records queued so far, oldest first;
+        without ``wait``, only those already durable (those queued before a
+        write that returned)."""
+        with self._report_lock:
+            while self._unreported:
+                item = self._unreported[0]
+                if not wait and not item.deferred.ready():
+                    return
+                record = item.deferred.settle(DEFER_GRACE)
+                if item.shown is not None:
+                    record = replace(record, data=dict(item.shown))
+                with self._state_lock:
+                    apply_record(self.state.step(item.step_id), record)
+                self._unreported.pop(0)
+                self.reporter.record(record)
+
+    def write_deferred(
+        self,
+        type: str,
+        step_id: str,
+        *,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Callable[[bool], Record]:
+        """Queue a record to share the next commit (:meth:`Journal.defer`) and
+        fold it into the live state now, so dependents can be scheduled and
+        read its outputs while it waits; the function returned settles it
+        (durable, folded with its real ``seq``, reported) and raises what its
+        commit raised; told whether the record released a dependent, it waits
+        up to :data:`DEFER_GRACE` for that dependent's intent to share the commit.  Nothing a dependent sends goes out before its own
+        intent is durable, and that intent commits after this record."""
+        stored = self._redact.data(dict(data)) if data and self._redact.secrets else data
+        with self._report_lock:
+            deferred = self.journal.defer(
+                self.run.run_id, type, step_id=step_id, attempt=attempt, token=token, data=stored
+            )
+            shown = dict(data) if stored is not data and data is not None else None
+            self._unreported.append(_Unreported(deferred, step_id, shown))
+        provisional = Record(
+            _PROVISIONAL,
+            self.run.run_id,
+            type,
+            step_id,
+            attempt,
+            token,
+            self.clock.now(),
+            dict(data or {}),
+        )
+        with self._state_lock:
+            apply_record(self.state.step(step_id), provisional)
+
+        def settle(released: bool) -> Record:
+            # Wait for a dependent's intent only when this record released one.
+            record = deferred.settle(DEFER_GRACE if released else 0.0)
+            self._report_deferred()
+            return record
+
+        return settle
 
     def request(self, step: Step, params: Mapping[str, Any], attempt: int) -> StepRequest:
         """The action's request for ``step``.

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployctl.actions.api import FAIL, NO_DATA, Action, StepRequest
+from deployctl.core.plan import Step
+from deployctl.core.ports import FAIL, NO_DATA, Action, StepRequest
+from deployctl.core.status import StepStatus
 from deployctl.execute import api
-from deployctl.plan.api import Step
 
 if TYPE_CHECKING:
     from deployctl.execute.context import RunContext
@@ -30,7 +31,7 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
         ctx.write(
             api.DONE, step.id, attempt=attempt, data={"outputs": {}, "approved_by": st.approved_by}
         )
-        return api.StepResult(step.id, "done", attempt=attempt)
+        return api.StepResult(step.id, StepStatus.DONE, attempt=attempt)
     params = request.params
     live = action.window(request)
     duration = float(params.get("duration", step.wait) or 0.0) if live is None else live
@@ -53,7 +54,7 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
                 attempt=attempt,
                 data={"during": "gate", "checks": number},
             )
-            return api.StepResult(step.id, "interrupted", attempt=attempt)
+            return api.StepResult(step.id, StepStatus.INTERRUPTED, attempt=attempt)
         number += 1
         result = action.check(request)
         verdict = result.status
@@ -86,12 +87,12 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
             )
         if error:
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
-            return api.StepResult(step.id, "failed", error=error, attempt=attempt)
+            return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
         if verdict == NO_DATA and policy == "inconclusive":
             reason = f"gate {step.id} is inconclusive: {result.detail}"
             ctx.write(api.WAITING_RECORD, step.id, attempt=attempt, data={"reason": reason})
-            return api.StepResult(step.id, "waiting", attempt=attempt)
+            return api.StepResult(step.id, StepStatus.WAITING, attempt=attempt)
         if ctx.clock.now() >= end:
             break
     ctx.write(api.DONE, step.id, attempt=attempt, data={"outputs": {}, "checks": number})
-    return api.StepResult(step.id, "done", attempt=attempt)
+    return api.StepResult(step.id, StepStatus.DONE, attempt=attempt)

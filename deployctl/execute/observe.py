@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployctl.actions.api import Action, Read, Registry, ResourceState
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Action, Read, Registry, ResourceState
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import DeployctlError
 from deployctl.execute.refs import Resolver, UnresolvedReference
-from deployctl.plan.api import Plan, Step
 
 DEFAULT_READERS = 8
 
@@ -81,7 +82,7 @@ class _Partial:
 
 
 def _named(keys: tuple[str, ...]) -> bool:
-    return all("${" not in key for key in keys)
+    return all(not is_unresolved(key) for key in keys)
 
 
 def _tasks(
@@ -153,7 +154,7 @@ def observe(plan: Plan, registry: Registry, readers: int = DEFAULT_READERS) -> O
             action = registry.get(step.kind)
             params = partial(step, dict(step.params))
             for key in action.resources(step, params):
-                if "${" not in key and key not in read:
+                if not is_unresolved(key) and key not in read:
                     jobs.setdefault(key, (action, step, params))
         for key, state in read_all(jobs, readers).items():
             read[key] = state
@@ -168,7 +169,7 @@ def observe(plan: Plan, registry: Registry, readers: int = DEFAULT_READERS) -> O
                 continue
             if not _named(keys) or any(k not in read or k in blocked for k in keys):
                 waiting.append(step)
-                blocked.update(k for k in keys if "${" not in k)
+                blocked.update(k for k in keys if not is_unresolved(k))
                 continue
             seen = action.preview(step, params, {k: current[k] for k in keys})
             current.update(seen.states)

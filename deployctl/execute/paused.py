@@ -19,15 +19,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from deployctl.actions.api import FAIL, CheckResult
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.ports import FAIL, CheckResult
+from deployctl.core.records import Record
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.state import DONE, FAILED, fold
 from deployctl.manifest.durations import format_duration
-from deployctl.plan.api import Step
-from deployctl.state.api import Record
 
-GATE = "gate.analysis"
+GATE = StepKind.GATE_ANALYSIS
 APPROVAL_POLL = 15.0  # seconds between looks at the journal for an approval
 
 

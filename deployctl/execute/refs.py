@@ -24,10 +24,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deployctl.actions.api import Registry
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Registry
+from deployctl.core.refs import is_unresolved
 from deployctl.errors import DeployctlError
 from deployctl.manifest.secrets import secret_ref
-from deployctl.plan.api import Plan, Step
 
 _REF = re.compile(r"\$\{([^}]*)\}")
 
@@ -60,7 +61,7 @@ class Resolver:
         return value
 
     def _string(self, step: Step, text: str) -> Any:
-        if "${" not in text:
+        if not is_unresolved(text):
             return text
         whole = _REF.fullmatch(text)
         if whole:
@@ -131,7 +132,7 @@ class SecretRefs:
 
     def resolve(self, step: Step, value: Any) -> Any:
         if isinstance(value, str):
-            if "${" not in value:
+            if not is_unresolved(value):
                 return value
             return _REF.sub(lambda m: self._one(step, m), value)
         if isinstance(value, Mapping):

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.actions.api import Action, Registry, ResourceState
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Action, Registry, ResourceState
 from deployctl.errors import StalePlan
 from deployctl.execute.observe import observe
 from deployctl.execute.state import RunState
-from deployctl.plan.api import Plan, Step
 
 Seen = dict[str, str]  # {"fingerprint": ..., "display": ...}
 

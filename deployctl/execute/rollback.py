@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from deployctl.core.plan import Plan, Step
+from deployctl.core.status import RecordType
 from deployctl.errors import (
     EXIT_INTERRUPTED,
     EXIT_ROLLBACK_INCOMPLETE,
@@ -29,7 +31,6 @@ from deployctl.errors import (
 from deployctl.execute import api
 from deployctl.execute.context import RunContext
 from deployctl.execute.state import FAILED, UNDONE, RunState
-from deployctl.plan.api import Plan, Step
 
 
 def filled(text: str | None, params: Mapping[str, Any] | None) -> str:
@@ -120,7 +121,7 @@ def _drain(ctx: RunContext, sid: str, seconds: float) -> bool:
 
 def _interrupted(ctx: RunContext, left: int) -> api.Outcome:
     # Resumable: the next apply or resume sees rollback_started and goes on here.
-    ctx.write("interrupted", data={"by": "signal", "during": "rollback"})
+    ctx.write(RecordType.INTERRUPTED, data={"by": "signal", "during": "rollback"})
     ctx.journal.set_status(ctx.run.run_id, api.INTERRUPTED)
     rid = ctx.run.run_id
     return api.Outcome(

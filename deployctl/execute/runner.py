@@ -17,6 +17,9 @@ from dataclasses import dataclass, replace
 from types import FrameType
 
 from deployctl.actions.registry import Backend
+from deployctl.core.defaults import DEFAULT_STATE_DIR
+from deployctl.core.plan import Plan
+from deployctl.core.status import RecordType, StepStatus
 from deployctl.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -37,8 +40,7 @@ from deployctl.execute.rollback import roll_back
 from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.stored import plan_from_json, stored_plan
 from deployctl.execute.walker import APPROVAL, Walker
-from deployctl.plan.api import Plan
-from deployctl.state import LOCAL_DEFAULT, open_store
+from deployctl.state import open_store
 from deployctl.state.api import RUNNING, Lock, RunInfo, StateStore
 from deployctl.state.lease import LEASE_SECONDS, lock_id_for, margin_for, who
 from deployctl.state.lockset import LockSet
@@ -81,7 +83,7 @@ class Executor:
         self.cli_options: tuple[str, ...] = (
             tuple(cli_options)
             if cli_options is not None
-            else (() if state_dir == LOCAL_DEFAULT else ("--state-dir", state_dir))
+            else (() if state_dir == DEFAULT_STATE_DIR else ("--state-dir", state_dir))
         )
         self.backend = backend
         self.reporter = api.MultiReporter([reporter or api.Reporter(), *backend.reporters])
@@ -336,8 +338,8 @@ class Executor:
         self._walker = Walker(ctx)
         result = self._walker.walk()
         rid = run.run_id
-        if result.status == "interrupted":
-            ctx.write("interrupted", data={"by": "signal"})
+        if result.status == StepStatus.INTERRUPTED:
+            ctx.write(RecordType.INTERRUPTED, data={"by": "signal"})
             return self._stop(
                 rid,
                 api.INTERRUPTED,
@@ -345,7 +347,7 @@ class Executor:
                 f"run {rid} interrupted; in-flight steps were journaled",
                 self._next("resume with", "resume", rid),
             )
-        if result.status == "stale":
+        if result.status == StepStatus.STALE:
             # Someone else changed a resource mid-run: send nothing more and
             # undo nothing (a rollback would overwrite their change too).
             return self._stop(
@@ -358,13 +360,13 @@ class Executor:
                 "or accept the world as it is now: deployctl plan PLAN --out FILE, "
                 "then deployctl apply FILE",
             )
-        if result.status == "failed":
+        if result.status == StepStatus.FAILED:
             if not plan.rollback_automatic:
                 return self._finish(self._stop_failed(ctx, result.reason))
             return self._finish(roll_back(ctx, result.reason))
-        if result.status == "waiting" and options.wait_for_approval > 0:
+        if result.status == StepStatus.WAITING and options.wait_for_approval > 0:
             return self._await_approval(ctx, options, lock, result.waiting)
-        if result.status == "waiting":
+        if result.status == StepStatus.WAITING:
             return self._paused(ctx, result.waiting)
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
         self.journal.set_status(rid, api.SUCCEEDED)

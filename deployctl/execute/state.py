@@ -8,18 +8,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployctl.core.records import Record
+from deployctl.core.status import StepStatus
 from deployctl.execute import api
-from deployctl.state.api import Record
 
-PENDING = "pending"
-RUNNING = "running"  # an intent with no done record yet (in flight, or cut by a crash)
-DONE = "done"
-FAILED = "failed"
-WAITING = "waiting"
-INTERRUPTED = "interrupted"
-UNDOING = "undoing"
-UNDONE = "undone"
-UNDO_FAILED = "undo_failed"
+PENDING = StepStatus.PENDING
+RUNNING = StepStatus.RUNNING  # an intent with no done record yet (in flight, or cut by a crash)
+DONE = StepStatus.DONE
+FAILED = StepStatus.FAILED
+WAITING = StepStatus.WAITING
+INTERRUPTED = StepStatus.INTERRUPTED
+UNDOING = StepStatus.UNDOING
+UNDONE = StepStatus.UNDONE
+UNDO_FAILED = StepStatus.UNDO_FAILED
 
 
 def token_for(run_id: str, step_id: str) -> str:
@@ -30,7 +31,7 @@ def token_for(run_id: str, step_id: str) -> str:
 
 @dataclass
 class StepState:
-    status: str = PENDING
+    status: str = PENDING  # a StepStatus
     attempt: int = 0
     intents: int = 0  # intents ever written: any one means observe before re-sending
     params: dict[str, Any] | None = None  # resolved params of the last intent

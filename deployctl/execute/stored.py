@@ -6,48 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from deployctl.core.plan import Plan
 from deployctl.errors import DeployctlError, UserError
-from deployctl.manifest.model import MetricDef, MetricQuery, Notify
-from deployctl.plan.api import Plan, Publish, Step
 from deployctl.secrets import Redactor
-
-
-def _query(data: dict[str, Any] | None) -> MetricQuery | None:
-    if data is None:
-        return None
-    return MetricQuery(
-        namespace=data["namespace"],
-        metric=data["metric"],
-        stat=data["stat"],
-        dimensions=tuple((str(k), str(v)) for k, v in data["dimensions"].items()),
-        period=int(data["period"]),
-    )
-
-
-def _step(data: dict[str, Any]) -> Step:
-    return Step(
-        id=data["id"],
-        kind=data["kind"],
-        description=data["description"],
-        params=data["params"],
-        deps=tuple(data["deps"]),
-        region=data["region"],
-        tags=tuple(data["tags"]),
-        traffic=data["traffic"],
-        wait=float(data["wait_seconds"]),
-        mutating=data["mutating"],
-        reversible=data["reversible"],
-        undo=data["undo"],
-        one_way=data["one_way"],
-        outputs=tuple(data["outputs"]),
-    )
-
-
-def _publish(data: dict[str, Any] | None) -> Publish | None:
-    if data is None:
-        return None
-    return Publish(str(data["namespace"]), tuple(str(m) for m in data["publish"]))
-
 
 REDACTED = "secrets_redacted"  # set on a stored plan whose secret values were blanked
 
@@ -78,31 +39,7 @@ def plan_from_json(
                 f"'deployctl rollback {source}') with the same --var/--vars-file"
             )
         data = {k: v for k, v in data.items() if k != REDACTED}
-    metrics = {
-        name: MetricDef(
-            name=name,
-            query=_query(m["query"]),
-            numerator=_query(m["numerator"]),
-            denominator=_query(m["denominator"]),
-            unit=m["unit"],
-            scale=float(m["scale"]),
-        )
-        for name, m in data.get("metrics", {}).items()
-    }
-    plan = Plan(
-        kind=data["kind"],
-        project=data["project"],
-        environment=data["environment"],
-        source=source,
-        steps=tuple(_step(s) for s in data["steps"]),
-        metrics=metrics,
-        strategy=data.get("strategy"),
-        rollback_automatic=data.get("rollback", {}).get("automatic", True),
-        rollback_scope=data.get("rollback", {}).get("scope", "wave"),
-        publish=_publish(data.get("monitoring")),
-        notify=Notify.from_json(data["notify"]) if data.get("notify") else None,
-        scopes=tuple((str(p), str(e)) for p, e in data.get("scopes", ())),
-    )
+    plan = Plan.from_json(data, source)
     if plan.digest != digest and not allow_redacted:
         raise DeployctlError(
             f"the plan stored for this run no longer matches its digest {digest[:12]} "

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployctl.core.plan import Plan, Step
+from deployctl.core.records import Record, RunInfo
+from deployctl.core.status import Verdict
 from deployctl.execute import api
-from deployctl.plan.api import Plan, Step
-from deployctl.state.api import Record, RunInfo
 
 UPPER = (">", ">=")
 _BACKWARD = frozenset(
@@ -374,9 +375,9 @@ def _check(
         str(k): (float(v) if isinstance(v, int | float) else None) for k, v in raw.items()
     }
     stage.checks += 1
-    stage.passed += status == "pass"
-    stage.failed += status == "fail"
-    stage.no_data += status == "no_data"
+    stage.passed += status == Verdict.PASS
+    stage.failed += status == Verdict.FAIL
+    stage.no_data += status == Verdict.NO_DATA
     for metric, limit in limits.items():
         value = values.get(metric)
         if value is None:

@@ -16,15 +16,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Step
+from deployctl.core.refs import is_unresolved
+from deployctl.core.status import StepStatus
 from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
 from deployctl.execute.state import DONE, StepState
-from deployctl.plan.api import Step
 
-APPROVAL = "approval"
-STALE = "stale"  # a reviewed run's step found its resource changed by someone else
+APPROVAL = StepKind.APPROVAL
+STALE = StepStatus.STALE  # a reviewed run's step found its resource changed by someone else
 _RENEW_EVERY = 15.0  # seconds the main loop may block before renewing the lease
 
 
@@ -41,6 +44,11 @@ class Walker:
         self.ctx = ctx
         self.wake: queue.Queue[str | None] = queue.Queue()
         self._futures: dict[str, Future[api.StepResult]] = {}
+        # Steps whose done record is queued but not yet durable: the main
+        # loop schedules their dependents at once (see _run_step).
+        self._early: dict[str, api.StepResult] = {}
+        self._dependents: dict[str, list[str]] = {}
+        self._ready: list[tuple[int, str]] = []
 
     def _done(self, step_id: str, _future: Future[api.StepResult]) -> None:
         self.wake.put(step_id)
@@ -65,14 +73,17 @@ class Walker:
         for s in plan.steps:
             for dep in s.deps:
                 dependents[dep].append(s.id)
+        self._dependents = dependents
         ready = [(order[sid], sid) for sid, n in blockers.items() if n == 0 and sid not in complete]
         heapq.heapify(ready)
+        self._ready = ready  # read by workers: is work waiting for a free worker?
         failed: list[str] = []
         waiting: list[str] = []
         reasons: list[str] = []
         stale: list[str] = []
         stale_reasons: list[str] = []
         inflight: set[str] = set()
+        settling: set[str] = set()  # in flight only to make their done record durable
         # The journal or the lock failed: no new step, the in-flight ones end
         # (each refused its next write or send), then the first error goes up.
         fatal: list[StateError] = []
@@ -91,21 +102,25 @@ class Walker:
                     blockers[child] -= 1
                     if blockers[child] == 0:
                         heapq.heappush(ready, (order[child], child))
-            elif result.status == "failed":
+            elif result.status == StepStatus.FAILED:
                 failed.append(sid)
                 reasons.append(result.error or "failed")
                 ctx.halt.set()
-            elif result.status == "waiting":
+            elif result.status == StepStatus.WAITING:
                 waiting.append(sid)
             elif result.status == STALE:
                 stale.append(sid)
                 stale_reasons.append(result.error or "stale")
                 ctx.halt.set()
 
-        with ThreadPoolExecutor(max_workers=ctx.parallelism, thread_name_prefix="step") as pool:
+        # Twice the parallelism: a settling step's thread waits for its commit
+        # while the dependents it released already run.
+        with ThreadPoolExecutor(max_workers=2 * ctx.parallelism, thread_name_prefix="step") as pool:
             while True:
                 while (
-                    ready and not (ctx.halt.is_set() or waiting) and len(inflight) < ctx.parallelism
+                    ready
+                    and not (ctx.halt.is_set() or waiting)
+                    and len(inflight) - len(settling) < ctx.parallelism
                 ):
                     _, sid = heapq.heappop(ready)
                     step = plan.by_id[sid]
@@ -126,29 +141,42 @@ class Walker:
                     self._renew(stop)
                 if got is None or got not in inflight:
                     continue
+                early = self._early.pop(got, None)
+                if early is not None:
+                    settling.add(got)
+                    finish(got, early)
+                    continue
+                if not self._futures[got].done():
+                    continue
                 inflight.discard(got)
                 try:
                     result = self._futures.pop(got).result()
                 except StateError as exc:
                     stop(exc)
                     continue
+                finally:
+                    released = got in settling
+                    settling.discard(got)
                 ctx.reporter.step_finished(plan.by_id[got], result)
-                finish(got, result)
+                if not released:
+                    finish(got, result)
 
         if fatal:
             raise fatal[0]
         if ctx.interrupted.is_set():
-            return WalkResult("interrupted", tuple(failed), "; ".join(reasons))
+            return WalkResult(StepStatus.INTERRUPTED, tuple(failed), "; ".join(reasons))
         if failed:
-            return WalkResult("failed", tuple(failed), "; ".join(reasons))
+            return WalkResult(StepStatus.FAILED, tuple(failed), "; ".join(reasons))
         if stale:
             return WalkResult(STALE, tuple(stale), "; ".join(stale_reasons))
         if waiting:
-            return WalkResult("waiting", waiting=tuple(waiting))
+            return WalkResult(StepStatus.WAITING, waiting=tuple(waiting))
         missing = [s.id for s in plan.steps if s.id not in complete]
         if missing:
-            return WalkResult("failed", (missing[0],), f"steps never became ready: {missing[:5]}")
-        return WalkResult("done")
+            return WalkResult(
+                StepStatus.FAILED, (missing[0],), f"steps never became ready: {missing[:5]}"
+            )
+        return WalkResult(StepStatus.DONE)
 
     def _renew(self, stop: Callable[[StateError], None]) -> None:
         """Renew the lease.  A lost lock stops the run; a store that does not
@@ -170,10 +198,10 @@ class Walker:
         if ctx.state.step(step.id).approved_by is not None:
             ctx.write(api.DONE, step.id, data={"outputs": {}})
             return api.StepResult(step.id, DONE)
-        if st.status != "waiting":
+        if st.status != StepStatus.WAITING:
             reason = str(step.params.get("reason") or step.description)
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
-        return api.StepResult(step.id, "waiting")
+        return api.StepResult(step.id, StepStatus.WAITING)
 
     def _run_step(self, step: Step) -> api.StepResult:
         ctx = self.ctx
@@ -185,7 +213,7 @@ class Walker:
             action = ctx.registry.get(step.kind)
             params = ctx.resolver.resolve(step, dict(step.params))
             shown = step
-            if "${" in step.description:
+            if is_unresolved(step.description):
                 with contextlib.suppress(DeployctlError):
                     shown = replace(step, description=ctx.resolver.resolve(step, step.description))
             reviewed = ctx.state.reviewed is not None and not action.gate
@@ -241,8 +269,26 @@ class Walker:
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
-            ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
-            return self._wait(step, attempt)
+            if step.wait > 0 or self._ready or not self._releases(step):
+                # A bake follows (nothing depends on the done record yet), other
+                # ready steps wait for a worker (the walk is not on one critical
+                # path but saturated: commits are shared anyway), or no
+                # dependent can start: the done record commits on its own.
+                ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
+                return self._wait(step, attempt)
+            # The critical path: the done record shares one commit with the
+            # intents of the dependents it releases.  It is queued and folded
+            # now, the main loop schedules the dependents, and this thread
+            # waits until it is durable.  A dependent sends nothing before its
+            # own intent is durable, which commits after this record.
+            settle = ctx.write_deferred(
+                api.DONE, step.id, attempt=attempt, token=request.token, data=done
+            )
+            result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
+            self._early[step.id] = result
+            self.wake.put(step.id)
+            settle(True)
+            return result
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
         except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing
@@ -251,7 +297,20 @@ class Walker:
         except Exception as exc:  # an action's failure is data: journal it, then roll back
             error = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
-            return api.StepResult(step.id, "failed", error=error, attempt=attempt)
+            return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
+
+    def _releases(self, step: Step) -> bool:
+        """Whether ``step``, done, lets a dependent start (its other deps are
+        done) whose first record is an intent, written right away: a mutating
+        action's (a gate writes its first check a whole interval later)."""
+        state, plan = self.ctx.state, self.ctx.plan
+        for sid in self._dependents.get(step.id, ()):
+            child = plan.by_id[sid]
+            if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
+                continue
+            if all(d == step.id or state.step(d).status == DONE for d in child.deps):
+                return True
+        return False
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx
@@ -259,7 +318,7 @@ class Walker:
         if step.wait > 0 and not st.waited:
             if not ctx.clock.sleep(step.wait, ctx.halt):
                 ctx.write(api.STEP_INTERRUPTED, step.id, attempt=attempt, data={"during": "wait"})
-                return api.StepResult(step.id, "interrupted", attempt=attempt)
+                return api.StepResult(step.id, StepStatus.INTERRUPTED, attempt=attempt)
             ctx.write(api.WAITED, step.id, attempt=attempt, data={"seconds": step.wait})
         return api.StepResult(step.id, DONE, outputs=dict(st.outputs), attempt=attempt)
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployctl.core.plan import NOTIFY_EVENTS as NOTIFY_EVENTS  # noqa: PLC0414 - re-exported
+from deployctl.core.plan import MetricDef as MetricDef  # noqa: PLC0414 - re-exported
+from deployctl.core.plan import MetricQuery as MetricQuery  # noqa: PLC0414 - re-exported
+from deployctl.core.plan import Notify as Notify  # noqa: PLC0414 - re-exported
+from deployctl.core.plan import Pairs as Pairs  # noqa: PLC0414 - re-exported
+from deployctl.core.plan import Webhook as Webhook  # noqa: PLC0414 - re-exported
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.triggers import Trigger
-
-Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -25,48 +29,6 @@ class Source:
 
     def diag(self, path: Path, message: str) -> Diagnostic:
         return self.marks.diag(path, message)
-
-
-NOTIFY_EVENTS = ("started", "waiting", "rollback", "succeeded", "failed")
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A URL given in the plan (a secret: redacted everywhere) or the name of
-    an environment variable read when sending (never stored)."""
-
-    url: str | None = None
-    url_env: str | None = None
-    events: tuple[str, ...] = NOTIFY_EVENTS
-
-
-@dataclass(frozen=True)
-class Notify:
-    """``notify:``: who hears about a run, and of which events."""
-
-    events: tuple[str, ...] = NOTIFY_EVENTS
-    sns: tuple[str, ...] = ()
-    webhooks: tuple[Webhook, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "on": list(self.events),
-            "sns": list(self.sns),
-            "webhooks": [
-                {"url": w.url, "url_env": w.url_env, "on": list(w.events)} for w in self.webhooks
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Notify:
-        return cls(
-            tuple(data.get("on") or NOTIFY_EVENTS),
-            tuple(data.get("sns") or ()),
-            tuple(
-                Webhook(w.get("url"), w.get("url_env"), tuple(w.get("on") or NOTIFY_EVENTS))
-                for w in data.get("webhooks") or ()
-            ),
-        )
 
 
 @dataclass(frozen=True)
@@ -231,25 +193,6 @@ class Strategy:
     stages: tuple[Stage, ...]
     interval: float
     preset: str | None = None
-
-
-@dataclass(frozen=True)
-class MetricQuery:
-    namespace: str
-    metric: str
-    stat: str
-    dimensions: Pairs = ()
-    period: int = 60
-
-
-@dataclass(frozen=True)
-class MetricDef:
-    name: str
-    query: MetricQuery | None = None
-    numerator: MetricQuery | None = None
-    denominator: MetricQuery | None = None
-    unit: str | None = None  # "ms", "s", "%" or None; thresholds use the same unit
-    scale: float = 1.0  # multiply raw values by this (e.g. seconds -> ms)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from deployctl.core.refs import is_unresolved
+
 SECRETISH = (
     "password",
     "passwd",
@@ -86,7 +88,7 @@ _MAX_VERDICTS = 10_000
 
 def _collect(value: Any, found: list[str], literal_only: bool) -> None:
     if isinstance(value, str):
-        if value and not (literal_only and "${" in value):
+        if value and not (literal_only and is_unresolved(value)):
             found.append(value)
     elif isinstance(value, Mapping):
         for item in value.values():

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from deployctl.core.plan import Plan
 from deployctl.execute.observe import Observed, StepPreview
 from deployctl.output import rollout
-from deployctl.plan.api import Plan
 from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1

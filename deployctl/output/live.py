@@ -26,15 +26,16 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from deployctl.core.ports import Outcome, Reporter, StepResult
+from deployctl.core.records import Record, RunInfo
+from deployctl.core.status import StepStatus, Verdict
 from deployctl.execute import timeline
-from deployctl.execute.api import Outcome, Reporter, StepResult
 from deployctl.output import summary
 from deployctl.secrets import Redactor
-from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:
-    from deployctl.actions.api import CheckResult
-    from deployctl.plan.api import Plan, Step
+    from deployctl.core.plan import Plan, Step
+    from deployctl.core.ports import CheckResult
 
 
 @dataclass
@@ -147,13 +148,13 @@ class LiveView(Reporter):
             wave.running.pop(step.id, None)
             if step.wait > 0 and not wave.running:
                 wave.bake_end = None
-            if result.status == "done":
+            if result.status == StepStatus.DONE:
                 wave.done.append(step.id)
                 if step.traffic is not None:
                     wave.traffic = step.traffic
-            elif result.status == "failed":
+            elif result.status == StepStatus.FAILED:
                 wave.failed.append(step.id)
-        if result.status == "failed":
+        if result.status == StepStatus.FAILED:
             self._print(f"FAILED {step.id}: {result.error}", "bold red")
 
     def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
@@ -162,7 +163,7 @@ class LiveView(Reporter):
             wave.last, wave.last_step, wave.checks = result, step, number
             wave.bake_end = self.now() + remaining
             wave.bake_seconds = max(wave.bake_seconds, step.wait)
-        if result.status != "pass":
+        if result.status != Verdict.PASS:
             self._print(f"check {step.id} #{number}: {result.status} ({result.detail})", "yellow")
 
     def message(self, text: str) -> None:

@@ -24,15 +24,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TextIO
 
+from deployctl.core.ports import Outcome, Reporter, StepResult
+from deployctl.core.records import Record, RunInfo
+from deployctl.core.status import StepStatus, Verdict
 from deployctl.execute import timeline
-from deployctl.execute.api import Outcome, Reporter, StepResult
 from deployctl.output import summary
 from deployctl.secrets import Redactor
-from deployctl.state.api import Record, RunInfo
 
 if TYPE_CHECKING:
-    from deployctl.actions.api import CheckResult
-    from deployctl.plan.api import Plan, Step
+    from deployctl.core.plan import Plan, Step
+    from deployctl.core.ports import CheckResult
 
 PLAIN, GITHUB = "plain", "github"
 NEAR = 0.8  # a value past this share of its (upper) limit is worth a line
@@ -200,7 +201,7 @@ class LogReporter(Reporter):
                 merged[1].cancel()
             self._flush_pending()
             gate = self._gates.pop(step.id, None)
-            if result.status == "failed":
+            if result.status == StepStatus.FAILED:
                 self._line(f"FAILED {step.id}{took}: {result.error}", stage)
                 if self.style == GITHUB:
                     self._write(
@@ -210,7 +211,7 @@ class LogReporter(Reporter):
                 return
             if self.verbosity < 0:
                 return
-            if result.status != "done":
+            if result.status != StepStatus.DONE:
                 self._line(f"{result.status:<6} {step.id}{took}", stage)
                 return
             traffic = f" [traffic {step.traffic}%]" if step.traffic is not None else ""
@@ -226,7 +227,7 @@ class LogReporter(Reporter):
             now = self.now()
             gate = self._gates.setdefault(step.id, _Gate(now, now))
             gate.checks += 1
-            gate.passed += result.status == "pass"
+            gate.passed += result.status == Verdict.PASS
             near: list[str] = []
             for metric, value in result.values.items():
                 if value is None:
@@ -246,14 +247,14 @@ class LogReporter(Reporter):
                     gate.near.discard(metric)
             left = f"{summary.clock(remaining)} left"
             what = ""
-            if result.status in ("fail", "no_data") or self.verbosity > 0:
-                verdict = "no data" if result.status == "no_data" else result.status
+            if result.status in (Verdict.FAIL, Verdict.NO_DATA) or self.verbosity > 0:
+                verdict = "no data" if result.status == Verdict.NO_DATA else result.status
                 what = f"check  {step.id} #{number}: {verdict} ({result.detail}), {left}"
             elif near:
                 what = f"check  {step.id} #{number}: {'; '.join(near)}, {left}"
             elif remaining > 0 and now - gate.last_line >= self.heartbeat:
                 what = f"gate   {step.id}: {_so_far(gate, limits)}, {left}"
-            if what and (self.verbosity >= 0 or result.status != "pass"):
+            if what and (self.verbosity >= 0 or result.status != Verdict.PASS):
                 gate.last_line = now
                 self._flush_pending()
                 self._line(what, stage)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
 from deployctl.manifest.durations import format_duration
 from deployctl.output import rollout
-from deployctl.plan.api import Plan, Step
 from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1
@@ -19,13 +20,17 @@ def _wait(step: Step) -> str:
 
 
 def _traffic(step: Step) -> str:
-    return f"{step.traffic}%" if step.traffic is not None and step.kind != "gate.analysis" else ""
+    return (
+        f"{step.traffic}%"
+        if step.traffic is not None and step.kind != StepKind.GATE_ANALYSIS
+        else ""
+    )
 
 
 def _flags(step: Step) -> str:
     if step.one_way:
         return "ONE-WAY"
-    if step.kind == "approval":
+    if step.kind == StepKind.APPROVAL:
         return "APPROVAL"
     return ""
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
 from deployctl.execute.timeline import stage_of
 from deployctl.manifest.durations import format_duration
-from deployctl.plan.api import Plan, Step
 
 MAX_ROWS = 100  # stages listed in a PR comment; past that, a note
 MAX_GRAPH = 60  # stages drawn; a bigger graph is no longer readable
@@ -46,7 +47,7 @@ def stages(plan: Plan) -> list[Stage]:
             st.traffic = max(st.traffic or 0, step.traffic)
         if _gate(step):
             st.gates.append(step.description)
-        if step.kind == "approval":
+        if step.kind == StepKind.APPROVAL:
             st.approvals.append(step.id)
         if step.one_way:
             st.one_way.append(step.id)

@@ -14,11 +14,11 @@ import json
 import time
 from typing import Any
 
+from deployctl.core.records import Record, RunInfo
 from deployctl.execute import api
 from deployctl.execute.timeline import Timeline
 from deployctl.output import charts, summary
 from deployctl.secrets import Redactor
-from deployctl.state.api import Record, RunInfo
 
 FORMAT_VERSION = 1
 _SKIP = frozenset({api.CHECK})  # checks are drawn, not listed

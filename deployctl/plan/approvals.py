@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from deployctl.core.kinds import StepKind
 from deployctl.diagnostics import Diagnostic
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
@@ -69,7 +70,7 @@ def insert_approvals(
             g.add(
                 Step(
                     step_id,
-                    "approval",
+                    StepKind.APPROVAL,
                     f"wait for a person to approve {approval.before}",
                     {"reason": f"before {approval.before}"},
                     deps,

@@ -7,6 +7,8 @@ import os.path
 from collections.abc import Sequence
 from typing import Any
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.refs import is_unresolved
 from deployctl.diagnostics import Diagnostic, Path
 from deployctl.errors import UserError
 from deployctl.gcpause import paused_gc
@@ -50,7 +52,7 @@ def _alarms(ctx: Ctx, mon: m.Monitoring | None, head: m.Header) -> list[str]:
         ctx.graph.add(
             Step(
                 f"{ctx.prefix}monitoring/alarms",
-                "cloudwatch.alarms",
+                StepKind.CLOUDWATCH_ALARMS,
                 f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}{wired}",
                 params,
                 (),
@@ -128,7 +130,7 @@ def _pipeline(ctx: Ctx, pipe: m.Pipeline, after: list[str]) -> tuple[list[str], 
                 ctx.graph.add(
                     Step(
                         f"{child.prefix}approve",
-                        "approval",
+                        StepKind.APPROVAL,
                         f"wait for a person to approve deploying to {env.name}",
                         {"reason": f"deploy to {env.name}"},
                         tuple(after),
@@ -201,7 +203,7 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
                 str(v)
                 for k, v in child.header.vars
                 # "${ssm:/path}" in a secret var stays visible as the reference it is
-                if k in child.header.secret_vars and v and "${" not in str(v)
+                if k in child.header.secret_vars and v and not is_unresolved(v)
             }
             secrets.update(child.header.env_secrets)
     if errors:

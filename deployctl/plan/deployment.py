@@ -7,6 +7,7 @@ import os.path
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan import ecs, targets
@@ -38,7 +39,7 @@ def _update_code(
     return ctx.graph.add(
         Step(
             step_id,
-            "lambda.update_code",
+            StepKind.LAMBDA_UPDATE_CODE,
             f"update {function} code",
             {"function": function, "code": spec},
             tuple(after),
@@ -67,7 +68,7 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
             g.add(
                 Step(
                     f"{p}/deploy/publish",
-                    "lambda.publish",
+                    StepKind.LAMBDA_PUBLISH,
                     f"publish a version of {tgt.function}; note the version alias {tgt.alias} serves",
                     # With new code, Lambda refuses to publish if $LATEST changed under us.
                     targets.target_params(tgt)
@@ -83,16 +84,16 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
         if d.deploy and d.deploy.ecs:
             after = ecs.prepare(g, tgt, d.deploy.ecs, region, p, after, ctx.base_dir)
     elif not isinstance(tgt, m.CloudFormationTarget):
-        service = {
-            m.AlbTarget: "alb",
-            m.Route53Target: "route53",
-            m.CloudFrontTarget: "cloudfront",
+        discover = {
+            m.AlbTarget: StepKind.ALB_DISCOVER,
+            m.Route53Target: StepKind.ROUTE53_DISCOVER,
+            m.CloudFrontTarget: StepKind.CLOUDFRONT_DISCOVER,
         }[type(tgt)]
         after = [
             g.add(
                 Step(
                     f"{p}/discover",
-                    f"{service}.discover",
+                    discover,
                     f"find the live side of {targets.name_of(tgt)}",
                     targets.target_params(tgt),
                     tuple(after),
@@ -109,7 +110,7 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
             g.add(
                 Step(
                     f"{p}/deploy/stack",
-                    "cloudformation.deploy",
+                    StepKind.CLOUDFORMATION_DEPLOY,
                     f"update stack {stack.stack} (change set, execute, wait)",
                     targets.cfn_params(stack, ctx.base_dir),
                     tuple(after),
@@ -140,7 +141,7 @@ def _prepare(ctx: Ctx, d: m.Deployment, region: str, p: str, after: list[str]) -
             g.add(
                 Step(
                     f"{p}/deploy/command",
-                    "command.run",
+                    StepKind.COMMAND_RUN,
                     f"run {' '.join(d.deploy.command)}",
                     {
                         "argv": list(d.deploy.command),
@@ -173,7 +174,7 @@ def _traffic(
             g.add(
                 Step(
                     f"{p}/stack/deploy",
-                    "cloudformation.deploy",
+                    StepKind.CLOUDFORMATION_DEPLOY,
                     f"update stack {stack.stack} (change set, execute, wait)",
                     params,
                     tuple(after),
@@ -227,7 +228,7 @@ def _traffic(
                     tuple(tags),
                     traffic=stage.traffic,
                     undo=undo,
-                    outputs=("alias_revision",) if kind == "lambda.shift" else (),
+                    outputs=("alias_revision",) if kind == StepKind.LAMBDA_SHIFT else (),
                 )
             )
         ]
@@ -271,7 +272,7 @@ def _drain(
     how = "its deregistration delay" if target.drain is None else f"{target.drain:g}s"
     return Step(
         step_id,
-        "alb.drain",
+        StepKind.ALB_DRAIN,
         f"{targets.name_of(target)}: let ${{live_color}} finish its requests ({how})",
         targets.target_params(target)
         | {"from": "${live_color}", "drain": target.drain, "interval": interval},
@@ -328,7 +329,7 @@ def region_chain(
             ctx.graph.add(
                 Step(
                     f"{p}/cleanup/old-versions",
-                    "lambda.cleanup_versions",
+                    StepKind.LAMBDA_CLEANUP_VERSIONS,
                     f"delete old versions of {tgt.function}, keeping {tgt.keep_versions} and any an alias uses",
                     {"function": tgt.function, "alias": tgt.alias, "keep": tgt.keep_versions},
                     tuple(after),

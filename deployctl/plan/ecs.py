@@ -23,6 +23,7 @@ from __future__ import annotations
 import os.path
 from typing import Any
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
 from deployctl.plan.graph import StepGraph
@@ -110,7 +111,7 @@ def prepare(
     found = graph.add(
         Step(
             f"{p}/discover",
-            "ecs.discover",
+            StepKind.ECS_DISCOVER,
             f"find the live side of {name_of(target)} and the task definition it runs",
             params,
             tuple(after),
@@ -123,7 +124,7 @@ def prepare(
     registered = graph.add(
         Step(
             f"{p}/deploy/task-definition",
-            "ecs.register",
+            StepKind.ECS_REGISTER,
             f"register a task definition: {_what(deploy)} (reused if the latest revision is it)",
             _register_params(deploy, target.cluster, base_dir),
             (found,),
@@ -137,7 +138,7 @@ def prepare(
     if target.task_sets:
         step = Step(
             f"{p}/deploy/task-set",
-            "ecs.create_task_set",
+            StepKind.ECS_CREATE_TASK_SET,
             f"service {target.service}: a task set of {NEW_TASK_DEFINITION} on {IDLE}'s "
             f"target group at 100% scale, {wait}",
             run | {"stable_task_set": "${stable_task_set}"},
@@ -150,7 +151,7 @@ def prepare(
     else:
         step = Step(
             f"{p}/deploy/service",
-            "ecs.update_service",
+            StepKind.ECS_UPDATE_SERVICE,
             f"the {IDLE} service runs {NEW_TASK_DEFINITION} with the live side's task "
             f"count, {wait}",
             run,
@@ -167,7 +168,7 @@ def primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str, sta
     """After the promotion to 100%: the new task set becomes the service's primary."""
     return Step(
         step_id,
-        "ecs.set_primary",
+        StepKind.ECS_SET_PRIMARY,
         f"service {target.service}: the new task set becomes primary",
         {
             "cluster": target.cluster,
@@ -187,7 +188,7 @@ def cleanup(target: m.EcsTarget, step_id: str, deps: list[str], region: str) -> 
     """The old task set goes once the run has watched the new one: a one-way door."""
     return Step(
         step_id,
-        "ecs.delete_task_set",
+        StepKind.ECS_DELETE_TASK_SET,
         f"service {target.service}: delete the old task set (it gets no traffic by now)",
         service_params(target)
         | {"task_set": "${stable_task_set}", "keep": "${task_set}", "from": "${live_color}"},

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan.api import Step
@@ -38,7 +39,7 @@ def set_step(
         what += f", allowlist {len(value['allowlist'])}"
     return Step(
         step_id,
-        "flag.set",
+        StepKind.FLAG_SET,
         what,
         {"store": store_params(store), "flag": name, "value": value},
         tuple(after),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.manifest.durations import format_duration
 from deployctl.manifest.triggers import Trigger
@@ -67,7 +68,7 @@ def gate_step(
         params["alarms"] = alarms
     return Step(
         id=step_id,
-        kind="gate.analysis",
+        kind=StepKind.GATE_ANALYSIS,
         description=what,
         params=params,
         deps=tuple(deps),

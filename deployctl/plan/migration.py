@@ -3,6 +3,7 @@ switch read -> cleanup, with a snapshot first and cleanup as a one-way door."""
 
 from __future__ import annotations
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
 from deployctl.plan.deployment import Ctx
@@ -25,7 +26,7 @@ def _runner(
     if runner.function:
         return Step(
             step_id,
-            "lambda.invoke",
+            StepKind.LAMBDA_INVOKE,
             f"{phase.name}: invoke {runner.function}",
             {"function": runner.function, "payload": runner.payload, "timeout": runner.timeout},
             tuple(after),
@@ -45,7 +46,7 @@ def _runner(
         params["env"] = dict(runner.env)
     return Step(
         step_id,
-        "command.run",
+        StepKind.COMMAND_RUN,
         f"{phase.name}: run {' '.join(runner.command)}",
         params,
         tuple(after),
@@ -70,7 +71,7 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
             g.add(
                 Step(
                     f"{p}/snapshot",
-                    "rds.snapshot",
+                    StepKind.RDS_SNAPSHOT,
                     f"snapshot {name} as the restore point",
                     target,
                     tuple(after),
@@ -103,7 +104,7 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
             approval = g.add(
                 Step(
                     f"{p}/approve-cleanup",
-                    "approval",
+                    StepKind.APPROVAL,
                     "approve cleanup: a one-way door, automatic rollback ends here",
                     {"reason": "cleanup cannot be undone"},
                     tuple(after),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.manifest.routing import ACTIVE_PREFIX, failover_roles, region_names
 from deployctl.manifest.triggers import Trigger
@@ -103,7 +104,7 @@ def _routing(ctx: Ctx, regions: m.Regions, after: list[str]) -> Step:
         shape += f"; health checks for {', '.join(checked)} must pass first"
     return Step(
         id=f"{ctx.prefix}routing/route53",
-        kind="route53.routing",
+        kind=StepKind.ROUTE53_ROUTING,
         description=f"{rt.record_name}: {shape} (UPSERT)",
         params=params,
         deps=tuple(after),

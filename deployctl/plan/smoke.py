@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
 from deployctl.plan.graph import StepGraph
@@ -34,7 +35,7 @@ def smoke_steps(
                 g.add(
                     Step(
                         f"{base}/{test.name}",
-                        "smoke.http",
+                        StepKind.SMOKE_HTTP,
                         what,
                         params,
                         tuple(after),
@@ -51,7 +52,7 @@ def smoke_steps(
                 g.add(
                     Step(
                         f"{base}/{test.name}",
-                        "smoke.lambda",
+                        StepKind.SMOKE_LAMBDA,
                         f"invoke {target}, expect {inv.expect!r}",
                         asdict(inv),
                         tuple(after),

@@ -7,6 +7,7 @@ import os.path
 from dataclasses import asdict
 from typing import Any
 
+from deployctl.core.kinds import StepKind
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan import ecs
@@ -98,14 +99,16 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
         else:
             what = f"alias {target.alias}: {NEW} at {weight}%, {STABLE} at {100 - weight}%"
         return (
-            "lambda.shift",
+            StepKind.LAMBDA_SHIFT,
             params,
             what,
             f"alias {target.alias} back to version {STABLE} at 100%",
         )
-    service = {m.AlbTarget: "alb", m.Route53Target: "route53", m.CloudFrontTarget: "cloudfront"}[
-        type(target)
-    ]
+    kind = {
+        m.AlbTarget: StepKind.ALB_SHIFT,
+        m.Route53Target: StepKind.ROUTE53_SHIFT,
+        m.CloudFrontTarget: StepKind.CLOUDFRONT_SHIFT,
+    }[type(target)]
     params |= {"to": IDLE, "weight": weight}
     if isinstance(target, m.CloudFrontTarget):
         if weight == 100:
@@ -116,7 +119,7 @@ def shift(target: m.Target, weight: int) -> tuple[str, dict[str, Any], str, str]
         what = f"{label}: {weight}% to {IDLE}, {100 - weight}% to the live side"
     if isinstance(target, m.AlbTarget):
         what += f", once {IDLE} has {target.min_healthy} healthy target(s)"
-    return f"{service}.shift", params, what, f"{label}: weights back to where they were"
+    return kind, params, what, f"{label}: weights back to where they were"
 
 
 def stack_rollback(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from deployctl.core.defaults import DEFAULT_STATE_DIR
 from deployctl.errors import UserError
 from deployctl.state.api import StateStore
 
 DYNAMODB = "dynamodb://"
-LOCAL_DEFAULT = ".deployctl"
+LOCAL_DEFAULT = DEFAULT_STATE_DIR
 
 
 def is_shared(spec: str) -> bool:

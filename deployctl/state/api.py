@@ -12,54 +12,19 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from deployctl.core.records import Record, RunInfo
+from deployctl.core.status import RunStatus
+
 if TYPE_CHECKING:
-    from deployctl.plan.api import Plan
+    from deployctl.core.plan import Plan
     from deployctl.state.lease import LeaseClock
 
-RUNNING = "running"  # the status a run is created with
+__all__ = ["RUNNING", "Deferred", "LockInfo", "Record", "RunInfo", "utc_stamp"]
 
-
-@dataclass(frozen=True)
-class Record:
-    """One durable journal entry.  ``seq`` orders every record of a run."""
-
-    seq: int
-    run_id: str
-    type: str
-    step_id: str | None
-    attempt: int
-    token: str | None
-    at: float  # wall-clock seconds since the epoch
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    project: str
-    environment: str
-    digest: str
-    source: str
-    status: str
-    created: float
-    updated: float
-    user: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "project": self.project,
-            "environment": self.environment,
-            "plan_digest": self.digest,
-            "source": self.source,
-            "status": self.status,
-            "created": self.created,
-            "updated": self.updated,
-            "user": self.user,
-        }
+RUNNING = RunStatus.RUNNING  # the status a run is created with
 
 
 def utc_stamp(seconds: float) -> str:
@@ -98,6 +63,35 @@ class Fence:
     holder: str
     token: str
     epoch: int
+
+
+class Deferred(abc.ABC):
+    """A record queued by :meth:`Journal.defer`, not yet known to be durable."""
+
+    @staticmethod
+    def done(record: Record) -> Deferred:
+        """A handle on a record that is already durable."""
+        return _Durable(record)
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether :meth:`settle` would return at once (the commit has ended)."""
+
+    @abc.abstractmethod
+    def settle(self, grace: float = 0.0) -> Record:
+        """The record once durable.  Waits up to ``grace`` seconds for another
+        write to commit it, then commits it itself.  Raises what the commit raised."""
+
+
+class _Durable(Deferred):
+    def __init__(self, record: Record) -> None:
+        self.record = record
+
+    def ready(self) -> bool:
+        return True
+
+    def settle(self, grace: float = 0.0) -> Record:
+        return self.record
 
 
 class Journal(abc.ABC):
@@ -146,6 +140,28 @@ class Journal(abc.ABC):
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Record: ...
+
+    def defer(
+        self,
+        run_id: str,
+        type: str,
+        *,
+        step_id: str | None = None,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Deferred:
+        """Queue a record to commit with the next write of this journal; the
+        handle's :meth:`Deferred.settle` returns it once durable.
+
+        Records keep their order: one queued here commits no later than, and
+        before, any record appended after it (a step's done record and its
+        dependents' intents share one commit).  If the commit that holds it
+        fails, every later write fails too, so nothing queued after it can
+        become durable without it.  The default appends at once.
+        """
+        record = self.append(run_id, type, step_id=step_id, attempt=attempt, token=token, data=data)
+        return Deferred.done(record)
 
     @abc.abstractmethod
     def records(self, run_id: str) -> list[Record]: ...

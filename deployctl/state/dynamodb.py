@@ -35,8 +35,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deployctl.core.plan import Plan
 from deployctl.errors import DeployctlError, JournalConflict, UserError
-from deployctl.plan.api import Plan
 from deployctl.state import DYNAMODB
 from deployctl.state.api import (
     RUNNING,

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from deployctl.core.plan import Plan
 from deployctl.errors import LockLost, UserError
-from deployctl.plan.api import Plan
 from deployctl.state.api import (
     RUNNING,
+    Deferred,
     Fence,
     Journal,
     Lock,
@@ -64,11 +65,29 @@ def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
 class _Pending:
     """One record waiting for a group commit."""
 
-    def __init__(self, values: tuple[str, str, str | None, int, str | None, str]) -> None:
+    def __init__(
+        self,
+        values: tuple[str, str, str | None, int, str | None, str],
+        *,
+        deferred: bool = False,
+    ) -> None:
         self.values = values
+        self.deferred = deferred
         self.record: Record | None = None
         self.error: BaseException | None = None
         self.finished = False
+
+
+class _Settle(Deferred):
+    def __init__(self, journal: SqliteJournal, pending: _Pending) -> None:
+        self.journal = journal
+        self.pending = pending
+
+    def ready(self) -> bool:
+        return self.pending.finished
+
+    def settle(self, grace: float = 0.0) -> Record:
+        return self.journal._settle(self.pending, grace)
 
 
 class SqliteJournal(Journal):
@@ -85,6 +104,7 @@ class SqliteJournal(Journal):
         self._group = threading.Condition()
         self._queue: list[_Pending] = []
         self._writing = False
+        self._broken: BaseException | None = None  # a deferred record's commit failed
 
     @property
     def _db(self) -> Database:
@@ -156,6 +176,8 @@ class SqliteJournal(Journal):
         body = json.dumps(dict(data or {}), sort_keys=True, default=str)
         pending = _Pending((run_id, type, step_id, attempt, token, body))
         with self._group:
+            if self._broken is not None:
+                raise self._broken
             self._queue.append(pending)
             while self._writing and not pending.finished:
                 self._group.wait()
@@ -166,6 +188,44 @@ class SqliteJournal(Journal):
                 self._writing = True
                 batch, self._queue = self._queue, []
         if not pending.finished:
+            self._commit(batch)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.record is not None
+        return pending.record
+
+    def defer(
+        self,
+        run_id: str,
+        type: str,
+        *,
+        step_id: str | None = None,
+        attempt: int = 0,
+        token: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Deferred:
+        body = json.dumps(dict(data or {}), sort_keys=True, default=str)
+        pending = _Pending((run_id, type, step_id, attempt, token, body), deferred=True)
+        with self._group:
+            if self._broken is not None:
+                raise self._broken
+            self._queue.append(pending)
+        return _Settle(self, pending)
+
+    def _settle(self, pending: _Pending, grace: float) -> Record:
+        deadline = time.monotonic() + grace
+        batch: list[_Pending] = []
+        with self._group:
+            while not pending.finished:
+                left = deadline - time.monotonic()
+                if self._writing or left > 0:
+                    # A commit in progress, or one may come (a dependent's intent).
+                    self._group.wait(left if not self._writing and left > 0 else None)
+                    continue
+                self._writing = True
+                batch, self._queue = self._queue, []
+                break
+        if batch:
             self._commit(batch)
         if pending.error is not None:
             raise pending.error
@@ -196,6 +256,10 @@ class SqliteJournal(Journal):
             for item in batch:
                 item.error = error
                 item.finished = True
+            if error is not None and any(item.deferred for item in batch):
+                # A deferred record was lost: nothing written after it may
+                # commit without it (the journal's order; see Journal.defer).
+                self._broken = error
             self._writing = False
             self._group.notify_all()
 

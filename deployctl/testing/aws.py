@@ -16,10 +16,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from deployctl.actions.api import StepRequest
 from deployctl.actions.registry import Backend, default_registry
-from deployctl.execute.api import Clock, Reporter
-from deployctl.plan.api import Step
+from deployctl.core.plan import Step
+from deployctl.core.ports import Clock, Reporter, StepRequest
 from deployctl.testing.clock import VirtualClock
 
 REGION = "us-east-1"

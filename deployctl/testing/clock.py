@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from deployctl.execute.api import Clock
+from deployctl.core.ports import Clock
 
 
 class VirtualClock(Clock):

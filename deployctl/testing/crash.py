@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from deployctl.execute.api import Reporter
-from deployctl.state.api import Record
+from deployctl.core.ports import Reporter
+from deployctl.core.records import Record
 
 Kind = Literal["record", "call", "apply"]
 

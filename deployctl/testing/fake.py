@@ -34,49 +34,55 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deployctl.actions.api import (
+from deployctl.actions.registry import Backend, default_registry
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import MetricDef
+from deployctl.core.ports import (
     FAIL,
     PASS,
     Action,
     CheckResult,
+    MetricsSource,
     Observation,
     Registry,
     SecretSource,
 )
-from deployctl.actions.api import StepRequest as Request
-from deployctl.actions.registry import Backend, default_registry
+from deployctl.core.ports import StepRequest as Request
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import MetricsSource
-from deployctl.manifest.model import MetricDef
 from deployctl.manifest.secrets import SSM_SCHEME
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.crash import kill_self
 
 # Every kind the planner emits, so hand-built and compiled plans both run.
 MUTATING_KINDS = (
-    "lambda.update_code",
-    "lambda.publish",
-    "lambda.shift",
-    "lambda.cleanup_versions",
-    "alb.shift",
-    "route53.shift",
-    "cloudfront.shift",
-    "cloudformation.deploy",
-    "ecs.register",
-    "ecs.update_service",
-    "ecs.create_task_set",
-    "ecs.set_primary",
-    "ecs.delete_task_set",
-    "command.run",
-    "flag.set",
-    "rds.snapshot",
-    "lambda.invoke",
-    "route53.routing",
-    "cloudwatch.alarms",
+    StepKind.LAMBDA_UPDATE_CODE,
+    StepKind.LAMBDA_PUBLISH,
+    StepKind.LAMBDA_SHIFT,
+    StepKind.LAMBDA_CLEANUP_VERSIONS,
+    StepKind.ALB_SHIFT,
+    StepKind.ROUTE53_SHIFT,
+    StepKind.CLOUDFRONT_SHIFT,
+    StepKind.CLOUDFORMATION_DEPLOY,
+    StepKind.ECS_REGISTER,
+    StepKind.ECS_UPDATE_SERVICE,
+    StepKind.ECS_CREATE_TASK_SET,
+    StepKind.ECS_SET_PRIMARY,
+    StepKind.ECS_DELETE_TASK_SET,
+    StepKind.COMMAND_RUN,
+    StepKind.FLAG_SET,
+    StepKind.RDS_SNAPSHOT,
+    StepKind.LAMBDA_INVOKE,
+    StepKind.ROUTE53_ROUTING,
+    StepKind.CLOUDWATCH_ALARMS,
     "noop",
 )
-READ_KINDS = ("alb.discover", "route53.discover", "cloudfront.discover", "ecs.discover")
-CHECK_KINDS = ("smoke.http", "smoke.lambda", "alb.drain")
+READ_KINDS = (
+    StepKind.ALB_DISCOVER,
+    StepKind.ROUTE53_DISCOVER,
+    StepKind.CLOUDFRONT_DISCOVER,
+    StepKind.ECS_DISCOVER,
+)
+CHECK_KINDS = (StepKind.SMOKE_HTTP, StepKind.SMOKE_LAMBDA, StepKind.ALB_DRAIN)
 
 
 class FakeFailure(DeployctlError):
@@ -232,7 +238,7 @@ class FakeWorld:
     def _outputs(self, request: Request) -> dict[str, Any]:
         step = request.step
         out: dict[str, Any] = {}
-        if step.kind == "lambda.publish":
+        if step.kind == StepKind.LAMBDA_PUBLISH:
             function = str(request.params.get("function", "fn"))
             stable = int(self.data["versions"].get(function, 1))
             # A second publish would show up as a different version downstream.

@@ -47,7 +47,7 @@ PRELOAD = (
     "deployctl.state.dynamodb",
     "deployctl.state.sqlite",
     "deployctl.execute.observe",
-    "deployctl.execute.planfile",
+    "deployctl.preview.planfile",
     "deployctl.testing.fake",
     "deployctl.testing.crash",
     "boto3",

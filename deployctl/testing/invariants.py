@@ -26,10 +26,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deployctl.actions.sandbox import Sandbox
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
+from deployctl.core.records import Record
 from deployctl.execute import api
 from deployctl.execute.state import FAILED, PENDING, UNDONE, RunState
-from deployctl.plan.api import Plan, Step
-from deployctl.state.api import Record
 from deployctl.testing import invariants_ecs
 
 
@@ -46,9 +47,9 @@ class World:
         self.ecs = invariants_ecs.targets(plan)
         for s in plan.steps:
             p, region = s.params, s.region or "us-east-1"
-            if s.kind in ("lambda.shift", "lambda.publish"):
+            if s.kind in (StepKind.LAMBDA_SHIFT, StepKind.LAMBDA_PUBLISH):
                 self.aliases.add((region, str(p["function"]), str(p["alias"])))
-            elif s.kind.startswith("alb.") or s.kind == "ecs.discover":
+            elif s.kind.startswith("alb.") or s.kind == StepKind.ECS_DISCOVER:
                 self.listeners.add(
                     (
                         region,
@@ -69,9 +70,9 @@ class World:
                             str(p["record_type"]),
                         )
                     )
-            elif s.kind == "flag.set" and p["store"].get("kind") == "ssm":
+            elif s.kind == StepKind.FLAG_SET and p["store"].get("kind") == "ssm":
                 self.flags.add((region, f"{str(p['store']['path']).rstrip('/')}/{p['flag']}"))
-            elif s.kind == "cloudformation.deploy":
+            elif s.kind == StepKind.CLOUDFORMATION_DEPLOY:
                 for color in ("blue", "green"):
                     name = str(p["stack"]).replace("${idle_color}", color)
                     self.stacks.add((region, name))
@@ -190,7 +191,7 @@ class World:
         records that were written for it (rollback keeps them with the region)."""
         out = []
         for s in self.plan.steps:
-            if s.kind != "route53.routing":
+            if s.kind != StepKind.ROUTE53_ROUTING:
                 continue
             values = [
                 json.dumps(v)
@@ -304,7 +305,7 @@ class World:
         for s in self.plan.steps:  # ... and what the journal says was there is what was there
             st = state.step(s.id)
             was = st.before.get("previous_weights")
-            if s.kind == "alb.shift" and was and s.id == self.first_shift(s, state):
+            if s.kind == StepKind.ALB_SHIFT and was and s.id == self.first_shift(s, state):
                 key = f"listener {s.params.get('rule_arn') or s.params['listener_arn']}"
                 if dict(was) != before.get(key):
                     out.append(
@@ -326,19 +327,19 @@ class World:
 
     def keys(self, step: Step, params: Mapping[str, Any]) -> list[str]:
         region = step.region or "us-east-1"
-        if step.kind == "lambda.shift":
+        if step.kind == StepKind.LAMBDA_SHIFT:
             return [f"alias {region} {params['function']}:{params['alias']}"]
-        if step.kind == "alb.shift":
+        if step.kind == StepKind.ALB_SHIFT:
             return [f"listener {params.get('rule_arn') or params['listener_arn']}"]
-        if step.kind in ("route53.routing", "route53.shift"):
+        if step.kind in (StepKind.ROUTE53_ROUTING, StepKind.ROUTE53_SHIFT):
             names = [
                 params["record_name"],
                 *([params["layout"]["active_name"]] if params.get("layout") else []),
             ]
             return [f"records {_name(n)} {params['record_type']}" for n in names]
-        if step.kind == "flag.set" and params.get("store", {}).get("kind") == "ssm":
+        if step.kind == StepKind.FLAG_SET and params.get("store", {}).get("kind") == "ssm":
             return [f"flag {region} {str(params['store']['path']).rstrip('/')}/{params['flag']}"]
-        if step.kind == "cloudformation.deploy" and params.get("stack"):
+        if step.kind == StepKind.CLOUDFORMATION_DEPLOY and params.get("stack"):
             return [f"stack {region} {params['stack']}"]
         return invariants_ecs.keys(step, params)
 

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deployctl.plan.api import Plan, Step
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class EcsTarget:
 def targets(plan: Plan) -> list[EcsTarget]:
     out = []
     for s in plan.steps:
-        if s.kind != "ecs.discover":
+        if s.kind != StepKind.ECS_DISCOVER:
             continue
         p = s.params
         names = (
@@ -138,8 +139,8 @@ def registered_twice(before: Mapping[str, Any], after: Mapping[str, Any]) -> lis
 
 def keys(step: Step, params: Mapping[str, Any]) -> list[str]:
     """The world keys an ECS step with an undo changes."""
-    if step.kind == "ecs.update_service":
+    if step.kind == StepKind.ECS_UPDATE_SERVICE:
         return [f"ecs-service {params['cluster']}/{params['services'][params['to']]}"]
-    if step.kind in ("ecs.create_task_set", "ecs.set_primary"):
+    if step.kind in (StepKind.ECS_CREATE_TASK_SET, StepKind.ECS_SET_PRIMARY):
         return [f"ecs-service {params['cluster']}/{params['service']}"]
     return []

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.execute.api import Reporter
-from deployctl.plan.api import Plan, Step
-from deployctl.state.api import Record
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Reporter
+from deployctl.core.records import Record
 
-READ_ONLY_KINDS = ("approval", "gate.analysis", "smoke.http", "alb.discover")
+READ_ONLY_KINDS = (
+    StepKind.APPROVAL,
+    StepKind.GATE_ANALYSIS,
+    StepKind.SMOKE_HTTP,
+    StepKind.ALB_DISCOVER,
+)
 
 
 def step(sid: str, kind: str = "noop", deps: tuple[str, ...] = (), **kw: Any) -> Step:

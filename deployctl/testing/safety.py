@@ -30,11 +30,12 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import CheckAction
 from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV, Sandbox, prepare
 from deployctl.actions.sandbox import _registry as sandbox_registry
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
 from deployctl.errors import EXIT_INTERRUPTED, EXIT_WAITING
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.state import fold
-from deployctl.plan.api import Plan, Step
 from deployctl.state.api import Fence, Journal, Record, RunInfo
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
@@ -107,14 +108,14 @@ def fault_places(plan: Plan, clients: Clients) -> list[str | None]:
     registry = sandbox_registry(clients)
     out: list[str | None] = [None]
     for step in plan.steps:
-        if step.kind == "approval":
+        if step.kind == StepKind.APPROVAL:
             continue
         action = registry.get(step.kind)
         if action.gate and not isinstance(action, CheckAction) and step.params.get("triggers"):
             out.append(_trip(step))
         else:
             out.append(f"fail@{step.id}")
-    if any(s.kind == "alb.shift" for s in plan.steps):
+    if any(s.kind == StepKind.ALB_SHIFT for s in plan.steps):
         out.append(UNHEALTHY)
     return out
 
@@ -228,7 +229,7 @@ def journal_records(where: str, run_id: str) -> list[Record]:
 
 def stop_targets(box: Sandbox, plan: Plan, color: str) -> None:
     for arn in {
-        str(s.params[f"{color}_target_group"]) for s in plan.steps if s.kind == "alb.shift"
+        str(s.params[f"{color}_target_group"]) for s in plan.steps if s.kind == StepKind.ALB_SHIFT
     }:
         region = arn.split(":")[3]
         elb = box.clients.client("elbv2", region)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from deployctl.actions.alb import register
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
+from deployctl.core.ports import Registry
 from deployctl.errors import ResourceChanged
 from deployctl.testing.aws import Calls, request
 from deployctl.testing.worlds import alb

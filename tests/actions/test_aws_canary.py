@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from deployctl.actions.aws import Clients
-from deployctl.execute.api import Reporter
+from deployctl.core.plan import Step
+from deployctl.core.ports import Reporter
 from deployctl.execute.runner import Executor, Options
-from deployctl.plan.api import Step
 from deployctl.testing.aws import REGION, Calls, aws_backend, every_minute
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.worlds import fraud

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudformation import register
 from deployctl.actions.common import ActionError
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import REGION, Calls, request
 
 TEMPLATE = Path(__file__).parents[2] / "plans" / "templates" / "media-register.yaml"

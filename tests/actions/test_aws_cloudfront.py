@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudfront import register
 from deployctl.actions.common import ActionError
+from deployctl.core.ports import Registry
 from deployctl.execute.observe import observe
 from deployctl.manifest.load import LoadOptions, load_text
 from deployctl.plan.compile import compile_plan

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import CloudWatchMetrics, aggregate, register
-from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.core.plan import MetricDef, MetricQuery
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import REGION, Calls, request
 
 END = datetime.datetime(2024, 1, 20, 12, 0, tzinfo=datetime.UTC).timestamp()

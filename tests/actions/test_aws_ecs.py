@@ -14,9 +14,9 @@ import pytest
 
 from deployctl.actions import alb
 from deployctl.actions import ecs as ecs_actions
-from deployctl.actions.api import Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.core.ports import Registry, StepRequest
 from deployctl.errors import ResourceChanged
 from deployctl.testing.aws import Calls, request
 from deployctl.testing.clock import VirtualClock

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.lambda_ import register, target_state
+from deployctl.core.ports import Registry
 from deployctl.errors import ResourceChanged
 from deployctl.testing.aws import REGION, Calls, code_zip, lambda_role, request
 

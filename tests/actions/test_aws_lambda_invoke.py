@@ -15,11 +15,11 @@ from botocore.stub import Stubber
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_api._internal import moto_api_backend
 
-from deployctl.actions.api import FAIL, PASS, Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_ import register
 from deployctl.actions.lambda_invoke import INVOKE_READ_TIMEOUT
+from deployctl.core.ports import FAIL, PASS, Registry
 from deployctl.testing.aws import REGION, code_zip, lambda_role, request
 
 FN = "api-handler"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from deployctl.actions import route53, route53_routing
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.core.ports import Registry
 from deployctl.errors import ResourceChanged
 from deployctl.testing.aws import REGION, Calls, request
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import boto3
 
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.builtin import register_aws
+from deployctl.core.ports import Registry
 from deployctl.testing.fake import CHECK_KINDS, MUTATING_KINDS, READ_KINDS
 
 ELSEWHERE = {"noop"}

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from deployctl.actions.api import Registry
 from deployctl.actions.command import register
 from deployctl.actions.common import ActionError
-from deployctl.execute.clock import RealClock
+from deployctl.core.clock import RealClock
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import request
 
 

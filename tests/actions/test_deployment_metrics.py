@@ -11,11 +11,11 @@ import pytest
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import Alarms, DeploymentMetrics
+from deployctl.core.plan import Plan, Publish, Step
+from deployctl.core.records import RunInfo
 from deployctl.execute import api
 from deployctl.manifest import load_file
 from deployctl.plan import compile_plan
-from deployctl.plan.api import Plan, Publish, Step
-from deployctl.state.api import RunInfo
 from deployctl.testing.aws import request
 
 PLANS = Path(__file__).resolve().parents[2] / "plans"

@@ -17,9 +17,9 @@ from botocore.stub import ANY, Stubber
 
 from deployctl.actions import ecs as ecs_actions
 from deployctl.actions import ecs_live as live
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import request
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.worlds import ecs

@@ -15,10 +15,10 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from deployctl.actions.api import ResourceState, StepRequest
 from deployctl.actions.flagstore import FlagSet
+from deployctl.core.plan import Step
+from deployctl.core.ports import ResourceState, StepRequest
 from deployctl.execute.observe import read_all
-from deployctl.plan.api import Step
 from deployctl.testing.clock import VirtualClock
 
 SSM_STORE = {"kind": "ssm", "path": "/shop/prod/flags"}

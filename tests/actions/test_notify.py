@@ -18,12 +18,11 @@ import pytest
 from deployctl.actions.aws import Clients
 from deployctl.actions.registry import Backend
 from deployctl.actions.sns import SnsSender
-from deployctl.execute.api import MultiReporter
+from deployctl.core.plan import MetricDef, MetricQuery, Notify, Plan, Step, Webhook
+from deployctl.core.ports import MultiReporter
 from deployctl.execute.runner import Executor, Options
-from deployctl.manifest.model import MetricDef, MetricQuery, Notify, Webhook
 from deployctl.notify import Notifier
 from deployctl.output.log import LogReporter
-from deployctl.plan.api import Plan, Step
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from deployctl.actions.api import Preview, ResourceState, StepRequest
 from deployctl.actions.rds import Snapshot, parse_time, plan_restore, restore
+from deployctl.core.plan import Step
+from deployctl.core.ports import Preview, ResourceState, StepRequest
 from deployctl.errors import UserError
-from deployctl.plan.api import Step
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.worlds import rds
 

@@ -16,8 +16,8 @@ import pytest
 from deployctl.actions import registry as backends
 from deployctl.actions.aws import Clients
 from deployctl.cli import main
-from deployctl.execute.api import Reporter, StepResult
-from deployctl.plan.api import Step
+from deployctl.core.plan import Step
+from deployctl.core.ports import Reporter, StepResult
 from deployctl.testing.aws import Calls, aws_backend, every_minute
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.worlds import fraud

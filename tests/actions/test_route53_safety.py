@@ -13,11 +13,11 @@ import pytest
 from botocore.stub import Stubber
 
 from deployctl.actions import route53, route53_routing
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.route53_health import wait_passing
 from deployctl.commands._load import load_plan
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import REGION, request
 from deployctl.testing.clock import VirtualClock
 

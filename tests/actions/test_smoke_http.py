@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import FAIL, PASS, Registry
 from deployctl.actions.smoke import register
+from deployctl.core.ports import FAIL, PASS, Registry
 from deployctl.testing.aws import request
 from deployctl.testing.clock import VirtualClock
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.builtin import register_aws
 from deployctl.actions.ssm_secrets import SecretUnavailable, SsmSecrets
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import Calls
 
 SECRET = 's3cr3t-"q\\uote-value'

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from deployctl.actions.alb import register
-from deployctl.actions.api import Registry
 from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import CloudWatchMetrics, alarm_spec
 from deployctl.actions.common import ActionError
 from deployctl.actions.target_health import DISABLED, Target, wait_healthy
+from deployctl.core.ports import Registry
 from deployctl.testing.aws import REGION, request
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.worlds import alb
@@ -206,8 +206,8 @@ def test_rollback_count_pages_at_the_second_rollback_and_actions_notify_their_to
 
 def test_a_gate_on_alarms_fails_when_one_is_in_alarm_or_missing(clients: Clients) -> None:
     from deployctl.actions.analysis import AnalysisGate
-    from deployctl.actions.api import FAIL, PASS, StepRequest
-    from deployctl.plan.api import Step
+    from deployctl.core.plan import Step
+    from deployctl.core.ports import FAIL, PASS, StepRequest
 
     cw = clients.client("cloudwatch", REGION)
     cw.put_metric_alarm(

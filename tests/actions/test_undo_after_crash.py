@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from deployctl.actions.alb import register
-from deployctl.actions.api import Action, Observation, Registry, StepRequest
 from deployctl.actions.aws import Clients
 from deployctl.actions.registry import Backend
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Action, Observation, Registry, StepRequest
 from deployctl.execute.runner import Executor
-from deployctl.plan.api import Plan, Step
 from deployctl.testing.aws import REGION, request
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.worlds import alb

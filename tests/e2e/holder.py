@@ -22,11 +22,11 @@ from pathlib import Path
 
 from deployctl.actions.registry import load_backend
 from deployctl.commands._load import load_plan
+from deployctl.core.ports import MultiReporter, Reporter
+from deployctl.core.records import Record
 from deployctl.errors import DeployctlError
-from deployctl.execute.api import MultiReporter, Reporter
 from deployctl.execute.runner import Executor
 from deployctl.state import open_store
-from deployctl.state.api import Record
 from deployctl.testing.worlds import fraud
 
 VARS = [f"{k}={v}" for k, v in fraud.FAST.items()] + ["latency_stat=Maximum"]

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Action, Observation, StepRequest
 from deployctl.actions.registry import Backend
+from deployctl.core.ports import Action, Observation, Reporter, StepRequest
+from deployctl.core.records import Record
 from deployctl.errors import LeaseExpiring, LockLost, ResourceChanged, StateUnavailable
-from deployctl.execute.api import Reporter
 from deployctl.execute.runner import Executor
-from deployctl.state.api import Record
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
@@ -118,7 +117,10 @@ def test_a_full_disk_mid_run_stops_it_with_one_line_and_resume_continues(
     def fill() -> None:
         FullDisk.full = True
 
-    ex = executor(state, world, On("done", "a", fill), store=SqliteStore(str(state), FullDisk))
+    # a's done record and b's intent share one commit (the critical path's
+    # saving), so the disk fills once b's intent is durable: b's done and c's
+    # intent, the next commit, are refused.
+    ex = executor(state, world, On("intent", "b", fill), store=SqliteStore(str(state), FullDisk))
     try:
         with pytest.raises(StateUnavailable) as caught:
             ex.apply(PLAN)
@@ -133,7 +135,7 @@ def test_a_full_disk_mid_run_stops_it_with_one_line_and_resume_continues(
         f"full); nothing recorded was lost: free space on that disk; run {run_id} stopped, then: "
         f"deployctl resume {run_id} --state-dir {state}"
     )
-    assert world.ops("apply") == ["a"]  # b's intent was refused, so b was not sent
+    assert world.ops("apply") == ["a", "b"]  # c's intent was refused, so c was not sent
     # The lock could not be freed on the full disk either.  A real apply has
     # exited by now and its lock is taken over at once (its pid is gone); this
     # test process lives on, so its lease is let run out instead.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.manifest.model import MetricDef, MetricQuery
+from deployctl.core.plan import MetricDef, MetricQuery
 from deployctl.testing.plans import make_plan, step
 
 METRICS = {

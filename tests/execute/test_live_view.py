@@ -8,10 +8,9 @@ import re
 import pytest
 from rich.console import Console
 
-from deployctl.actions.api import CheckResult
-from deployctl.execute.api import Outcome, StepResult
+from deployctl.core.ports import CheckResult, Outcome, StepResult
+from deployctl.core.records import Record, RunInfo
 from deployctl.output.live import LiveView
-from deployctl.state.api import Record, RunInfo
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.plans import make_plan, step
 

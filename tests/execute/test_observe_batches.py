@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Action, Observation, Read, ResourceState, StepRequest
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Read, ResourceState, StepRequest
 from deployctl.execute.observe import ObserveError, read_all
-from deployctl.plan.api import Step
 
 
 class Table(Action):

@@ -7,10 +7,10 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from deployctl.actions.api import CheckResult
-from deployctl.execute.api import Outcome, RunInfo, StepResult
+from deployctl.core.plan import MetricDef, MetricQuery
+from deployctl.core.ports import CheckResult, Outcome, StepResult
+from deployctl.core.records import RunInfo
 from deployctl.execute.runner import Options
-from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.output.log import GITHUB, LogReporter
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.plans import make_plan, step

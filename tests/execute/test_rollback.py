@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.actions.api import Observation, StepRequest
+from deployctl.core.ports import Observation, StepRequest
 from deployctl.execute import api
 from deployctl.execute.stored import stored_plan
 from deployctl.testing.fake import FakeAction

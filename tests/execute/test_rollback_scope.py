@@ -13,12 +13,12 @@ import pytest
 
 from deployctl.actions.registry import Backend
 from deployctl.commands._load import load_plan
+from deployctl.core.plan import Plan
+from deployctl.core.records import RunInfo
 from deployctl.errors import UserError
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
 from deployctl.execute.stored import stored_plan
-from deployctl.plan.api import Plan
-from deployctl.state.api import RunInfo
 from deployctl.testing.fake import FakeMetrics, fake_registry
 from deployctl.testing.plans import Recorder, make_plan, step
 

@@ -12,9 +12,9 @@ import pytest
 
 from deployctl.actions.registry import Backend
 from deployctl.cli import main
-from deployctl.execute.api import MetricsSource
+from deployctl.core.plan import MetricDef, MetricQuery
+from deployctl.core.ports import MetricsSource
 from deployctl.execute.runner import Executor
-from deployctl.manifest.model import MetricDef, MetricQuery
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeWorld, fake_registry
 from deployctl.testing.plans import make_plan, step

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Action, Observation, Registry, SecretSource, StepRequest
 from deployctl.actions.registry import Backend
+from deployctl.core.ports import Action, Observation, Registry, SecretSource, StepRequest
 from deployctl.execute.runner import Executor
 from deployctl.output.log import LogReporter
 from deployctl.testing.clock import VirtualClock

@@ -13,8 +13,8 @@ import pytest
 from moto import mock_aws
 
 from deployctl.actions.registry import Backend
+from deployctl.core.ports import Reporter
 from deployctl.errors import LockHeld
-from deployctl.execute.api import Reporter
 from deployctl.execute.runner import Executor, Options
 from deployctl.state.api import Record, StateStore
 from deployctl.state.dynamodb import DynamoStore

@@ -155,7 +155,7 @@ def test_four_simultaneous_applies_one_runs_the_others_exit_4_naming_the_holder(
     assert winner.returncode == 0, err
     for proc in losers:
         _, err = proc.communicate(timeout=10)
-        assert proc.returncode == 4
+        assert proc.returncode == 4, err
         assert f"pid {winner.pid}" in err and "@" in err and "fraud-or-not/prod" in err
         assert "Traceback" not in err
     assert set(applies(workdir).values()) == {1}

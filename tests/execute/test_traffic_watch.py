@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import StepRequest
 from deployctl.actions.registry import Backend
+from deployctl.core.plan import MetricDef, MetricQuery, Plan
+from deployctl.core.ports import StepRequest
 from deployctl.execute import api
 from deployctl.execute.runner import Executor, Options
-from deployctl.manifest.model import MetricDef, MetricQuery
-from deployctl.plan.api import Plan
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeAction, FakeMetrics, FakeWorld, fake_registry
 from deployctl.testing.plans import Recorder, make_plan, step

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from deployctl.actions.api import Action, Observation, StepRequest
+from deployctl.core.ports import Action, Observation, StepRequest
+from deployctl.core.records import Record
 from deployctl.execute import api
 from deployctl.execute.refs import Resolver, UnresolvedReference
 from deployctl.execute.stored import stored_plan
-from deployctl.state.api import Record
 from deployctl.testing.fake import FakeWorld
 from deployctl.testing.plans import Recorder, make_plan, step
 
@@ -233,7 +233,7 @@ def test_the_fake_world_survives_a_reload(tmp_path):
 def test_the_backend_is_the_built_in_aws_actions_with_cloudwatch_whatever_the_env(monkeypatch):
     from deployctl.actions.cloudwatch import CloudWatchMetrics
     from deployctl.actions.registry import load_backend
-    from deployctl.execute.clock import RealClock
+    from deployctl.core.clock import RealClock
 
     # The old test switches select nothing any more: only the test harness
     # (deployctl.testing.cli) swaps the backend, in its own child process.

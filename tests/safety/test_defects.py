@@ -13,7 +13,7 @@ import pytest
 
 from deployctl.actions.aws import Clients
 from deployctl.commands._load import load_plan
-from deployctl.plan.api import Plan
+from deployctl.core.plan import Plan
 from deployctl.testing.safety import UNHEALTHY, embedded_aws, run_case
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from moto import mock_aws
 from deployctl.actions.aws import Clients
 from deployctl.actions.sandbox import FAKE_KEYS, Sandbox
 from deployctl.commands._load import load_plan
-from deployctl.plan.api import Plan
+from deployctl.core.plan import Plan
 from deployctl.testing.safety import embedded_aws, fault_places, kill_points, run_case
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.plan.api import Plan, Step
+from deployctl.core.plan import Plan, Step
 
 TABLE = "deployctl-state"
 

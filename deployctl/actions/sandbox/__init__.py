@@ -10,7 +10,7 @@ end to end on a laptop with no account.
   ``--sandbox-fault`` failures, and stubs what would leave the machine
   (HTTP smoke tests, local programs).
 - :mod:`.faults` is the fault grammar and the synthetic metrics source.
-- The clock is :class:`~deployctl.execute.clock.ScaledClock`: waits really
+- The clock is :class:`~deployctl.core.clock.ScaledClock`: waits really
   happen, ``speed`` times shorter.
 
 Every sandbox starts from empty moto state and ends with the process, so a
@@ -28,13 +28,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from deployctl.actions.api import Registry
 from deployctl.actions.common import CheckAction
 from deployctl.actions.registry import Backend, default_registry
+from deployctl.core.clock import ScaledClock
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
+from deployctl.core.ports import Clock, Registry
 from deployctl.errors import UserError
-from deployctl.execute.api import Clock
-from deployctl.execute.clock import ScaledClock
-from deployctl.plan.api import Plan, Step
 from deployctl.state.lease import SendGuard
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _registry(clients: Clients) -> Registry:
     registry = default_registry(plugins=False)
     register_aws(registry, clients)
     # flag.set and rds.snapshot, until the built-ins register them too.
-    for kind, module in (("flag.set", flagstore), ("rds.snapshot", rds)):
+    for kind, module in ((StepKind.FLAG_SET, flagstore), (StepKind.RDS_SNAPSHOT, rds)):
         if kind not in registry:
             module.register(registry, clients)
     return registry

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from deployctl import files
+from deployctl.core.kinds import StepKind
 
 if TYPE_CHECKING:
     from deployctl.actions.sandbox.seed import Seeder
@@ -29,7 +30,7 @@ PORT = 8080
 def _file(seeder: Seeder, region: str) -> dict[str, Any] | None:
     """The task definition file the plan's ``ecs.register`` step reads, if any."""
     for step in seeder.plan.steps:
-        path = step.params.get("file") if step.kind == "ecs.register" else None
+        path = step.params.get("file") if step.kind == StepKind.ECS_REGISTER else None
         if (step.region or region) != region or not isinstance(path, str):
             continue
         if files.check(path, files.MAX_TASK_DEFINITION_BYTES, "task definition") is None:

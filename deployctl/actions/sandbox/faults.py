@@ -31,10 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deployctl.core.plan import MetricDef, Plan, Step
+from deployctl.core.ports import MetricsSource
 from deployctl.errors import UserError
-from deployctl.execute.api import MetricsSource
-from deployctl.manifest.model import MetricDef
-from deployctl.plan.api import Plan, Step
 
 FAIL = "fail"
 NODATA = "nodata"

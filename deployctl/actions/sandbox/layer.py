@@ -24,14 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from deployctl.actions.api import FAIL, PASS, Action, CheckResult, Observation, Registry
-from deployctl.actions.api import StepRequest as Request
 from deployctl.actions.common import ActionError, CheckAction
 from deployctl.actions.sandbox.faults import Fault, SandboxMetrics
 from deployctl.actions.sandbox.ids import IdMap
+from deployctl.core.kinds import StepKind
+from deployctl.core.ports import FAIL, PASS, Action, CheckResult, Observation, Registry
+from deployctl.core.ports import StepRequest as Request
 
 SIMULATED = "simulated by the sandbox"
-INVOKE_KINDS = ("lambda.invoke", "smoke.lambda")
+INVOKE_KINDS = (StepKind.LAMBDA_INVOKE, StepKind.SMOKE_LAMBDA)
 
 
 class Layer:
@@ -157,9 +158,9 @@ def wrap(registry: Registry, layer: Layer, region: str | None) -> Registry:
     out = Registry()
     for kind in registry.kinds():
         inner: Action = registry.get(kind)
-        if kind == "smoke.http":
+        if kind == StepKind.SMOKE_HTTP:
             inner = StubHttp()
-        elif kind == "command.run":
+        elif kind == StepKind.COMMAND_RUN:
             inner = StubCommand()
         action: Action
         if kind in INVOKE_KINDS:

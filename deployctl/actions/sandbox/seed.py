@@ -23,8 +23,10 @@ from typing import Any
 from deployctl.actions.aws import Clients
 from deployctl.actions.sandbox import ecs_seed
 from deployctl.actions.sandbox.ids import IdMap
+from deployctl.core.kinds import StepKind
+from deployctl.core.plan import Plan, Step
+from deployctl.core.refs import is_unresolved
 from deployctl.manifest.secrets import secret_ref, ssm_name_problem
-from deployctl.plan.api import Plan, Step
 
 ROLE = "deployctl-sandbox-lambda"
 TRUST = json.dumps(
@@ -39,7 +41,7 @@ TRUST = json.dumps(
         ],
     }
 )
-LAMBDA_KINDS = ("lambda.", "smoke.lambda")
+LAMBDA_KINDS = ("lambda.", StepKind.SMOKE_LAMBDA)
 FORWARD_BLUE = 100
 SANDBOX_AMI = "ami-0123456789abcdef0"  # moto runs an instance from any image id
 _SECRET_REF = re.compile(r"\$\{([^}]*)\}")
@@ -75,7 +77,7 @@ def _variants(step: Step) -> list[Mapping[str, Any]]:
 
 
 def _concrete(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and "${" not in value
+    return isinstance(value, str) and bool(value) and not is_unresolved(value)
 
 
 def _arn_name(arn: str, kind: str, fallback: str) -> str:
@@ -120,16 +122,16 @@ class Seeder:
             params = _variants(step)[0]
             if kind.startswith("alb.") and _concrete(params.get("listener_arn")):
                 self.listener(region, params)
-            elif kind == "ecs.discover" and _concrete(params.get("listener_arn")):
+            elif kind == StepKind.ECS_DISCOVER and _concrete(params.get("listener_arn")):
                 self.listener(region, params)
                 ecs_seed.seed(self, region, params)
             elif kind.startswith("route53."):
                 self.route53(region, params)
             elif kind.startswith("cloudfront.") and _concrete(params.get("distribution_id")):
                 self.distribution(region, params)
-            elif kind == "rds.snapshot":
+            elif kind == StepKind.RDS_SNAPSHOT:
                 self.database(region, params)
-            elif kind == "flag.set":
+            elif kind == StepKind.FLAG_SET:
                 self.flag(region, params)
 
     # --- Lambda -----------------------------------------------------------------

@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deployctl.core.plan import Plan
 from deployctl.manifest.load import LoadOptions, load_text
-from deployctl.plan.api import Plan
 from deployctl.plan.compile import compile_plan
 from deployctl.testing.aws import MOTO_VARS, REGION, ClientSource, put_metrics
 from deployctl.testing.worlds import ROOT, media

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deployctl.core.plan import Plan
 from deployctl.manifest.load import LoadOptions, load_text
-from deployctl.plan.api import Plan
 from deployctl.plan.compile import compile_plan
 from deployctl.testing.aws import (
     MOTO_VARS,

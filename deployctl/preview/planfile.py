@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl import files
+from deployctl.core.plan import Plan
 from deployctl.errors import StalePlan, UserError
 from deployctl.execute.observe import Observed
 from deployctl.execute.review import Review
 from deployctl.execute.stored import plan_from_json
-from deployctl.plan.api import Plan
 from deployctl.secrets import Redactor
 
 FORMAT_VERSION = 1

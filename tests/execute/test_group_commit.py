@@ -1,0 +1,77 @@
+"""The critical path's commits: a step's done record shares one commit (one
+fsync) with the intents of the dependents it releases, and the journal's
+order holds: the done record comes first, and nothing of a dependent is sent
+before that commit is durable."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from deployctl.actions.registry import Backend
+from deployctl.core.ports import Reporter
+from deployctl.core.records import Record
+from deployctl.execute import context
+from deployctl.execute.runner import Executor
+from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.clock import VirtualClock
+from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
+
+CHAIN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
+
+
+class Commits(sqlite3.Connection):
+    """Which journal records each transaction wrote, in order."""
+
+    batches: ClassVar[list[list[tuple[str, str | None]]]] = []
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql.lstrip().startswith("BEGIN"):
+            Commits.batches.append([])
+        elif sql.lstrip().startswith("INSERT INTO records"):
+            Commits.batches[-1].append((args[0][1], args[0][2]))
+        return super().execute(sql, *args)
+
+
+class Sent(Reporter):
+    """Which steps the fake world had applied when each record was reported."""
+
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+        self.seen: list[tuple[str, str | None, tuple[str, ...]]] = []
+
+    def record(self, record: Record) -> None:
+        self.seen.append((record.type, record.step_id, tuple(self.world.ops("apply"))))
+
+
+def test_a_done_record_and_the_next_intent_share_one_commit_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bound, not a wait: the done record commits as soon as the next intent
+    # joins it; the leaf (c) releases no one and commits at once.  Generous so
+    # a loaded machine cannot split the pair.
+    monkeypatch.setattr(context, "DEFER_GRACE", 10.0)
+    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
+    sent = Sent(world)
+    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (sent,))
+    Commits.batches = []
+    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
+    try:
+        outcome = ex.apply(CHAIN)
+    finally:
+        ex.close()
+    assert outcome.exit_code == 0
+    assert world.ops("apply") == ["a", "b", "c"]
+    batches = [b for b in Commits.batches if b]
+    assert [("done", "a"), ("intent", "b")] in batches
+    assert [("done", "b"), ("intent", "c")] in batches
+    # Reported in commit order, and b was not sent before its intent (and
+    # a's done) were durable.
+    order = [(t, s) for t, s, _ in sent.seen if s]
+    assert order.index(("done", "a")) < order.index(("intent", "b"))
+    assert ("intent", "b", ("a",)) in sent.seen
+    assert ("intent", "c", ("a", "b")) in sent.seen
