@@ -15,6 +15,9 @@ compile.  The table is printed and written to the "## Planner" section of
 
     python bench/plan_scale.py            # sizes 1k, 2k, 5k, 10k; best of 5
     python bench/plan_scale.py --runs 3 --no-write
+
+It also times a file of 1,000 Deployments of distinct services (12,000
+steps) through ``deployctl validate`` in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -141,6 +145,52 @@ flags:"""
     return "\n".join(out) + "\n"
 
 
+def service_doc(n: int) -> str:
+    """One service of a many-service file: a canary of a Lambda alias with a
+    smoke test and a watch after promotion, 12 steps, its names from vars."""
+    return f"""\
+apiVersion: deployctl/v1
+kind: Deployment
+metadata: {{project: svc-{n:04d}, environment: "{{{{ stage }}}}"}}
+vars: {{stage: prod, first: 5, soak: 5m}}
+target:
+  lambda: {{function: "svc-{n:04d}-{{{{ stage }}}}", alias: live}}
+strategy:
+  type: canary
+  stages:
+    - {{traffic: "{{{{ first }}}}", duration: "{{{{ soak }}}}", metric_threshold: 0.01}}
+    - {{traffic: 10, duration: 5m, metric_threshold: 0.01}}
+    - {{traffic: 25, duration: 5m, metric_threshold: 0.01}}
+    - {{traffic: 50, duration: 5m, metric_threshold: 0.01}}
+    - {{traffic: 100, duration: stable}}
+rollback: {{triggers: "ErrorRate>5%", monitoring_time: 10m}}
+tests:
+  smoke:
+    - name: ping
+      lambda: {{function: "svc-{n:04d}-{{{{ stage }}}}", qualifier: "${{new_version}}"}}
+"""
+
+
+def services_text(services: int) -> str:
+    return "---\n".join(service_doc(n) for n in range(services))
+
+
+def cli_seconds(path: str, runs: int) -> float:
+    """Best wall time of ``deployctl validate PATH`` in a fresh interpreter:
+    start-up, imports, load, schema, render, build and compile."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "deployctl", "validate", "--quiet", path],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def plan_text(steps: int) -> str:
     regions = max(1, round(steps * 0.1 / STEPS_PER_REGION))
     flags = max(1, round((steps - regions * STEPS_PER_REGION) / STEPS_PER_FLAG))
@@ -209,7 +259,21 @@ def phases(size: int, runs: int) -> list[tuple[str, float]]:
         return out
 
 
-def section(rows: list[Row], runs: int, load: str, split: list[tuple[str, float]]) -> str:
+Services = tuple[int, int, float, float]  # documents, steps, CLI wall s, in-process CPU s
+
+
+def measure_services(count: int, runs: int) -> Services:
+    with tempfile.TemporaryDirectory(prefix="deployctl-bench-") as tmp:
+        path = os.path.join(tmp, "services.yaml")
+        Path(path).write_text(services_text(count), encoding="utf-8")
+        _, _, steps = run_once(path)
+        cpu = min(run_once(path)[1] for _ in range(runs))
+        return count, steps, cli_seconds(path, runs), cpu
+
+
+def section(
+    rows: list[Row], runs: int, load: str, split: list[tuple[str, float]], services: Services
+) -> str:
     machine = (
         f"{os.cpu_count()} CPU(s) (`nproc`), Python {platform.python_version()} "
         f"({platform.python_implementation()}), {platform.system()} {platform.machine()}"
@@ -252,6 +316,26 @@ Where the CPU time of the largest plan goes (best of {runs}):
 |---|---:|
 {stages}
 
+Many services in one file: {services[0]:,} Deployment documents of distinct
+projects ({services[1]:,} steps, each service a 5-stage canary with a smoke test
+and a watch, its function name, environment and first step from vars):
+`deployctl validate` from a fresh interpreter (start-up, imports, load,
+schema, render, build, compile) takes {services[2] * 1000:.0f} ms wall, best of
+{runs}; in-process load + compile {services[3] * 1000:.0f} ms CPU. Target: under
+3 s end to end. Profiled before optimising: each document built three Jinja
+sandboxes (54 filters wrapped with `inspect.signature` each) and compiled its
+templates afresh; now one file shares one sandbox and its compiled templates,
+and a template that only prints names (`svc-{{{{ stage }}}}`) is substituted
+without Jinja (5.9 s -> 2.6 s end to end).
+
+Issue 13 also asks for 10,000 steps of one document in under 0.5 s. Not met:
+the table's largest plan is {biggest[3] * 1000:.0f} ms CPU; the stages above
+show YAML parsing (with marks) and JSON Schema as the largest parts, both
+inside libraries (PyYAML's composer, `jsonschema`'s descent). The next steps
+would be a compiled schema check (per-kind validators already skip the
+four-way `if kind` dispatch) and building values from parser events instead
+of a node graph.
+
 Before the optimisations in the git log (asdict in step params, networkx
 topological sort, per-visit `$ref` resolution, the cyclic GC rescanning
 the growing trees) the same 10,044-step plan took 2,151 ms wall.
@@ -263,13 +347,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="best of N (default 5)")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--services", type=int, default=1_000, help="documents of the many-services file"
+    )
     args = parser.parse_args(argv)
     rows = measure(tuple(args.sizes), args.runs)
     print(table(rows))
+    services = measure_services(args.services, args.runs)
+    print(
+        f"{services[0]:,} services, {services[1]:,} steps: CLI {services[2] * 1000:.0f} ms wall, "
+        f"in-process {services[3] * 1000:.0f} ms CPU"
+    )
     if not args.no_write:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         split = phases(max(args.sizes), args.runs)
-        write_section(SECTION, section(rows, args.runs, load, split))
+        write_section(SECTION, section(rows, args.runs, load, split, services))
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 0
 

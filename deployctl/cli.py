@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from deployctl import __version__, argtypes, commands, config, secrets
 from deployctl.core.defaults import DEFAULT_STATE_DIR
+from deployctl.diagnostics import report
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
 
@@ -150,8 +151,7 @@ def _main(argv: Sequence[str] | None) -> int:
         code: int = args.run(args)
         return code
     except UserError as exc:
-        for diagnostic in exc.diagnostics:
-            print(f"deployctl: {diagnostic.render()}", file=sys.stderr)
+        report(exc.diagnostics, sys.stderr)
         return exc.exit_code
     except DeployctlError as exc:
         print(f"deployctl: {exc}", file=sys.stderr)

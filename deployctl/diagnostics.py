@@ -7,8 +7,10 @@ problem is one of these, rendered as a single line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 PathItem = str | int
 Path = tuple[PathItem, ...]
@@ -33,6 +35,20 @@ class Diagnostic:
     message: str = ""
     path: Path = field(default=(), compare=False)
     severity: str = field(default="error", compare=False)
+    source: str | None = field(default=None, compare=False, repr=False)  # the line it is on
+
+    def snippet(self) -> list[str]:
+        """The source line with a caret under the column, as rustc prints it
+        (empty when the line is unknown)."""
+        if self.source is None or self.line is None:
+            return []
+        text = self.source.rstrip("\r")
+        col = max(self.col or 1, 1)
+        start = max(0, col - 80) if len(text) > 120 else 0  # long lines: a window around it
+        shown = text[start : start + 120].expandtabs(1)
+        number = str(self.line)
+        pad = " " * len(number)
+        return [f"{pad} |", f"{number} | {shown}", f"{pad} | {' ' * (col - 1 - start)}^"]
 
     def render(self) -> str:
         where = ""
@@ -62,6 +78,7 @@ class Marks:
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     quoted: set[Path] = field(default_factory=set)
     verbatim: set[Path] = field(default_factory=set)
+    lines: Sequence[str] = field(default=(), repr=False)  # the file's text, for snippets
 
     def locate(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The nearest known position for ``path`` (walking up to the root)."""
@@ -83,4 +100,26 @@ class Marks:
         # point at the start of the value instead.
         if offset and tuple(path) in self.verbatim:
             col += offset + (1 if tuple(path) in self.quoted else 0)
-        return Diagnostic(self.file, line, col, message, tuple(path))
+        source = self.lines[line - 1] if 0 < line <= len(self.lines) else None
+        return Diagnostic(self.file, line, col, message, tuple(path), source=source)
+
+
+def snippets_wanted(stream: TextIO) -> bool:
+    """Snippets under errors on a terminal; ``DEPLOYCTL_SNIPPETS=1`` or ``0`` decides
+    elsewhere (logs and CI annotations read one line per error)."""
+    chosen = os.environ.get("DEPLOYCTL_SNIPPETS")
+    if chosen in ("0", "1"):
+        return chosen == "1"
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def report(diagnostics: Iterable[Diagnostic], stream: TextIO) -> None:
+    """Each diagnostic as its one line, with its snippet when wanted."""
+    wanted = snippets_wanted(stream)
+    for diagnostic in diagnostics:
+        print(f"deployctl: {diagnostic.render()}", file=stream)
+        for line in diagnostic.snippet() if wanted else ():
+            print(line, file=stream)

@@ -276,3 +276,54 @@ def test_jinja_region_points_to_the_runtime_reference(
     code, _, err = run(capsys, "validate", plan)
     assert code == 1
     assert "'region' is undefined (use ${region}: a plan file is rendered once" in err
+
+
+def test_plan_shows_several_files_in_turn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path, MINIMAL, "a.yaml")
+    second = write(tmp_path, MINIMAL.replace("project: demo", "project: billing"), "b.yaml")
+    code, out, _ = run(capsys, "plan", first, second, "--offline", "--format", "json")
+    assert code == 0
+    assert [p["project"] for p in json.loads(out)] == ["demo", "billing"]
+    code, out, _ = run(capsys, "plan", first, second, "--offline")
+    assert [line for line in out.splitlines() if line.startswith("Plan:")] == [
+        f"Plan: demo (prod): Deployment, canary, from {first}",
+        f"Plan: billing (prod): Deployment, canary, from {second}",
+    ]
+    code, _, err = run(capsys, "plan", first, second, "--out", str(tmp_path / "x.json"))
+    assert code == 1 and "--out saves one reviewed plan" in err
+
+
+def test_text_errors_quote_the_line_with_a_caret_under_the_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYCTL_SNIPPETS", "1")
+    plan = write(tmp_path, MINIMAL.replace("traffic: 10,", "traffic: 110,"))
+    code, _, err = run(capsys, "validate", plan)
+    assert code == 1
+    assert err.splitlines()[1:] == [
+        "   |",
+        '10 |     - {traffic: 110, duration: "{{ first }}"}',
+        "   |                 ^",
+    ]
+    monkeypatch.setenv("DEPLOYCTL_SNIPPETS", "0")
+    _, _, err = run(capsys, "validate", plan)
+    assert len(err.splitlines()) == 1
+
+
+def test_a_snippet_never_shows_a_secret_var(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYCTL_SNIPPETS", "1")
+    text = MINIMAL.replace(
+        "vars: {first: 5m}", "vars: {first: 5m, api_token: hunter2-SECRET}"
+    ).replace("strategy:\n", "strategy:\n  bake: '{{ api_token }}'\n")
+    code, _, err = run(capsys, "validate", write(tmp_path, text))
+    assert code == 1 and "hunter2" not in err
+    text = MINIMAL.replace(
+        "vars: {first: 5m}", "vars: {first: 5m, api_token: hunter2-SECRET, x: 1}"
+    )
+    text = text.replace("{first: 5m,", "{first: '{{ nope }}',")
+    code, _, err = run(capsys, "validate", write(tmp_path, text))
+    assert code == 1 and "hunter2" not in err and "^" in err

@@ -214,6 +214,68 @@ def test_data_mutations_exit_cleanly_with_located_errors(
     assert_clean(*validate(path, capsys), path)
 
 
+# --- templated fields -------------------------------------------------------------
+
+
+def _scalar_paths(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Paths of the scalars a var could drive: not vars themselves, nor text
+    that already holds a template (a var cannot use another var)."""
+    out = []
+    for path in _paths(doc):
+        if not path or path[0] in ("vars", "apiVersion", "kind", "plan"):
+            continue
+        value = _get(doc, path)
+        if isinstance(value, str) and ("{{" in value or "{%" in value or not value):
+            continue
+        if isinstance(value, bool | int | float | str):
+            out.append(path)
+    return out
+
+
+@st.composite
+def templated(draw: st.DrawFn) -> tuple[str, str, bool]:
+    """An example plan with one scalar replaced by ``"{{ fuzzed }}"``; the var
+    holds the value itself (the plan must stay valid) or something else."""
+    plan = draw(st.sampled_from(example_plans()))
+    docs = [d for d in yaml.safe_load_all(plan.read_text(encoding="utf-8")) if d is not None]
+    index = draw(st.integers(0, len(docs) - 1))
+    doc = copy.deepcopy(docs[index])
+    paths = _scalar_paths(doc)
+    if not paths:
+        return plan.name, plan.read_text(encoding="utf-8"), True
+    path = draw(st.sampled_from(paths))
+    parent, key = _get(doc, path[:-1]), path[-1]
+    same = draw(st.booleans())
+    value = (
+        parent[key]
+        if same
+        else draw(st.one_of(st.sampled_from(WRONG_TYPES + OUT_OF_RANGE), st.text(max_size=20)))
+    )
+    if isinstance(value, bool):
+        value = draw(st.sampled_from([str(value), str(value).lower()]))
+    # Spaces around a template stay part of a string (they convert for a number).
+    forms = ["{{ fuzzed }}", "{{ vars.fuzzed }}"] + ([] if same else [" {{ fuzzed }} "])
+    parent[key] = draw(st.sampled_from(forms))
+    if not isinstance(doc.get("vars"), dict):
+        doc["vars"] = {}
+    doc["vars"]["fuzzed"] = value
+    docs[index] = doc
+    return plan.name, yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), same
+
+
+@settings(FUZZ, max_examples=80)
+@given(templated())
+def test_a_var_may_drive_any_scalar_and_a_bad_one_is_a_located_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str], mutant: tuple[str, str, bool]
+) -> None:
+    name, text, same = mutant
+    path = write(workdir, name, text)
+    code, out, err = validate(path, capsys)
+    assert_clean(code, out, err, path)
+    if same:  # a var holding the value written there changes nothing
+        assert code == 0, err
+
+
 # --- text-level mutations ------------------------------------------------------
 
 

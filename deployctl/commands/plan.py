@@ -28,7 +28,9 @@ FORMATS = ("json", "markdown", "text")
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("plan", parents=[common], help="show what a plan would change")
-    parser.add_argument("plan", metavar="PLAN")
+    parser.add_argument(
+        "plans", nargs="+", metavar="PLAN", help="plan files; several are shown one after another"
+    )
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument(
         "--out", metavar="FILE", help="save the reviewed plan here, for 'deployctl apply FILE'"
@@ -72,7 +74,24 @@ def _colour() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan, args)
+    if args.out and len(args.plans) > 1:
+        raise UserError("--out saves one reviewed plan: give it one plan file")
+    plans = [load_plan(path, args) for path in args.plans]  # every file checked first
+    texts: list[str] = []
+    changes = False
+    for plan in plans:
+        text, changed = _one(plan, args)
+        texts.append(text)
+        changes = changes or changed
+    if args.format == "json" and len(texts) > 1:
+        sys.stdout.write("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]\n")
+    else:
+        sys.stdout.write("\n".join(texts))
+    return EXIT_CHANGES if args.detailed_exitcode and changes else EXIT_OK
+
+
+def _one(plan: Plan, args: argparse.Namespace) -> tuple[str, bool]:
+    """One plan's text, and whether it would change anything."""
     if args.offline:
         if args.out:
             raise UserError("--out saves live fingerprints: it cannot be used with --offline")
@@ -83,9 +102,7 @@ def run(args: argparse.Namespace) -> int:
             "markdown": planview.render_markdown,
             "json": planview.render_json,
         }[args.format](plan)
-        sys.stdout.write(text)
-        changes = any(step.mutating for step in plan.steps)
-        return EXIT_CHANGES if args.detailed_exitcode and changes else EXIT_OK
+        return text, any(step.mutating for step in plan.steps)
     from deployctl.actions.registry import load_backend  # noqa: PLC0415 - AWS only when online
     from deployctl.execute.observe import observe  # noqa: PLC0415
 
@@ -107,5 +124,4 @@ def run(args: argparse.Namespace) -> int:
             save(args.out, plan, observed)
         except OSError as exc:
             raise UserError(f"--out {args.out}: {exc.strerror}") from None
-    sys.stdout.write(text)
-    return EXIT_CHANGES if args.detailed_exitcode and diff.changes else EXIT_OK
+    return text, bool(diff.changes)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from deployctl.commands._load import load_plan
+from deployctl.diagnostics import report
 from deployctl.errors import EXIT_ERROR, EXIT_OK, UserError
 
 FORMAT_VERSION = 1
@@ -40,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 {"file": path, "ok": False, "problems": [_problem(d) for d in exc.diagnostics]}
             )
             if args.format == "text":
-                for diagnostic in exc.diagnostics:
-                    print(f"deployctl: {diagnostic.render()}", file=sys.stderr)
+                report(exc.diagnostics, sys.stderr)
             continue
         files.append(
             {
@@ -66,6 +66,7 @@ def _problem(diagnostic: Any) -> dict[str, Any]:
         "file": diagnostic.file,
         "line": diagnostic.line,
         "col": diagnostic.col,
+        "column": diagnostic.col,  # the name editors and CI annotations use
         "severity": diagnostic.severity,
         "path": list(diagnostic.path or ()),
         "message": diagnostic.message,

@@ -242,6 +242,13 @@ class Plan:
     publish: Publish | None = None  # from monitoring:; None publishes nothing
     notify: Notify | None = None  # from notify:; None tells no one
     secret_values: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # Every (project, environment) the plan deploys, when a file holds several
+    # projects: a run locks each (sorted).  Empty means (project, environment).
+    scopes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def lock_scopes(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(set(self.scopes))) or ((self.project, self.environment),)
 
     @functools.cached_property
     def by_id(self) -> dict[str, Step]:
@@ -285,6 +292,8 @@ class Plan:
             }
         if self.notify is not None:
             out["notify"] = self.notify.to_json()
+        if self.scopes:  # absent for one project, so those plans keep their digest
+            out["scopes"] = [list(scope) for scope in self.scopes]
         if with_summary:
             out["summary"] = self.summary.to_json()
         return out
@@ -307,6 +316,7 @@ class Plan:
             rollback_scope=rollback.get("scope", "wave"),
             publish=Publish.from_json(data.get("monitoring")),
             notify=Notify.from_json(data["notify"]) if data.get("notify") else None,
+            scopes=tuple((str(p), str(e)) for p, e in data.get("scopes", ())),
         )
 
 

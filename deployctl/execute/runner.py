@@ -43,6 +43,7 @@ from deployctl.execute.walker import APPROVAL, Walker
 from deployctl.state import open_store
 from deployctl.state.api import RUNNING, Lock, RunInfo, StateStore
 from deployctl.state.lease import LEASE_SECONDS, lock_id_for, margin_for, who
+from deployctl.state.lockset import LockSet
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,19 @@ class Executor:
     def _locked(self, plan: Plan) -> Iterator[Lock]:
         """Hold the lock: from here every journal write is fenced on it, and
         every call the backend sends is checked against its lease."""
-        lock = self.store.lock(
-            lock_id_for(plan.project, plan.environment),
-            self.user,
-            os.getpid(),
-            lease=self.lease,
-            now=self.wall,
-            monotonic=self.monotonic,
-        )
+        locks = {
+            scope: self.store.lock(
+                lock_id_for(*scope),
+                self.user,
+                os.getpid(),
+                lease=self.lease,
+                now=self.wall,
+                monotonic=self.monotonic,
+            )
+            for scope in plan.lock_scopes
+        }
+        own = locks.get((plan.project, plan.environment)) or next(iter(locks.values()))
+        lock: Lock = own if len(locks) == 1 else LockSet(list(locks.values()), own)
         try:
             lock.acquire()
             self.journal.hold(lock.fence)

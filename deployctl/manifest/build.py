@@ -11,7 +11,7 @@ from typing import Any
 
 from deployctl.diagnostics import Path
 from deployctl.manifest import model as m
-from deployctl.manifest.checks import Checker
+from deployctl.manifest.checks import Checker, did_you_mean
 from deployctl.manifest.defaults import default_metrics
 from deployctl.manifest.secrets import looks_secret
 
@@ -51,6 +51,7 @@ def header(
         notify=notify(data.get("notify")),
         env_secrets=env_secrets,
         step_refs=step_refs,
+        after=tuple((str(name), ("after", i)) for i, name in enumerate(data.get("after") or ())),
     )
 
 
@@ -119,8 +120,8 @@ class Builder:
             names = ", ".join(sorted(known)) or "none"
             self.check.error(
                 path,
-                f"metric_threshold needs the metric {result.metric!r}, which this plan does not define "
-                f"(known: {names}); add it under metrics:",
+                f"metric_threshold needs the metric {result.metric!r}, which this plan does not define"
+                f"{did_you_mean(result.metric, known)} (known: {names}); add it under metrics:",
             )
         return result
 

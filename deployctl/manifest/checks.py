@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.durations import STABLE, DurationError, parse_duration
 from deployctl.manifest.triggers import Trigger, TriggerError, parse_one
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the nearest of ``known``, or nothing."""
+    near = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 @dataclass
@@ -64,7 +72,8 @@ class Checker:
                 offset = base + len(item) - len(item.lstrip())
                 self.error(
                     where,
-                    f"unknown metric {trigger.metric!r} in trigger (known: {names})",
+                    f"unknown metric {trigger.metric!r} in trigger"
+                    f"{did_you_mean(trigger.metric, known)} (known: {names})",
                     offset=offset,
                 )
             out.append(trigger)

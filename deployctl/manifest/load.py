@@ -100,7 +100,14 @@ def _load_text(text: str, file: str, options: LoadOptions) -> list[m.Manifest]:
 
 
 def _hidden(diagnostics: Sequence[Diagnostic], redact: Redactor) -> list[Diagnostic]:
-    return [dataclasses.replace(d, message=redact(d.message)) for d in diagnostics]
+    return [
+        dataclasses.replace(
+            d,
+            message=redact(d.message),
+            source=None if d.source is None else redact(d.source),
+        )
+        for d in diagnostics
+    ]
 
 
 def _secret_vars(data: dict[str, Any], variables: Mapping[str, Any]) -> list[str]:
@@ -149,21 +156,50 @@ def _checked_document(
     hide: Redactor,
 ) -> m.Manifest:
     assert isinstance(doc.data, dict)
-    problems = validate(doc.data, doc.marks)
-    if problems:
-        raise UserError(problems)
     data = dict(doc.data)
-    if options.environment:
+    if options.environment and isinstance(data.get("metadata"), dict):
         data["metadata"] = {**data["metadata"], "environment": options.environment}
     errors: list[Diagnostic] = []
+    # Render first, then validate: a template may stand where the schema wants
+    # a number, a boolean or an enum, and a rendered value is checked as such.
     base = Renderer({}, options.environ, budget)
-    metadata = base.render(data["metadata"], doc.marks, ("metadata",), errors)
-    variables = {**base.render(data.get("vars") or {}, doc.marks, ("vars",), errors), **extra}
-    public = {name for name in data.get("public_env") or () if isinstance(name, str)}
+    literal = data.get("vars")
+    own = literal if isinstance(literal, dict) else {}
+    for name, value in own.items():
+        # metadata is rendered with the vars: a var that reads metadata is a cycle.
+        if isinstance(value, str) and {"metadata"} & base.names(value):
+            errors.append(
+                doc.marks.diag(
+                    ("vars", name),
+                    f"var {name!r} uses metadata, and metadata is rendered with the vars: "
+                    f"a cycle (vars.{name} -> metadata -> vars.{name}); write the value "
+                    "instead, or pass it with --var",
+                )
+            )
+    cyclic = {str(d.path[1]) for d in errors}
+    own_rendered = {
+        name: base.render(value, doc.marks, ("vars", name), errors)
+        for name, value in own.items()
+        if name not in cyclic
+    }
+    variables = {**own_rendered, **extra}
+    if literal is not None and not isinstance(literal, dict):
+        variables = dict(extra)
+    listed = data.get("public_env")
+    public = {n for n in listed if isinstance(n, str)} if isinstance(listed, list) else set()
     hide.add(*_secret_vars(data, variables))
-    hide.add(*(v for k, v in base.env_reads.items() if k not in public))
+    meta_renderer = Renderer({**variables, "vars": variables}, options.environ, budget)
+    meta_errors: list[Diagnostic] = []
+    metadata = meta_renderer.render(data.get("metadata"), doc.marks, ("metadata",), meta_errors)
+    # A use of a var refused above is that error again, not a new one.
+    said = tuple(f"'{name}' is undefined" for name in cyclic if name not in extra)
+    repeated = [d for d in meta_errors if said and any(s in d.message for s in said)]
+    errors += [d for d in meta_errors if d not in repeated]
     renderer = Renderer(
         {**variables, "vars": variables, "metadata": metadata}, options.environ, budget
+    )
+    hide.add(
+        *(v for k, v in {**base.env_reads, **meta_renderer.env_reads}.items() if k not in public)
     )
     rendered = {
         key: value
@@ -171,16 +207,23 @@ def _checked_document(
         else renderer.render(value, doc.marks, (key,), errors)
         for key, value in data.items()
     }
-    rendered["metadata"] = metadata
-    rendered["vars"] = variables
-    reads = {**base.env_reads, **renderer.env_reads}
+    if "metadata" in data:
+        rendered["metadata"] = metadata
+    if isinstance(literal, dict) or "vars" not in data:
+        rendered["vars"] = variables
+    templates = {**base.templates, **meta_renderer.templates, **renderer.templates}
+    # A value that did not render is not a name yet, nor checked by the schema.
+    failed = {d.path for d in errors + repeated}
+    problems = validate(rendered, doc.marks, templates, failed)
+    if problems:
+        raise UserError(sorted(set(errors + problems)))
+    reads = {**base.env_reads, **meta_renderer.env_reads, **renderer.env_reads}
     env_secrets = tuple(sorted({v for k, v in reads.items() if k not in public and v}))
     hide.add(*env_secrets, *credential_values(rendered))
     step_refs: StepRefs = []
     for key, value in rendered.items():
         if key != "vars":
             check_runtime_refs(value, doc.marks, (key,), errors, step_refs)
-    failed = {d.path for d in errors}  # a value that did not render is not a name yet
     errors += check_names(rendered, doc.marks, failed)
     errors += check_paths(rendered, doc.marks, rule, failed)
     if errors:

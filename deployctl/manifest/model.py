@@ -49,6 +49,8 @@ class Header:
     # Each ${steps.<id>.<output>} written in the document: (text, path, offset),
     # so the planner can point at one that names no earlier step.
     step_refs: tuple[tuple[str, Path, int], ...] = ()
+    # after: projects of the same file whose documents run first, with where each is written.
+    after: tuple[tuple[str, Path], ...] = ()
 
 
 # --- targets -----------------------------------------------------------------

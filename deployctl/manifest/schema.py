@@ -9,6 +9,9 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
+import re
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any
@@ -71,6 +74,22 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
 
+@functools.cache
+def _kind_validators() -> dict[str, jsonschema.Draft202012Validator]:
+    """Each kind's own schema (complete: apiVersion, kind and its fields), so a
+    document of a known kind skips the top-level ``if kind == ...`` dispatch."""
+    schema = json.loads(schema_text())
+    defs = schema.get("$defs", {})
+    kinds = schema["properties"]["kind"]["enum"]
+    return {k: jsonschema.Draft202012Validator(_inline(defs[k], defs)) for k in kinds}
+
+
+def _errors(data: Any) -> list[jsonschema.ValidationError]:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    validator = _kind_validators().get(kind) if isinstance(kind, str) else None
+    return list((validator or _validator()).iter_errors(data))
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
@@ -90,12 +109,22 @@ def _expected(types: Any) -> str:
     return " or ".join(_TYPE_NAMES.get(t, t) for t in names)
 
 
-def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic]:
+def _did_you_mean(value: Any, choices: Iterable[Any]) -> str:
+    hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def _explain(
+    error: jsonschema.ValidationError, marks: Marks, templates: Mapping[Path, str]
+) -> list[Diagnostic]:
     path: Path = tuple(error.absolute_path)
     kind = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
     value: Any = error.instance
     expected: Any = error.validator_value
+    template = templates.get(path)
+    # A rendered value shows where it came from: the template, then its result.
+    shown = f"{template!r} rendered to {value!r}" if template is not None else repr(value)
     if kind == "additionalProperties" and isinstance(value, dict):
         known = sorted(schema.get("properties", {}))
         out = []
@@ -113,20 +142,26 @@ def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic
     if kind == "required":
         missing = [k for k in expected if k not in value]
         return [marks.diag(path, f"missing required field {k!r}") for k in missing]
-    if kind == "type" and schema.get("x-message"):
-        return [marks.diag(path, f"{schema['x-message']}, got {_type_name(value)}")]
     if kind == "type":
-        return [marks.diag(path, f"expected {_expected(expected)}, got {_type_name(value)}")]
+        want = str(schema.get("x-message") or f"expected {_expected(expected)}")
+        if template is not None:
+            return [marks.diag(path, f"{shown}, {want}")]
+        return [marks.diag(path, f"{want}, got {_type_name(value)}")]
     if kind == "enum":
         choices = ", ".join(str(c) for c in expected)
-        return [marks.diag(path, f"{value!r} is not one of: {choices}")]
+        close = _did_you_mean(value, expected)
+        return [marks.diag(path, f"{shown} is not one of: {choices}{close}")]
     if kind == "const":
+        if template is not None:
+            return [marks.diag(path, f"{shown}, must be {expected!r}")]
         return [marks.diag(path, f"must be {expected!r}, got {value!r}")]
     if kind == "pattern":
         reason = schema.get("x-message") or f"does not match {expected}"
-        return [marks.diag(path, f"{value!r}: {reason}")]
+        return [marks.diag(path, f"{shown}: {reason}")]
     if kind in ("minimum", "maximum"):
         word = "at least" if kind == "minimum" else "at most"
+        if template is not None:
+            return [marks.diag(path, f"{shown}, must be {word} {expected}")]
         return [marks.diag(path, f"must be {word} {expected}, got {value!r}")]
     if kind in ("minProperties", "maxProperties") and isinstance(value, dict):
         choices = ", ".join(sorted(schema.get("properties", {})))
@@ -141,12 +176,101 @@ def _explain(error: jsonschema.ValidationError, marks: Marks) -> list[Diagnostic
     return [marks.diag(path, error.message)]
 
 
-def validate(data: Any, marks: Marks) -> list[Diagnostic]:
-    """Every schema problem in one document, in file order."""
+# A value that is exactly one template: ``"{{ share }}"``, not ``"{{ a }}-{{ b }}"``.
+_ONE_TEMPLATE = re.compile(r"\s*\{\{(?:(?!\}\}|\{\{|\{%).)*\}\}\s*", re.DOTALL)
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_BOOLEANS = {"true": True, "false": False}
+
+
+def one_template(text: str) -> bool:
+    return _ONE_TEMPLATE.fullmatch(text) is not None
+
+
+def _convert(text: str, types: Iterable[str]) -> tuple[bool, Any]:
+    """``text`` as the first of ``types`` it can be, like YAML would read it."""
+    bare = text.strip()
+    for wanted in types:
+        if wanted == "integer" and _INTEGER.fullmatch(bare) and len(bare) < 100:
+            return True, int(bare)
+        if wanted == "number" and _NUMBER.fullmatch(bare) and len(bare) < 100:
+            if _INTEGER.fullmatch(bare):
+                return True, int(bare)
+            number = float(bare)
+            if math.isfinite(number):
+                return True, number
+        if wanted == "boolean" and bare.lower() in _BOOLEANS:
+            return True, _BOOLEANS[bare.lower()]
+    return False, None
+
+
+def _type_errors(errors: Iterable[jsonschema.ValidationError]) -> Iterable[tuple[Path, list[str]]]:
+    """(path, wanted types) of every type error, those inside ``oneOf`` included."""
+    for error in errors:
+        if error.validator == "type":
+            wanted: Any = error.validator_value
+            yield tuple(error.absolute_path), [wanted] if isinstance(wanted, str) else list(wanted)
+        if error.context:
+            yield from _type_errors(error.context)
+
+
+def _set(data: Any, path: Path, value: Any) -> None:
+    for item in path[:-1]:
+        data = data[item]
+    data[path[-1]] = value
+
+
+def _coerce(
+    data: Any, errors: list[jsonschema.ValidationError], templates: Mapping[Path, str]
+) -> bool:
+    """Give each value that is exactly one template the type the schema wants
+    where it stands (``traffic: "{{ first_step }}"`` -> 10); True if any changed."""
+    changed = False
+    for path, types in _type_errors(errors):
+        template = templates.get(path)
+        if template is None or not path or not one_template(template):
+            continue
+        value: Any = data
+        try:
+            for item in path:
+                value = value[item]
+        except (KeyError, IndexError, TypeError):  # pragma: no cover - the path came from data
+            continue
+        if not isinstance(value, str):
+            continue
+        ok, converted = _convert(value, types)
+        if ok:
+            _set(data, path, converted)
+            changed = True
+    return changed
+
+
+def validate(
+    data: Any,
+    marks: Marks,
+    templates: Mapping[Path, str] | None = None,
+    skip: Iterable[Path] = (),
+) -> list[Diagnostic]:
+    """Every schema problem in one document, in file order.
+
+    ``templates`` maps the paths of rendered values to the template written
+    there: a value that is exactly one template is converted (in ``data``) to
+    the type the schema wants, and a problem with a rendered value shows both.
+    Problems at or under a path in ``skip`` (a value that did not render) are
+    left out: the template error already says what is wrong there.
+    """
+    templates = templates or {}
+    errors = _errors(data)
+    if errors and templates and _coerce(data, errors, templates):
+        errors = _errors(data)
+    skipped = tuple(skip)
     out: list[Diagnostic] = []
-    for error in _validator().iter_errors(data):
+    for error in errors:
         if error.validator in ("allOf", "if", "then"):  # pragma: no cover - we see the leaves
             continue
-        out.extend(_explain(error, marks))
+        where = tuple(error.absolute_path)
+        if any(where[: len(s)] == s for s in skipped):
+            continue
+        out.extend(_explain(error, marks, templates))
     # A wrapper error may repeat what a leaf already said.
     return sorted(set(out))

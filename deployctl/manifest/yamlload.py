@@ -60,7 +60,7 @@ class Document:
 class _Builder:
     def __init__(self, file: str, lines: list[str]) -> None:
         self.lines = lines
-        self.marks = Marks(file)
+        self.marks = Marks(file, lines=lines)
         self.errors: list[Diagnostic] = []
         self._open: set[int] = set()  # ids of the collections being built (alias loops)
         self._constructor = yaml.SafeLoader("")

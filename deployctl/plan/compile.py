@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os.path
 from collections.abc import Sequence
 from typing import Any
 
 from deployctl.core.kinds import StepKind
 from deployctl.core.refs import is_unresolved
-from deployctl.diagnostics import Diagnostic
+from deployctl.diagnostics import Diagnostic, Path
 from deployctl.errors import UserError
 from deployctl.gcpause import paused_gc
 from deployctl.manifest import model as m
@@ -165,31 +166,37 @@ def compile_plan(manifests: Sequence[m.Manifest], source: str) -> Plan:
         return _compile(manifests, source)
 
 
+def prefixes(manifests: Sequence[m.Manifest]) -> list[str]:
+    """Each document's step-id namespace: its project, and its index in the
+    file when another document shares the project (``orders/``, ``shop/2/``)."""
+    counts: dict[str, int] = {}
+    for doc in manifests:
+        counts[doc.header.project] = counts.get(doc.header.project, 0) + 1
+    return [
+        f"{doc.header.project}/"
+        if counts[doc.header.project] == 1
+        else f"{doc.header.project}/{doc.header.source.document}/"
+        for doc in manifests
+    ]
+
+
 def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
     if not manifests:
         raise UserError(f"{source}: no documents to compile")
-    graph = StepGraph(source)
-    ctx = Ctx(graph, "", os.path.dirname(source))
-    after: list[str] = []
-    errors: list[Diagnostic] = []
+    # One project: today's ids, documents in file order.  Several projects (or
+    # documents of one project that would plan the same step): each document's
+    # ids are namespaced, and a project's documents run in file order while
+    # different projects run side by side unless ``after:`` orders them.
+    several = len({doc.header.project for doc in manifests}) > 1
+    try:
+        graph, errors = _steps(manifests, source, namespaced=several)
+    except DuplicateStep:
+        if several:  # pragma: no cover - namespaced ids are distinct by construction
+            raise
+        graph, errors = _steps(manifests, source, namespaced=True)
     metrics: dict[str, m.MetricDef] = {}
     secrets: set[str] = set()
     for doc in manifests:
-        try:
-            after, problems = _document(ctx, doc, after)
-        except DuplicateStep as exc:
-            raise UserError(
-                [
-                    doc.header.source.diag(
-                        (),
-                        (
-                            f"this document plans step {exc.step_id!r}, which an earlier document in the file "
-                            "already plans; deploy the same target and region from separate files or a Pipeline"
-                        ),
-                    )
-                ]
-            ) from None
-        errors += problems
         for child in _flatten(doc):
             metrics.update({d.name: d for d in getattr(child, "metrics", ())})
             secrets |= {
@@ -232,6 +239,67 @@ def _compile(manifests: Sequence[m.Manifest], source: str) -> Plan:
         publish=_publish(flat),
         notify=notify,
         secret_values=frozenset(secrets),
+        scopes=_scopes(manifests),
+    )
+
+
+def _scopes(manifests: Sequence[m.Manifest]) -> tuple[tuple[str, str], ...]:
+    """Each (project, environment) of the file's documents, in file order, when
+    there is more than one (a pipeline's children run under its own)."""
+    scopes = tuple(dict.fromkeys((d.header.project, d.header.environment) for d in manifests))
+    return scopes if len(scopes) > 1 else ()
+
+
+def _steps(
+    manifests: Sequence[m.Manifest], source: str, *, namespaced: bool
+) -> tuple[StepGraph, list[Diagnostic]]:
+    graph = StepGraph(source)
+    errors: list[Diagnostic] = []
+    names = prefixes(manifests) if namespaced else [""] * len(manifests)
+    ends: dict[str, list[str]] = {}  # project -> the last steps of its documents so far
+    last: list[str] = []
+    projects = {doc.header.project for doc in manifests}
+    for doc, prefix in zip(manifests, names, strict=True):
+        project = doc.header.project
+        if namespaced:
+            after = list(ends.get(project, []))
+            for name, path in doc.header.after:
+                if name not in projects or name == project:
+                    errors.append(_bad_after(doc, name, path, projects - {project}))
+                elif name not in ends:
+                    errors.append(
+                        doc.header.source.diag(
+                            path,
+                            f"after: {name!r} is planned later in the file; "
+                            "put its documents before this one",
+                        )
+                    )
+                else:
+                    after += [e for e in ends[name] if e not in after]
+        else:
+            after = last
+            errors += [_bad_after(doc, n, p, set()) for n, p in doc.header.after]
+        ctx = Ctx(graph, prefix, os.path.dirname(source))
+        try:
+            done, problems = _document(ctx, doc, after)
+        except DuplicateStep as exc:
+            if not namespaced:
+                raise
+            raise UserError(  # pragma: no cover - prefixes are distinct
+                [doc.header.source.diag((), f"this document plans step {exc.step_id!r} twice")]
+            ) from None
+        errors += problems
+        ends[project] = done or after
+        last = done
+    return graph, errors
+
+
+def _bad_after(doc: m.Manifest, name: str, path: Path, others: set[str]) -> Diagnostic:
+    near = difflib.get_close_matches(name, sorted(others), n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    known = ", ".join(sorted(others)) or "none"
+    return doc.header.source.diag(
+        path, f"after: no other project {name!r} in this file{hint} (projects: {known})"
     )
 
 

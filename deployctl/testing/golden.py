@@ -1,7 +1,9 @@
 """Golden cases: ``<cases>/<name>/plan.yaml`` compiles to ``expected.json``.
 
 A case whose plan is wrong expects ``{"errors": [...]}``: the exact one-line
-diagnostics.  The suite's cases are ``tests/cases``; ``python
+diagnostics.  A case may hold ``options.json``: ``{"vars": {...}}`` are
+``--var`` values (strings, as a shell gives them), ``{"vars_files": [...]}``
+are ``--vars-file`` paths inside the case folder.  The suite's cases are ``tests/cases``; ``python
 tests/regen_cases.py`` rewrites every expected.json there: review the diff
 before committing it.
 """
@@ -32,10 +34,20 @@ def _inside(folder: Path) -> Iterator[None]:
         os.chdir(before)
 
 
+def _options(folder: Path) -> LoadOptions:
+    given = folder / "options.json"
+    spec = json.loads(given.read_text(encoding="utf-8")) if given.is_file() else {}
+    return LoadOptions(
+        vars={str(k): str(v) for k, v in spec.get("vars", {}).items()},
+        vars_files=tuple(spec.get("vars_files", ())),
+        environ={},
+    )
+
+
 def run_case(folder: Path) -> dict[str, Any]:
     with _inside(folder):
         try:
-            plan = compile_plan(load_file("plan.yaml", LoadOptions(environ={})), "plan.yaml")
+            plan = compile_plan(load_file("plan.yaml", _options(folder)), "plan.yaml")
         except UserError as exc:
             return {"errors": [d.render() for d in exc.diagnostics]}
         return plan_json(plan)

@@ -131,3 +131,21 @@ def test_a_lock_whose_holder_died_on_this_host_is_taken_over(make_executor, tmp_
     dead = SqliteStore(str(tmp_path / "state")).lock("demo/prod", f"ci@{socket.gethostname()}", pid)
     dead.acquire("killed-run")
     assert make_executor().apply(make_plan(step("a"))).exit_code == 0
+
+
+def test_a_plan_of_several_projects_locks_each_and_frees_them_all(make_executor, tmp_path, world):
+    import dataclasses
+
+    state = str(tmp_path / "state")
+    plan = dataclasses.replace(make_plan(step("a")), scopes=(("demo", "prod"), ("zeta", "prod")))
+    holder = SqliteStore(state).lock("zeta/prod", "bob@runner-7", 4242)
+    holder.acquire("other-run")
+    with pytest.raises(LockHeld, match="zeta/prod"):
+        make_executor().apply(plan)
+    assert world.log == []
+    assert [i.lock_id for i in SqliteStore(state).locks()] == [
+        "zeta/prod"
+    ]  # demo/prod, taken first, freed
+    holder.release()
+    assert make_executor().apply(plan).exit_code == 0
+    assert SqliteStore(state).locks() == []
