@@ -19,7 +19,8 @@ from deployctl.cli import main
 from deployctl.commands._load import load_plan
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl, iam
-from tests.stepfunctions.conftest import REGION, ROLE, wait_for_executions
+from deployctl.testing.aws import REGION
+from deployctl.testing.stepfunctions import ROLE, wait_for_executions
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 SHORT = Path(__file__).with_name("canary.yaml")  # lambda-canary with 1-minute stages

@@ -13,7 +13,8 @@ import pytest
 from deployctl.cli import main
 from deployctl.commands import _stepfunctions
 from deployctl.state import open_store
-from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
+from deployctl.testing.aws import REGION
+from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 CANARY = str(Path(__file__).with_name("canary.yaml"))
