@@ -10,6 +10,7 @@ world compared is the alias: its version and its weights."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,14 @@ import pytest
 
 from deployctl.actions.aws import Clients
 from deployctl.commands._load import load_plan
+from deployctl.core.kinds import StepKind
 from deployctl.execute.api import Reporter, StepResult
 from deployctl.execute.runner import Executor, Options
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl
-from deployctl.testing.aws import aws_backend, put_metrics, queue_lambda_answers
+from deployctl.testing.aws import REGION, aws_backend, put_metrics, queue_lambda_answers
 from deployctl.testing.clock import VirtualClock
-from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
+from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
 
 HERE = Path(__file__).resolve().parent
 CANARY = HERE / "canary.yaml"
@@ -45,6 +47,32 @@ def compiled(path: Path) -> Plan:
 
     ns = argparse.Namespace(var=[], vars_file=[], region=None, allow_path=[])
     return load_plan(str(path), ns)
+
+
+DOOR = "us-east-1/canary/stage-1/door"
+
+
+def with_one_way_door(plan: Plan) -> Plan:
+    """The canary with a one-way door after stage 1: a Lambda runner (what a
+    migration's cleanup is) that rollback must not pass once it ran."""
+    shift = "us-east-1/canary/stage-1/shift"
+    door = Step(
+        id=DOOR,
+        kind=StepKind.LAMBDA_INVOKE,
+        description="a runner that cannot be undone",
+        region=REGION,
+        deps=(shift,),
+        params={"function": "api", "payload": {"cleanup": True}},
+        reversible=False,
+        one_way=True,
+    )
+    steps: list[Step] = []
+    for step in plan.steps:
+        after_door = step.deps == (shift,)
+        steps.append(dataclasses.replace(step, deps=(DOOR,)) if after_door else step)
+        if step.id == shift:
+            steps.append(door)
+    return dataclasses.replace(plan, steps=tuple(steps))
 
 
 def alias() -> tuple[str, dict[str, float]]:
@@ -140,6 +168,7 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
         (None, APPROVAL, ("2", {})),
         ("smoke-passes", SMOKE, ("2", {})),
         ("smoke-fails", SMOKE, ("1", {})),
+        ("door-then-breach-stage-2", CANARY, ("1", {})),
     ],
     ids=[
         "healthy",
@@ -149,6 +178,7 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
         "approval",
         "smoke-passes",
         "smoke-fails",
+        "rollback-stops-at-a-one-way-door",
     ],
 )
 def test_both_engines_end_in_the_same_world(
@@ -160,6 +190,9 @@ def test_both_engines_end_in_the_same_world(
     want: tuple[str, dict[str, float]],
 ) -> None:
     plan = compiled(plan_file)
+    if fault and fault.startswith("door"):
+        plan = with_one_way_door(plan)
+        fault = fault.removeprefix("door-then-breach-")
     if fault and fault.startswith("smoke"):
         # what the smoke invoke of version 2 answers, once on each engine
         answer = '{"ok": true}' if fault == "smoke-passes" else '{"ok": false}'
@@ -171,3 +204,7 @@ def test_both_engines_end_in_the_same_world(
     sfn_end = run_sfn(plan, fault, monkeypatch, "run-eq")
     assert (local_code, local_world) == (EXIT_FOR[sfn_end], alias())
     assert local_world == want
+    if plan_file == CANARY and fault is None:
+        assert local_code == 0
+    if any(s.one_way for s in plan.steps):
+        assert local_code == 7  # the rollback stopped at the door on both engines
