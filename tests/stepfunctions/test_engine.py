@@ -3,6 +3,7 @@ Step Functions runs it; ``status``, ``approve`` and ``apply --wait`` read it bac
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,45 @@ def test_resume_redrives_a_failed_execution_stubber(tmp_path: Path) -> None:
     assert journal.get_run(run.run_id).status == api.RUNNING
     assert [r.type for r in journal.records(run.run_id)][-1] == api.RESUMED
     journal.close()
+
+
+def test_rollback_of_a_run_parked_at_an_approval_runs_the_undos_and_frees_the_lock(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The execution waits on a task token with 10% on version 2: rollback stops
+    it, drops the dead token, and a rollback execution undoes the shift."""
+    assert main(_apply(tmp_path, APPROVAL)) == 0
+    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
+    ssm = boto3.client("ssm", region_name=REGION)
+    name = f"/deployctl/demo/prod/{run_id}/approval/"
+    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    assert _alias()["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
+    token = ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+
+    def release_the_stopped_wait(seconds: float) -> None:
+        # moto's StopExecution leaves the execution's thread waiting on the token
+        # (AWS ends it): the token's answer lets that thread end, as a stopped one.
+        with contextlib.suppress(sfn.exceptions.ClientError):
+            sfn.send_task_failure(taskToken=token, error="stopped")
+        wait_for_executions()
+
+    monkeypatch.setattr(_stepfunctions, "sleep", release_the_stopped_wait)
+    assert main(["rollback", run_id, "--state-dir", str(tmp_path)]) == 3
+    assert f"{run_id}-rollback-1" in capsys.readouterr().out
+    assert _alias()["FunctionVersion"] == "1"
+    assert not _alias().get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    ran = sfn.list_executions(stateMachineArn=_machine_arn(sfn))["executions"]
+    assert {e["name"] for e in ran} == {run_id, f"{run_id}-rollback-1"}
+    assert ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"] == []
+    assert open_store(str(tmp_path)).locks() == []
+    assert main(["approve", run_id, "--state-dir", str(tmp_path)]) == 1
+    assert "waits on no approval" in capsys.readouterr().err
+
+
+def _machine_arn(sfn: Any) -> str:
+    machines = sfn.list_state_machines()["stateMachines"]
+    return str(next(m["stateMachineArn"] for m in machines if m["name"] == "deployctl-demo-prod"))
