@@ -805,20 +805,58 @@ class _Translator:
                 )
             )
             chain.append((undo_name, self.shift(step, undo=True)))
+        chain += self.free_lock("RolledBack", "RolledBack end")
         chain.append(
             (
-                "RolledBack",
+                "RolledBack end",
                 {"Type": "Fail", "Error": ROLLED_BACK, "Cause": "rolled back"},
             )
         )
         # Each Choice's Default is the state after it (skipping its own undo task).
         for n, (_name, state) in enumerate(chain):
             if state["Type"] == "Choice":
+                if "Default" in state:
+                    continue
                 nxt = n + 1
                 if chain[nxt][0].endswith(" undo"):
                     nxt += 1
                 state["Default"] = chain[nxt][0]
         return chain
+
+    def free_lock(self, name: str, then: str) -> list[tuple[str, dict[str, Any]]]:
+        """The states that end an execution free the plan's lock when the input
+        carries one (``$.lock``: a DynamoDB state store the machine can reach,
+        :func:`deployctl.stepfunctions.engine.machine_lock`); a lock someone else
+        holds by then (token and epoch differ) is left alone, and so is a failed
+        call: the first deployctl command that sees the ended run frees it."""
+        free = f"{name} free lock"
+        self.machine.resources.add(("dynamodb:UpdateItem", "*"))
+        update = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:dynamodb:updateItem",
+            "Parameters": {
+                "TableName.$": "$.lock.table",
+                "Key": {"pk": {"S": "locks"}, "sk": {"S.$": "$.lock.id"}},
+                "UpdateExpression": "SET holder = :none, #t = :none, lease_until = :zero",
+                "ConditionExpression": "#t = :t AND epoch = :e",
+                "ExpressionAttributeNames": {"#t": "token"},
+                "ExpressionAttributeValues": {
+                    ":t": {"S.$": "$.lock.token"},
+                    ":e": {"N.$": "$.lock.epoch"},
+                    ":none": {"S": ""},
+                    ":zero": {"N": "0"},
+                },
+            },
+            "ResultPath": None,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": then}],
+            "Next": then,
+        }
+        check = {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.lock", "IsPresent": True, "Next": free}],
+            "Default": then,
+        }
+        return [(name, check), (free, update)]
 
     def done_path(self, step: Step) -> str:
         return self.done_paths.get(step.id, f"$.o.{self.key(step)}")
@@ -826,7 +864,8 @@ class _Translator:
     def build(self) -> Machine:
         plan = self.plan
         main = self.block([s.id for s in plan.steps])
-        main.append(("Done", {"Type": "Succeed"}))
+        main += self.free_lock("Done", "Succeeded")
+        main.append(("Succeeded", {"Type": "Succeed"}))
         main.insert(
             0,
             (
@@ -845,14 +884,16 @@ class _Translator:
         for n, (name, state) in enumerate(rollback):
             if state["Type"] not in ("Choice", "Fail") and "Next" not in state:
                 state["Next"] = rollback[n + 1][0]
-            if state["Type"] == "Task":
+            if state["Type"] == "Task" and name.endswith(" undo"):
                 state.pop("Retry", None)
                 state["Retry"] = [
                     {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3}
                 ]
             rb_states[name] = state
         if any(s.one_way or not s.reversible for s in plan.steps):
-            rb_states["RollbackStopped"] = {
+            for name, state in self.free_lock("RollbackStopped", "RollbackStopped end"):
+                rb_states[name] = state
+            rb_states["RollbackStopped end"] = {
                 "Type": "Fail",
                 "Error": ROLLBACK_STOPPED,
                 "Cause": "rollback stopped at a one-way door; steps before it stay applied",

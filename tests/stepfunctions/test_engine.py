@@ -14,6 +14,7 @@ import pytest
 from deployctl.cli import main
 from deployctl.commands import _stepfunctions
 from deployctl.state import open_store
+from deployctl.state.dynamotable import create_table
 from deployctl.testing.aws import REGION
 from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
 
@@ -22,7 +23,7 @@ CANARY = str(Path(__file__).with_name("canary.yaml"))
 APPROVAL = str(Path(__file__).with_name("approval.yaml"))
 
 
-def _apply(state: Path, plan: str, *extra: str) -> list[str]:
+def _apply(state: Path | str, plan: str, *extra: str) -> list[str]:
     return [
         "apply", plan, "--engine", "stepfunctions", "--role-arn", ROLE,
         "--state-dir", str(state), "--time-scale", "0", "--log-format", "plain", *extra,
@@ -50,6 +51,9 @@ def test_apply_starts_the_execution_records_the_run_and_exits(
     assert [(i.lock_id, i.run_id) for i in store.locks()] == [("demo/prod", run_id[1])]
     wait_for_executions()  # deployctl is not running: AWS (moto) finishes the plan
     assert _alias()["FunctionVersion"] == "2"
+    # a SQLite store is out of the machine's reach: the lock outlives the execution
+    # until the first command that sees it ended (docs/engines.md)
+    assert [i.run_id for i in store.locks()] == [run_id[1]]
     assert main(["status", run_id[1], "--state-dir", str(tmp_path)]) == 0
     assert "succeeded" in capsys.readouterr().out
     assert store.locks() == []
@@ -208,3 +212,36 @@ def test_rollback_of_a_run_parked_at_an_approval_runs_the_undos_and_frees_the_lo
 def _machine_arn(sfn: Any) -> str:
     machines = sfn.list_state_machines()["stateMachines"]
     return str(next(m["stateMachineArn"] for m in machines if m["name"] == "deployctl-demo-prod"))
+
+
+def test_the_machine_frees_a_dynamodb_lock_when_the_execution_ends(
+    api_function: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the state in DynamoDB the machine's last states free the lock:
+    no deployctl command runs between the approval and the check."""
+    create_table(boto3.client("dynamodb", region_name=REGION), "deployctl-state")
+    state = "dynamodb://deployctl-state"
+    assert main(_apply(state, APPROVAL)) == 0
+    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
+    ssm = boto3.client("ssm", region_name=REGION)
+    name = f"/deployctl/demo/prod/{run_id}/approval/"
+    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    store = open_store(state)
+    assert [i.run_id for i in store.locks()] == [run_id]
+    token = ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn.send_task_success(taskToken=token, output="{}")
+    wait_for_executions()
+    assert _alias()["FunctionVersion"] == "2"
+    assert store.locks() == []
+    journal = store.journal()
+    assert journal.get_run(run_id).status == "running"  # no command has looked yet
+    journal.close()
+    history = sfn.get_execution_history(
+        executionArn=f"arn:aws:states:{REGION}:123456789012:execution:deployctl-demo-prod:{run_id}",
+        maxResults=1000,
+    )["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-2:] == ["Done free lock", "Succeeded"]
