@@ -127,6 +127,13 @@ def test_cli_refuses_a_local_command_step_by_id(capsys: pytest.CaptureFixture[st
     assert "us-east-1/migration/snapshot (rds.snapshot) cannot run on Step Functions" in err
 
 
+def test_flags_in_appconfig_are_refused_by_step_id() -> None:
+    """Only SSM flags are translated: an AppConfig write needs a deployment to wait on."""
+    with pytest.raises(asl.Unsupported) as info:
+        asl.translate(compiled(CASES / "feature-flags" / "plan.yaml"))
+    assert "step us-east-1/flags/new-feature/set (flag.set) cannot run" in str(info.value)
+
+
 def _builtin_kinds() -> list[str]:
     registry = default_registry(plugins=False)
     register_aws(registry, Clients(region=REGION))
@@ -137,7 +144,9 @@ def _builtin_kinds() -> list[str]:
 def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
     base = compiled(CASES / "lambda-canary" / "plan.yaml")
     if kind in asl.TRANSLATED:
-        assert kind in {s.kind for s in base.steps} | {"lambda.invoke", "smoke.lambda", "approval"}
+        # each translated kind runs on moto in test_equivalence (flag.set: SSM flags)
+        others = {"lambda.invoke", "smoke.lambda", "approval", "flag.set"}
+        assert kind in {s.kind for s in base.steps} | others
         return
     odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
     plan = Plan(

@@ -10,6 +10,7 @@ world compared is the alias: its version and its weights."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -33,12 +34,25 @@ HERE = Path(__file__).resolve().parent
 CANARY = HERE / "canary.yaml"
 APPROVAL = HERE / "approval.yaml"
 SMOKE = HERE / "smoke.yaml"
+FLAGS = HERE / "flags.yaml"
+FLAG_PATH = "/demo/prod/flags"
+# scoring-v2 exists before the run (its undo puts this back); new-feature does not
+# (its undo deletes it)
+BEFORE = '{"allowlist":[],"enabled":false,"percentage":0}'
+FLAGS_AFTER = {
+    "new-feature": '{"allowlist":["user1"],"enabled":true,"percentage":50}',
+    "scoring-v2": '{"allowlist":[],"enabled":true,"percentage":100}',
+}
 DIMS = {"FunctionName": "api", "Resource": "api:live", "ExecutedVersion": "2"}
 # the gate a fault trips: its step id, and the step that starts it
 GATES = {
     "stage-1": ("us-east-1/canary/stage-1/analysis", "us-east-1/canary/stage-1/shift"),
     "stage-2": ("us-east-1/canary/stage-2/analysis", "us-east-1/canary/stage-2/shift"),
     "monitor": ("us-east-1/monitor", "us-east-1/canary/stage-3/shift"),
+    "flag-stage-2": (
+        "us-east-1/flags/scoring-v2/stage-2/analysis",
+        "us-east-1/flags/scoring-v2/stage-2/set",
+    ),
 }
 
 
@@ -75,17 +89,29 @@ def with_one_way_door(plan: Plan) -> Plan:
     return dataclasses.replace(plan, steps=tuple(steps))
 
 
-def alias() -> tuple[str, dict[str, float]]:
+World = tuple[str, dict[str, float], dict[str, str]]
+
+
+def world() -> World:
+    """The alias (version, weights) and the flag parameters."""
     found = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
-    return found["FunctionVersion"], (found.get("RoutingConfig") or {}).get(
-        "AdditionalVersionWeights", {}
+    params = boto3.client("ssm", region_name=REGION).get_parameters_by_path(Path=FLAG_PATH)
+    return (
+        found["FunctionVersion"],
+        (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}),
+        {p["Name"].rpartition("/")[2]: p["Value"] for p in params["Parameters"]},
     )
 
 
-def reset_alias() -> None:
+def reset_world() -> None:
+    """The world before a run: alias on version 1, scoring-v2 off, no new-feature."""
     lam = boto3.client("lambda", region_name=REGION)
     lam.update_alias(FunctionName="api", Name="live", FunctionVersion="1",
                      RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=f"{FLAG_PATH}/scoring-v2", Value=BEFORE, Type="String", Overwrite=True)
+    with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+        ssm.delete_parameter(Name=f"{FLAG_PATH}/new-feature")
 
 
 class BadMetricsFrom(Reporter):
@@ -161,14 +187,16 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
 @pytest.mark.parametrize(
     ("fault", "plan_file", "want"),
     [
-        (None, CANARY, ("2", {})),
-        ("stage-1", CANARY, ("1", {})),
-        ("stage-2", CANARY, ("1", {})),
-        ("monitor", CANARY, ("1", {})),
-        (None, APPROVAL, ("2", {})),
-        ("smoke-passes", SMOKE, ("2", {})),
-        ("smoke-fails", SMOKE, ("1", {})),
-        ("door-then-breach-stage-2", CANARY, ("1", {})),
+        (None, CANARY, ("2", {}, {"scoring-v2": BEFORE})),
+        ("stage-1", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        ("stage-2", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        ("monitor", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        (None, APPROVAL, ("2", {}, {"scoring-v2": BEFORE})),
+        ("smoke-passes", SMOKE, ("2", {}, {"scoring-v2": BEFORE})),
+        ("smoke-fails", SMOKE, ("1", {}, {"scoring-v2": BEFORE})),
+        ("door-then-breach-stage-2", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        (None, FLAGS, ("1", {}, FLAGS_AFTER)),
+        ("flag-stage-2", FLAGS, ("1", {}, {"scoring-v2": BEFORE})),
     ],
     ids=[
         "healthy",
@@ -179,6 +207,8 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
         "smoke-passes",
         "smoke-fails",
         "rollback-stops-at-a-one-way-door",
+        "ssm-flags-healthy",
+        "ssm-flags-breach-stage-2",
     ],
 )
 def test_both_engines_end_in_the_same_world(
@@ -187,7 +217,7 @@ def test_both_engines_end_in_the_same_world(
     monkeypatch: pytest.MonkeyPatch,
     fault: str | None,
     plan_file: Path,
-    want: tuple[str, dict[str, float]],
+    want: World,
 ) -> None:
     plan = compiled(plan_file)
     if fault and fault.startswith("door"):
@@ -198,13 +228,14 @@ def test_both_engines_end_in_the_same_world(
         answer = '{"ok": true}' if fault == "smoke-passes" else '{"ok": false}'
         queue_lambda_answers(answer, answer)
         fault = None
+    reset_world()
     local_code = run_local(plan, tmp_path, fault, approve=plan_file == APPROVAL)
-    local_world = alias()
-    reset_alias()
+    local_world = world()
+    reset_world()
     sfn_end = run_sfn(plan, fault, monkeypatch, "run-eq")
-    assert (local_code, local_world) == (EXIT_FOR[sfn_end], alias())
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], world())
     assert local_world == want
-    if plan_file == CANARY and fault is None:
+    if fault is None and plan_file in (CANARY, FLAGS):
         assert local_code == 0
     if any(s.one_way for s in plan.steps):
         assert local_code == 7  # the rollback stopped at the door on both engines
