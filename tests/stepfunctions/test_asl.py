@@ -1,5 +1,6 @@
 """``deployctl export --format asl``: the plan as an Amazon States Language
-definition, and what moto's Step Functions does when it runs it."""
+definition, checked for its shape without AWS (moto runs the definitions in
+test_equivalence and test_engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from deployctl.actions.aws import Clients
@@ -20,10 +20,8 @@ from deployctl.commands._load import load_plan
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl, iam
 from deployctl.testing.aws import REGION
-from deployctl.testing.stepfunctions import ROLE, wait_for_executions
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
-SHORT = Path(__file__).with_name("canary.yaml")  # lambda-canary with 1-minute stages
 STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
 
 
@@ -246,74 +244,6 @@ def test_parallel_branches_become_a_parallel_state() -> None:
     assert eu["Catch"][0]["Next"] == "parallel s0 branch 1 failed"
     undo = states["eu-west-1/canary/stage-1/shift undo?"]["Choices"][0]
     assert undo["Variable"] == "$.par.s0[1].o.s8"
-
-
-# --- on moto's Step Functions, which runs the definition ---------------------------------
-
-
-def _start(plan: Plan, run_id: str) -> tuple[Any, str]:
-    machine = asl.translate(plan, asl.Options(wait_scale=0))
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    arn = sfn.create_state_machine(
-        name=asl.machine_name(plan), definition=json.dumps(machine.definition), roleArn=ROLE
-    )["stateMachineArn"]
-    execution = sfn.start_execution(
-        stateMachineArn=arn, name=run_id, input=json.dumps({"run_id": run_id})
-    )["executionArn"]
-    return sfn, execution
-
-
-def test_healthy_lambda_canary_ends_on_the_new_version(api_function: dict[str, Any]) -> None:
-    plan = compiled(SHORT)
-    sfn, execution = _start(plan, "run-1")
-    wait_for_executions()
-    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
-    # export's estimate of state transitions is what the healthy run used
-    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    entered = [e for e in events if e["type"].endswith("StateEntered")]
-    assert asl.translate(plan).transitions()["healthy"] == len(entered)
-    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
-    assert alias["FunctionVersion"] == "2"
-    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
-
-
-def test_alarm_mid_run_rolls_the_alias_back_inside_the_execution(
-    api_function: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The stage-2 trigger alarm goes to ALARM as soon as the execution creates it,
-    long after start_execution returned: no deployctl process is involved."""
-    from moto.cloudwatch.models import CloudWatchBackend
-
-    real_put = CloudWatchBackend.put_metric_alarm
-    tripped: list[str] = []
-
-    def put_then_trip(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
-        alarm = real_put(self, *args, **kwargs)
-        name = kwargs.get("name") or args[0]
-        if "stage-2/analysis-1" in name:
-            self.set_alarm_state(name, "breached in the test", "{}", "ALARM")
-            tripped.append(name)
-        return alarm
-
-    monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", put_then_trip)
-    sfn, execution = _start(compiled(SHORT), "run-2")
-    wait_for_executions()
-    result = sfn.describe_execution(executionArn=execution)
-    assert tripped, "the stage-2 alarm was never created"
-    assert result["status"] == "FAILED"
-    assert result["error"] == asl.ROLLED_BACK
-    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
-    assert alias["FunctionVersion"] == "1"
-    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
-    # it got to 50% first, then undid both shifts, newest first
-    history = sfn.get_execution_history(executionArn=execution)["events"]
-    entered = [
-        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
-    ]
-    assert "us-east-1/canary/stage-2/shift" in entered
-    assert "us-east-1/canary/stage-3/shift" not in entered
-    undos = [n for n in entered if n.endswith(" undo")]
-    assert undos == ["us-east-1/canary/stage-2/shift undo", "us-east-1/canary/stage-1/shift undo"]
 
 
 def test_policy_of_translated_plan_is_valid_json() -> None:

@@ -146,7 +146,10 @@ def run_local(plan: Plan, tmp_path: Path, fault: str | None, approve: bool = Fal
         executor.close()
 
 
-def run_sfn(plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+def run_sfn(
+    plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name: str
+) -> tuple[str, list[str]]:
+    """How the execution ended (its error or status) and the states it entered."""
     from moto.cloudwatch.models import CloudWatchBackend
 
     if fault:
@@ -178,7 +181,11 @@ def run_sfn(plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name
     wait_for_executions()
     result = sfn.describe_execution(executionArn=execution)
     monkeypatch.undo()
-    return str(result.get("error") or result["status"])
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")
+    ]
+    return str(result.get("error") or result["status"]), entered
 
 
 EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
@@ -232,10 +239,21 @@ def test_both_engines_end_in_the_same_world(
     local_code = run_local(plan, tmp_path, fault, approve=plan_file == APPROVAL)
     local_world = world()
     reset_world()
-    sfn_end = run_sfn(plan, fault, monkeypatch, "run-eq")
+    sfn_end, entered = run_sfn(plan, fault, monkeypatch, "run-eq")
     assert (local_code, local_world) == (EXIT_FOR[sfn_end], world())
     assert local_world == want
     if fault is None and plan_file in (CANARY, FLAGS):
         assert local_code == 0
+        # export's estimate of state transitions is what the healthy run used
+        assert asl.translate(plan).transitions()["healthy"] == len(entered)
+    if fault == "stage-2" and plan_file == CANARY:
+        # it got to 50% first, then undid the shifts newest first
+        assert "us-east-1/canary/stage-2/shift" in entered
+        assert "us-east-1/canary/stage-3/shift" not in entered
+        undos = [n for n in entered if n.endswith(" undo")]
+        want_undos = ["us-east-1/canary/stage-2/shift undo"]
+        if not any(s.one_way for s in plan.steps):
+            want_undos.append("us-east-1/canary/stage-1/shift undo")
+        assert undos == want_undos
     if any(s.one_way for s in plan.steps):
         assert local_code == 7  # the rollback stopped at the door on both engines
