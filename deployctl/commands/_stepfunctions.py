@@ -129,8 +129,8 @@ def rollback(store: StateStore, run_id: str, args: argparse.Namespace) -> int:
     journal = store.journal()
     try:
         run = journal.get_run(run_id)
-        engine.relock(store, run, who())
-        execution = engine.rollback(journal, run, make)
+        lock = engine.relock(store, run, who(), make("stepfunctions").meta.region_name)
+        execution = engine.rollback(journal, run, make, lock)
     finally:
         journal.close()
     print(f"run {run_id}: rolling back on AWS Step Functions")
@@ -147,7 +147,9 @@ def resume(store: StateStore, run_id: str, args: argparse.Namespace) -> int:
     journal = store.journal()
     try:
         run = journal.get_run(run_id)
-        engine.relock(store, run, who())
+        # A redrive keeps the execution's input: a new holding of the lock is not
+        # the one its last states would free, so a later command frees that one.
+        engine.relock(store, run, who(), make("stepfunctions").meta.region_name)
         engine.redrive(journal, run, make)
     finally:
         journal.close()

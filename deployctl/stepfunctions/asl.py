@@ -28,6 +28,7 @@ the alternative (:class:`Unsupported`).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import deque
@@ -59,9 +60,12 @@ REFUSED: dict[str, str] = {
         "(smoke: lambda:) or a Lambda runner that makes the request"
     ),
 }
+# where a flag step keeps the parameter's value from before its write (its undo reads it)
+PREVIOUS = "previous value"
 NOT_YET = "not translated for Step Functions yet; run this plan with the local engine"
 
 TRANSLATED = (
+    "flag.set",
     "lambda.publish",
     "lambda.shift",
     "lambda.invoke",
@@ -125,6 +129,8 @@ def refused(plan: Plan) -> list[Step]:
 
 
 def _refuse_params(step: Step) -> bool:
+    if step.kind == "flag.set":
+        return bool(step.params["store"].get("kind") != "ssm")  # AppConfig: not yet
     if step.kind == "smoke.lambda":
         expect = step.params.get("expect")
         return expect is not None and not (
@@ -322,6 +328,8 @@ class _Translator:
         if kind == "lambda.shift":
             self.out_paths[step.id] = {}
             return [(self.name(step), self.shift(step, undo=False))]
+        if kind == "flag.set":
+            return self.flag(step)
         if kind in ("lambda.invoke", "smoke.lambda"):
             args: dict[str, Any] = {"FunctionName": p["function"]}
             if p.get("qualifier"):
@@ -392,6 +400,70 @@ class _Translator:
             self.out_paths[step.id] = {}
             return self.gate(step)
         raise Unsupported(self.plan.source, [step])  # refused() lists every kind above
+
+    def flag(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
+        """``flag.set`` on an SSM store: read what the parameter held (GetParameters
+        answers a missing name without an error), then write the flag's JSON, as
+        :class:`deployctl.actions.flagstore.FlagSet` does."""
+        k = self.key(step)
+        self.out_paths[step.id] = {PREVIOUS: f"$.o.{k}p"}
+        name = _flag_parameter(step)
+        read = self.task(
+            step,
+            "",
+            "ssm:getParameters",
+            {"Names": [name]},
+            ResultSelector={
+                "n.$": "States.ArrayLength($.Parameters)",
+                "values.$": "$.Parameters[*].Value",
+            },
+            ResultPath=f"$.o.{k}p",
+        )
+        write = self.task(
+            step,
+            "",
+            "ssm:putParameter",
+            {
+                "Name": name,
+                "Value": json.dumps(step.params["value"], sort_keys=True, separators=(",", ":")),
+                "Type": "String",
+                "Overwrite": True,
+                "Description.$": (
+                    "States.Format('feature flag managed by deployctl (run {})', $.run_id)"
+                ),
+            },
+            ResultSelector={"done": True},
+            ResultPath=f"$.o.{k}",
+        )
+        return [(self.name(step, "read"), read), (self.name(step), write)]
+
+    def flag_undo(self, step: Step, undo_name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Put back the value the parameter held, or delete the one the step created."""
+        previous = self.out_paths[step.id][PREVIOUS]
+        name = _flag_parameter(step)
+        restore = self.task(
+            step,
+            "",
+            "ssm:putParameter",
+            {
+                "Name": name,
+                "Value.$": f"States.ArrayGetItem({previous}.values, 0)",
+                "Type": "String",
+                "Overwrite": True,
+            },
+            ResultPath=None,
+        )
+        delete = self.task(step, "", "ssm:deleteParameter", {"Name": name}, ResultPath=None)
+        existed = {
+            "Type": "Choice",
+            "Choices": [{"Variable": f"{previous}.n", "NumericEquals": 1, "Next": undo_name}],
+            "Default": self.name(step, "delete undo"),
+        }
+        return [
+            (self.name(step, "existed?"), existed),
+            (undo_name, restore),
+            (self.name(step, "delete undo"), delete),
+        ]
 
     def shift(self, step: Step, *, undo: bool) -> dict[str, Any]:
         p = step.params
@@ -712,10 +784,9 @@ class _Translator:
             # (its $.o) reaches the rollback path after the Parallel; a Catch on
             # the Parallel itself would drop every branch's record.
             failed = f"{pname} branch {n} failed"
-            states.append(
-                (failed, {"Type": "Pass", "Result": True, "ResultPath": "$.failed", "End": True})
-            )
+            # The branch's last state ends it; only a failure goes to `failed`.
             sub = self.link(states, end=False, last=None, catch_to=failed)
+            sub[failed] = {"Type": "Pass", "Result": True, "ResultPath": "$.failed", "End": True}
             branches.append({"StartAt": states[0][0], "States": sub})
             # outputs made inside the branch: reached after the Parallel via its result
             for sid in comp:
@@ -775,6 +846,7 @@ class _Translator:
         chain: list[tuple[str, dict[str, Any]]] = [
             ("Rollback", {"Type": "Pass", "Comment": "undo completed steps, newest first"})
         ]
+        groups: dict[str, int] = {}  # undo? Choice -> how many undo states follow it
         for step in reversed(self.plan.steps):
             if step.undo is None and not step.one_way and step.reversible:
                 continue
@@ -792,33 +864,77 @@ class _Translator:
                     )
                 )
                 continue
-            if step.kind != "lambda.shift":  # only shifts have undos among translated kinds
+            if step.kind not in ("lambda.shift", "flag.set"):  # the translated undos
                 continue
             undo_name = self.name(step, "undo")
+            if step.kind == "flag.set":
+                undos = self.flag_undo(step, undo_name)
+            else:
+                undos = [(undo_name, self.shift(step, undo=True))]
+            groups[self.name(step, "undo?")] = len(undos)
             chain.append(
                 (
                     self.name(step, "undo?"),
                     {
                         "Type": "Choice",
-                        "Choices": [{"Variable": done, "IsPresent": True, "Next": undo_name}],
+                        "Choices": [{"Variable": done, "IsPresent": True, "Next": undos[0][0]}],
                     },
                 )
             )
-            chain.append((undo_name, self.shift(step, undo=True)))
+            chain += undos
+        chain += self.free_lock("RolledBack", "RolledBack end")
         chain.append(
             (
-                "RolledBack",
+                "RolledBack end",
                 {"Type": "Fail", "Error": ROLLED_BACK, "Cause": "rolled back"},
             )
         )
-        # Each Choice's Default is the state after it (skipping its own undo task).
-        for n, (_name, state) in enumerate(chain):
-            if state["Type"] == "Choice":
-                nxt = n + 1
-                if chain[nxt][0].endswith(" undo"):
-                    nxt += 1
-                state["Default"] = chain[nxt][0]
+        # An undo? Choice and its undo states go on to the state after the group;
+        # a passed? Choice (a one-way door not passed) to the state after it.
+        for n, (name, state) in enumerate(chain):
+            if state["Type"] != "Choice" or "Default" in state:
+                continue
+            after = chain[n + 1 + groups.get(name, 0)][0]
+            state["Default"] = after
+            for _undo, undo_state in chain[n + 1 : n + 1 + groups.get(name, 0)]:
+                if undo_state["Type"] == "Task":
+                    undo_state.setdefault("Next", after)
         return chain
+
+    def free_lock(self, name: str, then: str) -> list[tuple[str, dict[str, Any]]]:
+        """The states that end an execution free the plan's lock when the input
+        carries one (``$.lock``: a DynamoDB state store the machine can reach,
+        :func:`deployctl.stepfunctions.engine.machine_lock`); a lock someone else
+        holds by then (token and epoch differ) is left alone, and so is a failed
+        call: the first deployctl command that sees the ended run frees it."""
+        free = f"{name} free lock"
+        self.machine.resources.add(("dynamodb:UpdateItem", "*"))
+        update = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:dynamodb:updateItem",
+            "Parameters": {
+                "TableName.$": "$.lock.table",
+                "Key": {"pk": {"S": "locks"}, "sk": {"S.$": "$.lock.id"}},
+                "UpdateExpression": "SET holder = :none, #t = :none, lease_until = :zero",
+                "ConditionExpression": "#t = :t AND epoch = :e",
+                "ExpressionAttributeNames": {"#t": "token"},
+                "ExpressionAttributeValues": {
+                    ":t": {"S.$": "$.lock.token"},
+                    ":e": {"N.$": "$.lock.epoch"},
+                    ":none": {"S": ""},
+                    ":zero": {"N": "0"},
+                },
+            },
+            "ResultPath": None,
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": then}],
+            "Next": then,
+        }
+        check = {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.lock", "IsPresent": True, "Next": free}],
+            "Default": then,
+        }
+        return [(name, check), (free, update)]
 
     def done_path(self, step: Step) -> str:
         return self.done_paths.get(step.id, f"$.o.{self.key(step)}")
@@ -826,7 +942,8 @@ class _Translator:
     def build(self) -> Machine:
         plan = self.plan
         main = self.block([s.id for s in plan.steps])
-        main.append(("Done", {"Type": "Succeed"}))
+        main += self.free_lock("Done", "Succeeded")
+        main.append(("Succeeded", {"Type": "Succeed"}))
         main.insert(
             0,
             (
@@ -845,14 +962,16 @@ class _Translator:
         for n, (name, state) in enumerate(rollback):
             if state["Type"] not in ("Choice", "Fail") and "Next" not in state:
                 state["Next"] = rollback[n + 1][0]
-            if state["Type"] == "Task":
+            if state["Type"] == "Task" and name.endswith(" undo"):
                 state.pop("Retry", None)
                 state["Retry"] = [
                     {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3}
                 ]
             rb_states[name] = state
         if any(s.one_way or not s.reversible for s in plan.steps):
-            rb_states["RollbackStopped"] = {
+            for name, state in self.free_lock("RollbackStopped", "RollbackStopped end"):
+                rb_states[name] = state
+            rb_states["RollbackStopped end"] = {
                 "Type": "Fail",
                 "Error": ROLLBACK_STOPPED,
                 "Cause": "rollback stopped at a one-way door; steps before it stay applied",
@@ -873,6 +992,10 @@ class _Translator:
             "States": {"Begin": begin, **states, **rb_states},
         }
         return self.machine
+
+
+def _flag_parameter(step: Step) -> str:
+    return f"{str(step.params['store']['path']).rstrip('/')}/{step.params['flag']}"
 
 
 def _equals(var: str, want: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from deployctl.errors import (
 from deployctl.execute import api
 from deployctl.execute.stored import stored_plan
 from deployctl.plan.api import Plan
-from deployctl.state.api import Journal, RunInfo, StateStore
+from deployctl.state.api import Journal, Lock, RunInfo, StateStore
 from deployctl.state.lease import lock_id_for
 from deployctl.stepfunctions import asl
 
@@ -75,6 +75,26 @@ def _machine(sfn: Any, name: str, definition: str, role_arn: str) -> str:
     return created
 
 
+def machine_lock(lock: Lock, region: str) -> dict[str, str] | None:
+    """What the machine's last states need to free the plan's lock themselves
+    (:meth:`.asl._Translator.free_lock`): only a DynamoDB lock in the machine's own
+    region is in reach (an aws-sdk task calls its state machine's region).  A
+    SQLite or file store stays on the machine that ran ``apply``: there, and
+    whenever the machine could not free it, the first deployctl command that
+    sees the ended execution frees the lock (:func:`refresh`)."""
+    from deployctl.state.dynamolock import DynamoLock  # noqa: PLC0415 - boto3 only when used
+
+    if not isinstance(lock, DynamoLock) or lock.fence is None or lock.table.region != region:
+        return None
+    fence = lock.fence
+    return {
+        "table": lock.table.name,
+        "id": fence.lock_id,
+        "token": fence.token,
+        "epoch": str(fence.epoch),
+    }
+
+
 def start(
     plan: Plan,
     store: StateStore,
@@ -103,8 +123,12 @@ def start(
         arn = _machine(sfn, asl.machine_name(plan), json.dumps(machine.definition), role_arn)
         run = journal.create_run(plan, user, stored_plan(plan))
         lock.set_run(run.run_id)
+        start_input: dict[str, Any] = {"run_id": run.run_id}
+        held = machine_lock(lock, sfn.meta.region_name)
+        if held is not None:
+            start_input["lock"] = held
         execution: str = sfn.start_execution(
-            stateMachineArn=arn, name=run.run_id, input=json.dumps({"run_id": run.run_id})
+            stateMachineArn=arn, name=run.run_id, input=json.dumps(start_input)
         )["executionArn"]
         journal.append(
             run.run_id,
@@ -127,17 +151,19 @@ def start(
         lock.close()
 
 
-def relock(store: StateStore, run: RunInfo, user: str) -> None:
+def relock(store: StateStore, run: RunInfo, user: str, region: str) -> dict[str, str] | None:
     """Hold the plan's lock for ``run`` again (a rollback or redrive of an ended
-    run); a lock this run still holds is kept; another run's is LockHeld (exit 4)."""
+    run); a lock this run still holds is kept; another run's is LockHeld (exit 4).
+    A new holding the machine can free: its :func:`machine_lock`."""
     lock_id = lock_id_for(run.project, run.environment)
     held = {info.lock_id: info for info in store.locks()}
     if lock_id in held and held[lock_id].run_id == run.run_id:
-        return
+        return None
     lock = store.lock(lock_id, user, os.getpid(), lease=LEASE_FLOOR)
     try:
         lock.acquire(run.run_id)
         lock.set_run(run.run_id)
+        return machine_lock(lock, region)
     finally:
         lock.close()
 
@@ -175,9 +201,12 @@ def last_state(sfn: Any, execution_arn: str) -> dict[str, Any]:
     return {}
 
 
-def rollback(journal: Journal, run: RunInfo, clients: Clients) -> str:
+def rollback(
+    journal: Journal, run: RunInfo, clients: Clients, lock: Mapping[str, str] | None = None
+) -> str:
     """Stop the run's execution if it still runs, and start one that goes straight
-    to the rollback path with what the run had done; its ARN."""
+    to the rollback path with what the run had done (and ``lock``, a new holding
+    of the plan's lock for its last states to free); its ARN."""
     engine = engine_of(journal, run.run_id)
     if engine is None:
         raise UserError(f"run {run.run_id} ran on the local engine")
@@ -194,6 +223,8 @@ def rollback(journal: Journal, run: RunInfo, clients: Clients) -> str:
     data = last_state(sfn, current)
     data.pop("error", None)
     data.update(run_id=run.run_id, rollback=True)
+    if lock is not None:
+        data["lock"] = dict(lock)
     rounds = sum(1 for rec in journal.records(run.run_id) if rec.type == ENGINE_RECORD)
     execution: str = sfn.start_execution(
         stateMachineArn=engine["state_machine_arn"],

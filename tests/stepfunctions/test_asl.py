@@ -1,5 +1,6 @@
 """``deployctl export --format asl``: the plan as an Amazon States Language
-definition, and what moto's Step Functions does when it runs it."""
+definition, checked for its shape without AWS (moto runs the definitions in
+test_equivalence and test_engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from deployctl.actions.aws import Clients
@@ -19,10 +19,9 @@ from deployctl.cli import main
 from deployctl.commands._load import load_plan
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl, iam
-from tests.stepfunctions.conftest import REGION, ROLE, wait_for_executions
+from deployctl.testing.aws import REGION
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
-SHORT = Path(__file__).with_name("canary.yaml")  # lambda-canary with 1-minute stages
 STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
 
 
@@ -102,6 +101,7 @@ def test_export_iam_policy_allows_exactly_the_calls_the_machine_makes(
         "lambda:UpdateAlias",
         "cloudwatch:PutMetricAlarm",
         "cloudwatch:DescribeAlarms",
+        "dynamodb:UpdateItem",  # the last states free a DynamoDB lock
     }
 
 
@@ -125,6 +125,13 @@ def test_cli_refuses_a_local_command_step_by_id(capsys: pytest.CaptureFixture[st
     assert "us-east-1/migration/snapshot (rds.snapshot) cannot run on Step Functions" in err
 
 
+def test_flags_in_appconfig_are_refused_by_step_id() -> None:
+    """Only SSM flags are translated: an AppConfig write needs a deployment to wait on."""
+    with pytest.raises(asl.Unsupported) as info:
+        asl.translate(compiled(CASES / "feature-flags" / "plan.yaml"))
+    assert "step us-east-1/flags/new-feature/set (flag.set) cannot run" in str(info.value)
+
+
 def _builtin_kinds() -> list[str]:
     registry = default_registry(plugins=False)
     register_aws(registry, Clients(region=REGION))
@@ -135,7 +142,9 @@ def _builtin_kinds() -> list[str]:
 def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
     base = compiled(CASES / "lambda-canary" / "plan.yaml")
     if kind in asl.TRANSLATED:
-        assert kind in {s.kind for s in base.steps} | {"lambda.invoke", "smoke.lambda", "approval"}
+        # each translated kind runs on moto in test_equivalence (flag.set: SSM flags)
+        others = {"lambda.invoke", "smoke.lambda", "approval", "flag.set"}
+        assert kind in {s.kind for s in base.steps} | others
         return
     odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
     plan = Plan(
@@ -237,74 +246,36 @@ def test_parallel_branches_become_a_parallel_state() -> None:
     assert undo["Variable"] == "$.par.s0[1].o.s8"
 
 
-# --- on moto's Step Functions, which runs the definition ---------------------------------
-
-
-def _start(plan: Plan, run_id: str) -> tuple[Any, str]:
-    machine = asl.translate(plan, asl.Options(wait_scale=0))
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    arn = sfn.create_state_machine(
-        name=asl.machine_name(plan), definition=json.dumps(machine.definition), roleArn=ROLE
-    )["stateMachineArn"]
-    execution = sfn.start_execution(
-        stateMachineArn=arn, name=run_id, input=json.dumps({"run_id": run_id})
-    )["executionArn"]
-    return sfn, execution
-
-
-def test_healthy_lambda_canary_ends_on_the_new_version(api_function: dict[str, Any]) -> None:
-    plan = compiled(SHORT)
-    sfn, execution = _start(plan, "run-1")
-    wait_for_executions()
-    assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
-    # export's estimate of state transitions is what the healthy run used
-    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    entered = [e for e in events if e["type"].endswith("StateEntered")]
-    assert asl.translate(plan).transitions()["healthy"] == len(entered)
-    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
-    assert alias["FunctionVersion"] == "2"
-    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
-
-
-def test_alarm_mid_run_rolls_the_alias_back_inside_the_execution(
-    api_function: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The stage-2 trigger alarm goes to ALARM as soon as the execution creates it,
-    long after start_execution returned: no deployctl process is involved."""
-    from moto.cloudwatch.models import CloudWatchBackend
-
-    real_put = CloudWatchBackend.put_metric_alarm
-    tripped: list[str] = []
-
-    def put_then_trip(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
-        alarm = real_put(self, *args, **kwargs)
-        name = kwargs.get("name") or args[0]
-        if "stage-2/analysis-1" in name:
-            self.set_alarm_state(name, "breached in the test", "{}", "ALARM")
-            tripped.append(name)
-        return alarm
-
-    monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", put_then_trip)
-    sfn, execution = _start(compiled(SHORT), "run-2")
-    wait_for_executions()
-    result = sfn.describe_execution(executionArn=execution)
-    assert tripped, "the stage-2 alarm was never created"
-    assert result["status"] == "FAILED"
-    assert result["error"] == asl.ROLLED_BACK
-    alias = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
-    assert alias["FunctionVersion"] == "1"
-    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
-    # it got to 50% first, then undid both shifts, newest first
-    history = sfn.get_execution_history(executionArn=execution)["events"]
-    entered = [
-        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
-    ]
-    assert "us-east-1/canary/stage-2/shift" in entered
-    assert "us-east-1/canary/stage-3/shift" not in entered
-    undos = [n for n in entered if n.endswith(" undo")]
-    assert undos == ["us-east-1/canary/stage-2/shift undo", "us-east-1/canary/stage-1/shift undo"]
-
-
 def test_policy_of_translated_plan_is_valid_json() -> None:
     policy = iam.policy(asl.translate(compiled(CASES / "lambda-canary" / "plan.yaml")))
     assert policy["Version"] == "2012-10-17"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(
+    [*ROOT.glob("plans/*.yaml"), *(p for p in CASES.glob("*/plan.yaml") if "error-" not in str(p))]
+)
+# what must translate today: Lambda deployments and SSM flags
+TRANSLATABLE = {
+    "fraud-or-not-flags.yaml",
+    *(f"{name}/plan.yaml" for name in ("lambda-all-at-once", "lambda-blue-green",
+                                       "lambda-canary", "lambda-linear", "lambda-preset")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_translatable_example_exports_a_valid_machine(path: Path) -> None:
+    """Every example plan either becomes a definition of the ASL shape or is
+    refused naming its first step that cannot run, with that step's kind."""
+    plan = compiled(path)
+    name = f"{path.parent.name}/{path.name}" if path.name == "plan.yaml" else path.name
+    try:
+        machine = asl.translate(plan)
+    except asl.Unsupported as refused:
+        assert name not in TRANSLATABLE, str(refused)
+        first = refused.steps[0]
+        assert f"step {first.id} ({first.kind}) cannot run on Step Functions" in str(refused)
+        return
+    assert name in TRANSLATABLE, f"{name} translates now: add it to TRANSLATABLE"
+    check_shape(machine.definition)
+    assert machine.transitions()["healthy"] > len(plan.steps)

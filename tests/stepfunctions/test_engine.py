@@ -3,6 +3,7 @@ Step Functions runs it; ``status``, ``approve`` and ``apply --wait`` read it bac
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,16 @@ import pytest
 from deployctl.cli import main
 from deployctl.commands import _stepfunctions
 from deployctl.state import open_store
-from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
+from deployctl.state.dynamotable import create_table
+from deployctl.testing.aws import REGION
+from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 CANARY = str(Path(__file__).with_name("canary.yaml"))
 APPROVAL = str(Path(__file__).with_name("approval.yaml"))
 
 
-def _apply(state: Path, plan: str, *extra: str) -> list[str]:
+def _apply(state: Path | str, plan: str, *extra: str) -> list[str]:
     return [
         "apply", plan, "--engine", "stepfunctions", "--role-arn", ROLE,
         "--state-dir", str(state), "--time-scale", "0", "--log-format", "plain", *extra,
@@ -48,6 +51,9 @@ def test_apply_starts_the_execution_records_the_run_and_exits(
     assert [(i.lock_id, i.run_id) for i in store.locks()] == [("demo/prod", run_id[1])]
     wait_for_executions()  # deployctl is not running: AWS (moto) finishes the plan
     assert _alias()["FunctionVersion"] == "2"
+    # a SQLite store is out of the machine's reach: the lock outlives the execution
+    # until the first command that sees it ended (docs/engines.md)
+    assert [i.run_id for i in store.locks()] == [run_id[1]]
     assert main(["status", run_id[1], "--state-dir", str(tmp_path)]) == 0
     assert "succeeded" in capsys.readouterr().out
     assert store.locks() == []
@@ -164,3 +170,78 @@ def test_resume_redrives_a_failed_execution_stubber(tmp_path: Path) -> None:
     assert journal.get_run(run.run_id).status == api.RUNNING
     assert [r.type for r in journal.records(run.run_id)][-1] == api.RESUMED
     journal.close()
+
+
+def test_rollback_of_a_run_parked_at_an_approval_runs_the_undos_and_frees_the_lock(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The execution waits on a task token with 10% on version 2: rollback stops
+    it, drops the dead token, and a rollback execution undoes the shift."""
+    assert main(_apply(tmp_path, APPROVAL)) == 0
+    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
+    ssm = boto3.client("ssm", region_name=REGION)
+    name = f"/deployctl/demo/prod/{run_id}/approval/"
+    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    assert _alias()["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
+    token = ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+
+    def release_the_stopped_wait(seconds: float) -> None:
+        # moto's StopExecution leaves the execution's thread waiting on the token
+        # (AWS ends it): the token's answer lets that thread end, as a stopped one.
+        with contextlib.suppress(sfn.exceptions.ClientError):
+            sfn.send_task_failure(taskToken=token, error="stopped")
+        wait_for_executions()
+
+    monkeypatch.setattr(_stepfunctions, "sleep", release_the_stopped_wait)
+    assert main(["rollback", run_id, "--state-dir", str(tmp_path)]) == 3
+    assert f"{run_id}-rollback-1" in capsys.readouterr().out
+    assert _alias()["FunctionVersion"] == "1"
+    assert not _alias().get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    ran = sfn.list_executions(stateMachineArn=_machine_arn(sfn))["executions"]
+    assert {e["name"] for e in ran} == {run_id, f"{run_id}-rollback-1"}
+    assert ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"] == []
+    assert open_store(str(tmp_path)).locks() == []
+    assert main(["approve", run_id, "--state-dir", str(tmp_path)]) == 1
+    assert "waits on no approval" in capsys.readouterr().err
+
+
+def _machine_arn(sfn: Any) -> str:
+    machines = sfn.list_state_machines()["stateMachines"]
+    return str(next(m["stateMachineArn"] for m in machines if m["name"] == "deployctl-demo-prod"))
+
+
+def test_the_machine_frees_a_dynamodb_lock_when_the_execution_ends(
+    api_function: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the state in DynamoDB the machine's last states free the lock:
+    no deployctl command runs between the approval and the check."""
+    create_table(boto3.client("dynamodb", region_name=REGION), "deployctl-state")
+    state = "dynamodb://deployctl-state"
+    assert main(_apply(state, APPROVAL)) == 0
+    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
+    ssm = boto3.client("ssm", region_name=REGION)
+    name = f"/deployctl/demo/prod/{run_id}/approval/"
+    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    store = open_store(state)
+    assert [i.run_id for i in store.locks()] == [run_id]
+    token = ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sfn.send_task_success(taskToken=token, output="{}")
+    wait_for_executions()
+    assert _alias()["FunctionVersion"] == "2"
+    assert store.locks() == []
+    journal = store.journal()
+    assert journal.get_run(run_id).status == "running"  # no command has looked yet
+    journal.close()
+    history = sfn.get_execution_history(
+        executionArn=f"arn:aws:states:{REGION}:123456789012:execution:deployctl-demo-prod:{run_id}",
+        maxResults=1000,
+    )["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-2:] == ["Done free lock", "Succeeded"]

@@ -10,6 +10,8 @@ world compared is the alias: its version and its weights."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,24 +21,38 @@ import pytest
 
 from deployctl.actions.aws import Clients
 from deployctl.commands._load import load_plan
+from deployctl.core.kinds import StepKind
 from deployctl.execute.api import Reporter, StepResult
 from deployctl.execute.runner import Executor, Options
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl
-from deployctl.testing.aws import aws_backend, put_metrics, queue_lambda_answers
+from deployctl.testing.aws import REGION, aws_backend, put_metrics, queue_lambda_answers
 from deployctl.testing.clock import VirtualClock
-from tests.stepfunctions.conftest import REGION, ROLE, until, wait_for_executions
+from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
 
 HERE = Path(__file__).resolve().parent
 CANARY = HERE / "canary.yaml"
 APPROVAL = HERE / "approval.yaml"
 SMOKE = HERE / "smoke.yaml"
+FLAGS = HERE / "flags.yaml"
+FLAG_PATH = "/demo/prod/flags"
+# scoring-v2 exists before the run (its undo puts this back); new-feature does not
+# (its undo deletes it)
+BEFORE = '{"allowlist":[],"enabled":false,"percentage":0}'
+FLAGS_AFTER = {
+    "new-feature": '{"allowlist":["user1"],"enabled":true,"percentage":50}',
+    "scoring-v2": '{"allowlist":[],"enabled":true,"percentage":100}',
+}
 DIMS = {"FunctionName": "api", "Resource": "api:live", "ExecutedVersion": "2"}
 # the gate a fault trips: its step id, and the step that starts it
 GATES = {
     "stage-1": ("us-east-1/canary/stage-1/analysis", "us-east-1/canary/stage-1/shift"),
     "stage-2": ("us-east-1/canary/stage-2/analysis", "us-east-1/canary/stage-2/shift"),
     "monitor": ("us-east-1/monitor", "us-east-1/canary/stage-3/shift"),
+    "flag-stage-2": (
+        "us-east-1/flags/scoring-v2/stage-2/analysis",
+        "us-east-1/flags/scoring-v2/stage-2/set",
+    ),
 }
 
 
@@ -47,17 +63,55 @@ def compiled(path: Path) -> Plan:
     return load_plan(str(path), ns)
 
 
-def alias() -> tuple[str, dict[str, float]]:
+DOOR = "us-east-1/canary/stage-1/door"
+
+
+def with_one_way_door(plan: Plan) -> Plan:
+    """The canary with a one-way door after stage 1: a Lambda runner (what a
+    migration's cleanup is) that rollback must not pass once it ran."""
+    shift = "us-east-1/canary/stage-1/shift"
+    door = Step(
+        id=DOOR,
+        kind=StepKind.LAMBDA_INVOKE,
+        description="a runner that cannot be undone",
+        region=REGION,
+        deps=(shift,),
+        params={"function": "api", "payload": {"cleanup": True}},
+        reversible=False,
+        one_way=True,
+    )
+    steps: list[Step] = []
+    for step in plan.steps:
+        after_door = step.deps == (shift,)
+        steps.append(dataclasses.replace(step, deps=(DOOR,)) if after_door else step)
+        if step.id == shift:
+            steps.append(door)
+    return dataclasses.replace(plan, steps=tuple(steps))
+
+
+World = tuple[str, dict[str, float], dict[str, str]]
+
+
+def world() -> World:
+    """The alias (version, weights) and the flag parameters."""
     found = boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
-    return found["FunctionVersion"], (found.get("RoutingConfig") or {}).get(
-        "AdditionalVersionWeights", {}
+    params = boto3.client("ssm", region_name=REGION).get_parameters_by_path(Path=FLAG_PATH)
+    return (
+        found["FunctionVersion"],
+        (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}),
+        {p["Name"].rpartition("/")[2]: p["Value"] for p in params["Parameters"]},
     )
 
 
-def reset_alias() -> None:
+def reset_world() -> None:
+    """The world before a run: alias on version 1, scoring-v2 off, no new-feature."""
     lam = boto3.client("lambda", region_name=REGION)
     lam.update_alias(FunctionName="api", Name="live", FunctionVersion="1",
                      RoutingConfig={"AdditionalVersionWeights": {}})  # fmt: skip
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name=f"{FLAG_PATH}/scoring-v2", Value=BEFORE, Type="String", Overwrite=True)
+    with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+        ssm.delete_parameter(Name=f"{FLAG_PATH}/new-feature")
 
 
 class BadMetricsFrom(Reporter):
@@ -92,7 +146,10 @@ def run_local(plan: Plan, tmp_path: Path, fault: str | None, approve: bool = Fal
         executor.close()
 
 
-def run_sfn(plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+def run_sfn(
+    plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name: str
+) -> tuple[str, list[str]]:
+    """How the execution ended (its error or status) and the states it entered."""
     from moto.cloudwatch.models import CloudWatchBackend
 
     if fault:
@@ -124,7 +181,11 @@ def run_sfn(plan: Plan, fault: str | None, monkeypatch: pytest.MonkeyPatch, name
     wait_for_executions()
     result = sfn.describe_execution(executionArn=execution)
     monkeypatch.undo()
-    return str(result.get("error") or result["status"])
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")
+    ]
+    return str(result.get("error") or result["status"]), entered
 
 
 EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
@@ -133,13 +194,16 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
 @pytest.mark.parametrize(
     ("fault", "plan_file", "want"),
     [
-        (None, CANARY, ("2", {})),
-        ("stage-1", CANARY, ("1", {})),
-        ("stage-2", CANARY, ("1", {})),
-        ("monitor", CANARY, ("1", {})),
-        (None, APPROVAL, ("2", {})),
-        ("smoke-passes", SMOKE, ("2", {})),
-        ("smoke-fails", SMOKE, ("1", {})),
+        (None, CANARY, ("2", {}, {"scoring-v2": BEFORE})),
+        ("stage-1", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        ("stage-2", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        ("monitor", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        (None, APPROVAL, ("2", {}, {"scoring-v2": BEFORE})),
+        ("smoke-passes", SMOKE, ("2", {}, {"scoring-v2": BEFORE})),
+        ("smoke-fails", SMOKE, ("1", {}, {"scoring-v2": BEFORE})),
+        ("door-then-breach-stage-2", CANARY, ("1", {}, {"scoring-v2": BEFORE})),
+        (None, FLAGS, ("1", {}, FLAGS_AFTER)),
+        ("flag-stage-2", FLAGS, ("1", {}, {"scoring-v2": BEFORE})),
     ],
     ids=[
         "healthy",
@@ -149,6 +213,9 @@ EXIT_FOR = {"SUCCEEDED": 0, asl.ROLLED_BACK: 3, asl.ROLLBACK_STOPPED: 7}
         "approval",
         "smoke-passes",
         "smoke-fails",
+        "rollback-stops-at-a-one-way-door",
+        "ssm-flags-healthy",
+        "ssm-flags-breach-stage-2",
     ],
 )
 def test_both_engines_end_in_the_same_world(
@@ -157,17 +224,36 @@ def test_both_engines_end_in_the_same_world(
     monkeypatch: pytest.MonkeyPatch,
     fault: str | None,
     plan_file: Path,
-    want: tuple[str, dict[str, float]],
+    want: World,
 ) -> None:
     plan = compiled(plan_file)
+    if fault and fault.startswith("door"):
+        plan = with_one_way_door(plan)
+        fault = fault.removeprefix("door-then-breach-")
     if fault and fault.startswith("smoke"):
         # what the smoke invoke of version 2 answers, once on each engine
         answer = '{"ok": true}' if fault == "smoke-passes" else '{"ok": false}'
         queue_lambda_answers(answer, answer)
         fault = None
+    reset_world()
     local_code = run_local(plan, tmp_path, fault, approve=plan_file == APPROVAL)
-    local_world = alias()
-    reset_alias()
-    sfn_end = run_sfn(plan, fault, monkeypatch, "run-eq")
-    assert (local_code, local_world) == (EXIT_FOR[sfn_end], alias())
+    local_world = world()
+    reset_world()
+    sfn_end, entered = run_sfn(plan, fault, monkeypatch, "run-eq")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], world())
     assert local_world == want
+    if fault is None and plan_file in (CANARY, FLAGS):
+        assert local_code == 0
+        # export's estimate of state transitions is what the healthy run used
+        assert asl.translate(plan).transitions()["healthy"] == len(entered)
+    if fault == "stage-2" and plan_file == CANARY:
+        # it got to 50% first, then undid the shifts newest first
+        assert "us-east-1/canary/stage-2/shift" in entered
+        assert "us-east-1/canary/stage-3/shift" not in entered
+        undos = [n for n in entered if n.endswith(" undo")]
+        want_undos = ["us-east-1/canary/stage-2/shift undo"]
+        if not any(s.one_way for s in plan.steps):
+            want_undos.append("us-east-1/canary/stage-1/shift undo")
+        assert undos == want_undos
+    if any(s.one_way for s in plan.steps):
+        assert local_code == 7  # the rollback stopped at the door on both engines

@@ -1,0 +1,85 @@
+"""moto's Step Functions for tests: run state machines in process, fast.
+
+moto 5.2.5 runs ASL with an ANTLR parser written in Python: one parse of a
+50-state canary takes 0.6-1 s, and moto parses a definition again on every
+``CreateStateMachine``, ``UpdateStateMachine`` and ``StartExecution``.
+:func:`memoized_asl_parser` keeps the parse tree per definition text and
+builds a fresh program from it each time (the preprocessing that makes the
+components an execution mutates), so what moto runs is unchanged and a
+definition is parsed once per process.
+
+Executions run on moto's worker threads: :func:`wait_for_executions` joins
+them, :func:`until` joins in short slices until a condition holds (an
+execution parked on a task token never ends by itself).  No sleeps.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# The role a test's state machine runs as (moto checks only its shape).
+ROLE = "arn:aws:iam::123456789012:role/deployctl-sfn"
+
+
+def _is_execution(thread: threading.Thread) -> bool:
+    return getattr(getattr(thread, "_target", None), "__name__", "") == "_execution_logic"
+
+
+def wait_for_executions(timeout: float = 20.0) -> None:
+    """Join moto's execution threads: every execution has ended when this returns."""
+    for thread in threading.enumerate():
+        if _is_execution(thread):
+            thread.join(timeout)
+            assert not thread.is_alive(), "the execution did not end"
+
+
+def until(condition: Callable[[], Any], timeout: float = 20.0) -> None:
+    """Wait for ``condition()`` while an execution runs towards it."""
+    waited = 0.0
+    while not condition():
+        threads = [t for t in threading.enumerate() if _is_execution(t)]
+        assert threads and waited < timeout, "the condition never came true"
+        threads[0].join(0.02)
+        waited += 0.02
+
+
+def _moto(module: str) -> Any:
+    """A module of moto's ASL interpreter (untyped: read through Any)."""
+    return importlib.import_module(f"moto.stepfunctions.parser.asl.{module}")
+
+
+@functools.lru_cache(maxsize=64)
+def _tree(definition: str) -> Any:
+    antlr4: Any = importlib.import_module("antlr4")
+    parse = _moto("parse.asl_parser")
+    listener = parse.SyntaxErrorListener()
+    lexer = _moto("antlr.runtime.ASLLexer").ASLLexer(antlr4.InputStream(definition))
+    parser = _moto("antlr.runtime.ASLParser").ASLParser(antlr4.CommonTokenStream(lexer))
+    parser.removeErrorListeners()
+    parser.addErrorListener(listener)
+    tree = parser.state_machine()
+    if listener.errors:
+        raise parse.ASLParserException(errors=listener.errors)
+    return tree
+
+
+def _parse(definition: str) -> tuple[Any, Any]:
+    tree = _tree(definition)
+    return _moto("parse.preprocessor").Preprocessor().visit(tree), tree
+
+
+@contextmanager
+def memoized_asl_parser() -> Iterator[None]:
+    """Within: moto parses each definition text once (see the module docstring)."""
+    parser = _moto("parse.asl_parser").AmazonStateLanguageParser
+    real = parser.__dict__["parse"]
+    parser.parse = staticmethod(_parse)
+    try:
+        yield
+    finally:
+        parser.parse = real
