@@ -176,6 +176,9 @@ def _big(values: Iterable[Any]) -> bool:
 
 # Filters whose size argument builds that many items, whatever the input.
 _SIZE_PARAMS = {"batch": "linecount", "slice": "slices"}
+# |slice(n) builds n lists even from an empty input: at ~90 bytes a list,
+# MAX_RESULT of them would be 9 MB before any check sees a character.
+MAX_SLICES = 10_000
 
 
 @functools.cache
@@ -207,6 +210,9 @@ def _guard_filter(
                 raise too_large_input(what)
         if name in PREDICTED or name in _SIZE_PARAMS or name in ("join", "sum"):
             bound = signature.bind(*args[passed:], **kwargs).arguments
+            slices = bound.get("slices") if name == "slice" else None
+            if isinstance(slices, int) and slices > MAX_SLICES:
+                raise SecurityError(f"|slice makes at most {MAX_SLICES:,} slices")
             if (
                 _big([bound.get(_SIZE_PARAMS.get(name, ""))])
                 or predict_filter(name, bound) > MAX_RESULT

@@ -259,15 +259,32 @@ EXAMPLES = sorted(
 TRANSLATABLE = {
     "fraud-or-not-flags.yaml",
     *(f"{name}/plan.yaml" for name in ("lambda-all-at-once", "lambda-blue-green",
-                                       "lambda-canary", "lambda-linear", "lambda-preset")),
+                                       "lambda-canary", "lambda-linear", "lambda-preset",
+                                       "two-services", "vars-in-metadata", "vars-typed-values")),
 }  # fmt: skip
+
+
+def case_plan(path: Path) -> Plan:
+    """The plan as its golden case compiles it: with the case's options.json
+    vars and vars files, when it has them."""
+    options_file = path.parent / "options.json"
+    if path.name != "plan.yaml" or not options_file.exists():
+        return compiled(path)
+    options = json.loads(options_file.read_text(encoding="utf-8"))
+    ns = argparse.Namespace(
+        var=[f"{k}={v}" for k, v in options.get("vars", {}).items()],
+        vars_file=[str(path.parent / f) for f in options.get("vars_files", [])],
+        region=None,
+        allow_path=[],
+    )
+    return load_plan(str(path), ns)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_translatable_example_exports_a_valid_machine(path: Path) -> None:
     """Every example plan either becomes a definition of the ASL shape or is
     refused naming its first step that cannot run, with that step's kind."""
-    plan = compiled(path)
+    plan = case_plan(path)
     name = f"{path.parent.name}/{path.name}" if path.name == "plan.yaml" else path.name
     try:
         machine = asl.translate(plan)
