@@ -34,6 +34,16 @@ def _alias() -> dict[str, Any]:
     return boto3.client("lambda", region_name=REGION).get_alias(FunctionName="api", Name="live")
 
 
+def _parked_at_approval(state: Path | str, out: str) -> tuple[str, str]:
+    """The run id that ``apply`` printed in ``out``, once its execution waits at
+    the approval with the task token stored where approve finds it; and that token."""
+    run_id = re.search(r"run (\S+) started", out)[1]  # type: ignore[index]
+    ssm = boto3.client("ssm", region_name=REGION)
+    name = f"/deployctl/demo/prod/{run_id}/approval/"
+    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    return run_id, ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
+
+
 def test_apply_starts_the_execution_records_the_run_and_exits(
     api_function: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,11 +111,8 @@ def test_approval_waits_for_the_token_and_approve_sends_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert main(_apply(tmp_path, APPROVAL)) == 0
-    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
-    ssm = boto3.client("ssm", region_name=REGION)
-    name = f"/deployctl/demo/prod/{run_id}/approval/"
     # the execution stops at the approval with its token stored where approve finds it
-    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    run_id, _ = _parked_at_approval(tmp_path, capsys.readouterr().out)
     assert _alias()["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
     assert main(["status", run_id, "--state-dir", str(tmp_path)]) == 0
     assert "waiting" in capsys.readouterr().out
@@ -181,12 +188,8 @@ def test_rollback_of_a_run_parked_at_an_approval_runs_the_undos_and_frees_the_lo
     """The execution waits on a task token with 10% on version 2: rollback stops
     it, drops the dead token, and a rollback execution undoes the shift."""
     assert main(_apply(tmp_path, APPROVAL)) == 0
-    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
-    ssm = boto3.client("ssm", region_name=REGION)
-    name = f"/deployctl/demo/prod/{run_id}/approval/"
-    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    run_id, token = _parked_at_approval(tmp_path, capsys.readouterr().out)
     assert _alias()["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
-    token = ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
 
     def release_the_stopped_wait(seconds: float) -> None:
@@ -203,6 +206,8 @@ def test_rollback_of_a_run_parked_at_an_approval_runs_the_undos_and_frees_the_lo
     assert not _alias().get("RoutingConfig", {}).get("AdditionalVersionWeights")
     ran = sfn.list_executions(stateMachineArn=_machine_arn(sfn))["executions"]
     assert {e["name"] for e in ran} == {run_id, f"{run_id}-rollback-1"}
+    ssm = boto3.client("ssm", region_name=REGION)
+    name = f"/deployctl/demo/prod/{run_id}/approval/"
     assert ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"] == []
     assert open_store(str(tmp_path)).locks() == []
     assert main(["approve", run_id, "--state-dir", str(tmp_path)]) == 1
@@ -222,13 +227,9 @@ def test_the_machine_frees_a_dynamodb_lock_when_the_execution_ends(
     create_table(boto3.client("dynamodb", region_name=REGION), "deployctl-state")
     state = "dynamodb://deployctl-state"
     assert main(_apply(state, APPROVAL)) == 0
-    run_id = re.search(r"run (\S+) started", capsys.readouterr().out)[1]  # type: ignore[index]
-    ssm = boto3.client("ssm", region_name=REGION)
-    name = f"/deployctl/demo/prod/{run_id}/approval/"
-    until(lambda: ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"])
+    run_id, token = _parked_at_approval(state, capsys.readouterr().out)
     store = open_store(state)
     assert [i.run_id for i in store.locks()] == [run_id]
-    token = ssm.get_parameters_by_path(Path=name, Recursive=True)["Parameters"][0]["Value"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
     sfn.send_task_success(taskToken=token, output="{}")
     wait_for_executions()
