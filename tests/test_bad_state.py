@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from deployctl.cli import main
+from deployctl.errors import StateUnavailable
+from deployctl.state.files import private_dir
 from deployctl.testing.cli import run_cli
 from deployctl.testing.fake import HEALTHY
 from deployctl.testing.worlds.fraud import PLAN
@@ -185,3 +187,30 @@ def test_the_crash_log_is_private_and_redacted(
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "deep").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("made_by_the_other", ["directory", "file"])
+def test_a_state_dir_made_by_another_process_meanwhile_is_used_or_refused_by_what_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made_by_the_other: str
+) -> None:
+    """Two first runs at once: one finds the directory missing, the other makes
+    it, then the first looks again.  A directory is used; a file is refused."""
+    target = tmp_path / "state" / "deep"
+    lexists = os.path.lexists
+
+    def another_process_was_faster(path: str) -> bool:
+        if str(path) == str(target) and not lexists(target):
+            target.parent.mkdir(exist_ok=True)
+            if made_by_the_other == "directory":
+                target.mkdir()
+            else:
+                target.write_text("")
+        return lexists(path)
+
+    monkeypatch.setattr(os.path, "lexists", another_process_was_faster)
+    if made_by_the_other == "directory":
+        assert private_dir(str(target)) == str(target)
+        assert target.is_dir()
+    else:
+        with pytest.raises(StateUnavailable, match="is a file, not a directory"):
+            private_dir(str(target))

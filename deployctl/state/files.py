@@ -22,11 +22,9 @@ def private_dir(path: str) -> str:
     missing = []
     head = os.path.abspath(path)
     while not os.path.isdir(head):
-        if os.path.lexists(head):
-            raise StateUnavailable(
-                f"state dir {path}: {head} is a file, not a directory; point --state-dir "
-                "at a directory (it is created if missing)"
-            )
+        # Asked again: another process (or thread) may have made it since.
+        if os.path.lexists(head) and not os.path.isdir(head):
+            raise not_a_directory(path, head)
         missing.append(head)
         parent = os.path.dirname(head)
         if parent == head:
@@ -36,10 +34,19 @@ def private_dir(path: str) -> str:
         try:
             os.mkdir(folder, 0o700)
         except FileExistsError:
+            if not os.path.isdir(folder):
+                raise not_a_directory(path, folder) from None
             continue  # another process made it meanwhile
         except OSError as exc:
             raise unwritable(path, exc) from None
     return path
+
+
+def not_a_directory(path: str, head: str) -> StateUnavailable:
+    return StateUnavailable(
+        f"state dir {path}: {head} is a file, not a directory; point --state-dir "
+        "at a directory (it is created if missing)"
+    )
 
 
 def private_file(path: str) -> int:
