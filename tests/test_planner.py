@@ -187,9 +187,10 @@ def test_feature_flags_stay_watched_for_monitoring_time_after_every_flag() -> No
     assert set(watch.deps) == {"us-east-1/flags/a/set", "us-east-1/flags/b/stage-2/set"}
     assert "ErrorRate>5%" in watch.description and "demo-5xx" in watch.description
     # Without monitoring_time the flags end the plan, as before.
-    assert "us-east-1/flags/monitor" not in compile_text(
-        text.replace(", monitoring_time: 10m", "")
-    ).by_id
+    assert (
+        "us-east-1/flags/monitor"
+        not in compile_text(text.replace(", monitoring_time: 10m", "")).by_id
+    )
 
 
 def test_a_cycle_is_reported_once_and_spelled_out() -> None:

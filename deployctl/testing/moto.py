@@ -15,11 +15,48 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 from deployctl.testing.aws import REGION
 
 AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+
+# DynamoDB applies a conditional write atomically: the condition is checked
+# and the item written as one step.  moto checks, then writes, with no lock,
+# so two threads (two acquirers in a test, two requests on the moto server)
+# can both pass ``attribute_not_exists`` and both "win" a lock.  These are
+# the backend's writes that evaluate a condition.
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_DYNAMODB_WRITE_LOCK = threading.RLock()
+
+
+def _one_at_a_time(write: Any) -> Any:
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_WRITE_LOCK:
+            return write(*args, **kwargs)
+
+    serialized.__wrapped__ = write  # type: ignore[attr-defined]
+    return serialized
+
+
+@contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """Within: moto's DynamoDB applies each conditional write atomically, as
+    DynamoDB does, so a race between lock acquirers tests deployctl's
+    conditions rather than moto's missing lock.  Re-entrant: only the
+    outermost use patches and restores."""
+    real = {name: DynamoDBBackend.__dict__[name] for name in _DYNAMODB_WRITES}
+    if hasattr(real["put_item"], "__wrapped__"):
+        yield
+        return
+    for name, write in real.items():
+        setattr(DynamoDBBackend, name, _one_at_a_time(write))
+    try:
+        yield
+    finally:
+        for name, write in real.items():
+            setattr(DynamoDBBackend, name, write)
 
 
 @dataclass
@@ -64,7 +101,14 @@ class MotoServer:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 (a thread of this process); its URL."""
+    """A moto server on 127.0.0.1 (a thread of this process); its URL.  Its
+    DynamoDB writes are atomic (:func:`atomic_dynamodb_writes`): requests
+    are served on threads, and two CLI processes race for one lock."""
+    with atomic_dynamodb_writes():
+        yield from _moto_server()
+
+
+def _moto_server() -> Iterator[str]:
     # One log line per request, formatted and captured by pytest for every
     # test: noise in a failure's report, and CPU.  Warnings still show.
     werkzeug = logging.getLogger("werkzeug")

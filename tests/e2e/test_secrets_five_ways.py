@@ -202,7 +202,10 @@ def test_five_secrets_reach_no_output_file_or_table_item(
     for command in ("validate", "plan", "apply"):
         argv = (command, "misused.yaml", *misused, *aws, *local)
         run(f"{command} (var as a duration)", *argv, code=1)
-    assert "strategy.bake: '{{ db_password }}' rendered to '<redacted:" in outputs["validate (var as a duration)"]
+    assert (
+        "strategy.bake: '{{ db_password }}' rendered to '<redacted:"
+        in outputs["validate (var as a duration)"]
+    )
     for fmt in ("text", "markdown", "json"):
         run(f"plan --format {fmt}", "plan", "plan.yaml", "--format", fmt, *plan_vars, *aws, code=0)
     for fmt in ("dot", "mermaid"):

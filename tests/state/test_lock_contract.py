@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -101,8 +102,24 @@ def test_a_dead_pid_is_taken_over_only_when_it_ran_on_this_machine(store: StateS
     assert taker.taken_over is not None and taker.taken_over.pid == pid
 
 
-def test_racing_acquirers_leave_exactly_one_holder(store: StateStore) -> None:
-    barrier = threading.Barrier(6)
+@pytest.fixture
+def busy_switching() -> Iterator[None]:
+    """Threads switch every microsecond: a check-then-write gap shows up in
+    most races instead of one in thousands."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("race", range(5))
+def test_racing_acquirers_leave_exactly_one_holder(
+    store: StateStore, busy_switching: None, race: int
+) -> None:
+    # A thread that fails before the barrier breaks it for the rest (no hang).
+    barrier = threading.Barrier(6, timeout=30)
     won: list[str] = []
     lost: list[Exception] = []
 
