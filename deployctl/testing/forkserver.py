@@ -111,6 +111,36 @@ def _warm_loader() -> Any:
     return loader
 
 
+def _warm_client_classes() -> None:
+    """Make each service's client class once, here, for every child to inherit.
+
+    botocore builds a new class per client (a method and a docstring object
+    per API operation): about two thirds of a client's cost, and a crash-matrix
+    child makes a dozen clients.  The class depends only on the service model
+    and the class-creation handlers botocore and boto3 register in every
+    session (deployctl's and the tests' hooks are per instance, ``after-call``),
+    so one class per service serves every session of every child.
+    """
+    import boto3  # noqa: PLC0415 - preloaded
+    from botocore.client import ClientCreator  # noqa: PLC0415
+
+    made: dict[str, type] = {}
+    real = ClientCreator._create_client_class
+
+    def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
+        cls = made.get(service_name)
+        if cls is None:
+            cls = made[service_name] = real(self, service_name, service_model)
+        return cls
+
+    ClientCreator._create_client_class = create_client_class  # type: ignore[method-assign]
+    session = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm"
+    )
+    for service in SERVICES:
+        session.client(service, endpoint_url="http://127.0.0.1:9")
+
+
 def install_hooks(job: Job, loader: Any = None) -> None:
     """Wire the job's crash point, trace and backend into this process."""
     import botocore.session  # noqa: PLC0415
@@ -205,6 +235,7 @@ class Server:
     def __init__(self, path: str) -> None:
         _preload()
         self.loader = _warm_loader()
+        _warm_client_classes()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(path)
         self.listener.listen(64)

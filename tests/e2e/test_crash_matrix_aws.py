@@ -38,8 +38,7 @@ CUTS += [f"call:{k}" for k in range(1, CALLS - CALLS_AFTER_THE_RUN + 1)]
 
 
 def fresh(server: MotoServer) -> None:
-    server.reset()
-    fraud.build(server)
+    server.world("fraud-or-not", fraud.build)
     # The smoke invoke answers; a resumed run may invoke once more.
     server.lambda_answers(OK, OK)
     fraud.metrics(server, around_now(), errors=0.0, duration=120.0)

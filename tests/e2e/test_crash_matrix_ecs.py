@@ -97,8 +97,7 @@ EXIT = {"promoted": 0, "rolled-back": 3}
 
 
 def fresh(server: MotoServer, shape: str, outcome: str) -> dict[str, str]:
-    server.reset()
-    arns = ecs.build(server, shape)
+    arns = server.world(f"media-register-{shape}", lambda aws: ecs.build(aws, shape))
     errors = 50.0 if outcome == "rolled-back" else 0.0
     ecs.metrics(server, arns, around_now(), errors=errors)
     return arns

@@ -52,8 +52,7 @@ EXPECTED: dict[str, Any] = {
 
 
 def fresh(server: MotoServer) -> str:
-    server.reset()
-    zone = people.build(server)
+    zone = server.world("people-cards", people.build)
     people.healthy(server)
     server.lambda_answers({"migrated": 1200}, {"migrated": 1200})
     return zone
