@@ -133,7 +133,7 @@ def _warm_client_classes() -> None:
             cls = made[service_name] = real(self, service_name, service_model)
         return cls
 
-    ClientCreator._create_client_class = create_client_class  # type: ignore[method-assign]
+    ClientCreator._create_client_class = create_client_class
     session = boto3.Session(
         region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm"
     )

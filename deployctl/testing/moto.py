@@ -3,7 +3,6 @@ handle on it (clients, moto's control API)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -17,14 +16,14 @@ from typing import Any, TypeVar, cast
 import boto3
 from botocore.config import Config
 from moto import backends as moto_backends
-from moto.core.base_backend import BackendDict, backend_lock
-from moto.core.model_instances import reset_model_data
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 from deployctl.testing.aws import REGION
+from deployctl.testing.motostate import Backends, restore, snapshot
 
 AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+T = TypeVar("T")
 
 # DynamoDB applies a conditional write atomically: the condition is checked
 # and the item written as one step.  moto checks, then writes, with no lock,
@@ -61,35 +60,6 @@ def atomic_dynamodb_writes() -> Iterator[None]:
     finally:
         for name, write in real.items():
             setattr(DynamoDBBackend, name, write)
-
-
-# Every moto service's state, as (its BackendDict, a copy of its accounts).
-Backends = list[tuple[BackendDict[Any], dict[str, Any]]]
-T = TypeVar("T")
-
-
-def _in_use() -> list[BackendDict[Any]]:
-    """moto's list of the services that hold state (a class attribute)."""
-    return cast(list[BackendDict[Any]], vars(BackendDict)["_instances"])
-
-
-def _backends() -> Backends:
-    with backend_lock:
-        return [(made, copy.deepcopy(dict(made))) for made in _in_use()]
-
-
-def _restore(backends: Backends) -> None:
-    """Put moto's state back to ``backends``: today's backends are reset
-    (which closes what they hold open, such as S3's spooled files) and
-    dropped, and a fresh copy of the kept ones takes their place."""
-    with backend_lock:
-        BackendDict.reset()
-        in_use = _in_use()
-        for made, accounts in backends:
-            for account, regions in copy.deepcopy(accounts).items():
-                dict.__setitem__(made, account, regions)
-            in_use.append(made)
-        reset_model_data()
 
 
 @dataclass
@@ -140,10 +110,10 @@ class MotoServer:
         if kept is None:
             self.reset()
             made = build(self)
-            self._worlds[name] = (made, _backends())
+            self._worlds[name] = (made, snapshot())
             return made
         made, backends = kept
-        _restore(backends)
+        restore(backends)
         return cast(T, made)
 
     def lambda_answers(self, *results: Any, region: str = REGION) -> None:

@@ -28,7 +28,7 @@ from moto.moto_api._internal.models import moto_api_backend
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import CheckAction
-from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV, Sandbox, prepare
+from deployctl.actions.sandbox import FAKE_KEYS, MOTO_ENV, Sandbox, Seeded, prepare, seed_world
 from deployctl.actions.sandbox import _registry as sandbox_registry
 from deployctl.core.kinds import StepKind
 from deployctl.core.plan import Plan, Step
@@ -40,6 +40,7 @@ from deployctl.state.api import Fence, Journal, Record, RunInfo
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.invariants import World
+from deployctl.testing.motostate import Backends, restore, snapshot
 
 UNHEALTHY = "unhealthy-green"  # a harness fault: green's targets are stopped before the run
 
@@ -167,6 +168,23 @@ def state_dir(base: str | None) -> Iterator[str]:
         yield path
 
 
+# id(plan) -> (the plan, what seeding made, moto's state right after).
+_SEEDED: dict[int, tuple[Plan, Seeded, Backends]] = {}
+
+
+def seeded_world(plan: Plan, clients: Clients) -> Seeded:
+    """The embedded AWS as seeded for ``plan``, everything else gone: seeded
+    the first time (most of a case's cost), put back from a copy after."""
+    kept = _SEEDED.get(id(plan))
+    if kept is None or kept[0] is not plan:
+        moto_api_backend.reset()
+        made = seed_world(plan, clients)
+        _SEEDED[id(plan)] = (plan, made, snapshot())
+        return made
+    restore(kept[2])
+    return kept[1].copy()
+
+
 def run_case(
     plan: Plan,
     fault: str | None,
@@ -180,9 +198,8 @@ def run_case(
 
     ``before`` is the world as seeded (in plan ids, so the same for every case
     of a plan); given, it is not read again."""
-    moto_api_backend.reset()
     faults = [fault] if fault and fault != UNHEALTHY else []
-    box = prepare(plan, faults, clients, VirtualClock())
+    box = prepare(plan, faults, clients, VirtualClock(), seeded_world(plan, clients))
     if setup is not None:
         setup(box)
     if fault == UNHEALTHY:

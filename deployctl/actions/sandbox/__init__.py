@@ -136,27 +136,51 @@ def sandbox(plan: Plan, faults: Sequence[str], speed: float = DEFAULT_SPEED) -> 
         yield prepare(plan, faults, clients, ScaledClock(speed))
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """What seeding an embedded AWS for a plan made: the id map and the
+    resources created (the seeder's keys)."""
+
+    ids: IdMap
+    done: frozenset[tuple[str, ...]]
+
+    def copy(self) -> Seeded:
+        """For a world put back as seeded: a run adds ids to its own map."""
+        return Seeded(self.ids.copy(), self.done)
+
+
+def seed_world(plan: Plan, clients: Clients) -> Seeded:
+    """Create in the embedded AWS what ``plan`` expects to find there."""
+    from deployctl.actions.sandbox.ids import IdMap  # noqa: PLC0415
+    from deployctl.actions.sandbox.seed import Seeder  # noqa: PLC0415
+
+    seeder = Seeder(clients, IdMap(), plan)
+    seeder.seed()
+    return Seeded(seeder.ids, frozenset(seeder.done))
+
+
 def prepare(
     plan: Plan,
     faults: Sequence[str],
     clients: Clients,
     clock: Clock,
+    seeded: Seeded | None = None,
 ) -> Sandbox:
     """Seed an embedded AWS that is already running (``mock_aws``) for ``plan``
     and build the backend on it: the sandbox without its own start and stop,
-    so tests can run many plans on one embedded AWS, reset between them."""
+    so tests can run many plans on one embedded AWS, reset between them.
+    Given ``seeded``, the world is already as :func:`seed_world` left it (a test
+    put back a copy) and is not seeded again."""
     from deployctl.actions.sandbox.faults import SandboxMetrics, parse_faults  # noqa: PLC0415
-    from deployctl.actions.sandbox.ids import IdMap  # noqa: PLC0415
     from deployctl.actions.sandbox.layer import Layer, wrap  # noqa: PLC0415
-    from deployctl.actions.sandbox.seed import Seeder  # noqa: PLC0415
     from deployctl.actions.sandbox.state import final_state  # noqa: PLC0415
 
     region = _default_region(plan)
     registry = _registry(clients)
     parsed = parse_faults(faults, plan, metric_gates(plan, registry))
-    ids = IdMap()
-    seeder = Seeder(clients, ids, plan)
-    seeder.seed()
+    if seeded is None:
+        seeded = seed_world(plan, clients)
+    ids, done = seeded.ids, set(seeded.done)
     metrics = SandboxMetrics(parsed)
     layer = Layer(ids, parsed, metrics)
     if clients.guard is None:  # the lease check before each mutating call
@@ -164,8 +188,8 @@ def prepare(
     backend = Backend(wrap(registry, layer, region), clock, metrics, guard=clients.guard)
     return Sandbox(
         backend,
-        _describe(seeder.done),
-        lambda: final_state(clients, ids, seeder.done),
+        _describe(done),
+        lambda: final_state(clients, ids, done),
         clients,
         ids,
     )

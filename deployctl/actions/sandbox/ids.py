@@ -30,6 +30,12 @@ class IdMap:
             self._out[sandbox_id] = plan_id
             self._patterns = (_pattern(self._in), _pattern(self._out))
 
+    def copy(self) -> IdMap:
+        made = IdMap()
+        with self._lock:
+            made._in, made._out, made._patterns = dict(self._in), dict(self._out), self._patterns
+        return made
+
     def inward(self, value: Any) -> Any:
         """Plan ids -> sandbox ids (what an action is about to send)."""
         return _swap(value, self._patterns[0], self._in)

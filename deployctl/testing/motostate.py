@@ -1,0 +1,57 @@
+"""moto's in-process state, kept and put back: a world built once and
+restored for each test that needs it (tens of milliseconds, where building
+it again through the API costs hundreds).  Works for in-process moto
+(``mock_aws``) and for a moto server that is a thread of this process
+(:func:`deployctl.testing.moto.moto_server`): both keep their backends in
+this process's memory."""
+
+from __future__ import annotations
+
+import copy
+import copyreg
+from typing import Any, cast
+
+from moto.core.base_backend import BackendDict, backend_lock
+from moto.core.model_instances import reset_model_data
+from moto.ssm.models import ParameterDict
+
+# Every moto service's state, as (its BackendDict, a copy of its accounts).
+Backends = list[tuple[BackendDict[Any], dict[str, Any]]]
+
+
+def _parameters(account_id: str, region_name: str) -> ParameterDict:
+    return ParameterDict(account_id, region_name)
+
+
+def _reduce_parameters(made: ParameterDict) -> tuple[Any, ...]:
+    # A defaultdict copies itself as cls(default_factory): SSM's takes an
+    # account and a region instead, so it says how to make it.
+    return (_parameters, (made.account_id, made.region_name), vars(made), None, iter(made.items()))
+
+
+copyreg.pickle(ParameterDict, _reduce_parameters)
+
+
+def _in_use() -> list[BackendDict[Any]]:
+    """moto's list of the services that hold state (a class attribute)."""
+    return cast(list[BackendDict[Any]], vars(BackendDict)["_instances"])
+
+
+def snapshot() -> Backends:
+    """A copy of every moto service's state (call while no request is in flight)."""
+    with backend_lock:
+        return [(made, copy.deepcopy(dict(made))) for made in _in_use()]
+
+
+def restore(backends: Backends) -> None:
+    """Put moto's state back to ``backends``: today's backends are reset
+    (which closes what they hold open, such as S3's spooled files) and
+    dropped, and a fresh copy of the kept ones takes their place."""
+    with backend_lock:
+        BackendDict.reset()
+        in_use = _in_use()
+        for made, accounts in backends:
+            for account, regions in copy.deepcopy(accounts).items():
+                dict.__setitem__(made, account, regions)
+            in_use.append(made)
+        reset_model_data()
