@@ -82,6 +82,7 @@ class Child:
         self.sock = sock
         self.pid = pid
         self.returncode: int | None = None
+        self.cpu: float | None = None  # its user + system CPU seconds, once ended
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -104,7 +105,9 @@ class Child:
         self.sock.close()
         if not data:
             raise RuntimeError(f"the fork server lost child {self.pid}")
-        self.returncode = int(json.loads(data)["returncode"])
+        ended = json.loads(data)
+        self.returncode = int(ended["returncode"])
+        self.cpu = float(ended["cpu"])
 
     def kill(self) -> None:
         """Hang up: the server SIGKILLs the child."""

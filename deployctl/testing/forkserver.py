@@ -13,7 +13,8 @@ child (a crash hook) reads as returncode -9, exactly like a subprocess.
 Protocol, over a ``SOCK_SEQPACKET`` Unix socket (one message per packet):
 the client sends the :class:`Job` as JSON with its three file descriptors
 attached (stdin, stdout, stderr); the server answers ``{"pid": N}`` when the
-child is forked, then ``{"returncode": R}`` when it has ended.  A client
+child is forked, then ``{"returncode": R, "cpu": SECONDS}`` when it has
+ended (its user + system CPU time, for measuring what a run costs).  A client
 that hangs up first (a timeout) gets its child SIGKILLed.  The server exits
 when its stdin closes, killing any child still running.
 
@@ -288,19 +289,20 @@ class Server:
         self.selector.register(conn, selectors.EVENT_READ, ("hangup", pid))
         self._send(conn, {"pid": pid})
 
-    def _send(self, conn: socket.socket, message: dict[str, int]) -> None:
+    def _send(self, conn: socket.socket, message: dict[str, float]) -> None:
         # A client that is gone no longer needs the answer.
         with contextlib.suppress(OSError):
             conn.send(json.dumps(message).encode())
 
     def _reap(self, pid: int) -> None:
         conn, pidfd = self.running.pop(pid)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         self.selector.unregister(pidfd)
         os.close(pidfd)
         if conn.fileno() >= 0:
             self.selector.unregister(conn)
-            self._send(conn, {"returncode": os.waitstatus_to_exitcode(status)})
+            code = os.waitstatus_to_exitcode(status)
+            self._send(conn, {"returncode": code, "cpu": usage.ru_utime + usage.ru_stime})
             conn.close()
 
     def _hangup(self, pid: int) -> None:
