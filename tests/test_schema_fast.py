@@ -4,6 +4,8 @@ agrees with the pure-Python one that words the errors."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,21 @@ def test_converting_before_the_first_check_decides_each_case_as_converting_after
     early = run_case(folder)
     monkeypatch.setattr(schema, "_convert_templated", lambda data, templates: None)
     assert run_case(folder) == early
+
+
+def test_validating_a_valid_templated_plan_never_imports_the_python_validator(
+    tmp_path: Path,
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(SERVICE, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "deployctl", "validate", str(plan)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "jsonschema_rs" in modules and "jsonschema" not in modules

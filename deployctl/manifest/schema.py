@@ -14,11 +14,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path as FsPath
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_NAME = "deployctl-v1.schema.json"
 _TYPE_NAMES = {
@@ -70,6 +71,9 @@ def _inline(node: Any, defs: dict[str, Any], stack: tuple[str, ...] = ()) -> Any
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
+    # Imported when a document is refused (0.1 s): a valid one never needs it.
+    import jsonschema  # noqa: PLC0415
+
     schema = json.loads(schema_text())
     return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
@@ -87,6 +91,8 @@ def _kind_schemas() -> dict[str, dict[str, Any]]:
 def _kind_validators() -> dict[str, jsonschema.Draft202012Validator]:
     """Each kind's own validator, so a document of a known kind skips the
     top-level ``if kind == ...`` dispatch."""
+    import jsonschema  # noqa: PLC0415 - as in _validator
+
     return {k: jsonschema.Draft202012Validator(s) for k, s in _kind_schemas().items()}
 
 
