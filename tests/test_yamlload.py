@@ -64,3 +64,47 @@ def test_a_file_past_the_value_limit_is_refused_at_the_value_past_it(
     [problem] = caught.value.diagnostics
     assert (problem.line, problem.col) == (1, 2 * 1_000)
     assert "holds more than 1,000 values" in problem.message
+
+
+def test_scalars_take_their_yaml_types_however_often_the_same_text_recurs() -> None:
+    # Tags are resolved once per text: a quoted "5" after a plain 5 stays text.
+    text = "a: [5, '5', \"5\", 5, yes, 'yes', ~, null, '', 1.5, '1.5', 2024-01-20, 0x1f]\n"
+    first, again = load_documents(text + "---\n" + text, "plan.yaml")
+    assert first.data == again.data
+    assert first.data["a"] == [
+        5,
+        "5",
+        "5",
+        5,
+        True,
+        "yes",
+        None,
+        None,
+        "",
+        1.5,
+        "1.5",
+        "2024-01-20",
+        31,
+    ]
+
+
+def test_merge_keys_are_expanded_and_the_mapping_s_own_keys_win() -> None:
+    text = "base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n"
+    [doc] = load_documents(text, "plan.yaml")
+    assert doc.data["use"] == {"x": 1, "y": 3}
+    assert doc.marks.values[("use", "y")] == (4, 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("n: !!int five\n", "bad int value 'five'"),
+        ("b: !!bool maybe\n", "bad bool value 'maybe'"),
+        ("f: !!float .nan\n", "'.nan' is not a finite number"),
+    ],
+)
+def test_a_scalar_its_tag_cannot_build_is_a_located_error(text: str, message: str) -> None:
+    with pytest.raises(UserError) as caught:
+        load_documents(text, "plan.yaml")
+    [problem] = caught.value.diagnostics
+    assert (problem.line, problem.col, problem.message) == (1, 4, message)
