@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deployctl.errors import UserError
 from deployctl.manifest import yamlload
@@ -108,3 +110,29 @@ def test_a_scalar_its_tag_cannot_build_is_a_located_error(text: str, message: st
         load_documents(text, "plan.yaml")
     [problem] = caught.value.diagnostics
     assert (problem.line, problem.col, problem.message) == (1, 4, message)
+
+
+def _clamped_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@given(st.text(alphabet="[]{}a\n", max_size=80))
+def test_the_bracket_depth_counted_in_c_is_the_clamped_walk(text: str) -> None:
+    assert yamlload._deepest(text) == _clamped_depth(text)
+
+
+def test_flow_nesting_past_the_limit_is_refused_where_it_passes_it() -> None:
+    text = "a: " + "[" * 70 + "]" * 70 + "\nb: " + "{x: " * 3 + "1" + "}" * 3 + "\n"
+    with pytest.raises(UserError) as caught:
+        load_documents(text, "plan.yaml")
+    [problem] = caught.value.diagnostics
+    # the document's own mapping is the first level: the 64th bracket passes the limit
+    assert (problem.line, problem.col) == (1, 3 + 64)
+    assert "nested more than 64 levels deep" in problem.message

@@ -13,7 +13,9 @@ build the Python values ourselves, so that:
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
+import operator
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ try:  # pragma: no cover - depends on how PyYAML was built
 except AttributeError:  # pragma: no cover
     _Base = yaml.SafeLoader
 
-_TAGS: dict[tuple[Any, Any, Any], str] = {}  # (node class, text, implicit) -> tag
+_TAGS: dict[str, str] = {}  # plain scalar text -> its tag
 _TAGS_MAX = 4096
 _TAG_TEXT_MAX = 64
 
@@ -37,15 +39,19 @@ _TAG_TEXT_MAX = 64
 class _Loader(_Base):  # type: ignore[valid-type,misc]
     """The safe loader, with each plain scalar's tag resolved once per text:
     a file of 1,000 services writes the same few hundred keys and values,
-    and resolving (a regex per scalar, called from C) was a fifth of composing."""
+    and resolving (a regex per scalar, called from C) was a fifth of composing.
+    The safe loader has no path resolvers, so that tag depends on the text alone."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        key = (kind, value, implicit)
-        tag = _TAGS.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(_TAGS) < _TAGS_MAX and (value is None or len(value) <= _TAG_TEXT_MAX):
-                _TAGS[key] = tag
+        if kind is not yaml.ScalarNode or not implicit[0]:
+            tag: str = super().resolve(kind, value, implicit)
+            return tag
+        cached = _TAGS.get(value)
+        if cached is not None:
+            return cached
+        tag = super().resolve(kind, value, implicit)
+        if len(_TAGS) < _TAGS_MAX and len(value) <= _TAG_TEXT_MAX:
+            _TAGS[value] = tag
         return tag
 
 
@@ -69,6 +75,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 MAX_NODES = 150_000
 MAX_DEPTH = 64  # nesting: real plans stay under 15; deeper would exhaust the stack
 _BRACKETS = re.compile(r"[\[\]{}]")
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,22 @@ def _too_large(node: yaml.Node) -> yaml.Node | None:
     return None
 
 
+_STEPS = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _deepest(text: str) -> int:
+    """The deepest the brackets of ``text`` nest, a closer never going below 0.
+
+    The same count as :func:`_too_deep`'s loop, done in C: with S the running
+    sum of +1/-1, the depth after each bracket is S minus the lowest S so far
+    (each clamp at 0 forgets exactly the closers that went below it).  A file
+    of many templates holds tens of thousands of brackets."""
+    brackets = _NOT_BRACKETS.sub("", text)
+    sums = list(itertools.accumulate(map(_STEPS.__getitem__, brackets), initial=0))
+    deepest: int = max(map(operator.sub, sums, itertools.accumulate(sums, min)))
+    return deepest
+
+
 def _too_deep(text: str) -> tuple[int, int] | None:
     """``(line, col)`` where flow nesting passes :data:`MAX_DEPTH`, before composing.
 
@@ -250,6 +273,8 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     the process.  Counting brackets is cheap and never undercounts; only when
     it says "deep" are the parser's events (which do not recurse) consulted.
     """
+    if _deepest(text) <= MAX_DEPTH:
+        return None
     depth = 0
     first_deep = -1
     for match in _BRACKETS.finditer(text):
