@@ -136,3 +136,30 @@ def test_flow_nesting_past_the_limit_is_refused_where_it_passes_it() -> None:
     # the document's own mapping is the first level: the 64th bracket passes the limit
     assert (problem.line, problem.col) == (1, 3 + 64)
     assert "nested more than 64 levels deep" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("a: 1\na: 2\n", (2, 1), "duplicate key 'a'"),
+        ("? [x]\n: 1\n", (1, 3), "mapping keys must be plain strings"),
+        ("2024-01-20: 1\n", (1, 1), "mapping keys must be plain strings"),
+        ("a: !!python/name:os.system x\n", (1, 4), "unsupported YAML tag"),
+    ],
+)
+def test_keys_and_tags_a_plan_cannot_use_are_located_errors(
+    text: str, where: tuple[int, int], message: str
+) -> None:
+    with pytest.raises(UserError) as caught:
+        load_documents(text, "plan.yaml")
+    [problem] = caught.value.diagnostics
+    assert (problem.line, problem.col) == where and message in problem.message
+
+
+def test_marks_say_where_each_key_and_value_is_and_how_it_was_written() -> None:
+    [doc] = load_documents('a:\n  b: "x"\n  c: [1, y]\n', "plan.yaml")
+    marks = doc.marks
+    assert marks.keys[("a", "b")] == (2, 3) and marks.values[("a", "b")] == (2, 6)
+    assert marks.values[("a", "c", 1)] == (3, 10)
+    assert ("a", "b") in marks.quoted and ("a", "c", 1) not in marks.quoted
+    assert {("a", "b"), ("a", "c", 1)} <= marks.verbatim

@@ -67,6 +67,8 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+# A mapping key may be written as any scalar but a date; it is kept as text.
+_KEY_TAGS = _SCALAR_TAGS - {"tag:yaml.org,2002:timestamp"}
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -93,6 +95,11 @@ class _Builder:
         self.marks = Marks(file, lines=lines)
         self.errors: list[Diagnostic] = []
         self._open: set[int] = set()  # ids of the collections being built (alias loops)
+        # Bound once: build runs for every value and key of the file.
+        self._values = self.marks.values
+        self._keys = self.marks.keys
+        self._quoted = self.marks.quoted
+        self._verbatim = self.marks.verbatim
 
     def _pos(self, node: yaml.Node) -> tuple[int, int]:
         return (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -102,7 +109,8 @@ class _Builder:
         self.errors.append(Diagnostic(self.marks.file, line, col, message, path))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.marks.values[path] = self._pos(node)
+        mark = node.start_mark
+        self._values[path] = (mark.line + 1, mark.column + 1)
         if len(path) > MAX_DEPTH:
             self._error(node, path, f"nested more than {MAX_DEPTH} levels deep")
             return None
@@ -130,17 +138,21 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         start, end = node.start_mark, node.end_mark
-        if start.line == end.line and start.line < len(self.lines):
-            written = self.lines[start.line][start.column : end.column]
+        line = start.line
+        if line == end.line and line < len(self.lines):
+            written = self.lines[line][start.column : end.column]
             if node.style in ('"', "'"):
-                self.marks.quoted.add(path)
+                self._quoted.add(path)
                 written = written[1:-1]
             if written == node.value:
-                self.marks.verbatim.add(path)
-        if node.tag not in _SCALAR_TAGS:
-            self._error(node, path, f"unsupported YAML tag {node.tag!r}")
+                self._verbatim.add(path)
+        tag = node.tag
+        if tag == _STR:
             return node.value
-        if node.tag in (_STR, "tag:yaml.org,2002:timestamp"):
+        if tag not in _SCALAR_TAGS:
+            self._error(node, path, f"unsupported YAML tag {tag!r}")
+            return node.value
+        if tag == "tag:yaml.org,2002:timestamp":
             return node.value  # dates stay text: plans pass them on, never compute with them
         try:
             value = _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
@@ -158,14 +170,9 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        keys = self._keys
         for key_node, value_node in self._pairs(node):
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in (
-                _STR,
-                "tag:yaml.org,2002:int",
-                "tag:yaml.org,2002:bool",
-                "tag:yaml.org,2002:null",
-                "tag:yaml.org,2002:float",
-            ):
+            if key_node.tag not in _KEY_TAGS or not isinstance(key_node, yaml.ScalarNode):
                 self._error(key_node, path, "mapping keys must be plain strings")
                 continue
             key = key_node.value
@@ -173,7 +180,8 @@ class _Builder:
             if key in out:
                 self._error(key_node, child, f"duplicate key {key!r}")
                 continue
-            self.marks.keys[child] = self._pos(key_node)
+            mark = key_node.start_mark
+            keys[child] = (mark.line + 1, mark.column + 1)
             out[key] = self.build(value_node, child)
         return out
 
@@ -182,9 +190,10 @@ class _Builder:
     ) -> Iterable[tuple[yaml.Node, yaml.Node]]:
         """Key/value pairs with YAML merge keys (``<<: *base``) expanded."""
         pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
-        if not any(key_node.tag == _MERGE for key_node, _ in pairs):
-            return pairs  # nearly every mapping: nothing to merge
-        return self._merged_pairs(node, merging)
+        for key_node, _ in pairs:
+            if key_node.tag == _MERGE:
+                return self._merged_pairs(node, merging)
+        return pairs  # nearly every mapping: nothing to merge
 
     def _merged_pairs(
         self, node: yaml.MappingNode, merging: frozenset[int]
