@@ -414,13 +414,27 @@ CLI at 4.8 s wall, 3.4 s CPU):
   one regex per distinct text), each document built a whole `SafeLoader`
   just to construct its ints (41,000 objects in cycles for the collector),
   the value limit counted 104,000 parser events in Python (libyaml's
-  `raw_parse` now counts them in C) and the bracket depth walked 42,000
-  brackets in Python (now prefix sums in C): 0.75 -> 0.44 s;
+  `raw_parse` now counts them in C), the bracket depth walked 42,000
+  brackets in Python (now prefix sums in C) and building the marked data
+  made a method call per mark: reading the file 525 -> 326 ms CPU (main
+  vs here, best of 8, same data and marks);
 - the cyclic GC rescanned everything a paused load or compile had built as
   soon as the pause ended (0.3-0.5 s of CPU): it now goes straight to the
   oldest generation;
 - compile copied every step id so far into a set for each document's wave
   (quadratic in documents): 531 -> 369 ms.
+
+Before and after that second round, the same file and the same command,
+alternated 7 times on a machine other jobs kept at load 6-7 (`uptime`
+6.05 6.16 5.33), modules compiled from source as this sandbox forces:
+main (c408148) 3,692 ms CPU, 4,185 ms wall (best; median 4,789 ms CPU,
+7,115 ms wall); after, 1,833 ms CPU, 2,645 ms wall (median 2,372 / 3,216 ms);
+after with modules compiled once, 1,924 ms CPU, 2,247 ms wall. Of what is
+left (py-spy): YAML composing in libyaml and building the marked data
+about a quarter, the per-document render and checks a quarter, compile a
+sixth, the plan's digest (7 MB of canonical JSON hashed for `validate`'s
+report) a sixth, and imports (36 frozen dataclasses in the manifest model
+alone take 50 ms) most of the rest.
 
 One document: a single Deployment of {one[1]:,} steps (a canary over
 {one[1] // STEPS_PER_REPLICA} regions) takes {one[2] * 1000:.0f} ms wall, {one[3] * 1000:.0f} ms CPU in-process
@@ -428,9 +442,10 @@ One document: a single Deployment of {one[1]:,} steps (a canary over
 
 Profiled first (cProfile, 10,044 steps): JSON Schema was the largest single
 part (a third of the load), then PyYAML's composer. A valid document is now
-checked by jsonschema-rs (compiled, the same schema per kind); `jsonschema`
-runs only on a document that one refuses, to word the located errors
-(and to convert a templated value to the type its place wants).
+checked by jsonschema-rs (compiled, the same schema per kind) after each
+value that is exactly one template has taken the type its place wants;
+`jsonschema` is imported and run only on a document that one refuses, to
+word the located errors.
 
 Before the optimisations in the git log (asdict in step params, networkx
 topological sort, per-visit `$ref` resolution, the cyclic GC rescanning
