@@ -114,6 +114,43 @@ def test_the_type_wanted_at_a_place_is_read_from_the_kind_schema(
     assert schema._wanted("Deployment", path) == wanted
 
 
+TOY = {
+    "type": "object",
+    "properties": {
+        "whole": {"allOf": [{"type": "integer"}, {"minimum": 0}]},
+        "mixed": {"allOf": [{"type": "integer"}, {"type": "number"}]},
+        "maybe": {"anyOf": [{"type": "integer"}, {}]},
+        "either": {"oneOf": [{"properties": {"n": {"type": "integer"}}}, {"required": ["m"]}]},
+        "when": {"if": {"required": ["a"]}, "then": {"properties": {"n": {"type": "integer"}}}},
+        "list": {"items": {"type": "boolean"}},
+        "map": {"additionalProperties": {"type": ["number", "null"]}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "wanted"),
+    [
+        (("whole",), ("integer",)),  # allOf always applies
+        (("mixed",), None),  # two answers: the old path decides
+        (("maybe",), None),  # a string passes the empty branch, so never an error
+        (("either", "n"), None),  # a oneOf branch may not apply
+        (("when", "n"), None),  # nor may a then
+        (("list", 3), ("boolean",)),
+        (("map", "anything"), ("number", "null")),
+    ],
+)
+def test_only_a_type_the_validator_always_checks_is_wanted(
+    path: tuple[Any, ...], wanted: tuple[str, ...] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "_kind_schemas", lambda: {"Toy": TOY})
+    schema._wanted.cache_clear()
+    try:
+        assert schema._wanted("Toy", path) == wanted
+    finally:
+        schema._wanted.cache_clear()
+
+
 def test_a_bad_templated_value_is_still_worded_by_the_python_check() -> None:
     text = SERVICE.replace("first: 5", "first: ten")
     with pytest.raises(UserError) as caught:

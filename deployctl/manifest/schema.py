@@ -248,26 +248,25 @@ def _convert(text: str, types: Iterable[str]) -> tuple[bool, Any]:
     return False, None
 
 
-# Keywords under which a subschema applies only sometimes, or elsewhere than
-# its place: where one is met, :func:`_wanted` does not guess.
-_SOMETIMES = ("if", "not", "dependentSchemas", "unevaluatedProperties", "unevaluatedItems")
-_UNSURE = ("$ref", "$dynamicRef", "patternProperties", "prefixItems", *_SOMETIMES)
+# Keywords under which a subschema applies only sometimes (a branch of anyOf
+# may let a string pass that another refuses), or elsewhere than its place:
+# where one is met, :func:`_wanted` does not guess and the old path decides.
+_SOMETIMES = ("anyOf", "oneOf", "if", "not", "dependentSchemas", "unevaluatedProperties")
+_ELSEWHERE = ("$ref", "$dynamicRef", "patternProperties", "prefixItems", "unevaluatedItems")
+_UNSURE = (*_SOMETIMES, *_ELSEWHERE)
 
 
-def _applying(node: Any) -> Iterator[Any]:
-    """``node`` and the subschemas that apply at the same place as it."""
+def _applying(node: Any) -> Iterator[dict[str, Any]]:
+    """``node`` and the subschemas that always apply at the same place (allOf)."""
     if not isinstance(node, dict):
         return
     yield node
-    for key in ("allOf", "anyOf", "oneOf"):
-        for branch in node.get(key, ()):
-            yield from _applying(branch)
+    for branch in node.get("allOf", ()):
+        yield from _applying(branch)
 
 
-def _children(node: dict[str, Any], key: str | int) -> list[Any] | None:
-    """The subschemas of ``node`` for its item or field ``key``; None if unsure."""
-    if any(word in node for word in _UNSURE):
-        return None
+def _children(node: dict[str, Any], key: str | int) -> list[Any]:
+    """The subschemas of ``node`` for its item or field ``key``."""
     if isinstance(key, int):
         items = node.get("items")
         return [items] if isinstance(items, dict) else []
@@ -285,18 +284,16 @@ def _wanted(kind: str, path: Path) -> tuple[str, ...] | None:
     None when a string may stand there, or when the schema leaves it unsure.
 
     The walk follows the data's own path through the kind's schema, so it
-    meets exactly the subschemas that the validator would check there."""
+    meets exactly the subschemas that the validator always checks there: a
+    string found there is a type error, which the old path converts too."""
     places: list[Any] = [_kind_schemas()[kind]]
-    for key in path:
-        nxt: list[Any] = []
-        for place in places:
-            for node in _applying(place):
-                found = _children(node, key)
-                if found is None:
-                    return None
-                nxt.extend(found)
-        places = nxt
-    typed = [node["type"] for place in places for node in _applying(place) if "type" in node]
+    for depth in range(len(path) + 1):
+        nodes = [node for place in places for node in _applying(place)]
+        if any(word in node for node in nodes for word in _UNSURE):
+            return None
+        if depth < len(path):
+            places = [child for node in nodes for child in _children(node, path[depth])]
+    typed = [node["type"] for node in nodes if "type" in node]
     if not typed or any(t != typed[0] for t in typed):
         return None
     wanted = (typed[0],) if isinstance(typed[0], str) else tuple(typed[0])
