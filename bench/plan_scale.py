@@ -425,16 +425,18 @@ CLI at 4.8 s wall, 3.4 s CPU):
   (quadratic in documents): 531 -> 369 ms.
 
 Before and after that second round, the same file and the same command,
-alternated 7 times on a machine other jobs kept at load 6-7 (`uptime`
-6.05 6.16 5.33), modules compiled from source as this sandbox forces:
-main (c408148) 3,692 ms CPU, 4,185 ms wall (best; median 4,789 ms CPU,
-7,115 ms wall); after, 1,833 ms CPU, 2,645 ms wall (median 2,372 / 3,216 ms);
-after with modules compiled once, 1,924 ms CPU, 2,247 ms wall. Of what is
-left (py-spy): YAML composing in libyaml and building the marked data
-about a quarter, the per-document render and checks a quarter, compile a
-sixth, the plan's digest (7 MB of canonical JSON hashed for `validate`'s
-report) a sixth, and imports (36 frozen dataclasses in the manifest model
-alone take 50 ms) most of the rest.
+alternated 7 times while other jobs kept the machine at load 6 (`uptime`
+5.82 6.11 5.70), best (median): main (200013d; its planner is c408148's)
+3,578 ms CPU, 4,005 ms wall (4,964 / 5,709 ms); after, modules compiled
+from source as this sandbox forces, 1,761 ms CPU, 1,935 ms wall (2,348 /
+2,738 ms); after, modules compiled once, 1,642 ms CPU, 1,904 ms wall
+(1,997 / 2,959 ms).
+
+Of what is left (py-spy): YAML composing in libyaml and building the
+marked data about a quarter, the per-document render and checks a
+quarter, compile a sixth, the plan's digest (7 MB of canonical JSON hashed
+for `validate`'s report) a sixth, and imports (36 frozen dataclasses in the
+manifest model alone take 50 ms) most of the rest.
 
 One document: a single Deployment of {one[1]:,} steps (a canary over
 {one[1] // STEPS_PER_REPLICA} regions) takes {one[2] * 1000:.0f} ms wall, {one[3] * 1000:.0f} ms CPU in-process
