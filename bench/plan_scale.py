@@ -430,7 +430,10 @@ alternated 7 times while other jobs kept the machine at load 6 (`uptime`
 3,578 ms CPU, 4,005 ms wall (4,964 / 5,709 ms); after, modules compiled
 from source as this sandbox forces, 1,761 ms CPU, 1,935 ms wall (2,348 /
 2,738 ms); after, modules compiled once, 1,642 ms CPU, 1,904 ms wall
-(1,997 / 2,959 ms).
+(1,997 / 2,959 ms). The bench itself on main the same morning (load 5.04):
+CLI 5,280 ms wall, in-process 2,856 ms CPU for this file; 10,044 steps
+1,782 ms wall, 1,237 ms CPU; one document of 10,005 steps 740 ms wall,
+527 ms CPU.
 
 Of what is left (py-spy): YAML composing in libyaml and building the
 marked data about a quarter, the per-document render and checks a
