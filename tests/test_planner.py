@@ -208,6 +208,26 @@ def test_a_cycle_is_reported_once_and_spelled_out() -> None:
     assert loop[0] == loop[-1] and sorted(loop[:-1]) == ["a", "b", "c"]
 
 
+def test_a_graph_lists_what_was_added_since_a_count_even_after_steps_change() -> None:
+    graph = StepGraph("plan.yaml")
+    graph.add(Step("a", "noop", "a"))
+    count = len(graph.steps)
+    graph.add(Step("b", "noop", "b"))
+    graph.add(Step("c", "noop", "c"))
+    graph.tag(["a", "c"], "wave:1")  # replaces steps, adds none
+    graph.add_deps("b", ["a"])
+    assert graph.added_since(count) == ["b", "c"]
+    assert graph.added_since(0) == list(graph.steps)
+
+
+def test_each_wave_s_steps_and_only_those_carry_its_tag() -> None:
+    plan = compile_plan(load_file(str(ROOT / "plans/people-cards.yaml")), "plans/people-cards.yaml")
+    waves = {s.id: [t for t in s.tags if t.startswith("wave:")] for s in plan.steps if s.region}
+    assert waves["us-east-1/deploy/update-code"] == ["wave:1"]
+    assert waves["eu-west-1/deploy/update-code"] == ["wave:2"]
+    assert all(len(tags) <= 1 for tags in waves.values())
+
+
 def test_pipeline_environments_run_in_order_behind_their_gates() -> None:
     plan = compile_plan(load_file(str(ROOT / "plans/media-register-pipeline.yaml")), "pipeline")
     prod_gate = plan.by_id["prod/approve"]

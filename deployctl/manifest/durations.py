@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 STABLE = "stable"
@@ -45,6 +46,7 @@ def parse_duration(text: str) -> float:
     return total
 
 
+@functools.lru_cache(maxsize=1024)  # a plan spells the same few durations on every step
 def format_duration(seconds: float) -> str:
     """The shortest plan-file spelling of ``seconds`` (``5400`` -> ``1h30m``)."""
     if seconds <= 0:

@@ -11,14 +11,15 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path as FsPath
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_NAME = "deployctl-v1.schema.json"
 _TYPE_NAMES = {
@@ -70,18 +71,29 @@ def _inline(node: Any, defs: dict[str, Any], stack: tuple[str, ...] = ()) -> Any
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
+    # Imported when a document is refused (0.1 s): a valid one never needs it.
+    import jsonschema  # noqa: PLC0415
+
     schema = json.loads(schema_text())
     return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
 
 @functools.cache
-def _kind_validators() -> dict[str, jsonschema.Draft202012Validator]:
-    """Each kind's own schema (complete: apiVersion, kind and its fields), so a
-    document of a known kind skips the top-level ``if kind == ...`` dispatch."""
+def _kind_schemas() -> dict[str, dict[str, Any]]:
+    """Each kind's own schema (complete: apiVersion, kind and its fields), refs inlined."""
     schema = json.loads(schema_text())
     defs = schema.get("$defs", {})
     kinds = schema["properties"]["kind"]["enum"]
-    return {k: jsonschema.Draft202012Validator(_inline(defs[k], defs)) for k in kinds}
+    return {k: _inline(defs[k], defs) for k in kinds}
+
+
+@functools.cache
+def _kind_validators() -> dict[str, jsonschema.Draft202012Validator]:
+    """Each kind's own validator, so a document of a known kind skips the
+    top-level ``if kind == ...`` dispatch."""
+    import jsonschema  # noqa: PLC0415 - as in _validator
+
+    return {k: jsonschema.Draft202012Validator(s) for k, s in _kind_schemas().items()}
 
 
 @functools.cache
@@ -236,6 +248,83 @@ def _convert(text: str, types: Iterable[str]) -> tuple[bool, Any]:
     return False, None
 
 
+# Keywords under which a subschema applies only sometimes (a branch of anyOf
+# may let a string pass that another refuses), or elsewhere than its place:
+# where one is met, :func:`_wanted` does not guess and the old path decides.
+_SOMETIMES = ("anyOf", "oneOf", "if", "not", "dependentSchemas", "unevaluatedProperties")
+_ELSEWHERE = ("$ref", "$dynamicRef", "patternProperties", "prefixItems", "unevaluatedItems")
+_UNSURE = (*_SOMETIMES, *_ELSEWHERE)
+
+
+def _applying(node: Any) -> Iterator[dict[str, Any]]:
+    """``node`` and the subschemas that always apply at the same place (allOf)."""
+    if not isinstance(node, dict):
+        return
+    yield node
+    for branch in node.get("allOf", ()):
+        yield from _applying(branch)
+
+
+def _children(node: dict[str, Any], key: str | int) -> list[Any]:
+    """The subschemas of ``node`` for its item or field ``key``."""
+    if isinstance(key, int):
+        items = node.get("items")
+        return [items] if isinstance(items, dict) else []
+    fields = node.get("properties", {})
+    if key in fields:
+        return [fields[key]]
+    extra = node.get("additionalProperties")
+    return [extra] if isinstance(extra, dict) else []
+
+
+@functools.lru_cache(maxsize=4096)
+def _wanted(kind: str, path: Path) -> tuple[str, ...] | None:
+    """The types a document of ``kind`` wants at ``path`` when a string is not
+    one of them, e.g. ``("integer",)`` at ``strategy.stages[0].traffic``;
+    None when a string may stand there, or when the schema leaves it unsure.
+
+    The walk follows the data's own path through the kind's schema, so it
+    meets exactly the subschemas that the validator always checks there: a
+    string found there is a type error, which the old path converts too."""
+    places: list[Any] = [_kind_schemas()[kind]]
+    for depth in range(len(path) + 1):
+        nodes = [node for place in places for node in _applying(place)]
+        if any(word in node for node in nodes for word in _UNSURE):
+            return None
+        if depth < len(path):
+            places = [child for node in nodes for child in _children(node, path[depth])]
+    typed = [node["type"] for node in nodes if "type" in node]
+    if not typed or any(t != typed[0] for t in typed):
+        return None
+    wanted = (typed[0],) if isinstance(typed[0], str) else tuple(typed[0])
+    return None if "string" in wanted else wanted
+
+
+def _convert_templated(data: Any, templates: Mapping[Path, str]) -> None:
+    """Give each value that is exactly one template the type the schema wants
+    where it stands, before any check (``traffic: "{{ first }}"`` -> 5), so a
+    valid templated document passes the compiled check at its first try."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or kind not in _kind_schemas():
+        return
+    for path, template in templates.items():
+        if not path or not one_template(template):
+            continue
+        wanted = _wanted(kind, path)
+        if wanted is None:
+            continue
+        value: Any = data
+        try:
+            for item in path:
+                value = value[item]
+        except (KeyError, IndexError, TypeError):  # rendered, then left out (metadata)
+            continue
+        if isinstance(value, str):
+            ok, converted = _convert(value, wanted)
+            if ok:
+                _set(data, path, converted)
+
+
 def _type_errors(errors: Iterable[jsonschema.ValidationError]) -> Iterable[tuple[Path, list[str]]]:
     """(path, wanted types) of every type error, those inside ``oneOf`` included."""
     for error in errors:
@@ -292,6 +381,8 @@ def validate(
     left out: the template error already says what is wrong there.
     """
     templates = templates or {}
+    if templates:
+        _convert_templated(data, templates)
     errors = _errors(data)
     if errors and templates and _coerce(data, errors, templates):
         errors = _errors(data)

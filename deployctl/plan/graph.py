@@ -28,12 +28,19 @@ class StepGraph:
     def __init__(self, file: str | None = None) -> None:
         self.file = file
         self.steps: dict[str, Step] = {}
+        self._order: list[str] = []  # ids in insertion order, for added_since
 
     def add(self, step: Step) -> str:
         if step.id in self.steps:
             raise DuplicateStep(step.id)
         self.steps[step.id] = step
+        self._order.append(step.id)
         return step.id
+
+    def added_since(self, count: int) -> list[str]:
+        """Ids of the steps added after the first ``count`` (``len(steps)`` then):
+        the time of what was just added, not of the whole plan so far."""
+        return self._order[count:]
 
     def tag(self, step_ids: Iterable[str], tag: str) -> None:
         for step_id in step_ids:

@@ -42,11 +42,11 @@ def rollout(ctx: Ctx, d: m.Deployment, after: list[str]) -> list[str]:
     """
     for number, wave in enumerate(waves(d.regions, d.header.region), start=1):
         ends: list[str] = []
-        before = set(ctx.graph.steps)
+        before = len(ctx.graph.steps)
         for replica in wave:
             ends += region_chain(ctx, d, replica.region, after, latency_trigger(replica))
         if d.regions:
-            ctx.graph.tag([s for s in ctx.graph.steps if s not in before], f"wave:{number}")
+            ctx.graph.tag(ctx.graph.added_since(before), f"wave:{number}")
         after = ends
     if d.regions and d.regions.routing:
         after = [ctx.graph.add(_routing(ctx, d.regions, after))]
