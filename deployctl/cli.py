@@ -13,7 +13,8 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from deployctl import __version__, argtypes, commands, config, secrets
+import deployctl
+from deployctl import argtypes, commands, config, secrets
 from deployctl.core.defaults import DEFAULT_STATE_DIR
 from deployctl.diagnostics import report
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
@@ -97,13 +98,24 @@ def _apply_defaults(parser: argparse.ArgumentParser, defaults: dict[str, object]
                 sub.set_defaults(**{k: v for k, v in defaults.items() if k in known})
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(f"deployctl {deployctl.__version__}")  # stdout, as argparse's "version" does
+        parser.exit()
+
+
 def build_parser(
     names: Sequence[str] = commands.NAMES, defaults: dict[str, object] | None = None
 ) -> argparse.ArgumentParser:
     """The parser with the commands ``names`` (their modules are imported here);
     ``defaults`` (from :mod:`deployctl.config`) replace built-in ones."""
     parser = _Parser(prog="deployctl", description="Declarative deployment plans for AWS.")
-    parser.add_argument("--version", action="version", version=f"deployctl {__version__}")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     common = common_options()

@@ -44,6 +44,12 @@ def test_commands_that_never_reach_aws_never_import_boto3(argv: tuple[str, ...])
     assert not any(m.startswith(("deployctl.testing", "deployctl.actions")) for m in modules)
 
 
+def test_only_version_looks_up_the_installed_version() -> None:
+    """importlib.metadata costs ~80 ms to import: validate never needs it."""
+    assert "importlib.metadata" not in imported("validate", FRAUD)
+    assert "importlib.metadata" in imported("--version")
+
+
 def test_version_imports_no_command_at_all() -> None:
     modules = imported("--version")
     assert "deployctl.cli" in modules
