@@ -49,7 +49,7 @@ def check_shape(definition: Mapping[str, Any], where: str = "") -> None:
             targets += [c["Next"] for c in state["Choices"]] + [state.get("Default")]
         if kind == "Task":
             assert state["Resource"].startswith("arn:aws:states:::"), name
-        if kind == "Wait":
+        if kind == "Wait" and "SecondsPath" not in state:  # a drain's delay, read at run time
             assert isinstance(state["Seconds"], int) and state["Seconds"] >= 0, name
         if kind == "Parallel":
             for branch in state["Branches"]:
@@ -144,6 +144,7 @@ def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
     if kind in asl.TRANSLATED:
         # each translated kind runs on moto in test_equivalence (flag.set: SSM flags)
         others = {"lambda.invoke", "smoke.lambda", "approval", "flag.set"}
+        others |= {"alb.discover", "alb.shift", "alb.drain"}  # ALB cases
         assert kind in {s.kind for s in base.steps} | others
         return
     odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
@@ -255,12 +256,14 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
     [*ROOT.glob("plans/*.yaml"), *(p for p in CASES.glob("*/plan.yaml") if "error-" not in str(p))]
 )
-# what must translate today: Lambda deployments and SSM flags
+# what must translate today: Lambda deployments, SSM flags, ALB blue/green
 TRANSLATABLE = {
     "fraud-or-not-flags.yaml",
     *(f"{name}/plan.yaml" for name in ("lambda-all-at-once", "lambda-blue-green",
                                        "lambda-canary", "lambda-linear", "lambda-preset",
-                                       "two-services", "vars-in-metadata", "vars-typed-values")),
+                                       "two-services", "vars-in-metadata", "vars-typed-values",
+                                       "alb-all-at-once", "alb-blue-green", "alb-canary",
+                                       "alb-linear")),
 }  # fmt: skip
 
 

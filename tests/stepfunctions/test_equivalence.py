@@ -29,6 +29,7 @@ from deployctl.stepfunctions import asl
 from deployctl.testing.aws import REGION, aws_backend, put_metrics, queue_lambda_answers
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
+from deployctl.testing.worlds import alb as alb_world
 
 HERE = Path(__file__).resolve().parent
 CANARY = HERE / "canary.yaml"
@@ -257,3 +258,131 @@ def test_both_engines_end_in_the_same_world(
         assert undos == want_undos
     if any(s.one_way for s in plan.steps):
         assert local_code == 7  # the rollback stopped at the door on both engines
+
+
+# --- traffic on a load balancer: ALB blue/green and canary -------------------------
+
+ALB_BG = HERE / "alb.yaml"
+ALB_CANARY = HERE / "alb-canary.yaml"
+WEB = {"Service": "web"}
+ALB_GATES = {
+    "bake": ("us-east-1/blue-green/bake", "us-east-1/blue-green/switch"),
+    "stage-2": ("us-east-1/canary/stage-2/analysis", "us-east-1/canary/stage-2/shift"),
+}
+
+
+@pytest.fixture
+def lb(sfn_aws: None) -> dict[str, Any]:
+    """The ALB world: a listener forwarding plainly to blue, a healthy target each side."""
+    return alb_world.build(Clients(region=REGION))
+
+
+def alb_plan(path: Path, lb: dict[str, Any]) -> Plan:
+    import argparse
+
+    ns = argparse.Namespace(
+        var=[f"listener={lb['listener']}", f"blue={lb['tgs']['blue']}",
+             f"green={lb['tgs']['green']}"],
+        vars_file=[], region=None, allow_path=[],
+    )  # fmt: skip
+    return load_plan(str(path), ns)
+
+
+def listener_weights(lb: dict[str, Any]) -> dict[str, int]:
+    """colour -> weight, a plain forward counting as 100 (as the local engine reads it)."""
+    elb = lb["client"]
+    action = elb.describe_listeners(ListenerArns=[lb["listener"]])["Listeners"][0][
+        "DefaultActions"
+    ][0]
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+    by_arn = (
+        {g["TargetGroupArn"]: g["Weight"] for g in groups}
+        if groups
+        else {action["TargetGroupArn"]: 100}
+    )
+    return {c: by_arn.get(arn, 0) for c, arn in lb["tgs"].items()}
+
+
+def reset_listener(lb: dict[str, Any]) -> None:
+    lb["client"].modify_listener(
+        ListenerArn=lb["listener"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": lb["tgs"]["blue"]}],
+    )
+
+
+class BadWebFrom(Reporter):
+    """From when ``trigger`` finishes, the web service's error rate is 20%."""
+
+    def __init__(self, clients: Clients, clock: VirtualClock, trigger: str) -> None:
+        self.clients, self.clock, self.trigger = clients, clock, trigger
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        if step.id == self.trigger:
+            times = [self.clock.now() + 60 * i for i in range(-1, 60)]
+            put_metrics(self.clients, "App", WEB, {"ErrorRate": 0.2}, times)
+
+
+def run_local_alb(plan: Plan, tmp_path: Path, fault: str | None) -> int:
+    clients = Clients(region=REGION)
+    clock = VirtualClock()
+    times = [clock.now() + 60 * i for i in range(-2, 120)]
+    put_metrics(clients, "App", WEB, {"ErrorRate": 0.0}, times)
+    reporter = BadWebFrom(clients, clock, ALB_GATES[fault][1]) if fault else None
+    executor = Executor(str(tmp_path / "local"), aws_backend(clients, clock), reporter)
+    try:
+        return executor.apply(plan, Options()).exit_code
+    finally:
+        executor.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "plan_file", "want"),
+    [
+        (None, ALB_BG, {"blue": 0, "green": 100}),
+        ("bake", ALB_BG, {"blue": 100, "green": 0}),
+        ("green-unhealthy", ALB_BG, {"blue": 100, "green": 0}),
+        (None, ALB_CANARY, {"blue": 0, "green": 100}),
+        ("stage-2", ALB_CANARY, {"blue": 100, "green": 0}),
+    ],
+    ids=[
+        "alb-blue-green-healthy",
+        "alb-blue-green-breach-in-bake",
+        "alb-blue-green-refuses-an-unhealthy-green",
+        "alb-canary-healthy",
+        "alb-canary-breach-stage-2",
+    ],
+)
+def test_alb_ends_in_the_same_listener_weights_on_both_engines(
+    lb: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    plan_file: Path,
+    want: dict[str, int],
+) -> None:
+    """Discover finds blue live; the switch moves to green only once green is
+    healthy; a breach undoes the shifts back to the weights discover read."""
+    plan = alb_plan(plan_file, lb)
+    unhealthy = fault == "green-unhealthy"
+    if unhealthy:
+        # the receiving side has no healthy target: neither engine may move traffic
+        lb["ec2"].stop_instances(InstanceIds=[lb["instances"]["green"]])
+        fault = None
+    GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
+    local_code = run_local_alb(plan, tmp_path, fault)
+    local_world = listener_weights(lb)
+    reset_listener(lb)
+    sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-alb")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], listener_weights(lb))
+    assert {c: w for c, w in local_world.items() if w} == {c: w for c, w in want.items() if w}
+    if fault is None and want["green"] == 100:
+        assert local_code == 0
+        assert "us-east-1/discover blue live" in entered
+    if unhealthy:
+        assert local_code == 3
+        assert "us-east-1/blue-green/switch unhealthy" in entered
+        assert "us-east-1/blue-green/switch" not in entered  # never written
+    if fault:
+        assert local_code == 3
+        undos = [n for n in entered if n.endswith(" undo")]
+        assert undos == sorted(undos, reverse=True)  # newest first
