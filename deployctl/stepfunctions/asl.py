@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
-from deployctl.stepfunctions import alb
+from deployctl.stepfunctions import alb, route53
 
 LAMBDA_SDK = "arn:aws:states:::aws-sdk:lambda:"
 CW_SDK = "arn:aws:states:::aws-sdk:cloudwatch:"
@@ -76,6 +76,8 @@ TRANSLATED = (
     "alb.discover",
     "alb.shift",
     "alb.drain",
+    "route53.discover",
+    "route53.shift",
 )
 # the AWS SDK integration's service name -> the IAM action prefix, where they differ
 _IAM_PREFIX = {"elasticloadbalancingv2": "elasticloadbalancing"}
@@ -137,6 +139,8 @@ def refused(plan: Plan) -> list[Step]:
 def _refuse_params(step: Step) -> bool:
     if step.kind.startswith("alb."):
         return alb.refuse(step)
+    if step.kind.startswith("route53."):
+        return route53.refuse(step)
     if step.kind == "flag.set":
         return bool(step.params["store"].get("kind") != "ssm")  # AppConfig: not yet
     if step.kind == "smoke.lambda":
@@ -419,6 +423,10 @@ class _Translator:
             return alb.shift(self, step)
         if kind == "alb.drain":
             return alb.drain(self, step)
+        if kind == "route53.discover":
+            return route53.discover(self, step)
+        if kind == "route53.shift":
+            return route53.shift(self, step)
         raise Unsupported(self.plan.source, [step])  # refused() lists every kind above
 
     def flag(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
@@ -890,13 +898,16 @@ class _Translator:
                     )
                 )
                 continue
-            if step.kind not in ("lambda.shift", "flag.set", "alb.shift"):  # the translated undos
+            # the translated undos
+            if step.kind not in ("lambda.shift", "flag.set", "alb.shift", "route53.shift"):
                 continue
             undo_name = self.name(step, "undo")
             if step.kind == "flag.set":
                 undos = self.flag_undo(step, undo_name)
             elif step.kind == "alb.shift":
                 undos = alb.shift_undo(self, step, undo_name)
+            elif step.kind == "route53.shift":
+                undos = route53.shift_undo(self, step, undo_name)
             else:
                 undos = [(undo_name, self.shift(step, undo=True))]
             groups[self.name(step, "undo?")] = len(undos)

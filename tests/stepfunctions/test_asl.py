@@ -145,6 +145,7 @@ def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
         # each translated kind runs on moto in test_equivalence (flag.set: SSM flags)
         others = {"lambda.invoke", "smoke.lambda", "approval", "flag.set"}
         others |= {"alb.discover", "alb.shift", "alb.drain"}  # ALB cases
+        others |= {"route53.discover", "route53.shift"}  # Route 53 cases
         assert kind in {s.kind for s in base.steps} | others
         return
     odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
@@ -256,14 +257,16 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
     [*ROOT.glob("plans/*.yaml"), *(p for p in CASES.glob("*/plan.yaml") if "error-" not in str(p))]
 )
-# what must translate today: Lambda deployments, SSM flags, ALB blue/green
+# what must translate today: Lambda deployments, SSM flags, ALB and Route 53 blue/green
 TRANSLATABLE = {
     "fraud-or-not-flags.yaml",
     *(f"{name}/plan.yaml" for name in ("lambda-all-at-once", "lambda-blue-green",
                                        "lambda-canary", "lambda-linear", "lambda-preset",
                                        "two-services", "vars-in-metadata", "vars-typed-values",
                                        "alb-all-at-once", "alb-blue-green", "alb-canary",
-                                       "alb-linear")),
+                                       "alb-linear", "route53-all-at-once",
+                                       "route53-blue-green", "route53-canary",
+                                       "route53-linear")),
 }  # fmt: skip
 
 

@@ -386,3 +386,82 @@ def test_alb_ends_in_the_same_listener_weights_on_both_engines(
         assert local_code == 3
         undos = [n for n in entered if n.endswith(" undo")]
         assert undos == sorted(undos, reverse=True)  # newest first
+
+
+# --- traffic in DNS: Route 53 weighted records -------------------------------------
+
+R53_CANARY = HERE / "route53.yaml"
+NAME = "api.example.com."
+
+
+@pytest.fixture
+def zone(sfn_aws: None) -> str:
+    """A hosted zone with the weighted records blue 100 (live) and green 0."""
+    r53 = boto3.client("route53", region_name=REGION)
+    found = r53.create_hosted_zone(Name="example.com", CallerReference="sfn")
+    zone_id = str(found["HostedZone"]["Id"]).rpartition("/")[2]
+    set_weights(zone_id, {"blue": 100, "green": 0})
+    return zone_id
+
+
+def set_weights(zone_id: str, weights: dict[str, int]) -> None:
+    changes = [
+        {"Action": "UPSERT", "ResourceRecordSet": {
+            "Name": NAME, "Type": "CNAME", "SetIdentifier": c, "Weight": w, "TTL": 60,
+            "ResourceRecords": [{"Value": f"{c}.example.com"}]}}
+        for c, w in weights.items()
+    ]  # fmt: skip
+    boto3.client("route53", region_name=REGION).change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": changes}
+    )
+
+
+def record_weights(zone_id: str) -> dict[str, int]:
+    sets = boto3.client("route53", region_name=REGION).list_resource_record_sets(
+        HostedZoneId=zone_id
+    )["ResourceRecordSets"]
+    return {s["SetIdentifier"]: s["Weight"] for s in sets if s["Name"] == NAME}
+
+
+@pytest.mark.parametrize(
+    ("fault", "start", "want"),
+    [
+        (None, {"blue": 100, "green": 0}, {"blue": 0, "green": 100}),
+        ("stage-2", {"blue": 100, "green": 0}, {"blue": 100, "green": 0}),
+        # green live at 70: discover finds it, the canary moves blue up; a breach
+        # puts back exactly 70/30, not a clean 100/0
+        ("stage-2", {"blue": 30, "green": 70}, {"blue": 30, "green": 70}),
+    ],
+    ids=["route53-canary-healthy", "route53-canary-breach-stage-2",
+         "route53-breach-restores-the-weights-discover-read"],
+)  # fmt: skip
+def test_route53_ends_in_the_same_record_weights_on_both_engines(
+    zone: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    start: dict[str, int],
+    want: dict[str, int],
+) -> None:
+    import argparse
+
+    ns = argparse.Namespace(var=[f"zone={zone}"], vars_file=[], region=None, allow_path=[])
+    plan = load_plan(str(R53_CANARY), ns)
+    if start["green"] > start["blue"] and fault is None:
+        want = {"blue": 100, "green": 0}
+    set_weights(zone, start)
+    GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
+    local_code = run_local_alb(plan, tmp_path, fault)
+    local_world = record_weights(zone)
+    set_weights(zone, start)
+    sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-r53")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], record_weights(zone))
+    assert local_world == want
+    if fault:
+        assert local_code == 3
+        assert [n for n in entered if n.endswith(" undo")] == [
+            "us-east-1/canary/stage-2/shift undo",
+            "us-east-1/canary/stage-1/shift undo",
+        ]
+    else:
+        assert local_code == 0
