@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
-from deployctl.stepfunctions import alb, route53
+from deployctl.stepfunctions import alb, cloudformation, route53
 
 LAMBDA_SDK = "arn:aws:states:::aws-sdk:lambda:"
 CW_SDK = "arn:aws:states:::aws-sdk:cloudwatch:"
@@ -78,6 +78,7 @@ TRANSLATED = (
     "alb.drain",
     "route53.discover",
     "route53.shift",
+    "cloudformation.deploy",
 )
 # the AWS SDK integration's service name -> the IAM action prefix, where they differ
 _IAM_PREFIX = {"elasticloadbalancingv2": "elasticloadbalancing"}
@@ -427,6 +428,8 @@ class _Translator:
             return route53.discover(self, step)
         if kind == "route53.shift":
             return route53.shift(self, step)
+        if kind == "cloudformation.deploy":
+            return cloudformation.deploy(self, step)
         raise Unsupported(self.plan.source, [step])  # refused() lists every kind above
 
     def flag(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
@@ -899,7 +902,13 @@ class _Translator:
                 )
                 continue
             # the translated undos
-            if step.kind not in ("lambda.shift", "flag.set", "alb.shift", "route53.shift"):
+            if step.kind not in (
+                "lambda.shift",
+                "flag.set",
+                "alb.shift",
+                "route53.shift",
+                "cloudformation.deploy",
+            ):
                 continue
             undo_name = self.name(step, "undo")
             if step.kind == "flag.set":
@@ -908,6 +917,8 @@ class _Translator:
                 undos = alb.shift_undo(self, step, undo_name)
             elif step.kind == "route53.shift":
                 undos = route53.shift_undo(self, step, undo_name)
+            elif step.kind == "cloudformation.deploy":
+                undos = cloudformation.deploy_undo(self, step, undo_name)
             else:
                 undos = [(undo_name, self.shift(step, undo=True))]
             groups[self.name(step, "undo?")] = len(undos)

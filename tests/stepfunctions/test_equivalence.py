@@ -465,3 +465,61 @@ def test_route53_ends_in_the_same_record_weights_on_both_engines(
         ]
     else:
         assert local_code == 0
+
+
+# --- a CloudFormation stack: change set, execute, undo by re-deploy ----------------
+
+CFN = HERE / "cloudformation.yaml"
+STACK = "media-register-prod-green"
+V1_TEMPLATE = HERE.parents[1] / "plans" / "templates" / "media-register.yaml"
+
+
+def stack_world() -> tuple[str, str, str]:
+    """The stack's status, its version parameter and the SSM value it manages."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    found = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
+    value = boto3.client("ssm", region_name=REGION).get_parameter(Name=f"/{STACK}/version")
+    return found["StackStatus"].rpartition("_")[2], params["Version"], value["Parameter"]["Value"]
+
+
+def reset_stack() -> None:
+    """Version 1.0 of the stack, from the template without the extra resource."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    with contextlib.suppress(cfn.exceptions.ClientError):
+        cfn.delete_stack(StackName=STACK)
+    cfn.create_stack(
+        StackName=STACK,
+        TemplateBody=V1_TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": "Version", "ParameterValue": "1.0"},
+                    {"ParameterKey": "Color", "ParameterValue": "green"}],
+        Capabilities=["CAPABILITY_IAM"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "want"),
+    [(None, ("COMPLETE", "2.0", "2.0")), ("stack-bake", ("COMPLETE", "1.0", "1.0"))],
+    ids=["cloudformation-healthy", "cloudformation-breach-in-bake-redeploys-the-previous"],
+)
+def test_cloudformation_ends_in_the_same_stack_on_both_engines(
+    sfn_aws: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    want: tuple[str, str, str],
+) -> None:
+    plan = compiled(CFN)
+    ALB_GATES["stack-bake"] = ("us-east-1/stack/bake", "us-east-1/stack/deploy")
+    GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
+    reset_stack()
+    local_code = run_local_alb(plan, tmp_path, fault)
+    local_world = stack_world()
+    reset_stack()
+    sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-cfn")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], stack_world())
+    assert local_world == want
+    assert "us-east-1/stack/deploy deploy execute" in entered  # a change set, executed
+    if fault:
+        assert local_code == 3
+        assert "us-east-1/stack/deploy undo execute" in entered
