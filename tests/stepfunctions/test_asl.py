@@ -313,3 +313,56 @@ def test_every_translatable_example_exports_a_valid_machine(path: Path) -> None:
     assert name in TRANSLATABLE, f"{name} translates now: add it to TRANSLATABLE"
     check_shape(machine.definition)
     assert machine.transitions()["healthy"] > len(plan.steps)
+
+
+def _tasks(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for state in definition["States"].values():
+        if state["Type"] == "Task":
+            found.append(state)
+        for branch in state.get("Branches", ()):
+            found += _tasks(branch)
+        if "ItemProcessor" in state:
+            found += _tasks(state["ItemProcessor"])
+    return found
+
+
+def _check_shape(shape: Any, value: Any, where: str) -> None:
+    """``value`` (Parameters, ``.$`` keys computed at run time) fits botocore's ``shape``."""
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        for key, item in value.items():
+            name = key.removesuffix(".$")
+            assert name in shape.members, f"{where}: {name} is not a parameter"
+            if not key.endswith(".$"):
+                _check_shape(shape.members[name], item, f"{where}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for item in value:
+            _check_shape(shape.member, item, f"{where}[]")
+
+
+@pytest.mark.parametrize(
+    "path", [CASES / f"{c}/plan.yaml" for c in ("alb-canary", "route53-canary")]
+    + [ROOT / "tests/stepfunctions/cloudformation.yaml"], ids=lambda p: p.parent.name
+)  # fmt: skip
+def test_every_sdk_task_names_only_request_fields_botocore_knows(path: Path) -> None:
+    """moto runs aws-sdk tasks with botocore's parameter validation off, so a
+    misspelt field would pass there: check each task's Parameters against the
+    service model (ELBv2 by its SDK integration name elasticloadbalancingv2)."""
+    import botocore.session
+
+    from deployctl.testing.stepfunctions import SDK_TO_BOTO
+
+    session = botocore.session.get_session()
+    tasks = _tasks(asl.translate(compiled(path)).definition)
+    services = set()
+    for task in tasks:
+        resource = task["Resource"]
+        if not resource.startswith("arn:aws:states:::aws-sdk:"):
+            continue
+        service, action = resource.removeprefix("arn:aws:states:::aws-sdk:").split(":")
+        action = action.removesuffix(".waitForTaskToken")
+        services.add(service)
+        model = session.get_service_model(SDK_TO_BOTO.get(service, service))
+        operation = model.operation_model(action[0].upper() + action[1:])
+        _check_shape(operation.input_shape, task["Parameters"], resource)
+    assert services & {"elasticloadbalancingv2", "route53", "cloudformation"}
