@@ -473,17 +473,25 @@ V1_TEMPLATE = HERE.parents[1] / "plans" / "templates" / "media-register.yaml"
 def stack_world() -> tuple[str, str, str]:
     """The stack's status, its version parameter and the SSM value it manages."""
     cfn = boto3.client("cloudformation", region_name=REGION)
-    found = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    try:
+        found = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        return ("GONE", "", "")
+    if found["StackStatus"] == "DELETE_COMPLETE":
+        return ("GONE", "", "")
     params = {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
     value = boto3.client("ssm", region_name=REGION).get_parameter(Name=f"/{STACK}/version")
     return found["StackStatus"].rpartition("_")[2], params["Version"], value["Parameter"]["Value"]
 
 
-def reset_stack() -> None:
-    """Version 1.0 of the stack, from the template without the extra resource."""
+def reset_stack(exists: bool = True) -> None:
+    """Version 1.0 of the stack, from the template without the extra resource
+    (or no stack)."""
     cfn = boto3.client("cloudformation", region_name=REGION)
     with contextlib.suppress(cfn.exceptions.ClientError):
         cfn.delete_stack(StackName=STACK)
+    if not exists:
+        return
     cfn.create_stack(
         StackName=STACK,
         TemplateBody=V1_TEMPLATE.read_text(),
@@ -495,8 +503,16 @@ def reset_stack() -> None:
 
 @pytest.mark.parametrize(
     ("fault", "want"),
-    [(None, ("COMPLETE", "2.0", "2.0")), ("stack-bake", ("COMPLETE", "1.0", "1.0"))],
-    ids=["cloudformation-healthy", "cloudformation-breach-in-bake-redeploys-the-previous"],
+    [
+        (None, ("COMPLETE", "2.0", "2.0")),
+        ("stack-bake", ("COMPLETE", "1.0", "1.0")),
+        ("new-stack-then-stack-bake", ("GONE", "", "")),
+    ],
+    ids=[
+        "cloudformation-healthy",
+        "cloudformation-breach-in-bake-redeploys-the-previous",
+        "cloudformation-breach-deletes-the-stack-the-run-created",
+    ],
 )
 def test_cloudformation_ends_in_the_same_stack_on_both_engines(
     sfn_aws: None,
@@ -506,16 +522,19 @@ def test_cloudformation_ends_in_the_same_stack_on_both_engines(
     want: tuple[str, str, str],
 ) -> None:
     plan = compiled(CFN)
+    exists = not (fault or "").startswith("new-stack")
+    fault = fault.removeprefix("new-stack-then-") if fault else None
     ALB_GATES["stack-bake"] = ("us-east-1/stack/bake", "us-east-1/stack/deploy")
     GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
-    reset_stack()
+    reset_stack(exists)
     local_code = run_local_alb(plan, tmp_path, fault)
     local_world = stack_world()
-    reset_stack()
+    reset_stack(exists)
     sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-cfn")
     assert (local_code, local_world) == (EXIT_FOR[sfn_end], stack_world())
     assert local_world == want
     assert "us-east-1/stack/deploy deploy execute" in entered  # a change set, executed
     if fault:
         assert local_code == 3
-        assert "us-east-1/stack/deploy undo execute" in entered
+        undo = "undo execute" if exists else "delete"
+        assert f"us-east-1/stack/deploy {undo}" in entered
