@@ -77,7 +77,8 @@ def _read(t: _Translator, step: Step) -> dict[str, Any]:
             },
             ResultPath=f"$.x.{t.key(step)}",
         )
-    # [*] paths: a list on AWS and on moto alike ([0] is a one-element list on moto)
+    # A [*] path to objects is a list on AWS and on moto alike ([0] is a one-element
+    # list on moto, and a [*] path ending in one string is that string there).
     return t.task(
         step,
         "",
