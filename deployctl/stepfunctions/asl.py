@@ -34,11 +34,12 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
+from deployctl.stepfunctions import alb, cloudformation, route53
 
 LAMBDA_SDK = "arn:aws:states:::aws-sdk:lambda:"
 CW_SDK = "arn:aws:states:::aws-sdk:cloudwatch:"
@@ -72,7 +73,15 @@ TRANSLATED = (
     "smoke.lambda",
     "gate.analysis",
     "approval",
+    "alb.discover",
+    "alb.shift",
+    "alb.drain",
+    "route53.discover",
+    "route53.shift",
+    "cloudformation.deploy",
 )
+# the AWS SDK integration's service name -> the IAM action prefix, where they differ
+_IAM_PREFIX = {"elasticloadbalancingv2": "elasticloadbalancing"}
 
 _OPS = {
     ">": "GreaterThanThreshold",
@@ -129,6 +138,10 @@ def refused(plan: Plan) -> list[Step]:
 
 
 def _refuse_params(step: Step) -> bool:
+    if step.kind.startswith("alb."):
+        return alb.refuse(step)
+    if step.kind.startswith("route53."):
+        return route53.refuse(step)
     if step.kind == "flag.set":
         return bool(step.params["store"].get("kind") != "ssm")  # AppConfig: not yet
     if step.kind == "smoke.lambda":
@@ -185,6 +198,11 @@ class _Translator:
         self.done_paths: dict[str, str] = {}
         # text the machine needs in its state ($.c): description -> (key, value)
         self.constants: dict[str, tuple[str, str]] = {"open": ("open", '{"')}
+        # an undo can stop the rollback (an ALB side found unhealthy): RollbackStopped exists
+        self.stops = False
+
+    def refuse(self, step: Step) -> NoReturn:
+        raise Unsupported(self.plan.source, [step])
 
     # -- naming
 
@@ -267,7 +285,8 @@ class _Translator:
         self, step: Step, name: str, action: str, parameters: dict[str, Any], **extra: Any
     ) -> dict[str, Any]:
         service, _, api = action.partition(":")
-        self.machine.resources.add((f"{service}:{api[0].upper()}{api[1:]}", step.region or "*"))
+        prefix = _IAM_PREFIX.get(service, service)
+        self.machine.resources.add((f"{prefix}:{api[0].upper()}{api[1:]}", step.region or "*"))
         state: dict[str, Any] = {
             "Type": "Task",
             "Resource": f"arn:aws:states:::aws-sdk:{action}",
@@ -399,6 +418,18 @@ class _Translator:
         if kind == "gate.analysis":
             self.out_paths[step.id] = {}
             return self.gate(step)
+        if kind == "alb.discover":
+            return alb.discover(self, step)
+        if kind == "alb.shift":
+            return alb.shift(self, step)
+        if kind == "alb.drain":
+            return alb.drain(self, step)
+        if kind == "route53.discover":
+            return route53.discover(self, step)
+        if kind == "route53.shift":
+            return route53.shift(self, step)
+        if kind == "cloudformation.deploy":
+            return cloudformation.deploy(self, step)
         raise Unsupported(self.plan.source, [step])  # refused() lists every kind above
 
     def flag(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
@@ -786,7 +817,13 @@ class _Translator:
             failed = f"{pname} branch {n} failed"
             # The branch's last state ends it; only a failure goes to `failed`.
             sub = self.link(states, end=False, last=None, catch_to=failed)
-            sub[failed] = {"Type": "Pass", "Result": True, "ResultPath": "$.failed", "End": True}
+            if failed in json.dumps(sub):  # a branch that cannot fail has no failed state
+                sub[failed] = {
+                    "Type": "Pass",
+                    "Result": True,
+                    "ResultPath": "$.failed",
+                    "End": True,
+                }
             branches.append({"StartAt": states[0][0], "States": sub})
             # outputs made inside the branch: reached after the Parallel via its result
             for sid in comp:
@@ -864,11 +901,24 @@ class _Translator:
                     )
                 )
                 continue
-            if step.kind not in ("lambda.shift", "flag.set"):  # the translated undos
+            # the translated undos
+            if step.kind not in (
+                "lambda.shift",
+                "flag.set",
+                "alb.shift",
+                "route53.shift",
+                "cloudformation.deploy",
+            ):
                 continue
             undo_name = self.name(step, "undo")
             if step.kind == "flag.set":
                 undos = self.flag_undo(step, undo_name)
+            elif step.kind == "alb.shift":
+                undos = alb.shift_undo(self, step, undo_name)
+            elif step.kind == "route53.shift":
+                undos = route53.shift_undo(self, step, undo_name)
+            elif step.kind == "cloudformation.deploy":
+                undos = cloudformation.deploy_undo(self, step, undo_name)
             else:
                 undos = [(undo_name, self.shift(step, undo=True))]
             groups[self.name(step, "undo?")] = len(undos)
@@ -968,7 +1018,7 @@ class _Translator:
                     {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3}
                 ]
             rb_states[name] = state
-        if any(s.one_way or not s.reversible for s in plan.steps):
+        if self.stops or any(s.one_way or not s.reversible for s in plan.steps):
             for name, state in self.free_lock("RollbackStopped", "RollbackStopped end"):
                 rb_states[name] = state
             rb_states["RollbackStopped end"] = {

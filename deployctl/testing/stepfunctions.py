@@ -83,3 +83,24 @@ def memoized_asl_parser() -> Iterator[None]:
         yield
     finally:
         parser.parse = real
+
+
+# AWS SDK integration service names that are not boto3's (moto 5.2.5 hands the
+# integration's name to boto3.client, which knows ELBv2 only as "elbv2").
+SDK_TO_BOTO = {"elasticloadbalancingv2": "elbv2"}
+
+
+@contextmanager
+def sdk_service_names() -> Iterator[None]:
+    """Within: moto's aws-sdk tasks reach the services whose integration name
+    is not boto3's (``arn:aws:states:::aws-sdk:elasticloadbalancingv2:...``);
+    without it moto fails them with ``Unknown service``."""
+    service = _moto("component.state.exec.state_task.service.state_task_service")
+    names: dict[str, str] = service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
+    added = {k: v for k, v in SDK_TO_BOTO.items() if k not in names}
+    names.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            names.pop(k, None)

@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 from deployctl.testing.aws import REGION
-from deployctl.testing.stepfunctions import memoized_asl_parser
+from deployctl.testing.stepfunctions import memoized_asl_parser, sdk_service_names
 
 
 def _zip() -> bytes:
@@ -37,6 +37,7 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             }
         ),
         memoized_asl_parser(),
+        sdk_service_names(),
     ):
         yield
 

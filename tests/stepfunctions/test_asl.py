@@ -17,6 +17,7 @@ from deployctl.actions.builtin import register_aws
 from deployctl.actions.registry import default_registry
 from deployctl.cli import main
 from deployctl.commands._load import load_plan
+from deployctl.errors import UserError
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import asl, iam
 from deployctl.testing.aws import REGION
@@ -49,7 +50,7 @@ def check_shape(definition: Mapping[str, Any], where: str = "") -> None:
             targets += [c["Next"] for c in state["Choices"]] + [state.get("Default")]
         if kind == "Task":
             assert state["Resource"].startswith("arn:aws:states:::"), name
-        if kind == "Wait":
+        if kind == "Wait" and "SecondsPath" not in state:  # a drain's delay, read at run time
             assert isinstance(state["Seconds"], int) and state["Seconds"] >= 0, name
         if kind == "Parallel":
             for branch in state["Branches"]:
@@ -144,6 +145,9 @@ def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
     if kind in asl.TRANSLATED:
         # each translated kind runs on moto in test_equivalence (flag.set: SSM flags)
         others = {"lambda.invoke", "smoke.lambda", "approval", "flag.set"}
+        others |= {"alb.discover", "alb.shift", "alb.drain"}  # ALB cases
+        others |= {"route53.discover", "route53.shift"}  # Route 53 cases
+        others.add("cloudformation.deploy")
         assert kind in {s.kind for s in base.steps} | others
         return
     odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
@@ -255,13 +259,21 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(
     [*ROOT.glob("plans/*.yaml"), *(p for p in CASES.glob("*/plan.yaml") if "error-" not in str(p))]
 )
-# what must translate today: Lambda deployments and SSM flags
+# what must translate today: Lambda deployments, SSM flags, ALB and Route 53 blue/green
 TRANSLATABLE = {
     "fraud-or-not-flags.yaml",
     *(f"{name}/plan.yaml" for name in ("lambda-all-at-once", "lambda-blue-green",
                                        "lambda-canary", "lambda-linear", "lambda-preset",
-                                       "two-services", "vars-in-metadata", "vars-typed-values")),
+                                       "two-services", "vars-in-metadata", "vars-typed-values",
+                                       "alb-all-at-once", "alb-blue-green", "alb-canary",
+                                       "alb-linear", "route53-all-at-once",
+                                       "route53-blue-green", "route53-canary",
+                                       "route53-linear")),
 }  # fmt: skip
+
+
+# golden cases whose CloudFormation template is not in the case folder (plan only)
+NO_TEMPLATE = {"cloudformation-all-at-once/plan.yaml"}
 
 
 def case_plan(path: Path) -> Plan:
@@ -286,6 +298,11 @@ def test_every_translatable_example_exports_a_valid_machine(path: Path) -> None:
     refused naming its first step that cannot run, with that step's kind."""
     plan = case_plan(path)
     name = f"{path.parent.name}/{path.name}" if path.name == "plan.yaml" else path.name
+    if name in NO_TEMPLATE:
+        # the stack's template goes into the definition: export reads it, as apply would
+        with pytest.raises(UserError, match=r"template .*no such file"):
+            asl.translate(plan)
+        return
     try:
         machine = asl.translate(plan)
     except asl.Unsupported as refused:
@@ -296,3 +313,56 @@ def test_every_translatable_example_exports_a_valid_machine(path: Path) -> None:
     assert name in TRANSLATABLE, f"{name} translates now: add it to TRANSLATABLE"
     check_shape(machine.definition)
     assert machine.transitions()["healthy"] > len(plan.steps)
+
+
+def _tasks(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for state in definition["States"].values():
+        if state["Type"] == "Task":
+            found.append(state)
+        for branch in state.get("Branches", ()):
+            found += _tasks(branch)
+        if "ItemProcessor" in state:
+            found += _tasks(state["ItemProcessor"])
+    return found
+
+
+def _check_shape(shape: Any, value: Any, where: str) -> None:
+    """``value`` (Parameters, ``.$`` keys computed at run time) fits botocore's ``shape``."""
+    if shape.type_name == "structure" and isinstance(value, Mapping):
+        for key, item in value.items():
+            name = key.removesuffix(".$")
+            assert name in shape.members, f"{where}: {name} is not a parameter"
+            if not key.endswith(".$"):
+                _check_shape(shape.members[name], item, f"{where}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for item in value:
+            _check_shape(shape.member, item, f"{where}[]")
+
+
+@pytest.mark.parametrize(
+    "path", [CASES / f"{c}/plan.yaml" for c in ("alb-canary", "route53-canary")]
+    + [ROOT / "tests/stepfunctions/cloudformation.yaml"], ids=lambda p: p.parent.name
+)  # fmt: skip
+def test_every_sdk_task_names_only_request_fields_botocore_knows(path: Path) -> None:
+    """moto runs aws-sdk tasks with botocore's parameter validation off, so a
+    misspelt field would pass there: check each task's Parameters against the
+    service model (ELBv2 by its SDK integration name elasticloadbalancingv2)."""
+    import botocore.session
+
+    from deployctl.testing.stepfunctions import SDK_TO_BOTO
+
+    session = botocore.session.get_session()
+    tasks = _tasks(asl.translate(compiled(path)).definition)
+    services = set()
+    for task in tasks:
+        resource = task["Resource"]
+        if not resource.startswith("arn:aws:states:::aws-sdk:"):
+            continue
+        service, action = resource.removeprefix("arn:aws:states:::aws-sdk:").split(":")
+        action = action.removesuffix(".waitForTaskToken")
+        services.add(service)
+        model = session.get_service_model(SDK_TO_BOTO.get(service, service))
+        operation = model.operation_model(action[0].upper() + action[1:])
+        _check_shape(operation.input_shape, task["Parameters"], resource)
+    assert services & {"elasticloadbalancingv2", "route53", "cloudformation"}

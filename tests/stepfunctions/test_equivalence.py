@@ -29,6 +29,7 @@ from deployctl.stepfunctions import asl
 from deployctl.testing.aws import REGION, aws_backend, put_metrics, queue_lambda_answers
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.stepfunctions import ROLE, until, wait_for_executions
+from deployctl.testing.worlds import alb as alb_world
 
 HERE = Path(__file__).resolve().parent
 CANARY = HERE / "canary.yaml"
@@ -257,3 +258,283 @@ def test_both_engines_end_in_the_same_world(
         assert undos == want_undos
     if any(s.one_way for s in plan.steps):
         assert local_code == 7  # the rollback stopped at the door on both engines
+
+
+# --- traffic on a load balancer: ALB blue/green and canary -------------------------
+
+ALB_BG = HERE / "alb.yaml"
+ALB_CANARY = HERE / "alb-canary.yaml"
+WEB = {"Service": "web"}
+ALB_GATES = {
+    "bake": ("us-east-1/blue-green/bake", "us-east-1/blue-green/switch"),
+    "stage-2": ("us-east-1/canary/stage-2/analysis", "us-east-1/canary/stage-2/shift"),
+}
+
+
+@pytest.fixture
+def lb(sfn_aws: None) -> dict[str, Any]:
+    """The ALB world: a listener forwarding plainly to blue, a healthy target each side."""
+    return alb_world.build(Clients(region=REGION))
+
+
+def alb_plan(path: Path, lb: dict[str, Any]) -> Plan:
+    import argparse
+
+    ns = argparse.Namespace(
+        var=[f"listener={lb['listener']}", f"blue={lb['tgs']['blue']}",
+             f"green={lb['tgs']['green']}"],
+        vars_file=[], region=None, allow_path=[],
+    )  # fmt: skip
+    return load_plan(str(path), ns)
+
+
+def listener_weights(lb: dict[str, Any]) -> dict[str, int]:
+    """colour -> weight, a plain forward counting as 100 (as the local engine reads it)."""
+    elb = lb["client"]
+    action = elb.describe_listeners(ListenerArns=[lb["listener"]])["Listeners"][0][
+        "DefaultActions"
+    ][0]
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+    by_arn = (
+        {g["TargetGroupArn"]: g["Weight"] for g in groups}
+        if groups
+        else {action["TargetGroupArn"]: 100}
+    )
+    return {c: by_arn.get(arn, 0) for c, arn in lb["tgs"].items()}
+
+
+def reset_listener(lb: dict[str, Any]) -> None:
+    lb["client"].modify_listener(
+        ListenerArn=lb["listener"],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": lb["tgs"]["blue"]}],
+    )
+
+
+class BadWebFrom(Reporter):
+    """From when ``trigger`` finishes, the web service's error rate is 20%."""
+
+    def __init__(self, clients: Clients, clock: VirtualClock, trigger: str) -> None:
+        self.clients, self.clock, self.trigger = clients, clock, trigger
+
+    def step_finished(self, step: Step, result: StepResult) -> None:
+        if step.id == self.trigger:
+            times = [self.clock.now() + 60 * i for i in range(-1, 60)]
+            put_metrics(self.clients, "App", WEB, {"ErrorRate": 0.2}, times)
+
+
+def run_local_alb(plan: Plan, tmp_path: Path, fault: str | None) -> int:
+    clients = Clients(region=REGION)
+    clock = VirtualClock()
+    times = [clock.now() + 60 * i for i in range(-2, 120)]
+    put_metrics(clients, "App", WEB, {"ErrorRate": 0.0}, times)
+    reporter = BadWebFrom(clients, clock, ALB_GATES[fault][1]) if fault else None
+    executor = Executor(str(tmp_path / "local"), aws_backend(clients, clock), reporter)
+    try:
+        return executor.apply(plan, Options()).exit_code
+    finally:
+        executor.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "plan_file", "want"),
+    [
+        (None, ALB_BG, {"blue": 0, "green": 100}),
+        ("bake", ALB_BG, {"blue": 100, "green": 0}),
+        ("green-unhealthy", ALB_BG, {"blue": 100, "green": 0}),
+        ("stage-2", ALB_CANARY, {"blue": 100, "green": 0}),
+    ],
+    ids=[
+        "alb-blue-green-healthy",
+        "alb-blue-green-breach-in-bake",
+        "alb-blue-green-refuses-an-unhealthy-green",
+        "alb-canary-breach-stage-2",
+    ],
+)
+def test_alb_ends_in_the_same_listener_weights_on_both_engines(
+    lb: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    plan_file: Path,
+    want: dict[str, int],
+) -> None:
+    """Discover finds blue live; the switch moves to green only once green is
+    healthy; a breach undoes the shifts back to the weights discover read."""
+    plan = alb_plan(plan_file, lb)
+    unhealthy = fault == "green-unhealthy"
+    if unhealthy:
+        # the receiving side has no healthy target: neither engine may move traffic
+        lb["ec2"].stop_instances(InstanceIds=[lb["instances"]["green"]])
+        fault = None
+    GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
+    local_code = run_local_alb(plan, tmp_path, fault)
+    local_world = listener_weights(lb)
+    reset_listener(lb)
+    sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-alb")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], listener_weights(lb))
+    assert {c: w for c, w in local_world.items() if w} == {c: w for c, w in want.items() if w}
+    if fault is None and want["green"] == 100:
+        assert local_code == 0
+        assert "us-east-1/discover blue live" in entered
+    if unhealthy:
+        assert local_code == 3
+        assert "us-east-1/blue-green/switch unhealthy" in entered
+        assert "us-east-1/blue-green/switch" not in entered  # never written
+    if fault:
+        assert local_code == 3
+        undos = [n for n in entered if n.endswith(" undo")]
+        assert undos == sorted(undos, reverse=True)  # newest first
+
+
+# --- traffic in DNS: Route 53 weighted records -------------------------------------
+
+R53_CANARY = HERE / "route53.yaml"
+NAME = "api.example.com."
+
+
+@pytest.fixture
+def zone(sfn_aws: None) -> str:
+    """A hosted zone with the weighted records blue 100 (live) and green 0."""
+    r53 = boto3.client("route53", region_name=REGION)
+    found = r53.create_hosted_zone(Name="example.com", CallerReference="sfn")
+    zone_id = str(found["HostedZone"]["Id"]).rpartition("/")[2]
+    set_weights(zone_id, {"blue": 100, "green": 0})
+    return zone_id
+
+
+def set_weights(zone_id: str, weights: dict[str, int]) -> None:
+    changes = [
+        {"Action": "UPSERT", "ResourceRecordSet": {
+            "Name": NAME, "Type": "CNAME", "SetIdentifier": c, "Weight": w, "TTL": 60,
+            "ResourceRecords": [{"Value": f"{c}.example.com"}]}}
+        for c, w in weights.items()
+    ]  # fmt: skip
+    boto3.client("route53", region_name=REGION).change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": changes}
+    )
+
+
+def record_weights(zone_id: str) -> dict[str, int]:
+    sets = boto3.client("route53", region_name=REGION).list_resource_record_sets(
+        HostedZoneId=zone_id
+    )["ResourceRecordSets"]
+    return {s["SetIdentifier"]: s["Weight"] for s in sets if s["Name"] == NAME}
+
+
+@pytest.mark.parametrize(
+    ("fault", "start", "want"),
+    [
+        (None, {"blue": 100, "green": 0}, {"blue": 0, "green": 100}),
+        # green live at 70: discover finds it, the canary moves blue up; a breach
+        # puts back exactly 70/30, not a clean 100/0
+        ("stage-2", {"blue": 30, "green": 70}, {"blue": 30, "green": 70}),
+    ],
+    ids=["route53-canary-healthy", "route53-breach-restores-the-weights-discover-read"],
+)  # fmt: skip
+def test_route53_ends_in_the_same_record_weights_on_both_engines(
+    zone: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    start: dict[str, int],
+    want: dict[str, int],
+) -> None:
+    import argparse
+
+    ns = argparse.Namespace(var=[f"zone={zone}"], vars_file=[], region=None, allow_path=[])
+    plan = load_plan(str(R53_CANARY), ns)
+    if start["green"] > start["blue"] and fault is None:
+        want = {"blue": 100, "green": 0}
+    set_weights(zone, start)
+    GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
+    local_code = run_local_alb(plan, tmp_path, fault)
+    local_world = record_weights(zone)
+    set_weights(zone, start)
+    sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-r53")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], record_weights(zone))
+    assert local_world == want
+    if fault:
+        assert local_code == 3
+        assert [n for n in entered if n.endswith(" undo")] == [
+            "us-east-1/canary/stage-2/shift undo",
+            "us-east-1/canary/stage-1/shift undo",
+        ]
+    else:
+        assert local_code == 0
+
+
+# --- a CloudFormation stack: change set, execute, undo by re-deploy ----------------
+
+CFN = HERE / "cloudformation.yaml"
+STACK = "media-register-prod-green"
+V1_TEMPLATE = HERE.parents[1] / "plans" / "templates" / "media-register.yaml"
+
+
+def stack_world() -> tuple[str, str, str]:
+    """The stack's status, its version parameter and the SSM value it manages."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    try:
+        found = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    except cfn.exceptions.ClientError:
+        return ("GONE", "", "")
+    if found["StackStatus"] == "DELETE_COMPLETE":
+        return ("GONE", "", "")
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}
+    value = boto3.client("ssm", region_name=REGION).get_parameter(Name=f"/{STACK}/version")
+    return found["StackStatus"].rpartition("_")[2], params["Version"], value["Parameter"]["Value"]
+
+
+def reset_stack(exists: bool = True) -> None:
+    """Version 1.0 of the stack, from the template without the extra resource
+    (or no stack)."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    with contextlib.suppress(cfn.exceptions.ClientError):
+        cfn.delete_stack(StackName=STACK)
+    if not exists:
+        return
+    cfn.create_stack(
+        StackName=STACK,
+        TemplateBody=V1_TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": "Version", "ParameterValue": "1.0"},
+                    {"ParameterKey": "Color", "ParameterValue": "green"}],
+        Capabilities=["CAPABILITY_IAM"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "want"),
+    [
+        (None, ("COMPLETE", "2.0", "2.0")),
+        ("stack-bake", ("COMPLETE", "1.0", "1.0")),
+        ("new-stack-then-stack-bake", ("GONE", "", "")),
+    ],
+    ids=[
+        "cloudformation-healthy",
+        "cloudformation-breach-in-bake-redeploys-the-previous",
+        "cloudformation-breach-deletes-the-stack-the-run-created",
+    ],
+)
+def test_cloudformation_ends_in_the_same_stack_on_both_engines(
+    sfn_aws: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    want: tuple[str, str, str],
+) -> None:
+    plan = compiled(CFN)
+    exists = not (fault or "").startswith("new-stack")
+    fault = fault.removeprefix("new-stack-then-") if fault else None
+    ALB_GATES["stack-bake"] = ("us-east-1/stack/bake", "us-east-1/stack/deploy")
+    GATES.update({f"alb-{k}": v for k, v in ALB_GATES.items()})
+    reset_stack(exists)
+    local_code = run_local_alb(plan, tmp_path, fault)
+    local_world = stack_world()
+    reset_stack(exists)
+    sfn_end, entered = run_sfn(plan, f"alb-{fault}" if fault else None, monkeypatch, "run-cfn")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], stack_world())
+    assert local_world == want
+    assert "us-east-1/stack/deploy deploy execute" in entered  # a change set, executed
+    if fault:
+        assert local_code == 3
+        undo = "undo execute" if exists else "delete"
+        assert f"us-east-1/stack/deploy {undo}" in entered
