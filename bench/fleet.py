@@ -203,13 +203,17 @@ def main() -> None:
         os.environ.setdefault(key, "testing")
     from moto import mock_aws
 
+    from deployctl.testing.moto import thread_safe_moto
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         compiled = plans(args.n, folder)
         with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):  # fmt: skip
             functions(args.n)
             loc = local(compiled, folder / "local")
-        with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}):  # fmt: skip
+        # 200 executions on moto's threads put and read alarms at once: moto's
+        # alarm readers are not safe for that (AWS is), thread_safe_moto fixes it.
+        with mock_aws(config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}), thread_safe_moto():  # fmt: skip
             functions(args.n)
             sfn = stepfunctions(compiled, folder / "sfn")
     print(json.dumps({"services": args.n, "local": loc, "stepfunctions": sfn}, indent=2))

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 import boto3
 from botocore.config import Config
 from moto import backends as moto_backends
+from moto.cloudwatch.models import CloudWatchBackend
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
@@ -31,35 +32,78 @@ T = TypeVar("T")
 # can both pass ``attribute_not_exists`` and both "win" a lock.  These are
 # the backend's writes that evaluate a condition.
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-_DYNAMODB_WRITE_LOCK = threading.RLock()
+# CloudWatch: moto's alarm readers hand back live views of one dict that the
+# response is rendered from later; a PutMetricAlarm on another thread (another
+# Step Functions execution, another request) makes that fail with "dictionary
+# changed size during iteration", which AWS never does.  Readers return a
+# list, made under the same lock the writers take.
+_ALARM_WRITES = ("put_metric_alarm", "delete_alarms", "set_alarm_state")
+_ALARM_READS = (
+    "describe_alarms",
+    "get_alarms_by_action_prefix",
+    "get_alarms_by_alarm_name_prefix",
+    "get_alarms_by_alarm_names",
+    "get_alarms_by_state_value",
+)
+_ONE_AT_A_TIME = threading.RLock()
 
 
-def _one_at_a_time(write: Any) -> Any:
+def _serialized(method: Any, *, listed: bool) -> Any:
     def serialized(*args: Any, **kwargs: Any) -> Any:
-        with _DYNAMODB_WRITE_LOCK:
-            return write(*args, **kwargs)
+        with _ONE_AT_A_TIME:
+            found = method(*args, **kwargs)
+            return list(found) if listed else found
 
-    serialized.__wrapped__ = write  # type: ignore[attr-defined]
     return serialized
+
+
+_USERS: dict[type, int] = {}  # cls -> how many contexts want it patched now
+_REAL: dict[type, dict[str, Any]] = {}
+
+
+@contextmanager
+def _patched(cls: type, writes: tuple[str, ...], reads: tuple[str, ...] = ()) -> Iterator[None]:
+    """Within: those methods of ``cls`` run one at a time (reads return lists).
+    Counted, not nested: a session's moto server and a test's fixture may
+    start and end in any order, and ``cls`` stays patched while either lives."""
+    with _ONE_AT_A_TIME:
+        if not _USERS.get(cls):
+            _REAL[cls] = {name: cls.__dict__[name] for name in (*writes, *reads)}
+            for name, method in _REAL[cls].items():
+                setattr(cls, name, _serialized(method, listed=name in reads))
+        _USERS[cls] = _USERS.get(cls, 0) + 1
+    try:
+        yield
+    finally:
+        with _ONE_AT_A_TIME:
+            _USERS[cls] -= 1
+            if not _USERS[cls]:
+                for name, method in _REAL.pop(cls).items():
+                    setattr(cls, name, method)
 
 
 @contextmanager
 def atomic_dynamodb_writes() -> Iterator[None]:
     """Within: moto's DynamoDB applies each conditional write atomically, as
     DynamoDB does, so a race between lock acquirers tests deployctl's
-    conditions rather than moto's missing lock.  Re-entrant: only the
-    outermost use patches and restores."""
-    real = {name: DynamoDBBackend.__dict__[name] for name in _DYNAMODB_WRITES}
-    if hasattr(real["put_item"], "__wrapped__"):
+    conditions rather than moto's missing lock."""
+    with _patched(DynamoDBBackend, _DYNAMODB_WRITES):
         yield
-        return
-    for name, write in real.items():
-        setattr(DynamoDBBackend, name, _one_at_a_time(write))
-    try:
+
+
+@contextmanager
+def consistent_alarms() -> Iterator[None]:
+    """Within: moto's CloudWatch alarms can be read while other threads put
+    alarms (see ``_ALARM_READS``), as on AWS."""
+    with _patched(CloudWatchBackend, _ALARM_WRITES, _ALARM_READS):
         yield
-    finally:
-        for name, write in real.items():
-            setattr(DynamoDBBackend, name, write)
+
+
+@contextmanager
+def thread_safe_moto() -> Iterator[None]:
+    """Both of the above: where moto's threads race and AWS does not."""
+    with atomic_dynamodb_writes(), consistent_alarms():
+        yield
 
 
 @dataclass
@@ -125,9 +169,10 @@ class MotoServer:
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 (a thread of this process); its URL.  Its
-    DynamoDB writes are atomic (:func:`atomic_dynamodb_writes`): requests
-    are served on threads, and two CLI processes race for one lock."""
-    with atomic_dynamodb_writes(), _listed_once():
+    DynamoDB writes are atomic and its alarms safe to read while others are
+    put (:func:`thread_safe_moto`): requests are served on threads, and two
+    CLI processes race for one lock."""
+    with thread_safe_moto(), _listed_once():
         yield from _moto_server()
 
 

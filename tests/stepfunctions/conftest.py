@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from deployctl.testing.aws import REGION
+from deployctl.testing.moto import thread_safe_moto
 from deployctl.testing.stepfunctions import memoized_asl_parser, sdk_service_names
 
 
@@ -38,6 +39,8 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ),
         memoized_asl_parser(),
         sdk_service_names(),
+        # Executions run on moto's threads and read alarms others put.
+        thread_safe_moto(),
     ):
         yield
 
