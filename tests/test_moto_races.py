@@ -4,25 +4,12 @@ is real and closed, so a test that fails on it fails on deployctl."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Iterator
 
 import boto3
-import pytest
 
 from deployctl.testing.aws import REGION
 from deployctl.testing.moto import consistent_alarms
-
-
-@pytest.fixture
-def busy_switching() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def put_alarm(cloudwatch: object, name: str) -> None:

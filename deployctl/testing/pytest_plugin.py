@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -127,6 +128,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # -- moto ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_switching() -> Iterator[None]:
+    """Threads switch every microsecond: a check-then-write gap shows up in
+    most races instead of one in thousands."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 @pytest.fixture(scope="session")

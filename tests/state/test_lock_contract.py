@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -100,18 +99,6 @@ def test_a_dead_pid_is_taken_over_only_when_it_ran_on_this_machine(store: StateS
     taker = store.lock("b/e", "me@here", 2)
     taker.acquire()
     assert taker.taken_over is not None and taker.taken_over.pid == pid
-
-
-@pytest.fixture
-def busy_switching() -> Iterator[None]:
-    """Threads switch every microsecond: a check-then-write gap shows up in
-    most races instead of one in thousands."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 @pytest.mark.parametrize("race", range(5))
