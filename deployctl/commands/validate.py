@@ -43,17 +43,18 @@ def run(args: argparse.Namespace) -> int:
             if args.format == "text":
                 report(exc.diagnostics, sys.stderr)
             continue
-        files.append(
-            {
-                "file": path,
-                "ok": True,
-                "kind": plan.kind,
-                "steps": len(plan.steps),
-                "digest": plan.digest,
-                "problems": [],
-            }
-        )
-        if args.format == "text" and not quiet:
+        if args.format == "json":  # the digest serializes the whole plan: only when shown
+            files.append(
+                {
+                    "file": path,
+                    "ok": True,
+                    "kind": plan.kind,
+                    "steps": len(plan.steps),
+                    "digest": plan.digest,
+                    "problems": [],
+                }
+            )
+        elif not quiet:
             print(f"{path}: ok ({plan.kind}, {len(plan.steps)} steps)")
     if args.format == "json":
         body = {"format_version": FORMAT_VERSION, "ok": not failed, "files": files}
