@@ -42,7 +42,10 @@ def test_objects_frozen_by_someone_else_stay_frozen() -> None:
         frozen = gc.get_freeze_count()
         with paused_gc():
             _ = [Node() for _ in range(100)]
-        assert gc.get_freeze_count() == frozen
+        # Not unfrozen (that leaves 0), nothing new frozen (the 100 nodes):
+        # the count may only drop a little, when another thread of this
+        # process (a moto server) frees a frozen object meanwhile.
+        assert frozen - 50 <= gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
 
