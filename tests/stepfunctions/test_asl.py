@@ -370,3 +370,26 @@ def test_every_sdk_task_names_only_request_fields_botocore_knows(path: Path) -> 
         operation = model.operation_model(action[0].upper() + action[1:])
         _check_shape(operation.input_shape, task["Parameters"], resource)
     assert services & {"elasticloadbalancingv2", "route53", "cloudformation", "lambda"}
+
+
+def test_update_code_waits_while_in_progress_and_refuses_a_local_zip() -> None:
+    """moto's functions are always ``Successful``: the loop's shape is checked here."""
+    import dataclasses
+
+    plan = compiled(ROOT / "plans/fraud-or-not.yaml")
+    states = asl.translate(plan).definition["States"]
+    step = "us-east-1/deploy/update-code"
+    updated = states[f"{step} updated?"]
+    nexts = {c["And"][1]["StringEquals"]: c["Next"] for c in updated["Choices"]}
+    assert nexts == {"InProgress": f"{step} wait", "Failed": f"{step} failed"}
+    assert updated["Default"] == step  # Successful (or no status): done
+    assert states[f"{step} wait"]["Next"] == f"{step} status"
+    assert states[f"{step} failed"]["Next"] == "Rollback"
+    zipped = [
+        dataclasses.replace(s, params={**s.params, "code": {"zip_file": "build/a.zip"}})
+        if s.id == step
+        else s
+        for s in plan.steps
+    ]
+    with pytest.raises(asl.Unsupported, match=f"step {step} \\(lambda.update_code\\)"):
+        asl.translate(dataclasses.replace(plan, steps=tuple(zipped)))
