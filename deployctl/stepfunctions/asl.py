@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
-from deployctl.stepfunctions import alb, cloudformation, route53
+from deployctl.stepfunctions import alb, cloudformation, lambda_ops, route53
 
 LAMBDA_SDK = "arn:aws:states:::aws-sdk:lambda:"
 CW_SDK = "arn:aws:states:::aws-sdk:cloudwatch:"
@@ -79,6 +79,9 @@ TRANSLATED = (
     "route53.discover",
     "route53.shift",
     "cloudformation.deploy",
+    "cloudwatch.alarms",
+    "lambda.update_code",
+    "lambda.cleanup_versions",
 )
 # the AWS SDK integration's service name -> the IAM action prefix, where they differ
 _IAM_PREFIX = {"elasticloadbalancingv2": "elasticloadbalancing"}
@@ -142,6 +145,8 @@ def _refuse_params(step: Step) -> bool:
         return alb.refuse(step)
     if step.kind.startswith("route53."):
         return route53.refuse(step)
+    if step.kind == "lambda.update_code":
+        return lambda_ops.refuse(step)
     if step.kind == "flag.set":
         return bool(step.params["store"].get("kind") != "ssm")  # AppConfig: not yet
     if step.kind == "smoke.lambda":
@@ -430,6 +435,12 @@ class _Translator:
             return route53.shift(self, step)
         if kind == "cloudformation.deploy":
             return cloudformation.deploy(self, step)
+        if kind == "cloudwatch.alarms":
+            return lambda_ops.alarms(self, step)
+        if kind == "lambda.update_code":
+            return lambda_ops.update_code(self, step)
+        if kind == "lambda.cleanup_versions":
+            return lambda_ops.cleanup_versions(self, step)
         raise Unsupported(self.plan.source, [step])  # refused() lists every kind above
 
     def flag(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
@@ -857,7 +868,7 @@ class _Translator:
         failures (and the Next of a breach or failed check) to ``catch_to``."""
         out: dict[str, dict[str, Any]] = {}
         for n, (name, state) in enumerate(states):
-            if state["Type"] in ("Task", "Parallel") and "Catch" not in state and not end:
+            if state["Type"] in ("Task", "Parallel", "Map") and "Catch" not in state and not end:
                 self.catch(state, catch_to)
             if state.get("Next") == "Rollback":
                 state["Next"] = catch_to

@@ -148,6 +148,8 @@ def test_every_builtin_kind_is_translated_or_refused_by_id(kind: str) -> None:
         others |= {"alb.discover", "alb.shift", "alb.drain"}  # ALB cases
         others |= {"route53.discover", "route53.shift"}  # Route 53 cases
         others.add("cloudformation.deploy")
+        # plans/fraud-or-not.yaml
+        others |= {"cloudwatch.alarms", "lambda.update_code", "lambda.cleanup_versions"}
         assert kind in {s.kind for s in base.steps} | others
         return
     odd = Step(id=f"us-east-1/odd/{kind}", kind=kind, description="x", region=REGION)
@@ -262,11 +264,12 @@ EXAMPLES = sorted(
 # what must translate today: Lambda deployments, SSM flags, ALB and Route 53 blue/green
 TRANSLATABLE = {
     "fraud-or-not-flags.yaml",
+    "fraud-or-not.yaml",
     *(f"{name}/plan.yaml" for name in ("lambda-all-at-once", "lambda-blue-green",
                                        "lambda-canary", "lambda-linear", "lambda-preset",
                                        "two-services", "vars-in-metadata", "vars-typed-values",
                                        "alb-all-at-once", "alb-blue-green", "alb-canary",
-                                       "alb-linear", "route53-all-at-once",
+                                       "alb-linear", "alb-deploy-lambda", "route53-all-at-once",
                                        "route53-blue-green", "route53-canary",
                                        "route53-linear")),
 }  # fmt: skip
@@ -342,7 +345,8 @@ def _check_shape(shape: Any, value: Any, where: str) -> None:
 
 @pytest.mark.parametrize(
     "path", [CASES / f"{c}/plan.yaml" for c in ("alb-canary", "route53-canary")]
-    + [ROOT / "tests/stepfunctions/cloudformation.yaml"], ids=lambda p: p.parent.name
+    + [ROOT / "tests/stepfunctions/cloudformation.yaml", ROOT / "plans/fraud-or-not.yaml"],
+    ids=lambda p: p.parent.name if p.name == "plan.yaml" or p.parent.name != "plans" else p.stem,
 )  # fmt: skip
 def test_every_sdk_task_names_only_request_fields_botocore_knows(path: Path) -> None:
     """moto runs aws-sdk tasks with botocore's parameter validation off, so a
@@ -365,4 +369,27 @@ def test_every_sdk_task_names_only_request_fields_botocore_knows(path: Path) -> 
         model = session.get_service_model(SDK_TO_BOTO.get(service, service))
         operation = model.operation_model(action[0].upper() + action[1:])
         _check_shape(operation.input_shape, task["Parameters"], resource)
-    assert services & {"elasticloadbalancingv2", "route53", "cloudformation"}
+    assert services & {"elasticloadbalancingv2", "route53", "cloudformation", "lambda"}
+
+
+def test_update_code_waits_while_in_progress_and_refuses_a_local_zip() -> None:
+    """moto's functions are always ``Successful``: the loop's shape is checked here."""
+    import dataclasses
+
+    plan = compiled(ROOT / "plans/fraud-or-not.yaml")
+    states = asl.translate(plan).definition["States"]
+    step = "us-east-1/deploy/update-code"
+    updated = states[f"{step} updated?"]
+    nexts = {c["And"][1]["StringEquals"]: c["Next"] for c in updated["Choices"]}
+    assert nexts == {"InProgress": f"{step} wait", "Failed": f"{step} failed"}
+    assert updated["Default"] == step  # Successful (or no status): done
+    assert states[f"{step} wait"]["Next"] == f"{step} status"
+    assert states[f"{step} failed"]["Next"] == "Rollback"
+    zipped = [
+        dataclasses.replace(s, params={**s.params, "code": {"zip_file": "build/a.zip"}})
+        if s.id == step
+        else s
+        for s in plan.steps
+    ]
+    with pytest.raises(asl.Unsupported, match=f"step {step} \\(lambda.update_code\\)"):
+        asl.translate(dataclasses.replace(plan, steps=tuple(zipped)))

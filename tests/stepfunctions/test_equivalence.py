@@ -118,14 +118,16 @@ def reset_world() -> None:
 class BadMetricsFrom(Reporter):
     """From when ``trigger`` finishes, version 2 fails 20% of its invocations."""
 
-    def __init__(self, clients: Clients, clock: VirtualClock, trigger: str) -> None:
-        self.clients, self.clock, self.trigger = clients, clock, trigger
+    def __init__(
+        self, clients: Clients, clock: VirtualClock, trigger: str, dims: dict[str, str] = DIMS
+    ) -> None:
+        self.clients, self.clock, self.trigger, self.dims = clients, clock, trigger, dims
 
     def step_finished(self, step: Step, result: StepResult) -> None:
         if step.id == self.trigger:
             now = self.clock.now()
             times = [now + 60 * i for i in range(-1, 60)]
-            put_metrics(self.clients, "AWS/Lambda", DIMS, {"Errors": 25.0}, times)
+            put_metrics(self.clients, "AWS/Lambda", self.dims, {"Errors": 25.0}, times)
 
 
 def run_local(plan: Plan, tmp_path: Path, fault: str | None, approve: bool = False) -> int:
@@ -160,7 +162,7 @@ def run_sfn(
         def put_then_trip(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> Any:
             alarm = real_put(self, *args, **kwargs)
             alarm_name = kwargs.get("name") or args[0]
-            if alarm_name.startswith(f"deployctl-demo-prod-{gate}-"):
+            if alarm_name.startswith(f"deployctl-{plan.project}-{plan.environment}-{gate}-"):
                 self.set_alarm_state(alarm_name, "test", "{}", "ALARM")
             return alarm
 
@@ -538,3 +540,117 @@ def test_cloudformation_ends_in_the_same_stack_on_both_engines(
         assert local_code == 3
         undo = "undo execute" if exists else "delete"
         assert f"us-east-1/stack/deploy {undo}" in entered
+
+
+# --- the seed's flagship: plans/fraud-or-not.yaml ------------------------------------
+
+FRAUD = HERE.parents[1] / "plans" / "fraud-or-not.yaml"
+# short stages (both engines), and a statistic moto computes (see the plan's vars)
+FRAUD_VARS = ["stage1=1m", "stage2=1m", "stage3=1m", "monitor=1m", "latency_stat=Maximum"]
+FRAUD_DIMS = {"FunctionName": "api-handler", "Resource": "api-handler:live",
+              "ExecutedVersion": "8"}  # fmt: skip
+
+
+def fraud_plan() -> Plan:
+    import argparse
+
+    ns = argparse.Namespace(
+        var=[f"{v}" for v in FRAUD_VARS], vars_file=[], region=None, allow_path=[]
+    )
+    return load_plan(str(FRAUD), ns)
+
+
+def reset_fraud(role: str, code: bytes) -> None:
+    """api-handler from scratch: versions 1-7, alias live on 7, alias old on 1
+    with 10 % on 2 (cleanup must keep both)."""
+    lam = boto3.client("lambda", region_name=REGION)
+    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function(FunctionName="api-handler")
+    lam.create_function(FunctionName="api-handler", Runtime="python3.12", Role=role,
+                        Handler="index.handler", Code={"ZipFile": code})  # fmt: skip
+    for n in range(1, 8):
+        lam.update_function_configuration(FunctionName="api-handler", Description=f"v{n}")
+        lam.publish_version(FunctionName="api-handler")
+    lam.create_alias(FunctionName="api-handler", Name="live", FunctionVersion="7")
+    lam.create_alias(FunctionName="api-handler", Name="old", FunctionVersion="1",
+                     RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}})  # fmt: skip
+    boto3.client("cloudwatch", region_name=REGION).delete_alarms(
+        AlarmNames=[a["AlarmName"] for a in fraud_alarms()]
+    )
+
+
+def fraud_alarms() -> list[dict[str, Any]]:
+    found = boto3.client("cloudwatch", region_name=REGION).describe_alarms(
+        AlarmNamePrefix="Deployctl-"
+    )
+    return list(found["MetricAlarms"])
+
+
+def fraud_world() -> tuple[str, dict[str, float], list[str], list[tuple[str, float, str]]]:
+    """The alias, the versions left and the deployment alarms."""
+    lam = boto3.client("lambda", region_name=REGION)
+    alias = lam.get_alias(FunctionName="api-handler", Name="live")
+    versions = lam.list_versions_by_function(FunctionName="api-handler")["Versions"]
+    return (
+        alias["FunctionVersion"],
+        (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}),
+        sorted(v["Version"] for v in versions),
+        sorted((a["AlarmName"], a["Threshold"], a["ComparisonOperator"]) for a in fraud_alarms()),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "live", "versions"),
+    [
+        # 8 goes live; cleanup keeps the newest 5 (4-8), 1 and 2 (alias old serves
+        # them, 2 by its weights): it deletes 3
+        (None, "8", ["$LATEST", "1", "2", "4", "5", "6", "7", "8"]),
+        # A breach (rollback to 7, nothing cleaned up) passes too:
+        #   ("stage-2", "7", ["$LATEST", "1", "2", "3", "4", "5", "6", "7", "8"])
+        # left out to keep the suite fast (~9 s); the canary cases above cover the
+        # rollback path, which these kinds do not change (no undo, no one-way door).
+    ],
+    ids=["healthy"],
+)
+def test_fraud_or_not_ends_in_the_same_world_on_both_engines(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str | None,
+    live: str,
+    versions: list[str],
+) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return {'statusCode': 200}\n")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="fraud-or-not-artifacts")
+    s3.put_object(Bucket="fraud-or-not-artifacts", Key="api-handler/2024.01.20.zip",
+                  Body=buf.getvalue())  # fmt: skip
+    role = boto3.client("lambda", region_name=REGION).get_function(FunctionName="api")
+    plan = fraud_plan()
+    answer = '{"statusCode": 200}'  # the smoke test of version 8, on each engine
+    queue_lambda_answers(answer, answer)
+
+    reset_fraud(role["Configuration"]["Role"], b"old")
+    clients = Clients(region=REGION)
+    clock = VirtualClock()
+    times = [clock.now() + 60 * i for i in range(-2, 120)]
+    put_metrics(clients, "AWS/Lambda", FRAUD_DIMS,
+                {"Invocations": 100.0, "Errors": 0.0, "Duration": 50.0}, times)  # fmt: skip
+    reporter = BadMetricsFrom(clients, clock, GATES[fault][1], FRAUD_DIMS) if fault else None
+    executor = Executor(str(tmp_path / "local"), aws_backend(clients, clock), reporter)
+    try:
+        local_code = executor.apply(plan, Options()).exit_code
+    finally:
+        executor.close()
+    local_world = fraud_world()
+
+    reset_fraud(role["Configuration"]["Role"], b"old")
+    sfn_end, _entered = run_sfn(plan, fault, monkeypatch, "run-fraud")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], fraud_world())
+    assert local_world[:3] == (live, {}, versions)
+    assert len(local_world[3]) == 3  # the plan's three deployment alarms
