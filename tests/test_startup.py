@@ -6,30 +6,15 @@ it or reads a test switch."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from deployctl.testing.cli import imported_modules
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "deployctl"
 FRAUD = "plans/fraud-or-not.yaml"
-
-
-def imported(*argv: str) -> set[str]:
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "deployctl", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
-    assert lines, done.stderr
-    return {line.rsplit("|", 1)[-1].strip() for line in lines}
 
 
 @pytest.mark.parametrize(
@@ -38,7 +23,7 @@ def imported(*argv: str) -> set[str]:
     ids=["version", "validate", "graph", "schema"],
 )
 def test_commands_that_never_reach_aws_never_import_boto3(argv: tuple[str, ...]) -> None:
-    modules = imported(*argv)
+    modules = imported_modules(*argv)
     heavy = sorted(m for m in modules if m.split(".")[0] in ("boto3", "botocore", "moto"))
     assert heavy == []
     assert not any(m.startswith(("deployctl.testing", "deployctl.actions")) for m in modules)
@@ -46,12 +31,12 @@ def test_commands_that_never_reach_aws_never_import_boto3(argv: tuple[str, ...])
 
 def test_only_version_looks_up_the_installed_version() -> None:
     """importlib.metadata costs ~80 ms to import: validate never needs it."""
-    assert "importlib.metadata" not in imported("validate", FRAUD)
-    assert "importlib.metadata" in imported("--version")
+    assert "importlib.metadata" not in imported_modules("validate", FRAUD)
+    assert "importlib.metadata" in imported_modules("--version")
 
 
 def test_version_imports_no_command_at_all() -> None:
-    modules = imported("--version")
+    modules = imported_modules("--version")
     assert "deployctl.cli" in modules
     assert not any(m.startswith("deployctl.commands.") for m in modules), sorted(modules)
     assert "networkx" not in modules and "jsonschema" not in modules

@@ -275,3 +275,21 @@ class Running:
     @property
     def output(self) -> str:
         return "".join(self.lines)
+
+
+def imported_modules(*argv: str) -> set[str]:
+    """The modules a cold ``python -m deployctl ARGV`` imports (read from
+    ``-X importtime``; a real interpreter, not the fork server, whose
+    children inherit everything it preloaded).  The run must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "deployctl", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, done.stderr
+    return {line.rsplit("|", 1)[-1].strip() for line in lines}
