@@ -64,29 +64,27 @@ def refuse(step: Step) -> bool:
 
 
 def _read(t: _Translator, step: Step) -> dict[str, Any]:
+    """The forward action of the step's rule, or else of its listener."""
     p = step.params
     if p.get("rule_arn"):
-        return t.task(
-            step,
-            "",
-            f"{ELB}:describeRules",
+        api, request, actions = (
+            "describeRules",
             {"RuleArns": [p["rule_arn"]]},
-            ResultSelector={
-                "n.$": "States.ArrayLength($.Rules[*].Actions[*])",
-                "fw.$": "States.ArrayGetItem($.Rules[*].Actions[*], 0)",
-            },
-            ResultPath=f"$.x.{t.key(step)}",
+            "$.Rules[*].Actions[*]",
         )
+    else:
+        api, request = "describeListeners", {"ListenerArns": [p["listener_arn"]]}
+        actions = "$.Listeners[*].DefaultActions[*]"
     # A [*] path to objects is a list on AWS and on moto alike ([0] is a one-element
     # list on moto, and a [*] path ending in one string is that string there).
     return t.task(
         step,
         "",
-        f"{ELB}:describeListeners",
-        {"ListenerArns": [p["listener_arn"]]},
+        f"{ELB}:{api}",
+        request,
         ResultSelector={
-            "n.$": "States.ArrayLength($.Listeners[*].DefaultActions[*])",
-            "fw.$": "States.ArrayGetItem($.Listeners[*].DefaultActions[*], 0)",
+            "n.$": f"States.ArrayLength({actions})",
+            "fw.$": f"States.ArrayGetItem({actions}, 0)",
         },
         ResultPath=f"$.x.{t.key(step)}",
     )

@@ -52,6 +52,21 @@ def _body(t: _Translator, step: Step) -> str:
     return body
 
 
+def _describe(t: _Translator, step: Step, stack: Any, path: str, **state: Any) -> dict[str, Any]:
+    """describeStacks of ``stack``; the stack (or its error) at ``path``."""
+    name_key, name_value = t.value(step, "StackName", stack)
+    return t.task(
+        step,
+        "",
+        f"{CFN}:describeStacks",
+        {name_key: name_value},
+        # ArrayGetItem, not [0]: [0] is a one-element list on moto 5.2.5
+        ResultSelector={"stack.$": "States.ArrayGetItem($.Stacks, 0)"},
+        ResultPath=path,
+        **state,
+    )
+
+
 def _stack_status(
     t: _Translator, step: Step, label: str, stack: Any, then: str, fail: str, *, gone: str = ""
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -61,17 +76,7 @@ def _stack_status(
     n = t.name
     k = t.key(step)
     s = f"$.x.{k}{label.replace(' ', '')}"
-    name_key, name_value = t.value(step, "StackName", stack)
-    read = t.task(
-        step,
-        "",
-        f"{CFN}:describeStacks",
-        {name_key: name_value},
-        # ArrayGetItem, not [0]: [0] is a one-element list on moto 5.2.5
-        ResultSelector={"stack.$": "States.ArrayGetItem($.Stacks, 0)"},
-        ResultPath=s,
-        Next=n(step, f"{label} done?"),
-    )
+    read = _describe(t, step, stack, s, Next=n(step, f"{label} done?"))
     if gone:
         read["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": gone}]
     ok = ["CREATE_COMPLETE", "UPDATE_COMPLETE"] + (["DELETE_COMPLETE"] if gone else [])
@@ -229,13 +234,11 @@ def deploy(t: _Translator, step: Step) -> list[tuple[str, dict[str, Any]]]:
     chain: list[tuple[str, dict[str, Any]]] = [
         (
             n(step, "read"),
-            t.task(
+            _describe(
+                t,
                 step,
-                "",
-                f"{CFN}:describeStacks",
-                {name_key: name_value},
-                ResultSelector={"stack.$": "States.ArrayGetItem($.Stacks, 0)"},
-                ResultPath=x,
+                p["stack"],
+                x,
                 Next=n(step, "exists?"),
                 # "does not exist" (or any error a retry did not clear): a new stack;
                 # if it does exist after all, CREATE fails and nothing was changed
