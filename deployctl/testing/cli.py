@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,6 +83,9 @@ class Child:
         self.pid = pid
         self.returncode: int | None = None
         self.cpu: float | None = None  # its user + system CPU seconds, once ended
+        # Called when the server says the child stopped at a pause point;
+        # the child goes on if it returns True.
+        self.on_stop: Callable[[], bool] | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -101,11 +104,18 @@ class Child:
         return self.returncode
 
     def _read(self) -> None:
-        data = self.sock.recv(4096)
+        while True:
+            data = self.sock.recv(4096)
+            ended = json.loads(data) if data else {}
+            if "stopped" not in ended:
+                break
+            if self.on_stop is None:
+                raise RuntimeError(f"child {self.pid} stopped, and nobody waits for its stops")
+            if self.on_stop():
+                self.sock.send(b"c")
         self.sock.close()
         if not data:
             raise RuntimeError(f"the fork server lost child {self.pid}")
-        ended = json.loads(data)
         self.returncode = int(ended["returncode"])
         self.cpu = float(ended["cpu"])
 
@@ -153,6 +163,8 @@ class CliProcess:
         fake_world: Path | str | None = None,
         trace: Path | str | None = None,
         stream: bool = False,
+        pause: Collection[str] = (),
+        pause_log: Path | str | None = None,
     ) -> None:
         self.args = ["deployctl", *argv]
         job = Job(
@@ -162,6 +174,8 @@ class CliProcess:
             crash=None if crash is None else str(crash),
             fake_world=None if fake_world is None else str(fake_world),
             trace=None if trace is None else str(trace),
+            pause=sorted(pause),
+            pause_log=None if pause_log is None else str(pause_log),
         )
         self.stdout: IO[str] | None = None
         self._files: list[IO[bytes]] = []
@@ -236,6 +250,61 @@ def run_cli(
     """``deployctl ARGV`` to the end, with this process's environment plus ``env``."""
     proc = CliProcess(argv, cwd=cwd, env=env, crash=crash, fake_world=fake_world, trace=trace)
     out, err = proc.communicate(timeout)
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class _Stops:
+    """What to do when the fork server says the child stopped: make sure it
+    is a new stop, at the next point the child logged, and that the child is
+    really halted; then ``on_pause(point)``.  True: continue the child."""
+
+    def __init__(self, pid: int, log: Path, on_pause: Callable[[str], None]) -> None:
+        self.pid = pid
+        self.log = log
+        self.on_pause = on_pause
+        self.handled = 0
+
+    def __call__(self) -> bool:
+        points = self.log.read_text(encoding="utf-8").split() if self.log.exists() else []
+        if len(points) == self.handled or not _halted(self.pid):
+            return False  # told twice of one stop: the next report is the real one
+        if len(points) != self.handled + 1:
+            raise RuntimeError(f"child {self.pid} went past a pause: {points[self.handled :]}")
+        self.handled += 1
+        self.on_pause(points[-1])
+        return True
+
+
+def _halted(pid: int) -> bool:
+    """Is ``pid`` stopped (``T`` in /proc/PID/stat)?"""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+def run_paused(
+    *argv: str,
+    points: Collection[str],
+    on_pause: Callable[[str], None],
+    cwd: Path | str = ROOT,
+    env: Mapping[str, str] | None = None,
+    fake_world: Path | str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``deployctl ARGV`` to the end, stopped at each of ``points``
+    (:class:`~deployctl.testing.crash.Pauser`): ``on_pause(point)`` runs
+    while every thread of the process is halted, so what it reads of the
+    world and the state is what a SIGKILL there would have left."""
+    with tempfile.TemporaryDirectory(prefix="deployctl-pauses-") as folder:
+        log = Path(folder, "points")
+        proc = CliProcess(
+            argv, cwd=cwd, env=env, fake_world=fake_world, pause=points, pause_log=log
+        )
+        proc.child.on_stop = _Stops(proc.pid, log, on_pause)
+        out, err = proc.communicate(timeout)
+        if log.exists():
+            err += "\n[paused at] " + " ".join(log.read_text(encoding="utf-8").split())
+
     assert proc.returncode is not None
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 

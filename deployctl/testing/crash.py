@@ -13,7 +13,10 @@ and check that the run ends as if nothing had happened.  The points:
 Production code never reads these: the test harness installs them in the
 process it runs the CLI in (:mod:`deployctl.testing.forkserver`), where it
 assembles the backend.  A :class:`Trace` writes the same points to a file
-instead, so a test can count them in an uninterrupted run.
+instead, so a test can count them in an uninterrupted run, and a
+:class:`Pauser` stops the process (SIGSTOP) at chosen points instead of
+killing it, so one run yields the world as a kill at each point would leave
+it (:mod:`deployctl.testing.cuts`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections import Counter as Tally
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -107,6 +112,48 @@ class Trace(Reporter):
 
     def after_call(self, model: Any, **_: Any) -> None:
         self._line(f"call {model.name}")
+
+
+class Pauser(Reporter):
+    """Stops this process right after each chosen event, as a kill there
+    would, but for a while: it appends the point (``record:3``) to ``log``
+    and sends itself SIGSTOP, which halts every thread at once.  Whoever the
+    stop is reported to (the fork server tells its client) copies the world
+    and the state as they are, then sends SIGCONT and the run goes on.
+
+    ``points`` are :class:`CrashPoint` texts; ``KIND:*`` stops at every
+    event of that kind."""
+
+    def __init__(self, points: Iterable[str], log: str) -> None:
+        self.points = frozenset(points)
+        for point in self.points:
+            if not point.endswith(":*"):
+                CrashPoint.parse(point)  # a typo fails here, not as a stop never made
+        self.log = log
+        self.seen: Tally[str] = Tally()
+        self._lock = threading.Lock()
+
+    def tick(self, kind: Kind) -> None:
+        # Held while stopped: no other thread counts an event in between.
+        with self._lock:
+            self.seen[kind] += 1
+            point = f"{kind}:{self.seen[kind]}"
+            if point in self.points or f"{kind}:*" in self.points:
+                with open(self.log, "a", encoding="utf-8") as fh:
+                    fh.write(point + "\n")
+                # To this thread: it stops on leaving the call, the others
+                # right after.  (Sent to the process, the stop is taken by the
+                # main thread while this one runs on, past the point.)
+                signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+
+    def record(self, record: Record) -> None:
+        self.tick("record")
+
+    def after_call(self, **_: Any) -> None:
+        self.tick("call")
+
+    def after_apply(self) -> None:
+        self.tick("apply")
 
 
 def read_trace(path: str) -> list[str]:

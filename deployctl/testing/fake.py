@@ -30,7 +30,7 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,10 @@ class FakeWorld:
         data: Mapping[str, Any] | None = None,
         *,
         crash_after_apply: int | None = None,
+        after_apply: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
+        self.after_apply = after_apply
         self._lock = threading.Lock()
         if data is None and path and os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
@@ -193,6 +195,8 @@ class FakeWorld:
             self.applies += 1
             if self.crash_at is not None and self.applies >= self.crash_at:
                 kill_self()
+            if self.after_apply is not None:
+                self.after_apply()
         return outputs
 
     def undo(self, request: Request, outputs: Mapping[str, Any]) -> None:
@@ -313,9 +317,15 @@ def fake_registry(world: FakeWorld) -> Registry:
     return registry
 
 
-def fake_backend(path: str, *, crash_after_apply: int | None = None) -> Backend:
-    """The fake world in ``path`` with a virtual clock."""
-    world = FakeWorld(path, crash_after_apply=crash_after_apply)
+def fake_backend(
+    path: str,
+    *,
+    crash_after_apply: int | None = None,
+    after_apply: Callable[[], None] | None = None,
+) -> Backend:
+    """The fake world in ``path`` with a virtual clock; ``after_apply`` is
+    called right after each change it makes (a :class:`~deployctl.testing.crash.Pauser`)."""
+    world = FakeWorld(path, crash_after_apply=crash_after_apply, after_apply=after_apply)
     return Backend(fake_registry(world), VirtualClock(), FakeMetrics(world))
 
 

@@ -15,7 +15,10 @@ the client sends the :class:`Job` as JSON with its three file descriptors
 attached (stdin, stdout, stderr); the server answers ``{"pid": N}`` when the
 child is forked, then ``{"returncode": R, "cpu": SECONDS}`` when it has
 ended (its user + system CPU time, for measuring what a run costs).  A client
-that hangs up first (a timeout) gets its child SIGKILLed.  The server exits
+that hangs up first (a timeout) gets its child SIGKILLed.  A job with
+``pause`` points stops itself there (:class:`~deployctl.testing.crash.Pauser`):
+the server answers ``{"stopped": true}`` for each stop and sends the child
+SIGCONT when the client writes ``c``.  The server exits
 when its stdin closes, killing any child still running.
 
 Run as ``python -P -m deployctl.testing.forkserver SOCKET``; the client side
@@ -77,7 +80,8 @@ class Job:
     """One CLI run.  ``crash`` is a :class:`~deployctl.testing.crash.CrashPoint`
     as text (``record:3``, ``call:7``, ``apply:2``); ``fake_world`` runs the
     execution commands against that fake world file instead of AWS; ``trace``
-    is a file to append every journal record and AWS call to."""
+    is a file to append every journal record and AWS call to; ``pause``
+    points stop the child there, each appended to ``pause_log`` first."""
 
     argv: list[str]
     cwd: str
@@ -85,6 +89,8 @@ class Job:
     crash: str | None = None
     fake_world: str | None = None
     trace: str | None = None
+    pause: list[str] = field(default_factory=list)
+    pause_log: str | None = None
 
     def encode(self) -> bytes:
         return json.dumps(dataclasses.asdict(self)).encode()
@@ -151,21 +157,26 @@ def install_hooks(job: Job, loader: Any = None) -> None:
         CrashPoint,
         KillAfterCalls,
         KillAfterRecords,
+        Pauser,
         Trace,
     )
     from deployctl.testing.fake import fake_backend  # noqa: PLC0415
 
     crash = CrashPoint.parse(job.crash) if job.crash else None
     trace = Trace(job.trace) if job.trace else None
+    pauser = Pauser(job.pause, job.pause_log or os.devnull) if job.pause else None
     real_backend = registry.load_backend
 
     def load_backend(**kwargs: Any) -> registry.Backend:
         if job.fake_world:
             apply_at = crash.at if crash and crash.kind == "apply" else None
-            backend = fake_backend(job.fake_world, crash_after_apply=apply_at)
+            after = pauser.after_apply if pauser else None
+            backend = fake_backend(job.fake_world, crash_after_apply=apply_at, after_apply=after)
         else:
             backend = real_backend(**kwargs)
         hooks: list[Any] = [trace] if trace else []
+        if pauser:
+            hooks.append(pauser)
         if crash and crash.kind == "record":
             hooks.append(KillAfterRecords(crash.at))
         return dataclasses.replace(backend, reporters=(*backend.reporters, *hooks))
@@ -184,6 +195,8 @@ def install_hooks(job: Job, loader: Any = None) -> None:
             session.register("after-call.*.*", trace.after_call)
         if kill_after_call:
             session.register("after-call.*.*", kill_after_call)
+        if pauser:
+            session.register("after-call.*.*", pauser.after_call)
         return session
 
     botocore.session.get_session = get_session
@@ -192,6 +205,7 @@ def install_hooks(job: Job, loader: Any = None) -> None:
 def _child(job: Job, fds: list[int], loader: Any) -> NoReturn:
     code = 70
     try:
+        signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -243,6 +257,15 @@ class Server:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, ("accept", None))
         self.selector.register(sys.stdin, selectors.EVENT_READ, ("stop", None))
+        # A child that stops itself (a pause point) is told by SIGCHLD: its
+        # handler only wakes the loop, which asks each child (waitid).
+        self.wakeup, wakeup = socket.socketpair()
+        self.wakeup.setblocking(False)
+        wakeup.setblocking(False)
+        self._wakeup_writer = wakeup
+        signal.set_wakeup_fd(wakeup.fileno())
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector.register(self.wakeup, selectors.EVENT_READ, ("sigchld", None))
         self.running: dict[int, tuple[socket.socket, int]] = {}  # pid -> (conn, pidfd)
 
     def serve(self) -> None:
@@ -256,6 +279,8 @@ class Server:
                     self._reap(pid)
                 elif what == "hangup":
                     self._hangup(pid)
+                elif what == "sigchld":
+                    self._stopped()
                 else:
                     self._stop()
                     return
@@ -275,6 +300,8 @@ class Server:
         if pid == 0:
             self.selector.close()
             self.listener.close()
+            self.wakeup.close()
+            self._wakeup_writer.close()
             conn.close()
             for other, pidfd in self.running.values():
                 if other.fileno() >= 0:
@@ -305,13 +332,28 @@ class Server:
             self._send(conn, {"returncode": code, "cpu": usage.ru_utime + usage.ru_stime})
             conn.close()
 
+    def _stopped(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self.wakeup.recv(512):
+                pass
+        for pid, (conn, _) in list(self.running.items()):
+            try:
+                stop = os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if stop is not None and conn.fileno() >= 0:
+                self._send(conn, {"stopped": True})
+
     def _hangup(self, pid: int) -> None:
         conn, _ = self.running[pid]
         try:
-            if conn.recv(16):
-                return  # clients send nothing after the job; ignore stray bytes
+            data = conn.recv(16)
         except OSError:
-            pass
+            data = b""
+        if data:
+            if b"c" in data:  # a stopped child's client is done with the stop
+                os.kill(pid, signal.SIGCONT)
+            return
         # The client gave up (a timeout, or it died): so does its child.
         self.selector.unregister(conn)
         conn.close()

@@ -48,6 +48,47 @@ _ALARM_READS = (
 _ONE_AT_A_TIME = threading.RLock()
 
 
+class _Doorway:
+    """The server's WSGI app, wrapped: counts the requests being served, and
+    can hold new ones at the door until none is (:meth:`MotoServer.quiet`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._changed = threading.Condition()
+        self._serving = 0
+        self._closed = False
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._closed)
+            self._serving += 1
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self._changed:
+                self._serving -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def closed(self, timeout: float = 30.0) -> Iterator[None]:
+        with self._changed:
+            self._closed = True
+            if not self._changed.wait_for(lambda: self._serving == 0, timeout):
+                self._closed = False
+                self._changed.notify_all()
+                raise RuntimeError(f"the moto server was still serving after {timeout} s")
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._closed = False
+                self._changed.notify_all()
+
+
+# url -> the door of the moto server there (one per test process).
+_DOORS: dict[str, _Doorway] = {}
+
+
 def _serialized(method: Any, *, listed: bool) -> Any:
     def serialized(*args: Any, **kwargs: Any) -> Any:
         with _ONE_AT_A_TIME:
@@ -160,6 +201,14 @@ class MotoServer:
         restore(backends)
         return cast(T, made)
 
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """While inside, no request is being served and new ones wait: moto's
+        state holds still (to :func:`~deployctl.testing.motostate.snapshot`
+        it while a paused CLI run's last request may still be in flight)."""
+        with _DOORS[self.url].closed():
+            yield
+
     def lambda_answers(self, *results: Any, region: str = REGION) -> None:
         """Queue what the next invokes of the docker-less Lambda return, one each."""
         answers = [json.dumps(r) for r in results]
@@ -206,6 +255,11 @@ def _moto_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # werkzeug's server calls its ``app`` for each request: put the door there.
+    wsgi = server._server
+    assert wsgi is not None
+    _DOORS[url] = door = _Doorway(wsgi.app)
+    wsgi.app = door
     handle = MotoServer(url, boto3.Session(region_name=REGION))
     # Lambda invokes without Docker: a moto *server* takes its configuration
     # through /moto-api/config (there is no environment variable for it), and
@@ -219,6 +273,7 @@ def _moto_server() -> Iterator[str]:
     finally:
         handle.moto_api("config", {"lambda": before})
         server.stop()
+        del _DOORS[url]
         werkzeug.setLevel(level)
         if amis is None:
             os.environ.pop(AMIS_SETTING, None)

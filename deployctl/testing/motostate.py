@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import pickle
 from typing import Any, cast
 
 from moto.core.base_backend import BackendDict, backend_lock
 from moto.core.model_instances import reset_model_data
 from moto.ssm.models import ParameterDict
 
-# Every moto service's state, as (its BackendDict, a copy of its accounts).
-Backends = list[tuple[BackendDict[Any], dict[str, Any]]]
+# Every moto service's state, as (its BackendDict, a copy of its accounts):
+# pickled where the service's objects allow it (a pickle round trip costs a
+# fifth of a deep copy: CloudWatch's datapoints of a crash-matrix world are
+# 8 ms against 40), else a deep copy.
+Backends = list[tuple[BackendDict[Any], bytes | dict[str, Any]]]
+# Services whose state cannot be pickled (Lambda holds a WeakValueDictionary).
+_UNPICKLABLE: set[str] = set()
 
 
 def _parameters(account_id: str, region_name: str) -> ParameterDict:
@@ -37,10 +43,26 @@ def _in_use() -> list[BackendDict[Any]]:
     return cast(list[BackendDict[Any]], vars(BackendDict)["_instances"])
 
 
+def _kept(made: BackendDict[Any]) -> bytes | dict[str, Any]:
+    accounts = dict(made)
+    if made.service_name not in _UNPICKLABLE:
+        try:
+            return pickle.dumps(accounts, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            _UNPICKLABLE.add(made.service_name)
+    return copy.deepcopy(accounts)
+
+
+def _fresh(kept: bytes | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(kept, bytes):
+        return cast(dict[str, Any], pickle.loads(kept))  # noqa: S301 - our own bytes
+    return copy.deepcopy(kept)
+
+
 def snapshot() -> Backends:
     """A copy of every moto service's state (call while no request is in flight)."""
     with backend_lock:
-        return [(made, copy.deepcopy(dict(made))) for made in _in_use()]
+        return [(made, _kept(made)) for made in _in_use()]
 
 
 def restore(backends: Backends) -> None:
@@ -51,7 +73,7 @@ def restore(backends: Backends) -> None:
         BackendDict.reset()
         in_use = _in_use()
         for made, accounts in backends:
-            for account, regions in copy.deepcopy(accounts).items():
+            for account, regions in _fresh(accounts).items():
                 dict.__setitem__(made, account, regions)
             in_use.append(made)
         reset_model_data()

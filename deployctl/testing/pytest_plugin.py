@@ -6,6 +6,7 @@
 - ``aws``, ``clients``, ``calls``: in-process moto (``mock_aws``), the
   actions' clients on one boto3 session, and a count of their API calls;
   ``fraud_lambda``: plans/fraud-or-not.yaml's world there;
+- ``cut_runs``: the crash matrices' paused runs (:mod:`deployctl.testing.cuts`);
 - ``clock``: a :class:`~deployctl.testing.clock.VirtualClock`;
 - ``world``, ``make_executor``: a fake world and executors on it.
 
@@ -33,6 +34,7 @@ from deployctl.execute.runner import Executor
 from deployctl.testing.aws import REGION, Calls
 from deployctl.testing.cli import stop_fork_server
 from deployctl.testing.clock import VirtualClock
+from deployctl.testing.cuts import CutRuns
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.moto import moto_server as start_moto_server
@@ -163,6 +165,12 @@ def moto_server(_moto_handle: MotoServer) -> MotoServer:
     """The session's moto server, emptied for this test."""
     _moto_handle.reset()
     return _moto_handle
+
+
+@pytest.fixture(scope="session")
+def cut_runs(tmp_path_factory: pytest.TempPathFactory) -> CutRuns:
+    """The crash matrices' paused runs in this process (:mod:`deployctl.testing.cuts`)."""
+    return CutRuns(tmp_path_factory.mktemp)
 
 
 @pytest.fixture

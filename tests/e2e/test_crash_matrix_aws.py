@@ -6,7 +6,9 @@ alias live serves version 2 alone, and exactly one version was published.
 The points: right after each journal record is durable, and right after
 each AWS call returned (before the executor could journal what it did).
 One test per point, so a failure names it; the counts are committed and
-checked against an uninterrupted run.  The last call (the deployment
+checked against an uninterrupted run.  The world a kill at each point leaves
+comes from one run paused there (:mod:`deployctl.testing.cuts`); each test
+puts it back and applies again.  The last call (the deployment
 metrics) comes after the run's last record: a kill there leaves a run that
 is over, and the next apply would be a new deployment.
 """
@@ -23,6 +25,7 @@ from deployctl.state.dynamotable import create_table
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
 from deployctl.testing.crash import read_trace
+from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import fraud
 
@@ -70,43 +73,58 @@ def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path)
     assert counts(lines) == expected, "\n".join(lines)
 
 
-@pytest.mark.parametrize("crash", CUTS)
+@pytest.mark.parametrize("crash", grouped("fraud-or-not", CUTS))
 def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
-    crash: str, moto_server: MotoServer, tmp_path: Path
+    crash: str, moto_server: MotoServer, cut_runs: CutRuns
 ) -> None:
-    fresh(moto_server)
-    state = tmp_path / "state"
-    argv = fraud.apply_argv(moto_server, state)
-    killed = run_cli(*argv, crash=crash)
-    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    def paused(folder: Path) -> tuple[Cuts, tuple[str, ...]]:
+        fresh(moto_server)
+        argv = fraud.apply_argv(moto_server, folder / "state")
+        cuts = Cuts(folder / "state", folder / "kept", moto_server)
+        done = cuts.run(*argv, points=group_of(CUTS, crash))
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        return cuts, argv
+
+    cuts, argv = cut_runs.get(("fraud-or-not", group_of(CUTS, crash)[0]), paused)
+    cuts.restore(crash)
     if crash.startswith("record:"):
-        # (a parallel step may have journaled one more before the kill landed)
-        assert len(journal(state)) >= int(crash.split(":")[1])
+        # (a parallel step may have journaled one more before the stop landed)
+        assert len(journal(cuts.folder)) >= int(crash.split(":")[1])
     resumed = run_cli(*argv)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
     assert fraud.published(moto_server) == ["1", "2"]
 
 
-@pytest.mark.parametrize("k", range(1, RECORDS + 1))
+SHARED = [f"record:{k}" for k in range(1, RECORDS + 1)]
+
+
+@pytest.mark.parametrize("crash", grouped("fraud-or-not-shared", SHARED))
 def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_once_and_promotes(
-    k: int, moto_server: MotoServer, tmp_path: Path
+    crash: str, moto_server: MotoServer, cut_runs: CutRuns
 ) -> None:
     """The record cuts again with the journal and lock in a DynamoDB table.
     (The call cuts are not repeated: there the journal's own DynamoDB calls
     would be counted among the AWS calls, and the record cuts already fall
     right after each of them.)"""
-    fresh(moto_server)
-    create_table(moto_server.client("dynamodb"), "deployctl-state")
-    argv = list(fraud.apply_argv(moto_server, tmp_path / "state"))
-    argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
-    killed = run_cli(*argv, crash=f"record:{k}")
-    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+
+    def paused(folder: Path) -> tuple[Cuts, list[str]]:
+        fresh(moto_server)
+        create_table(moto_server.client("dynamodb"), "deployctl-state")
+        argv = list(fraud.apply_argv(moto_server, folder / "state"))
+        argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
+        cuts = Cuts(folder / "state", folder / "kept", moto_server)
+        done = cuts.run(*argv, points=group_of(SHARED, crash))
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        return cuts, argv
+
+    cuts, argv = cut_runs.get(("fraud-or-not-shared", group_of(SHARED, crash)[0]), paused)
+    cuts.restore(crash)
     resumed = run_cli(*argv)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
     assert fraud.published(moto_server) == ["1", "2"]
-    assert not (tmp_path / "state").exists()  # it all lives in the table
+    assert not cuts.folder.exists()  # it all lives in the table
 
 
 @pytest.mark.parametrize("k", range(CALLS - CALLS_AFTER_THE_RUN + 1, CALLS + 1))

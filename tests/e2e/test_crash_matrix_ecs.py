@@ -23,7 +23,9 @@ with no tasks), the one revision it registered kept.
 One test per point, so a failure names it; the counts are committed and
 checked against an uninterrupted run (after a change to the plans, the
 executor or the actions, set them to what test_the_matrix_cuts_where_it_says
-finds).
+finds).  The world a kill at each point leaves comes from one run paused
+there (:mod:`deployctl.testing.cuts`); each test puts it back and applies
+again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from deployctl.actions.aws import mutating
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
 from deployctl.testing.crash import read_trace
+from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import ecs, media
 
@@ -85,13 +88,19 @@ COUNTS: dict[tuple[str, str], dict[str, Any]] = {
         ],
     },
 }
-CUTS = [
-    (shape, outcome, cut)
-    for (shape, outcome), counts in COUNTS.items()
-    for cut in [
+# Each (shape, outcome)'s cuts, and all of them as test params (grouped by
+# shape and outcome: a group's tests share one paused run).
+POINTS = {
+    run: [
         *(f"record:{k}" for k in range(1, counts["RECORDS"] + 1)),
         *(f"call:{k}" for k, _ in counts["WRITES"]),
     ]
+    for run, counts in COUNTS.items()
+}
+CUTS = [
+    param
+    for (shape, outcome), points in POINTS.items()
+    for param in grouped(f"ecs-{shape}-{outcome}", [(shape, outcome, point) for point in points])
 ]
 EXIT = {"promoted": 0, "rolled-back": 3}
 
@@ -158,14 +167,22 @@ def test_the_matrix_cuts_where_it_says(
 
 @pytest.mark.parametrize(("shape", "outcome", "crash"), CUTS)
 def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
-    shape: str, outcome: str, crash: str, moto_server: MotoServer, tmp_path: Path
+    shape: str, outcome: str, crash: str, moto_server: MotoServer, cut_runs: CutRuns
 ) -> None:
-    arns = fresh(moto_server, shape, outcome)
-    argv = argv_of(moto_server, tmp_path, arns, shape)
-    killed = run_cli(*argv, crash=crash)
-    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    points = group_of(POINTS[(shape, outcome)], crash)
+
+    def paused(folder: Path) -> tuple[Cuts, list[str], dict[str, str]]:
+        arns = fresh(moto_server, shape, outcome)
+        argv = argv_of(moto_server, folder, arns, shape)
+        cuts = Cuts(folder / "state", folder / "kept", moto_server)
+        done = cuts.run(*argv, points=points)
+        assert done.returncode == EXIT[outcome], (done.stdout, done.stderr)
+        return cuts, argv, arns
+
+    cuts, argv, arns = cut_runs.get(("ecs", shape, outcome, points[0]), paused)
+    cuts.restore(crash)
     if crash.startswith("record:"):
-        assert journaled(tmp_path / "state") >= int(crash.split(":")[1])
+        assert journaled(cuts.folder) >= int(crash.split(":")[1])
     again = run_cli(*argv)
     assert again.returncode == EXIT[outcome], (again.stdout, again.stderr)
     ends(moto_server, arns, shape, outcome)

@@ -6,7 +6,9 @@ a publish, a snapshot or a flag write wherever the cut falls.
 
 The points: right after each journal record is durable and right after
 each AWS call returned, one test each; the counts are committed and checked
-against an uninterrupted run, as is the end state.
+against an uninterrupted run, as is the end state.  The world a kill at each
+point leaves comes from one run paused there (:mod:`deployctl.testing.cuts`);
+each test puts it back and applies again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from deployctl.testing.cli import run_cli
 from deployctl.testing.crash import read_trace
+from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import people
 
@@ -78,14 +81,20 @@ def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path)
     assert counts(lines) == expected, "\n".join(lines)
 
 
-@pytest.mark.parametrize("crash", CUTS)
+@pytest.mark.parametrize("crash", grouped("people-cards", CUTS))
 def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
-    crash: str, moto_server: MotoServer, tmp_path: Path
+    crash: str, moto_server: MotoServer, cut_runs: CutRuns
 ) -> None:
-    zone = fresh(moto_server)
-    argv = people.apply_argv(moto_server, tmp_path / "state", zone, "--auto-approve")
-    killed = run_cli(*argv, env=people.ENV, crash=crash)
-    assert killed.returncode == -9, (killed.stdout, killed.stderr)
+    def paused(folder: Path) -> tuple[Cuts, tuple[str, ...], str]:
+        zone = fresh(moto_server)
+        argv = people.apply_argv(moto_server, folder / "state", zone, "--auto-approve")
+        cuts = Cuts(folder / "state", folder / "kept", moto_server)
+        done = cuts.run(*argv, env=people.ENV, points=group_of(CUTS, crash))
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        return cuts, argv, zone
+
+    cuts, argv, zone = cut_runs.get(("people-cards", group_of(CUTS, crash)[0]), paused)
+    cuts.restore(crash)
     resumed = run_cli(*argv, env=people.ENV)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert people.world_state(moto_server, zone) == EXPECTED

@@ -4,8 +4,9 @@ matrix, lock contention, and the commands people type.
 The crash matrix cuts ``apply plans/fraud-or-not.yaml`` right after each
 journal record and right after each change the fake world makes (before its
 done record), one test per cut, then applies again: the end state must be
-the uninterrupted run's, with every change made exactly once.  It runs on
-both state stores: the local SQLite journal, and a DynamoDB table (on the
+the uninterrupted run's, with every change made exactly once.  The world
+and journal a kill at each cut leaves come from one run paused there
+(:mod:`deployctl.testing.cuts`).  It runs on both state stores: the local SQLite journal, and a DynamoDB table (on the
 moto server) holding the journal and the lock.
 """
 
@@ -23,6 +24,7 @@ import pytest
 
 from deployctl.state.dynamotable import create_table
 from deployctl.testing.cli import run_fake, start_cli
+from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.fake import HEALTHY, applies, new_world, read_world
 from deployctl.testing.worlds.fraud import PLAN
 
@@ -105,28 +107,70 @@ CUTS = [f"record:{k}" for k in range(1, RECORDS + 1)]
 CUTS += [f"apply:{k}" for k in range(1, MUTATIONS + 1)]
 
 
-@pytest.mark.parametrize("crash", CUTS)
+def cut(
+    matrix: str,
+    points: list[str],
+    crash: str,
+    world: dict[str, Any],
+    request: pytest.FixtureRequest,
+    state: list[str],
+) -> tuple[Cuts, list[str]]:
+    """The world folder put back as a kill at ``crash`` left it; the apply argv."""
+    store = "dynamodb" if state else "sqlite"
+    group = group_of(points, crash)
+    runs: CutRuns = request.getfixturevalue("cut_runs")
+    server = request.getfixturevalue("moto_server") if state else None
+
+    def paused(folder: Path) -> Cuts:
+        workdir = new_world(folder / "world", world)
+        cuts = Cuts(workdir, folder / "kept", server)
+        cuts.run(
+            "apply",
+            PLAN,
+            *FAST,
+            *state,
+            points=group,
+            cwd=workdir,
+            fake_world=workdir / "world.json",
+        )
+        return cuts
+
+    cuts: Cuts = runs.get((matrix, store, group[0]), paused)
+    cuts.restore(crash)
+    return cuts, ["apply", PLAN, *FAST, *state]
+
+
+@pytest.mark.parametrize("crash", grouped("fake-world", CUTS))
 def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_run(
-    crash: str, baseline: tuple[dict[str, Any], int, int], tmp_path: Path, state: list[str]
+    crash: str,
+    baseline: tuple[dict[str, Any], int, int],
+    request: pytest.FixtureRequest,
+    state: list[str],
 ) -> None:
-    workdir = new_world(tmp_path)
-    killed = run_fake(workdir, "apply", PLAN, *FAST, *state, crash=crash)
-    assert killed.returncode == -9, (killed.stdout, killed.stderr)
-    resumed = run_fake(workdir, "apply", PLAN, *FAST, *state)
+    cuts, argv = cut("fake-world", CUTS, crash, HEALTHY, request, state)
+    assert cuts.done is not None and cuts.done.returncode == 0, cuts.done
+    workdir = cuts.folder
+    resumed = run_fake(workdir, *argv)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert final(workdir) == baseline[0]
     # observe always found the earlier attempt when it had taken effect.
     assert set(applies(workdir).values()) == {1}, applies(workdir)
 
 
-@pytest.mark.parametrize("k", range(1, FAILING_RECORDS + 1))
+FAILING_CUTS = [f"record:{k}" for k in range(1, FAILING_RECORDS + 1)]
+
+
+@pytest.mark.parametrize("crash", grouped("fake-world-failing", FAILING_CUTS))
 def test_a_failing_run_killed_after_any_record_then_applied_again_rolls_back_the_same(
-    k: int, failing_baseline: tuple[dict[str, Any], int], tmp_path: Path, state: list[str]
+    crash: str,
+    failing_baseline: tuple[dict[str, Any], int],
+    request: pytest.FixtureRequest,
+    state: list[str],
 ) -> None:
-    workdir = new_world(tmp_path, FAILING)
-    killed = run_fake(workdir, "apply", PLAN, *FAST, *state, crash=f"record:{k}")
-    assert killed.returncode == -9, (killed.stdout, killed.stderr)
-    resumed = run_fake(workdir, "apply", PLAN, *FAST, *state)
+    cuts, argv = cut("fake-world-failing", FAILING_CUTS, crash, FAILING, request, state)
+    assert cuts.done is not None and cuts.done.returncode == 3, cuts.done
+    workdir = cuts.folder
+    resumed = run_fake(workdir, *argv)
     assert resumed.returncode == 3, (resumed.stdout, resumed.stderr)
     assert final(workdir) == failing_baseline[0]
     assert set(applies(workdir).values()) == {1}, applies(workdir)

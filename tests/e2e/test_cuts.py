@@ -1,0 +1,101 @@
+"""The crash matrices' paused runs (deployctl/testing/cuts.py) give each
+point its own world: the matrices would pass without testing anything if
+every cut put back the end of the run, so these check that a cut holds what
+a kill there leaves and nothing after it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from deployctl.testing.aws import around_now
+from deployctl.testing.cli import run_cli, run_fake
+from deployctl.testing.crash import read_trace
+from deployctl.testing.cuts import Cuts, group_of, grouped
+from deployctl.testing.fake import HEALTHY, applies, new_world
+from deployctl.testing.moto import MotoServer
+from deployctl.testing.worlds import fraud
+from deployctl.testing.worlds.fraud import PLAN
+
+FAST = ["--var", "stage1=1m", "--var", "stage2=1m", "--var", "stage3=1m"]
+
+
+def fresh(server: MotoServer) -> None:
+    server.world("fraud-or-not", fraud.build)
+    server.lambda_answers({"statusCode": 200})
+    fraud.metrics(server, around_now(), errors=0.0, duration=120.0)
+
+
+def records(workdir: Path) -> int:
+    status = run_fake(workdir, "status", "--format", "json")
+    assert status.returncode == 0, status.stderr
+    return int(json.loads(status.stdout)["records"])
+
+
+def test_each_cut_of_a_fake_world_run_holds_the_journal_and_world_of_its_point(
+    tmp_path: Path,
+) -> None:
+    workdir = new_world(tmp_path / "world", HEALTHY)
+    cuts = Cuts(workdir, tmp_path / "kept")
+    done = cuts.run(
+        "apply",
+        PLAN,
+        *FAST,
+        points=["record:*", "apply:*"],
+        cwd=workdir,
+        fake_world=workdir / "world.json",
+    )
+    assert done.returncode == 0, done.stderr
+    total = records(workdir)
+    changes = sum(applies(workdir).values())
+    assert set(cuts.cuts) == {f"record:{k}" for k in range(1, total + 1)} | {
+        f"apply:{k}" for k in range(1, changes + 1)
+    }
+    for k in (1, total // 2, total):
+        cuts.restore(f"record:{k}")
+        # A parallel step may journal one more before the stop lands.
+        assert k <= records(workdir) <= k + 1
+    for k in (1, changes):
+        cuts.restore(f"apply:{k}")
+        assert k <= sum(applies(workdir).values()) <= k + 1
+    # The first cut is before anything was journaled beyond it.
+    cuts.restore("record:1")
+    assert records(workdir) < total
+
+
+def test_a_cut_puts_back_moto_as_it_was_at_that_call(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    fresh(moto_server)
+    trace = tmp_path / "trace"
+    done = run_cli(*fraud.apply_argv(moto_server, tmp_path / "traced"), trace=trace)
+    assert done.returncode == 0, done.stderr
+    calls = [line.split()[1] for line in read_trace(str(trace)) if line.startswith("call ")]
+    publish = calls.index("PublishVersion") + 1  # 1-based, as the points count
+
+    fresh(moto_server)
+    state = tmp_path / "state"
+    cuts = Cuts(state, tmp_path / "kept", moto_server)
+    points = [f"call:{publish - 1}", f"call:{publish}"]
+    done = cuts.run(*fraud.apply_argv(moto_server, state), points=points)
+    assert done.returncode == 0, done.stderr
+    assert fraud.published(moto_server) == ["1", "2"]  # the run went on to the end
+
+    cuts.restore(f"call:{publish - 1}")
+    assert fraud.published(moto_server) == ["1"]
+    cuts.restore(f"call:{publish}")
+    assert fraud.published(moto_server) == ["1", "2"]
+    assert fraud.alias(moto_server) == ("1", {})  # not yet moved
+    # AWS published; the journal holds the intent and not yet the done record.
+    with sqlite3.connect(state / "journal.sqlite") as db:
+        rows = db.execute("SELECT type, step_id FROM records WHERE step_id LIKE '%publish'")
+        assert [kind for kind, _ in rows] == ["intent"]
+
+
+def test_grouped_points_share_a_group_round_robin() -> None:
+    points = [f"record:{k}" for k in range(1, 8)]
+    assert group_of(points, "record:4") == ["record:1", "record:4", "record:7"]
+    params = grouped("m", points)
+    names = [mark.kwargs.get("name") or mark.args[0] for p in params for mark in p.marks]
+    assert names == ["m-0", "m-1", "m-2", "m-0", "m-1", "m-2", "m-0"]
