@@ -222,8 +222,10 @@ class CliProcess:
             return rest, ""
         try:
             self.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # a timeout, or a pause handler that failed
             self.kill()
+            for f in self._files:
+                f.close()
             raise
         texts = []
         for f in self._files:

@@ -3,6 +3,7 @@ handle on it (clients, moto's control API)."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -50,7 +51,13 @@ _ONE_AT_A_TIME = threading.RLock()
 
 class _Doorway:
     """The server's WSGI app, wrapped: counts the requests being served, and
-    can hold new ones at the door until none is (:meth:`MotoServer.quiet`)."""
+    can hold new ones at the door until none is (:meth:`MotoServer.quiet`).
+
+    A request counts once its whole body has arrived.  botocore (urllib3)
+    sends the headers and the body in two writes, so a client stopped between
+    them leaves a request that would wait for its body forever; uncounted, it
+    is one that has not arrived yet, as it never does if the client is killed.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -59,6 +66,9 @@ class _Doorway:
         self._closed = False
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length:
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
         with self._changed:
             self._changed.wait_for(lambda: not self._closed)
             self._serving += 1
