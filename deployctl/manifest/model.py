@@ -18,11 +18,12 @@ from deployctl.core.plan import Notify as Notify  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import Pairs as Pairs  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import Webhook as Webhook  # noqa: PLC0414 - re-exported
 from deployctl.diagnostics import Diagnostic, Marks, Path
+from deployctl.manifest.frozen import Frozen
 from deployctl.manifest.triggers import Trigger
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass(frozen=True, eq=False, repr=False)
+class Source(Frozen):
     file: str
     document: int
     marks: Marks = field(compare=False, repr=False)
@@ -31,8 +32,8 @@ class Source:
         return self.marks.diag(path, message)
 
 
-@dataclass(frozen=True)
-class Header:
+@dataclass(frozen=True, eq=False, repr=False)
+class Header(Frozen):
     api_version: str
     kind: str
     project: str
@@ -56,8 +57,8 @@ class Header:
 # --- targets -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LambdaCode:
+@dataclass(frozen=True, eq=False, repr=False)
+class LambdaCode(Frozen):
     s3_bucket: str | None = None
     s3_key: str | None = None
     s3_object_version: str | None = None
@@ -65,16 +66,16 @@ class LambdaCode:
     image_uri: str | None = None
 
 
-@dataclass(frozen=True)
-class LambdaTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class LambdaTarget(Frozen):
     function: str
     alias: str
     code: LambdaCode | None = None
     keep_versions: int | None = None  # post-deploy clean-up of old versions
 
 
-@dataclass(frozen=True)
-class AlbTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class AlbTarget(Frozen):
     listener_arn: str
     blue_target_group: str
     green_target_group: str
@@ -84,15 +85,15 @@ class AlbTarget:
     drain: float | None = None  # seconds; None: the target group's deregistration delay
 
 
-@dataclass(frozen=True)
-class Route53Side:
+@dataclass(frozen=True, eq=False, repr=False)
+class Route53Side(Frozen):
     set_identifier: str
     value: str
     health_check_id: str | None = None  # must pass before traffic moves onto this side
 
 
-@dataclass(frozen=True)
-class Route53Target:
+@dataclass(frozen=True, eq=False, repr=False)
+class Route53Target(Frozen):
     hosted_zone_id: str
     record_name: str
     record_type: str
@@ -102,23 +103,23 @@ class Route53Target:
     health_timeout: float = 300.0
 
 
-@dataclass(frozen=True)
-class CloudFrontTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class CloudFrontTarget(Frozen):
     distribution_id: str
     blue_origin: str
     green_origin: str
 
 
-@dataclass(frozen=True)
-class CloudFormationTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class CloudFormationTarget(Frozen):
     stack: str
     template: str
     parameters: Pairs = ()
     capabilities: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class EcsTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class EcsTarget(Frozen):
     """ECS services behind an ALB listener's two target groups.
 
     Two shapes: ``service`` names one service with the EXTERNAL deployment
@@ -154,8 +155,8 @@ TARGET_NAMES: dict[type, str] = {
 }
 
 
-@dataclass(frozen=True)
-class EcsDeploy:
+@dataclass(frozen=True, eq=False, repr=False)
+class EcsDeploy(Frozen):
     """The task definition an ECS target deploys: a file (RegisterTaskDefinition
     input, relative to the plan), the live one, or either with ``image`` on
     ``container``."""
@@ -165,8 +166,8 @@ class EcsDeploy:
     container: str | None = None
 
 
-@dataclass(frozen=True)
-class Deploy:
+@dataclass(frozen=True, eq=False, repr=False)
+class Deploy(Frozen):
     """How the new version reaches the idle side before traffic moves."""
 
     cloudformation: CloudFormationTarget | None = None
@@ -179,31 +180,31 @@ class Deploy:
 # --- strategy, metrics, rollback ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stage:
+@dataclass(frozen=True, eq=False, repr=False)
+class Stage(Frozen):
     traffic: int
     duration: float | None  # seconds; None = stable (stay, no further wait)
     metric_threshold: float | None = None
     alarms: tuple[str, ...] = ()  # existing CloudWatch alarms this stage's gate watches
 
 
-@dataclass(frozen=True)
-class Strategy:
+@dataclass(frozen=True, eq=False, repr=False)
+class Strategy(Frozen):
     type: str  # canary | linear | blue-green | all-at-once
     stages: tuple[Stage, ...]
     interval: float
     preset: str | None = None
 
 
-@dataclass(frozen=True)
-class Analysis:
+@dataclass(frozen=True, eq=False, repr=False)
+class Analysis(Frozen):
     metric: str = "ErrorRate"
     failure_limit: int = 0
     missing_data: str = "inconclusive"  # fail | inconclusive | ignore
 
 
-@dataclass(frozen=True)
-class Rollback:
+@dataclass(frozen=True, eq=False, repr=False)
+class Rollback(Frozen):
     triggers: tuple[Trigger, ...] = ()
     automatic: bool = True
     monitoring_time: float | None = None
@@ -214,8 +215,8 @@ class Rollback:
 # --- tests, approvals ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HttpCheck:
+@dataclass(frozen=True, eq=False, repr=False)
+class HttpCheck(Frozen):
     url: str
     expect_status: int = 200
     body_contains: str | None = None
@@ -225,23 +226,23 @@ class HttpCheck:
     headers: Pairs = ()  # name -> value, in file order
 
 
-@dataclass(frozen=True)
-class LambdaInvoke:
+@dataclass(frozen=True, eq=False, repr=False)
+class LambdaInvoke(Frozen):
     function: str
     qualifier: str | None = None
     payload: Any = None
     expect: Any = None
 
 
-@dataclass(frozen=True)
-class SmokeTest:
+@dataclass(frozen=True, eq=False, repr=False)
+class SmokeTest(Frozen):
     name: str
     http: HttpCheck | None = None
     invoke: LambdaInvoke | None = None
 
 
-@dataclass(frozen=True)
-class Approval:
+@dataclass(frozen=True, eq=False, repr=False)
+class Approval(Frozen):
     before: str
     index: int  # position in the manifest, for diagnostics
 
@@ -249,16 +250,16 @@ class Approval:
 # --- regions ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Replica:
+@dataclass(frozen=True, eq=False, repr=False)
+class Replica(Frozen):
     region: str
     replication_type: str  # active-active | active-passive
     latency_threshold: float | None = None  # milliseconds
     failover_priority: int | None = None
 
 
-@dataclass(frozen=True)
-class HealthCheckSpec:
+@dataclass(frozen=True, eq=False, repr=False)
+class HealthCheckSpec(Frozen):
     """Route 53 health checks of the routing records: named, or created."""
 
     ids: Pairs = ()  # region -> existing health check id
@@ -268,8 +269,8 @@ class HealthCheckSpec:
     timeout: float = 300.0  # seconds a check may take to pass
 
 
-@dataclass(frozen=True)
-class Routing:
+@dataclass(frozen=True, eq=False, repr=False)
+class Routing(Frozen):
     hosted_zone_id: str
     record_name: str
     policy: str  # geolocation | latency | failover
@@ -280,8 +281,8 @@ class Routing:
     health_check: HealthCheckSpec | None = None
 
 
-@dataclass(frozen=True)
-class Regions:
+@dataclass(frozen=True, eq=False, repr=False)
+class Regions(Frozen):
     primary: str
     replicas: tuple[Replica, ...] = ()
     routing: Routing | None = None
@@ -290,15 +291,15 @@ class Regions:
 # --- flags ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FlagStage:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlagStage(Frozen):
     percentage: int
     duration: float | None
     metric_threshold: float | None = None
 
 
-@dataclass(frozen=True)
-class Flag:
+@dataclass(frozen=True, eq=False, repr=False)
+class Flag(Frozen):
     name: str
     enabled: bool = True
     percentage: int = 100
@@ -306,8 +307,8 @@ class Flag:
     rollout: tuple[FlagStage, ...] = ()
 
 
-@dataclass(frozen=True)
-class FlagStore:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlagStore(Frozen):
     kind: str  # ssm | appconfig
     path: str | None = None
     application: str | None = None
@@ -319,8 +320,8 @@ class FlagStore:
 # --- monitoring -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Alarm:
+@dataclass(frozen=True, eq=False, repr=False)
+class Alarm(Frozen):
     name: str
     metric: str
     threshold: float
@@ -328,8 +329,8 @@ class Alarm:
     period: float = 300.0
 
 
-@dataclass(frozen=True)
-class Monitoring:
+@dataclass(frozen=True, eq=False, repr=False)
+class Monitoring(Frozen):
     namespace: str = "Deployctl"
     publish: tuple[str, ...] = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
     alarms: tuple[Alarm, ...] = ()
@@ -339,8 +340,8 @@ class Monitoring:
 # --- documents ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Deployment:
+@dataclass(frozen=True, eq=False, repr=False)
+class Deployment(Frozen):
     header: Header
     target: Target
     strategy: Strategy
@@ -356,8 +357,8 @@ class Deployment:
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True)
-class FeatureFlags:
+@dataclass(frozen=True, eq=False, repr=False)
+class FeatureFlags(Frozen):
     header: Header
     store: FlagStore
     flags: tuple[Flag, ...]
@@ -369,8 +370,8 @@ class FeatureFlags:
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True)
-class Runner:
+@dataclass(frozen=True, eq=False, repr=False)
+class Runner(Frozen):
     """A migration phase's work: a Lambda invoke or a local argv (never a shell string)."""
 
     function: str | None = None
@@ -380,8 +381,8 @@ class Runner:
     env: Pairs = ()  # extra environment for ``command``
 
 
-@dataclass(frozen=True)
-class Phase:
+@dataclass(frozen=True, eq=False, repr=False)
+class Phase(Frozen):
     name: str  # dual_write | backfill | validate | switch_read | cleanup
     index: int
     flag: str | None = None
@@ -389,8 +390,8 @@ class Phase:
     approval: bool = False
 
 
-@dataclass(frozen=True)
-class Migration:
+@dataclass(frozen=True, eq=False, repr=False)
+class Migration(Frozen):
     header: Header
     rds_instance: str | None
     rds_cluster: str | None
@@ -401,16 +402,16 @@ class Migration:
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True)
-class PipelineEnv:
+@dataclass(frozen=True, eq=False, repr=False)
+class PipelineEnv(Frozen):
     name: str
     tests: str | None = None  # "smoke": re-run the plan's smoke tests after the deploy
     approval: bool = False
     vars: tuple[tuple[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
-class Pipeline:
+@dataclass(frozen=True, eq=False, repr=False)
+class Pipeline(Frozen):
     header: Header
     plan: str  # path, relative to the pipeline file
     environments: tuple[PipelineEnv, ...]
