@@ -24,6 +24,8 @@ from deployctl.manifest.triggers import Trigger
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Source(Frozen):
+    """Where a document was written: its file, its index in the file, its marks."""
+
     file: str
     document: int
     marks: Marks = field(compare=False, repr=False)
@@ -34,6 +36,8 @@ class Source(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Header(Frozen):
+    """What every document has: kind, project, environment, region, vars, notify."""
+
     api_version: str
     kind: str
     project: str
@@ -59,6 +63,8 @@ class Header(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LambdaCode(Frozen):
+    """Where a Lambda function's new code is: S3, a zip file or an image."""
+
     s3_bucket: str | None = None
     s3_key: str | None = None
     s3_object_version: str | None = None
@@ -68,6 +74,8 @@ class LambdaCode(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LambdaTarget(Frozen):
+    """A Lambda alias whose weights move to the new version."""
+
     function: str
     alias: str
     code: LambdaCode | None = None
@@ -76,6 +84,8 @@ class LambdaTarget(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class AlbTarget(Frozen):
+    """An ALB listener (or rule) whose weights move between two target groups."""
+
     listener_arn: str
     blue_target_group: str
     green_target_group: str
@@ -87,6 +97,8 @@ class AlbTarget(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Route53Side(Frozen):
+    """One side of a Route 53 weighted pair: its set identifier and value."""
+
     set_identifier: str
     value: str
     health_check_id: str | None = None  # must pass before traffic moves onto this side
@@ -94,6 +106,8 @@ class Route53Side(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Route53Target(Frozen):
+    """A Route 53 record whose weights move from one side to the other."""
+
     hosted_zone_id: str
     record_name: str
     record_type: str
@@ -105,6 +119,8 @@ class Route53Target(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CloudFrontTarget(Frozen):
+    """A CloudFront distribution whose traffic moves between two origins."""
+
     distribution_id: str
     blue_origin: str
     green_origin: str
@@ -112,6 +128,8 @@ class CloudFrontTarget(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CloudFormationTarget(Frozen):
+    """A CloudFormation stack updated with a template and its parameters."""
+
     stack: str
     template: str
     parameters: Pairs = ()
@@ -182,6 +200,8 @@ class Deploy(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Stage(Frozen):
+    """One step of a strategy: how much traffic, for how long, against what threshold."""
+
     traffic: int
     duration: float | None  # seconds; None = stable (stay, no further wait)
     metric_threshold: float | None = None
@@ -190,6 +210,8 @@ class Stage(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Strategy(Frozen):
+    """How traffic moves: the type, its stages and how often gates are checked."""
+
     type: str  # canary | linear | blue-green | all-at-once
     stages: tuple[Stage, ...]
     interval: float
@@ -198,6 +220,8 @@ class Strategy(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Analysis(Frozen):
+    """How a gate judges a stage from its metric."""
+
     metric: str = "ErrorRate"
     failure_limit: int = 0
     missing_data: str = "inconclusive"  # fail | inconclusive | ignore
@@ -205,6 +229,8 @@ class Analysis(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Rollback(Frozen):
+    """When to roll back (triggers, alarms) and how far."""
+
     triggers: tuple[Trigger, ...] = ()
     automatic: bool = True
     monitoring_time: float | None = None
@@ -217,6 +243,8 @@ class Rollback(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class HttpCheck(Frozen):
+    """A smoke test's HTTP request and what its answer must be."""
+
     url: str
     expect_status: int = 200
     body_contains: str | None = None
@@ -228,6 +256,8 @@ class HttpCheck(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LambdaInvoke(Frozen):
+    """A smoke test's Lambda invocation and what it must return."""
+
     function: str
     qualifier: str | None = None
     payload: Any = None
@@ -236,6 +266,8 @@ class LambdaInvoke(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SmokeTest(Frozen):
+    """A named smoke test: an HTTP check or a Lambda invocation."""
+
     name: str
     http: HttpCheck | None = None
     invoke: LambdaInvoke | None = None
@@ -243,6 +275,8 @@ class SmokeTest(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Approval(Frozen):
+    """A manual approval, before the named stage."""
+
     before: str
     index: int  # position in the manifest, for diagnostics
 
@@ -252,6 +286,8 @@ class Approval(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Replica(Frozen):
+    """A region that runs a copy, and how it takes traffic."""
+
     region: str
     replication_type: str  # active-active | active-passive
     latency_threshold: float | None = None  # milliseconds
@@ -271,6 +307,8 @@ class HealthCheckSpec(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Routing(Frozen):
+    """The Route 53 records that send users to the regions."""
+
     hosted_zone_id: str
     record_name: str
     policy: str  # geolocation | latency | failover
@@ -283,6 +321,8 @@ class Routing(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Regions(Frozen):
+    """The primary region, its replicas and the routing between them."""
+
     primary: str
     replicas: tuple[Replica, ...] = ()
     routing: Routing | None = None
@@ -293,6 +333,8 @@ class Regions(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FlagStage(Frozen):
+    """One step of a flag's rollout."""
+
     percentage: int
     duration: float | None
     metric_threshold: float | None = None
@@ -300,6 +342,8 @@ class FlagStage(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Flag(Frozen):
+    """A feature flag: its state, percentage, allowlist and rollout."""
+
     name: str
     enabled: bool = True
     percentage: int = 100
@@ -309,6 +353,8 @@ class Flag(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FlagStore(Frozen):
+    """Where flags live: SSM parameters or AppConfig."""
+
     kind: str  # ssm | appconfig
     path: str | None = None
     application: str | None = None
@@ -322,6 +368,8 @@ class FlagStore(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Alarm(Frozen):
+    """A CloudWatch alarm on one of the published deployment metrics."""
+
     name: str
     metric: str
     threshold: float
@@ -331,6 +379,8 @@ class Alarm(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Monitoring(Frozen):
+    """The metrics a run publishes, their alarms and the alarms' actions."""
+
     namespace: str = "Deployctl"
     publish: tuple[str, ...] = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
     alarms: tuple[Alarm, ...] = ()
@@ -342,6 +392,8 @@ class Monitoring(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Deployment(Frozen):
+    """A ``kind: Deployment`` document."""
+
     header: Header
     target: Target
     strategy: Strategy
@@ -359,6 +411,8 @@ class Deployment(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FeatureFlags(Frozen):
+    """A ``kind: FeatureFlags`` document."""
+
     header: Header
     store: FlagStore
     flags: tuple[Flag, ...]
@@ -383,6 +437,8 @@ class Runner(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Phase(Frozen):
+    """One phase of a migration, with its flag, runner and approval."""
+
     name: str  # dual_write | backfill | validate | switch_read | cleanup
     index: int
     flag: str | None = None
@@ -392,6 +448,8 @@ class Phase(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Migration(Frozen):
+    """A ``kind: Migration`` document."""
+
     header: Header
     rds_instance: str | None
     rds_cluster: str | None
@@ -404,6 +462,8 @@ class Migration(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class PipelineEnv(Frozen):
+    """One environment of a pipeline, with its vars, tests and approval."""
+
     name: str
     tests: str | None = None  # "smoke": re-run the plan's smoke tests after the deploy
     approval: bool = False
@@ -412,6 +472,8 @@ class PipelineEnv(Frozen):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Pipeline(Frozen):
+    """A ``kind: Pipeline`` document: one plan run through its environments."""
+
     header: Header
     plan: str  # path, relative to the pipeline file
     environments: tuple[PipelineEnv, ...]
