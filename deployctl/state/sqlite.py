@@ -108,9 +108,10 @@ class SqliteJournal(Journal):
         self.db: Database | None = open_database(state_dir, factory)
         self.now = now
         self.fence: Fence | None = None
-        self._group = threading.Condition()
+        lock = threading.RLock()
+        self._group = threading.Condition(lock)
         # A leader gathering its batch waits here for the next record (see _gather).
-        self._arrived = threading.Condition(self._group._lock)  # type: ignore[attr-defined]
+        self._arrived = threading.Condition(lock)
         self._queue: list[_Pending] = []
         self._writing = False
         self._broken: BaseException | None = None  # a deferred record's commit failed
