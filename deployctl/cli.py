@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -131,6 +130,8 @@ def build_parser(
 
 def _crash_log(state_dir: str) -> str:
     """Append the traceback, redacted, to ``crash.log`` (0600 in a 0700 directory)."""
+    import traceback  # noqa: PLC0415 - only after a crash
+
     from deployctl.state import local_dir  # noqa: PLC0415 - only after a crash
     from deployctl.state.files import private_dir, private_file  # noqa: PLC0415
 

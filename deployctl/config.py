@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +61,8 @@ def _read(directory: str) -> tuple[str | None, Mapping[str, Any]]:
     for path, table in ((own, None), (pyproject, ("tool", "deployctl"))):
         if not os.path.isfile(path):
             continue
+        import tomllib  # noqa: PLC0415 - most directories hold no config file
+
         try:
             with open(path, "rb") as fh:
                 data: Any = tomllib.load(fh)

@@ -35,6 +35,16 @@ def test_only_version_looks_up_the_installed_version() -> None:
     assert "importlib.metadata" in imported_modules("--version")
 
 
+def test_a_plan_whose_templates_are_bare_names_never_imports_jinja() -> None:
+    """fraud-or-not writes only ``{{ name }}`` templates: the renderer fills
+    those in itself, and Jinja (~50 ms to import) loads only for a template
+    that needs it."""
+    modules = imported_modules("validate", FRAUD)
+    assert "deployctl.manifest.render" in modules
+    assert not any(m.split(".")[0] in ("jinja2", "markupsafe") for m in modules)
+    assert "deployctl.manifest.sandbox" not in modules
+
+
 def test_version_imports_no_command_at_all() -> None:
     modules = imported_modules("--version")
     assert "deployctl.cli" in modules

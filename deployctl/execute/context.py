@@ -27,7 +27,7 @@ _PROVISIONAL = 1 << 62
 @dataclass(frozen=True)
 class _Unreported:
     deferred: Deferred
-    step_id: str
+    step_id: str | None
     shown: Mapping[str, Any] | None  # the data with its secrets, folded in this process
 
 
@@ -106,7 +106,7 @@ class RunContext:
             self.reporter.record(record)
         return record
 
-    def _report_deferred(self, *, wait: bool = True) -> None:
+    def _report_deferred(self, *, wait: bool = True, grace: float = DEFER_GRACE) -> None:
         """Fold and report the deferred records queued so far, oldest first;
         without ``wait``, only those already durable (those queued before a
         write that returned)."""
@@ -115,22 +115,29 @@ class RunContext:
                 item = self._unreported[0]
                 if not wait and not item.deferred.ready():
                     return
-                record = item.deferred.settle(DEFER_GRACE)
+                record = item.deferred.settle(grace)
                 if item.shown is not None:
                     record = replace(record, data=dict(item.shown))
-                with self._state_lock:
-                    apply_record(self.state.step(item.step_id), record)
+                if item.step_id is not None:
+                    with self._state_lock:
+                        apply_record(self.state.step(item.step_id), record)
                 self._unreported.pop(0)
                 self.reporter.record(record)
+
+    def flush(self) -> None:
+        """Make every deferred record durable and report it: a run's records
+        are all written before its outcome is."""
+        self._report_deferred(grace=0.0)
 
     def write_deferred(
         self,
         type: str,
-        step_id: str,
+        step_id: str | None,
         *,
         attempt: int = 0,
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
+        followers: int = 0,
     ) -> Callable[[bool], Record]:
         """Queue a record to share the next commit (:meth:`Journal.defer`) and
         fold it into the live state now, so dependents can be scheduled and
@@ -138,26 +145,35 @@ class RunContext:
         (durable, folded with its real ``seq``, reported) and raises what its
         commit raised; told whether the record released a dependent, it waits
         up to :data:`DEFER_GRACE` for that dependent's intent to share the commit.  Nothing a dependent sends goes out before its own
-        intent is durable, and that intent commits after this record."""
+        intent is durable, and that intent commits after this record.
+        ``followers``: how many dependents it releases that write their
+        intent right away (:meth:`Journal.defer`)."""
         stored = self._redact.data(dict(data)) if data and self._redact.secrets else data
         with self._report_lock:
             deferred = self.journal.defer(
-                self.run.run_id, type, step_id=step_id, attempt=attempt, token=token, data=stored
+                self.run.run_id,
+                type,
+                step_id=step_id,
+                attempt=attempt,
+                token=token,
+                data=stored,
+                followers=followers,
             )
             shown = dict(data) if stored is not data and data is not None else None
             self._unreported.append(_Unreported(deferred, step_id, shown))
-        provisional = Record(
-            _PROVISIONAL,
-            self.run.run_id,
-            type,
-            step_id,
-            attempt,
-            token,
-            self.clock.now(),
-            dict(data or {}),
-        )
-        with self._state_lock:
-            apply_record(self.state.step(step_id), provisional)
+        if step_id is not None:
+            provisional = Record(
+                _PROVISIONAL,
+                self.run.run_id,
+                type,
+                step_id,
+                attempt,
+                token,
+                self.clock.now(),
+                dict(data or {}),
+            )
+            with self._state_lock:
+                apply_record(self.state.step(step_id), provisional)
 
         def settle(released: bool) -> Record:
             # Wait for a dependent's intent only when this record released one.

@@ -317,9 +317,15 @@ class Executor:
         self.reporter.run_started(run, plan, resumed)
         if resumed:
             self.reporter.history(self.journal.records(run.run_id))
-        ctx.write(
+        self._walker = Walker(ctx)
+        # Queued, not committed: it shares the commit of the first intents the
+        # walk writes (or of whatever record comes first), one fsync fewer
+        # before the first call; nothing is sent before that commit.
+        ctx.write_deferred(
             api.RESUMED if resumed else api.RUN_STARTED,
+            None,
             data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},
+            followers=0 if resumed or options.review else self._walker.starting(),
         )
         if options.review is not None and options.review.supersedes(ctx.state):
             note_review(ctx.state, ctx.write(api.REVIEWED, data=options.review.to_json()))
@@ -335,7 +341,6 @@ class Executor:
             if not plan.rollback_automatic:
                 return self._finish(self._stop_failed(ctx, f"{error} (step {sid})"))
             return self._finish(roll_back(ctx, f"{error} (step {sid}, before the last stop)"))
-        self._walker = Walker(ctx)
         result = self._walker.walk()
         rid = run.run_id
         if result.status == StepStatus.INTERRUPTED:
@@ -446,6 +451,8 @@ class Executor:
 
     def _finish(self, outcome: api.Outcome) -> api.Outcome:
         ctx = self._ctx
+        if ctx is not None:
+            ctx.flush()  # the run's deferred records, durable and reported before its outcome
         if outcome.status in api.ENDED and ctx is not None:
             duration = max(0.0, self.backend.clock.now() - ctx.run.created)
             steps = {sid: st.status for sid, st in ctx.state.steps.items()}

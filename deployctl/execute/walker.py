@@ -24,7 +24,7 @@ from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateErr
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
-from deployctl.execute.state import DONE, StepState
+from deployctl.execute.state import DONE, PENDING, StepState
 
 APPROVAL = StepKind.APPROVAL
 STALE = StepStatus.STALE  # a reviewed run's step found its resource changed by someone else
@@ -269,7 +269,8 @@ class Walker:
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
-            if step.wait > 0 or self._ready or not self._releases(step):
+            released = 0 if step.wait > 0 or self._ready else self._released(step)
+            if not released:
                 # A bake follows (nothing depends on the done record yet), other
                 # ready steps wait for a worker (the walk is not on one critical
                 # path but saturated: commits are shared anyway), or no
@@ -282,7 +283,12 @@ class Walker:
             # waits until it is durable.  A dependent sends nothing before its
             # own intent is durable, which commits after this record.
             settle = ctx.write_deferred(
-                api.DONE, step.id, attempt=attempt, token=request.token, data=done
+                api.DONE,
+                step.id,
+                attempt=attempt,
+                token=request.token,
+                data=done,
+                followers=released,
             )
             result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
             self._early[step.id] = result
@@ -299,18 +305,38 @@ class Walker:
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
             return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
 
-    def _releases(self, step: Step) -> bool:
-        """Whether ``step``, done, lets a dependent start (its other deps are
+    def starting(self) -> int:
+        """How many steps the walk starts with that write their intent at once
+        (mutating, first attempt, within the parallelism): a new run's first
+        record may wait a moment to share their commit."""
+        ctx, plan = self.ctx, self.ctx.plan
+        complete = {s.id for s in plan.steps if self._complete(s, ctx.state.step(s.id))}
+        count = 0
+        for step in plan.steps:
+            st = ctx.state.step(step.id)
+            if (
+                step.id in complete
+                or st.status != PENDING
+                or not all(d in complete for d in step.deps)
+            ):
+                continue
+            if step.mutating and step.kind != APPROVAL and not self._is_gate(step):
+                count += 1
+        return min(count, ctx.parallelism)
+
+    def _released(self, step: Step) -> int:
+        """How many dependents ``step``, done, lets start (their other deps are
         done) whose first record is an intent, written right away: a mutating
         action's (a gate writes its first check a whole interval later)."""
         state, plan = self.ctx.state, self.ctx.plan
+        count = 0
         for sid in self._dependents.get(step.id, ()):
             child = plan.by_id[sid]
             if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
                 continue
             if all(d == step.id or state.step(d).status == DONE for d in child.deps):
-                return True
-        return False
+                count += 1
+        return count
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx

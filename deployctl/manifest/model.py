@@ -18,11 +18,14 @@ from deployctl.core.plan import Notify as Notify  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import Pairs as Pairs  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import Webhook as Webhook  # noqa: PLC0414 - re-exported
 from deployctl.diagnostics import Diagnostic, Marks, Path
+from deployctl.manifest.frozen import Frozen
 from deployctl.manifest.triggers import Trigger
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass(frozen=True, eq=False, repr=False)
+class Source(Frozen):
+    """Where a document was written: its file, its index in the file, its marks."""
+
     file: str
     document: int
     marks: Marks = field(compare=False, repr=False)
@@ -31,8 +34,10 @@ class Source:
         return self.marks.diag(path, message)
 
 
-@dataclass(frozen=True)
-class Header:
+@dataclass(frozen=True, eq=False, repr=False)
+class Header(Frozen):
+    """What every document has: kind, project, environment, region, vars, notify."""
+
     api_version: str
     kind: str
     project: str
@@ -56,8 +61,10 @@ class Header:
 # --- targets -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LambdaCode:
+@dataclass(frozen=True, eq=False, repr=False)
+class LambdaCode(Frozen):
+    """Where a Lambda function's new code is: S3, a zip file or an image."""
+
     s3_bucket: str | None = None
     s3_key: str | None = None
     s3_object_version: str | None = None
@@ -65,16 +72,20 @@ class LambdaCode:
     image_uri: str | None = None
 
 
-@dataclass(frozen=True)
-class LambdaTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class LambdaTarget(Frozen):
+    """A Lambda alias whose weights move to the new version."""
+
     function: str
     alias: str
     code: LambdaCode | None = None
     keep_versions: int | None = None  # post-deploy clean-up of old versions
 
 
-@dataclass(frozen=True)
-class AlbTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class AlbTarget(Frozen):
+    """An ALB listener (or rule) whose weights move between two target groups."""
+
     listener_arn: str
     blue_target_group: str
     green_target_group: str
@@ -84,15 +95,19 @@ class AlbTarget:
     drain: float | None = None  # seconds; None: the target group's deregistration delay
 
 
-@dataclass(frozen=True)
-class Route53Side:
+@dataclass(frozen=True, eq=False, repr=False)
+class Route53Side(Frozen):
+    """One side of a Route 53 weighted pair: its set identifier and value."""
+
     set_identifier: str
     value: str
     health_check_id: str | None = None  # must pass before traffic moves onto this side
 
 
-@dataclass(frozen=True)
-class Route53Target:
+@dataclass(frozen=True, eq=False, repr=False)
+class Route53Target(Frozen):
+    """A Route 53 record whose weights move from one side to the other."""
+
     hosted_zone_id: str
     record_name: str
     record_type: str
@@ -102,23 +117,27 @@ class Route53Target:
     health_timeout: float = 300.0
 
 
-@dataclass(frozen=True)
-class CloudFrontTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class CloudFrontTarget(Frozen):
+    """A CloudFront distribution whose traffic moves between two origins."""
+
     distribution_id: str
     blue_origin: str
     green_origin: str
 
 
-@dataclass(frozen=True)
-class CloudFormationTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class CloudFormationTarget(Frozen):
+    """A CloudFormation stack updated with a template and its parameters."""
+
     stack: str
     template: str
     parameters: Pairs = ()
     capabilities: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class EcsTarget:
+@dataclass(frozen=True, eq=False, repr=False)
+class EcsTarget(Frozen):
     """ECS services behind an ALB listener's two target groups.
 
     Two shapes: ``service`` names one service with the EXTERNAL deployment
@@ -154,8 +173,8 @@ TARGET_NAMES: dict[type, str] = {
 }
 
 
-@dataclass(frozen=True)
-class EcsDeploy:
+@dataclass(frozen=True, eq=False, repr=False)
+class EcsDeploy(Frozen):
     """The task definition an ECS target deploys: a file (RegisterTaskDefinition
     input, relative to the plan), the live one, or either with ``image`` on
     ``container``."""
@@ -165,8 +184,8 @@ class EcsDeploy:
     container: str | None = None
 
 
-@dataclass(frozen=True)
-class Deploy:
+@dataclass(frozen=True, eq=False, repr=False)
+class Deploy(Frozen):
     """How the new version reaches the idle side before traffic moves."""
 
     cloudformation: CloudFormationTarget | None = None
@@ -179,31 +198,39 @@ class Deploy:
 # --- strategy, metrics, rollback ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stage:
+@dataclass(frozen=True, eq=False, repr=False)
+class Stage(Frozen):
+    """One step of a strategy: how much traffic, for how long, against what threshold."""
+
     traffic: int
     duration: float | None  # seconds; None = stable (stay, no further wait)
     metric_threshold: float | None = None
     alarms: tuple[str, ...] = ()  # existing CloudWatch alarms this stage's gate watches
 
 
-@dataclass(frozen=True)
-class Strategy:
+@dataclass(frozen=True, eq=False, repr=False)
+class Strategy(Frozen):
+    """How traffic moves: the type, its stages and how often gates are checked."""
+
     type: str  # canary | linear | blue-green | all-at-once
     stages: tuple[Stage, ...]
     interval: float
     preset: str | None = None
 
 
-@dataclass(frozen=True)
-class Analysis:
+@dataclass(frozen=True, eq=False, repr=False)
+class Analysis(Frozen):
+    """How a gate judges a stage from its metric."""
+
     metric: str = "ErrorRate"
     failure_limit: int = 0
     missing_data: str = "inconclusive"  # fail | inconclusive | ignore
 
 
-@dataclass(frozen=True)
-class Rollback:
+@dataclass(frozen=True, eq=False, repr=False)
+class Rollback(Frozen):
+    """When to roll back (triggers, alarms) and how far."""
+
     triggers: tuple[Trigger, ...] = ()
     automatic: bool = True
     monitoring_time: float | None = None
@@ -214,8 +241,10 @@ class Rollback:
 # --- tests, approvals ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HttpCheck:
+@dataclass(frozen=True, eq=False, repr=False)
+class HttpCheck(Frozen):
+    """A smoke test's HTTP request and what its answer must be."""
+
     url: str
     expect_status: int = 200
     body_contains: str | None = None
@@ -225,23 +254,29 @@ class HttpCheck:
     headers: Pairs = ()  # name -> value, in file order
 
 
-@dataclass(frozen=True)
-class LambdaInvoke:
+@dataclass(frozen=True, eq=False, repr=False)
+class LambdaInvoke(Frozen):
+    """A smoke test's Lambda invocation and what it must return."""
+
     function: str
     qualifier: str | None = None
     payload: Any = None
     expect: Any = None
 
 
-@dataclass(frozen=True)
-class SmokeTest:
+@dataclass(frozen=True, eq=False, repr=False)
+class SmokeTest(Frozen):
+    """A named smoke test: an HTTP check or a Lambda invocation."""
+
     name: str
     http: HttpCheck | None = None
     invoke: LambdaInvoke | None = None
 
 
-@dataclass(frozen=True)
-class Approval:
+@dataclass(frozen=True, eq=False, repr=False)
+class Approval(Frozen):
+    """A manual approval, before the named stage."""
+
     before: str
     index: int  # position in the manifest, for diagnostics
 
@@ -249,16 +284,18 @@ class Approval:
 # --- regions ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Replica:
+@dataclass(frozen=True, eq=False, repr=False)
+class Replica(Frozen):
+    """A region that runs a copy, and how it takes traffic."""
+
     region: str
     replication_type: str  # active-active | active-passive
     latency_threshold: float | None = None  # milliseconds
     failover_priority: int | None = None
 
 
-@dataclass(frozen=True)
-class HealthCheckSpec:
+@dataclass(frozen=True, eq=False, repr=False)
+class HealthCheckSpec(Frozen):
     """Route 53 health checks of the routing records: named, or created."""
 
     ids: Pairs = ()  # region -> existing health check id
@@ -268,8 +305,10 @@ class HealthCheckSpec:
     timeout: float = 300.0  # seconds a check may take to pass
 
 
-@dataclass(frozen=True)
-class Routing:
+@dataclass(frozen=True, eq=False, repr=False)
+class Routing(Frozen):
+    """The Route 53 records that send users to the regions."""
+
     hosted_zone_id: str
     record_name: str
     policy: str  # geolocation | latency | failover
@@ -280,8 +319,10 @@ class Routing:
     health_check: HealthCheckSpec | None = None
 
 
-@dataclass(frozen=True)
-class Regions:
+@dataclass(frozen=True, eq=False, repr=False)
+class Regions(Frozen):
+    """The primary region, its replicas and the routing between them."""
+
     primary: str
     replicas: tuple[Replica, ...] = ()
     routing: Routing | None = None
@@ -290,15 +331,19 @@ class Regions:
 # --- flags ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FlagStage:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlagStage(Frozen):
+    """One step of a flag's rollout."""
+
     percentage: int
     duration: float | None
     metric_threshold: float | None = None
 
 
-@dataclass(frozen=True)
-class Flag:
+@dataclass(frozen=True, eq=False, repr=False)
+class Flag(Frozen):
+    """A feature flag: its state, percentage, allowlist and rollout."""
+
     name: str
     enabled: bool = True
     percentage: int = 100
@@ -306,8 +351,10 @@ class Flag:
     rollout: tuple[FlagStage, ...] = ()
 
 
-@dataclass(frozen=True)
-class FlagStore:
+@dataclass(frozen=True, eq=False, repr=False)
+class FlagStore(Frozen):
+    """Where flags live: SSM parameters or AppConfig."""
+
     kind: str  # ssm | appconfig
     path: str | None = None
     application: str | None = None
@@ -319,8 +366,10 @@ class FlagStore:
 # --- monitoring -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Alarm:
+@dataclass(frozen=True, eq=False, repr=False)
+class Alarm(Frozen):
+    """A CloudWatch alarm on one of the published deployment metrics."""
+
     name: str
     metric: str
     threshold: float
@@ -328,8 +377,10 @@ class Alarm:
     period: float = 300.0
 
 
-@dataclass(frozen=True)
-class Monitoring:
+@dataclass(frozen=True, eq=False, repr=False)
+class Monitoring(Frozen):
+    """The metrics a run publishes, their alarms and the alarms' actions."""
+
     namespace: str = "Deployctl"
     publish: tuple[str, ...] = ("DeploymentSuccess", "RollbackCount", "DeploymentDuration")
     alarms: tuple[Alarm, ...] = ()
@@ -339,8 +390,10 @@ class Monitoring:
 # --- documents ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Deployment:
+@dataclass(frozen=True, eq=False, repr=False)
+class Deployment(Frozen):
+    """A ``kind: Deployment`` document."""
+
     header: Header
     target: Target
     strategy: Strategy
@@ -356,8 +409,10 @@ class Deployment:
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True)
-class FeatureFlags:
+@dataclass(frozen=True, eq=False, repr=False)
+class FeatureFlags(Frozen):
+    """A ``kind: FeatureFlags`` document."""
+
     header: Header
     store: FlagStore
     flags: tuple[Flag, ...]
@@ -369,8 +424,8 @@ class FeatureFlags:
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True)
-class Runner:
+@dataclass(frozen=True, eq=False, repr=False)
+class Runner(Frozen):
     """A migration phase's work: a Lambda invoke or a local argv (never a shell string)."""
 
     function: str | None = None
@@ -380,8 +435,10 @@ class Runner:
     env: Pairs = ()  # extra environment for ``command``
 
 
-@dataclass(frozen=True)
-class Phase:
+@dataclass(frozen=True, eq=False, repr=False)
+class Phase(Frozen):
+    """One phase of a migration, with its flag, runner and approval."""
+
     name: str  # dual_write | backfill | validate | switch_read | cleanup
     index: int
     flag: str | None = None
@@ -389,8 +446,10 @@ class Phase:
     approval: bool = False
 
 
-@dataclass(frozen=True)
-class Migration:
+@dataclass(frozen=True, eq=False, repr=False)
+class Migration(Frozen):
+    """A ``kind: Migration`` document."""
+
     header: Header
     rds_instance: str | None
     rds_cluster: str | None
@@ -401,16 +460,20 @@ class Migration:
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True)
-class PipelineEnv:
+@dataclass(frozen=True, eq=False, repr=False)
+class PipelineEnv(Frozen):
+    """One environment of a pipeline, with its vars, tests and approval."""
+
     name: str
     tests: str | None = None  # "smoke": re-run the plan's smoke tests after the deploy
     approval: bool = False
     vars: tuple[tuple[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
-class Pipeline:
+@dataclass(frozen=True, eq=False, repr=False)
+class Pipeline(Frozen):
+    """A ``kind: Pipeline`` document: one plan run through its environments."""
+
     header: Header
     plan: str  # path, relative to the pipeline file
     environments: tuple[PipelineEnv, ...]

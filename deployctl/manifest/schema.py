@@ -10,11 +10,10 @@ import difflib
 import functools
 import json
 import math
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from importlib import resources
-from pathlib import Path as FsPath
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from deployctl.diagnostics import Diagnostic, Marks, Path
 
@@ -34,12 +33,47 @@ _TYPE_NAMES = {
 
 
 def schema_text() -> str:
-    """The schema as shipped: inside the wheel, or at the top of a checkout."""
-    packaged = resources.files("deployctl").joinpath("schemas", SCHEMA_NAME)
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    checkout = FsPath(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
-    return checkout.read_text(encoding="utf-8")
+    """The schema as shipped: inside the wheel, or at the top of a checkout.
+    (Plain paths: importing ``importlib.resources`` costs more than the read.)"""
+    packaged = os.path.join(os.path.dirname(__file__), os.pardir, "schemas", SCHEMA_NAME)
+    checkout = os.path.join(os.path.realpath(__file__), *[os.pardir] * 3, "schemas", SCHEMA_NAME)
+    path = packaged if os.path.isfile(packaged) else os.path.normpath(checkout)
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """The parsed schema, shared: nothing here changes it (inlining copies)."""
+    parsed: dict[str, Any] = json.loads(schema_text())
+    return parsed
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lazy(Mapping[K, V]):
+    """``keys`` -> ``build(key)``, each built at its first use: a file of
+    Deployments never compiles the FeatureFlags schema."""
+
+    def __init__(self, keys: Iterable[K], build: Callable[[K], V]) -> None:
+        self._keys = tuple(keys)
+        self._build = build
+        self._built: dict[K, V] = {}
+
+    def __getitem__(self, key: K) -> V:
+        if key not in self._built:
+            if key not in self._keys:
+                raise KeyError(key)
+            self._built[key] = self._build(key)
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _inline(node: Any, defs: dict[str, Any], stack: tuple[str, ...] = ()) -> Any:
@@ -74,17 +108,16 @@ def _validator() -> jsonschema.Draft202012Validator:
     # Imported when a document is refused (0.1 s): a valid one never needs it.
     import jsonschema  # noqa: PLC0415
 
-    schema = json.loads(schema_text())
+    schema = _schema()
     return jsonschema.Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
 
 @functools.cache
-def _kind_schemas() -> dict[str, dict[str, Any]]:
+def _kind_schemas() -> Mapping[str, dict[str, Any]]:
     """Each kind's own schema (complete: apiVersion, kind and its fields), refs inlined."""
-    schema = json.loads(schema_text())
+    schema = _schema()
     defs = schema.get("$defs", {})
-    kinds = schema["properties"]["kind"]["enum"]
-    return {k: _inline(defs[k], defs) for k in kinds}
+    return _Lazy(schema["properties"]["kind"]["enum"], lambda kind: _inline(defs[kind], defs))
 
 
 @functools.cache
@@ -97,21 +130,20 @@ def _kind_validators() -> dict[str, jsonschema.Draft202012Validator]:
 
 
 @functools.cache
-def _fast_validators() -> dict[str | None, Any]:
+def _fast_validators() -> Mapping[str | None, Any]:
     """The same schemas compiled by jsonschema-rs: each kind's, and the whole
-    one (key ``None``) for a document of no known kind."""
+    one (key ``None``) for a document of no known kind; each compiled when a
+    document needs it (a few milliseconds each)."""
     import jsonschema_rs  # noqa: PLC0415 - only validating commands pay for it
 
-    schema = json.loads(schema_text())
+    schema = _schema()
     defs = schema.get("$defs", {})
-    kinds = schema["properties"]["kind"]["enum"]
 
-    def compiled(root: dict[str, Any]) -> Any:
+    def compiled(kind: str | None) -> Any:
+        root = schema if kind is None else {**defs[kind], "$defs": defs}
         return jsonschema_rs.Draft202012Validator(root, validate_formats=False)
 
-    out: dict[str | None, Any] = {k: compiled({**defs[k], "$defs": defs}) for k in kinds}
-    out[None] = compiled(schema)
-    return out
+    return _Lazy([*schema["properties"]["kind"]["enum"], None], compiled)
 
 
 def _valid(data: Any, kind: Any) -> bool:

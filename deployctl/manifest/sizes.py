@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2.exceptions import SecurityError
+if TYPE_CHECKING:
+    from jinja2.exceptions import SecurityError
 
 MAX_RESULT = 100_000  # characters or items one template value may hold
 _DIGITS_PER_BIT = 0.30103  # log10(2): an int of n bits prints as about n * this digits
@@ -31,10 +32,14 @@ _NUMBER = re.compile(r"\d+")
 
 
 def too_large(what: str) -> SecurityError:
+    from jinja2.exceptions import SecurityError  # noqa: PLC0415 - only the sandbox calls this
+
     return SecurityError(f"{what} would build more than {MAX_RESULT:,} characters or items")
 
 
 def too_large_input(what: str) -> SecurityError:
+    from jinja2.exceptions import SecurityError  # noqa: PLC0415 - only the sandbox calls this
+
     return SecurityError(f"{what}: a value over {MAX_RESULT:,} characters or items")
 
 

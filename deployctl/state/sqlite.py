@@ -62,6 +62,11 @@ def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
         raise LockLost(fence.lock_id, fence.holder, now)
 
 
+# How long a commit may wait for the intents of dependents released by the
+# deferred records it holds (docs/performance.md, "Executor").
+GATHER = 0.002
+
+
 class _Pending:
     """One record waiting for a group commit."""
 
@@ -70,9 +75,11 @@ class _Pending:
         values: tuple[str, str, str | None, int, str | None, str],
         *,
         deferred: bool = False,
+        followers: int = 0,
     ) -> None:
         self.values = values
         self.deferred = deferred
+        self.followers = followers  # records expected right after it (Journal.defer)
         self.record: Record | None = None
         self.error: BaseException | None = None
         self.finished = False
@@ -101,7 +108,10 @@ class SqliteJournal(Journal):
         self.db: Database | None = open_database(state_dir, factory)
         self.now = now
         self.fence: Fence | None = None
-        self._group = threading.Condition()
+        lock = threading.RLock()
+        self._group = threading.Condition(lock)
+        # A leader gathering its batch waits here for the next record (see _gather).
+        self._arrived = threading.Condition(lock)
         self._queue: list[_Pending] = []
         self._writing = False
         self._broken: BaseException | None = None  # a deferred record's commit failed
@@ -179,6 +189,7 @@ class SqliteJournal(Journal):
             if self._broken is not None:
                 raise self._broken
             self._queue.append(pending)
+            self._arrived.notify()
             while self._writing and not pending.finished:
                 self._group.wait()
             if not pending.finished:
@@ -186,6 +197,7 @@ class SqliteJournal(Journal):
                 # record queued so far in one transaction (one fsync), so parallel
                 # steps do not queue up behind each other's fsyncs.
                 self._writing = True
+                self._gather()
                 batch, self._queue = self._queue, []
         if not pending.finished:
             self._commit(batch)
@@ -203,9 +215,12 @@ class SqliteJournal(Journal):
         attempt: int = 0,
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
+        followers: int = 0,
     ) -> Deferred:
         body = json.dumps(dict(data or {}), sort_keys=True, default=str)
-        pending = _Pending((run_id, type, step_id, attempt, token, body), deferred=True)
+        pending = _Pending(
+            (run_id, type, step_id, attempt, token, body), deferred=True, followers=followers
+        )
         with self._group:
             if self._broken is not None:
                 raise self._broken
@@ -231,6 +246,21 @@ class SqliteJournal(Journal):
             raise pending.error
         assert pending.record is not None
         return pending.record
+
+    def _gather(self) -> None:
+        """Before a commit, wait (at most :data:`GATHER` seconds) for the
+        records that the queued deferred ones expect: the intents of the
+        dependents a done record released.  Without the wait, the first
+        intent commits alone and the others wait for that commit to end, then
+        pay a commit of their own (each on its branch's critical path)."""
+        deadline = time.monotonic() + GATHER
+        while True:
+            expected = sum(item.followers for item in self._queue if item.deferred)
+            arrived = sum(not item.deferred for item in self._queue)
+            left = deadline - time.monotonic()
+            if arrived >= expected or left <= 0:
+                return
+            self._arrived.wait(left)
 
     def _commit(self, batch: list[_Pending]) -> None:
         error: BaseException | None = None

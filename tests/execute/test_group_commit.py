@@ -16,6 +16,7 @@ from deployctl.core.ports import Reporter
 from deployctl.core.records import Record
 from deployctl.execute import context
 from deployctl.execute.runner import Executor
+from deployctl.state import sqlite
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
@@ -75,3 +76,44 @@ def test_a_done_record_and_the_next_intent_share_one_commit_in_order(
     assert order.index(("done", "a")) < order.index(("intent", "b"))
     assert ("intent", "b", ("a",)) in sent.seen
     assert ("intent", "c", ("a", "b")) in sent.seen
+
+
+def _commits(tmp_path: Path, plan: Any) -> tuple[list[list[tuple[str, str | None]]], Sent]:
+    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
+    sent = Sent(world)
+    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (sent,))
+    Commits.batches = []
+    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
+    try:
+        assert ex.apply(plan).exit_code == 0
+    finally:
+        ex.close()
+    return [b for b in Commits.batches if b], sent
+
+
+def test_a_done_record_commits_with_the_intents_of_every_dependent_it_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bounds, not waits: the commit goes as soon as both intents are queued.
+    monkeypatch.setattr(context, "DEFER_GRACE", 10.0)
+    monkeypatch.setattr(sqlite, "GATHER", 10.0)
+    fan = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("a",)))
+    batches, sent = _commits(tmp_path, fan)
+    shared = next(b for b in batches if ("done", "a") in b)
+    assert shared[0] == ("done", "a")
+    assert sorted(shared[1:]) == [("intent", "b"), ("intent", "c")]
+    for sid in "bc":  # neither was sent before its intent was durable
+        [applied] = [ops for t, s, ops in sent.seen if (t, s) == ("intent", sid)]
+        assert "a" in applied and sid not in applied
+
+
+def test_a_new_run_s_first_record_commits_with_the_first_intents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "GATHER", 10.0)
+    batches, sent = _commits(tmp_path, make_plan(step("a"), step("b")))
+    first = next(b for b in batches if ("run_started", None) in b)
+    assert first[0] == ("run_started", None)
+    assert sorted(first[1:]) == [("intent", "a"), ("intent", "b")]
+    # Reported first, and nothing was sent before that commit.
+    assert sent.seen[0] == ("run_started", None, ())

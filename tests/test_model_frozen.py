@@ -1,0 +1,99 @@
+"""The manifest model's shared ``==``, ``hash`` and ``repr`` (manifest/frozen.py)
+answer as the ones ``@dataclass(frozen=True)`` generates would: each object of
+every example plan and golden case is compared with its twin, a plain frozen
+dataclass with the same fields and values."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployctl.errors import UserError
+from deployctl.manifest import LoadOptions, load_file, model
+from deployctl.manifest.frozen import Frozen
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted([*ROOT.glob("plans/*.yaml"), *ROOT.glob("tests/cases/*/plan.yaml")])
+MODEL = [c for _, c in inspect.getmembers(model, inspect.isclass) if c.__module__ == model.__name__]
+
+
+def _objects(value: Any) -> Iterator[Frozen]:
+    if isinstance(value, Frozen):
+        yield value
+        for f in dataclasses.fields(value):  # type: ignore[arg-type]
+            yield from _objects(getattr(value, f.name))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _objects(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _objects(item)
+
+
+def _corpus() -> dict[type, list[Frozen]]:
+    found: dict[type, list[Frozen]] = {}
+    for path in FILES:
+        try:
+            manifests = load_file(str(path), LoadOptions(environ={}))
+        except UserError:  # a case that shows an error
+            continue
+        for obj in _objects(manifests):
+            found.setdefault(type(obj), []).append(obj)
+    return found
+
+
+CORPUS = _corpus()
+
+
+def _hash(value: object) -> object:
+    """``hash(value)``, or the error it raises (a dict inside is unhashable both ways)."""
+    try:
+        return hash(value)
+    except TypeError as exc:
+        return str(exc)
+
+
+def _twin_class(cls: type) -> Any:
+    """``cls`` as a plain ``@dataclass(frozen=True)``: same name, fields and flags."""
+    fields = dataclasses.fields(cls)
+    return dataclasses.make_dataclass(
+        cls.__qualname__,
+        [(f.name, f.type, dataclasses.field(compare=f.compare, repr=f.repr)) for f in fields],
+        frozen=True,
+    )
+
+
+def test_every_model_class_uses_the_shared_methods_and_most_are_in_the_corpus() -> None:
+    frozen = [c for c in MODEL if dataclasses.is_dataclass(c)]
+    assert len(frozen) > 30 and all(issubclass(c, Frozen) for c in frozen)
+    assert len(set(CORPUS) & set(frozen)) > 25
+
+
+CLASSES = {c.__name__: c for c in CORPUS}
+
+
+@pytest.mark.parametrize("cls", [CLASSES[n] for n in sorted(CLASSES)], ids=sorted(CLASSES))
+def test_eq_hash_and_repr_answer_as_a_frozen_dataclass_would(cls: type) -> None:
+    objects = CORPUS[cls][:20]
+    twin = _twin_class(cls)
+    twins = [twin(**{f.name: getattr(o, f.name) for f in dataclasses.fields(cls)}) for o in objects]
+    for obj, other in zip(objects, twins, strict=True):
+        assert repr(obj) == repr(other)
+        assert _hash(obj) == _hash(other)
+        assert obj == dataclasses.replace(obj)  # type: ignore[type-var]
+        assert obj.__eq__(other) is NotImplemented  # another class, as dataclass's eq says
+    for (a, ta), (b, tb) in itertools.combinations(zip(objects, twins, strict=True), 2):
+        assert (a == b) == (ta == tb)
+        assert (a != b) == (ta != tb)
+
+
+def test_a_model_object_stays_frozen() -> None:
+    [obj, *_] = (o for o in CORPUS[model.LambdaTarget] if isinstance(o, model.LambdaTarget))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.alias = "other"  # type: ignore[misc]
