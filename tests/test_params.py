@@ -15,6 +15,7 @@ from deployctl.core.kinds import StepKind
 from deployctl.core.params import (
     PARAMS,
     AlbDrainParams,
+    AlbShiftParams,
     FlagSetParams,
     LambdaShiftParams,
     ParamsError,
@@ -75,7 +76,9 @@ def test_a_missing_required_key_is_named_with_its_kind() -> None:
         LambdaShiftParams.from_params(
             {"function": "f", "alias": "live", "new_version": "2", "stable_version": "1"}
         )
-    with pytest.raises(ParamsError, match=r"FlagStore params have no 'kind'"):
+    with pytest.raises(ParamsError, match=r"alb\.shift step params have no 'listener_arn'"):
+        AlbShiftParams.from_params({"to": "blue", "weight": 10})
+    with pytest.raises(ParamsError, match=r"flag\.set step params have no 'store\.kind'"):
         FlagSetParams.from_params({"store": {"path": "/f"}, "flag": "x", "value": {}})
 
 
@@ -88,7 +91,7 @@ def test_unknown_keys_are_ignored_and_keys_added_since_take_their_defaults() -> 
         "retired": True,
     }
     drain = AlbDrainParams.from_params(old)
-    assert (drain.min_healthy, drain.health_timeout, drain.drain) == (1, 300.0, None)
+    assert (drain.target.min_healthy, drain.target.health_timeout, drain.drain) == (1, 300.0, None)
     assert drain.from_ == "blue"
 
 

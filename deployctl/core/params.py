@@ -10,6 +10,9 @@ follow the field order and the field's ``metadata``:
 - ``omit``: ``"none"`` leaves the key out when the value is ``None``,
   ``"empty"`` when it is empty (plans without it keep their digest);
 - ``nested``: a field (or a tuple of them) held as a nested params record;
+- ``flat``: a nested record whose keys sit in the params themselves (a
+  target's identity, which every step that touches the target carries); a
+  later field of the same key replaces its value in place, as ``dict | dict``;
 - ``raw``: a value passed through as given (a Lambda payload).
 
 ``SomeParams.from_params(params)`` reads them back: keys it does not know are
@@ -24,7 +27,7 @@ Plugins' kinds have no class here; their params stay plain mappings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
@@ -39,8 +42,12 @@ def named(key: str) -> Mapping[str, Any]:
     return {"key": key}
 
 
-def nested(cls: type[Record], *, omit: str | None = None) -> Mapping[str, Any]:
-    return {"nested": cls, "omit": omit}
+def nested(cls: type[Record]) -> Mapping[str, Any]:
+    return {"nested": cls}
+
+
+def flat(cls: type[Record]) -> Mapping[str, Any]:
+    return {"nested": cls, "flat": True}
 
 
 class ParamsError(ValueError):
@@ -52,9 +59,10 @@ class ParamsError(ValueError):
         self.key = key
 
 
-# (attribute, key, omit, nested, raw, required), per class, computed once.
-_Spec = tuple[str, str, str | None, "type[Record] | None", bool, bool]
+# (attribute, key, nested, flat, raw, required), per class, computed once.
+_Spec = tuple[str, str, "type[Record] | None", bool, bool, bool]
 _SPECS: dict[type, tuple[_Spec, ...]] = {}
+_WRITERS: dict[type, Callable[[Record], dict[str, Any]]] = {}
 
 
 def _specs(cls: type[Record]) -> tuple[_Spec, ...]:
@@ -64,8 +72,8 @@ def _specs(cls: type[Record]) -> tuple[_Spec, ...]:
             (
                 f.name,
                 f.metadata.get("key", f.name),
-                f.metadata.get("omit"),
                 f.metadata.get("nested"),
+                bool(f.metadata.get("flat")),
                 bool(f.metadata.get("raw")),
                 f.default is MISSING and f.default_factory is MISSING,
             )
@@ -74,14 +82,40 @@ def _specs(cls: type[Record]) -> tuple[_Spec, ...]:
     return found
 
 
-def _out(value: Any) -> Any:
-    if isinstance(value, Record):
-        return value.to_params()
-    if isinstance(value, tuple):
-        return [_out(v) for v in value]
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
+def _writer(cls: type[Record]) -> Callable[[Record], dict[str, Any]]:
+    """``cls``'s ``to_params``, written out field by field as ``dataclasses``
+    writes ``__init__``: a loop over the fields that inspects each value cost a
+    10,000-step plan half of its compile time (bench/plan_scale.py)."""
+    found = _WRITERS.get(cls)
+    if found is not None:
+        return found
+    lines = ["def to_params(self):", "    out = {}"]
+    for f in fields(cls):
+        meta, get = f.metadata, f"self.{f.name}"
+        if meta.get("flat"):
+            lines.append(f"    out |= {get}.to_params()")
+            continue
+        if meta.get("raw"):
+            value = "v"
+        elif meta.get("nested"):
+            many = str(f.type).startswith("tuple")
+            value = "[e.to_params() for e in v]" if many else "v.to_params()"
+        elif str(f.type).startswith("tuple"):
+            value = "list(v)"
+        elif str(f.type).startswith("Mapping"):
+            value = "dict(v)"
+        else:
+            value = "v"
+        test = {"none": "v is not None", "empty": "v"}.get(meta.get("omit", ""))
+        lines.append(f"    v = {get}")
+        put = f"out[{meta.get('key', f.name)!r}] = {value}"
+        lines.append(f"    if {test}: {put}" if test else f"    {put}")
+    lines.append("    return out")
+    scope: dict[str, Any] = {}
+    exec("\n".join(lines), {}, scope)  # noqa: S102 - our own field names and keys
+    writer: Callable[[Record], dict[str, Any]] = scope["to_params"]
+    _WRITERS[cls] = writer
+    return writer
 
 
 def _in(value: Any, cls: type[Record] | None) -> Any:
@@ -97,23 +131,27 @@ class Record:
     """A params dict as a frozen dataclass (see the module's docstring)."""
 
     def to_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, key, omit, _, raw, _ in _specs(type(self)):
-            value = getattr(self, name)
-            if (omit == "none" and value is None) or (omit == "empty" and not value):
-                continue
-            out[key] = value if raw else _out(value)
-        return out
+        return _writer(type(self))(self)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Self:
         kwargs: dict[str, Any] = {}
-        for name, key, _, inner, raw, required in _specs(cls):
-            if key in params:
-                value = params[key]
-                kwargs[name] = value if raw else _in(value, inner)
-            elif required:
-                raise ParamsError(cls._where(), key)
+        for name, key, inner, is_flat, raw, required in _specs(cls):
+            try:
+                if is_flat and inner is not None:
+                    kwargs[name] = inner.from_params(params)
+                elif key in params:
+                    value = params[key]
+                    kwargs[name] = value if raw else _in(value, inner)
+                elif required:
+                    raise ParamsError(cls._where(), key)
+            except ParamsError as exc:
+                if exc.where == cls._where():
+                    raise
+                # Name the step kind, and where the key sits in its params.
+                raise ParamsError(
+                    cls._where(), exc.key if is_flat else f"{key}.{exc.key}"
+                ) from None
         return cls(**kwargs)
 
     @classmethod
@@ -142,25 +180,28 @@ class ApprovalParams(StepParams):
     reason: str = ""
 
 
-# --- traffic targets: the target's identity, then what the step does ----------------
+# --- traffic targets: the target's identity (a ``flat`` record: its keys come
+# first, at the top level), then what the step does -------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
-class LambdaAlias(StepParams):
+class LambdaAlias(Record):
     function: str
     alias: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class LambdaPublishParams(LambdaAlias):
+class LambdaPublishParams(StepParams):
     KIND = StepKind.LAMBDA_PUBLISH
+    target: LambdaAlias = field(metadata=flat(LambdaAlias))
     # With new code, Lambda refuses to publish if $LATEST changed under us.
     code_sha256: str | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
-class LambdaShiftParams(LambdaAlias):
+class LambdaShiftParams(StepParams):
     KIND = StepKind.LAMBDA_SHIFT
+    target: LambdaAlias = field(metadata=flat(LambdaAlias))
     new_version: str
     stable_version: str
     weight: int
@@ -171,8 +212,7 @@ class LambdaShiftParams(LambdaAlias):
 @dataclass(frozen=True, kw_only=True)
 class LambdaCleanupParams(StepParams):
     KIND = StepKind.LAMBDA_CLEANUP_VERSIONS
-    function: str
-    alias: str | None = None
+    target: LambdaAlias = field(metadata=flat(LambdaAlias))
     keep: int = 0
 
 
@@ -201,7 +241,7 @@ class LambdaInvokeParams(StepParams):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlbListener(StepParams):
+class AlbListener(Record):
     """What an ``alb.*`` step needs of the listener (or rule) and its target groups."""
 
     listener_arn: str
@@ -216,73 +256,68 @@ class AlbListener(StepParams):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlbDiscoverParams(AlbListener):
+class AlbDiscoverParams(StepParams):
     KIND = StepKind.ALB_DISCOVER
+    target: AlbListener = field(metadata=flat(AlbListener))
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlbShiftParams(AlbListener):
+class AlbShiftParams(StepParams):
     KIND = StepKind.ALB_SHIFT
+    target: AlbListener = field(metadata=flat(AlbListener))
     to: str  # blue | green, usually "${idle_color}"
     weight: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class AlbDrainParams(AlbListener):
+class AlbDrainParams(StepParams):
     KIND = StepKind.ALB_DRAIN
+    target: AlbListener = field(metadata=flat(AlbListener))
     from_: str = field(metadata=named("from"))
+    # Always written: where the listener's identity holds it, it stays there.
+    drain: float | None = None
     interval: float = 60.0
-
-    def to_params(self) -> dict[str, Any]:
-        # The planner has always written the listener's identity, then from,
-        # drain and interval: a drain the identity held keeps its place there.
-        out = super().to_params()
-        if self.drain is None:
-            out |= {"drain": None, "interval": out.pop("interval")}
-        return out
 
 
 @dataclass(frozen=True, kw_only=True)
-class EcsService(StepParams):
+class EcsService(Record):
     """What every ECS step needs: the cluster, one service (task sets) or two
     (``services: {blue, green}``), and the listener in front of them."""
 
     cluster: str
     service: str | None = field(default=None, metadata=OMIT_NONE)
     services: Mapping[str, str] | None = field(default=None, metadata=OMIT_NONE)
-    listener_arn: str
-    blue_target_group: str
-    green_target_group: str
-    rule_arn: str | None = field(default=None, metadata=OMIT_NONE)
-    min_healthy: int = 1
-    health_timeout: float = 300.0
-    drain: float | None = field(default=None, metadata=OMIT_NONE)
+    listener: AlbListener = field(metadata=flat(AlbListener))
     stable_timeout: float = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class EcsDiscoverParams(EcsService):
+class EcsDiscoverParams(StepParams):
     KIND = StepKind.ECS_DISCOVER
+    target: EcsService = field(metadata=flat(EcsService))
 
 
 @dataclass(frozen=True, kw_only=True)
-class EcsUpdateServiceParams(EcsService):
+class EcsUpdateServiceParams(StepParams):
     KIND = StepKind.ECS_UPDATE_SERVICE
+    target: EcsService = field(metadata=flat(EcsService))
     to: str
     task_definition: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class EcsCreateTaskSetParams(EcsService):
+class EcsCreateTaskSetParams(StepParams):
     KIND = StepKind.ECS_CREATE_TASK_SET
+    target: EcsService = field(metadata=flat(EcsService))
     to: str
     task_definition: str
     stable_task_set: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class EcsDeleteTaskSetParams(EcsService):
+class EcsDeleteTaskSetParams(StepParams):
     KIND = StepKind.ECS_DELETE_TASK_SET
+    target: EcsService = field(metadata=flat(EcsService))
     task_set: str
     keep: str | None = None
     from_: str = field(metadata=named("from"))
@@ -316,7 +351,7 @@ class Route53Side(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Route53Record(StepParams):
+class Route53Record(Record):
     hosted_zone_id: str
     record_name: str
     record_type: str
@@ -328,13 +363,15 @@ class Route53Record(StepParams):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Route53DiscoverParams(Route53Record):
+class Route53DiscoverParams(StepParams):
     KIND = StepKind.ROUTE53_DISCOVER
+    target: Route53Record = field(metadata=flat(Route53Record))
 
 
 @dataclass(frozen=True, kw_only=True)
-class Route53ShiftParams(Route53Record):
+class Route53ShiftParams(StepParams):
     KIND = StepKind.ROUTE53_SHIFT
+    target: Route53Record = field(metadata=flat(Route53Record))
     to: str
     weight: int
 
@@ -359,20 +396,22 @@ class Route53RoutingParams(StepParams):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CloudFrontDistribution(StepParams):
+class CloudFrontDistribution(Record):
     distribution_id: str
     blue_origin: str
     green_origin: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class CloudFrontDiscoverParams(CloudFrontDistribution):
+class CloudFrontDiscoverParams(StepParams):
     KIND = StepKind.CLOUDFRONT_DISCOVER
+    target: CloudFrontDistribution = field(metadata=flat(CloudFrontDistribution))
 
 
 @dataclass(frozen=True, kw_only=True)
-class CloudFrontShiftParams(CloudFrontDistribution):
+class CloudFrontShiftParams(StepParams):
     KIND = StepKind.CLOUDFRONT_SHIFT
+    target: CloudFrontDistribution = field(metadata=flat(CloudFrontDistribution))
     to: str
     weight: int
 
