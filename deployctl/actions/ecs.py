@@ -31,6 +31,7 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
 from deployctl.actions.target_health import Unhealthy, group_name, read_health, wait_healthy
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import AlbListener
 from deployctl.core.plan import Step
 from deployctl.core.ports import (
     Action,
@@ -60,7 +61,7 @@ class EcsAction(Action):
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
         if key.startswith("alb-listener "):
-            return alb.listener_state(self.clients, step, params, key)
+            return alb.listener_state(self.clients, step, AlbListener.from_params(params), key)
         if key.startswith("ecs-task-definition "):
             from deployctl.actions.ecs_taskdef import family_state  # noqa: PLC0415 - a cycle
 
@@ -75,7 +76,7 @@ class EcsAction(Action):
         return ResourceState(key, state, live.display(state, live.groups_of(params)))
 
     def weights_now(self, request: StepRequest) -> dict[str, int]:
-        return alb.read_weights(self.clients, request.step, request.params)
+        return alb.read_weights(self.clients, request.step, AlbListener.from_params(request.params))
 
     def idle_gets_nothing(self, request: StepRequest, color: str, what: str) -> None:
         """Refuse to touch the side ``color`` while the listener sends it traffic."""
@@ -145,10 +146,14 @@ class Discover(EcsAction, ReadAction):
     registers its tasks in the other colour's target group."""
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (alb.listener_key(step, params), *_service_keys(step, params))
+        return (
+            alb.listener_key(step, AlbListener.from_params(params)),
+            *_service_keys(step, params),
+        )
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        weights = alb.colours(params, states[alb.listener_key(step, params)])
+        listener = AlbListener.from_params(params)
+        weights = alb.colours(listener, states[alb.listener_key(step, listener)])
         color = alb.live_color(weights)
         keys = _service_keys(step, params)
         state = states[keys[0] if len(keys) == 1 else keys[COLORS.index(color)]] or {}
