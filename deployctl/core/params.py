@@ -288,7 +288,8 @@ class EcsService(Record):
     service: str | None = field(default=None, metadata=OMIT_NONE)
     services: Mapping[str, str] | None = field(default=None, metadata=OMIT_NONE)
     listener: AlbListener = field(metadata=flat(AlbListener))
-    stable_timeout: float = 600.0
+    # None (older plans): botocore's services_stable waiter's own limit.
+    stable_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
