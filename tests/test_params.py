@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -16,13 +16,17 @@ from deployctl.core.params import (
     PARAMS,
     AlbDrainParams,
     AlbShiftParams,
+    CommandRunParams,
     FlagSetParams,
     LambdaShiftParams,
     ParamsError,
+    RdsSnapshotParams,
     SmokeLambdaParams,
 )
 from deployctl.manifest import LoadOptions, load_file
+from deployctl.manifest import model as m
 from deployctl.plan import compile_plan
+from deployctl.plan.deployment import PLANNERS
 from deployctl.testing.golden import case_names, run_case
 
 ROOT = Path(__file__).parent.parent
@@ -110,3 +114,15 @@ def test_a_resolved_reference_keeps_the_value_the_earlier_step_returned() -> Non
     payload = {"items": [1, [2, 3]]}
     invoke = SmokeLambdaParams(function="f", payload=payload, expect=[1])
     assert SmokeLambdaParams.from_params(invoke.to_params()).payload is payload
+
+
+def test_unset_optional_keys_are_left_out_as_the_planner_always_did() -> None:
+    assert RdsSnapshotParams(cluster="db").to_params() == {"cluster": "db"}
+    command = CommandRunParams(argv=("make", "check"), cwd="ops")
+    assert command.to_params() == {"argv": ["make", "check"], "timeout": 3600.0, "cwd": "ops"}
+    with_env = CommandRunParams(argv=("make",), env={"A": "1"}).to_params()
+    assert list(with_env) == ["argv", "timeout", "cwd", "env"]
+
+
+def test_every_target_kind_of_the_manifest_has_one_planner() -> None:
+    assert set(PLANNERS) == set(get_args(m.Target))
