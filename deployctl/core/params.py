@@ -505,7 +505,7 @@ class Alarm(Record):
     name: str
     metric: str
     threshold: float
-    action: str  # alert | page | warn
+    action: str = "alert"  # alert | page | warn
     period: float = 300.0
 
 
