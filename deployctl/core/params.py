@@ -167,8 +167,7 @@ class StepParams(Record):
 
     @classmethod
     def _where(cls) -> str:
-        kind = getattr(cls, "KIND", None)  # None: a shared identity, not a kind
-        return cls.__name__ if kind is None else f"{kind} step"
+        return f"{cls.KIND} step"
 
 
 # --- approval -------------------------------------------------------------------------
