@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from deployctl.core.params import GateAnalysisParams
@@ -12,6 +13,8 @@ from deployctl.manifest.triggers import Trigger
 from deployctl.plan.api import Step
 
 
+# A plan's gates share its few triggers: built once each, not once per gate.
+@functools.lru_cache(maxsize=1024)
 def trigger_params(trigger: Trigger) -> TriggerParams:
     return TriggerParams(
         metric=trigger.metric,
