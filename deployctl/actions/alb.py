@@ -21,16 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import (
-    COLORS,
-    ActionError,
-    CheckAction,
-    ReadAction,
-    health_timeout,
-    other,
-)
+from deployctl.actions.common import COLORS, ActionError, CheckAction, ReadAction, other
 from deployctl.actions.target_health import Unhealthy, deregistration_delay, wait_healthy
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import AlbDiscoverParams, AlbDrainParams, AlbListener, AlbShiftParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import (
     PASS,
@@ -55,29 +49,27 @@ def _forward(actions: list[dict[str, Any]]) -> dict[str, Any] | None:
 class _Listener:
     """The forward action of one listener or rule, read once per call."""
 
-    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+    def __init__(self, clients: Clients, step: Step, target: AlbListener) -> None:
         self.kind = step.kind
-        self.params = params
+        self.target = target
         self.client = clients.client("elbv2", step.region)
         self.groups = {
-            "blue": str(self.params["blue_target_group"]),
-            "green": str(self.params["green_target_group"]),
+            "blue": str(target.blue_target_group),
+            "green": str(target.green_target_group),
         }
 
     def read(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """The action list and the forward action's weights by target group ARN."""
-        rule = self.params.get("rule_arn")
+        rule = self.target.rule_arn
         if rule:
             actions = self.client.describe_rules(RuleArns=[rule])["Rules"][0]["Actions"]
         else:
-            listener = self.params["listener_arn"]
+            listener = self.target.listener_arn
             found = self.client.describe_listeners(ListenerArns=[listener])["Listeners"]
             actions = found[0]["DefaultActions"]
         forward = _forward(actions)
         if forward is None:
-            raise ActionError(
-                self.kind, f"{rule or self.params['listener_arn']}: no forward action"
-            )
+            raise ActionError(self.kind, f"{rule or self.target.listener_arn}: no forward action")
         groups = (forward.get("ForwardConfig") or {}).get("TargetGroups")
         if groups:
             weights = {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
@@ -116,35 +108,33 @@ class _Listener:
         }
         replaced["ForwardConfig"] = config
         out = [replaced if a is forward else a for a in actions]
-        if self.params.get("rule_arn"):
-            self.client.modify_rule(RuleArn=self.params["rule_arn"], Actions=out)
+        if self.target.rule_arn:
+            self.client.modify_rule(RuleArn=self.target.rule_arn, Actions=out)
         else:
-            self.client.modify_listener(ListenerArn=self.params["listener_arn"], DefaultActions=out)
+            self.client.modify_listener(ListenerArn=self.target.listener_arn, DefaultActions=out)
         return True
 
 
-def listener_key(step: Step, params: Mapping[str, Any]) -> str:
-    return f"alb-listener {step.region} {params.get('rule_arn') or params['listener_arn']}"
+def listener_key(step: Step, target: AlbListener) -> str:
+    return f"alb-listener {step.region} {target.rule_arn or target.listener_arn}"
 
 
-def read_weights(clients: Clients, step: Step, params: Mapping[str, Any]) -> Weights:
-    """blue/green weights of the listener (or rule) ``params`` names: for any
+def read_weights(clients: Clients, step: Step, target: AlbListener) -> Weights:
+    """blue/green weights of the listener (or rule) ``target`` names: for any
     target on an ALB (ECS reads it before it deploys to a side)."""
-    return _Listener(clients, step, params).weights()
+    return _Listener(clients, step, target).weights()
 
 
-def listener_state(
-    clients: Clients, step: Step, params: Mapping[str, Any], key: str
-) -> ResourceState:
+def listener_state(clients: Clients, step: Step, target: AlbListener, key: str) -> ResourceState:
     """The listener's weights for the plan diff (one describe call)."""
-    listener = _Listener(clients, step, params)
+    listener = _Listener(clients, step, target)
     _, by_arn = listener.read()
     return ResourceState(key, {"weights": by_arn}, _display(listener.weights(by_arn)))
 
 
-def colours(params: Mapping[str, Any], state: Mapping[str, Any]) -> Weights:
+def colours(target: AlbListener, state: Mapping[str, Any]) -> Weights:
     """blue/green weights from a listener state :func:`listener_state` read."""
-    return _colours(params, state["weights"])
+    return _colours(target, state["weights"])
 
 
 def _display(weights: Mapping[str, int]) -> str:
@@ -157,16 +147,16 @@ class _Observed(Action):
     clients: Clients
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (listener_key(step, params),)
+        return (listener_key(step, AlbListener.from_params(params)),)
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
-        return listener_state(self.clients, step, params, key)
+        return listener_state(self.clients, step, AlbListener.from_params(params), key)
 
 
-def _colours(params: Mapping[str, Any], by_arn: Mapping[str, int]) -> Weights:
+def _colours(target: AlbListener, by_arn: Mapping[str, int]) -> Weights:
     return {
-        "blue": by_arn.get(str(params["blue_target_group"]), 0),
-        "green": by_arn.get(str(params["green_target_group"]), 0),
+        "blue": by_arn.get(str(target.blue_target_group), 0),
+        "green": by_arn.get(str(target.green_target_group), 0),
     }
 
 
@@ -186,18 +176,20 @@ class Discover(_Observed, ReadAction):
         self.clients = clients
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        weights = _colours(params, states[listener_key(step, params)]["weights"])
+        target = AlbDiscoverParams.from_params(params).target
+        weights = _colours(target, states[listener_key(step, target)]["weights"])
         live = live_color(weights)
         return Preview(
             _display(weights), False, outputs={"live_color": live, "idle_color": other(live)}
         )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        live = live_color(_Listener(self.clients, request.step, request.params).weights())
+        target = AlbDiscoverParams.from_params(request.params).target
+        live = live_color(_Listener(self.clients, request.step, target).weights())
         return {"live_color": live, "idle_color": other(live)}
 
 
-def _unchanged(request: StepRequest, now: Weights, want: Weights) -> None:
+def _unchanged(request: StepRequest, target: AlbListener, now: Weights, want: Weights) -> None:
     """ELBv2 has no conditional write: compare with the weights journaled
     before this step, then write.  Someone else's change stops the run as stale."""
     journaled = request.before.get("previous_weights")
@@ -205,7 +197,7 @@ def _unchanged(request: StepRequest, now: Weights, want: Weights) -> None:
         expected = {c: int(journaled[c]) for c in COLORS}
         if now != expected:
             raise ResourceChanged(
-                listener_key(request.step, request.params),
+                listener_key(request.step, target),
                 f"{_display(expected)} as journaled before this step",
                 _display(now),
             )
@@ -224,54 +216,61 @@ class Shift(_Observed):
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
-    def _want(self, request: StepRequest) -> Weights:
-        weight = int(request.params["weight"])
+    def _want(self, request: StepRequest, p: AlbShiftParams) -> Weights:
+        weight = int(p.weight)
         if not 0 <= weight <= 100:
             raise ActionError(request.step.kind, f"weight {weight} is not a percentage")
-        return target_weights(str(request.params["to"]), weight)
+        return target_weights(str(p.to), weight)
+
+    def _listener(self, request: StepRequest) -> tuple[_Listener, AlbShiftParams]:
+        p = AlbShiftParams.from_params(request.params)
+        return _Listener(self.clients, request.step, p.target), p
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        key = listener_key(step, params)
+        p = AlbShiftParams.from_params(params)
+        key = listener_key(step, p.target)
         by_arn = dict(states[key]["weights"])
-        if is_unresolved(params["to"]):
-            return Preview(f"{params['weight']}% to the side found at run time", True)
-        want = target_weights(str(params["to"]), int(params["weight"]))
-        if _colours(params, by_arn) == want:
+        if is_unresolved(p.to):
+            return Preview(f"{p.weight}% to the side found at run time", True)
+        want = target_weights(str(p.to), int(p.weight))
+        if _colours(p.target, by_arn) == want:
             return Preview(_display(want), False)
-        by_arn[str(params["blue_target_group"])] = want["blue"]
-        by_arn[str(params["green_target_group"])] = want["green"]
+        by_arn[str(p.target.blue_target_group)] = want["blue"]
+        by_arn[str(p.target.green_target_group)] = want["green"]
         return Preview(_display(want), True, {key: {"weights": by_arn}})
 
     def observe(self, request: StepRequest) -> Observation:
-        now = _Listener(self.clients, request.step, request.params).weights()
-        want = self._want(request)
+        listener, p = self._listener(request)
+        now = listener.weights()
+        want = self._want(request, p)
         if now != want:
             return Observation(applied=False, detail=f"weights are {now}")
         return Observation(applied=True, detail=f"weights already {now}")
 
     def before(self, request: StepRequest) -> Mapping[str, Any]:
-        return {"previous_weights": _Listener(self.clients, request.step, request.params).weights()}
+        listener, _ = self._listener(request)
+        return {"previous_weights": listener.weights()}
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        listener = _Listener(self.clients, request.step, request.params)
+        listener, p = self._listener(request)
         read = listener.read()
         previous = listener.weights(read[1])
-        want = self._want(request)
-        _unchanged(request, previous, want)
+        want = self._want(request, p)
+        _unchanged(request, p.target, previous, want)
         health = _receiving_healthy(listener, request, previous, want)
         if health:  # the wait may have been long: read again, and compare again
             read = listener.read()
-            _unchanged(request, listener.weights(read[1]), want)
+            _unchanged(request, p.target, listener.weights(read[1]), want)
         listener.write(want, read)
         return {"previous_weights": previous, "health": health}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        listener, p = self._listener(request)
         previous = outputs.get("previous_weights")
         if previous:
             want = {c: int(previous[c]) for c in COLORS}
         else:
-            want = target_weights(other(str(request.params["to"])), 100)
-        listener = _Listener(self.clients, request.step, request.params)
+            want = target_weights(other(str(p.to)), 100)
         now = listener.weights()
         # Rolling back onto a side with no healthy target would be an outage
         # of its own: the undo fails (exit 7) and traffic stays where it is.
@@ -280,7 +279,7 @@ class Shift(_Observed):
         left = [c for c in COLORS if now[c] > 0 and want[c] == 0]
         out: dict[str, Any] = {"health": health} if health else {}
         if left:
-            out["drain_seconds"] = max(_drain_seconds(listener, request.params, c) for c in left)
+            out["drain_seconds"] = max(_drain_seconds(listener, c) for c in left)
         return out
 
 
@@ -303,8 +302,8 @@ def _receiving_healthy(
                 found = wait_healthy(
                     listener.client,
                     listener.groups[color],
-                    min_healthy=int(request.params.get("min_healthy") or 1),
-                    timeout=health_timeout(request.params),
+                    min_healthy=int(listener.target.min_healthy or 1),
+                    timeout=float(listener.target.health_timeout),
                     clock=request.clock,
                     cancel=request.cancel if cancel else None,
                 )
@@ -314,9 +313,9 @@ def _receiving_healthy(
     return out
 
 
-def _drain_seconds(listener: _Listener, params: Mapping[str, Any], color: str) -> float:
-    if params.get("drain") is not None:
-        return float(params["drain"])
+def _drain_seconds(listener: _Listener, color: str) -> float:
+    if listener.target.drain is not None:
+        return float(listener.target.drain)
     return deregistration_delay(listener.client, listener.groups[color])
 
 
@@ -331,12 +330,14 @@ class Drain(CheckAction):
         self.clients = clients
 
     def window(self, request: StepRequest) -> float:
-        listener = _Listener(self.clients, request.step, request.params)
-        return _drain_seconds(listener, request.params, str(request.params["from"]))
+        p = AlbDrainParams.from_params(request.params)
+        listener = _Listener(self.clients, request.step, p.target)
+        return _drain_seconds(listener, str(p.from_))
 
     def check(self, request: StepRequest) -> CheckResult:
-        side = str(request.params["from"])
-        weights = _Listener(self.clients, request.step, request.params).weights()
+        p = AlbDrainParams.from_params(request.params)
+        side = str(p.from_)
+        weights = _Listener(self.clients, request.step, p.target).weights()
         return CheckResult(PASS, detail=f"{side} at {weights[side]}%, finishing its requests")
 
 

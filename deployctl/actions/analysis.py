@@ -10,25 +10,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import GateAnalysisParams
 from deployctl.core.ports import FAIL, NO_DATA, PASS, Action, CheckResult, Observation, Registry
 from deployctl.core.ports import StepRequest as Request
 from deployctl.errors import DeployctlError
 from deployctl.manifest.triggers import Trigger
 
 
-def _triggers(params: Mapping[str, Any]) -> list[Trigger]:
-    out = []
-    for item in params.get("triggers") or ():
-        out.append(
-            Trigger(
-                item["metric"],
-                item["op"],
-                float(item["value"]),
-                item.get("unit"),
-                item.get("text") or f"{item['metric']}{item['op']}{item['value']}",
-            )
-        )
-    return out
+def _triggers(p: GateAnalysisParams) -> list[Trigger]:
+    return [
+        Trigger(t.metric, t.op, float(t.value), t.unit, t.text or f"{t.metric}{t.op}{t.value}")
+        for t in p.triggers or ()
+    ]
 
 
 class AnalysisGate(Action):
@@ -41,24 +34,23 @@ class AnalysisGate(Action):
         return {}
 
     def check(self, request: Request) -> CheckResult:
-        params = request.params
-        metric = params.get("metric")
-        threshold = params.get("threshold")
-        triggers = _triggers(params)
-        names = set(params.get("metrics") or ())
+        p = GateAnalysisParams.from_params(request.params)
+        metric, threshold = p.metric, p.threshold
+        triggers = _triggers(p)
+        names = set(p.metrics or ())
         names.update(t.metric for t in triggers)
         if metric and threshold is not None:
             names.add(metric)
         unknown = sorted(n for n in names if n not in request.metric_defs)
         if unknown:
             raise DeployctlError(f"gate {request.step.id}: no metric definition for {unknown}")
-        alarms = [str(a) for a in params.get("alarms") or ()]
+        alarms = [str(a) for a in p.alarms or ()]
         if not names and not alarms:
             return CheckResult(PASS, detail="nothing to check")
         if request.metrics is None:
             raise DeployctlError(f"gate {request.step.id}: no metrics source configured")
         now = request.clock.now()
-        interval = float(params.get("interval") or 60.0)
+        interval = float(p.interval or 60.0)
         defs = {n: request.metric_defs[n] for n in sorted(names)}
         values: dict[str, float | None] = {}
         if defs:

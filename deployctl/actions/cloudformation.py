@@ -30,6 +30,7 @@ from deployctl import files
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import CloudFormationDeployParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.core.refs import is_unresolved
@@ -54,9 +55,9 @@ def _change_set_name(prefix: str, token: str) -> str:
 
 
 class _Stack:
-    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+    def __init__(self, clients: Clients, step: Step, p: CloudFormationDeployParams) -> None:
         self.kind = step.kind
-        self.name = str(params["stack"])
+        self.name = str(p.stack)
         self.client = clients.client("cloudformation", step.region)
 
     def describe(self) -> dict[str, Any] | None:
@@ -226,18 +227,18 @@ def alarm_request(stack: str, alarm: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def rollback_configuration(
-    clients: Clients, step: Step, params: Mapping[str, Any]
+    clients: Clients, step: Step, p: CloudFormationDeployParams
 ) -> dict[str, Any] | None:
     """Create or update the trigger alarms; the ``RollbackConfiguration`` naming them."""
-    alarms = list(params.get("rollback_alarms") or ())
-    minutes = int(params.get("monitoring_minutes") or 0)
+    alarms = list(p.rollback_alarms or ())
+    minutes = int(p.monitoring_minutes or 0)
     if not alarms and not minutes:
         return None
     arns: dict[str, str] = {}
     if alarms:
         cw = clients.client("cloudwatch", step.region)
         for alarm in alarms:
-            cw.put_metric_alarm(**alarm_request(str(params["stack"]), alarm))
+            cw.put_metric_alarm(**alarm_request(str(p.stack), alarm))
         names = [str(a["name"]) for a in alarms]
         found = cw.describe_alarms(AlarmNames=names, AlarmTypes=["MetricAlarm"])["MetricAlarms"]
         arns = {a["AlarmName"]: a["AlarmArn"] for a in found}
@@ -263,13 +264,13 @@ def _change_text(change: Mapping[str, Any]) -> str:
     return text
 
 
-def _wanted(step: Step, p: Mapping[str, Any]) -> tuple[str, dict[str, str], list[str]]:
+def _wanted(step: Step, p: CloudFormationDeployParams) -> tuple[str, dict[str, str], list[str]]:
     try:
-        body = files.read(str(p["template"]), files.MAX_TEMPLATE_BYTES, "template").decode("utf-8")
+        body = files.read(str(p.template), files.MAX_TEMPLATE_BYTES, "template").decode("utf-8")
     except (UserError, UnicodeDecodeError) as exc:
-        raise ActionError(step.kind, f"template {p['template']}: {exc}") from exc
-    params = {str(k): str(v) for k, v in (p.get("parameters") or {}).items()}
-    return body, params, list(p.get("capabilities") or ())
+        raise ActionError(step.kind, f"template {p.template}: {exc}") from exc
+    params = {str(k): str(v) for k, v in (p.parameters or {}).items()}
+    return body, params, list(p.capabilities or ())
 
 
 def _sha(body: str) -> str:
@@ -294,7 +295,11 @@ class Deploy(Action):
         self.clients = clients
 
     def _wanted(self, request: StepRequest) -> tuple[str, dict[str, str], list[str]]:
-        return _wanted(request.step, request.params)
+        return _wanted(request.step, CloudFormationDeployParams.from_params(request.params))
+
+    def _stack(self, request: StepRequest) -> _Stack:
+        p = CloudFormationDeployParams.from_params(request.params)
+        return _Stack(self.clients, request.step, p)
 
     def _live(self, stack: _Stack, body: str, params: Mapping[str, str]) -> dict[str, Any] | None:
         """The stack if it already runs exactly this template and these parameters."""
@@ -311,15 +316,17 @@ class Deploy(Action):
     # every resource, so each deploy would touch them all.
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (f"cloudformation-stack {step.region} {params['stack']}",)
+        p = CloudFormationDeployParams.from_params(params)
+        return (f"cloudformation-stack {step.region} {p.stack}",)
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
-        stack = _Stack(self.clients, step, params)
+        p = CloudFormationDeployParams.from_params(params)
+        stack = _Stack(self.clients, step, p)
         found = stack.describe()
         if found is None:
             return ResourceState(key, None, _stack_display(None))
         live = _params(found)
-        wanted = {str(k): str(v) for k, v in (params.get("parameters") or {}).items()}
+        wanted = {str(k): str(v) for k, v in (p.parameters or {}).items()}
         decides = _settled(found) and live == wanted
         state = {
             "status": found["StackStatus"],
@@ -330,7 +337,7 @@ class Deploy(Action):
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         key = self.resources(step, params)[0]
-        body, wanted, _ = _wanted(step, params)
+        body, wanted, _ = _wanted(step, CloudFormationDeployParams.from_params(params))
         live = states[key]
         after = {
             "status": "UPDATE_COMPLETE" if live else "CREATE_COMPLETE",
@@ -348,16 +355,17 @@ class Deploy(Action):
         )
 
     def change_set(self, step: Step, params: Mapping[str, Any]) -> list[str] | None:
-        body, wanted, capabilities = _wanted(step, params)
+        p = CloudFormationDeployParams.from_params(params)
+        body, wanted, capabilities = _wanted(step, p)
         if any(is_unresolved(v) for v in wanted.values()):
             return ["(parameters known only during the run: no change set)"]
-        stack = _Stack(self.clients, step, params)
+        stack = _Stack(self.clients, step, p)
         name = _change_set_name("plan", _sha(body + json.dumps(wanted, sort_keys=True))[:16])
         return stack.preview_changes(body, wanted, capabilities, name) or ["no changes"]
 
     def observe(self, request: StepRequest) -> Observation:
         body, params, _ = self._wanted(request)
-        found = self._live(_Stack(self.clients, request.step, request.params), body, params)
+        found = self._live(self._stack(request), body, params)
         if found is None:
             return Observation(applied=False)
         return Observation(
@@ -368,13 +376,14 @@ class Deploy(Action):
 
     def _outputs(self, request: StepRequest, stack_id: str, **more: Any) -> dict[str, Any]:
         out = {"stack_id": stack_id, **more}
-        if request.params.get("rollback_triggers"):
-            out["rollback_triggers"] = list(request.params["rollback_triggers"])
+        triggers = CloudFormationDeployParams.from_params(request.params).rollback_triggers
+        if triggers:
+            out["rollback_triggers"] = list(triggers)
         return out
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         body, params, capabilities = self._wanted(request)
-        stack = _Stack(self.clients, request.step, request.params)
+        stack = self._stack(request)
         found = stack.describe()
         previous_template = stack.template() if found else None
         previous_params = _params(found) if found else None
@@ -392,7 +401,8 @@ class Deploy(Action):
                 f"{stack.name} failed to create earlier (ROLLBACK_COMPLETE): delete it, then retry",
             )
         name = _change_set_name("deploy", request.token)
-        rollback = rollback_configuration(self.clients, request.step, request.params)
+        p = CloudFormationDeployParams.from_params(request.params)
+        rollback = rollback_configuration(self.clients, request.step, p)
         changes = stack.deploy(
             body, params, capabilities, name, exists=found is not None, rollback=rollback
         )
@@ -406,7 +416,7 @@ class Deploy(Action):
         )
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
-        stack = _Stack(self.clients, request.step, request.params)
+        stack = self._stack(request)
         live = stack.describe()
         if live is None:
             return
@@ -427,7 +437,7 @@ class Deploy(Action):
         stack.deploy(
             str(outputs["previous_template"]),
             dict(outputs.get("previous_parameters") or {}),
-            list(request.params.get("capabilities") or ()),
+            list(CloudFormationDeployParams.from_params(request.params).capabilities or ()),
             _change_set_name("undo", request.token),
             exists=True,
         )

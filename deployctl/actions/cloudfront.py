@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, ReadAction, other
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import CloudFrontDistribution, CloudFrontShiftParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.core.refs import is_unresolved
@@ -37,20 +38,20 @@ MAX_STAGING_WEIGHT = 15  # percent: CloudFront's SingleWeight limit
 class _Distribution:
     """One primary distribution, its config read once with its ETag."""
 
-    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+    def __init__(self, clients: Clients, step: Step, target: CloudFrontDistribution) -> None:
         self.kind = step.kind
-        self.p = params
-        self.id = str(self.p["distribution_id"])
+        self.target = target
+        self.id = str(target.distribution_id)
         self.client = clients.client("cloudfront", step.region)
         got = self.client.get_distribution_config(Id=self.id)
         self.etag: str = got["ETag"]
         self.config: dict[str, Any] = got["DistributionConfig"]
 
     def origin(self, color: str) -> str:
-        return str(self.p[f"{color}_origin"])
+        return _origin(self.target, color)
 
     def live(self) -> str:
-        return _color(self.kind, self.p, self.config["DefaultCacheBehavior"]["TargetOriginId"])
+        return _color(self.kind, self.target, self.config["DefaultCacheBehavior"]["TargetOriginId"])
 
     @property
     def policy_id(self) -> str:
@@ -131,14 +132,18 @@ class _Distribution:
         return {"policy_id": policy_id, "staging_distribution_id": staging["Id"]}
 
 
-def _color(kind: str, params: Mapping[str, Any], origin: str) -> str:
+def _origin(target: CloudFrontDistribution, color: str) -> str:
+    return str(target.blue_origin if color == "blue" else target.green_origin)
+
+
+def _color(kind: str, target: CloudFrontDistribution, origin: str) -> str:
     """The side whose origin the default cache behaviour targets."""
     for color in ("blue", "green"):
-        if origin == str(params[f"{color}_origin"]):
+        if origin == _origin(target, color):
             return color
     raise ActionError(
         kind,
-        f"{params['distribution_id']}: default cache behaviour targets {origin!r}, "
+        f"{target.distribution_id}: default cache behaviour targets {origin!r}, "
         "neither the blue nor the green origin",
     )
 
@@ -157,13 +162,13 @@ def _weight(policy: Mapping[str, Any]) -> int:
 NEW_POLICY = "new"  # the policy id of a policy the run would create
 
 
-def distribution_key(params: Mapping[str, Any]) -> str:
-    return f"cloudfront-distribution {params['distribution_id']}"
+def distribution_key(target: CloudFrontDistribution) -> str:
+    return f"cloudfront-distribution {target.distribution_id}"
 
 
-def _display(params: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+def _display(target: CloudFrontDistribution, state: Mapping[str, Any]) -> str:
     """``origin blue; 5% to staging (policy E1)``, from the side's colour."""
-    origin = f"origin {_color('cloudfront', params, state['origin'])}"
+    origin = f"origin {_color('cloudfront', target, state['origin'])}"
     policy = state.get("policy")
     if not state["policy_id"] or policy is None:
         return f"{origin}; no continuous deployment"
@@ -180,10 +185,11 @@ class _Observed(Action):
     clients: Clients
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (distribution_key(params),)
+        return (distribution_key(CloudFrontDistribution.from_params(params)),)
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
-        dist = _Distribution(self.clients, step, params)
+        target = CloudFrontDistribution.from_params(params)
+        dist = _Distribution(self.clients, step, target)
         state: dict[str, Any] = {
             "origin": dist.config["DefaultCacheBehavior"]["TargetOriginId"],
             "policy_id": dist.policy_id or None,
@@ -192,7 +198,7 @@ class _Observed(Action):
         if dist.policy_id:
             config, _ = dist.policy(dist.policy_id)
             state["policy"] = {"enabled": bool(config.get("Enabled")), "weight": _weight(config)}
-        return ResourceState(key, state, _display(params, state))
+        return ResourceState(key, state, _display(target, state))
 
 
 class Discover(_Observed, ReadAction):
@@ -202,14 +208,16 @@ class Discover(_Observed, ReadAction):
         self.clients = clients
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        state = states[distribution_key(params)]
-        live = _color(step.kind, params, state["origin"])
+        target = CloudFrontDistribution.from_params(params)
+        state = states[distribution_key(target)]
+        live = _color(step.kind, target, state["origin"])
         return Preview(
-            _display(params, state), False, outputs={"live_color": live, "idle_color": other(live)}
+            _display(target, state), False, outputs={"live_color": live, "idle_color": other(live)}
         )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        live = _Distribution(self.clients, request.step, request.params).live()
+        target = CloudFrontDistribution.from_params(request.params)
+        live = _Distribution(self.clients, request.step, target).live()
         return {"live_color": live, "idle_color": other(live)}
 
 
@@ -221,8 +229,13 @@ class Shift(_Observed):
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
+    def _shift(self, request: StepRequest) -> tuple[_Distribution, str, int]:
+        """The distribution, ``to`` and the checked weight."""
+        p = CloudFrontShiftParams.from_params(request.params)
+        return _Distribution(self.clients, request.step, p.target), str(p.to), self._weight(request)
+
     def _weight(self, request: StepRequest) -> int:
-        weight = int(request.params["weight"])
+        weight = int(CloudFrontShiftParams.from_params(request.params).weight)
         if not 0 < weight <= 100 or MAX_STAGING_WEIGHT < weight < 100:
             raise ActionError(
                 request.step.kind,
@@ -232,13 +245,14 @@ class Shift(_Observed):
         return weight
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        key = distribution_key(params)
+        p = CloudFrontShiftParams.from_params(params)
+        key = distribution_key(p.target)
         live = states[key]
-        to, weight = str(params["to"]), int(params["weight"])
+        to, weight = str(p.to), int(p.weight)
         if is_unresolved(to):
             return Preview(f"{weight}% to the side found at run time", True)
         if weight == 100:
-            want: dict[str, Any] = {"origin": str(params[f"{to}_origin"]), "policy_id": None}
+            want: dict[str, Any] = {"origin": _origin(p.target, to), "policy_id": None}
             same = live["origin"] == want["origin"] and not live["policy_id"]
             want["policy"] = None
         elif live["policy_id"]:
@@ -249,11 +263,10 @@ class Shift(_Observed):
             same = False
             policy = {"enabled": True, "weight": weight}
             want = {**live, "policy_id": NEW_POLICY, "policy": policy, "staging": to}
-        return Preview(_display(params, want), not same, {} if same else {key: want})
+        return Preview(_display(p.target, want), not same, {} if same else {key: want})
 
     def observe(self, request: StepRequest) -> Observation:
-        dist = _Distribution(self.clients, request.step, request.params)
-        to, weight = str(request.params["to"]), self._weight(request)
+        dist, to, weight = self._shift(request)
         if weight == 100:
             done = dist.live() == to and not dist.policy_id
         else:
@@ -261,8 +274,8 @@ class Shift(_Observed):
         return Observation(applied=done, detail=f"{dist.id} live={dist.live()}")
 
     def before(self, request: StepRequest) -> Mapping[str, Any]:
-        dist = _Distribution(self.clients, request.step, request.params)
-        if self._weight(request) == 100:
+        dist, _, weight = self._shift(request)
+        if weight == 100:
             return {"previous_color": dist.live()}
         if dist.policy_id:
             got = dist.policy(dist.policy_id)
@@ -273,8 +286,7 @@ class Shift(_Observed):
         return {"previous_weight": 0}
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        dist = _Distribution(self.clients, request.step, request.params)
-        to, weight = str(request.params["to"]), self._weight(request)
+        dist, to, weight = self._shift(request)
         if weight == 100:
             previous = dist.live()
             dist.switch(to, detach=True)
@@ -287,11 +299,10 @@ class Shift(_Observed):
         return {**dist.stage(to, weight, request.token), "previous_weight": 0}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
-        dist = _Distribution(self.clients, request.step, request.params)
-        if int(request.params["weight"]) == 100:
-            dist.switch(
-                str(outputs.get("previous_color") or other(str(request.params["to"]))), detach=False
-            )
+        p = CloudFrontShiftParams.from_params(request.params)
+        dist = _Distribution(self.clients, request.step, p.target)
+        if int(p.weight) == 100:
+            dist.switch(str(outputs.get("previous_color") or other(str(p.to))), detach=False)
             return
         policy_id = str(outputs.get("policy_id") or dist.policy_id)
         previous = int(outputs.get("previous_weight") or 0)

@@ -25,6 +25,7 @@ from typing import Any
 
 from deployctl.actions.aws import Clients
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import Alarm, CloudWatchAlarmsParams
 from deployctl.core.plan import MetricDef, MetricQuery, Plan
 from deployctl.core.ports import (
     Action,
@@ -150,17 +151,23 @@ class CloudWatchMetrics(MetricsSource):
 # --- alarms -------------------------------------------------------------------------
 
 
-def alarm_name(namespace: str, alarm: Mapping[str, Any], dimensions: Mapping[str, str]) -> str:
+def alarm_name(namespace: str, alarm: Alarm, dimensions: Mapping[str, str]) -> str:
     """``Deployctl-fraud-or-not-prod-deployment_duration``: project and
     environment in the name, so two projects (or a pipeline's dev, staging and
     prod) in one account do not overwrite each other's alarms."""
     scope = [str(dimensions[k]) for k in ("Project", "Environment") if k in dimensions]
-    return "-".join([namespace, *scope, str(alarm["name"])])
+    return "-".join([namespace, *scope, str(alarm.name)])
+
+
+def specs(p: CloudWatchAlarmsParams) -> list[dict[str, Any]]:
+    """``put_metric_alarm`` arguments of every alarm of a ``cloudwatch.alarms`` step."""
+    namespace = str(p.namespace or "Deployctl")
+    return [alarm_spec(namespace, a, p.dimensions or {}, p.actions or {}) for a in p.alarms]
 
 
 def alarm_spec(
     namespace: str,
-    alarm: Mapping[str, Any],
+    alarm: Alarm,
     dimensions: Mapping[str, str] | None = None,
     actions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -170,7 +177,7 @@ def alarm_spec(
     :class:`DeploymentMetrics` publishes with (an alarm sees only datapoints
     with exactly its dimensions); ``actions`` maps the alarm's ``action``
     (alert, page, warn) to the SNS topic notified when it fires."""
-    metric = str(alarm["metric"])
+    metric = str(alarm.metric)
     below = "Success" in metric
     count = metric.endswith("Count")
     stat = "Average" if below else "Sum" if count else "Maximum"
@@ -181,17 +188,17 @@ def alarm_spec(
         if count
         else "GreaterThanThreshold"
     )
-    topic = (actions or {}).get(str(alarm.get("action")))
+    topic = (actions or {}).get(str(alarm.action))
     spec = {
         "AlarmName": alarm_name(namespace, alarm, dimensions or {}),
-        "AlarmDescription": f"deployctl {alarm['name']} (action: {alarm.get('action', 'alert')})",
+        "AlarmDescription": f"deployctl {alarm.name} (action: {alarm.action})",
         "Namespace": namespace,
         "MetricName": metric,
         "Dimensions": [{"Name": k, "Value": str(v)} for k, v in sorted((dimensions or {}).items())],
         "Statistic": stat,
-        "Period": int(float(alarm.get("period") or 300)),
+        "Period": int(float(alarm.period or 300)),
         "EvaluationPeriods": 1,
-        "Threshold": float(alarm["threshold"]),
+        "Threshold": float(alarm.threshold),
         "ComparisonOperator": operator,
         # No deployment in the period is not a failure.
         "TreatMissingData": "notBreaching",
@@ -217,10 +224,7 @@ class Alarms(Action):
         self.clients = clients
 
     def _specs(self, request: StepRequest) -> list[dict[str, Any]]:
-        namespace = str(request.params.get("namespace") or "Deployctl")
-        dims = request.params.get("dimensions") or {}
-        actions = request.params.get("actions") or {}
-        return [alarm_spec(namespace, a, dims, actions) for a in request.params.get("alarms") or ()]
+        return specs(CloudWatchAlarmsParams.from_params(request.params))
 
     def observe(self, request: StepRequest) -> Observation:
         specs = self._specs(request)

@@ -12,6 +12,7 @@ from typing import Any
 
 from deployctl.actions.common import ActionError, truncate
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import CommandRunParams
 from deployctl.core.ports import Action, Observation, Registry, StepRequest
 
 POLL = 0.25  # seconds between looks at the cancel flag while the program runs
@@ -33,13 +34,14 @@ class RunCommand(Action):
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         kind = request.step.kind
-        argv = request.params.get("argv")
-        if not isinstance(argv, list | tuple) or not argv:
+        given = request.params.get("argv")
+        if not isinstance(given, list | tuple) or not given:
             raise ActionError(kind, "argv must be a non-empty list (a shell string is refused)")
-        argv = [str(a) for a in argv]
-        timeout = float(request.params.get("timeout") or 3600.0)
-        cwd = request.params.get("cwd") or None
-        extra = request.params.get("env") or {}
+        p = CommandRunParams.from_params(request.params)
+        argv = [str(a) for a in p.argv]
+        timeout = float(p.timeout or 3600.0)
+        cwd = p.cwd or None
+        extra = p.env or {}
         env = {**os.environ, **{str(k): str(v) for k, v in extra.items()}} if extra else None
         try:
             proc = subprocess.Popen(

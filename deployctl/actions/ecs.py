@@ -28,9 +28,15 @@ from typing import Any
 from deployctl.actions import alb
 from deployctl.actions import ecs_live as live
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
+from deployctl.actions.common import COLORS, ActionError, ReadAction, other
 from deployctl.actions.target_health import Unhealthy, group_name, read_health, wait_healthy
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import (
+    AlbListener,
+    EcsDiscoverParams,
+    EcsService,
+    EcsUpdateServiceParams,
+)
 from deployctl.core.plan import Step
 from deployctl.core.ports import (
     Action,
@@ -60,7 +66,7 @@ class EcsAction(Action):
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
         if key.startswith("alb-listener "):
-            return alb.listener_state(self.clients, step, params, key)
+            return alb.listener_state(self.clients, step, AlbListener.from_params(params), key)
         if key.startswith("ecs-task-definition "):
             from deployctl.actions.ecs_taskdef import family_state  # noqa: PLC0415 - a cycle
 
@@ -72,10 +78,15 @@ class EcsAction(Action):
         if not services:
             return ResourceState(key, None, "(no such service)")
         state = live.service_state(client, services[0])
-        return ResourceState(key, state, live.display(state, live.groups_of(params)))
+        groups = live.groups_of(AlbListener.from_params(params))
+        return ResourceState(key, state, live.display(state, groups))
 
     def weights_now(self, request: StepRequest) -> dict[str, int]:
-        return alb.read_weights(self.clients, request.step, request.params)
+        return alb.read_weights(self.clients, request.step, AlbListener.from_params(request.params))
+
+    def group(self, request: StepRequest, color: str) -> str:
+        """``color``'s target group, as the listener in the step's params names it."""
+        return live.groups_of(AlbListener.from_params(request.params))[color]
 
     def idle_gets_nothing(self, request: StepRequest, color: str, what: str) -> None:
         """Refuse to touch the side ``color`` while the listener sends it traffic."""
@@ -83,19 +94,20 @@ class EcsAction(Action):
         if weights[color] > 0:
             raise ActionError(
                 request.step.kind,
-                f"{what}: {color}'s target group {group_name(str(request.params[f'{color}_target_group']))} "
+                f"{what}: {color}'s target group {group_name(self.group(request, color))} "
                 f"receives {weights[color]}% of the traffic now (blue {weights['blue']}% / green "
                 f"{weights['green']}%); nothing was changed",
             )
 
     def healthy(self, request: StepRequest, color: str) -> dict[str, Any]:
         """Wait until ``color``'s target group may receive traffic (issue 8's rule)."""
+        listener = AlbListener.from_params(request.params)
         try:
             found = wait_healthy(
                 self.elb(request.step),
-                str(request.params[f"{color}_target_group"]),
-                min_healthy=int(request.params.get("min_healthy") or 1),
-                timeout=health_timeout(request.params),
+                live.groups_of(listener)[color],
+                min_healthy=int(listener.min_healthy or 1),
+                timeout=float(listener.health_timeout),
                 clock=request.clock,
                 cancel=request.cancel,
             )
@@ -122,15 +134,16 @@ class EcsAction(Action):
             raise ActionError(kind, f"{why}; {done}") from None
 
     def healthy_now(self, request: StepRequest, color: str) -> bool:
-        health = read_health(self.elb(request.step), str(request.params[f"{color}_target_group"]))
-        return health.ok(int(request.params.get("min_healthy") or 1))
+        listener = AlbListener.from_params(request.params)
+        health = read_health(self.elb(request.step), live.groups_of(listener)[color])
+        return health.ok(int(listener.min_healthy or 1))
 
 
-def _service_keys(step: Step, params: Mapping[str, Any]) -> list[str]:
-    cluster = str(params["cluster"])
-    if "service" in params:
-        return [live.service_key(step.region, cluster, str(params["service"]))]
-    return [live.service_key(step.region, cluster, live.idle_service(params, c)) for c in COLORS]
+def _service_keys(step: Step, target: EcsService) -> list[str]:
+    cluster = str(target.cluster)
+    if target.service is not None:
+        return [live.service_key(step.region, cluster, str(target.service))]
+    return [live.service_key(step.region, cluster, live.idle_service(target, c)) for c in COLORS]
 
 
 def _dimension(arn: str) -> str:
@@ -145,45 +158,47 @@ class Discover(EcsAction, ReadAction):
     registers its tasks in the other colour's target group."""
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (alb.listener_key(step, params), *_service_keys(step, params))
+        target = EcsDiscoverParams.from_params(params).target
+        return (alb.listener_key(step, target.listener), *_service_keys(step, target))
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        weights = alb.colours(params, states[alb.listener_key(step, params)])
+        target = EcsDiscoverParams.from_params(params).target
+        weights = alb.colours(target.listener, states[alb.listener_key(step, target.listener)])
         color = alb.live_color(weights)
-        keys = _service_keys(step, params)
+        keys = _service_keys(step, target)
         state = states[keys[0] if len(keys) == 1 else keys[COLORS.index(color)]] or {}
         outputs = {
             "live_color": color,
             "idle_color": other(color),
-            "new_target_group": _dimension(str(params[f"{other(color)}_target_group"])),
+            "new_target_group": _dimension(live.groups_of(target.listener)[other(color)]),
         }
         sets = state.get("task_sets") or []
-        if "service" in params and sets and sets[0]["status"] == "PRIMARY":
+        if target.service is not None and sets and sets[0]["status"] == "PRIMARY":
             outputs["live_task_definition"] = sets[0]["task_definition"]
             outputs["stable_task_set"] = sets[0]["arn"]
-        elif "services" in params and state.get("task_definition"):
+        elif target.services is not None and state.get("task_definition"):
             outputs["live_task_definition"] = state["task_definition"]
         return Preview(f"live: {color}", False, outputs=outputs)
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        p, kind = request.params, request.step.kind
+        p, kind = EcsDiscoverParams.from_params(request.params).target, request.step.kind
         color = alb.live_color(self.weights_now(request))
-        groups = live.groups_of(p)
+        groups = live.groups_of(p.listener)
         out: dict[str, Any] = {
             "live_color": color,
             "idle_color": other(color),
             "new_target_group": _dimension(groups[other(color)]),
         }
         client = self.ecs(request.step)
-        if "service" in p:
-            service = live.describe_service(client, p["cluster"], p["service"], kind)
+        if p.service is not None:
+            service = live.describe_service(client, p.cluster, p.service, kind)
             first = self._primary(service, groups, color, kind)
             out["live_task_definition"] = first["taskDefinition"]
             out["serving_container"] = live.serving_container(first)
             out["stable_task_set"] = first["taskSetArn"]
             return out
         names = [live.idle_service(p, side) for side in COLORS]
-        both = live.describe_services(client, p["cluster"], names, kind)
+        both = live.describe_services(client, p.cluster, names, kind)
         for side, name, service in zip(COLORS, names, both, strict=True):
             found = live.target_groups(service)
             if found and groups[side] not in found:
@@ -230,35 +245,38 @@ class UpdateService(EcsAction):
     journals before the first intent) the task definition and count it had;
     undo puts them back once that side gets no traffic."""
 
-    def _names(self, params: Mapping[str, Any]) -> tuple[str, str]:
-        to = str(params["to"])
-        return live.idle_service(params, to), live.idle_service(params, other(to))
+    def _names(self, p: EcsUpdateServiceParams) -> tuple[str, str]:
+        to = str(p.to)
+        return live.idle_service(p.target, to), live.idle_service(p.target, other(to))
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        if is_unresolved(params["to"]) or is_unresolved(params["task_definition"]):
+        p = EcsUpdateServiceParams.from_params(params)
+        cluster = str(p.target.cluster)
+        if is_unresolved(p.to) or is_unresolved(p.task_definition):
             # (``plan`` reads the service once the revision to run is predicted)
-            return (f"ecs-service {step.region} {params['cluster']}/${{idle_color}}",)
-        idle, serving = self._names(params)
+            return (f"ecs-service {step.region} {cluster}/${{idle_color}}",)
+        idle, serving = self._names(p)
         return (
-            live.service_key(step.region, str(params["cluster"]), idle),
-            live.service_key(step.region, str(params["cluster"]), serving),
+            live.service_key(step.region, cluster, idle),
+            live.service_key(step.region, cluster, serving),
         )
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        p = EcsUpdateServiceParams.from_params(params)
         key, serving = self.resources(step, params)
         now, source = states[key], states[serving] or {}
-        wanted, count = str(params["task_definition"]), source.get("desired_count")
+        wanted, count = str(p.task_definition), source.get("desired_count")
         if now and now.get("task_definition") == wanted and now.get("desired_count") == count:
-            return Preview(live.display(now, live.groups_of(params)), False)
+            return Preview(live.display(now, live.groups_of(p.target.listener)), False)
         after = dict(now or {}) | {"task_definition": wanted, "desired_count": count}
         shown = f"{live.short(wanted)}, {count} task(s), stable and healthy before any traffic"
         return Preview(shown, True, {key: after})
 
     def _read(self, request: StepRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-        names = list(self._names(request.params))
+        p = EcsUpdateServiceParams.from_params(request.params)
         client = self.ecs(request.step)
         idle, serving = live.describe_services(
-            client, request.params["cluster"], names, request.step.kind
+            client, p.target.cluster, list(self._names(p)), request.step.kind
         )
         return idle, serving
 
@@ -270,24 +288,26 @@ class UpdateService(EcsAction):
         }
 
     def observe(self, request: StepRequest) -> Observation:
+        p = EcsUpdateServiceParams.from_params(request.params)
         idle, serving = self._read(request)
-        wanted = str(request.params["task_definition"])
+        wanted = str(p.task_definition)
         if (idle.get("taskDefinition"), idle.get("desiredCount")) != (
             wanted,
             serving.get("desiredCount"),
         ):
             return Observation(False, detail=f"runs {live.short(idle.get('taskDefinition'))}")
         judged = live.service_verdict(self.ecs(request.step), wanted)({"services": [idle]})
-        if not judged.done or not self.healthy_now(request, str(request.params["to"])):
+        if not judged.done or not self.healthy_now(request, str(p.to)):
             return Observation(False, detail=f"updated, not steady and healthy yet ({judged.why})")
         return Observation(True, dict(request.before), detail=f"runs {live.short(wanted)}")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        p, kind, to = request.params, request.step.kind, str(request.params["to"])
+        p = EcsUpdateServiceParams.from_params(request.params)
+        kind, to, cluster = request.step.kind, str(p.to), p.target.cluster
         name, _ = self._names(p)
         self.idle_gets_nothing(request, to, f"service {name}")
         idle, serving = self._read(request)
-        wanted, count = str(p["task_definition"]), int(serving.get("desiredCount") or 0)
+        wanted, count = str(p.task_definition), int(serving.get("desiredCount") or 0)
         now = (idle.get("taskDefinition"), idle.get("desiredCount"))
         was = (
             request.before.get("previous_task_definition", now[0]),
@@ -295,24 +315,24 @@ class UpdateService(EcsAction):
         )
         if now not in (was, (wanted, count)):
             raise ResourceChanged(
-                live.service_key(request.step.region, str(p["cluster"]), name),
+                live.service_key(request.step.region, str(cluster), name),
                 f"{live.short(was[0])}, {was[1]} task(s) as journaled before this step",
                 f"{live.short(now[0])}, {now[1]} task(s)",
             )
         client = self.ecs(request.step)
         if now != (wanted, count):
             client.update_service(
-                cluster=p["cluster"], service=name, taskDefinition=wanted, desiredCount=count
+                cluster=cluster, service=name, taskDefinition=wanted, desiredCount=count
             )
         delay, default = live.waiter_delay(client)
         health: dict[str, Any] = {}
 
         def wait() -> None:
             live.wait_until(
-                lambda: client.describe_services(cluster=p["cluster"], services=[name]),
+                lambda: client.describe_services(cluster=cluster, services=[name]),
                 live.service_verdict(client, wanted),
                 clock=request.clock,
-                timeout=live.stable_timeout(p, default),
+                timeout=live.stable_timeout(p.target, default),
                 delay=delay,
                 cancel=request.cancel,
                 what=f"service {name}",
@@ -322,7 +342,7 @@ class UpdateService(EcsAction):
 
         def back() -> str:
             client.update_service(
-                cluster=p["cluster"],
+                cluster=cluster,
                 service=name,
                 taskDefinition=str(was[0]),
                 desiredCount=int(was[1] or 0),
@@ -337,7 +357,8 @@ class UpdateService(EcsAction):
         }
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        p, to = request.params, str(request.params["to"])
+        p = EcsUpdateServiceParams.from_params(request.params)
+        to = str(p.to)
         name, _ = self._names(p)
         previous = outputs.get("previous_task_definition")
         if not previous:
@@ -347,7 +368,7 @@ class UpdateService(EcsAction):
         count = outputs.get("previous_desired_count")
         if (idle.get("taskDefinition"), idle.get("desiredCount")) != (previous, count):
             self.ecs(request.step).update_service(
-                cluster=p["cluster"],
+                cluster=p.target.cluster,
                 service=name,
                 taskDefinition=previous,
                 desiredCount=int(count or 0),

@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from deployctl.actions.common import COLORS, ActionError
+from deployctl.actions.common import ActionError
+from deployctl.core.params import AlbListener, EcsService
 from deployctl.core.ports import Clock
 from deployctl.manifest.durations import format_duration
 
@@ -59,8 +60,9 @@ def service_key(region: str | None, cluster: str, service: str) -> str:
     return f"ecs-service {region} {cluster.rsplit('/', 1)[-1]}/{service}"
 
 
-def idle_service(params: Mapping[str, Any], color: str) -> str:
-    return str(params["services"][color])
+def idle_service(target: EcsService, color: str) -> str:
+    """The service of ``color`` of a target with one service per colour."""
+    return str((target.services or {})[color])
 
 
 # --- reading ------------------------------------------------------------------------
@@ -175,8 +177,8 @@ def display(state: Mapping[str, Any] | None, groups: Mapping[str, str]) -> str:
     return "; ".join(parts)
 
 
-def groups_of(params: Mapping[str, Any]) -> dict[str, str]:
-    return {c: str(params[f"{c}_target_group"]) for c in COLORS}
+def groups_of(listener: AlbListener) -> dict[str, str]:
+    return {"blue": str(listener.blue_target_group), "green": str(listener.green_target_group)}
 
 
 # --- waiting ------------------------------------------------------------------------
@@ -267,8 +269,8 @@ def waiter_delay(client: Any) -> tuple[float, float]:
     return float(config.delay), float(config.delay * config.max_attempts)
 
 
-def stable_timeout(params: Mapping[str, Any], default: float) -> float:
-    value = params.get("stable_timeout")
+def stable_timeout(target: EcsService, default: float) -> float:
+    value = target.stable_timeout
     return default if value is None else float(value)
 
 

@@ -36,6 +36,7 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.ecs import EcsAction
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import EcsRegisterParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.core.refs import is_unresolved
@@ -93,23 +94,23 @@ class Register(EcsAction):
             raise ActionError(kind, f"{path}: needs 'family' and 'containerDefinitions'")
         return data
 
-    def wanted(self, step: Step, params: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def wanted(self, step: Step, p: EcsRegisterParams) -> tuple[dict[str, Any], str | None]:
         """The registration request (without our tag), and the base ARN if
         the base itself already is it (nothing to register)."""
         kind, client = step.kind, self.ecs(step)
         fields = _fields(client)
-        if params.get("file"):
-            raw = self._file(str(params["file"]), kind)
+        if p.file:
+            raw = self._file(str(p.file), kind)
             unknown = sorted(set(raw) - fields)
             if unknown:
                 raise ActionError(
                     kind,
-                    f"{params['file']}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
+                    f"{p.file}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} "
                     "not RegisterTaskDefinition fields",
                 )
             request, base = dict(raw), None
         else:
-            base = str(params["base"])
+            base = str(p.base)
             found = client.describe_task_definition(taskDefinition=base, include=["TAGS"])
             request = {k: v for k, v in found["taskDefinition"].items() if k in fields}
             request["tags"] = found.get("tags")
@@ -117,29 +118,27 @@ class Register(EcsAction):
             request["tags"] = _own_tags(request.get("tags"))
         else:
             request.pop("tags", None)
-        image = params.get("image")
+        image = p.image
         if image:
             containers = request["containerDefinitions"] = [
                 dict(c) for c in request["containerDefinitions"]
             ]
-            name = self._container(params, containers, kind)
+            name = self._container(p, containers, kind)
             target = next(c for c in containers if c.get("name") == name)
             if base is not None and target.get("image") == image:
                 return request, base
             target["image"] = image
         return request, None
 
-    def _container(
-        self, params: Mapping[str, Any], containers: list[dict[str, Any]], kind: str
-    ) -> str:
+    def _container(self, p: EcsRegisterParams, containers: list[dict[str, Any]], kind: str) -> str:
         names = [str(c.get("name")) for c in containers]
-        name = params.get("container") or params.get("serving_container")
+        name = p.container or p.serving_container
         if not name and len(names) == 1:
             return names[0]
         if not name or name not in names:
             raise ActionError(
                 kind,
-                f"which container runs image {params['image']}? "
+                f"which container runs image {p.image}? "
                 f"{'container ' + repr(name) + ' is not in the task definition; it' if name else 'the task definition'} "
                 f"has {', '.join(names)}: set deploy.ecs.container",
             )
@@ -149,14 +148,14 @@ class Register(EcsAction):
         state = family_state(self.ecs(step), f"ecs-task-definition {step.region} {family}").state
         return (state["latest"], state["digest"]) if state else (None, None)
 
-    def _image(self, request: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
-        if params.get("image"):
-            return str(params["image"])
+    def _image(self, request: Mapping[str, Any], p: EcsRegisterParams) -> str | None:
+        if p.image:
+            return str(p.image)
         containers = request.get("containerDefinitions") or []
         return str(containers[0].get("image")) if len(containers) == 1 else None
 
     def observe(self, request: StepRequest) -> Observation:
-        wanted, same = self.wanted(request.step, request.params)
+        wanted, same = self.wanted(request.step, EcsRegisterParams.from_params(request.params))
         if same:
             return Observation(True, {"task_definition": same}, "the live task definition")
         latest, digest = self._latest(request.step, str(wanted["family"]))
@@ -165,8 +164,9 @@ class Register(EcsAction):
         return Observation(False, detail="not registered yet")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        wanted, same = self.wanted(request.step, request.params)
-        image = self._image(wanted, request.params)
+        p = EcsRegisterParams.from_params(request.params)
+        wanted, same = self.wanted(request.step, p)
+        image = self._image(wanted, p)
         if same:
             return {"task_definition": same, "image": image, "registered": False}
         digest = _digest(wanted)
@@ -180,35 +180,36 @@ class Register(EcsAction):
 
     # -- the plan diff -----------------------------------------------------------
 
-    def _family(self, params: Mapping[str, Any]) -> str | None:
-        if params.get("file"):
+    def _family(self, p: EcsRegisterParams) -> str | None:
+        if p.file:
             try:
-                return str(self._file(str(params["file"]), StepKind.ECS_REGISTER)["family"])
+                return str(self._file(str(p.file), StepKind.ECS_REGISTER)["family"])
             except ActionError:
                 return None
-        base = str(params.get("base") or "")
+        base = str(p.base or "")
         return None if is_unresolved(base) or not base else live.family_of(base)
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        family = self._family(params)
+        family = self._family(EcsRegisterParams.from_params(params))
         return (f"ecs-task-definition {step.region} {family or '${family}'}",)
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        p = EcsRegisterParams.from_params(params)
         (key,) = self.resources(step, params)
         state = states[key]
         family = key.rsplit(" ", 1)[1]
-        if params.get("file"):
-            wanted, _ = self.wanted(step, params)
+        if p.file:
+            wanted, _ = self.wanted(step, p)
             if state and state.get("digest") == _digest(wanted):
                 return Preview(
                     f"{live.short(state['latest'])} (reused)",
                     False,
                     outputs={"task_definition": state["latest"]},
                 )
-        elif state and params.get("base") == state["latest"]:
-            container = params.get("container") or params.get("serving_container")
+        elif state and p.base == state["latest"]:
+            container = p.container or p.serving_container
             images = state.get("images") or {}
-            if params.get("image") in (
+            if p.image in (
                 images.get(str(container)),
                 *(images.values() if len(images) == 1 else ()),
             ):
@@ -218,9 +219,7 @@ class Register(EcsAction):
                     outputs={"task_definition": state["latest"]},
                 )
         revision = int(live.short(state["latest"]).rsplit(":", 1)[1]) + 1 if state else 1
-        shown = f"{family}:{revision}" + (
-            f" (image {params['image']})" if params.get("image") else ""
-        )
+        shown = f"{family}:{revision}" + (f" (image {p.image})" if p.image else "")
         after = dict(state or {}) | {"latest": f"{family}:{revision}"}
         predicted = {"task_definition": f"{family}:{revision}"}
         return Preview(shown, True, {key: after}, outputs=predicted)

@@ -33,6 +33,11 @@ from deployctl.actions.common import ActionError
 from deployctl.actions.ecs import EcsAction
 from deployctl.actions.target_health import group_name
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import (
+    EcsCreateTaskSetParams,
+    EcsDeleteTaskSetParams,
+    EcsSetPrimaryParams,
+)
 from deployctl.core.plan import Step
 from deployctl.core.ports import Observation, Preview, Registry, StepRequest
 from deployctl.core.refs import is_unresolved
@@ -46,19 +51,21 @@ def marker(token: str) -> str:
     return f"deployctl:{token}"
 
 
+def _service(params: Mapping[str, Any]) -> tuple[str, str]:
+    """(cluster, service): the keys every task-set step's params share."""
+    return str(params["cluster"]), str(params["service"])
+
+
 class _TaskSets(EcsAction):
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (live.service_key(step.region, str(params["cluster"]), str(params["service"])),)
+        return (live.service_key(step.region, *_service(params)),)
 
     def service(self, request: StepRequest) -> dict[str, Any]:
-        p = request.params
-        return live.describe_service(
-            self.ecs(request.step), p["cluster"], p["service"], request.step.kind
-        )
+        cluster, name = _service(request.params)
+        return live.describe_service(self.ecs(request.step), cluster, name, request.step.kind)
 
     def key(self, request: StepRequest) -> str:
-        p = request.params
-        return live.service_key(request.step.region, str(p["cluster"]), str(p["service"]))
+        return live.service_key(request.step.region, *_service(request.params))
 
     def find(self, service: Mapping[str, Any], arn: str | None) -> dict[str, Any] | None:
         return next((t for t in live.task_sets(service) if t["taskSetArn"] == arn), None)
@@ -79,17 +86,19 @@ class CreateTaskSet(_TaskSets):
     """``ecs.create_task_set``: outputs ``task_set`` (its ARN) and ``health``."""
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        if is_unresolved(params["task_definition"]):
+        p = EcsCreateTaskSetParams.from_params(params)
+        if is_unresolved(p.task_definition):
             # (``plan`` reads the service once the revision to run is predicted)
-            return (f"ecs-service {step.region} {params['cluster']}/${{task_definition}}",)
+            return (f"ecs-service {step.region} {p.target.cluster}/${{task_definition}}",)
         return super().resources(step, params)
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
+        p = EcsCreateTaskSetParams.from_params(params)
         (key,) = self.resources(step, params)
         state = dict(states[key] or {})
-        to = str(params["to"])
-        group = str(params.get(f"{to}_target_group", to))
-        wanted = str(params["task_definition"])
+        to = str(p.to)
+        group = live.groups_of(p.target.listener).get(to, to)  # to: "${idle_color}" in a plan
+        wanted = str(p.task_definition)
         new: dict[str, Any] = {
             "arn": "(new task set)",
             "status": "ACTIVE",
@@ -117,20 +126,23 @@ class CreateTaskSet(_TaskSets):
         if mine is None:
             return Observation(False, detail="no task set of this run")
         judged = live.task_set_verdict({"taskSets": [mine]})
-        if not judged.done or not self.healthy_now(request, str(request.params["to"])):
+        to = str(EcsCreateTaskSetParams.from_params(request.params).to)
+        if not judged.done or not self.healthy_now(request, to):
             return Observation(
                 False, detail=f"task set created, not steady and healthy ({judged.why})"
             )
         return Observation(True, {"task_set": mine["taskSetArn"]}, detail="task set is steady")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        p, kind, to = request.params, request.step.kind, str(request.params["to"])
-        group = str(p[f"{to}_target_group"])
-        self.idle_gets_nothing(request, to, f"a task set for service {p['service']}")
+        p = EcsCreateTaskSetParams.from_params(request.params)
+        kind, to = request.step.kind, str(p.to)
+        cluster, name = _service(request.params)
+        group = live.groups_of(p.target.listener)[to]
+        self.idle_gets_nothing(request, to, f"a task set for service {name}")
         service = self.service(request)
         mine = self._mine(service, request)
         first = live.primary(service)
-        journaled = request.before.get("primary", p.get("stable_task_set"))
+        journaled = request.before.get("primary", p.stable_task_set)
         now = first["taskSetArn"] if first else None
         if now != journaled:
             raise ResourceChanged(
@@ -161,9 +173,9 @@ class CreateTaskSet(_TaskSets):
                 dict(lb) | {"targetGroupArn": group} for lb in first.get("loadBalancers") or ()
             ]
             mine = client.create_task_set(
-                cluster=p["cluster"],
-                service=p["service"],
-                taskDefinition=p["task_definition"],
+                cluster=cluster,
+                service=name,
+                taskDefinition=p.task_definition,
                 externalId=marker(request.token),
                 loadBalancers=balancers[:1],
                 scale={"value": 100.0, "unit": "PERCENT"},
@@ -176,28 +188,26 @@ class CreateTaskSet(_TaskSets):
 
         def wait() -> None:
             live.wait_until(
-                lambda: client.describe_task_sets(
-                    cluster=p["cluster"], service=p["service"], taskSets=[arn]
-                ),
+                lambda: client.describe_task_sets(cluster=cluster, service=name, taskSets=[arn]),
                 live.task_set_verdict,
                 clock=request.clock,
-                timeout=live.stable_timeout(p, default),
+                timeout=live.stable_timeout(p.target, default),
                 delay=delay,
                 cancel=request.cancel,
-                what=f"task set {live.short(arn)} of service {p['service']}",
+                what=f"task set {live.short(arn)} of service {name}",
                 kind=kind,
             )
             health.update(self.healthy(request, to))
 
         def back() -> str:
-            _delete(client, p, arn)
+            _delete(client, request.params, arn)
             return f"task set {live.short(arn)} was deleted again"
 
         self.settle(request, wait, back)
         return {"task_set": arn, "health": health}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        p, to = request.params, str(request.params["to"])
+        to = str(EcsCreateTaskSetParams.from_params(request.params).to)
         service = self.service(request)
         found = self.find(service, outputs.get("task_set")) or self._mine(service, request)
         if found is None:
@@ -208,13 +218,14 @@ class CreateTaskSet(_TaskSets):
                 f"task set {live.short(found['taskSetArn'])} is the primary; not deleted",
             )
         self.idle_gets_nothing(request, to, f"task set {live.short(found['taskSetArn'])} kept")
-        _delete(self.ecs(request.step), p, str(found["taskSetArn"]))
+        _delete(self.ecs(request.step), request.params, str(found["taskSetArn"]))
         return {"deleted": live.short(found["taskSetArn"])}
 
 
 def _delete(client: Any, params: Mapping[str, Any], arn: str) -> None:
+    cluster, service = _service(params)
     try:
-        client.delete_task_set(cluster=params["cluster"], service=params["service"], taskSet=arn)
+        client.delete_task_set(cluster=cluster, service=service, taskSet=arn)
     except ClientError as exc:
         if not live.not_found(exc):
             raise
@@ -226,7 +237,8 @@ class SetPrimary(_TaskSets):
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         (key,) = self.resources(step, params)
-        state = _set_status(states[key] or {}, str(params["task_set"]), "PRIMARY")
+        task_set = EcsSetPrimaryParams.from_params(params).task_set
+        state = _set_status(states[key] or {}, str(task_set), "PRIMARY")
         return Preview("the new task set is primary", True, {key: state})
 
     def before(self, request: StepRequest) -> Mapping[str, Any]:
@@ -236,14 +248,15 @@ class SetPrimary(_TaskSets):
     def observe(self, request: StepRequest) -> Observation:
         first = live.primary(self.service(request))
         now = first["taskSetArn"] if first else None
-        return Observation(now == request.params["task_set"], detail=f"primary: {live.short(now)}")
+        task_set = EcsSetPrimaryParams.from_params(request.params).task_set
+        return Observation(now == task_set, detail=f"primary: {live.short(now)}")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        p = request.params
+        p = EcsSetPrimaryParams.from_params(request.params)
         first = live.primary(self.service(request))
         now = first["taskSetArn"] if first else None
-        was = request.before.get("previous", p.get("previous"))
-        if now == p["task_set"]:
+        was = request.before.get("previous", p.previous)
+        if now == p.task_set:
             return {"previous": was}
         if now != was:
             raise ResourceChanged(
@@ -252,24 +265,24 @@ class SetPrimary(_TaskSets):
                 f"primary task set {live.short(now)}",
             )
         self.ecs(request.step).update_service_primary_task_set(
-            cluster=p["cluster"], service=p["service"], primaryTaskSet=p["task_set"]
+            cluster=p.cluster, service=p.service, primaryTaskSet=p.task_set
         )
         return {"previous": was}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        p = request.params
+        p = EcsSetPrimaryParams.from_params(request.params)
         previous = outputs.get("previous")
         service = self.service(request)
         if not previous or self.find(service, str(previous)) is None:
             raise ActionError(
                 request.step.kind,
                 f"the previous primary task set {live.short(previous)} is gone; "
-                f"{live.short(p['task_set'])} stays primary",
+                f"{live.short(p.task_set)} stays primary",
             )
         first = live.primary(service)
         if first is None or first["taskSetArn"] != previous:
             self.ecs(request.step).update_service_primary_task_set(
-                cluster=p["cluster"], service=p["service"], primaryTaskSet=previous
+                cluster=p.cluster, service=p.service, primaryTaskSet=previous
             )
         return {"primary": live.short(previous)}
 
@@ -281,28 +294,30 @@ class DeleteTaskSet(_TaskSets):
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         (key,) = self.resources(step, params)
-        state = _set_status(states[key] or {}, str(params["task_set"]), None)
-        return Preview(f"- task set {live.short(str(params['task_set']))}", True, {key: state})
+        old = str(EcsDeleteTaskSetParams.from_params(params).task_set)
+        state = _set_status(states[key] or {}, old, None)
+        return Preview(f"- task set {live.short(old)}", True, {key: state})
 
     def observe(self, request: StepRequest) -> Observation:
-        gone = self.find(self.service(request), str(request.params["task_set"])) is None
+        old = str(EcsDeleteTaskSetParams.from_params(request.params).task_set)
+        gone = self.find(self.service(request), old) is None
         return Observation(gone, detail="deleted" if gone else "still there")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        p, kind = request.params, request.step.kind
-        old = str(p["task_set"])
-        if old == p.get("keep"):
+        p, kind = EcsDeleteTaskSetParams.from_params(request.params), request.step.kind
+        old = str(p.task_set)
+        if old == p.keep:
             raise ActionError(kind, f"task set {live.short(old)} is the new one; not deleted")
         found = self.find(self.service(request), old)
         if found is None:
             return {"deleted": live.short(old)}
         if found.get("status") == "PRIMARY":
             raise ActionError(kind, f"task set {live.short(old)} is still primary; not deleted")
-        side = str(p["from"])
+        side = str(p.from_)
         self.idle_gets_nothing(request, side, f"old task set {live.short(old)} kept")
-        if str(p[f"{side}_target_group"]) not in live.target_groups(found):
+        if live.groups_of(p.target.listener)[side] not in live.target_groups(found):
             raise ActionError(kind, f"task set {live.short(old)} is not on {side}; not deleted")
-        _delete(self.ecs(request.step), p, old)
+        _delete(self.ecs(request.step), request.params, old)
         return {"deleted": live.short(old), "from": side}
 
 

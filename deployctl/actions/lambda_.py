@@ -23,6 +23,14 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError
 from deployctl.actions.lambda_invoke import InvokeAction, SmokeLambda
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import (
+    LambdaAlias,
+    LambdaCleanupParams,
+    LambdaCode,
+    LambdaPublishParams,
+    LambdaShiftParams,
+    LambdaUpdateCodeParams,
+)
 from deployctl.core.plan import Step
 from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.core.refs import is_unresolved
@@ -43,19 +51,18 @@ class _LambdaAction(Action):
         return self.clients.client("lambda", request.step.region)
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        keys = [ls.function_key(step.region, params)]
-        if params.get("alias"):
-            keys.append(ls.alias_key(step.region, params))
+        """The function, and its alias (``lambda.publish``, ``lambda.cleanup_versions``)."""
+        target = LambdaAlias.from_params(params)
+        keys = [ls.function_key(step.region, target.function)]
+        if target.alias:
+            keys.append(ls.alias_key(step.region, target))
         return tuple(keys)
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
         if key.startswith("lambda-alias "):
-            return ls.describe_alias(
-                self.clients, step.region, params["function"], params["alias"], key
-            )
-        if key.startswith("s3-object "):
-            return ls.describe_s3(self.clients, step.region, params.get("code") or {}, key)
-        return ls.describe_function(self.clients, step.region, params["function"], key)
+            target = LambdaAlias.from_params(params)
+            return ls.describe_alias(self.clients, step.region, target.function, target.alias, key)
+        return ls.describe_function(self.clients, step.region, str(params["function"]), key)
 
 
 # --- code ----------------------------------------------------------------------
@@ -78,51 +85,59 @@ class UpdateCode(_LambdaAction):
     publishes by CodeSha256.
     """
 
-    def _live(self, request: StepRequest) -> tuple[str, str | None]:
-        got = self.client(request).get_function(FunctionName=request.params["function"])
+    def _live(self, request: StepRequest, function: str) -> tuple[str, str | None]:
+        got = self.client(request).get_function(FunctionName=function)
         return got["Configuration"]["CodeSha256"], got.get("Code", {}).get("ImageUri")
 
-    def _wanted_sha(self, request: StepRequest, code: Mapping[str, Any]) -> str | None:
-        if code.get("zip_file"):
-            return _zip_sha(str(code["zip_file"]))
-        if code.get("s3_bucket"):
+    def _wanted_sha(self, request: StepRequest, code: LambdaCode) -> str | None:
+        if code.zip_file:
+            return _zip_sha(str(code.zip_file))
+        if code.s3_bucket:
             s3 = self.clients.client("s3", request.step.region)
-            extra = (
-                {"VersionId": code["s3_object_version"]} if code.get("s3_object_version") else {}
-            )
+            extra = {"VersionId": code.s3_object_version} if code.s3_object_version else {}
             head = s3.head_object(
-                Bucket=code["s3_bucket"], Key=code["s3_key"], ChecksumMode="ENABLED", **extra
+                Bucket=code.s3_bucket, Key=code.s3_key, ChecksumMode="ENABLED", **extra
             )
             checksum = head.get("ChecksumSHA256")
             # A multipart upload's checksum is of the parts ("...-N"), not the zip.
             return str(checksum) if checksum and "-" not in checksum else None
         return None
 
-    def _is_live(self, request: StepRequest, code: Mapping[str, Any], check_s3: bool) -> str | None:
-        if code.get("s3_bucket") and not check_s3:
+    def _is_live(
+        self, request: StepRequest, p: LambdaUpdateCodeParams, check_s3: bool
+    ) -> str | None:
+        code = p.code
+        if code.s3_bucket and not check_s3:
             return None  # decided without reading the function: no GetFunction call
-        sha, image = self._live(request)
-        if code.get("image_uri"):
-            return sha if image == code["image_uri"] else None
+        sha, image = self._live(request, p.function)
+        if code.image_uri:
+            return sha if image == code.image_uri else None
         return sha if self._wanted_sha(request, code) == sha else None
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        code = params.get("code") or {}
-        keys = [ls.function_key(step.region, params)]
-        if code.get("s3_bucket") and code.get("s3_key"):
-            keys.append(ls.s3_key(step.region, code))
+        p = LambdaUpdateCodeParams.from_params(params)
+        keys = [ls.function_key(step.region, p.function)]
+        if p.code.s3_bucket and p.code.s3_key:
+            keys.append(ls.s3_key(step.region, p.code))
         return tuple(keys)
 
+    def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
+        p = LambdaUpdateCodeParams.from_params(params)
+        if key.startswith("s3-object "):
+            return ls.describe_s3(self.clients, step.region, p.code, key)
+        return ls.describe_function(self.clients, step.region, p.function, key)
+
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        code = params.get("code") or {}
-        fkey = ls.function_key(step.region, params)
+        p = LambdaUpdateCodeParams.from_params(params)
+        code = p.code
+        fkey = ls.function_key(step.region, p.function)
         wanted: str | None = None
-        if code.get("zip_file"):
+        if code.zip_file:
             try:
-                wanted = _zip_sha(str(code["zip_file"]))
+                wanted = _zip_sha(str(code.zip_file))
             except UserError:  # not built yet, or not a zip deployctl will read
                 wanted = None
-        elif code.get("s3_bucket"):
+        elif code.s3_bucket:
             wanted = (states.get(ls.s3_key(step.region, code)) or {}).get("sha256")
         live = states[fkey]
         if live is not None and wanted is not None and live["latest"] == wanted:
@@ -132,30 +147,28 @@ class UpdateCode(_LambdaAction):
         return Preview(ls.function_display(after), True, states={fkey: after})
 
     def observe(self, request: StepRequest) -> Observation:
-        code = request.params.get("code") or {}
-        sha = self._is_live(request, code, check_s3=True)
+        p = LambdaUpdateCodeParams.from_params(request.params)
+        sha = self._is_live(request, p, check_s3=True)
         if sha is None:
             return Observation(applied=False)
         return Observation(applied=True, outputs={"code_sha256": sha}, detail="code is live")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        code = request.params.get("code") or {}
-        function = request.params["function"]
+        p = LambdaUpdateCodeParams.from_params(request.params)
+        code, function = p.code, p.function
         # The S3 checksum costs a call a plain update does not need; skip it here.
-        sha = self._is_live(request, code, check_s3=False)
+        sha = self._is_live(request, p, check_s3=False)
         if sha is not None:
             return {"code_sha256": sha}
         args: dict[str, Any] = {"FunctionName": function}
-        if code.get("image_uri"):
-            args["ImageUri"] = code["image_uri"]
-        elif code.get("zip_file"):
-            args["ZipFile"] = files.read(
-                str(code["zip_file"]), files.MAX_ZIP_BYTES, "Lambda code zip"
-            )
-        elif code.get("s3_bucket") and code.get("s3_key"):
-            args["S3Bucket"], args["S3Key"] = code["s3_bucket"], code["s3_key"]
-            if code.get("s3_object_version"):
-                args["S3ObjectVersion"] = code["s3_object_version"]
+        if code.image_uri:
+            args["ImageUri"] = code.image_uri
+        elif code.zip_file:
+            args["ZipFile"] = files.read(str(code.zip_file), files.MAX_ZIP_BYTES, "Lambda code zip")
+        elif code.s3_bucket and code.s3_key:
+            args["S3Bucket"], args["S3Key"] = code.s3_bucket, code.s3_key
+            if code.s3_object_version:
+                args["S3ObjectVersion"] = code.s3_object_version
         else:
             raise ActionError(
                 request.step.kind, f"{function}: code needs s3_bucket+s3_key, zip_file or image_uri"
@@ -200,15 +213,17 @@ class Publish(_LambdaAction):
 
     def _find(self, request: StepRequest) -> tuple[str, str | None]:
         client = self.client(request)
-        function = request.params["function"]
+        function = LambdaPublishParams.from_params(request.params).target.function
         sha = client.get_function_configuration(FunctionName=function)["CodeSha256"]
         same = [int(v["Version"]) for v in _versions(client, function) if v["CodeSha256"] == sha]
         return sha, (str(max(same)) if same else None)
 
     def _outputs(self, request: StepRequest, version: str) -> dict[str, Any]:
-        alias = request.params.get("alias")
+        target = LambdaPublishParams.from_params(request.params).target
         found = (
-            _get_alias(self.client(request), request.params["function"], alias) if alias else None
+            _get_alias(self.client(request), target.function, target.alias)
+            if target.alias
+            else None
         )
         return {
             "new_version": version,
@@ -217,9 +232,10 @@ class Publish(_LambdaAction):
         }
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        fkey = ls.function_key(step.region, params)
+        target = LambdaPublishParams.from_params(params).target
+        fkey = ls.function_key(step.region, target.function)
         live = states[fkey] or {"latest": ls.NEW_CODE, "versions": {}}
-        alias = states.get(ls.alias_key(step.region, params)) if params.get("alias") else None
+        alias = states.get(ls.alias_key(step.region, target)) if target.alias else None
         same = [v for v, sha in live["versions"].items() if sha == live["latest"] and v.isdigit()]
         if same and live["latest"] != ls.NEW_CODE:
             version = str(max(same, key=int))
@@ -246,11 +262,9 @@ class Publish(_LambdaAction):
         )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        args = {
-            "FunctionName": request.params["function"],
-            "Description": f"deployctl {request.run_id}",
-        }
-        sha = request.params.get("code_sha256")
+        p = LambdaPublishParams.from_params(request.params)
+        args = {"FunctionName": p.target.function, "Description": f"deployctl {request.run_id}"}
+        sha = p.code_sha256
         if sha and not is_unresolved(sha):
             args["CodeSha256"] = str(sha)
         published = self.client(request).publish_version(**args)
@@ -288,9 +302,8 @@ class Shift(_LambdaAction):
     """``lambda.shift``: set the alias to ``weight``% on ``new_version`` (see
     :func:`target_state`); undo puts the alias back on ``stable_version`` at 100%."""
 
-    def _target(self, request: StepRequest) -> AliasState:
-        p = request.params
-        return target_state(str(p["new_version"]), str(p["stable_version"]), float(p["weight"]))
+    def _target(self, p: LambdaShiftParams) -> AliasState:
+        return target_state(str(p.new_version), str(p.stable_version), float(p.weight))
 
     def _chained(self, request: StepRequest, want: AliasState) -> str | None:
         """Update the alias from the revision the previous step left, without
@@ -301,7 +314,7 @@ class Shift(_LambdaAction):
         step is done, otherwise someone else moved it (a person, or a run that
         took this one's lock over) and :class:`ResourceChanged` stops the run.
         """
-        revision = str(request.params.get("alias_revision") or "")
+        revision = str(LambdaShiftParams.from_params(request.params).alias_revision or "")
         if not revision or is_unresolved(revision):
             return None
         return self._update(
@@ -312,7 +325,8 @@ class Shift(_LambdaAction):
         """UpdateAlias on ``revision``; a stale one is :class:`ResourceChanged`
         unless the alias is already ``want``."""
         client = self.client(request)
-        function, name = request.params["function"], request.params["alias"]
+        target = LambdaAlias.from_params(request.params)
+        function, name = target.function, target.alias
         try:
             done = client.update_alias(
                 FunctionName=function,
@@ -334,15 +348,14 @@ class Shift(_LambdaAction):
                 if live is not None
                 else ls.alias_display(None)
             )
-            raise ResourceChanged(
-                ls.alias_key(request.step.region, request.params), was, now
-            ) from None
+            raise ResourceChanged(ls.alias_key(request.step.region, target), was, now) from None
         return str(done["RevisionId"])
 
     def _set(self, request: StepRequest, want: AliasState) -> str:
         """Put the alias in ``want``; returns its revision afterwards."""
         client = self.client(request)
-        function, name = request.params["function"], request.params["alias"]
+        target = LambdaAlias.from_params(request.params)
+        function, name = target.function, target.alias
         live = _get_alias(client, function, name)
         routing = {"AdditionalVersionWeights": dict(want.weights)}
         if live is None:
@@ -361,18 +374,18 @@ class Shift(_LambdaAction):
         return self._update(request, want, str(live["RevisionId"]), f"{shown} when read")
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        return (ls.alias_key(step.region, params),)
+        return (ls.alias_key(step.region, LambdaAlias.from_params(params)),)
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        key = ls.alias_key(step.region, params)
+        p = LambdaShiftParams.from_params(params)
+        key = ls.alias_key(step.region, p.target)
         live = states[key]
 
-        def known(name: str, default: str) -> str:
-            value = str(params[name])
-            return default if is_unresolved(value) else value
+        def known(value: str, default: str) -> str:
+            return default if is_unresolved(value) else str(value)
 
-        stable = known("stable_version", str(live["version"]) if live else ls.NEW)
-        want = target_state(known("new_version", ls.NEW), stable, float(params["weight"]))
+        stable = known(p.stable_version, str(live["version"]) if live else ls.NEW)
+        want = target_state(known(p.new_version, ls.NEW), stable, float(p.weight))
         state = {"version": want.version, "weights": dict(want.weights)}
         same = live is not None and AliasState.of(
             {
@@ -383,24 +396,25 @@ class Shift(_LambdaAction):
         return Preview(ls.alias_display(state), not same, {key: state})
 
     def observe(self, request: StepRequest) -> Observation:
-        p = request.params
-        live = _get_alias(self.client(request), p["function"], p["alias"])
-        want = self._target(request)
+        p = LambdaShiftParams.from_params(request.params)
+        live = _get_alias(self.client(request), p.target.function, p.target.alias)
+        want = self._target(p)
         if live is None or not AliasState.of(live).same(want):
             return Observation(applied=False)
         return Observation(
             applied=True,
             outputs={"alias_revision": live["RevisionId"]},
-            detail=f"alias {p['alias']} already at {p['weight']}%",
+            detail=f"alias {p.target.alias} already at {p.weight}%",
         )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        want = self._target(request)
+        want = self._target(LambdaShiftParams.from_params(request.params))
         revision = self._chained(request, want) or self._set(request, want)
         return {"alias_revision": revision}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> None:
-        self._set(request, AliasState(str(request.params["stable_version"]), {}))
+        stable = LambdaShiftParams.from_params(request.params).stable_version
+        self._set(request, AliasState(str(stable), {}))
 
 
 class CleanupVersions(_LambdaAction):
@@ -409,8 +423,8 @@ class CleanupVersions(_LambdaAction):
 
     def _doomed(self, request: StepRequest) -> list[str]:
         client = self.client(request)
-        function = request.params["function"]
-        keep = int(request.params.get("keep") or 0)
+        p = LambdaCleanupParams.from_params(request.params)
+        function, keep = p.target.function, int(p.keep or 0)
         numbers = sorted(int(v["Version"]) for v in _versions(client, function))
         kept = set(numbers[-keep:]) if keep > 0 else set()
         served: set[str] = set()
@@ -422,12 +436,13 @@ class CleanupVersions(_LambdaAction):
         return [str(n) for n in numbers if n not in kept and str(n) not in served]
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        fkey = ls.function_key(step.region, params)
+        p = LambdaCleanupParams.from_params(params)
+        fkey = ls.function_key(step.region, p.target.function)
         live = states[fkey] or {"latest": None, "versions": {}}
-        alias = states.get(ls.alias_key(step.region, params)) if params.get("alias") else None
+        alias = states.get(ls.alias_key(step.region, p.target)) if p.target.alias else None
         served = {str(alias["version"]), *alias["weights"]} if alias else set()
         numbers = sorted(int(v) for v in live["versions"] if v.isdigit())
-        keep = int(params.get("keep") or 0)
+        keep = int(p.keep or 0)
         kept = set(numbers[-keep:]) if keep > 0 else set()
         doomed = [str(n) for n in numbers if n not in kept and str(n) not in served]
         if not doomed:
@@ -452,9 +467,10 @@ class CleanupVersions(_LambdaAction):
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         doomed = self._doomed(request)
         client = self.client(request)
+        function = LambdaCleanupParams.from_params(request.params).target.function
         for version in doomed:
             try:
-                client.delete_function(FunctionName=request.params["function"], Qualifier=version)
+                client.delete_function(FunctionName=function, Qualifier=version)
             except ClientError as exc:
                 if not _missing(exc):  # gone already: a concurrent clean-up did it
                     raise

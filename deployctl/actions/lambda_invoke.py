@@ -13,6 +13,7 @@ from typing import Any
 
 from deployctl.actions.aws import Clients
 from deployctl.actions.common import ActionError, CheckAction, truncate
+from deployctl.core.params import LambdaInvokeParams, SmokeLambdaParams
 from deployctl.core.ports import FAIL, PASS, Action, CheckResult, Observation, StepRequest
 
 # Lambda stops every function by 900 s, so waiting a little longer than that
@@ -21,14 +22,19 @@ from deployctl.core.ports import FAIL, PASS, Action, CheckResult, Observation, S
 INVOKE_READ_TIMEOUT = 960.0
 
 
-def invoke(clients: Clients, request: StepRequest) -> tuple[str | None, Any, str]:
+def invoke(
+    clients: Clients,
+    request: StepRequest,
+    function: str,
+    payload: Any,
+    qualifier: str | None = None,
+) -> tuple[str | None, Any, str]:
     """Invoke and decode: (function error or None, decoded JSON or None, raw text)."""
-    p = request.params
-    args: dict[str, Any] = {"FunctionName": p["function"], "InvocationType": "RequestResponse"}
-    if p.get("qualifier"):
-        args["Qualifier"] = str(p["qualifier"])
-    if p.get("payload") is not None:
-        args["Payload"] = json.dumps(p["payload"]).encode()
+    args: dict[str, Any] = {"FunctionName": function, "InvocationType": "RequestResponse"}
+    if qualifier:
+        args["Qualifier"] = str(qualifier)
+    if payload is not None:
+        args["Payload"] = json.dumps(payload).encode()
     client = clients.client("lambda", request.step.region, read_timeout=INVOKE_READ_TIMEOUT)
     answer = client.invoke(**args)
     raw = answer["Payload"].read().decode("utf-8", "replace")
@@ -39,9 +45,8 @@ def invoke(clients: Clients, request: StepRequest) -> tuple[str | None, Any, str
     return answer.get("FunctionError"), decoded, raw
 
 
-def _target(request: StepRequest) -> str:
-    q = request.params.get("qualifier")
-    return f"{request.params['function']}:{q}" if q else str(request.params["function"])
+def _target(function: str, qualifier: str | None = None) -> str:
+    return f"{function}:{qualifier}" if qualifier else str(function)
 
 
 class InvokeAction(Action):
@@ -58,11 +63,12 @@ class InvokeAction(Action):
         return Observation(applied=False, detail="an invoke leaves nothing to observe")
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        error, decoded, raw = invoke(self.clients, request)
+        p = LambdaInvokeParams.from_params(request.params)
+        error, decoded, raw = invoke(self.clients, request, p.function, p.payload)
         if error:
             raise ActionError(
                 request.step.kind,
-                f"{_target(request)} failed ({error}): {truncate(request.redact(raw))}",
+                f"{_target(p.function)} failed ({error}): {truncate(request.redact(raw))}",
             )
         return {"response": decoded} if decoded is not None else {}
 
@@ -75,13 +81,14 @@ class SmokeLambda(CheckAction):
         self.clients = clients
 
     def check(self, request: StepRequest) -> CheckResult:
-        target = _target(request)
-        error, decoded, raw = invoke(self.clients, request)
+        p = SmokeLambdaParams.from_params(request.params)
+        target = _target(p.function, p.qualifier)
+        error, decoded, raw = invoke(self.clients, request, p.function, p.payload, p.qualifier)
         if error:
             return CheckResult(
                 FAIL, detail=f"{target} raised ({error}): {truncate(request.redact(raw), 500)}"
             )
-        expect = request.params.get("expect") or {}
+        expect = p.expect or {}
         if expect and not isinstance(decoded, dict):
             return CheckResult(
                 FAIL,

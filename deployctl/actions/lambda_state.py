@@ -15,23 +15,24 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from deployctl.actions.aws import Clients
+from deployctl.core.params import LambdaAlias, LambdaCode
 from deployctl.core.ports import ResourceState
 
 NEW = "new"
 NEW_CODE = "new-code"
 
 
-def function_key(region: str | None, params: Mapping[str, Any]) -> str:
-    return f"lambda-function {region} {params['function']}"
+def function_key(region: str | None, function: str) -> str:
+    return f"lambda-function {region} {function}"
 
 
-def alias_key(region: str | None, params: Mapping[str, Any]) -> str:
-    return f"lambda-alias {region} {params['function']}:{params['alias']}"
+def alias_key(region: str | None, target: LambdaAlias) -> str:
+    return f"lambda-alias {region} {target.function}:{target.alias}"
 
 
-def s3_key(region: str | None, code: Mapping[str, Any]) -> str:
-    key = f"s3-object {region} s3://{code['s3_bucket']}/{code['s3_key']}"
-    version = code.get("s3_object_version")
+def s3_key(region: str | None, code: LambdaCode) -> str:
+    key = f"s3-object {region} s3://{code.s3_bucket}/{code.s3_key}"
+    version = code.s3_object_version
     return f"{key}?versionId={version}" if version else key
 
 
@@ -101,13 +102,11 @@ def describe_alias(
     return ResourceState(key, state, alias_display(state))
 
 
-def describe_s3(
-    clients: Clients, region: str | None, code: Mapping[str, Any], key: str
-) -> ResourceState:
-    extra = {"VersionId": code["s3_object_version"]} if code.get("s3_object_version") else {}
+def describe_s3(clients: Clients, region: str | None, code: LambdaCode, key: str) -> ResourceState:
+    extra = {"VersionId": code.s3_object_version} if code.s3_object_version else {}
     try:
         head = clients.client("s3", region).head_object(
-            Bucket=code["s3_bucket"], Key=code["s3_key"], ChecksumMode="ENABLED", **extra
+            Bucket=code.s3_bucket, Key=code.s3_key, ChecksumMode="ENABLED", **extra
         )
     except ClientError as exc:
         if _missing(exc):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import RdsSnapshotParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.errors import DeployctlError, UserError
@@ -59,9 +60,9 @@ class Snapshot(Action):
         self.clients = clients
 
     def _names(self, request: StepRequest) -> tuple[bool, str, str]:
-        cluster = "cluster" in request.params
-        source = request.params["cluster"] if cluster else request.params["instance"]
-        return cluster, source, snapshot_name(source, request.token)
+        p = RdsSnapshotParams.from_params(request.params)
+        source = str(p.cluster if p.cluster is not None else p.instance)
+        return p.cluster is not None, source, snapshot_name(source, request.token)
 
     def _find(self, request: StepRequest) -> dict[str, Any] | None:
         rds = self.clients.client("rds", request.step.region)
@@ -84,21 +85,23 @@ class Snapshot(Action):
     # -- the plan diff: the database's latest manual snapshot ----------------------
 
     def resources(self, step: Step, params: Mapping[str, Any]) -> tuple[str, ...]:
-        if "cluster" in params:
-            return (f"rds-cluster-snapshots {step.region} {params['cluster']}",)
-        return (f"rds-instance-snapshots {step.region} {params['instance']}",)
+        p = RdsSnapshotParams.from_params(params)
+        if p.cluster is not None:
+            return (f"rds-cluster-snapshots {step.region} {p.cluster}",)
+        return (f"rds-instance-snapshots {step.region} {p.instance}",)
 
     def describe(self, step: Step, params: Mapping[str, Any], key: str) -> ResourceState:
         rds = self.clients.client("rds", step.region)
-        if "cluster" in params:
+        p = RdsSnapshotParams.from_params(params)
+        if p.cluster is not None:
             pages = rds.get_paginator("describe_db_cluster_snapshots").paginate(
-                DBClusterIdentifier=params["cluster"], SnapshotType="manual"
+                DBClusterIdentifier=p.cluster, SnapshotType="manual"
             )
             found = [s for page in pages for s in page["DBClusterSnapshots"]]
             ident = "DBClusterSnapshotIdentifier"
         else:
             pages = rds.get_paginator("describe_db_snapshots").paginate(
-                DBInstanceIdentifier=params["instance"], SnapshotType="manual"
+                DBInstanceIdentifier=p.instance, SnapshotType="manual"
             )
             found = [s for page in pages for s in page["DBSnapshots"]]
             ident = "DBSnapshotIdentifier"

@@ -14,9 +14,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import COLORS, ActionError, ReadAction, health_timeout, other
+from deployctl.actions.common import COLORS, HEALTH_TIMEOUT, ActionError, ReadAction, other
 from deployctl.actions.route53_health import Failing, wait_passing
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import (
+    Route53DiscoverParams,
+    Route53Record,
+    Route53ShiftParams,
+    Route53Side,
+)
 from deployctl.core.plan import Step
 from deployctl.core.ports import Action, Observation, Preview, Registry, ResourceState, StepRequest
 from deployctl.core.refs import is_unresolved
@@ -88,37 +94,41 @@ def same_record(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 class _Weighted:
     """The two weighted record sets of one blue/green name."""
 
-    def __init__(self, clients: Clients, step: Step, params: Mapping[str, Any]) -> None:
+    def __init__(self, clients: Clients, step: Step, target: Route53Record) -> None:
         self.kind = step.kind
-        self.p = params
+        self.target = target
         self.client = clients.client("route53", step.region)
-        self.zone = str(self.p["hosted_zone_id"])
+        self.zone = str(target.hosted_zone_id)
+
+    def side(self, color: str) -> Route53Side:
+        return self.target.blue if color == "blue" else self.target.green
 
     def sides(self) -> dict[str, RecordSet | None]:
-        sets = record_sets(self.client, self.zone, self.p["record_name"], self.p["record_type"])
+        t = self.target
+        sets = record_sets(self.client, self.zone, t.record_name, t.record_type)
         by_id = {s.get("SetIdentifier"): s for s in sets}
-        return {c: by_id.get(self.p[c]["set_identifier"]) for c in COLORS}
+        return {c: by_id.get(self.side(c).set_identifier) for c in COLORS}
 
     def weights(self, sides: Mapping[str, RecordSet | None] | None = None) -> dict[str, int]:
         sides = self.sides() if sides is None else sides
         if not any(sides.values()):
             raise ActionError(
-                self.kind, f"{self.p['record_name']}: no weighted records for blue or green"
+                self.kind, f"{self.target.record_name}: no weighted records for blue or green"
             )
         return {c: int(s["Weight"]) if s else 0 for c, s in sides.items()}
 
     def record(self, color: str, weight: int) -> RecordSet:
-        side = self.p[color]
+        side = self.side(color)
         out: RecordSet = {
-            "Name": fqdn(self.p["record_name"]),
-            "Type": self.p["record_type"],
-            "SetIdentifier": side["set_identifier"],
+            "Name": fqdn(self.target.record_name),
+            "Type": self.target.record_type,
+            "SetIdentifier": side.set_identifier,
             "Weight": weight,
-            "TTL": int(self.p.get("ttl") or 60),
-            "ResourceRecords": [{"Value": side["value"]}],
+            "TTL": int(self.target.ttl or 60),
+            "ResourceRecords": [{"Value": side.value}],
         }
-        if side.get("health_check_id"):
-            out["HealthCheckId"] = side["health_check_id"]
+        if side.health_check_id:
+            out["HealthCheckId"] = side.health_check_id
         return out
 
     def healthy_before(
@@ -132,17 +142,18 @@ class _Weighted:
         """Wait until the health check of each side gaining traffic passes;
         what the checkers said, by colour (sides without a check: nothing)."""
         checks = {
-            c: str(self.p[c]["health_check_id"])
+            c: str(self.side(c).health_check_id)
             for c in COLORS
-            if want[c] > now[c] and self.p[c].get("health_check_id")
+            if want[c] > now[c] and self.side(c).health_check_id
         }
+        timeout = self.target.health_timeout
         if not checks:
             return {}
         try:
             return wait_passing(
                 self.client,
                 checks,
-                timeout=health_timeout(self.p),
+                timeout=HEALTH_TIMEOUT if timeout is None else float(timeout),
                 clock=request.clock,
                 # A rollback runs with the run's halt set: its undo waits uncancelled.
                 cancel=None if undoing else request.cancel,
@@ -163,15 +174,11 @@ class _Weighted:
         change(self.client, self.zone, changes, f"deployctl {self.kind} {dict(want)}")
 
 
-def _target(request: StepRequest) -> dict[str, int]:
-    return _wanted_weights(request.step, request.params)
-
-
-def _wanted_weights(step: Step, params: Mapping[str, Any]) -> dict[str, int]:
-    weight = int(params["weight"])
+def _wanted_weights(step: Step, p: Route53ShiftParams) -> dict[str, int]:
+    weight = int(p.weight)
     if not 0 <= weight <= 100:
         raise ActionError(step.kind, f"weight {weight} is not a percentage")
-    to = str(params["to"])
+    to = str(p.to)
     return {to: weight, other(to): 100 - weight}
 
 
@@ -239,8 +246,10 @@ class Discover(ObservedRecords, ReadAction):
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
         live = states[record_key(params)] or {}
+        target = Route53DiscoverParams.from_params(params).target
+        sides = {"blue": target.blue, "green": target.green}
         weights = {
-            c: int((live.get(params[c]["set_identifier"]) or {}).get("Weight", 0)) for c in COLORS
+            c: int((live.get(sides[c].set_identifier) or {}).get("Weight", 0)) for c in COLORS
         }
         colour = "green" if weights["green"] > weights["blue"] else "blue"
         return Preview(
@@ -250,7 +259,8 @@ class Discover(ObservedRecords, ReadAction):
         )
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        weights = _Weighted(self.clients, request.step, request.params).weights()
+        target = Route53DiscoverParams.from_params(request.params).target
+        weights = _Weighted(self.clients, request.step, target).weights()
         live = "green" if weights["green"] > weights["blue"] else "blue"
         return {"live_color": live, "idle_color": other(live)}
 
@@ -287,30 +297,35 @@ class Shift(ObservedRecords):
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
 
+    def _records(self, request: StepRequest) -> tuple[_Weighted, Route53ShiftParams]:
+        p = Route53ShiftParams.from_params(request.params)
+        return _Weighted(self.clients, request.step, p.target), p
+
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        if is_unresolved(params["to"]):
-            return Preview(f"{params['weight']}% to the side found at run time", True)
-        want = _wanted_weights(step, params)
-        records = _Weighted(self.clients, step, params)
+        p = Route53ShiftParams.from_params(params)
+        if is_unresolved(p.to):
+            return Preview(f"{p.weight}% to the side found at run time", True)
+        want = _wanted_weights(step, p)
+        records = _Weighted(self.clients, step, p.target)
         return self.preview_records(params, states, [records.record(c, want[c]) for c in COLORS])
 
     def observe(self, request: StepRequest) -> Observation:
-        records = _Weighted(self.clients, request.step, request.params)
-        if records.in_place(_target(request), records.sides()):
+        records, p = self._records(request)
+        if records.in_place(_wanted_weights(request.step, p), records.sides()):
             return Observation(applied=True, detail="weights already in place")
         return Observation(applied=False)
 
     def before(self, request: StepRequest) -> Mapping[str, Any]:
-        records = _Weighted(self.clients, request.step, request.params)
+        records, _ = self._records(request)
         sides = records.sides()
         return {"previous_weights": records.weights(sides) if any(sides.values()) else None}
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
-        records = _Weighted(self.clients, request.step, request.params)
+        records, p = self._records(request)
         sides = records.sides()
         # No records yet (a first deployment): nothing to restore but the fallback.
         previous = records.weights(sides) if any(sides.values()) else None
-        want = _target(request)
+        want = _wanted_weights(request.step, p)
         _unchanged(request, records, want, sides)
         health = records.healthy_before(request, previous or dict.fromkeys(COLORS, 0), want)
         if health:  # the wait may have been long: read again, and compare again
@@ -323,12 +338,12 @@ class Shift(ObservedRecords):
         return out
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        records, p = self._records(request)
         previous = outputs.get("previous_weights")
         if previous:
             want = {c: int(previous[c]) for c in COLORS}
         else:
-            want = {other(str(request.params["to"])): 100, str(request.params["to"]): 0}
-        records = _Weighted(self.clients, request.step, request.params)
+            want = {other(str(p.to)): 100, str(p.to): 0}
         sides = records.sides()
         now = records.weights(sides) if any(sides.values()) else dict.fromkeys(COLORS, 0)
         health = records.healthy_before(request, now, want, undoing=True)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from deployctl.actions.aws import Clients
-from deployctl.actions.common import ActionError, health_timeout
+from deployctl.actions.common import HEALTH_TIMEOUT, ActionError
 from deployctl.actions.route53 import ObservedRecords, change, fqdn, record_sets, same_record
 from deployctl.actions.route53_health import (
     Failing,
@@ -35,6 +35,7 @@ from deployctl.actions.route53_health import (
     wait_passing,
 )
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import Route53RoutingParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import Observation, Preview, Registry, StepRequest
 from deployctl.manifest.routing import continent
@@ -61,10 +62,10 @@ def _policy(rr: Mapping[str, Any]) -> str:
     return "simple"
 
 
-def reference(step: Step, params: Mapping[str, Any], region: str, config: Any) -> str:
+def reference(p: Route53RoutingParams, region: str, config: Any) -> str:
     """A health check's caller reference: the same name, region and settings
     find the same check on every run (64 characters at most)."""
-    body = json.dumps([params["hosted_zone_id"], fqdn(params["record_name"]), region, config])
+    body = json.dumps([p.hosted_zone_id, fqdn(p.record_name), region, config])
     return f"deployctl-{region}-{hashlib.sha256(body.encode()).hexdigest()[:24]}"[:64]
 
 
@@ -79,20 +80,23 @@ class Routing(ObservedRecords):
     def _client(self, request: StepRequest) -> Any:
         return self.clients.client("route53", request.step.region)
 
+    def _params(self, request: StepRequest) -> Route53RoutingParams:
+        return Route53RoutingParams.from_params(request.params)
+
     # --- health checks ------------------------------------------------------------
 
     def _checks(self, request: StepRequest, *, create: bool) -> dict[str, str]:
         """region -> health check id: named ones, and created ones (found by
         their caller reference first; with ``create`` False, only found)."""
-        p = request.params
+        p = self._params(request)
         client = self._client(request)
         out: dict[str, str] = {}
-        for region, spec in (p.get("health_checks") or {}).items():
+        for region, spec in (p.health_checks or {}).items():
             if spec.get("id"):
                 out[region] = str(spec["id"])
                 continue
-            config = check_config(spec["create"], p["record_type"], p["records"][region])
-            ref = reference(request.step, p, region, config)
+            config = check_config(spec["create"], p.record_type, p.records[region])
+            ref = reference(p, region, config)
             found = ensure(client, ref, config)[0] if create else find(client, ref)
             if found is not None:
                 out[region] = found
@@ -101,25 +105,24 @@ class Routing(ObservedRecords):
     # --- the records wanted ----------------------------------------------------------
 
     def preview(self, step: Step, params: Mapping[str, Any], states: Mapping[str, Any]) -> Preview:
-        named = {
-            r: str(s["id"]) for r, s in (params.get("health_checks") or {}).items() if "id" in s
-        }
-        main = fqdn(params["record_name"])
-        wanted = [r for r in self.wanted_for(step, params, named) if fqdn(r["Name"]) == main]
+        p = Route53RoutingParams.from_params(params)
+        named = {r: str(s["id"]) for r, s in (p.health_checks or {}).items() if "id" in s}
+        main = fqdn(p.record_name)
+        wanted = [r for r in self.wanted_for(step, p, named) if fqdn(r["Name"]) == main]
         return self.preview_records(params, states, wanted)
 
     def wanted_for(
-        self, step: Step, p: Mapping[str, Any], checks: Mapping[str, str]
+        self, step: Step, p: Route53RoutingParams, checks: Mapping[str, str]
     ) -> list[RecordSet]:
-        policy = str(p["policy"])
-        records: Mapping[str, str] = p["records"]
-        zone = str(p["hosted_zone_id"]).rsplit("/", 1)[-1]
-        ttl = int(p.get("ttl") or 60)
+        policy = str(p.policy)
+        records = p.records
+        zone = str(p.hosted_zone_id).rsplit("/", 1)[-1]
+        ttl = int(p.ttl or 60)
 
         def record(name: str, ident: str, value: str, region: str | None = None) -> RecordSet:
             rr: RecordSet = {
                 "Name": fqdn(name),
-                "Type": p["record_type"],
+                "Type": p.record_type,
                 "TTL": ttl,
                 "SetIdentifier": ident,
                 "ResourceRecords": [{"Value": value}],
@@ -128,7 +131,7 @@ class Routing(ObservedRecords):
                 rr["HealthCheckId"] = checks[region]
             return rr
 
-        layout = p.get("layout")
+        layout = p.layout
         if policy == "failover" and layout:
             out = []
             for region in layout["active"]:
@@ -137,8 +140,8 @@ class Routing(ObservedRecords):
                 out.append(rr)
             out.append(
                 {
-                    "Name": fqdn(p["record_name"]),
-                    "Type": p["record_type"],
+                    "Name": fqdn(p.record_name),
+                    "Type": p.record_type,
                     "SetIdentifier": PRIMARY_ID,
                     "Failover": "PRIMARY",
                     "AliasTarget": {
@@ -149,17 +152,17 @@ class Routing(ObservedRecords):
                 }
             )
             standby = layout["standby"]
-            rr = record(p["record_name"], standby, records[standby], standby)
+            rr = record(p.record_name, standby, records[standby], standby)
             rr["Failover"] = "SECONDARY"
             out.append(rr)
             return out
         out = []
         for region, value in records.items():
-            rr = record(p["record_name"], region, value, region)
+            rr = record(p.record_name, region, value, region)
             if policy == "latency":
                 rr["Region"] = region
             elif policy == "failover":
-                rr["Failover"] = (p.get("failover") or {}).get(region, "SECONDARY")
+                rr["Failover"] = (p.failover or {}).get(region, "SECONDARY")
             elif policy == "geolocation":
                 code = continent(region)
                 if code is None:
@@ -180,7 +183,7 @@ class Routing(ObservedRecords):
                     )
                 seen[code] = rr["SetIdentifier"]
             primary = step.region or next(iter(records))
-            rr = record(p["record_name"], DEFAULT_ID, records[primary])
+            rr = record(p.record_name, DEFAULT_ID, records[primary])
             rr["GeoLocation"] = {"CountryCode": "*"}
             out.append(rr)
         return out
@@ -188,17 +191,18 @@ class Routing(ObservedRecords):
     # --- live records ------------------------------------------------------------------
 
     def _live(self, request: StepRequest, names: Iterable[str]) -> dict[Key, RecordSet]:
-        p = request.params
+        p = self._params(request)
         client = self._client(request)
         out: dict[Key, RecordSet] = {}
         for name in sorted({fqdn(n) for n in names}):
-            for rr in record_sets(client, p["hosted_zone_id"], name, p["record_type"]):
+            for rr in record_sets(client, p.hosted_zone_id, name, p.record_type):
                 out[_key(rr)] = rr
         return out
 
     def _names(self, request: StepRequest) -> list[str]:
-        layout = request.params.get("layout") or {}
-        return [request.params["record_name"], *([layout["active_name"]] if layout else [])]
+        p = self._params(request)
+        layout = p.layout or {}
+        return [p.record_name, *([layout["active_name"]] if layout else [])]
 
     def _plan(
         self, wanted: list[RecordSet], live: Mapping[Key, RecordSet]
@@ -221,7 +225,8 @@ class Routing(ObservedRecords):
         return changes, {"previous": previous, "created": created}
 
     def observe(self, request: StepRequest) -> Observation:
-        wanted = self.wanted_for(request.step, request.params, self._checks(request, create=False))
+        checks = self._checks(request, create=False)
+        wanted = self.wanted_for(request.step, self._params(request), checks)
         changes, _ = self._plan(wanted, self._live(request, self._names(request)))
         if changes:
             todo = ", ".join(sorted({str(rr.get("SetIdentifier")) for _, rr in changes}))
@@ -230,35 +235,37 @@ class Routing(ObservedRecords):
 
     def before(self, request: StepRequest) -> Mapping[str, Any]:
         checks = self._checks(request, create=False)
-        wanted = self.wanted_for(request.step, request.params, checks)
+        wanted = self.wanted_for(request.step, self._params(request), checks)
         return self._plan(wanted, self._live(request, self._names(request)))[1]
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        p = self._params(request)
         checks = self._checks(request, create=True)
         if checks:
+            timeout = p.health_timeout
             try:
                 wait_passing(
                     self._client(request),
                     checks,
-                    timeout=health_timeout(request.params),
+                    timeout=HEALTH_TIMEOUT if timeout is None else float(timeout),
                     clock=request.clock,
                     cancel=request.cancel,
                 )
             except Failing as exc:
                 raise ActionError(request.step.kind, str(exc)) from None
-        wanted = self.wanted_for(request.step, request.params, checks)
+        wanted = self.wanted_for(request.step, p, checks)
         changes, replaced = self._plan(wanted, self._live(request, self._names(request)))
         change(
             self._client(request),
-            request.params["hosted_zone_id"],
+            p.hosted_zone_id,
             changes,
             f"deployctl {request.step.id}",
         )
         return {**replaced, "health_checks": checks}
 
     def undo(self, request: StepRequest, outputs: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        p = request.params
-        main = fqdn(p["record_name"])
+        p = self._params(request)
+        main = fqdn(p.record_name)
         live = self._live(request, self._names(request))
         previous = {_key(r): r for r in outputs.get("previous") or ()}
         # Journals from before the layered shape list created set identifiers alone.
@@ -276,7 +283,7 @@ class Routing(ObservedRecords):
             kept = sorted(str(r.get("SetIdentifier")) for r in deletes)
             change(
                 self._client(request),
-                p["hosted_zone_id"],
+                p.hosted_zone_id,
                 [("UPSERT", r) for r in upserts],
                 f"deployctl undo {request.step.id} (records kept)",
             )
@@ -287,7 +294,7 @@ class Routing(ObservedRecords):
             }
         change(
             self._client(request),
-            p["hosted_zone_id"],
+            p.hosted_zone_id,
             [("DELETE", r) for r in deletes] + [("UPSERT", r) for r in upserts],
             f"deployctl undo {request.step.id}",
         )
@@ -302,7 +309,7 @@ class Routing(ObservedRecords):
         created = {
             region: cid
             for region, cid in self._checks(request, create=False).items()
-            if "create" in (request.params.get("health_checks") or {}).get(region, {})
+            if "create" in (self._params(request).health_checks or {}).get(region, {})
         }
         if not created:
             return

@@ -11,35 +11,35 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from deployctl import __version__
 from deployctl.actions.common import CheckAction, truncate
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import SmokeHttpParams
 from deployctl.core.ports import FAIL, PASS, CheckResult, Registry, StepRequest
 
 MAX_BODY = 1 << 20  # enough to find a marker; a health page is not a download
 MAX_WAIT = 30.0
 
 
-def probe(params: Mapping[str, Any], redact: Callable[[str], str] = str) -> str | None:
+def probe(p: SmokeHttpParams, redact: Callable[[str], str] = str) -> str | None:
     """One request; None if it passed, else why it did not (the body it quotes
     redacted with ``redact`` before it is cut)."""
-    url = str(params["url"])
+    url = str(p.url)
     if not url.startswith(("http://", "https://")):
         return f"{url}: only http and https URLs are checked"
-    expect = int(params.get("expect_status") or 200)
-    wanted = params.get("body_contains")
+    expect = int(p.expect_status or 200)
+    wanted = p.body_contains
     # The scheme was checked above: no file: or ftp: URLs reach urllib.
     headers = {"User-Agent": f"deployctl/{__version__} smoke"}
-    headers.update({str(k): str(v) for k, v in (params.get("headers") or {}).items()})
+    headers.update({str(k): str(v) for k, v in (p.headers or {}).items()})
     req = urllib.request.Request(  # noqa: S310
         url,
-        method=str(params.get("method") or "GET").upper(),
+        method=str(p.method or "GET").upper(),
         headers=headers,
     )
-    timeout = float(params.get("timeout") or 10.0)
+    timeout = float(p.timeout or 10.0)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
             status, body = resp.status, resp.read(MAX_BODY)
@@ -63,12 +63,13 @@ class SmokeHttp(CheckAction):
     """``smoke.http``: pass when one of ``retries + 1`` requests answers as expected."""
 
     def check(self, request: StepRequest) -> CheckResult:
-        retries = max(0, int(request.params.get("retries") or 0))
+        p = SmokeHttpParams.from_params(request.params)
+        retries = max(0, int(p.retries or 0))
         why = ""
         for attempt in range(retries + 1):
-            failed = probe(request.params, request.redact)
+            failed = probe(p, request.redact)
             if failed is None:
-                return CheckResult(PASS, detail=f"{request.params['url']} answered as expected")
+                return CheckResult(PASS, detail=f"{p.url} answered as expected")
             why = failed
             if attempt < retries:
                 wait = min(2.0**attempt, MAX_WAIT)

@@ -3,6 +3,8 @@
 - :mod:`deployctl.core.plan`: the compiled plan (:class:`Plan`, :class:`Step`)
   and its JSON round trip: the planner's whole output, the executor's whole input.
 - :mod:`deployctl.core.kinds`: the built-in step kinds (:class:`StepKind`).
+- :mod:`deployctl.core.params`: one typed params class per built-in kind
+  (``PARAMS``), which the planner writes and the actions read back.
 - :mod:`deployctl.core.status`: run and step statuses, journal record types and
   gate verdicts, as ``StrEnum``s whose values are the strings the journal and
   the JSON output have always held.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import ApprovalParams
 from deployctl.diagnostics import Diagnostic
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
@@ -70,9 +70,9 @@ def insert_approvals(
             g.add(
                 Step(
                     step_id,
-                    StepKind.APPROVAL,
+                    ApprovalParams.KIND,
                     f"wait for a person to approve {approval.before}",
-                    {"reason": f"before {approval.before}"},
+                    ApprovalParams(reason=f"before {approval.before}").to_params(),
                     deps,
                     region,
                     ("phase:approval",),

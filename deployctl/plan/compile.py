@@ -5,9 +5,8 @@ from __future__ import annotations
 import difflib
 import os.path
 from collections.abc import Sequence
-from typing import Any
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import Alarm, ApprovalParams, CloudWatchAlarmsParams
 from deployctl.core.refs import is_unresolved
 from deployctl.diagnostics import Diagnostic, Path
 from deployctl.errors import UserError
@@ -16,10 +15,9 @@ from deployctl.manifest import model as m
 from deployctl.manifest.secrets import credential_values
 from deployctl.plan.api import Plan, Publish, Step
 from deployctl.plan.approvals import insert_approvals
-from deployctl.plan.deployment import Ctx
 from deployctl.plan.flags import flag_steps
 from deployctl.plan.gates import gate_step
-from deployctl.plan.graph import DuplicateStep, StepGraph
+from deployctl.plan.graph import Ctx, DuplicateStep, StepGraph
 from deployctl.plan.migration import compile_migration
 from deployctl.plan.regions import rollout
 from deployctl.plan.smoke import smoke_steps
@@ -29,32 +27,30 @@ from deployctl.plan.steprefs import check_step_refs
 def _alarms(ctx: Ctx, mon: m.Monitoring | None, head: m.Header) -> list[str]:
     if mon is None or not mon.alarms:
         return []
-    alarms = [
-        {
-            "name": a.name,
-            "metric": a.metric,
-            "threshold": a.threshold,
-            "action": a.action,
-            "period": a.period,
-        }
-        for a in mon.alarms
-    ]
-    params: dict[str, Any] = {
-        "namespace": mon.namespace,
-        "alarms": alarms,
+    params = CloudWatchAlarmsParams(
+        namespace=mon.namespace,
+        alarms=tuple(
+            Alarm(
+                name=a.name,
+                metric=a.metric,
+                threshold=a.threshold,
+                action=a.action,
+                period=a.period,
+            )
+            for a in mon.alarms
+        ),
         # what the run-end metrics are published with
-        "dimensions": {"Project": head.project, "Environment": head.environment},
-    }
-    if mon.actions:  # action -> SNS topic, set as each alarm's AlarmActions
-        params["actions"] = dict(mon.actions)
+        dimensions={"Project": head.project, "Environment": head.environment},
+        actions=dict(mon.actions),  # action -> SNS topic, set as each alarm's AlarmActions
+    )
     wired = " (notifying SNS)" if mon.actions else ""
     return [
         ctx.graph.add(
             Step(
                 f"{ctx.prefix}monitoring/alarms",
-                StepKind.CLOUDWATCH_ALARMS,
-                f"create or update {len(alarms)} deployment alarm(s) in {mon.namespace}{wired}",
-                params,
+                params.KIND,
+                f"create or update {len(params.alarms)} deployment alarm(s) in {mon.namespace}{wired}",
+                params.to_params(),
                 (),
                 head.region,
                 ("phase:monitoring",),
@@ -130,9 +126,9 @@ def _pipeline(ctx: Ctx, pipe: m.Pipeline, after: list[str]) -> tuple[list[str], 
                 ctx.graph.add(
                     Step(
                         f"{child.prefix}approve",
-                        StepKind.APPROVAL,
+                        ApprovalParams.KIND,
                         f"wait for a person to approve deploying to {env.name}",
-                        {"reason": f"deploy to {env.name}"},
+                        ApprovalParams(reason=f"deploy to {env.name}").to_params(),
                         tuple(after),
                         pipe.header.region,
                         (f"env:{env.name}",),

@@ -21,62 +21,55 @@ rollback would go back to).
 from __future__ import annotations
 
 import os.path
-from typing import Any
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import (
+    EcsCreateTaskSetParams,
+    EcsDeleteTaskSetParams,
+    EcsDiscoverParams,
+    EcsRegisterParams,
+    EcsService,
+    EcsSetPrimaryParams,
+    EcsUpdateServiceParams,
+    StepParams,
+)
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
-from deployctl.plan.graph import StepGraph
+from deployctl.plan.graph import Ctx
+from deployctl.plan.targets import IDLE, AlbPlanner, Shift, StagedPlanner, listener
 
-IDLE = "${idle_color}"
 NEW_TASK_DEFINITION = "${task_definition}"
 
 
-def listener_params(target: m.AlbTarget) -> dict[str, Any]:
-    """What an ``alb.*`` step needs of the listener (and an ECS step, to read it)."""
-    params: dict[str, Any] = {
-        "listener_arn": target.listener_arn,
-        "blue_target_group": target.blue_target_group,
-        "green_target_group": target.green_target_group,
-    }
-    if target.rule_arn:
-        params["rule_arn"] = target.rule_arn
-    # Before traffic moves onto a side, that side's target group must have
-    # this many healthy targets (actions/target_health.py).
-    params["min_healthy"] = target.min_healthy
-    params["health_timeout"] = target.health_timeout
-    if target.drain is not None:
-        params["drain"] = target.drain
-    return params
-
-
-def service_params(target: m.EcsTarget) -> dict[str, Any]:
+def service(target: m.EcsTarget) -> EcsService:
     """The target's identity, as every ECS step needs it."""
-    out: dict[str, Any] = {"cluster": target.cluster}
+    return EcsService(
+        cluster=target.cluster,
+        service=target.service or None,
+        services=_services(target),
+        listener=listener(target.listener),
+        stable_timeout=target.stable_timeout,
+    )
+
+
+def _services(target: m.EcsTarget) -> dict[str, str] | None:
+    """Two services, one per colour, when the target names no single service."""
     if target.service:
-        out["service"] = target.service
-    else:
-        out["services"] = {"blue": target.blue_service, "green": target.green_service}
-    return out | listener_params(target.listener) | {"stable_timeout": target.stable_timeout}
+        return None
+    assert target.blue_service and target.green_service  # validate asks for both
+    return {"blue": target.blue_service, "green": target.green_service}
 
 
-def name_of(target: m.EcsTarget) -> str:
-    if target.service:
-        return f"service {target.service}"
-    return f"services {target.blue_service}/{target.green_service}"
-
-
-def _register_params(deploy: m.EcsDeploy, cluster: str, base_dir: str) -> dict[str, Any]:
-    params: dict[str, Any] = {"cluster": cluster, "base": "${live_task_definition}"}
-    if deploy.task_definition:
-        params["file"] = os.path.normpath(os.path.join(base_dir, deploy.task_definition))
-    if deploy.image:
-        params["image"] = deploy.image
-    if deploy.container:
-        params["container"] = deploy.container
-    elif deploy.image:  # the container the load balancer reaches, as discover finds it
-        params["serving_container"] = "${serving_container}"
-    return params
+def _register(deploy: m.EcsDeploy, cluster: str, base_dir: str) -> EcsRegisterParams:
+    file = deploy.task_definition
+    return EcsRegisterParams(
+        cluster=cluster,
+        base="${live_task_definition}",
+        file=os.path.normpath(os.path.join(base_dir, file)) if file else None,
+        image=deploy.image or None,
+        container=deploy.container or None,
+        # Without a container named: the one the load balancer reaches, as discover finds it.
+        serving_container="${serving_container}" if deploy.image and not deploy.container else None,
+    )
 
 
 def _what(deploy: m.EcsDeploy) -> str:
@@ -87,95 +80,146 @@ def _what(deploy: m.EcsDeploy) -> str:
     return f"the live task definition with image {deploy.image}"
 
 
-def prepare(
-    graph: StepGraph,
-    target: m.EcsTarget,
-    deploy: m.EcsDeploy,
-    region: str,
-    p: str,
-    after: list[str],
-    base_dir: str,
-) -> list[str]:
-    """Find the live side, register the task definition, run it on the idle side."""
-    tags = (f"region:{region}", "phase:deploy")
-    params = service_params(target)
-    outputs = [
-        "live_color",
-        "idle_color",
-        "new_target_group",
-        "live_task_definition",
-        "serving_container",
-    ]
-    if target.task_sets:
-        outputs.append("stable_task_set")
-    found = graph.add(
-        Step(
-            f"{p}/discover",
-            StepKind.ECS_DISCOVER,
-            f"find the live side of {name_of(target)} and the task definition it runs",
-            params,
-            tuple(after),
-            region,
-            tags,
-            mutating=False,
-            outputs=tuple(outputs),
+class EcsPlanner(StagedPlanner[m.EcsTarget]):
+    """Find the live side, register the task definition, run it on the idle
+    side; then the listener moves as for an ALB target."""
+
+    alb = AlbPlanner()
+
+    def name(self, target: m.EcsTarget) -> str:
+        if target.service:
+            return f"service {target.service}"
+        return f"services {target.blue_service}/{target.green_service}"
+
+    def prepare(
+        self, ctx: Ctx, d: m.Deployment, target: m.EcsTarget, region: str, p: str, after: list[str]
+    ) -> list[str]:
+        if not (d.deploy and d.deploy.ecs):
+            return after
+        deploy = d.deploy.ecs
+        graph = ctx.graph
+        tags = (f"region:{region}", "phase:deploy")
+        ident = service(target)
+        outputs = [
+            "live_color",
+            "idle_color",
+            "new_target_group",
+            "live_task_definition",
+            "serving_container",
+        ]
+        if target.task_sets:
+            outputs.append("stable_task_set")
+        found = graph.add(
+            Step(
+                f"{p}/discover",
+                EcsDiscoverParams.KIND,
+                f"find the live side of {self.name(target)} and the task definition it runs",
+                EcsDiscoverParams(target=ident).to_params(),
+                tuple(after),
+                region,
+                tags,
+                mutating=False,
+                outputs=tuple(outputs),
+            )
         )
-    )
-    registered = graph.add(
-        Step(
-            f"{p}/deploy/task-definition",
-            StepKind.ECS_REGISTER,
-            f"register a task definition: {_what(deploy)} (reused if the latest revision is it)",
-            _register_params(deploy, target.cluster, base_dir),
-            (found,),
-            region,
-            tags,
-            outputs=("task_definition", "image"),
+        registered = graph.add(
+            Step(
+                f"{p}/deploy/task-definition",
+                EcsRegisterParams.KIND,
+                f"register a task definition: {_what(deploy)} (reused if the latest revision is it)",
+                _register(deploy, target.cluster, ctx.base_dir).to_params(),
+                (found,),
+                region,
+                tags,
+                outputs=("task_definition", "image"),
+            )
         )
-    )
-    run = params | {"to": IDLE, "task_definition": NEW_TASK_DEFINITION}
-    wait = f"until stable and {target.listener.min_healthy} target(s) are healthy"
-    if target.task_sets:
-        step = Step(
-            f"{p}/deploy/task-set",
-            StepKind.ECS_CREATE_TASK_SET,
-            f"service {target.service}: a task set of {NEW_TASK_DEFINITION} on {IDLE}'s "
-            f"target group at 100% scale, {wait}",
-            run | {"stable_task_set": "${stable_task_set}"},
-            (registered,),
-            region,
-            tags,
-            undo="delete the task set this run created (no traffic reaches it by then)",
-            outputs=("task_set",),
+        wait = f"until stable and {target.listener.min_healthy} target(s) are healthy"
+        params: StepParams
+        if target.task_sets:
+            params = EcsCreateTaskSetParams(
+                target=ident,
+                to=IDLE,
+                task_definition=NEW_TASK_DEFINITION,
+                stable_task_set="${stable_task_set}",
+            )
+            step = Step(
+                f"{p}/deploy/task-set",
+                params.KIND,
+                f"service {target.service}: a task set of {NEW_TASK_DEFINITION} on {IDLE}'s "
+                f"target group at 100% scale, {wait}",
+                params.to_params(),
+                (registered,),
+                region,
+                tags,
+                undo="delete the task set this run created (no traffic reaches it by then)",
+                outputs=("task_set",),
+            )
+        else:
+            params = EcsUpdateServiceParams(
+                target=ident, to=IDLE, task_definition=NEW_TASK_DEFINITION
+            )
+            step = Step(
+                f"{p}/deploy/service",
+                params.KIND,
+                f"the {IDLE} service runs {NEW_TASK_DEFINITION} with the live side's task "
+                f"count, {wait}",
+                params.to_params(),
+                (registered,),
+                region,
+                tags,
+                undo="the ${to} service back to the task definition and count it had",
+                outputs=("previous_task_definition", "previous_desired_count"),
+            )
+        return [graph.add(step)]
+
+    def shift(self, target: m.EcsTarget, weight: int) -> Shift:
+        return self.alb.shift(target.listener, weight)  # the listener moves
+
+    def promoted(
+        self,
+        ctx: Ctx,
+        target: m.EcsTarget,
+        base: str,
+        shifted: list[str],
+        region: str,
+        interval: float,
+        stage: int,
+    ) -> list[str]:
+        drained = ctx.graph.add(
+            self.alb.drain(target.listener, f"{base}/drain", shifted, region, interval)
         )
-    else:
-        step = Step(
-            f"{p}/deploy/service",
-            StepKind.ECS_UPDATE_SERVICE,
-            f"the {IDLE} service runs {NEW_TASK_DEFINITION} with the live side's task "
-            f"count, {wait}",
-            run,
-            (registered,),
-            region,
-            tags,
-            undo="the ${to} service back to the task definition and count it had",
-            outputs=("previous_task_definition", "previous_desired_count"),
-        )
-    return [graph.add(step)]
+        if not target.task_sets:
+            return [drained]
+        # Once the old side has drained: in the order CodeDeploy keeps
+        # (traffic, then primary, then the old task set goes), one at a time.
+        return [
+            drained,
+            ctx.graph.add(_primary(target, f"{base}/primary", [drained], region, stage)),
+        ]
+
+    def cleanup(
+        self, ctx: Ctx, target: m.EcsTarget, region: str, p: str, after: list[str]
+    ) -> list[str]:
+        if not target.task_sets:
+            return after
+        return [ctx.graph.add(_cleanup(target, f"{p}/cleanup/old-task-set", after, region))]
 
 
-def primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str, stage: int) -> Step:
+def _primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str, stage: int) -> Step:
     """After the promotion to 100%: the new task set becomes the service's primary."""
+    assert target.service is not None  # task sets run in one service
+    params = EcsSetPrimaryParams(
+        cluster=target.cluster,
+        service=target.service,
+        task_set="${task_set}",
+        previous="${stable_task_set}",
+    )
     return Step(
         step_id,
-        StepKind.ECS_SET_PRIMARY,
+        params.KIND,
         f"service {target.service}: the new task set becomes primary",
-        {
-            "cluster": target.cluster,
-            "service": target.service,
-            "task_set": "${task_set}",
-            "previous": "${stable_task_set}",
-        },
+        params.to_params(),
         tuple(deps),
         region,
         (f"region:{region}", f"stage:{stage}"),
@@ -184,14 +228,19 @@ def primary(target: m.EcsTarget, step_id: str, deps: list[str], region: str, sta
     )
 
 
-def cleanup(target: m.EcsTarget, step_id: str, deps: list[str], region: str) -> Step:
+def _cleanup(target: m.EcsTarget, step_id: str, deps: list[str], region: str) -> Step:
     """The old task set goes once the run has watched the new one: a one-way door."""
+    params = EcsDeleteTaskSetParams(
+        target=service(target),
+        task_set="${stable_task_set}",
+        keep="${task_set}",
+        from_="${live_color}",
+    )
     return Step(
         step_id,
-        StepKind.ECS_DELETE_TASK_SET,
+        params.KIND,
         f"service {target.service}: delete the old task set (it gets no traffic by now)",
-        service_params(target)
-        | {"task_set": "${stable_task_set}", "keep": "${task_set}", "from": "${live_color}"},
+        params.to_params(),
         tuple(deps),
         region,
         (f"region:{region}", "phase:cleanup"),

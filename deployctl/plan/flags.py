@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import FlagSetParams, FlagStore, FlagValue
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan.api import Step
@@ -14,34 +12,40 @@ from deployctl.plan.gates import gate_step
 from deployctl.plan.graph import StepGraph
 
 
-def store_params(store: m.FlagStore) -> dict[str, Any]:
-    # Not dataclasses.asdict: its recursive deep copy was a third of compile time
-    # for plans with thousands of flag steps, and a store holds only strings.
-    return {f.name: v for f in fields(store) if (v := getattr(store, f.name)) is not None}
+def store_params(store: m.FlagStore) -> FlagStore:
+    return FlagStore(
+        kind=store.kind,
+        path=store.path,
+        application=store.application,
+        environment=store.environment,
+        profile=store.profile,
+        deployment_strategy=store.deployment_strategy,
+    )
 
 
-def flag_value(flag: m.Flag, percentage: int) -> dict[str, Any]:
-    return {"enabled": flag.enabled, "percentage": percentage, "allowlist": list(flag.allowlist)}
+def flag_value(flag: m.Flag, percentage: int) -> FlagValue:
+    return FlagValue(enabled=flag.enabled, percentage=percentage, allowlist=flag.allowlist)
 
 
 def set_step(
     step_id: str,
     store: m.FlagStore,
     name: str,
-    value: dict[str, Any],
+    value: FlagValue,
     after: Sequence[str],
     region: str,
     tags: tuple[str, ...],
 ) -> Step:
-    state = "on" if value["enabled"] else "off"
-    what = f"flag {name}: {state}, {value['percentage']}%"
-    if value.get("allowlist"):
-        what += f", allowlist {len(value['allowlist'])}"
+    state = "on" if value.enabled else "off"
+    what = f"flag {name}: {state}, {value.percentage}%"
+    if value.allowlist:
+        what += f", allowlist {len(value.allowlist)}"
+    params = FlagSetParams(store=store_params(store), flag=name, value=value)
     return Step(
         step_id,
-        StepKind.FLAG_SET,
+        params.KIND,
         what,
-        {"store": store_params(store), "flag": name, "value": value},
+        params.to_params(),
         tuple(after),
         region,
         tags,

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Any
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import GateAnalysisParams
+from deployctl.core.params import Trigger as TriggerParams
 from deployctl.manifest import model as m
 from deployctl.manifest.durations import format_duration
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan.api import Step
 
 
-def trigger_json(trigger: Trigger) -> dict[str, Any]:
-    # Spelled out rather than dataclasses.asdict, whose deep copy dominated
-    # gate_step in plans with thousands of gates.
-    return {
-        "metric": trigger.metric,
-        "op": trigger.op,
-        "value": trigger.value,
-        "unit": trigger.unit,
-        "text": trigger.text,
-    }
+# A plan's gates share its few triggers: built once each, not once per gate.
+@functools.lru_cache(maxsize=1024)
+def trigger_params(trigger: Trigger) -> TriggerParams:
+    return TriggerParams(
+        metric=trigger.metric,
+        op=trigger.op,
+        value=trigger.value,
+        unit=trigger.unit,
+        text=trigger.text,
+    )
 
 
 def gate_step(
@@ -54,23 +55,22 @@ def gate_step(
     what = f"{label} {format_duration(duration)}"
     if checks:
         what += f", every {format_duration(interval)}: {'; '.join(checks)}"
-    params: dict[str, Any] = {
-        "duration": duration,
-        "interval": interval,
-        "metric": analysis.metric if threshold is not None else None,
-        "threshold": threshold,
-        "failure_limit": analysis.failure_limit,
-        "missing_data": analysis.missing_data,
-        "triggers": [trigger_json(t) for t in triggers],
-        "metrics": metrics,
-    }
-    if alarms:
-        params["alarms"] = alarms
+    params = GateAnalysisParams(
+        duration=duration,
+        interval=interval,
+        metric=analysis.metric if threshold is not None else None,
+        threshold=threshold,
+        failure_limit=analysis.failure_limit,
+        missing_data=analysis.missing_data,
+        triggers=tuple(trigger_params(t) for t in triggers),
+        metrics=tuple(metrics),
+        alarms=tuple(alarms),
+    )
     return Step(
         id=step_id,
-        kind=StepKind.GATE_ANALYSIS,
+        kind=params.KIND,
         description=what,
-        params=params,
+        params=params.to_params(),
         deps=tuple(deps),
         region=region,
         tags=tuple(tags),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from deployctl.errors import CycleError, DeployctlError, UserError
 from deployctl.plan.api import Step
@@ -100,3 +100,12 @@ class StepGraph:
             cycle = [edge[0] for edge in nx.find_cycle(graph)]
             raise CycleError(cycle, self.file)
         return tuple(order)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where a document's steps go."""
+
+    graph: StepGraph
+    prefix: str  # "" or "<environment>/" inside a pipeline
+    base_dir: str  # plan file folder, for template and zip paths

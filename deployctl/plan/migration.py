@@ -3,11 +3,17 @@ switch read -> cleanup, with a snapshot first and cleanup as a one-way door."""
 
 from __future__ import annotations
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import (
+    ApprovalParams,
+    CommandRunParams,
+    FlagValue,
+    LambdaInvokeParams,
+    RdsSnapshotParams,
+)
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
-from deployctl.plan.deployment import Ctx
 from deployctl.plan.flags import set_step
+from deployctl.plan.graph import Ctx
 
 
 def _runner(
@@ -24,11 +30,14 @@ def _runner(
     assert runner is not None
     tags = (f"phase:{phase.name}", f"region:{region}")
     if runner.function:
+        invoke = LambdaInvokeParams(
+            function=runner.function, payload=runner.payload, timeout=runner.timeout
+        )
         return Step(
             step_id,
-            StepKind.LAMBDA_INVOKE,
+            invoke.KIND,
             f"{phase.name}: invoke {runner.function}",
-            {"function": runner.function, "payload": runner.payload, "timeout": runner.timeout},
+            invoke.to_params(),
             tuple(after),
             region,
             tags,
@@ -37,18 +46,14 @@ def _runner(
             one_way=one_way,
         )
     # Paths in argv are relative to the plan file, like templates and zips.
-    params: dict[str, object] = {
-        "argv": list(runner.command),
-        "timeout": runner.timeout,
-        "cwd": cwd,
-    }
-    if runner.env:  # absent when none, so plans without it keep their digest
-        params["env"] = dict(runner.env)
+    command = CommandRunParams(
+        argv=runner.command, timeout=runner.timeout, cwd=cwd, env=dict(runner.env)
+    )
     return Step(
         step_id,
-        StepKind.COMMAND_RUN,
+        command.KIND,
         f"{phase.name}: run {' '.join(runner.command)}",
-        params,
+        command.to_params(),
         tuple(after),
         region,
         tags,
@@ -63,17 +68,19 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
     cwd = ctx.base_dir or "."
     p = f"{ctx.prefix}{region}/migration"
     if mig.snapshot:
-        target = (
-            {"instance": mig.rds_instance} if mig.rds_instance else {"cluster": mig.rds_cluster}
+        snapshot = (
+            RdsSnapshotParams(instance=mig.rds_instance)
+            if mig.rds_instance
+            else RdsSnapshotParams(cluster=mig.rds_cluster)
         )
         name = mig.rds_instance or mig.rds_cluster
         after = [
             g.add(
                 Step(
                     f"{p}/snapshot",
-                    StepKind.RDS_SNAPSHOT,
+                    snapshot.KIND,
                     f"snapshot {name} as the restore point",
-                    target,
+                    snapshot.to_params(),
                     tuple(after),
                     region,
                     ("phase:snapshot", f"region:{region}"),
@@ -84,7 +91,7 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
     for phase in mig.phases:
         step_id = f"{p}/{phase.name}"
         if phase.flag:
-            value = {"enabled": True, "percentage": 100, "allowlist": []}
+            value = FlagValue(enabled=True, percentage=100)
             after = [
                 g.add(
                     set_step(
@@ -104,9 +111,9 @@ def compile_migration(ctx: Ctx, mig: m.Migration, after: list[str]) -> list[str]
             approval = g.add(
                 Step(
                     f"{p}/approve-cleanup",
-                    StepKind.APPROVAL,
+                    ApprovalParams.KIND,
                     "approve cleanup: a one-way door, automatic rollback ends here",
-                    {"reason": "cleanup cannot be undone"},
+                    ApprovalParams(reason="cleanup cannot be undone").to_params(),
                     tuple(after),
                     region,
                     ("phase:cleanup", f"region:{region}"),

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import Route53RoutingParams
 from deployctl.manifest import model as m
 from deployctl.manifest.routing import ACTIVE_PREFIX, failover_roles, region_names
 from deployctl.manifest.triggers import Trigger
 from deployctl.plan.api import Step
-from deployctl.plan.deployment import Ctx, region_chain
+from deployctl.plan.deployment import region_chain
+from deployctl.plan.graph import Ctx
 
 
 def waves(regions: m.Regions | None, default: str) -> list[list[m.Replica]]:
@@ -61,15 +62,10 @@ def _routing(ctx: Ctx, regions: m.Regions, after: list[str]) -> Step:
     records = {
         name: given.get(name) or (rt.value or "").replace("${region}", name) for name in names
     }
-    params: dict[str, Any] = {
-        "hosted_zone_id": rt.hosted_zone_id,
-        "record_name": rt.record_name,
-        "record_type": rt.record_type,
-        "ttl": rt.ttl,
-        "policy": rt.policy,
-        "records": records,
-        "failover": {},
-    }
+    failover: dict[str, str] = {}
+    layout: dict[str, Any] | None = None
+    health_checks: dict[str, Any] | None = None
+    health_timeout: float | None = None
     shape = f"{rt.policy} records for {', '.join(names)}"
     checked: list[str] = list(names) if rt.health_check else []
     if rt.policy == "failover":
@@ -79,7 +75,7 @@ def _routing(ctx: Ctx, regions: m.Regions, after: list[str]) -> Step:
         checked = [*roles.active, *(n for n in checked if n not in roles.active)]
         if roles.layered:
             active_name = f"{ACTIVE_PREFIX}{rt.record_name}"
-            params["layout"] = {
+            layout = {
                 "active": list(roles.active),
                 "standby": roles.standby,
                 "active_name": active_name,
@@ -89,24 +85,36 @@ def _routing(ctx: Ctx, regions: m.Regions, after: list[str]) -> Step:
                 f"SECONDARY -> {roles.standby}"
             )
         else:
-            params["failover"] = {roles.active[0]: "PRIMARY"}
+            failover = {roles.active[0]: "PRIMARY"}
     if checked:
         spec = rt.health_check or m.HealthCheckSpec()
         named = dict(spec.ids)
         port = spec.port or (80 if spec.type == "HTTP" else 443)
-        params["health_checks"] = {
+        health_checks = {
             name: {"id": named[name]}
             if name in named
             else {"create": {"type": spec.type, "port": port, "path": spec.path}}
             for name in checked
         }
-        params["health_timeout"] = spec.timeout
+        health_timeout = spec.timeout
         shape += f"; health checks for {', '.join(checked)} must pass first"
+    params = Route53RoutingParams(
+        hosted_zone_id=rt.hosted_zone_id,
+        record_name=rt.record_name,
+        record_type=rt.record_type,
+        ttl=rt.ttl,
+        policy=rt.policy,
+        records=records,
+        failover=failover,
+        layout=layout,
+        health_checks=health_checks,
+        health_timeout=health_timeout,
+    )
     return Step(
         id=f"{ctx.prefix}routing/route53",
-        kind=StepKind.ROUTE53_ROUTING,
+        kind=params.KIND,
         description=f"{rt.record_name}: {shape} (UPSERT)",
-        params=params,
+        params=params.to_params(),
         deps=tuple(after),
         region=regions.primary,
         # What the records send users to: rollback keeps them while any of

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
-from deployctl.core.kinds import StepKind
+from deployctl.core.params import SmokeHttpParams, SmokeLambdaParams
 from deployctl.manifest import model as m
 from deployctl.plan.api import Step
 from deployctl.plan.graph import StepGraph
@@ -27,17 +26,22 @@ def smoke_steps(
             what = f"{check.method} {check.url} -> {check.expect_status}"
             if check.body_contains:
                 what += f" containing {check.body_contains!r}"
-            params = asdict(check)
-            headers = params.pop("headers")
-            if headers:  # absent when none, so plans without headers keep their digest
-                params["headers"] = dict(headers)
+            http = SmokeHttpParams(
+                url=check.url,
+                expect_status=check.expect_status,
+                body_contains=check.body_contains,
+                timeout=check.timeout,
+                retries=check.retries,
+                method=check.method,
+                headers=dict(check.headers),
+            )
             out.append(
                 g.add(
                     Step(
                         f"{base}/{test.name}",
-                        StepKind.SMOKE_HTTP,
+                        http.KIND,
                         what,
-                        params,
+                        http.to_params(),
                         tuple(after),
                         region,
                         tags,
@@ -48,13 +52,19 @@ def smoke_steps(
         elif test.invoke:
             inv = test.invoke
             target = f"{inv.function}:{inv.qualifier}" if inv.qualifier else inv.function
+            invoke = SmokeLambdaParams(
+                function=inv.function,
+                qualifier=inv.qualifier,
+                payload=inv.payload,
+                expect=inv.expect,
+            )
             out.append(
                 g.add(
                     Step(
                         f"{base}/{test.name}",
-                        StepKind.SMOKE_LAMBDA,
+                        invoke.KIND,
                         f"invoke {target}, expect {inv.expect!r}",
-                        asdict(inv),
+                        invoke.to_params(),
                         tuple(after),
                         region,
                         tags,

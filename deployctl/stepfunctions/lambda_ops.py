@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from deployctl.actions.cloudwatch import alarm_spec
+from deployctl.actions.cloudwatch import specs
+from deployctl.core.params import CloudWatchAlarmsParams
 from deployctl.plan.api import Step
 
 if TYPE_CHECKING:
@@ -46,14 +47,9 @@ def refuse(step: Step) -> bool:
 
 
 def alarms(tr: _Translator, step: Step) -> States:
-    p = step.params
-    namespace = str(p.get("namespace") or "Deployctl")
-    dims = p.get("dimensions") or {}
-    actions = p.get("actions") or {}
     tr.out_paths[step.id] = {}
     chain: States = []
-    for n, alarm in enumerate(p.get("alarms") or ()):
-        spec = alarm_spec(namespace, alarm, dims, actions)
+    for n, spec in enumerate(specs(CloudWatchAlarmsParams.from_params(step.params))):
         put = tr.task(step, "", "cloudwatch:putMetricAlarm", spec, ResultPath=None)
         chain.append((tr.name(step, f"alarm {n}"), put))
     done = {"Type": "Pass", "Result": {"done": True}, "ResultPath": f"$.o.{tr.key(step)}"}

@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 from deployctl.actions.cloudformation import Deploy
 from deployctl.manifest import model as m
 from deployctl.manifest.triggers import parse_triggers
-from deployctl.plan.targets import stack_rollback
+from deployctl.plan.cloudformation import stack_rollback
 from deployctl.testing.aws import request
 
 STACK = "media-register-prod"
@@ -81,12 +81,14 @@ def template(tmp_path: Path) -> Path:
 def params(template: Path) -> dict[str, Any]:
     target = m.CloudFormationTarget(STACK, str(template), (("Version", "2.0"),))
     triggers = parse_triggers("ErrorRate>5%,Latency>1000ms")
+    watch = stack_rollback(target, triggers, (ERRORS, LATENCY), 600.0)
     return {
         "stack": STACK,
         "template": str(template),
         "parameters": {"Version": "2.0"},
         "capabilities": [],
-        **stack_rollback(target, triggers, (ERRORS, LATENCY), 600.0),
+        "rollback_alarms": list(watch.alarms),
+        "monitoring_minutes": watch.minutes,
     }
 
 

@@ -15,6 +15,7 @@ from deployctl.actions.aws import Clients
 from deployctl.actions.cloudwatch import CloudWatchMetrics, alarm_spec
 from deployctl.actions.common import ActionError
 from deployctl.actions.target_health import DISABLED, Target, wait_healthy
+from deployctl.core.params import Alarm
 from deployctl.core.ports import Registry
 from deployctl.testing.aws import REGION, request
 from deployctl.testing.clock import VirtualClock
@@ -187,13 +188,9 @@ def test_rollback_count_pages_at_the_second_rollback_and_actions_notify_their_to
     clients: Clients,
 ) -> None:
     topic = "arn:aws:sns:us-east-1:123456789012:pager"
-    alarm = {
-        "name": "rollback_frequency",
-        "metric": "RollbackCount",
-        "threshold": 2,
-        "period": 3600,
-        "action": "page",
-    }
+    alarm = Alarm(
+        name="rollback_frequency", metric="RollbackCount", threshold=2, period=3600, action="page"
+    )
     spec = alarm_spec("Deployctl", alarm, {"Project": "p"}, {"page": topic, "warn": "x"})
     assert spec["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert spec["AlarmActions"] == [topic]
