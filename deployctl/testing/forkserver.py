@@ -118,6 +118,44 @@ def _warm_loader() -> Any:
     return loader
 
 
+def _warm_sessions() -> None:
+    """Make a botocore session cheap to build in every child: a third of a
+    short run's CPU was building one (a resume that has little left to do).
+
+    Each session registers ~130 built-in handlers and checks each one's
+    signature (``inspect.getfullargspec``), and each session's event aliaser
+    starts with an empty cache of alias names.  Both depend only on the
+    handler and the event name: the answers are kept here, once, for every
+    child to inherit.
+    """
+    import botocore.hooks  # noqa: PLC0415 - preloaded
+
+    real_accepts = botocore.hooks.accepts_kwargs
+    checked: dict[Any, bool] = {}
+
+    def accepts_kwargs(func: Any) -> bool:
+        try:
+            known = checked.get(func)
+        except TypeError:  # an unhashable callable: ask every time
+            return bool(real_accepts(func))
+        if known is None:
+            known = checked[func] = bool(real_accepts(func))
+        return known
+
+    botocore.hooks.accepts_kwargs = accepts_kwargs
+
+    aliaser = botocore.hooks.EventAliaser
+    real_init = aliaser.__init__
+    aliased: dict[str, str] = {}
+
+    def init(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        real_init(self, event_emitter, event_aliases)
+        if event_aliases is None:  # botocore's own table: one cache for all
+            self._alias_name_cache = aliased
+
+    aliaser.__init__ = init
+
+
 def _warm_client_classes() -> None:
     """Make each service's client class once, here, for every child to inherit.
 
@@ -240,15 +278,18 @@ def _preload() -> None:
     for name in PRELOAD:
         importlib.import_module(name)
     from deployctl import commands  # noqa: PLC0415
+    from deployctl.actions import registry  # noqa: PLC0415
     from deployctl.manifest import schema  # noqa: PLC0415
 
     commands.load(commands.NAMES)
     schema._validator()  # the compiled JSON Schema of plan files
+    registry.plugin_entry_points()  # a scan of every installed package's metadata
 
 
 class Server:
     def __init__(self, path: str) -> None:
         _preload()
+        _warm_sessions()
         self.loader = _warm_loader()
         _warm_client_classes()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import copyreg
 import pickle
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from moto.core.base_backend import BackendDict, backend_lock
 from moto.core.model_instances import reset_model_data
@@ -21,6 +22,7 @@ from moto.ssm.models import ParameterDict
 # fifth of a deep copy: CloudWatch's datapoints of a crash-matrix world are
 # 8 ms against 40), else a deep copy.
 Backends = list[tuple[BackendDict[Any], bytes | dict[str, Any]]]
+T = TypeVar("T")
 # Services whose state cannot be pickled (Lambda holds a WeakValueDictionary).
 _UNPICKLABLE: set[str] = set()
 
@@ -77,3 +79,22 @@ def restore(backends: Backends) -> None:
                 dict.__setitem__(made, account, regions)
             in_use.append(made)
         reset_model_data()
+
+
+# key -> (what the build returned, moto's state right after it)
+_KEPT: dict[Any, tuple[Any, Backends]] = {}
+
+
+def kept(key: Any, build: Callable[[], T]) -> T:
+    """What ``build()`` returns, building it once per process on an empty
+    moto and putting a copy of the state it made back every later time (a
+    world built per test through the API costs most of such a test).  For
+    in-process moto (``mock_aws``); a moto server has :meth:`MotoServer.world`.
+    """
+    made = _KEPT.get(key)
+    if made is None:
+        result = build()
+        _KEPT[key] = (result, snapshot())
+        return result
+    restore(made[1])
+    return cast(T, copy.deepcopy(made[0]))

@@ -26,7 +26,7 @@ def registry(clients: Clients) -> Registry:
 @pytest.fixture
 def lb(clients: Clients) -> dict[str, Any]:
     """A listener forwarding plainly to blue, a rule forwarding to blue too."""
-    return alb.build(clients)
+    return alb.kept(clients)
 
 
 def discover(registry: Registry, lb: dict[str, Any], **extra: Any) -> Any:

@@ -6,6 +6,7 @@ primary, delete the old one, and undo each exactly as journaled."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from deployctl.core.ports import Registry, StepRequest
 from deployctl.errors import ResourceChanged
 from deployctl.testing.aws import Calls, request
 from deployctl.testing.clock import VirtualClock
+from deployctl.testing.motostate import kept
 from deployctl.testing.worlds import ecs, media
 
 NEW = ecs.NEW_IMAGE
@@ -31,6 +33,16 @@ def registry(clients: Clients) -> Registry:
     ecs_actions.register(reg, clients)
     alb.register(reg, clients)
     return reg
+
+
+def build(clients: Clients, shape: str, calls: Calls | None = None) -> dict[str, str]:
+    """The ECS world of ``shape``, built once per process and put back after;
+    the world's own calls are not counted in ``calls``."""
+    before = Counter(calls.seen) if calls else None
+    arns = kept(("media-register-ecs", shape), lambda: ecs.build(clients, shape))
+    if calls and before is not None:
+        calls.seen = before
+    return arns
 
 
 def params(arns: dict[str, str], shape: str, **extra: Any) -> dict[str, Any]:
@@ -69,7 +81,7 @@ def registered(reg: Registry, base: str, **extra: Any) -> str:
 def test_discover_finds_blue_live_its_task_definition_and_primary_task_set(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets")
     found = discover(registry, arns, "task-sets")
     assert found["live_color"] == "blue" and found["idle_color"] == "green"
     assert found["live_task_definition"].endswith(":task-definition/media-register:1")
@@ -82,7 +94,7 @@ def test_discover_finds_blue_live_its_task_definition_and_primary_task_set(
 def test_discover_of_two_services_reads_the_live_colours_task_definition(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     found = discover(registry, arns, "services")
     assert (found["live_color"], found["serving_container"]) == ("blue", "api")
     assert "stable_task_set" not in found
@@ -91,7 +103,7 @@ def test_discover_of_two_services_reads_the_live_colours_task_definition(
 def test_discover_refuses_a_service_without_the_external_controller(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     p = params(arns, "task-sets", service="media-register-blue")
     with pytest.raises(
         ActionError, match="uses the ECS deployment controller; task sets need EXTERNAL"
@@ -102,7 +114,7 @@ def test_discover_refuses_a_service_without_the_external_controller(
 def test_discover_refuses_colours_swapped_between_services_and_target_groups(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     p = params(
         arns, "services", services={"blue": "media-register-green", "green": "media-register-blue"}
     )
@@ -116,7 +128,7 @@ def test_discover_refuses_colours_swapped_between_services_and_target_groups(
 def test_discover_refuses_a_primary_task_set_on_the_side_without_traffic(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets")
     registry.get("alb.shift").apply(
         call(registry, "alb.shift", params(arns, "task-sets", to="green", weight=100))
     )
@@ -130,7 +142,7 @@ def test_discover_refuses_a_primary_task_set_on_the_side_without_traffic(
 def test_register_puts_the_image_on_the_file_and_registers_it_once(
     registry: Registry, clients: Clients, calls: Calls
 ) -> None:
-    ecs.build(clients, "task-sets")
+    build(clients, "task-sets", calls)
     p = {"cluster": ecs.CLUSTER, "file": str(ecs.TASK_DEFINITION), "image": NEW, "container": "api"}
     action = registry.get("ecs.register")
     first = action.apply(call(registry, "ecs.register", p))
@@ -142,14 +154,14 @@ def test_register_puts_the_image_on_the_file_and_registers_it_once(
     }
     again = action.apply(call(registry, "ecs.register", p))
     assert (again["task_definition"], again["registered"]) == (first["task_definition"], False)
-    assert calls["RegisterTaskDefinition"] == 2  # the world's one, and this step's one
+    assert calls["RegisterTaskDefinition"] == 1  # this step's one
     assert sorted(ecs.images(clients)) == ["media-register:1", "media-register:2"]
 
 
 def test_register_from_the_live_one_keeps_what_ecs_adds_out(
     registry: Registry, clients: Clients
 ) -> None:
-    live = discover(registry, ecs.build(clients, "services"), "services")["live_task_definition"]
+    live = discover(registry, build(clients, "services"), "services")["live_task_definition"]
     arn = registered(registry, live)
     found = clients.client("ecs", "us-east-1").describe_task_definition(
         taskDefinition=arn, include=["TAGS"]
@@ -162,16 +174,16 @@ def test_register_from_the_live_one_keeps_what_ecs_adds_out(
 def test_register_with_the_image_the_live_one_runs_registers_nothing(
     registry: Registry, clients: Clients, calls: Calls
 ) -> None:
-    live = discover(registry, ecs.build(clients, "services"), "services")["live_task_definition"]
+    live = discover(registry, build(clients, "services", calls), "services")["live_task_definition"]
     image = ecs.task_definition()["containerDefinitions"][0]["image"]
     assert registered(registry, live, image=image) == live
-    assert calls["RegisterTaskDefinition"] == 1  # the world's
+    assert calls["RegisterTaskDefinition"] == 0
 
 
 def test_register_names_a_container_the_task_definition_lacks(
     registry: Registry, clients: Clients
 ) -> None:
-    live = discover(registry, ecs.build(clients, "services"), "services")["live_task_definition"]
+    live = discover(registry, build(clients, "services"), "services")["live_task_definition"]
     with pytest.raises(
         ActionError, match="container 'web' is not in the task definition; it has api"
     ):
@@ -181,7 +193,7 @@ def test_register_names_a_container_the_task_definition_lacks(
 def test_register_refuses_a_file_with_fields_ecs_does_not_take(
     registry: Registry, clients: Clients, tmp_path: Path
 ) -> None:
-    ecs.build(clients, "services")
+    build(clients, "services")
     bad = ecs.task_definition() | {"revision": 7, "status": "ACTIVE"}
     path = tmp_path / "td.json"
     path.write_text(json.dumps(bad), encoding="utf-8")
@@ -200,7 +212,7 @@ def update(arns: dict[str, str], td: str, **extra: Any) -> dict[str, Any]:
 def test_update_service_runs_the_new_version_on_green_with_blues_count_and_undo_restores(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     td = registered(registry, discover(registry, arns, "services")["live_task_definition"])
     action = registry.get("ecs.update_service")
     req = call(registry, "ecs.update_service", update(arns, td))
@@ -226,7 +238,7 @@ def test_update_service_runs_the_new_version_on_green_with_blues_count_and_undo_
 def test_update_service_refuses_a_side_that_already_gets_traffic(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     registry.get("alb.shift").apply(
         call(registry, "alb.shift", params(arns, "services", to="green", weight=20))
     )
@@ -241,7 +253,7 @@ def test_update_service_refuses_a_side_that_already_gets_traffic(
 def test_update_service_onto_unhealthy_targets_fails_and_puts_the_service_back(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     ecs.stop_green(clients, arns)
     td = registered(registry, ecs.revision(clients, 1))
     clock = VirtualClock()
@@ -262,7 +274,7 @@ def test_update_service_onto_unhealthy_targets_fails_and_puts_the_service_back(
 def test_update_service_stops_as_stale_when_the_service_changed_after_the_journal(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     td = registered(registry, ecs.revision(clients, 1))
     action = registry.get("ecs.update_service")
     req = call(registry, "ecs.update_service", update(arns, td))
@@ -278,7 +290,7 @@ def test_update_service_stops_as_stale_when_the_service_changed_after_the_journa
 def test_undo_of_update_service_refuses_while_green_still_gets_traffic(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "services")
+    arns = build(clients, "services")
     td = registered(registry, ecs.revision(clients, 1))
     action = registry.get("ecs.update_service")
     req = call(registry, "ecs.update_service", update(arns, td))
@@ -303,7 +315,7 @@ def create(arns: dict[str, str], td: str, stable: str, **extra: Any) -> dict[str
 def test_create_task_set_runs_the_new_version_beside_the_primary_once(
     registry: Registry, clients: Clients, calls: Calls
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets", calls)
     found = discover(registry, arns, "task-sets")
     td = registered(registry, found["live_task_definition"])
     action = registry.get("ecs.create_task_set")
@@ -323,7 +335,7 @@ def test_create_task_set_runs_the_new_version_beside_the_primary_once(
     # A retry (the process died after the call) creates nothing more.
     assert action.observe(req).outputs == {"task_set": out["task_set"]}
     assert action.apply(req)["task_set"] == out["task_set"]
-    assert calls["CreateTaskSet"] == 2  # the world's primary, and this one
+    assert calls["CreateTaskSet"] == 1  # this one (the world's primary is not counted)
     action.undo(req, out)
     assert ecs.task_sets(clients, arns) == [("PRIMARY", "media-register:1", "blue")]
 
@@ -331,7 +343,7 @@ def test_create_task_set_runs_the_new_version_beside_the_primary_once(
 def test_create_task_set_refuses_a_leftover_task_set_on_the_idle_side(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets")
     found = discover(registry, arns, "task-sets")
     td = registered(registry, found["live_task_definition"])
     other = call(registry, "ecs.create_task_set", create(arns, td, found["stable_task_set"]))
@@ -356,7 +368,7 @@ def replace_token(req: StepRequest, token: str) -> StepRequest:
 def test_create_task_set_onto_unhealthy_targets_fails_and_deletes_it_again(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets")
     ecs.stop_green(clients, arns)
     found = discover(registry, arns, "task-sets")
     td = registered(registry, found["live_task_definition"])
@@ -369,7 +381,7 @@ def test_create_task_set_onto_unhealthy_targets_fails_and_deletes_it_again(
 def test_set_primary_and_its_undo_and_the_old_task_set_deleted_only_without_traffic(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets")
     found = discover(registry, arns, "task-sets")
     old = found["stable_task_set"]
     td = registered(registry, found["live_task_definition"])
@@ -412,7 +424,7 @@ def test_set_primary_and_its_undo_and_the_old_task_set_deleted_only_without_traf
 def test_undo_of_set_primary_fails_when_the_old_task_set_is_gone(
     registry: Registry, clients: Clients
 ) -> None:
-    arns = ecs.build(clients, "task-sets")
+    arns = build(clients, "task-sets")
     found = discover(registry, arns, "task-sets")
     td = registered(registry, found["live_task_definition"])
     new = registry.get("ecs.create_task_set").apply(

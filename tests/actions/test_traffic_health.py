@@ -27,7 +27,7 @@ from deployctl.testing.worlds.alb import weights as forward_weights
 @pytest.fixture
 def lb(clients: Clients) -> dict[str, Any]:
     """A listener forwarding to blue, one healthy instance behind each side."""
-    return alb.build(clients)
+    return alb.kept(clients)
 
 
 @pytest.fixture

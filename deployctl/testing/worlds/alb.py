@@ -93,3 +93,17 @@ def weights(lb: dict[str, Any], rule: bool = False) -> dict[str, int]:
     groups = actions[0]["ForwardConfig"]["TargetGroups"]
     by_arn = {g["TargetGroupArn"]: g["Weight"] for g in groups}
     return {c: by_arn.get(arn, 0) for c, arn in lb["tgs"].items()}
+
+
+def kept(aws: ClientSource, region: str = REGION) -> dict[str, Any]:
+    """:func:`build`'s world on in-process moto, built once per process and
+    put back after (:func:`deployctl.testing.motostate.kept`); the clients
+    in it are ``aws``'s."""
+    from deployctl.testing.motostate import kept as keep  # noqa: PLC0415 - moto only here
+
+    def ids() -> dict[str, Any]:
+        made = build(aws, region)
+        return {k: v for k, v in made.items() if k not in ("client", "ec2")}
+
+    made = keep(("alb", region), ids)
+    return {"client": aws.client("elbv2", region), "ec2": aws.client("ec2", region), **made}
