@@ -73,20 +73,40 @@ def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path)
     assert counts(lines) == expected, "\n".join(lines)
 
 
+def cut_at(
+    server: MotoServer,
+    runs: CutRuns,
+    points: list[str],
+    crash: str,
+    *,
+    shared_table: bool = False,
+) -> tuple[Cuts, list[str]]:
+    """The world put back as a kill at ``crash`` left it (from the paused
+    run of its group); the argv of the apply.  ``shared_table``: the journal
+    and the lock in a DynamoDB table instead of the state directory."""
+    group = group_of(points, crash)
+
+    def paused(folder: Path) -> tuple[Cuts, list[str]]:
+        fresh(server)
+        argv = list(fraud.apply_argv(server, folder / "state"))
+        if shared_table:
+            create_table(server.client("dynamodb"), "deployctl-state")
+            argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
+        cuts = Cuts(folder / "state", folder / "kept", server)
+        done = cuts.run(*argv, points=group)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        return cuts, argv
+
+    cuts, argv = runs.get(("fraud-or-not", shared_table, group[0]), paused)
+    cuts.restore(crash)
+    return cuts, argv
+
+
 @pytest.mark.parametrize("crash", grouped("fraud-or-not", CUTS))
 def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
     crash: str, moto_server: MotoServer, cut_runs: CutRuns
 ) -> None:
-    def paused(folder: Path) -> tuple[Cuts, tuple[str, ...]]:
-        fresh(moto_server)
-        argv = fraud.apply_argv(moto_server, folder / "state")
-        cuts = Cuts(folder / "state", folder / "kept", moto_server)
-        done = cuts.run(*argv, points=group_of(CUTS, crash))
-        assert done.returncode == 0, (done.stdout, done.stderr)
-        return cuts, argv
-
-    cuts, argv = cut_runs.get(("fraud-or-not", group_of(CUTS, crash)[0]), paused)
-    cuts.restore(crash)
+    cuts, argv = cut_at(moto_server, cut_runs, CUTS, crash)
     if crash.startswith("record:"):
         # (a parallel step may have journaled one more before the stop landed)
         assert len(journal(cuts.folder)) >= int(crash.split(":")[1])
@@ -107,19 +127,7 @@ def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_on
     (The call cuts are not repeated: there the journal's own DynamoDB calls
     would be counted among the AWS calls, and the record cuts already fall
     right after each of them.)"""
-
-    def paused(folder: Path) -> tuple[Cuts, list[str]]:
-        fresh(moto_server)
-        create_table(moto_server.client("dynamodb"), "deployctl-state")
-        argv = list(fraud.apply_argv(moto_server, folder / "state"))
-        argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
-        cuts = Cuts(folder / "state", folder / "kept", moto_server)
-        done = cuts.run(*argv, points=group_of(SHARED, crash))
-        assert done.returncode == 0, (done.stdout, done.stderr)
-        return cuts, argv
-
-    cuts, argv = cut_runs.get(("fraud-or-not-shared", group_of(SHARED, crash)[0]), paused)
-    cuts.restore(crash)
+    cuts, argv = cut_at(moto_server, cut_runs, SHARED, crash, shared_table=True)
     resumed = run_cli(*argv)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
