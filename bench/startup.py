@@ -113,7 +113,7 @@ def main() -> int:
             "Jinja (~50 ms) loads only for a template that is more than bare names",
             "(`{{ stage }}` is filled in without it; `manifest/sandbox.py`); the",
             "manifest model's 36 frozen dataclasses take `==`, `hash` and `repr` from",
-            "one base (`manifest/frozen.py`) instead of compiling them per class",
+            "one base (`core/frozen.py`) instead of compiling them per class",
             "(~50 ms -> ~25 ms); the JSON Schema is compiled and inlined only for",
             "the kinds the file holds (~25 ms), found by path, not",
             "`importlib.resources`; `tomllib` and `traceback` load only when used.",

@@ -1,4 +1,4 @@
-"""The manifest model's shared ``==``, ``hash`` and ``repr`` (manifest/frozen.py)
+"""The manifest model's shared ``==``, ``hash`` and ``repr`` (core/frozen.py)
 answer as the ones ``@dataclass(frozen=True)`` generates would: each object of
 every example plan and golden case is compared with its twin, a plain frozen
 dataclass with the same fields and values."""
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from deployctl.core.frozen import Frozen
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file, model
-from deployctl.manifest.frozen import Frozen
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted([*ROOT.glob("plans/*.yaml"), *ROOT.glob("tests/cases/*/plan.yaml")])

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
+from deployctl.core.frozen import Frozen
 from deployctl.core.kinds import StepKind
 
 OMIT_NONE: Mapping[str, Any] = {"omit": "none"}
@@ -126,8 +127,8 @@ def _in(value: Any, cls: type[Record] | None) -> Any:
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
-class Record:
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class Record(Frozen):
     """A params dict as a frozen dataclass (see the module's docstring)."""
 
     def to_params(self) -> dict[str, Any]:
@@ -159,7 +160,7 @@ class Record:
         return cls.__name__
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class StepParams(Record):
     """The params of one step kind: ``KIND``."""
 
@@ -173,8 +174,10 @@ class StepParams(Record):
 # --- approval -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ApprovalParams(StepParams):
+    """The params of a ``approval`` step."""
+
     KIND = StepKind.APPROVAL
     reason: str = ""
 
@@ -183,22 +186,28 @@ class ApprovalParams(StepParams):
 # first, at the top level), then what the step does -------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaAlias(Record):
+    """A Lambda function and the alias its traffic goes through."""
+
     function: str
     alias: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaPublishParams(StepParams):
+    """The params of a ``lambda.publish`` step."""
+
     KIND = StepKind.LAMBDA_PUBLISH
     target: LambdaAlias = field(metadata=flat(LambdaAlias))
     # With new code, Lambda refuses to publish if $LATEST changed under us.
     code_sha256: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaShiftParams(StepParams):
+    """The params of a ``lambda.shift`` step."""
+
     KIND = StepKind.LAMBDA_SHIFT
     target: LambdaAlias = field(metadata=flat(LambdaAlias))
     new_version: str
@@ -208,15 +217,19 @@ class LambdaShiftParams(StepParams):
     alias_revision: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaCleanupParams(StepParams):
+    """The params of a ``lambda.cleanup_versions`` step."""
+
     KIND = StepKind.LAMBDA_CLEANUP_VERSIONS
     target: LambdaAlias = field(metadata=flat(LambdaAlias))
     keep: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaCode(Record):
+    """Where a function's new code comes from (an S3 object, or an image)."""
+
     s3_bucket: str | None = field(default=None, metadata=OMIT_NONE)
     s3_key: str | None = field(default=None, metadata=OMIT_NONE)
     s3_object_version: str | None = field(default=None, metadata=OMIT_NONE)
@@ -224,22 +237,26 @@ class LambdaCode(Record):
     image_uri: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaUpdateCodeParams(StepParams):
+    """The params of a ``lambda.update_code`` step."""
+
     KIND = StepKind.LAMBDA_UPDATE_CODE
     function: str
     code: LambdaCode = field(default=LambdaCode(), metadata=nested(LambdaCode))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class LambdaInvokeParams(StepParams):
+    """The params of a ``lambda.invoke`` step."""
+
     KIND = StepKind.LAMBDA_INVOKE
     function: str
     payload: Any = field(default=None, metadata=RAW)
     timeout: float = 3600.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlbListener(Record):
     """What an ``alb.*`` step needs of the listener (or rule) and its target groups."""
 
@@ -254,22 +271,28 @@ class AlbListener(Record):
     drain: float | None = field(default=None, metadata=OMIT_NONE)  # None: deregistration delay
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlbDiscoverParams(StepParams):
+    """The params of a ``alb.discover`` step."""
+
     KIND = StepKind.ALB_DISCOVER
     target: AlbListener = field(metadata=flat(AlbListener))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlbShiftParams(StepParams):
+    """The params of a ``alb.shift`` step."""
+
     KIND = StepKind.ALB_SHIFT
     target: AlbListener = field(metadata=flat(AlbListener))
     to: str  # blue | green, usually "${idle_color}"
     weight: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AlbDrainParams(StepParams):
+    """The params of a ``alb.drain`` step."""
+
     KIND = StepKind.ALB_DRAIN
     target: AlbListener = field(metadata=flat(AlbListener))
     from_: str = field(metadata=named("from"))
@@ -278,7 +301,7 @@ class AlbDrainParams(StepParams):
     interval: float = 60.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsService(Record):
     """What every ECS step needs: the cluster, one service (task sets) or two
     (``services: {blue, green}``), and the listener in front of them."""
@@ -291,22 +314,28 @@ class EcsService(Record):
     stable_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsDiscoverParams(StepParams):
+    """The params of a ``ecs.discover`` step."""
+
     KIND = StepKind.ECS_DISCOVER
     target: EcsService = field(metadata=flat(EcsService))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsUpdateServiceParams(StepParams):
+    """The params of a ``ecs.update_service`` step."""
+
     KIND = StepKind.ECS_UPDATE_SERVICE
     target: EcsService = field(metadata=flat(EcsService))
     to: str
     task_definition: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsCreateTaskSetParams(StepParams):
+    """The params of a ``ecs.create_task_set`` step."""
+
     KIND = StepKind.ECS_CREATE_TASK_SET
     target: EcsService = field(metadata=flat(EcsService))
     to: str
@@ -314,8 +343,10 @@ class EcsCreateTaskSetParams(StepParams):
     stable_task_set: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsDeleteTaskSetParams(StepParams):
+    """The params of a ``ecs.delete_task_set`` step."""
+
     KIND = StepKind.ECS_DELETE_TASK_SET
     target: EcsService = field(metadata=flat(EcsService))
     task_set: str
@@ -323,8 +354,10 @@ class EcsDeleteTaskSetParams(StepParams):
     from_: str = field(metadata=named("from"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsSetPrimaryParams(StepParams):
+    """The params of a ``ecs.set_primary`` step."""
+
     KIND = StepKind.ECS_SET_PRIMARY
     cluster: str
     service: str
@@ -332,8 +365,10 @@ class EcsSetPrimaryParams(StepParams):
     previous: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class EcsRegisterParams(StepParams):
+    """The params of a ``ecs.register`` step."""
+
     KIND = StepKind.ECS_REGISTER
     cluster: str
     base: str = ""  # the live task definition, "${live_task_definition}"
@@ -343,15 +378,19 @@ class EcsRegisterParams(StepParams):
     serving_container: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Route53Side(Record):
+    """One side of a Route 53 weighted record: its set identifier and value."""
+
     set_identifier: str
     value: str
     health_check_id: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Route53Record(Record):
+    """A Route 53 weighted record with a blue and a green side."""
+
     hosted_zone_id: str
     record_name: str
     record_type: str
@@ -362,21 +401,25 @@ class Route53Record(Record):
     health_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Route53DiscoverParams(StepParams):
+    """The params of a ``route53.discover`` step."""
+
     KIND = StepKind.ROUTE53_DISCOVER
     target: Route53Record = field(metadata=flat(Route53Record))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Route53ShiftParams(StepParams):
+    """The params of a ``route53.shift`` step."""
+
     KIND = StepKind.ROUTE53_SHIFT
     target: Route53Record = field(metadata=flat(Route53Record))
     to: str
     weight: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Route53RoutingParams(StepParams):
     """Region routing records after every wave (plan/regions.py)."""
 
@@ -395,28 +438,34 @@ class Route53RoutingParams(StepParams):
     health_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CloudFrontDistribution(Record):
+    """A CloudFront distribution and its blue and green origins."""
+
     distribution_id: str
     blue_origin: str
     green_origin: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CloudFrontDiscoverParams(StepParams):
+    """The params of a ``cloudfront.discover`` step."""
+
     KIND = StepKind.CLOUDFRONT_DISCOVER
     target: CloudFrontDistribution = field(metadata=flat(CloudFrontDistribution))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CloudFrontShiftParams(StepParams):
+    """The params of a ``cloudfront.shift`` step."""
+
     KIND = StepKind.CLOUDFRONT_SHIFT
     target: CloudFrontDistribution = field(metadata=flat(CloudFrontDistribution))
     to: str
     weight: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CloudFormationDeployParams(StepParams):
     """A stack update.  As the traffic step of a CloudFormation target it also
     carries the stack's own rollback triggers (absent as a ``deploy:`` step)."""
@@ -435,7 +484,7 @@ class CloudFormationDeployParams(StepParams):
 # --- checks, gates and the rest ---------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Trigger(Record):
     """A rollback trigger, ``ErrorRate>1%``, as a gate checks it."""
 
@@ -446,8 +495,10 @@ class Trigger(Record):
     text: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class GateAnalysisParams(StepParams):
+    """The params of a ``gate.analysis`` step."""
+
     KIND = StepKind.GATE_ANALYSIS
     duration: float
     interval: float = 60.0
@@ -460,8 +511,10 @@ class GateAnalysisParams(StepParams):
     alarms: tuple[str, ...] = field(default=(), metadata=OMIT_EMPTY)  # existing alarms
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SmokeHttpParams(StepParams):
+    """The params of a ``smoke.http`` step."""
+
     KIND = StepKind.SMOKE_HTTP
     url: str
     expect_status: int = 200
@@ -472,8 +525,10 @@ class SmokeHttpParams(StepParams):
     headers: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SmokeLambdaParams(StepParams):
+    """The params of a ``smoke.lambda`` step."""
+
     KIND = StepKind.SMOKE_LAMBDA
     function: str
     qualifier: str | None = None
@@ -481,8 +536,10 @@ class SmokeLambdaParams(StepParams):
     expect: Any = field(default=None, metadata=RAW)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CommandRunParams(StepParams):
+    """The params of a ``command.run`` step."""
+
     KIND = StepKind.COMMAND_RUN
     argv: tuple[str, ...]
     timeout: float = 3600.0
@@ -490,7 +547,7 @@ class CommandRunParams(StepParams):
     env: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class RdsSnapshotParams(StepParams):
     """One of ``instance`` and ``cluster``."""
 
@@ -499,8 +556,10 @@ class RdsSnapshotParams(StepParams):
     cluster: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class Alarm(Record):
+    """One CloudWatch alarm a step puts."""
+
     name: str
     metric: str
     threshold: float
@@ -508,8 +567,10 @@ class Alarm(Record):
     period: float = 300.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class CloudWatchAlarmsParams(StepParams):
+    """The params of a ``cloudwatch.alarms`` step."""
+
     KIND = StepKind.CLOUDWATCH_ALARMS
     namespace: str = "Deployctl"
     alarms: tuple[Alarm, ...] = field(default=(), metadata=nested(Alarm))
@@ -518,7 +579,7 @@ class CloudWatchAlarmsParams(StepParams):
     actions: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class FlagStore(Record):
     """``ssm`` (``path``) or ``appconfig`` (``application``, ``environment``,
     ``profile``, ``deployment_strategy``)."""
@@ -531,15 +592,19 @@ class FlagStore(Record):
     deployment_strategy: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class FlagValue(Record):
+    """A feature flag's value: on or off, a percentage, an allowlist."""
+
     enabled: bool
     percentage: int
     allowlist: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class FlagSetParams(StepParams):
+    """The params of a ``flag.set`` step."""
+
     KIND = StepKind.FLAG_SET
     store: FlagStore = field(metadata=nested(FlagStore))
     flag: str

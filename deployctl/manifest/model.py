@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployctl.core.frozen import Frozen
 from deployctl.core.plan import NOTIFY_EVENTS as NOTIFY_EVENTS  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import MetricDef as MetricDef  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import MetricQuery as MetricQuery  # noqa: PLC0414 - re-exported
@@ -18,7 +19,6 @@ from deployctl.core.plan import Notify as Notify  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import Pairs as Pairs  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import Webhook as Webhook  # noqa: PLC0414 - re-exported
 from deployctl.diagnostics import Diagnostic, Marks, Path
-from deployctl.manifest.frozen import Frozen
 from deployctl.manifest.triggers import Trigger
 
 
