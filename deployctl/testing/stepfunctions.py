@@ -8,6 +8,11 @@ builds a fresh program from it each time (the preprocessing that makes the
 components an execution mutates), so what moto runs is unchanged and a
 definition is parsed once per process.
 
+moto also makes a new boto3 client for every task it runs (an aws-sdk task,
+a Lambda invoke): two thirds of an equivalence case's CPU went into building
+clients.  :func:`shared_task_clients` makes one per service, region and
+endpoint instead; a client holds no state of the task that asked for it.
+
 Executions run on moto's worker threads: :func:`wait_for_executions` joins
 them, :func:`until` joins in short slices until a condition holds (an
 execution parked on a task token never ends by itself).  No sleeps.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -104,3 +110,38 @@ def sdk_service_names() -> Iterator[None]:
     finally:
         for k in added:
             names.pop(k, None)
+
+
+@contextmanager
+def shared_task_clients() -> Iterator[None]:
+    """Within: moto's tasks share one boto3 client per service and region
+    (and per the way moto reaches itself: intercepted in process, or over
+    HTTP to its server), where moto made one per task."""
+    made: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+    utils = _moto("utils.boto_client")
+    stubber: Any = importlib.import_module("moto.core.models").botocore_stubber
+    real = utils.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto reads the credentials of neither: the key is what shapes a client.
+        key = (region, service, bool(stubber.enabled))
+        with lock:
+            client = made.get(key)
+            if client is None:
+                client = made[key] = real(region, service, state_credentials)
+            return client
+
+    users: list[Any] = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser")
+        and getattr(module, "boto_client_for", None) is real
+    ]
+    for module in users:
+        module.boto_client_for = boto_client_for
+    try:
+        yield
+    finally:
+        for module in users:
+            module.boto_client_for = real

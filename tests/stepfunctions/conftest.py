@@ -17,7 +17,11 @@ from moto import mock_aws
 
 from deployctl.testing.aws import REGION
 from deployctl.testing.moto import thread_safe_moto
-from deployctl.testing.stepfunctions import memoized_asl_parser, sdk_service_names
+from deployctl.testing.stepfunctions import (
+    memoized_asl_parser,
+    sdk_service_names,
+    shared_task_clients,
+)
 
 
 def _zip() -> bytes:
@@ -39,6 +43,7 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ),
         memoized_asl_parser(),
         sdk_service_names(),
+        shared_task_clients(),
         # Executions run on moto's threads and read alarms others put.
         thread_safe_moto(),
     ):
