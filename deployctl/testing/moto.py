@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -22,7 +22,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 from deployctl.testing.aws import REGION
-from deployctl.testing.motostate import Backends, restore, snapshot
+from deployctl.testing.motostate import kept
 
 AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 T = TypeVar("T")
@@ -166,7 +166,6 @@ class MotoServer:
     session: boto3.Session
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _worlds: dict[str, tuple[Any, Backends]] = field(default_factory=dict, repr=False)
 
     def client(self, service: str, region: str = REGION) -> Any:
         with self._lock:
@@ -201,15 +200,12 @@ class MotoServer:
         is a thread of this process (:func:`moto_server`) and idle between
         tests.  Whatever else the server holds is dropped, as by a reset.
         """
-        kept = self._worlds.get(name)
-        if kept is None:
+
+        def built() -> T:
             self.reset()
-            made = build(self)
-            self._worlds[name] = (made, snapshot())
-            return made
-        made, backends = kept
-        restore(backends)
-        return cast(T, made)
+            return build(self)
+
+        return kept((self.url, name), built)
 
     @contextmanager
     def quiet(self) -> Iterator[None]:

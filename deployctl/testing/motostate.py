@@ -103,7 +103,9 @@ def kept(key: Any, build: Callable[[], T]) -> T:
     """What ``build()`` returns, building it once per process on an empty
     moto and putting a copy of the state it made back every later time (a
     world built per test through the API costs most of such a test).  For
-    in-process moto (``mock_aws``); a moto server has :meth:`MotoServer.world`.
+    in-process moto (``mock_aws``) and for a moto server that is a thread of
+    this process (:meth:`MotoServer.world <deployctl.testing.moto.MotoServer.world>`
+    calls this).
     """
     made = _KEPT.get(key)
     if made is None:
