@@ -56,18 +56,8 @@ def test_a_done_record_and_the_next_intent_share_one_commit_in_order(
     # joins it; the leaf (c) releases no one and commits at once.  Generous so
     # a loaded machine cannot split the pair.
     monkeypatch.setattr(context, "DEFER_GRACE", 10.0)
-    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
-    sent = Sent(world)
-    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (sent,))
-    Commits.batches = []
-    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
-    try:
-        outcome = ex.apply(CHAIN)
-    finally:
-        ex.close()
-    assert outcome.exit_code == 0
-    assert world.ops("apply") == ["a", "b", "c"]
-    batches = [b for b in Commits.batches if b]
+    batches, sent = _commits(tmp_path, CHAIN)
+    assert sent.world.ops("apply") == ["a", "b", "c"]
     assert [("done", "a"), ("intent", "b")] in batches
     assert [("done", "b"), ("intent", "c")] in batches
     # Reported in commit order, and b was not sent before its intent (and
