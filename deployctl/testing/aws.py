@@ -27,6 +27,32 @@ REGION = "us-east-1"
 MOTO_VARS = ("--var", "latency_stat=Maximum")
 
 
+def share_botocore_loader() -> None:
+    """Give every botocore session this process makes one data loader.
+
+    A loader keeps each service model, endpoint rule set and the endpoints
+    table it has read; a new session starts with a new, empty one.  moto's
+    ``mock_aws`` clears boto3's default session each time it starts, so a
+    test's ``boto3.client(...)`` read and parsed the same JSON files again:
+    seconds of a module's CPU.  The models are read-only to botocore (the
+    fork server's children share one the same way).
+    """
+    import botocore.session  # noqa: PLC0415 - only test processes call this
+
+    if getattr(botocore.session.get_session, "shares_loader", False):
+        return
+    real = botocore.session.get_session
+    loader = botocore.session.get_session().get_component("data_loader")
+
+    def get_session(env_vars: Any = None) -> Any:
+        session = real(env_vars)
+        session.register_component("data_loader", loader)
+        return session
+
+    get_session.shares_loader = True  # type: ignore[attr-defined]
+    botocore.session.get_session = get_session
+
+
 class ClientSource(Protocol):
     def client(self, service: str, region: str) -> Any: ...
 

@@ -31,7 +31,7 @@ from moto import mock_aws
 from deployctl.actions.aws import Clients
 from deployctl.actions.registry import Backend
 from deployctl.execute.runner import Executor
-from deployctl.testing.aws import REGION, Calls
+from deployctl.testing.aws import REGION, Calls, share_botocore_loader
 from deployctl.testing.cli import stop_fork_server
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.cuts import CutRuns
@@ -56,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     would keep.  One fresh folder per session (other sessions on the machine
     keep theirs); xdist workers get subfolders of it."""
     controller = not hasattr(config, "workerinput")
+    share_botocore_loader()
     if controller:
         config.pluginmanager.register(SlowReport(), "deployctl-slow-report")
         config.pluginmanager.register(SafetyReport(), "deployctl-safety-report")

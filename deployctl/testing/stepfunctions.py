@@ -1,12 +1,15 @@
 """moto's Step Functions for tests: run state machines in process, fast.
 
 moto 5.2.5 runs ASL with an ANTLR parser written in Python: one parse of a
-50-state canary takes 0.6-1 s, and moto parses a definition again on every
-``CreateStateMachine``, ``UpdateStateMachine`` and ``StartExecution``.
-:func:`memoized_asl_parser` keeps the parse tree per definition text and
-builds a fresh program from it each time (the preprocessing that makes the
-components an execution mutates), so what moto runs is unchanged and a
-definition is parsed once per process.
+50-state canary takes 0.6 s, 2 s in a process that has parsed nothing yet
+(ANTLR's prediction cache starts empty), and moto parses a definition again
+on every ``CreateStateMachine``, ``UpdateStateMachine`` and
+``StartExecution``.  :func:`memoized_asl_parser` parses each definition text
+once and keeps the program it becomes (the components an execution runs,
+and mutates) as a pickle: each parse hands out a fresh copy, so what moto
+runs is unchanged.  Given a folder, the pickles are shared through it by
+every process of a test session (the xdist workers): a definition is parsed
+once per session, not once per worker.
 
 moto also makes a new boto3 client for every task it runs (an aws-sdk task,
 a Lambda invoke): two thirds of an equivalence case's CPU went into building
@@ -20,12 +23,16 @@ execution parked on a task token never ends by itself).  No sleeps.
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import importlib
+import os
+import pickle
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 # The role a test's state machine runs as (moto checks only its shape).
@@ -59,8 +66,8 @@ def _moto(module: str) -> Any:
     return importlib.import_module(f"moto.stepfunctions.parser.asl.{module}")
 
 
-@functools.lru_cache(maxsize=64)
-def _tree(definition: str) -> Any:
+def _program(definition: str) -> Any:
+    """moto's own parse: the parse tree, then the program built from it."""
     antlr4: Any = importlib.import_module("antlr4")
     parse = _moto("parse.asl_parser")
     listener = parse.SyntaxErrorListener()
@@ -71,20 +78,63 @@ def _tree(definition: str) -> Any:
     tree = parser.state_machine()
     if listener.errors:
         raise parse.ASLParserException(errors=listener.errors)
-    return tree
+    return _moto("parse.preprocessor").Preprocessor().visit(tree)
 
 
-def _parse(definition: str) -> tuple[Any, Any]:
-    tree = _tree(definition)
-    return _moto("parse.preprocessor").Preprocessor().visit(tree), tree
+def _key(definition: str) -> str:
+    return hashlib.sha256(definition.encode()).hexdigest()
+
+
+class _Programs:
+    """Each definition's program, pickled: here, and in ``folder`` if given."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.kept: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    def parse(self, definition: str) -> tuple[Any, None]:
+        # moto 5.2.5 reads only the program: the parse tree (the second item)
+        # is for the static analysers of its LocalStack provider, which moto
+        # never calls.
+        key = _key(definition)
+        with self.lock:
+            kept = self.kept.get(key) or self._read(key)
+            if kept is None:
+                kept = self.kept[key] = self._write(key, pickle.dumps(_program(definition)))
+            return pickle.loads(kept), None  # noqa: S301 - our own pickle
+
+    def _read(self, key: str) -> bytes | None:
+        if self.folder is None:
+            return None
+        try:
+            kept = self.kept[key] = (self.folder / key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return kept
+
+    def _write(self, key: str, data: bytes) -> bytes:
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.folder)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(name, self.folder / key)  # whole, or not there
+        return data
+
+
+_PROGRAMS: dict[Path | None, _Programs] = {}
 
 
 @contextmanager
-def memoized_asl_parser() -> Iterator[None]:
-    """Within: moto parses each definition text once (see the module docstring)."""
+def memoized_asl_parser(folder: Path | None = None) -> Iterator[None]:
+    """Within: moto parses each definition text once (see the module
+    docstring): once per process, or once per session for the processes
+    that share ``folder``."""
+    programs = _PROGRAMS.setdefault(folder, _Programs(folder))
     parser = _moto("parse.asl_parser").AmazonStateLanguageParser
     real = parser.__dict__["parse"]
-    parser.parse = staticmethod(_parse)
+    parser.parse = staticmethod(programs.parse)
     try:
         yield
     finally:

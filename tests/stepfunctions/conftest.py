@@ -1,5 +1,5 @@
 """Step Functions tests: in-process moto that really runs state machines
-(``execute_state_machine``, each definition parsed once per process) and a
+(``execute_state_machine``, each definition parsed once per session) and a
 Lambda ``api`` with alias ``live`` on version 1.  Waiting for executions:
 :mod:`deployctl.testing.stepfunctions`."""
 
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -31,8 +33,16 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture(scope="session")
+def asl_programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this session's processes share the programs of the definitions
+    they parsed: the session's folder, above each xdist worker's own."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "asl-programs"
+
+
 @pytest.fixture
-def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def sfn_aws(monkeypatch: pytest.MonkeyPatch, asl_programs: Path) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with (
         mock_aws(
@@ -41,7 +51,7 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                 "stepfunctions": {"execute_state_machine": True},
             }
         ),
-        memoized_asl_parser(),
+        memoized_asl_parser(asl_programs),
         sdk_service_names(),
         shared_task_clients(),
         # Executions run on moto's threads and read alarms others put.
