@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -43,10 +44,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PLANS = ROOT / "plans"
 LOCATED = re.compile(r"^deployctl: (?P<file>.+):(?P<line>\d+):(?P<col>\d+): error: ")
 
+# How many examples each property test tries, times this: 1 in the suite
+# (sized so the file costs ~20 CPU-s), more for a deep run by hand:
+# DEPLOYCTL_FUZZ_SCALE=10 python -m pytest tests/test_fuzz_validate.py
+SCALE = float(os.environ.get("DEPLOYCTL_FUZZ_SCALE", "1"))
+
+
+def examples(count: int) -> int:
+    return max(1, round(count * SCALE))
+
+
 # The autouse fixtures (no network, fake AWS credentials) and capsys are
 # function-scoped on purpose: they guard the environment, not per-example state.
 FUZZ = settings(
-    max_examples=150,
+    max_examples=examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -263,7 +274,7 @@ def templated(draw: st.DrawFn) -> tuple[str, str, bool]:
     return plan.name, yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), same
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=examples(50))
 @given(templated())
 def test_a_var_may_drive_any_scalar_and_a_bad_one_is_a_located_error(
     workdir: Path, capsys: pytest.CaptureFixture[str], mutant: tuple[str, str, bool]
@@ -821,7 +832,7 @@ def template(draw: st.DrawFn) -> str:
 
 
 @settings(
-    max_examples=300,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -853,7 +864,7 @@ def test_any_template_of_allowed_operations_renders_in_bounded_memory(text: str)
 # --- property tests: durations -------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(min_value=1, max_value=int(MAX_SECONDS * 1000)))
 def test_format_then_parse_duration_round_trips(millis: int) -> None:
     text = format_duration(millis / 1000)
@@ -874,13 +885,13 @@ def canonical_duration(draw: st.DrawFn) -> str:
     return text or "1s"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(canonical_duration())
 def test_parse_then_format_duration_gives_the_same_text(text: str) -> None:
     assert format_duration(parse_duration(text)) == text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=20) | st.from_regex(r"[0-9.]{0,4}(ms|s|m|h|d|x)?[0-9]{0,3}[a-z]{0,2}"))
 def test_parse_duration_raises_only_duration_error(text: str) -> None:
     try:
@@ -911,7 +922,7 @@ def trigger_item(draw: st.DrawFn) -> tuple[str, tuple[str, str, float, str | Non
     return text, (name, op, value, unit)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(trigger_item(), min_size=1, max_size=4))
 def test_valid_trigger_strings_parse_to_their_values(
     items: list[tuple[str, tuple[str, str, float, str | None]]],
@@ -923,7 +934,7 @@ def test_valid_trigger_strings_parse_to_their_values(
         assert math.isclose(trigger.value, value, rel_tol=1e-12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=30) | st.text(alphabet="ErLatency<>=%ms,. 0123456789-", max_size=30))
 def test_random_trigger_text_raises_only_trigger_error(text: str) -> None:
     try:
@@ -932,7 +943,7 @@ def test_random_trigger_text_raises_only_trigger_error(text: str) -> None:
         assert 0 <= exc.offset <= len(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(trigger_item(), trigger_item(), st.sampled_from([">>", "=", "%%", "x"]))
 def test_a_broken_second_trigger_is_reported_at_or_after_its_start(
     first: tuple[str, Any], second: tuple[str, Any], junk: str
