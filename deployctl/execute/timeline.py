@@ -274,8 +274,11 @@ class _Stage:
 def build(plan: Plan, records: Iterable[Record], run: RunInfo | None = None) -> Timeline:
     """Fold ``records`` (one run's, in order) over ``plan``."""
     stages: dict[str, _Stage] = {}
+    stage_name = {step.id: stage_of(step) for step in plan.steps}
+    members: dict[str, list[str]] = {}
     for step in plan.steps:
-        st = stages.setdefault(stage_of(step), _Stage(step.region))
+        members.setdefault(stage_name[step.id], []).append(step.id)
+        st = stages.setdefault(stage_name[step.id], _Stage(step.region))
         if step.traffic is not None:
             st.traffic = max(st.traffic or 0, step.traffic)
     checks: list[CheckPoint] = []
@@ -298,7 +301,7 @@ def build(plan: Plan, records: Iterable[Record], run: RunInfo | None = None) -> 
         owner = plan.by_id.get(rec.step_id or "")
         if owner is None:
             continue
-        stage = stages[stage_of(owner)]
+        stage = stages[stage_name[owner.id]]
         if rec.type not in _BACKWARD:  # a stage's time is its forward work
             stage.started = rec.at if stage.started is None else stage.started
             stage.ended = rec.at
@@ -323,10 +326,9 @@ def build(plan: Plan, records: Iterable[Record], run: RunInfo | None = None) -> 
         elif rec.type == api.CHECK:
             if owner.id not in limits:
                 limits[owner.id] = limits_for(owner)
-            _check(stage, rec, owner, limits[owner.id], checks, stage_of(owner))
+            _check(stage, rec, owner, limits[owner.id], checks, stage_name[owner.id])
     for name, st in stages.items():
-        members = [s.id for s in plan.steps if stage_of(s) == name]
-        if st.status == "running" and all(sid in done for sid in members):
+        if st.status == "running" and all(sid in done for sid in members[name]):
             st.status = "done"
     return Timeline(
         run_id=run.run_id if run is not None else "",

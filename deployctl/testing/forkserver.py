@@ -282,7 +282,8 @@ def _preload() -> None:
     from deployctl.manifest import schema  # noqa: PLC0415
 
     commands.load(commands.NAMES)
-    schema._validator()  # the compiled JSON Schema of plan files
+    # The compiled JSON Schema of each kind of plan file (~14 ms a child).
+    list(schema._fast_validators().values())
     registry.plugin_entry_points()  # a scan of every installed package's metadata
 
 
