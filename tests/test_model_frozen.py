@@ -1,7 +1,8 @@
 """The manifest model's shared ``==``, ``hash`` and ``repr`` (core/frozen.py)
 answer as the ones ``@dataclass(frozen=True)`` generates would: each object of
 every example plan and golden case is compared with its twin, a plain frozen
-dataclass with the same fields and values."""
+dataclass with the same fields and values.  ``@frozen``'s ``__init__`` (the
+params classes' too) takes the same arguments, and nothing can be set."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from deployctl.core import params
 from deployctl.core.frozen import Frozen
+from deployctl.core.params import Route53RoutingParams
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file, model
 
@@ -97,3 +100,54 @@ def test_a_model_object_stays_frozen() -> None:
     [obj, *_] = (o for o in CORPUS[model.LambdaTarget] if isinstance(o, model.LambdaTarget))
     with pytest.raises(dataclasses.FrozenInstanceError):
         obj.alias = "other"  # type: ignore[misc]
+
+
+def _frozen_classes() -> list[type]:
+    found = [*MODEL, *(c for _, c in inspect.getmembers(params, inspect.isclass))]
+    return sorted({c for c in found if issubclass(c, Frozen) and c is not Frozen}, key=repr)
+
+
+def _parameters(init: Any) -> list[tuple[str, object, object]]:
+    """``init``'s parameters; a default that comes from a factory reads "factory"."""
+    out = []
+    for p in inspect.signature(init).parameters.values():
+        default = p.default
+        if repr(default) == "<factory>":
+            default = "factory"
+        out.append((p.name, p.kind, default))
+    return out
+
+
+def _same_field(f: dataclasses.Field[Any]) -> Any:
+    return dataclasses.field(  # type: ignore[call-overload]
+        default=f.default, default_factory=f.default_factory, kw_only=f.kw_only
+    )
+
+
+@pytest.mark.parametrize("cls", _frozen_classes(), ids=lambda c: c.__qualname__)
+def test_init_takes_the_arguments_a_frozen_dataclass_would(cls: type) -> None:
+    """``@frozen`` writes ``__init__`` at the first instantiation: same
+    parameters (order, keyword-only, defaults) as ``@dataclass(frozen=True)``."""
+    fields = dataclasses.fields(cls)
+    twin = dataclasses.make_dataclass(
+        cls.__qualname__,
+        [(f.name, f.type, _same_field(f)) for f in fields],
+        frozen=True,
+    )
+    with pytest.raises(TypeError):
+        cls(**{"no such field": 1})  # writes __init__, which refuses it
+    assert _parameters(cls.__init__) == _parameters(twin.__init__)
+
+
+def test_a_factory_default_is_built_per_object_and_no_attribute_can_be_set_or_deleted() -> None:
+    given = {"hosted_zone_id": "Z1", "record_name": "api", "policy": "latency", "records": {}}
+    one, two = Route53RoutingParams(**given), Route53RoutingParams(**given)
+    assert one.failover == {} and one.failover is not two.failover
+    assert Route53RoutingParams(**given, failover={"a": "PRIMARY"}).failover == {"a": "PRIMARY"}
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'ttl'"):
+        one.ttl = 5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'other'"):
+        one.other = 5  # type: ignore[attr-defined]
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'ttl'"):
+        del one.ttl  # type: ignore[misc]
+    assert dataclasses.replace(one, ttl=5).ttl == 5

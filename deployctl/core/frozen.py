@@ -1,15 +1,23 @@
-"""The base of the manifest model's classes: equality, hash and repr written once.
+"""Frozen dataclasses that cost little to define: the manifest model's and the
+params classes' base and decorator.
 
-Each model class is ``@dataclass(frozen=True, eq=False, repr=False)`` on
+Each such class is ``@frozen`` (or ``@frozen(kw_only=True)``) on
 :class:`Frozen`, and behaves as a plain ``@dataclass(frozen=True)`` would:
 ``==`` compares the fields of two objects of the same class (those with
-``compare=True``), ``hash`` hashes the same tuple (no field sets ``hash=``), ``repr`` shows the fields
-with ``repr=True``.  Why not let ``dataclass`` write them: it compiles every
-method it generates from source, in every process, and six methods for each
-of the model's 36 classes took ~50 ms, a sixth of a cold ``deployctl
-validate``; three of the six are the same for every class, so they live here.
-(Each class also has a docstring: for one without, dataclass writes one from
-``inspect.signature``, another ~0.1 ms a class.)
+``compare=True``), ``hash`` hashes the same tuple (no field sets ``hash=``),
+``repr`` shows the fields with ``repr=True``, assigning or deleting any
+attribute raises :class:`dataclasses.FrozenInstanceError`, and ``__init__``
+takes the fields as dataclass's own does (same order, defaults, factories).
+
+Why not let ``dataclass`` write them: it compiles every method it generates
+from source, in every process.  Eight methods for each of the 77 classes took
+~90 ms, a third of a cold ``deployctl validate``.  Here ``dataclass`` only
+collects the fields; ``==``, ``hash``, ``repr``, ``__setattr__`` and
+``__delattr__`` are the same for every class, so they live on :class:`Frozen`;
+``__init__`` is compiled on a class's first instantiation, so a run pays only
+for the classes it builds.  (Each class needs a docstring: for one without,
+dataclass writes one from ``inspect.signature``, before ``__init__`` exists.)
+mypy reads ``@frozen`` as a frozen dataclass (``dataclass_transform``).
 ``tests/test_model_frozen.py`` checks they answer as dataclass's own do.
 """
 
@@ -17,7 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 import reprlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar, dataclass_transform, overload
+
+_T = TypeVar("_T", bound=type)
+
+
+class _Factory:
+    """The default of an argument whose field has a ``default_factory``."""
+
+    def __repr__(self) -> str:
+        return "<factory>"  # as dataclass's: the signatures read the same
+
+
+_FACTORY = _Factory()
 
 
 def _names(cls: type, which: str) -> tuple[str, ...]:
@@ -48,3 +69,76 @@ class Frozen:
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _names(type(self), "repr"))
         return f"{self.__class__.__qualname__}({shown})"
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _write_init(cls: type) -> Callable[..., None]:
+    """``cls.__init__`` as ``@dataclass(frozen=True)`` writes it: the fields
+    in their order, keyword-only ones after a ``*``, each default or factory
+    used when its argument is left out."""
+    every = dataclasses.fields(cls)
+    me = "__dataclass_self__" if "self" in {f.name for f in every} else "self"
+    scope: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for f in every:
+        value = f.name
+        if f.default is not dataclasses.MISSING:
+            scope[f"_dflt_{f.name}"] = f.default
+            arg = f"{f.name}=_dflt_{f.name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            scope[f"_dflt_{f.name}"] = f.default_factory
+            arg = f"{f.name}=_FACTORY"
+            value = f"_dflt_{f.name}() if {f.name} is _FACTORY else {f.name}"
+        else:
+            arg = f.name
+        (keyword if f.kw_only else positional).append(arg)
+        body.append(f"    _set({me}, {f.name!r}, {value})")
+    args = [me, *positional, *(["*", *keyword] if keyword else [])]
+    source = "\n".join([f"def __init__({', '.join(args)}):", *body, "    pass"])
+    exec(source, scope)  # noqa: S102 - our own field names
+    init: Callable[..., None] = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    return init
+
+
+def _lazy_init(cls: type) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init = _write_init(cls)
+        type.__setattr__(cls, "__init__", init)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+@overload
+def frozen(cls: _T, /) -> _T: ...
+@overload
+def frozen(*, kw_only: bool = False) -> Callable[[_T], _T]: ...
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
+def frozen(cls: _T | None = None, /, *, kw_only: bool = False) -> _T | Callable[[_T], _T]:
+    """``@dataclass(frozen=True, kw_only=...)`` for a subclass of :class:`Frozen`."""
+
+    def wrap(cls: _T) -> _T:
+        if not issubclass(cls, Frozen):
+            raise TypeError(f"@frozen {cls.__qualname__}: not a subclass of Frozen")
+        if not cls.__dict__.get("__doc__"):
+            raise TypeError(f"@frozen {cls.__qualname__}: give it a docstring")
+        if hasattr(cls, "__post_init__"):
+            raise TypeError(f"@frozen {cls.__qualname__}: __post_init__ is not supported")
+        # No method to write: Frozen has them, and __init__ comes at first use.
+        done: Any = dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
+        if any(not f.init for f in dataclasses.fields(done)):
+            raise TypeError(f"@frozen {cls.__qualname__}: field(init=False) is not supported")
+        if "__init__" not in cls.__dict__:
+            type.__setattr__(cls, "__init__", _lazy_init(cls))
+        return cls
+
+    return wrap if cls is None else wrap(cls)
