@@ -79,3 +79,10 @@ def test_production_code_reads_no_test_switch() -> None:
         if any(s in path.read_text(encoding="utf-8") for s in switches)
     ]
     assert found == []
+
+
+def test_validate_never_loads_openssl() -> None:
+    """hashlib (~5 ms: it loads OpenSSL) is for the plan's digest and secret
+    tokens; ``validate`` in text mode shows neither."""
+    modules = imported_modules("validate", FRAUD)
+    assert "hashlib" not in modules and "_hashlib" not in modules
