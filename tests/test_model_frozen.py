@@ -2,7 +2,8 @@
 answer as the ones ``@dataclass(frozen=True)`` generates would: each object of
 every example plan and golden case is compared with its twin, a plain frozen
 dataclass with the same fields and values.  ``@frozen``'s ``__init__`` (the
-params classes' too) takes the same arguments, and nothing can be set."""
+params classes' too) takes the same arguments, whether it reads the fields'
+table (a class's first objects) or is compiled, and nothing can be set."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from deployctl.core import params
-from deployctl.core.frozen import Frozen
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.core.params import Route53RoutingParams
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file, model
@@ -126,8 +127,8 @@ def _same_field(f: dataclasses.Field[Any]) -> Any:
 
 @pytest.mark.parametrize("cls", _frozen_classes(), ids=lambda c: c.__qualname__)
 def test_init_takes_the_arguments_a_frozen_dataclass_would(cls: type) -> None:
-    """``@frozen`` writes ``__init__`` at the first instantiation: same
-    parameters (order, keyword-only, defaults) as ``@dataclass(frozen=True)``."""
+    """``@frozen``'s compiled ``__init__`` (written at the first mistaken call):
+    same parameters (order, keyword-only, defaults) as ``@dataclass(frozen=True)``."""
     fields = dataclasses.fields(cls)
     twin = dataclasses.make_dataclass(
         cls.__qualname__,
@@ -151,3 +152,62 @@ def test_a_factory_default_is_built_per_object_and_no_attribute_can_be_set_or_de
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'ttl'"):
         del one.ttl  # type: ignore[misc]
     assert dataclasses.replace(one, ttl=5).ttl == 5
+
+
+@frozen
+class _Sample(Frozen):
+    """Every kind of field: positional, defaults, a factory, keyword-only."""
+
+    a: int
+    b: str = "b"
+    c: dict[str, int] = dataclasses.field(default_factory=dict)
+    d: int = dataclasses.field(default=4, kw_only=True)
+    e: int = dataclasses.field(kw_only=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Twin:
+    a: int
+    b: str = "b"
+    c: dict[str, int] = dataclasses.field(default_factory=dict)
+    d: int = dataclasses.field(default=4, kw_only=True)
+    e: int = dataclasses.field(kw_only=True)
+
+
+GOOD: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+    ((1,), {"e": 5}),
+    ((1, "x"), {"e": 5}),
+    ((1, "x", {"k": 1}), {"e": 5, "d": 6}),
+    ((), {"a": 1, "e": 2}),
+    ((1,), {"b": "y", "d": 7, "e": 1}),
+    ((), {"e": 2, "c": {}, "a": 3}),
+]
+BAD: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+    ((), {}),
+    ((1,), {}),
+    ((1, "x", {}, 4), {"e": 1}),
+    ((1,), {"a": 2, "e": 1}),
+    ((1,), {"e": 1, "zz": 3}),
+    ((), {"b": "x", "e": 1}),
+]
+
+
+def _built(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+    try:
+        return list(vars(cls(*args, **kwargs)).items())
+    except TypeError as exc:
+        return str(exc).replace(cls.__qualname__, "C")
+
+
+def test_init_from_the_fields_table_then_compiled_answers_every_call_as_dataclass() -> None:
+    """The first objects come from the fields' table, a mistaken call
+    compiles ``__init__`` (its error is dataclass's), later ones use it."""
+    assert "_lazy_init" in _Sample.__init__.__qualname__
+    for args, kwargs in GOOD:
+        assert _built(_Sample, args, kwargs) == _built(_Twin, args, kwargs)
+    assert "_lazy_init" in _Sample.__init__.__qualname__  # still the table
+    for args, kwargs in [*BAD, *GOOD]:
+        assert _built(_Sample, args, kwargs) == _built(_Twin, args, kwargs)
+    assert _Sample.__init__.__qualname__ == "_Sample.__init__"  # compiled
+    first, second = _Sample(1, e=1), _Sample(1, e=1)
+    assert first.c == {} and first.c is not second.c
