@@ -19,6 +19,7 @@ import pytest
 from deployctl.core import params
 from deployctl.core.frozen import Frozen, frozen
 from deployctl.core.params import Route53RoutingParams
+from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
 from deployctl.manifest import LoadOptions, load_file, model
 
@@ -211,3 +212,39 @@ def test_init_from_the_fields_table_then_compiled_answers_every_call_as_dataclas
     assert _Sample.__init__.__qualname__ == "_Sample.__init__"  # compiled
     first, second = _Sample(1, e=1), _Sample(1, e=1)
     assert first.c == {} and first.c is not second.c
+
+
+def test_diagnostics_sort_compare_and_hash_as_an_ordered_frozen_dataclass_would() -> None:
+    twin = dataclasses.make_dataclass(
+        "Diagnostic",
+        [(f.name, f.type, _same_twin_field(f)) for f in dataclasses.fields(Diagnostic)],
+        frozen=True,
+        order=True,
+    )
+    given = [
+        ("b.yaml", 3, 1, "z", ("a",)),
+        ("a.yaml", 3, 2, "y", ()),
+        ("a.yaml", 3, 2, "x", ("b", 1)),
+        ("a.yaml", 1, 9, "y", ()),
+        ("a.yaml", 1, 9, "y", ("other", "path")),  # path is not compared
+    ]
+    ours = [Diagnostic(*g, source="line") for g in given]
+    twins = [twin(*g, source="line") for g in given]
+    assert [given[ours.index(d)] for d in sorted(ours)] == [
+        given[twins.index(t)] for t in sorted(twins)
+    ]
+    for (a, ta), (b, tb) in itertools.product(zip(ours, twins, strict=True), repeat=2):
+        assert (a < b, a <= b, a > b, a >= b, a == b) == (
+            ta < tb,
+            ta <= tb,
+            ta > tb,
+            ta >= tb,
+            ta == tb,
+        )
+        assert (hash(a) == hash(b)) == (hash(ta) == hash(tb))
+    assert [repr(d) for d in ours] == [repr(t) for t in twins]
+    assert Diagnostic().__lt__(twins[0]) is NotImplemented
+
+
+def _same_twin_field(f: dataclasses.Field[Any]) -> Any:
+    return dataclasses.field(default=f.default, compare=f.compare, repr=f.repr)
