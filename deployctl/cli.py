@@ -15,7 +15,6 @@ from typing import NoReturn
 import deployctl
 from deployctl import commands, secrets
 from deployctl.core.defaults import DEFAULT_STATE_DIR
-from deployctl.diagnostics import report
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
 
@@ -195,6 +194,8 @@ def _main(argv: Sequence[str] | None) -> int:
         code: int = args.run(args)
         return code
     except UserError as exc:
+        from deployctl.diagnostics import report  # noqa: PLC0415 - not for --version
+
         report(exc.diagnostics, sys.stderr)
         return exc.exit_code
     except DeployctlError as exc:

@@ -52,8 +52,10 @@ def test_version_imports_no_command_at_all() -> None:
     assert "deployctl.cli" in modules
     assert not any(m.startswith("deployctl.commands.") for m in modules), sorted(modules)
     assert "networkx" not in modules and "jsonschema" not in modules
-    # nor the commands' common options, nor the config file's reader
+    # nor the commands' common options, nor the config file's reader, nor
+    # the diagnostics (dataclasses and inspect: ~15 ms) that only an error needs
     assert "deployctl.argtypes" not in modules and "deployctl.config" not in modules
+    assert "deployctl.diagnostics" not in modules and "dataclasses" not in modules
 
 
 def _production_modules() -> list[Path]:
