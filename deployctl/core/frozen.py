@@ -21,8 +21,11 @@ first objects and is compiled only for a class a run builds many of (or when
 a call is wrong, so the error is dataclass's own).  (Each class needs a
 docstring: for one without, dataclass writes one from ``inspect.signature``,
 before ``__init__`` exists.)  mypy reads ``@frozen`` as a frozen dataclass
-(``dataclass_transform``).  ``tests/test_model_frozen.py`` checks they answer
-as dataclass's own do.
+(``dataclass_transform``); ``dataclasses`` itself sees a dataclass without
+methods of its own (``__dataclass_params__``), so a subclass is ``@frozen``
+too, never ``@dataclass(frozen=True)``, and ``__post_init__``,
+``field(init=False)`` and ``InitVar`` are not supported.
+``tests/test_model_frozen.py`` checks they answer as dataclass's own do.
 """
 
 from __future__ import annotations
