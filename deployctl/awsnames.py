@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+
+from deployctl.core.frozen import Frozen, frozen
 
 NAME_MAX = 63  # project and environment: DynamoDB keys, alarm names, SSM paths are built from them
 _PARTITION = r"arn:aws(?:-[a-z]+)*"
@@ -26,8 +27,10 @@ _LOOK_ALIKES = dict(
 )
 
 
-@dataclass(frozen=True)
-class Rule:
+@frozen
+class Rule(Frozen):
+    """What one kind of AWS name may look like."""
+
     what: str  # "a Lambda function name"
     pattern: str
     hint: str  # what the pattern allows, in words

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import deployctl
-from deployctl import argtypes, commands, config, secrets
+from deployctl import commands, secrets
 from deployctl.core.defaults import DEFAULT_STATE_DIR
-from deployctl.diagnostics import report
 from deployctl.errors import EXIT_ERROR, EXIT_INTERRUPTED, DeployctlError, UserError
 
 
@@ -31,9 +30,32 @@ class _Parser(argparse.ArgumentParser):
         where = f"{command}: " if command else ""
         raise UserError(f"{where}{message} (see {self.prog} --help)")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse's own asks shutil for the width, and every add_argument
+        # makes a formatter: importing shutil (bz2, lzma...) cost ~4 ms.
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
 
 def common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # Here, not at the top: ``--version`` builds no command and needs none of
+    # it (argtypes checks AWS names with dataclasses, and those import inspect).
+    from deployctl import argtypes  # noqa: PLC0415
+
+    common = _Parser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument(
         "--var",
@@ -117,15 +139,23 @@ def build_parser(
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    common = common_options()
-    for module in commands.load(names):
-        module.register(sub, common)
+    modules = commands.load(names)
+    if modules:  # --version alone builds no command, nor their common options
+        common = common_options()
+        for module in modules:
+            module.register(sub, common)
     if defaults:
         _apply_defaults(parser, defaults)
     # `completion` describes every command: it builds the whole parser through
     # this (commands sit below the cli layer and never import it).
     parser.set_defaults(build_parser=build_parser)
     return parser
+
+
+def _config_defaults() -> dict[str, object]:
+    from deployctl import config  # noqa: PLC0415 - not for --version (difflib, dataclasses)
+
+    return config.defaults()
 
 
 def _crash_log(state_dir: str) -> str:
@@ -159,11 +189,13 @@ def _main(argv: Sequence[str] | None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         names = commands.wanted(argv)
         # --version alone reads no config file: it must answer whatever the directory holds
-        defaults = config.defaults() if names else None
+        defaults = _config_defaults() if names else None
         args = build_parser(names, defaults).parse_args(argv)
         code: int = args.run(args)
         return code
     except UserError as exc:
+        from deployctl.diagnostics import report  # noqa: PLC0415 - not for --version
+
         report(exc.diagnostics, sys.stderr)
         return exc.exit_code
     except DeployctlError as exc:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
 
@@ -27,8 +27,10 @@ CONFIG_FILE = "deployctl.toml"
 PYPROJECT = "pyproject.toml"
 
 
-@dataclass(frozen=True)
-class Setting:
+@frozen
+class Setting(Frozen):
+    """One option that the environment or the config file may default."""
+
     dest: str  # the argparse destination it defaults
     key: str  # in the config file (the option's name without dashes)
     env: str

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from deployctl.core.frozen import Ordered, frozen
+
 PathItem = str | int
 Path = tuple[PathItem, ...]
 
@@ -27,8 +29,11 @@ def format_path(path: Iterable[PathItem]) -> str:
     return out
 
 
-@dataclass(frozen=True, order=True)
-class Diagnostic:
+@frozen
+class Diagnostic(Ordered):
+    """One problem: where it is (``file:line:col``, the document path), what
+    it says, and the source line it is on; diagnostics sort by place, then message."""
+
     file: str | None = None
     line: int | None = None  # 1-based
     col: int | None = None  # 1-based

@@ -6,8 +6,10 @@ The CLI maps these to exit codes in exactly one place (``cli.main``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from deployctl.diagnostics import Diagnostic
+if TYPE_CHECKING:
+    from deployctl.diagnostics import Diagnostic
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -30,6 +32,10 @@ class UserError(DeployctlError):
     """Bad input: shown as one line per diagnostic, never a traceback."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic] | str) -> None:
+        # Imported here: `deployctl --version` raises none, and diagnostics
+        # brings dataclasses (and inspect: ~15 ms) with it.
+        from deployctl.diagnostics import Diagnostic  # noqa: PLC0415
+
         if isinstance(diagnostics, str):
             diagnostics = [Diagnostic(message=diagnostics)]
         self.diagnostics = tuple(diagnostics)
@@ -40,6 +46,8 @@ class CycleError(UserError):
     """The step graph has a cycle; the cycle is spelled out once."""
 
     def __init__(self, cycle: Sequence[str], file: str | None = None) -> None:
+        from deployctl.diagnostics import Diagnostic  # noqa: PLC0415 - as in UserError
+
         self.cycle = tuple(cycle)
         loop = " -> ".join([*self.cycle, self.cycle[0]])
         super().__init__([Diagnostic(file=file, message=f"dependency cycle: {loop}")])

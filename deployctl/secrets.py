@@ -17,7 +17,6 @@ its crash log, redacted with every secret it has learnt (:func:`remember`).
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import sys
@@ -71,6 +70,8 @@ def forms(secret: str) -> set[str]:
 def token(secret: str) -> str:
     """What a secret becomes in records and plans: a short hash, so a change
     still shows without the value."""
+    import hashlib  # noqa: PLC0415 - loading OpenSSL costs ~5 ms; most runs hash nothing
+
     return f"<redacted:{hashlib.sha256(secret.encode()).hexdigest()[:8]}>"
 
 

@@ -5,11 +5,13 @@ it or reads a test switch."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 from pathlib import Path
 
 import pytest
 
+from deployctl import cli
 from deployctl.testing.cli import imported_modules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,10 @@ def test_version_imports_no_command_at_all() -> None:
     assert "deployctl.cli" in modules
     assert not any(m.startswith("deployctl.commands.") for m in modules), sorted(modules)
     assert "networkx" not in modules and "jsonschema" not in modules
+    # nor the commands' common options, nor the config file's reader, nor
+    # the diagnostics (dataclasses and inspect: ~15 ms) that only an error needs
+    assert "deployctl.argtypes" not in modules and "deployctl.config" not in modules
+    assert "deployctl.diagnostics" not in modules and "dataclasses" not in modules
 
 
 def _production_modules() -> list[Path]:
@@ -79,3 +85,26 @@ def test_production_code_reads_no_test_switch() -> None:
         if any(s in path.read_text(encoding="utf-8") for s in switches)
     ]
     assert found == []
+
+
+def test_validate_never_loads_openssl() -> None:
+    """hashlib (~5 ms: it loads OpenSSL) is for the plan's digest and secret
+    tokens; ``validate`` in text mode shows neither."""
+    modules = imported_modules("validate", FRAUD)
+    assert "hashlib" not in modules and "_hashlib" not in modules
+
+
+@pytest.mark.parametrize("columns", [None, "60", "200", "0", "wide"])
+def test_help_is_as_wide_as_argparse_makes_it_and_validate_never_imports_shutil(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None
+) -> None:
+    """argparse imports shutil (~4 ms) for the terminal's width at each
+    add_argument; the cli's parsers find the same width without it."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    ours = cli._Parser(prog="x")._get_formatter()
+    assert ours._width == argparse.HelpFormatter(prog="x")._width  # type: ignore[attr-defined]
+    if columns is None:
+        assert "shutil" not in imported_modules("validate", FRAUD)

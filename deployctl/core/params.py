@@ -28,10 +28,10 @@ Plugins' kinds have no class here; their params stay plain mappings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, field, fields
 from typing import Any, ClassVar, Self
 
-from deployctl.core.frozen import Frozen
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.core.kinds import StepKind
 
 OMIT_NONE: Mapping[str, Any] = {"omit": "none"}
@@ -127,7 +127,7 @@ def _in(value: Any, cls: type[Record] | None) -> Any:
     return value
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Record(Frozen):
     """A params dict as a frozen dataclass (see the module's docstring)."""
 
@@ -160,7 +160,7 @@ class Record(Frozen):
         return cls.__name__
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class StepParams(Record):
     """The params of one step kind: ``KIND``."""
 
@@ -174,7 +174,7 @@ class StepParams(Record):
 # --- approval -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class ApprovalParams(StepParams):
     """The params of a ``approval`` step."""
 
@@ -186,7 +186,7 @@ class ApprovalParams(StepParams):
 # first, at the top level), then what the step does -------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaAlias(Record):
     """A Lambda function and the alias its traffic goes through."""
 
@@ -194,7 +194,7 @@ class LambdaAlias(Record):
     alias: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaPublishParams(StepParams):
     """The params of a ``lambda.publish`` step."""
 
@@ -204,7 +204,7 @@ class LambdaPublishParams(StepParams):
     code_sha256: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaShiftParams(StepParams):
     """The params of a ``lambda.shift`` step."""
 
@@ -217,7 +217,7 @@ class LambdaShiftParams(StepParams):
     alias_revision: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaCleanupParams(StepParams):
     """The params of a ``lambda.cleanup_versions`` step."""
 
@@ -226,7 +226,7 @@ class LambdaCleanupParams(StepParams):
     keep: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaCode(Record):
     """Where a function's new code comes from (an S3 object, or an image)."""
 
@@ -237,7 +237,7 @@ class LambdaCode(Record):
     image_uri: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaUpdateCodeParams(StepParams):
     """The params of a ``lambda.update_code`` step."""
 
@@ -246,7 +246,7 @@ class LambdaUpdateCodeParams(StepParams):
     code: LambdaCode = field(default=LambdaCode(), metadata=nested(LambdaCode))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class LambdaInvokeParams(StepParams):
     """The params of a ``lambda.invoke`` step."""
 
@@ -256,7 +256,7 @@ class LambdaInvokeParams(StepParams):
     timeout: float = 3600.0
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class AlbListener(Record):
     """What an ``alb.*`` step needs of the listener (or rule) and its target groups."""
 
@@ -271,7 +271,7 @@ class AlbListener(Record):
     drain: float | None = field(default=None, metadata=OMIT_NONE)  # None: deregistration delay
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class AlbDiscoverParams(StepParams):
     """The params of a ``alb.discover`` step."""
 
@@ -279,7 +279,7 @@ class AlbDiscoverParams(StepParams):
     target: AlbListener = field(metadata=flat(AlbListener))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class AlbShiftParams(StepParams):
     """The params of a ``alb.shift`` step."""
 
@@ -289,7 +289,7 @@ class AlbShiftParams(StepParams):
     weight: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class AlbDrainParams(StepParams):
     """The params of a ``alb.drain`` step."""
 
@@ -301,7 +301,7 @@ class AlbDrainParams(StepParams):
     interval: float = 60.0
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsService(Record):
     """What every ECS step needs: the cluster, one service (task sets) or two
     (``services: {blue, green}``), and the listener in front of them."""
@@ -314,7 +314,7 @@ class EcsService(Record):
     stable_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsDiscoverParams(StepParams):
     """The params of a ``ecs.discover`` step."""
 
@@ -322,7 +322,7 @@ class EcsDiscoverParams(StepParams):
     target: EcsService = field(metadata=flat(EcsService))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsUpdateServiceParams(StepParams):
     """The params of a ``ecs.update_service`` step."""
 
@@ -332,7 +332,7 @@ class EcsUpdateServiceParams(StepParams):
     task_definition: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsCreateTaskSetParams(StepParams):
     """The params of a ``ecs.create_task_set`` step."""
 
@@ -343,7 +343,7 @@ class EcsCreateTaskSetParams(StepParams):
     stable_task_set: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsDeleteTaskSetParams(StepParams):
     """The params of a ``ecs.delete_task_set`` step."""
 
@@ -354,7 +354,7 @@ class EcsDeleteTaskSetParams(StepParams):
     from_: str = field(metadata=named("from"))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsSetPrimaryParams(StepParams):
     """The params of a ``ecs.set_primary`` step."""
 
@@ -365,7 +365,7 @@ class EcsSetPrimaryParams(StepParams):
     previous: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class EcsRegisterParams(StepParams):
     """The params of a ``ecs.register`` step."""
 
@@ -378,7 +378,7 @@ class EcsRegisterParams(StepParams):
     serving_container: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Route53Side(Record):
     """One side of a Route 53 weighted record: its set identifier and value."""
 
@@ -387,7 +387,7 @@ class Route53Side(Record):
     health_check_id: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Route53Record(Record):
     """A Route 53 weighted record with a blue and a green side."""
 
@@ -401,7 +401,7 @@ class Route53Record(Record):
     health_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Route53DiscoverParams(StepParams):
     """The params of a ``route53.discover`` step."""
 
@@ -409,7 +409,7 @@ class Route53DiscoverParams(StepParams):
     target: Route53Record = field(metadata=flat(Route53Record))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Route53ShiftParams(StepParams):
     """The params of a ``route53.shift`` step."""
 
@@ -419,7 +419,7 @@ class Route53ShiftParams(StepParams):
     weight: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Route53RoutingParams(StepParams):
     """Region routing records after every wave (plan/regions.py)."""
 
@@ -438,7 +438,7 @@ class Route53RoutingParams(StepParams):
     health_timeout: float | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class CloudFrontDistribution(Record):
     """A CloudFront distribution and its blue and green origins."""
 
@@ -447,7 +447,7 @@ class CloudFrontDistribution(Record):
     green_origin: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class CloudFrontDiscoverParams(StepParams):
     """The params of a ``cloudfront.discover`` step."""
 
@@ -455,7 +455,7 @@ class CloudFrontDiscoverParams(StepParams):
     target: CloudFrontDistribution = field(metadata=flat(CloudFrontDistribution))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class CloudFrontShiftParams(StepParams):
     """The params of a ``cloudfront.shift`` step."""
 
@@ -465,7 +465,7 @@ class CloudFrontShiftParams(StepParams):
     weight: int
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class CloudFormationDeployParams(StepParams):
     """A stack update.  As the traffic step of a CloudFormation target it also
     carries the stack's own rollback triggers (absent as a ``deploy:`` step)."""
@@ -484,7 +484,7 @@ class CloudFormationDeployParams(StepParams):
 # --- checks, gates and the rest ---------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Trigger(Record):
     """A rollback trigger, ``ErrorRate>1%``, as a gate checks it."""
 
@@ -495,7 +495,7 @@ class Trigger(Record):
     text: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class GateAnalysisParams(StepParams):
     """The params of a ``gate.analysis`` step."""
 
@@ -511,7 +511,7 @@ class GateAnalysisParams(StepParams):
     alarms: tuple[str, ...] = field(default=(), metadata=OMIT_EMPTY)  # existing alarms
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class SmokeHttpParams(StepParams):
     """The params of a ``smoke.http`` step."""
 
@@ -525,7 +525,7 @@ class SmokeHttpParams(StepParams):
     headers: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class SmokeLambdaParams(StepParams):
     """The params of a ``smoke.lambda`` step."""
 
@@ -536,7 +536,7 @@ class SmokeLambdaParams(StepParams):
     expect: Any = field(default=None, metadata=RAW)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class CommandRunParams(StepParams):
     """The params of a ``command.run`` step."""
 
@@ -547,7 +547,7 @@ class CommandRunParams(StepParams):
     env: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class RdsSnapshotParams(StepParams):
     """One of ``instance`` and ``cluster``."""
 
@@ -556,7 +556,7 @@ class RdsSnapshotParams(StepParams):
     cluster: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class Alarm(Record):
     """One CloudWatch alarm a step puts."""
 
@@ -567,7 +567,7 @@ class Alarm(Record):
     period: float = 300.0
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class CloudWatchAlarmsParams(StepParams):
     """The params of a ``cloudwatch.alarms`` step."""
 
@@ -579,7 +579,7 @@ class CloudWatchAlarmsParams(StepParams):
     actions: Mapping[str, str] = field(default_factory=dict, metadata=OMIT_EMPTY)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class FlagStore(Record):
     """``ssm`` (``path``) or ``appconfig`` (``application``, ``environment``,
     ``profile``, ``deployment_strategy``)."""
@@ -592,7 +592,7 @@ class FlagStore(Record):
     deployment_strategy: str | None = field(default=None, metadata=OMIT_NONE)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class FlagValue(Record):
     """A feature flag's value: on or off, a percentage, an allowlist."""
 
@@ -601,7 +601,7 @@ class FlagValue(Record):
     allowlist: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@frozen(kw_only=True)
 class FlagSetParams(StepParams):
     """The params of a ``flag.set`` step."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from deployctl import files
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.diagnostics import Diagnostic
 from deployctl.errors import UserError
 from deployctl.gcpause import paused_gc
@@ -31,8 +32,8 @@ from deployctl.manifest.yamlload import Document, load_documents
 from deployctl.secrets import Redactor
 
 
-@dataclass(frozen=True)
-class LoadOptions:
+@frozen
+class LoadOptions(Frozen):
     """What the command line adds to a plan file."""
 
     vars: Mapping[str, Any] = field(default_factory=dict)  # --var, highest precedence

@@ -8,10 +8,10 @@ planner) still point at ``file:line:col``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
-from deployctl.core.frozen import Frozen
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.core.plan import NOTIFY_EVENTS as NOTIFY_EVENTS  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import MetricDef as MetricDef  # noqa: PLC0414 - re-exported
 from deployctl.core.plan import MetricQuery as MetricQuery  # noqa: PLC0414 - re-exported
@@ -22,7 +22,7 @@ from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.triggers import Trigger
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Source(Frozen):
     """Where a document was written: its file, its index in the file, its marks."""
 
@@ -34,7 +34,7 @@ class Source(Frozen):
         return self.marks.diag(path, message)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Header(Frozen):
     """What every document has: kind, project, environment, region, vars, notify."""
 
@@ -61,7 +61,7 @@ class Header(Frozen):
 # --- targets -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class LambdaCode(Frozen):
     """Where a Lambda function's new code is: S3, a zip file or an image."""
 
@@ -72,7 +72,7 @@ class LambdaCode(Frozen):
     image_uri: str | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class LambdaTarget(Frozen):
     """A Lambda alias whose weights move to the new version."""
 
@@ -82,7 +82,7 @@ class LambdaTarget(Frozen):
     keep_versions: int | None = None  # post-deploy clean-up of old versions
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class AlbTarget(Frozen):
     """An ALB listener (or rule) whose weights move between two target groups."""
 
@@ -95,7 +95,7 @@ class AlbTarget(Frozen):
     drain: float | None = None  # seconds; None: the target group's deregistration delay
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Route53Side(Frozen):
     """One side of a Route 53 weighted pair: its set identifier and value."""
 
@@ -104,7 +104,7 @@ class Route53Side(Frozen):
     health_check_id: str | None = None  # must pass before traffic moves onto this side
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Route53Target(Frozen):
     """A Route 53 record whose weights move from one side to the other."""
 
@@ -117,7 +117,7 @@ class Route53Target(Frozen):
     health_timeout: float = 300.0
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class CloudFrontTarget(Frozen):
     """A CloudFront distribution whose traffic moves between two origins."""
 
@@ -126,7 +126,7 @@ class CloudFrontTarget(Frozen):
     green_origin: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class CloudFormationTarget(Frozen):
     """A CloudFormation stack updated with a template and its parameters."""
 
@@ -136,7 +136,7 @@ class CloudFormationTarget(Frozen):
     capabilities: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class EcsTarget(Frozen):
     """ECS services behind an ALB listener's two target groups.
 
@@ -173,7 +173,7 @@ TARGET_NAMES: dict[type, str] = {
 }
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class EcsDeploy(Frozen):
     """The task definition an ECS target deploys: a file (RegisterTaskDefinition
     input, relative to the plan), the live one, or either with ``image`` on
@@ -184,7 +184,7 @@ class EcsDeploy(Frozen):
     container: str | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Deploy(Frozen):
     """How the new version reaches the idle side before traffic moves."""
 
@@ -198,7 +198,7 @@ class Deploy(Frozen):
 # --- strategy, metrics, rollback ----------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Stage(Frozen):
     """One step of a strategy: how much traffic, for how long, against what threshold."""
 
@@ -208,7 +208,7 @@ class Stage(Frozen):
     alarms: tuple[str, ...] = ()  # existing CloudWatch alarms this stage's gate watches
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Strategy(Frozen):
     """How traffic moves: the type, its stages and how often gates are checked."""
 
@@ -218,7 +218,7 @@ class Strategy(Frozen):
     preset: str | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Analysis(Frozen):
     """How a gate judges a stage from its metric."""
 
@@ -227,7 +227,7 @@ class Analysis(Frozen):
     missing_data: str = "inconclusive"  # fail | inconclusive | ignore
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Rollback(Frozen):
     """When to roll back (triggers, alarms) and how far."""
 
@@ -241,7 +241,7 @@ class Rollback(Frozen):
 # --- tests, approvals ----------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class HttpCheck(Frozen):
     """A smoke test's HTTP request and what its answer must be."""
 
@@ -254,7 +254,7 @@ class HttpCheck(Frozen):
     headers: Pairs = ()  # name -> value, in file order
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class LambdaInvoke(Frozen):
     """A smoke test's Lambda invocation and what it must return."""
 
@@ -264,7 +264,7 @@ class LambdaInvoke(Frozen):
     expect: Any = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class SmokeTest(Frozen):
     """A named smoke test: an HTTP check or a Lambda invocation."""
 
@@ -273,7 +273,7 @@ class SmokeTest(Frozen):
     invoke: LambdaInvoke | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Approval(Frozen):
     """A manual approval, before the named stage."""
 
@@ -284,7 +284,7 @@ class Approval(Frozen):
 # --- regions ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Replica(Frozen):
     """A region that runs a copy, and how it takes traffic."""
 
@@ -294,7 +294,7 @@ class Replica(Frozen):
     failover_priority: int | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class HealthCheckSpec(Frozen):
     """Route 53 health checks of the routing records: named, or created."""
 
@@ -305,7 +305,7 @@ class HealthCheckSpec(Frozen):
     timeout: float = 300.0  # seconds a check may take to pass
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Routing(Frozen):
     """The Route 53 records that send users to the regions."""
 
@@ -319,7 +319,7 @@ class Routing(Frozen):
     health_check: HealthCheckSpec | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Regions(Frozen):
     """The primary region, its replicas and the routing between them."""
 
@@ -331,7 +331,7 @@ class Regions(Frozen):
 # --- flags ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class FlagStage(Frozen):
     """One step of a flag's rollout."""
 
@@ -340,7 +340,7 @@ class FlagStage(Frozen):
     metric_threshold: float | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Flag(Frozen):
     """A feature flag: its state, percentage, allowlist and rollout."""
 
@@ -351,7 +351,7 @@ class Flag(Frozen):
     rollout: tuple[FlagStage, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class FlagStore(Frozen):
     """Where flags live: SSM parameters or AppConfig."""
 
@@ -366,7 +366,7 @@ class FlagStore(Frozen):
 # --- monitoring -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Alarm(Frozen):
     """A CloudWatch alarm on one of the published deployment metrics."""
 
@@ -377,7 +377,7 @@ class Alarm(Frozen):
     period: float = 300.0
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Monitoring(Frozen):
     """The metrics a run publishes, their alarms and the alarms' actions."""
 
@@ -390,7 +390,7 @@ class Monitoring(Frozen):
 # --- documents ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Deployment(Frozen):
     """A ``kind: Deployment`` document."""
 
@@ -409,7 +409,7 @@ class Deployment(Frozen):
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class FeatureFlags(Frozen):
     """A ``kind: FeatureFlags`` document."""
 
@@ -424,7 +424,7 @@ class FeatureFlags(Frozen):
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Runner(Frozen):
     """A migration phase's work: a Lambda invoke or a local argv (never a shell string)."""
 
@@ -435,7 +435,7 @@ class Runner(Frozen):
     env: Pairs = ()  # extra environment for ``command``
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Phase(Frozen):
     """One phase of a migration, with its flag, runner and approval."""
 
@@ -446,7 +446,7 @@ class Phase(Frozen):
     approval: bool = False
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Migration(Frozen):
     """A ``kind: Migration`` document."""
 
@@ -460,7 +460,7 @@ class Migration(Frozen):
     monitoring: Monitoring | None = None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class PipelineEnv(Frozen):
     """One environment of a pipeline, with its vars, tests and approval."""
 
@@ -470,7 +470,7 @@ class PipelineEnv(Frozen):
     vars: tuple[tuple[str, Any], ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@frozen
 class Pipeline(Frozen):
     """A ``kind: Pipeline`` document: one plan run through its environments."""
 

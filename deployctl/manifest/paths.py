@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from deployctl import files
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.refs import RUNTIME_NAMES, RUNTIME_REF
 
 
-@dataclass(frozen=True)
-class PathRule:
+@frozen
+class PathRule(Frozen):
     """Where a plan's relative paths start (``base``) and where they may lead."""
 
     base: str  # the plan file's folder

@@ -8,8 +8,8 @@ optionally prefixed like CodeDeploy's own names (``LambdaCanary10Percent5Minutes
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.manifest.durations import MAX_SECONDS
 
 _PREFIX = r"(?:CodeDeployDefault\.)?(?:Lambda|ECS)?"
@@ -18,8 +18,10 @@ _LINEAR = re.compile(_PREFIX + r"Linear(\d+)PercentEvery(\d+)Minutes?$")
 _ALL = re.compile(_PREFIX + r"AllAtOnce$")
 
 
-@dataclass(frozen=True)
-class Preset:
+@frozen
+class Preset(Frozen):
+    """A parsed strategy shorthand: its type, and the percent and minutes it names."""
+
     type: str  # canary | linear | all-at-once
     percent: int = 100
     minutes: int = 0

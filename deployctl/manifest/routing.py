@@ -20,8 +20,7 @@ its health check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.manifest import model as m
 
 # Region name prefix -> Route 53 continent code.
@@ -54,8 +53,10 @@ def _standbys(regions: m.Regions) -> list[str]:
     return [r.region for r in passive]
 
 
-@dataclass(frozen=True)
-class FailoverRoles:
+@frozen
+class FailoverRoles(Frozen):
+    """The regions behind a failover pair's PRIMARY record, and its SECONDARY."""
+
     active: tuple[str, ...]  # behind the PRIMARY record
     standby: str  # the SECONDARY record
 

@@ -8,7 +8,8 @@ fraction (5% -> 0.05), seconds become milliseconds.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from deployctl.core.frozen import Frozen, frozen
 
 _ITEM = re.compile(
     r"\s*(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)\s*(?P<op>>=|<=|>|<)\s*"
@@ -19,8 +20,10 @@ _OP = re.compile(r"\s*(>=|<=|>|<)")
 _VALUE = re.compile(r"\s*-?\d+(?:\.\d+)?")
 
 
-@dataclass(frozen=True)
-class Trigger:
+@frozen
+class Trigger(Frozen):
+    """One rollback trigger: ``NAME OP VALUE[UNIT]``, its value normalised."""
+
     metric: str
     op: str
     value: float  # normalised: fraction for %, milliseconds for ms/s, raw otherwise

@@ -18,11 +18,11 @@ import math
 import operator
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.errors import UserError
 
@@ -80,8 +80,8 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
-@dataclass(frozen=True)
-class Document:
+@frozen
+class Document(Frozen):
     """One YAML document of a plan file: its data and its marks."""
 
     data: Any

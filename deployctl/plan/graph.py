@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from deployctl.core.frozen import Frozen, frozen
 from deployctl.errors import CycleError, DeployctlError, UserError
 from deployctl.plan.api import Step
 
@@ -102,8 +103,8 @@ class StepGraph:
         return tuple(order)
 
 
-@dataclass(frozen=True)
-class Ctx:
+@frozen
+class Ctx(Frozen):
     """Where a document's steps go."""
 
     graph: StepGraph
