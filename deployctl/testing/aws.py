@@ -14,6 +14,7 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from deployctl.actions.registry import Backend, default_registry
@@ -37,12 +38,22 @@ def share_botocore_loader() -> None:
     seconds of a module's CPU.  The models are read-only to botocore (the
     fork server's children share one the same way).
     """
-    import botocore.session  # noqa: PLC0415 - only test processes call this
+    import boto3  # noqa: PLC0415 - only test processes call this
+    import botocore.loaders  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
 
     if getattr(botocore.session.get_session, "shares_loader", False):
         return
+
+    class Shared(botocore.loaders.Loader):  # type: ignore[misc] # botocore is untyped
+        @property
+        def search_paths(self) -> list[str]:
+            # boto3 adds its data folder to each new session's loader: to a
+            # copy here, or the one list would grow by one per session.
+            return list(super().search_paths)
+
     real = botocore.session.get_session
-    loader = botocore.session.get_session().get_component("data_loader")
+    loader = Shared(extra_search_paths=[str(Path(boto3.__file__).parent / "data")])
 
     def get_session(env_vars: Any = None) -> Any:
         session = real(env_vars)
