@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import ApprovalParams
 from deployctl.core.plan import Step
 from deployctl.core.records import Record
 from deployctl.core.refs import is_unresolved
@@ -217,7 +218,7 @@ class Walker:
             ctx.write(api.DONE, step.id, data={"outputs": {}})
             return api.StepResult(step.id, DONE)
         if st.status != StepStatus.WAITING:
-            reason = str(step.params.get("reason") or step.description)
+            reason = str(ApprovalParams.from_params(step.params).reason or step.description)
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
         return api.StepResult(step.id, StepStatus.WAITING)
 
