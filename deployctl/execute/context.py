@@ -178,7 +178,11 @@ class RunContext:
         def settle(released: bool) -> Record:
             # Wait for a dependent's intent only when this record released one.
             record = deferred.settle(DEFER_GRACE if released else 0.0)
-            self._report_deferred()
+            # Everything queued before it is durable too (commits keep the
+            # queue's order); those queued after it are not waited for here,
+            # and the report lock is not held across a commit, so another
+            # step's writes are never reported late because of this one.
+            self._report_deferred(wait=False)
             return record
 
         return settle

@@ -2,28 +2,31 @@
 
 The main thread schedules (a step starts once its dependencies are complete,
 ties in plan order), renews the lock lease and reacts to results; workers run
-one step each.  A failure, a pause or an interrupt stops new work, and the
-walk returns only after in-flight steps have finished and been journaled.
+one step each, and a worker whose step releases a dependent goes on with it
+(:class:`~deployctl.execute.schedule.Schedule`).  A failure, a pause or an
+interrupt stops new work, and the walk returns only after in-flight steps
+have finished and been journaled.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import heapq
 import queue
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import ApprovalParams
 from deployctl.core.plan import Step
+from deployctl.core.records import Record
 from deployctl.core.refs import is_unresolved
 from deployctl.core.status import StepStatus
 from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateError
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
+from deployctl.execute.schedule import Schedule
 from deployctl.execute.state import DONE, PENDING, StepState
 
 APPROVAL = StepKind.APPROVAL
@@ -39,19 +42,32 @@ class WalkResult:
     waiting: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class _Early:
+    """A step done whose done record is queued, not yet durable."""
+
+    result: api.StepResult
+    settle: Callable[[bool], Record]
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """A worker's word to the main loop: a step ended with ``result`` (counted
+    already if ``released``: its dependents went on before its done record
+    was durable), or the journal, the lock or a bug stopped it (``error``)."""
+
+    step_id: str
+    result: api.StepResult | None = None
+    released: bool = False
+    error: BaseException | None = None
+
+
 class Walker:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.wake: queue.Queue[str | None] = queue.Queue()
-        self._futures: dict[str, Future[api.StepResult]] = {}
-        # Steps whose done record is queued but not yet durable: the main
-        # loop schedules their dependents at once (see _run_step).
-        self._early: dict[str, api.StepResult] = {}
-        self._dependents: dict[str, list[str]] = {}
-        self._ready: list[tuple[int, str]] = []
-
-    def _done(self, step_id: str, _future: Future[api.StepResult]) -> None:
-        self.wake.put(step_id)
+        self.wake: queue.Queue[_Ended | None] = queue.Queue()
+        self._sched: Schedule | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def nudge(self) -> None:
         """Wake the main loop (signal handlers call this after setting ``halt``)."""
@@ -66,24 +82,8 @@ class Walker:
 
     def walk(self) -> WalkResult:
         ctx, plan = self.ctx, self.ctx.plan
-        order = {s.id: n for n, s in enumerate(plan.steps)}
         complete = {s.id for s in plan.steps if self._complete(s, ctx.state.step(s.id))}
-        blockers = {s.id: sum(d not in complete for d in s.deps) for s in plan.steps}
-        dependents: dict[str, list[str]] = {s.id: [] for s in plan.steps}
-        for s in plan.steps:
-            for dep in s.deps:
-                dependents[dep].append(s.id)
-        self._dependents = dependents
-        ready = [(order[sid], sid) for sid, n in blockers.items() if n == 0 and sid not in complete]
-        heapq.heapify(ready)
-        self._ready = ready  # read by workers: is work waiting for a free worker?
-        failed: list[str] = []
-        waiting: list[str] = []
-        reasons: list[str] = []
-        stale: list[str] = []
-        stale_reasons: list[str] = []
-        inflight: set[str] = set()
-        settling: set[str] = set()  # in flight only to make their done record durable
+        sched = self._sched = Schedule(plan, complete, ctx.parallelism, ctx.halt)
         # The journal or the lock failed: no new step, the in-flight ones end
         # (each refused its next write or send), then the first error goes up.
         fatal: list[StateError] = []
@@ -95,88 +95,107 @@ class Walker:
             fatal.append(exc)
             ctx.halt.set()
 
-        def finish(sid: str, result: api.StepResult) -> None:
-            if result.status == DONE:
-                complete.add(sid)
-                for child in dependents[sid]:
-                    blockers[child] -= 1
-                    if blockers[child] == 0:
-                        heapq.heappush(ready, (order[child], child))
-            elif result.status == StepStatus.FAILED:
-                failed.append(sid)
-                reasons.append(result.error or "failed")
-                ctx.halt.set()
-            elif result.status == StepStatus.WAITING:
-                waiting.append(sid)
-            elif result.status == STALE:
-                stale.append(sid)
-                stale_reasons.append(result.error or "stale")
-                ctx.halt.set()
-
         # Twice the parallelism: a settling step's thread waits for its commit
         # while the dependents it released already run.
-        with ThreadPoolExecutor(max_workers=2 * ctx.parallelism, thread_name_prefix="step") as pool:
-            while True:
-                while (
-                    ready
-                    and not (ctx.halt.is_set() or waiting)
-                    and len(inflight) - len(settling) < ctx.parallelism
-                ):
-                    _, sid = heapq.heappop(ready)
-                    step = plan.by_id[sid]
-                    if step.kind == APPROVAL:
-                        finish(sid, self._approval(step))
-                        continue
-                    inflight.add(sid)
-                    future = pool.submit(self._run_step, step)
-                    future.add_done_callback(functools.partial(self._done, sid))
-                    self._futures[sid] = future
-                if not inflight:
-                    break
-                try:
-                    got = self.wake.get(timeout=renew_every)
-                except queue.Empty:
-                    got = None
-                if ctx.lock is not None and not fatal:
-                    self._renew(stop)
-                if got is None or got not in inflight:
-                    continue
-                early = self._early.pop(got, None)
-                if early is not None:
-                    settling.add(got)
-                    finish(got, early)
-                    continue
-                if not self._futures[got].done():
-                    continue
-                inflight.discard(got)
-                try:
-                    result = self._futures.pop(got).result()
-                except StateError as exc:
-                    stop(exc)
-                    continue
-                finally:
-                    released = got in settling
-                    settling.discard(got)
-                ctx.reporter.step_finished(plan.by_id[got], result)
-                if not released:
-                    finish(got, result)
+        pool = self._pool = ThreadPoolExecutor(
+            max_workers=2 * ctx.parallelism, thread_name_prefix="step"
+        )
+        try:
+            self._loop(sched, pool, stop, fatal, renew_every)
+        except BaseException:
+            pool.shutdown(wait=True)
+            raise
+        # Every step has ended and said so: the idle threads leave on their
+        # own, the run's last records need not wait for them.
+        pool.shutdown(wait=False)
 
         if fatal:
             raise fatal[0]
         if ctx.interrupted.is_set():
-            return WalkResult(StepStatus.INTERRUPTED, tuple(failed), "; ".join(reasons))
-        if failed:
-            return WalkResult(StepStatus.FAILED, tuple(failed), "; ".join(reasons))
-        if stale:
-            return WalkResult(STALE, tuple(stale), "; ".join(stale_reasons))
-        if waiting:
-            return WalkResult(StepStatus.WAITING, waiting=tuple(waiting))
-        missing = [s.id for s in plan.steps if s.id not in complete]
+            return WalkResult(StepStatus.INTERRUPTED, tuple(sched.failed), "; ".join(sched.reasons))
+        if sched.failed:
+            return WalkResult(StepStatus.FAILED, tuple(sched.failed), "; ".join(sched.reasons))
+        if sched.stale:
+            return WalkResult(STALE, tuple(sched.stale), "; ".join(sched.stale_reasons))
+        if sched.waiting:
+            return WalkResult(StepStatus.WAITING, waiting=tuple(sched.waiting))
+        missing = [s.id for s in plan.steps if s.id not in sched.complete]
         if missing:
             return WalkResult(
                 StepStatus.FAILED, (missing[0],), f"steps never became ready: {missing[:5]}"
             )
         return WalkResult(StepStatus.DONE)
+
+    def _loop(
+        self,
+        sched: Schedule,
+        pool: ThreadPoolExecutor,
+        stop: Callable[[StateError], None],
+        fatal: list[StateError],
+        renew_every: float,
+    ) -> None:
+        """Start what may start, then handle what the workers say, until no
+        step is in flight."""
+        ctx, plan = self.ctx, self.ctx.plan
+        while True:
+            while (sid := sched.take()) is not None:
+                step = plan.by_id[sid]
+                if step.kind == APPROVAL:
+                    sched.finish(sid, self._approval(step))
+                else:
+                    pool.submit(self._work, step)
+            if sched.idle():
+                break
+            try:
+                got = self.wake.get(timeout=renew_every)
+            except queue.Empty:
+                got = None
+            if ctx.lock is not None and not fatal:
+                self._renew(stop)
+            if got is None:
+                continue
+            if got.error is not None:
+                sched.ended(got.step_id, None)
+                if not isinstance(got.error, StateError):
+                    raise got.error
+                stop(got.error)
+                continue
+            assert got.result is not None
+            ctx.reporter.step_finished(plan.by_id[got.step_id], got.result)
+            sched.ended(got.step_id, got.result, released=got.released)
+
+    def _work(self, step: Step) -> None:
+        """A worker: run ``step``; while the step it ran released dependents
+        before its done record was durable, start the next ready one in this
+        thread (the critical path's step goes on without waiting for the main
+        loop and another thread to wake) and settle the record on another."""
+        assert self._sched is not None and self._pool is not None
+        while True:
+            try:
+                got = self._run_step(step)
+            except BaseException as exc:  # the main loop decides: StateError stops the run
+                self.wake.put(_Ended(step.id, error=exc))
+                return
+            if isinstance(got, api.StepResult):
+                self.wake.put(_Ended(step.id, got))
+                return
+            nxt = self._sched.release(step.id, got.result)
+            if self._sched.startable():
+                self.nudge()  # the other dependents it released go to other workers
+            if nxt is None:
+                self._settle(step.id, got)
+                return
+            self._pool.submit(self._settle, step.id, got)
+            step = self.ctx.plan.by_id[nxt]
+
+    def _settle(self, step_id: str, early: _Early) -> None:
+        try:
+            # Waits (DEFER_GRACE at most) for a dependent's intent to share the commit.
+            early.settle(not self.ctx.halt.is_set())
+        except BaseException as exc:  # handed to the main loop, which decides
+            self.wake.put(_Ended(step_id, error=exc))
+            return
+        self.wake.put(_Ended(step_id, early.result, released=True))
 
     def _renew(self, stop: Callable[[StateError], None]) -> None:
         """Renew the lease.  A lost lock stops the run; a store that does not
@@ -199,11 +218,11 @@ class Walker:
             ctx.write(api.DONE, step.id, data={"outputs": {}})
             return api.StepResult(step.id, DONE)
         if st.status != StepStatus.WAITING:
-            reason = str(step.params.get("reason") or step.description)
+            reason = str(ApprovalParams.from_params(step.params).reason or step.description)
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
         return api.StepResult(step.id, StepStatus.WAITING)
 
-    def _run_step(self, step: Step) -> api.StepResult:
+    def _run_step(self, step: Step) -> api.StepResult | _Early:
         ctx = self.ctx
         st = ctx.state.step(step.id)
         attempt = st.attempt
@@ -269,7 +288,8 @@ class Walker:
             done: dict[str, object] = {"outputs": outputs}
             if reviewed:
                 done["seen"] = review.after(step, action, params)
-            released = 0 if step.wait > 0 or self._ready else self._released(step)
+            assert self._sched is not None
+            released = 0 if step.wait > 0 or self._sched.saturated() else self._released(step)
             if not released:
                 # A bake follows (nothing depends on the done record yet), other
                 # ready steps wait for a worker (the walk is not on one critical
@@ -279,9 +299,9 @@ class Walker:
                 return self._wait(step, attempt)
             # The critical path: the done record shares one commit with the
             # intents of the dependents it releases.  It is queued and folded
-            # now, the main loop schedules the dependents, and this thread
-            # waits until it is durable.  A dependent sends nothing before its
-            # own intent is durable, which commits after this record.
+            # now, the dependents start (the first on this thread, see _work),
+            # and it is settled on another.  A dependent sends nothing before
+            # its own intent is durable, which commits after this record.
             settle = ctx.write_deferred(
                 api.DONE,
                 step.id,
@@ -290,11 +310,7 @@ class Walker:
                 data=done,
                 followers=released,
             )
-            result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
-            self._early[step.id] = result
-            self.wake.put(step.id)
-            settle(True)
-            return result
+            return _Early(api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt), settle)
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
         except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing
@@ -329,8 +345,9 @@ class Walker:
         done) whose first record is an intent, written right away: a mutating
         action's (a gate writes its first check a whole interval later)."""
         state, plan = self.ctx.state, self.ctx.plan
+        assert self._sched is not None
         count = 0
-        for sid in self._dependents.get(step.id, ()):
+        for sid in self._sched.dependents.get(step.id, ()):
             child = plan.by_id[sid]
             if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
                 continue

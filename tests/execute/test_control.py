@@ -27,6 +27,19 @@ def test_an_approval_pauses_the_run_with_exit_6_and_says_how_to_approve(make_exe
     assert run.status == "waiting"
 
 
+def test_an_approval_journals_its_reason_or_else_its_description(make_executor):
+    waiting = {}
+    for project, approval in [
+        ("given", step("ok", "approval", params={"reason": "prod"})),
+        ("bare", step("ok", "approval", description="Ship it?")),
+    ]:
+        executor = make_executor()
+        run_id = executor.apply(make_plan(approval, project=project)).run_id
+        [record] = [r for r in executor.journal.records(run_id) if r.type == "waiting"]
+        waiting[project] = record.data
+    assert waiting == {"given": {"reason": "prod"}, "bare": {"reason": "Ship it?"}}
+
+
 def test_apply_again_without_approval_still_waits(make_executor, world):
     first = make_executor().apply(PLAN)
     second = make_executor().apply(PLAN)

@@ -6,16 +6,19 @@ before that commit is durable."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from deployctl.actions.registry import Backend
-from deployctl.core.ports import Reporter
+from deployctl.core.ports import Registry, Reporter
 from deployctl.core.records import Record
 from deployctl.execute import context
+from deployctl.execute.context import RunContext
 from deployctl.execute.runner import Executor
+from deployctl.execute.state import fold
 from deployctl.state import sqlite
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
@@ -107,3 +110,45 @@ def test_a_new_run_s_first_record_commits_with_the_first_intents(
     assert sorted(first[1:]) == [("intent", "a"), ("intent", "b")]
     # Reported first, and nothing was sent before that commit.
     assert sent.seen[0] == ("run_started", None, ())
+
+
+class Meanwhile(sqlite3.Connection):
+    """Runs ``hook`` once, while the transaction that writes step a's record is open."""
+
+    hook: ClassVar[Callable[[], None] | None] = None
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql.lstrip().startswith("INSERT INTO records") and args[0][2] == "a" and Meanwhile.hook:
+            hook, Meanwhile.hook = Meanwhile.hook, None
+            hook()
+        return super().execute(sql, *args)
+
+
+def test_settling_a_deferred_record_waits_for_none_queued_after_it(tmp_path: Path) -> None:
+    # b's done record is queued while a's commit is under way, so it is not
+    # in that commit.  Settling a returns once a is durable and reported: it
+    # neither waits for b nor commits it (b's own settle or the next write does).
+    journal = SqliteStore(str(tmp_path), Meanwhile).journal()
+    plan = make_plan(step("a"), step("b"))
+    rec = Recorder()
+    ctx = RunContext(
+        plan=plan,
+        run=journal.create_run(plan, "me@here", {}),
+        journal=journal,
+        registry=Registry(),
+        clock=VirtualClock(),
+        reporter=rec,
+        state=fold(plan.by_id, []),
+    )
+    later: list[Callable[[bool], Record]] = []
+    Meanwhile.hook = lambda: later.append(ctx.write_deferred("done", "b", data={}))
+    try:
+        settle_a = ctx.write_deferred("done", "a", data={})
+        assert settle_a(False).step_id == "a"
+        assert rec.records == [("done", "a")]
+        assert [r.step_id for r in journal.records(ctx.run.run_id)] == ["a"]
+        ctx.flush()
+        assert rec.records == [("done", "a"), ("done", "b")]
+    finally:
+        Meanwhile.hook = None
+        journal.close()

@@ -78,6 +78,62 @@ def test_parallelism_bounds_steps_in_flight(make_executor):
     assert 1 <= probe.peak <= 2
 
 
+class Threads(Action):
+    """Which thread applied each step."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[str, int] = {}
+
+    def observe(self, request: StepRequest) -> Observation:
+        return Observation(applied=False)
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        self.by_step[request.step.id] = threading.get_ident()
+        return {}
+
+
+def test_a_step_that_releases_a_dependent_starts_it_on_its_own_worker(make_executor):
+    # No hand-off to the main loop and another thread on the critical path:
+    # the worker that finished a goes on with b, then with c.
+    probe = Threads()
+    executor = make_executor()
+    executor.backend.registry.register("probe", probe)
+    plan = make_plan(
+        step("a", "probe"), step("b", "probe", deps=("a",)), step("c", "probe", deps=("b",))
+    )
+    assert executor.apply(plan).exit_code == 0
+    assert len(set(probe.by_step.values())) == 1
+    seq = {(r.type, r.step_id): r.seq for r in records(executor)}
+    assert seq[("done", "a")] < seq[("intent", "b")] < seq[("done", "b")] < seq[("intent", "c")]
+
+
+def test_a_fan_out_goes_on_one_branch_in_place_and_the_others_on_other_workers(make_executor):
+    probe = Threads()
+    executor = make_executor()
+    executor.backend.registry.register("probe", probe)
+    plan = make_plan(
+        step("a", "probe"), step("b", "probe", deps=("a",)), step("c", "probe", deps=("a",))
+    )
+    assert executor.apply(plan).exit_code == 0
+    threads = probe.by_step
+    assert threads["b"] == threads["a"] != threads["c"]
+
+
+def test_parallelism_bounds_dependents_a_worker_starts_itself(make_executor):
+    from deployctl.execute.runner import Options
+
+    probe = Concurrency()
+    executor = make_executor()
+    executor.backend.registry.register("probe", probe)
+    fan = [step(f"s{i}", "probe", deps=("root",)) for i in range(6)]
+    plan = make_plan(step("root", "probe"), *fan)
+    assert executor.apply(plan, Options(parallelism=2)).exit_code == 0
+    assert 1 <= probe.peak <= 2
+    assert sorted(r.step_id for r in records(executor) if r.type == "done") == sorted(
+        ["root", *(s.id for s in fan)]
+    )
+
+
 def test_ties_start_in_plan_order_with_one_worker(make_executor):
     from deployctl.execute.runner import Options
 
