@@ -39,8 +39,23 @@ from typing import Any
 ROLE = "arn:aws:iam::123456789012:role/deployctl-sfn"
 
 
+# Executions a finished test left running: see abandon_executions.
+_ABANDONED: set[threading.Thread] = set()
+
+
 def _is_execution(thread: threading.Thread) -> bool:
-    return getattr(getattr(thread, "_target", None), "__name__", "") == "_execution_logic"
+    return (
+        getattr(getattr(thread, "_target", None), "__name__", "") == "_execution_logic"
+        and thread not in _ABANDONED
+    )
+
+
+def abandon_executions() -> None:
+    """Let later waits skip every execution still running.  For a test's
+    teardown: an execution parked on a task token that its test stopped
+    keeps moto's thread waiting for the token, and the next test's
+    :func:`wait_for_executions` would wait for it in vain."""
+    _ABANDONED.update(t for t in threading.enumerate() if _is_execution(t))
 
 
 def wait_for_executions(timeout: float = 20.0) -> None:

@@ -20,6 +20,7 @@ from moto import mock_aws
 from deployctl.testing.aws import REGION
 from deployctl.testing.moto import thread_safe_moto
 from deployctl.testing.stepfunctions import (
+    abandon_executions,
     memoized_asl_parser,
     sdk_service_names,
     shared_task_clients,
@@ -58,6 +59,7 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch, asl_programs: Path) -> Iterator[Non
         thread_safe_moto(),
     ):
         yield
+    abandon_executions()
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
-"""The test harness's memo of moto's ASL parses (deployctl.testing.stepfunctions):
-a definition is parsed once per folder, and every parse hands out its own
-program, as moto's parse does."""
+"""The Step Functions test harness (deployctl.testing.stepfunctions): a
+definition is parsed once per folder and every parse hands out its own
+program, as moto's parse does; a stopped test's parked execution is not
+waited for by the next."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,24 @@ def test_a_bad_definition_is_refused_as_moto_refuses_it(tmp_path: Path) -> None:
     with pytest.raises(errors):
         stepfunctions._Programs(tmp_path).parse('{"StartAt": "A", "States": {}, "Bad": 1}')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_abandoned_execution_is_not_waited_for() -> None:
+    """A parked execution a finished test stopped (moto keeps its thread
+    waiting for the token) must not hold up the next test's waits."""
+    release = threading.Event()
+
+    def _execution_logic() -> None:  # the name moto's execution threads run
+        release.wait()
+
+    parked = threading.Thread(target=_execution_logic, daemon=True)
+    parked.start()
+    try:
+        assert stepfunctions._is_execution(parked)
+        with pytest.raises(AssertionError, match="did not end"):
+            stepfunctions.wait_for_executions(timeout=0.01)
+        stepfunctions.abandon_executions()
+        stepfunctions.wait_for_executions(timeout=0.01)  # returns: nothing to wait for
+    finally:
+        release.set()
+        parked.join()
