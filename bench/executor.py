@@ -361,6 +361,13 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
   `run_finished` and the run's status together would save one fsync but
   removes the cut where a crash leaves a finished run to resume (the
   subprocess crash tests pin it), so it was left out.
+- The same code on an otherwise idle machine (load 0.6, five runs): best
+  1.079, median 1.095. A single chain of the same 10 steps (one region, one
+  branch) gives 1.055, so about 2.5 ms a critical step is left even without
+  other branches: the real clock's 50 ms waits overshoot by ~0.27 ms each,
+  the rest is a step's commit and thread wake-ups. 9 branches in step add
+  their bookkeeping under one GIL at every layer. <= 1.05 needs the
+  per-step cost itself down (0.58 ms in (a)), not more overlap.
 """
 
 
