@@ -92,30 +92,28 @@ class Threads(Action):
         return {}
 
 
-def test_a_step_that_releases_a_dependent_starts_it_on_its_own_worker(make_executor):
-    # No hand-off to the main loop and another thread on the critical path:
-    # the worker that finished a goes on with b, then with c.
+def threads_of(make_executor, **deps: tuple[str, ...]):
+    """Apply steps a, b, c (each with ``deps``) of the probe kind: the
+    executor, and the thread each step ran on."""
     probe = Threads()
     executor = make_executor()
     executor.backend.registry.register("probe", probe)
-    plan = make_plan(
-        step("a", "probe"), step("b", "probe", deps=("a",)), step("c", "probe", deps=("b",))
-    )
+    plan = make_plan(*(step(sid, "probe", deps=deps.get(sid, ())) for sid in "abc"))
     assert executor.apply(plan).exit_code == 0
-    assert len(set(probe.by_step.values())) == 1
+    return executor, probe.by_step
+
+
+def test_a_step_that_releases_a_dependent_starts_it_on_its_own_worker(make_executor):
+    # No hand-off to the main loop and another thread on the critical path:
+    # the worker that finished a goes on with b, then with c.
+    executor, threads = threads_of(make_executor, b=("a",), c=("b",))
+    assert len(set(threads.values())) == 1
     seq = {(r.type, r.step_id): r.seq for r in records(executor)}
     assert seq[("done", "a")] < seq[("intent", "b")] < seq[("done", "b")] < seq[("intent", "c")]
 
 
 def test_a_fan_out_goes_on_one_branch_in_place_and_the_others_on_other_workers(make_executor):
-    probe = Threads()
-    executor = make_executor()
-    executor.backend.registry.register("probe", probe)
-    plan = make_plan(
-        step("a", "probe"), step("b", "probe", deps=("a",)), step("c", "probe", deps=("a",))
-    )
-    assert executor.apply(plan).exit_code == 0
-    threads = probe.by_step
+    _, threads = threads_of(make_executor, b=("a",), c=("a",))
     assert threads["b"] == threads["a"] != threads["c"]
 
 
