@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from moto import backends as moto_backends
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
@@ -159,24 +160,36 @@ def thread_safe_moto() -> Iterator[None]:
 
 @dataclass
 class MotoServer:
-    """A handle on a moto server: clients of its ``session`` pointed at ``url``
-    (made once per service and region: a client costs tens of milliseconds)."""
+    """A handle on a moto server: clients of its ``session`` (made once per
+    service and region: a client costs tens of milliseconds), and its URL
+    for the CLI runs under test (``--endpoint-url``).
+
+    The server is a thread of this process, so the test's own calls (building
+    a world, reading its end state) need not cross HTTP: :meth:`client`'s
+    requests are handed to moto's dispatcher in process, as ``mock_aws``
+    does, and reach the same backends the server serves.  Half the CPU of a
+    call, most of it the werkzeug server's and http.client's; the answers
+    are the same.  The runs under test always go through the server."""
 
     url: str
     session: boto3.Session
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _dispatch: BotocoreStubber = field(default_factory=BotocoreStubber, repr=False)
+
+    def __post_init__(self) -> None:
+        self._dispatch.enabled = True
 
     def client(self, service: str, region: str = REGION) -> Any:
         with self._lock:
             made = self._clients.get((service, region))
             if made is None:
-                # botocore gzips large PutMetricData bodies, which the moto
-                # server fails to read back (BadGzipFile): send them plain.
+                # botocore gzips large PutMetricData bodies, which moto fails
+                # to read back (BadGzipFile): send them plain.
                 config = Config(disable_request_compression=True)
-                made = self.session.client(
-                    service, region_name=region, endpoint_url=self.url, config=config
-                )
+                made = self.session.client(service, region_name=region, config=config)
+                # Before anything else: moto answers, nothing is sent.
+                made.meta.events.register_first("before-send", self._dispatch)
                 self._clients[(service, region)] = made
             return made
 

@@ -1,9 +1,12 @@
-"""The test harness's kept worlds (MotoServer.world): a world put back from
-its copy is the world a fresh build makes, and what a test does to it never
-reaches the copy the next test gets."""
+"""The test harness's moto server handle: its kept worlds (MotoServer.world)
+come back as a fresh build makes them, whatever a test did to them, and the
+test's own calls (MotoServer.client) reach the server's backends in process."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from deployctl.testing import moto
 from deployctl.testing.aws import code_zip
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import fraud
@@ -44,3 +47,32 @@ def test_a_kept_world_comes_back_as_built_whatever_the_last_test_did(
     assert aliases(moto_server) != built[0]
     moto_server.world("kept-fraud", fraud.build)
     assert (aliases(moto_server), versions(moto_server)) == built
+
+
+def test_the_tests_own_calls_reach_the_servers_backends_without_http(
+    moto_server: MotoServer,
+) -> None:
+    """MotoServer.client answers in process (no request crosses the server's
+    door), from the same backends the server serves the runs under test."""
+    served: list[str] = []
+    door = moto._DOORS[moto_server.url]
+    real = door.app
+
+    def counting(environ: Any, start_response: Any) -> Any:
+        served.append(environ["PATH_INFO"])
+        return real(environ, start_response)
+
+    door.app = counting
+    try:
+        ours = moto_server.client("ssm")
+        ours.put_parameter(Name="/where", Value="in-process", Type="String")
+        assert served == []
+        over_http = moto_server.session.client(
+            "ssm", region_name=moto.REGION, endpoint_url=moto_server.url
+        )
+        assert over_http.get_parameter(Name="/where")["Parameter"]["Value"] == "in-process"
+        assert served == ["/"]
+        over_http.put_parameter(Name="/where", Value="over HTTP", Type="String", Overwrite=True)
+        assert ours.get_parameter(Name="/where")["Parameter"]["Value"] == "over HTTP"
+    finally:
+        door.app = real
