@@ -552,6 +552,33 @@ def test_values_that_used_to_crash_are_located_errors(
     assert _at(match) == _position(text, new, len(new.split(": ", 1)[0]) + 2)
 
 
+@pytest.mark.parametrize(
+    ("plan", "old", "new", "value"),
+    [
+        # Found by test_a_var_may_drive_any_scalar...: an empty name passed
+        # validation, then failed an assertion in the ECS planner.
+        ("media-register-ecs-services", "blue: media-register-blue", "blue: ''", "''"),
+        ("media-register-ecs-services", "green: media-register-green", "green: ''", "''"),
+        ("media-register-ecs", "service: media-register ", "service: '' ", "''"),
+        ("media-register-ecs", "cluster: media-register", "cluster: ''", "''"),
+    ],
+)
+def test_an_empty_ecs_name_is_a_located_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    plan: str,
+    old: str,
+    new: str,
+    value: str,
+) -> None:
+    text = (PLANS / f"{plan}.yaml").read_text(encoding="utf-8")
+    assert old in text
+    text = text.replace(old, new, 1)
+    match = _one_error(tmp_path, text, capsys)
+    assert "should be non-empty" in match.string
+    assert _at(match) == _position(text, new, new.index(value))
+
+
 def test_control_characters_and_bad_utf8_are_located(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
