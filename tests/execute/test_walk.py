@@ -79,23 +79,31 @@ def test_parallelism_bounds_steps_in_flight(make_executor):
 
 
 class Threads(Action):
-    """Which thread applied each step."""
+    """Which thread applied each step.  ``until`` is (x, y): step x goes on
+    only once step y has started (or after 10 s), so x's thread is still busy
+    when y starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, until: tuple[str, str] | None = None) -> None:
         self.by_step: dict[str, int] = {}
+        self.until = until
+        self.started = threading.Event()
 
     def observe(self, request: StepRequest) -> Observation:
         return Observation(applied=False)
 
     def apply(self, request: StepRequest) -> Mapping[str, Any]:
         self.by_step[request.step.id] = threading.get_ident()
+        if self.until and request.step.id == self.until[1]:
+            self.started.set()
+        if self.until and request.step.id == self.until[0]:
+            self.started.wait(10)
         return {}
 
 
-def threads_of(make_executor, **deps: tuple[str, ...]):
+def threads_of(make_executor, until: tuple[str, str] | None = None, **deps: tuple[str, ...]):
     """Apply steps a, b, c (each with ``deps``) of the probe kind: the
     executor, and the thread each step ran on."""
-    probe = Threads()
+    probe = Threads(until)
     executor = make_executor()
     executor.backend.registry.register("probe", probe)
     plan = make_plan(*(step(sid, "probe", deps=deps.get(sid, ())) for sid in "abc"))
@@ -113,7 +121,8 @@ def test_a_step_that_releases_a_dependent_starts_it_on_its_own_worker(make_execu
 
 
 def test_a_fan_out_goes_on_one_branch_in_place_and_the_others_on_other_workers(make_executor):
-    _, threads = threads_of(make_executor, b=("a",), c=("a",))
+    # b holds a's worker until c has started: c cannot have run there after b.
+    _, threads = threads_of(make_executor, until=("b", "c"), b=("a",), c=("a",))
     assert threads["b"] == threads["a"] != threads["c"]
 
 
