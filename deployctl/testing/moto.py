@@ -21,6 +21,7 @@ from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
+from moto.ssm.models import SimpleSystemManagerBackend
 
 from deployctl.testing.aws import REGION
 from deployctl.testing.motostate import kept
@@ -46,6 +47,19 @@ _ALARM_READS = (
     "get_alarms_by_alarm_name_prefix",
     "get_alarms_by_alarm_names",
     "get_alarms_by_state_value",
+)
+# SSM: a put makes the parameter's list of versions first and appends to it
+# after, so a read on another thread (a test polling for the approval token
+# a Step Functions execution is putting) can find the list empty and fail
+# with IndexError, which AWS never does.  Each runs whole, one at a time.
+_PARAMETER_CALLS = (
+    "put_parameter",
+    "delete_parameter",
+    "delete_parameters",
+    "get_parameter",
+    "get_parameters",
+    "get_parameters_by_path",
+    "describe_parameters",
 )
 _ONE_AT_A_TIME = threading.RLock()
 
@@ -152,9 +166,17 @@ def consistent_alarms() -> Iterator[None]:
 
 
 @contextmanager
+def consistent_parameters() -> Iterator[None]:
+    """Within: moto's SSM parameters can be read while other threads put
+    them (see ``_PARAMETER_CALLS``), as on AWS."""
+    with _patched(SimpleSystemManagerBackend, _PARAMETER_CALLS):
+        yield
+
+
+@contextmanager
 def thread_safe_moto() -> Iterator[None]:
-    """Both of the above: where moto's threads race and AWS does not."""
-    with atomic_dynamodb_writes(), consistent_alarms():
+    """All of the above: where moto's threads race and AWS does not."""
+    with atomic_dynamodb_writes(), consistent_alarms(), consistent_parameters():
         yield
 
 
