@@ -5,6 +5,7 @@ is real and closed, so a test that fails on it fails on deployctl."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import boto3
 
@@ -25,33 +26,46 @@ def put_alarm(cloudwatch: object, name: str) -> None:
     )
 
 
+def read_while(read: Callable[[], object], write: Callable[[int], object]) -> list[Exception]:
+    """Two threads call ``read`` over and over while this one calls
+    ``write(0..119)``: what the reads raised (any failure is the finding)."""
+    failures: list[Exception] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            try:
+                read()
+            except Exception as exc:
+                failures.append(exc)
+                return
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    try:
+        for n in range(120):
+            write(n)
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join()
+    return failures
+
+
 def test_alarms_read_while_others_are_put_never_fail(aws: None, busy_switching: None) -> None:
     """Many Step Functions executions read their alarms while others create
     theirs; on moto that raised 'dictionary changed size during iteration'."""
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     for n in range(50):
         put_alarm(cloudwatch, f"seed-{n}")
-    failures: list[BaseException] = []
-    done = threading.Event()
 
     def read() -> None:
-        while not done.is_set():
-            try:
-                cloudwatch.describe_alarms(AlarmNames=["seed-1"])
-                cloudwatch.describe_alarms(AlarmNamePrefix="seed-")
-            except Exception as exc:  # any failure is the finding
-                failures.append(exc)
-                return
+        cloudwatch.describe_alarms(AlarmNames=["seed-1"])
+        cloudwatch.describe_alarms(AlarmNamePrefix="seed-")
 
     with consistent_alarms():
-        readers = [threading.Thread(target=read) for _ in range(2)]
-        for reader in readers:
-            reader.start()
-        for n in range(120):
-            put_alarm(cloudwatch, f"new-{n}")
-        done.set()
-        for reader in readers:
-            reader.join()
+        failures = read_while(read, lambda n: put_alarm(cloudwatch, f"new-{n}"))
     assert failures == []
     assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 170  # every put landed
 
@@ -60,26 +74,12 @@ def test_parameters_read_while_others_are_put_never_fail(aws: None, busy_switchi
     """A test polls for the approval token a Step Functions execution is
     putting; on moto a read between the put's two halves raised IndexError."""
     ssm = boto3.client("ssm", region_name=REGION)
-    failures: list[BaseException] = []
-    done = threading.Event()
 
-    def read() -> None:
-        while not done.is_set():
-            try:
-                ssm.get_parameters_by_path(Path="/race", Recursive=True)
-            except Exception as exc:  # any failure is the finding
-                failures.append(exc)
-                return
+    def put(n: int) -> None:
+        ssm.put_parameter(Name=f"/race/p{n}", Value="token", Type="String")
 
     with consistent_parameters():
-        readers = [threading.Thread(target=read) for _ in range(2)]
-        for reader in readers:
-            reader.start()
-        for n in range(120):
-            ssm.put_parameter(Name=f"/race/p{n}", Value="token", Type="String")
-        done.set()
-        for reader in readers:
-            reader.join()
+        failures = read_while(lambda: ssm.get_parameters_by_path(Path="/race", Recursive=True), put)
     assert failures == []
     found = ssm.get_parameters_by_path(Path="/race", Recursive=True, MaxResults=10)
     assert len(found["Parameters"]) == 10  # the puts landed
