@@ -17,14 +17,16 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 from moto import backends as moto_backends
-from moto.cloudwatch.models import CloudWatchBackend
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
-from moto.ssm.models import SimpleSystemManagerBackend
 
 from deployctl.testing.aws import REGION
 from deployctl.testing.motostate import kept
+
+# moto's service models (DynamoDB, CloudWatch, SSM) are imported where they
+# are patched: importing moto.ssm imports moto.ec2, whose instance types and
+# endpoint tables cost seconds of JSON in every process that loads the
+# pytest plugin, the xdist controller included.
 
 AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 T = TypeVar("T")
@@ -153,6 +155,8 @@ def atomic_dynamodb_writes() -> Iterator[None]:
     """Within: moto's DynamoDB applies each conditional write atomically, as
     DynamoDB does, so a race between lock acquirers tests deployctl's
     conditions rather than moto's missing lock."""
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415 - see the imports
+
     with _patched(DynamoDBBackend, _DYNAMODB_WRITES):
         yield
 
@@ -161,6 +165,8 @@ def atomic_dynamodb_writes() -> Iterator[None]:
 def consistent_alarms() -> Iterator[None]:
     """Within: moto's CloudWatch alarms can be read while other threads put
     alarms (see ``_ALARM_READS``), as on AWS."""
+    from moto.cloudwatch.models import CloudWatchBackend  # noqa: PLC0415 - see the imports
+
     with _patched(CloudWatchBackend, _ALARM_WRITES, _ALARM_READS):
         yield
 
@@ -169,6 +175,8 @@ def consistent_alarms() -> Iterator[None]:
 def consistent_parameters() -> Iterator[None]:
     """Within: moto's SSM parameters can be read while other threads put
     them (see ``_PARAMETER_CALLS``), as on AWS."""
+    from moto.ssm.models import SimpleSystemManagerBackend  # noqa: PLC0415 - see the imports
+
     with _patched(SimpleSystemManagerBackend, _PARAMETER_CALLS):
         yield
 

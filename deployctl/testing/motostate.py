@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import functools
 import pickle
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from moto.core.base_backend import BackendDict, backend_lock
 from moto.core.model_instances import reset_model_data
-from moto.ssm.models import ParameterDict
 
 # Every moto service's state, as (its BackendDict, a copy of its accounts):
 # pickled where the service's objects allow it (a pickle round trip costs a
@@ -27,17 +27,26 @@ T = TypeVar("T")
 _UNPICKLABLE: set[str] = set()
 
 
-def _parameters(account_id: str, region_name: str) -> ParameterDict:
+def _parameters(account_id: str, region_name: str) -> Any:
+    from moto.ssm.models import ParameterDict  # noqa: PLC0415 - see _reducers
+
     return ParameterDict(account_id, region_name)
 
 
-def _reduce_parameters(made: ParameterDict) -> tuple[Any, ...]:
+def _reduce_parameters(made: Any) -> tuple[Any, ...]:
     # A defaultdict copies itself as cls(default_factory): SSM's takes an
     # account and a region instead, so it says how to make it.
     return (_parameters, (made.account_id, made.region_name), vars(made), None, iter(made.items()))
 
 
-copyreg.pickle(ParameterDict, _reduce_parameters)
+@functools.cache
+def _reducers() -> None:
+    """Registered at the first snapshot, not on import: importing moto's SSM
+    imports its EC2, whose instance types and endpoint tables are seconds of
+    JSON, and the pytest plugin imports this module in every process."""
+    from moto.ssm.models import ParameterDict  # noqa: PLC0415
+
+    copyreg.pickle(ParameterDict, _reduce_parameters)
 
 
 def _in_use() -> list[BackendDict[Any]]:
@@ -46,6 +55,7 @@ def _in_use() -> list[BackendDict[Any]]:
 
 
 def _kept(made: BackendDict[Any]) -> bytes | dict[str, Any]:
+    _reducers()
     accounts = dict(made)
     if made.service_name not in _UNPICKLABLE:
         try:
