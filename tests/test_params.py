@@ -15,13 +15,19 @@ from deployctl.core.kinds import StepKind
 from deployctl.core.params import (
     PARAMS,
     AlbDrainParams,
+    AlbListener,
     AlbShiftParams,
+    CheckTiming,
     CommandRunParams,
     FlagSetParams,
+    GateAnalysisParams,
     LambdaShiftParams,
     ParamsError,
     RdsSnapshotParams,
+    SmokeHttpParams,
     SmokeLambdaParams,
+    gate_timing,
+    missing_policy,
 )
 from deployctl.manifest import LoadOptions, load_file
 from deployctl.manifest import model as m
@@ -126,3 +132,65 @@ def test_unset_optional_keys_are_left_out_as_the_planner_always_did() -> None:
 
 def test_every_target_kind_of_the_manifest_has_one_planner() -> None:
     assert set(PLANNERS) == set(get_args(m.Target))
+
+
+# --- gates: what the executor's gate loop reads (execute/gates.py) --------------------
+
+
+def test_planned_gates_state_the_manifests_missing_data_default() -> None:
+    gates = [step["params"] for _, step in STEPS if step["kind"] == StepKind.GATE_ANALYSIS]
+    assert gates
+    # The planner writes the manifest's choice into every gate, its default
+    # (inconclusive) included...
+    assert all("missing_data" in params for params in gates)
+    read = {GateAnalysisParams.from_params(params).missing_data for params in gates}
+    assert read == {"inconclusive"}
+
+
+def test_a_stored_gate_without_missing_data_fails_on_no_data() -> None:
+    # ...so only a hand-made or old stored plan lacks the key: fail-closed.
+    old = {"duration": 300.0, "interval": 60.0, "metric": "ErrorRate", "threshold": 0.01}
+    timing = gate_timing(StepKind.GATE_ANALYSIS, old)
+    assert timing.missing_data == "fail"
+    assert missing_policy(timing) == "fail"
+    stated = GateAnalysisParams(duration=60.0, missing_data="inconclusive").to_params()
+    assert missing_policy(gate_timing(StepKind.GATE_ANALYSIS, stated)) == "inconclusive"
+
+
+@pytest.mark.parametrize("value", ["breach", "", None, "FAIL", 0])
+def test_an_unknown_missing_data_value_fails(value: object) -> None:
+    timing = gate_timing(StepKind.GATE_ANALYSIS, {"duration": 60.0, "missing_data": value})
+    assert missing_policy(timing) == "fail"
+
+
+def test_a_gate_analysis_step_is_timed_by_its_typed_params() -> None:
+    params = GateAnalysisParams(
+        duration=600.0, interval=30.0, failure_limit=2, missing_data="ignore"
+    )
+    timing = gate_timing(StepKind.GATE_ANALYSIS, params.to_params())
+    assert (timing.duration, timing.interval, timing.failure_limit) == (600.0, 30.0, 2)
+    assert timing.missing_data == "ignore"
+    with pytest.raises(ParamsError, match=r"gate\.analysis step params have no 'duration'"):
+        gate_timing(StepKind.GATE_ANALYSIS, {"interval": 30.0})
+
+
+def test_smoke_tests_have_no_timing_of_their_own_one_check_and_no_data_fails() -> None:
+    smoke = SmokeHttpParams(url="https://example.com/health").to_params()
+    timing = gate_timing(StepKind.SMOKE_HTTP, smoke)
+    assert timing == CheckTiming()
+    assert (timing.duration, timing.interval, timing.failure_limit) == (None, None, 0)
+    assert missing_policy(timing) == "fail"
+    lam = SmokeLambdaParams(function="f", expect={"ok": True}).to_params()
+    assert gate_timing(StepKind.SMOKE_LAMBDA, lam) == CheckTiming()
+
+
+def test_a_drain_is_checked_every_interval_its_params_hold() -> None:
+    target = AlbListener(listener_arn="arn:l", blue_target_group="b", green_target_group="g")
+    drain = AlbDrainParams(target=target, from_="blue", interval=15.0).to_params()
+    assert gate_timing(StepKind.ALB_DRAIN, drain) == CheckTiming(interval=15.0)
+
+
+def test_a_plugins_gate_may_carry_any_timing_key() -> None:
+    params = {"duration": 90, "interval": 30, "failure_limit": 1, "missing_data": "ignore", "x": 1}
+    timing = gate_timing("acme.gate", params)
+    assert timing == CheckTiming(duration=90, interval=30, failure_limit=1, missing_data="ignore")

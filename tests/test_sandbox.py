@@ -17,6 +17,7 @@ import pytest
 from deployctl.actions.sandbox.faults import SandboxMetrics, healthy, parse_fault
 from deployctl.actions.sandbox.ids import IdMap
 from deployctl.cli import main
+from deployctl.core.params import GateAnalysisParams
 from deployctl.core.plan import Step
 from deployctl.errors import UserError
 
@@ -295,6 +296,7 @@ def test_selectors_match_tags_and_parts_of_step_ids() -> None:
 
 def test_healthy_values_stay_well_inside_every_bound() -> None:
     params = {
+        "duration": 60.0,
         "metric": "ErrorRate",
         "threshold": 0.01,
         "triggers": [
@@ -303,12 +305,14 @@ def test_healthy_values_stay_well_inside_every_bound() -> None:
             {"metric": "Availability", "op": "<", "value": 0.5},
         ],
     }
+    gate = GateAnalysisParams.from_params(params)
     for check in range(20):
-        assert 0 < healthy("ErrorRate", params, check) <= 0.01 * 0.3
-        assert 0 < healthy("Latency", params, check) <= 300
-        assert healthy("Availability", params, check) > 0.5
+        assert 0 < healthy("ErrorRate", gate, check) <= 0.01 * 0.3
+        assert 0 < healthy("Latency", gate, check) <= 300
+        assert healthy("Availability", gate, check) > 0.5
+    assert healthy("Latency", None) == 0.0  # another kind's gate: no bounds known
     metrics = SandboxMetrics([parse_fault("Latency=1500ms@stage:2")])
-    values = metrics.values(step("a/stage-2/analysis", "stage:2"), ["Latency", "ErrorRate"], params)
+    values = metrics.values(step("a/stage-2/analysis", "stage:2"), ["Latency", "ErrorRate"], gate)
     assert values["Latency"] == 1500.0
     assert values["ErrorRate"] is not None and values["ErrorRate"] < 0.01
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, field, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from deployctl.core.frozen import Frozen, frozen
 from deployctl.core.kinds import StepKind
@@ -495,6 +495,42 @@ class Trigger(Record):
     text: str = ""
 
 
+# What no data means at a gate (docs/manifest.md, ``analysis.missing_data``).
+MISSING_DATA = ("fail", "inconclusive", "ignore")
+
+
+class GateTiming(Protocol):
+    """What the executor's gate loop (:mod:`deployctl.execute.gates`) reads of
+    a gate step's params, whatever its kind: how long and how often to check,
+    how many failed checks it tolerates, and what no data means.  ``None``: the
+    step's ``wait`` (``duration``), once per ``duration`` (``interval``)."""
+
+    @property
+    def duration(self) -> float | None: ...
+
+    @property
+    def interval(self) -> float | None: ...
+
+    @property
+    def failure_limit(self) -> int: ...
+
+    @property
+    def missing_data(self) -> str: ...
+
+
+@frozen(kw_only=True)
+class CheckTiming(Record):
+    """:class:`GateTiming` of a gate kind with no timing of its own: a smoke
+    test (one check, over the step's ``wait``), ``alb.drain`` (its window is
+    live, its ``interval`` a key of its params) and plugins' gates, which may
+    carry any of these keys.  A failed check fails it; so does no data."""
+
+    duration: float | None = None
+    interval: float | None = None
+    failure_limit: int = 0
+    missing_data: str = "fail"
+
+
 @frozen(kw_only=True)
 class GateAnalysisParams(StepParams):
     """The params of a ``gate.analysis`` step."""
@@ -505,7 +541,10 @@ class GateAnalysisParams(StepParams):
     metric: str | None = None  # the analysis metric, when a threshold gates it
     threshold: float | None = None
     failure_limit: int = 0
-    missing_data: str = "inconclusive"
+    # The planner always writes the manifest's choice (its default is
+    # "inconclusive"); only a hand-made plan lacks the key, and no data must
+    # not pass a gate because a key is missing: fail-closed.
+    missing_data: str = "fail"
     triggers: tuple[Trigger, ...] = field(default=(), metadata=nested(Trigger))
     metrics: tuple[str, ...] = ()  # every metric the gate reads
     alarms: tuple[str, ...] = field(default=(), metadata=OMIT_EMPTY)  # existing alarms
@@ -609,6 +648,26 @@ class FlagSetParams(StepParams):
     store: FlagStore = field(metadata=nested(FlagStore))
     flag: str
     value: FlagValue = field(metadata=nested(FlagValue))
+
+
+# Gate kinds whose params hold their own timing; any other gate: CheckTiming.
+# mypy checks that each class has GateTiming's fields, with its types.
+_TIMING: dict[str, Callable[[Mapping[str, Any]], GateTiming]] = {
+    StepKind.GATE_ANALYSIS: GateAnalysisParams.from_params,
+}
+
+
+def gate_timing(kind: str, params: Mapping[str, Any]) -> GateTiming:
+    """The :class:`GateTiming` of a gate step of ``kind`` from its (resolved) params."""
+    return _TIMING.get(kind, CheckTiming.from_params)(params)
+
+
+def missing_policy(timing: GateTiming) -> str:
+    """``timing.missing_data``, one of :data:`MISSING_DATA`: a value that is
+    none of them (a typo in a hand-made plan) is ``fail``, never a pass.
+    Both engines read it here (execute/gates.py, stepfunctions/asl.py)."""
+    policy = timing.missing_data
+    return policy if policy in MISSING_DATA else "fail"
 
 
 PARAMS: dict[StepKind, type[StepParams]] = {

@@ -5,7 +5,11 @@
   ``failure_limit`` (Argo's rule).
 - No data follows ``missing_data``: ``fail`` counts it as a failed check,
   ``inconclusive`` pauses the run for a person (exit 6, ``deployctl approve``
-  lets it pass), ``ignore`` skips it.  It is never a silent pass by default.
+  lets it pass), ``ignore`` skips it.  It is never a silent pass by default:
+  a plan without the key, or with an unknown value, fails.
+- Every gate kind's timing and policy are read as a ``GateTiming``
+  (core/params.py): ``gate.analysis`` from its typed params; smoke tests,
+  ``alb.drain`` and plugins' gates as a ``CheckTiming``.
 - A resumed gate starts its window again: a half-watched bake proves nothing.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from deployctl.core.params import gate_timing, missing_policy
 from deployctl.core.plan import Step
 from deployctl.core.ports import FAIL, NO_DATA, Action, StepRequest
 from deployctl.core.status import StepStatus
@@ -20,8 +25,6 @@ from deployctl.execute import api
 
 if TYPE_CHECKING:
     from deployctl.execute.context import RunContext
-
-MISSING_POLICIES = ("fail", "inconclusive", "ignore")
 
 
 def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) -> api.StepResult:
@@ -32,14 +35,14 @@ def run_gate(ctx: RunContext, step: Step, action: Action, request: StepRequest) 
             api.DONE, step.id, attempt=attempt, data={"outputs": {}, "approved_by": st.approved_by}
         )
         return api.StepResult(step.id, StepStatus.DONE, attempt=attempt)
-    params = request.params
+    timing = gate_timing(step.kind, request.params)
     live = action.window(request)
-    duration = float(params.get("duration", step.wait) or 0.0) if live is None else live
-    interval = float(params.get("interval") or duration or 60.0)
-    limit = int(params.get("failure_limit") or 0)
-    policy = str(params.get("missing_data") or "fail")
-    if policy not in MISSING_POLICIES:
-        policy = "fail"  # an unknown policy must not turn into a pass
+    if live is None:
+        live = step.wait if timing.duration is None else timing.duration
+    duration = float(live or 0.0)
+    interval = float(timing.interval or duration or 60.0)
+    limit = int(timing.failure_limit or 0)
+    policy = missing_policy(timing)
     start = ctx.clock.now()
     end = start + duration
     failures = 0

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import GateAnalysisParams
 from deployctl.core.plan import Step
 from deployctl.core.ports import FAIL, CheckResult
 from deployctl.core.records import Record
@@ -68,7 +69,10 @@ def watching(ctx: RunContext) -> list[Step]:
 
 
 def interval(gates: list[Step]) -> float:
-    return min((float(g.params.get("interval") or 60.0) for g in gates), default=60.0)
+    return min(
+        (float(GateAnalysisParams.from_params(g.params).interval or 60.0) for g in gates),
+        default=60.0,
+    )
 
 
 def judge(ctx: RunContext, since: float) -> list[Verdict]:
@@ -80,8 +84,8 @@ def judge(ctx: RunContext, since: float) -> list[Verdict]:
     for gate in watching(ctx):
         action = ctx.registry.get(gate.kind)
         # Only the triggers: a stage threshold belongs to its own stage's window.
-        params = ctx.resolver.resolve(gate, dict(gate.params))
-        params |= {"metric": None, "threshold": None, "interval": window}
+        resolved = GateAnalysisParams.from_params(ctx.resolver.resolve(gate, dict(gate.params)))
+        params = replace(resolved, metric=None, threshold=None, interval=window).to_params()
         request = ctx.request(replace(gate, params=params), params, 0)
         out.append(Verdict(gate, action.check(request), window))
     return out

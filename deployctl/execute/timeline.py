@@ -12,10 +12,13 @@ steps tagged ``stage:2`` in us-east-1, ``us-east-1/deploy`` for a phase
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.params import GateAnalysisParams, ParamsError
 from deployctl.core.plan import Plan, Step
 from deployctl.core.records import Record, RunInfo
 from deployctl.core.status import Verdict
@@ -57,8 +60,16 @@ class Limit:
 
 
 def limits_for(step: Step) -> dict[str, Limit]:
-    """Each metric ``step`` (a gate) watches, with the tightest limit on it."""
-    params = step.params
+    """Each metric ``step`` watches, with the tightest limit on it: a
+    ``gate.analysis`` step's threshold and triggers; none for any other kind
+    (a smoke test, a plugin's gate), nor for params this version cannot read
+    (a report of a hand-made plan still shows its checks)."""
+    if step.kind != StepKind.GATE_ANALYSIS:
+        return {}
+    try:
+        p = GateAnalysisParams.from_params(step.params)
+    except ParamsError:
+        return {}
     found: dict[str, Limit] = {}
 
     def keep(limit: Limit) -> None:
@@ -66,14 +77,12 @@ def limits_for(step: Step) -> dict[str, Limit]:
         if old is None or old.upper != limit.upper or (limit.value < old.value) == limit.upper:
             found[limit.metric] = limit
 
-    metric, threshold = params.get("metric"), params.get("threshold")
-    if metric and threshold is not None:
-        keep(Limit(str(metric), ">", float(threshold)))
-    for trigger in params.get("triggers") or ():
-        try:
-            keep(Limit(str(trigger["metric"]), str(trigger["op"]), float(trigger["value"])))
-        except (KeyError, TypeError, ValueError):
-            continue
+    if p.metric and p.threshold is not None:
+        with contextlib.suppress(TypeError, ValueError):
+            keep(Limit(str(p.metric), ">", float(p.threshold)))
+    for trigger in p.triggers:  # a hand-made plan's trigger may be anything
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            keep(Limit(str(trigger.metric), str(trigger.op), float(trigger.value)))
     return found
 
 

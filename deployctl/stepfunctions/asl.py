@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from deployctl.core.params import GateAnalysisParams, missing_policy
 from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
@@ -61,6 +62,13 @@ REFUSED: dict[str, str] = {
         "(smoke: lambda:) or a Lambda runner that makes the request"
     ),
 }
+# A gate's missing_data (core/params.py missing_policy) as its alarms'
+# TreatMissingData.  The machine counts an alarm in ALARM as a bad check, so
+# "fail" is "breaching", as locally; "ignore" leaves the alarm in
+# INSUFFICIENT_DATA, which counts as no check.  A machine cannot pause a gate
+# for a person as the local engine does for "inconclusive": no data is a bad
+# check there too (a rollback, never a silent pass).
+TREAT_MISSING_DATA = {"fail": "breaching", "inconclusive": "breaching", "ignore": "missing"}
 # where a flag step keeps the parameter's value from before its write (its undo reads it)
 PREVIOUS = "previous value"
 NOT_YET = "not translated for Step Functions yet; run this plan with the local engine"
@@ -554,22 +562,16 @@ class _Translator:
         )
 
     def gate(self, step: Step) -> list[tuple[str, dict[str, Any]]]:
-        p = step.params
+        p = GateAnalysisParams.from_params(step.params)
         k = self.key(step)
         rules: list[tuple[str, str, str, float]] = []  # (text, metric, op, threshold)
-        if p.get("metric") and p.get("threshold") is not None:
-            rules.append(
-                (
-                    f"{p['metric']} <= {p['threshold']}",
-                    p["metric"],
-                    ">",
-                    float(p["threshold"]),
-                )
-            )
-        for trigger in p.get("triggers") or ():
-            rules.append(
-                (trigger["text"], trigger["metric"], trigger["op"], float(trigger["value"]))
-            )
+        if p.metric and p.threshold is not None:
+            rules.append((f"{p.metric} <= {p.threshold}", p.metric, ">", float(p.threshold)))
+        for trigger in p.triggers:
+            text = trigger.text or f"{trigger.metric}{trigger.op}{trigger.value}"
+            rules.append((text, trigger.metric, trigger.op, float(trigger.value)))
+        # No data as the local engine treats it (execute/gates.py), fail-closed.
+        treat_missing = TREAT_MISSING_DATA[missing_policy(p)]
         chain: list[tuple[str, dict[str, Any]]] = []
         names: list[str] = []
         for n, (text, metric_name, op, threshold) in enumerate(rules):
@@ -592,16 +594,15 @@ class _Translator:
                     "Threshold": threshold,
                     "EvaluationPeriods": 1,
                     "DatapointsToAlarm": 1,
-                    "TreatMissingData": "breaching"
-                    if p.get("missing_data") == "breach"
-                    else "missing",
+                    "TreatMissingData": treat_missing,
                     "Metrics": self.metric_queries(step, metric),
                 },
                 ResultPath=None,
             )
             chain.append((self.name(step, f"alarm {n}"), put))
-        checks = max(1, math.ceil(float(p.get("duration") or 0) / float(p.get("interval") or 60)))
-        limit = int(p.get("failure_limit") or 0)
+        interval = float(p.interval or 60)
+        checks = max(1, math.ceil(float(p.duration or 0) / interval))
+        limit = int(p.failure_limit or 0)
         g = f"$.g.{k}"
         chain.append(
             (
@@ -615,7 +616,7 @@ class _Translator:
                 wait_name,
                 {
                     "Type": "Wait",
-                    "Seconds": self.wait_seconds(float(p.get("interval") or 60)),
+                    "Seconds": self.wait_seconds(interval),
                 },
             )
         )

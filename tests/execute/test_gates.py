@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+from dataclasses import replace
 from typing import Any
 
-from deployctl.core.plan import MetricDef, MetricQuery
-from deployctl.testing.plans import make_plan, step
+from deployctl.actions.common import CheckAction
+from deployctl.actions.registry import Backend
+from deployctl.core.params import SmokeHttpParams
+from deployctl.core.plan import MetricDef, MetricQuery, Plan
+from deployctl.core.ports import NO_DATA, CheckResult, StepRequest
+from deployctl.execute.runner import Executor
+from deployctl.execute.stored import plan_from_json, stored_plan
+from deployctl.testing.fake import FakeMetrics, fake_registry
+from deployctl.testing.plans import Recorder, make_plan, step
 
 METRICS = {
     "ErrorRate": MetricDef(
@@ -166,3 +175,87 @@ def test_smoke_checks_are_gates_too(make_executor, world):
     )
     assert make_executor().apply(plan).exit_code == 3
     assert world.ops("apply") == ["a"]
+
+
+def old_gate_plan(*before: Any, **params: Any):
+    """``gate_plan`` as a plan written without ``missing_data`` stores it (a
+    hand-made plan; one saved or journaled by a deployctl that omitted it)."""
+    plan = gate_plan(**params)
+    steps = []
+    for s in plan.steps:
+        if s.id != "gate":
+            steps.append(s)
+            continue
+        kept = {k: v for k, v in s.params.items() if k != "missing_data"}
+        steps.append(replace(s, params=kept, deps=(*s.deps, *before)))
+    return replace(plan, steps=tuple(steps))
+
+
+def test_a_stored_gate_without_missing_data_fails_on_no_data(make_executor, world):
+    set_metrics(world, ErrorRate=None, Latency=120)
+    stored = stored_plan(old_gate_plan())
+    assert "missing_data" not in next(s for s in stored["steps"] if s["id"] == "gate")["params"]
+    plan = plan_from_json(stored, "plans/demo.yaml", Plan.from_json(stored, "x").digest)
+    executor = make_executor()
+    assert executor.apply(plan).exit_code == 3  # failed and rolled back: not paused, not passed
+    assert [c["status"] for c in checks(executor)] == ["no_data"]
+    assert checks(executor)[0]["policy"] == "fail"
+    assert "promote" not in world.ops("apply")
+
+
+def test_a_journaled_run_without_missing_data_resumes_into_a_failing_gate(make_executor, world):
+    set_metrics(world, ErrorRate=None, Latency=120)
+    base = old_gate_plan("ok")
+    plan = replace(base, steps=(step("ok", "approval"), *base.steps))
+    executor = make_executor()
+    paused = executor.apply(plan)
+    assert paused.exit_code == 6  # at the approval, before the gate
+    assert executor.approve(paused.run_id, "ok") == ["ok"]
+    # resume reads the plan back from the journal
+    resumed = make_executor().resume(paused.run_id)
+    assert resumed.exit_code == 3
+    assert [c["policy"] for c in checks(executor)] == ["fail"]
+
+
+def test_an_unknown_missing_data_value_fails_on_no_data(make_executor, world):
+    set_metrics(world, ErrorRate=None, Latency=120)
+    executor = make_executor()
+    # "breach" was never a value (fail | inconclusive | ignore): not a pass, not a pause
+    assert executor.apply(gate_plan(missing_data="breach")).exit_code == 3
+    assert checks(executor)[0]["policy"] == "fail"
+
+
+class NoData(CheckAction):
+    """A check that never has data (a smoke test, a plugin's gate)."""
+
+    def check(self, request: StepRequest) -> CheckResult:
+        return CheckResult(NO_DATA, detail="nothing yet")
+
+
+def no_data_executor(tmp_path, world, clock, kind: str) -> Executor:
+    registry = fake_registry(world)
+    registry.register(kind, NoData(), replace=True)
+    backend = Backend(registry, clock, FakeMetrics(world))
+    return Executor(str(tmp_path / "state"), backend, reporter=Recorder())
+
+
+def test_a_smoke_check_with_no_data_fails_it(tmp_path, world, clock):
+    smoke = SmokeHttpParams(url="https://example.com/health").to_params()
+    plan = make_plan(
+        step("a"),
+        step("smoke", "smoke.http", deps=("a",), params=smoke),
+        step("b", deps=("smoke",)),
+    )
+    with closing(no_data_executor(tmp_path, world, clock, "smoke.http")) as executor:
+        assert executor.apply(plan).exit_code == 3
+        assert [(c["policy"], c["window"]) for c in checks(executor)] == [("fail", 0.0)]
+    assert world.ops("apply") == ["a"]
+
+
+def test_a_plugins_gate_is_timed_by_its_own_params(tmp_path, world, clock):
+    params = {"duration": 180.0, "interval": 60.0, "missing_data": "ignore"}
+    plan = make_plan(step("a"), step("g", "acme.gate", deps=("a",), params=params, mutating=False))
+    with closing(no_data_executor(tmp_path, world, clock, "acme.gate")) as executor:
+        assert executor.apply(plan).exit_code == 0
+        assert [c["policy"] for c in checks(executor)] == ["ignore"] * 3
+    assert clock.slept == [60.0] * 3

@@ -5,6 +5,7 @@ test_equivalence and test_engine)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -393,3 +394,57 @@ def test_update_code_waits_while_in_progress_and_refuses_a_local_zip() -> None:
     ]
     with pytest.raises(asl.Unsupported, match=f"step {step} \\(lambda.update_code\\)"):
         asl.translate(dataclasses.replace(plan, steps=tuple(zipped)))
+
+
+def _alarm_puts(plan: Plan) -> list[dict[str, Any]]:
+    states = asl.translate(plan).definition["States"]
+    return [
+        s["Parameters"]
+        for s in states.values()
+        if s.get("Resource", "").endswith(":putMetricAlarm")
+    ]
+
+
+def _with_gates(plan: Plan, **change: Any) -> Plan:
+    """``plan`` with every gate's params changed (a value of None drops the key)."""
+
+    def changed(s: Step) -> Step:
+        params = {**s.params, **change}
+        return dataclasses.replace(s, params={k: v for k, v in params.items() if v is not None})
+
+    steps = [changed(s) if s.kind == "gate.analysis" else s for s in plan.steps]
+    return dataclasses.replace(plan, steps=tuple(steps))
+
+
+@pytest.mark.parametrize(
+    ("missing_data", "treat"),
+    [
+        ("inconclusive", "breaching"),  # the manifest's default: no silent pass
+        ("fail", "breaching"),  # a bad check, as on the local engine
+        ("ignore", "missing"),  # INSUFFICIENT_DATA: not counted, as locally skipped
+        (None, "breaching"),  # a hand-made or old stored plan without the key: fail
+        ("breach", "breaching"),  # never a value; as locally, an unknown one is fail
+    ],
+)
+def test_a_gate_treats_missing_data_as_the_local_engine_does(
+    missing_data: str | None, treat: str
+) -> None:
+    plan = compiled(CASES / "lambda-canary" / "plan.yaml")
+    assert {s.params["missing_data"] for s in plan.steps if s.kind == "gate.analysis"} == {
+        "inconclusive"
+    }
+    puts = _alarm_puts(_with_gates(plan, missing_data=missing_data))
+    assert puts
+    assert {p["TreatMissingData"] for p in puts} == {treat}
+
+
+def test_a_gate_reads_its_timing_from_its_typed_params() -> None:
+    plan = _with_gates(
+        compiled(CASES / "lambda-canary" / "plan.yaml"), duration=300.0, interval=60.0
+    )
+    plan = _with_gates(plan, failure_limit=2)
+    states = asl.translate(plan, asl.Options(wait_scale=1.0)).definition["States"]
+    gate = "us-east-1/canary/stage-1/analysis"
+    assert states[f"{gate} wait"]["Seconds"] == 60
+    assert states[f"{gate} done?"]["Choices"][0]["NumericLessThan"] == 5
+    assert states[f"{gate} too bad?"]["Choices"][0]["NumericGreaterThan"] == 2

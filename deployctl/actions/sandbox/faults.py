@@ -29,8 +29,9 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from deployctl.core.kinds import StepKind
+from deployctl.core.params import GateAnalysisParams
 from deployctl.core.plan import MetricDef, Plan, Step
 from deployctl.core.ports import MetricsSource
 from deployctl.errors import UserError
@@ -118,15 +119,16 @@ def parse_faults(texts: Iterable[str], plan: Plan, gates: Sequence[Step]) -> tup
     return tuple(out)
 
 
-def healthy(metric: str, params: Mapping[str, Any], check: int = 0) -> float:
-    """A value that passes every bound ``params`` (a gate's) puts on ``metric``."""
+def healthy(metric: str, gate: GateAnalysisParams | None, check: int = 0) -> float:
+    """A value that passes every bound ``gate`` puts on ``metric`` (None: a
+    gate of another kind, whose bounds the sandbox cannot know)."""
     upper: list[float] = []
     lower: list[float] = []
-    for trigger in params.get("triggers") or ():
-        if trigger.get("metric") == metric:
-            (upper if str(trigger["op"]).startswith(">") else lower).append(float(trigger["value"]))
-    if params.get("metric") == metric and params.get("threshold") is not None:
-        upper.append(float(params["threshold"]))
+    for trigger in gate.triggers if gate is not None else ():
+        if trigger.metric == metric:
+            (upper if str(trigger.op).startswith(">") else lower).append(float(trigger.value))
+    if gate is not None and gate.metric == metric and gate.threshold is not None:
+        upper.append(float(gate.threshold))
     wobble = 0.75 + 0.5 * ((check * GOLDEN) % 1.0)
     if upper:
         return round(min(upper) * HEALTHY_SHARE * wobble, 6)
@@ -150,7 +152,7 @@ class SandboxMetrics(MetricsSource):
         self._lock = threading.Lock()
 
     def values(
-        self, step: Step | None, names: Iterable[str], params: Mapping[str, Any]
+        self, step: Step | None, names: Iterable[str], gate: GateAnalysisParams | None = None
     ) -> dict[str, float | None]:
         key = step.id if step else ""
         with self._lock:
@@ -166,7 +168,7 @@ class SandboxMetrics(MetricsSource):
                 ),
                 None,
             )
-            out[name] = fault.value if fault else healthy(name, params, check)
+            out[name] = fault.value if fault else healthy(name, gate, check)
         return out
 
     def for_step(self, step: Step) -> MetricsSource:
@@ -179,18 +181,23 @@ class SandboxMetrics(MetricsSource):
     def fetch(
         self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
     ) -> Mapping[str, float | None]:
-        return self.values(None, metrics, {})
+        return self.values(None, metrics)
 
 
 class _StepMetrics(MetricsSource):
     def __init__(self, source: SandboxMetrics, step: Step) -> None:
         self.source = source
         self.step = step
+        self.gate = (
+            GateAnalysisParams.from_params(step.params)
+            if step.kind == StepKind.GATE_ANALYSIS
+            else None
+        )
 
     def fetch(
         self, region: str | None, metrics: Mapping[str, MetricDef], start: float, end: float
     ) -> Mapping[str, float | None]:
-        return self.source.values(self.step, metrics, self.step.params)
+        return self.source.values(self.step, metrics, self.gate)
 
     def alarm_states(self, region: str | None, names: Sequence[str]) -> Mapping[str, str | None]:
         return self.source.alarm_states(region, names)

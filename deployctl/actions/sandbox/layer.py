@@ -28,6 +28,7 @@ from deployctl.actions.common import ActionError, CheckAction
 from deployctl.actions.sandbox.faults import Fault, SandboxMetrics
 from deployctl.actions.sandbox.ids import IdMap
 from deployctl.core.kinds import StepKind
+from deployctl.core.params import SmokeHttpParams, SmokeLambdaParams
 from deployctl.core.ports import FAIL, PASS, Action, CheckResult, Observation, Registry
 from deployctl.core.ports import StepRequest as Request
 
@@ -106,7 +107,13 @@ class QueuedInvoke(Sandboxed):
         from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415 - moto is optional
         from moto.moto_api._internal.models import moto_api_backend  # noqa: PLC0415
 
-        answer = request.params.get("expect") or {"statusCode": 200, "sandbox": SIMULATED}
+        # Only a smoke test expects an answer; a lambda.invoke takes any.
+        expect = (
+            SmokeLambdaParams.from_params(request.params).expect
+            if request.step.kind == StepKind.SMOKE_LAMBDA
+            else None
+        )
+        answer = expect or {"statusCode": 200, "sandbox": SIMULATED}
         region = request.step.region or self.default_region
         moto_api_backend.set_lambda_simple_result(json.dumps(answer), DEFAULT_ACCOUNT_ID, region)
 
@@ -133,12 +140,12 @@ class StubHttp(CheckAction):
     """``smoke.http`` in the sandbox: answers as the check expects; sends nothing."""
 
     def check(self, request: Request) -> CheckResult:
-        p = request.params
-        method = str(p.get("method") or "GET").upper()
-        status = int(p.get("expect_status") or 200)
-        body = f", body contains {p['body_contains']!r}" if p.get("body_contains") else ""
+        p = SmokeHttpParams.from_params(request.params)
+        method = str(p.method or "GET").upper()
+        status = int(p.expect_status or 200)
+        body = f", body contains {p.body_contains!r}" if p.body_contains else ""
         return CheckResult(
-            PASS, detail=f"{method} {p['url']} -> {status}{body} ({SIMULATED}; nothing sent)"
+            PASS, detail=f"{method} {p.url} -> {status}{body} ({SIMULATED}; nothing sent)"
         )
 
 
