@@ -3,6 +3,7 @@ handle on it (clients, moto's control API)."""
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -27,6 +28,30 @@ from deployctl.testing.motostate import kept
 # are patched: importing moto.ssm imports moto.ec2, whose instance types and
 # endpoint tables cost seconds of JSON in every process that loads the
 # pytest plugin, the xdist controller included.
+
+# The moto services the suite's worlds use (CloudFormation's models import
+# most of the rest): .ci/run imports them once, beside the linters, so their
+# bytecode is written before three workers compile them at once.
+SERVICE_MODELS = (
+    "awslambda_simple",
+    "cloudformation",
+    "cloudfront",
+    "cloudwatch",
+    "dynamodb",
+    "ecs",
+    "elbv2",
+    "iam",
+    "logs",
+    "rds",
+    "route53",
+    "ssm",
+    "stepfunctions",
+)
+
+
+def import_service_models() -> None:
+    for service in SERVICE_MODELS:
+        importlib.import_module(f"moto.{service}.models")
 
 AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 T = TypeVar("T")
