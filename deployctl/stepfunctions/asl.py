@@ -144,10 +144,12 @@ class Machine:
     # step id -> the existing alarms its gate watches (the team's: read, never written)
     watched: dict[str, list[str]] = field(default_factory=dict)
     resources: set[tuple[str, str]] = field(default_factory=set)  # (service:Action, region)
+    # Map iterations of a healthy run over the watched alarms: one per alarm per check
+    watch_items: int = 0
 
     def transitions(self) -> dict[str, int]:
         """Estimated state transitions of one healthy run (what Standard workflows bill)."""
-        return {"healthy": _count(self.definition)}
+        return {"healthy": _count(self.definition) + self.watch_items}
 
 
 def refused(plan: Plan) -> list[Step]:
@@ -661,6 +663,7 @@ class _Translator:
                 ]
             after = self.name(step, "alarm?") if bad else count
             chain += self.watch(step, watched, f"{g}.w", after)
+            self.machine.watch_items += checks * len(watched)
         if bad:
             breach = self.name(step, "breach")
             rule = bad[0] if len(bad) == 1 else {"Or": bad}

@@ -324,6 +324,8 @@ def test_a_watched_alarm_gates_both_engines_alike(
         gates = [s.id for s in plan.steps if s.kind == StepKind.GATE_ANALYSIS]
         assert [n for n in entered if n.endswith(" watch")] == [f"{g} watch" for g in gates]
         assert "Rollback" not in entered
+        # export's estimate counts the Map iterations over the watched alarm too
+        assert asl.translate(plan).transitions()["healthy"] == len(entered)
     else:
         assert sfn_breach in entered
         assert "us-east-1/canary/stage-2/shift" not in entered
