@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"# {asl.machine_name(plan)}: {len(machine.definition['States'])} states, "
             f"about {transitions} state transitions per healthy run, "
-            f"{len(machine.alarms)} alarm(s)",
+            f"{len(machine.alarms)} alarm(s), "
+            f"watching {len({a for names in machine.watched.values() for a in names})} "
+            "existing alarm(s)",
             file=sys.stderr,
         )
     else:

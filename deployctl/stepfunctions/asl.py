@@ -13,7 +13,9 @@ Shape of the machine:
   every other step is before or after) become ``Parallel`` states;
 - a gate (``gate.analysis``) puts one CloudWatch alarm per stage threshold and
   per trigger (metric math for ratios, so AWS evaluates them), then loops
-  ``Wait`` + ``cloudwatch:describeAlarms`` + ``Choice`` for its duration;
+  ``Wait`` + ``cloudwatch:describeAlarms`` + ``Choice`` for its duration; the
+  existing alarms it watches (``rollback.alarms``, a stage's ``alarms``) are
+  read in the same loop and fail it as the local engine does (:meth:`_Translator.watch`);
 - an approval is an ``ssm:putParameter.waitForTaskToken`` task: the token is
   stored in the parameter :func:`approval_parameter` names, where
   ``deployctl approve`` finds it;
@@ -69,6 +71,8 @@ REFUSED: dict[str, str] = {
 # for a person as the local engine does for "inconclusive": no data is a bad
 # check there too (a rollback, never a silent pass).
 TREAT_MISSING_DATA = {"fail": "breaching", "inconclusive": "breaching", "ignore": "missing"}
+# DescribeAlarms takes 100 names (and answers 100 alarms a page): what one gate can watch
+MAX_WATCHED = 100
 # where a flag step keeps the parameter's value from before its write (its undo reads it)
 PREVIOUS = "previous value"
 NOT_YET = "not translated for Step Functions yet; run this plan with the local engine"
@@ -137,11 +141,15 @@ class Machine:
     definition: dict[str, Any]
     alarms: list[Alarm] = field(default_factory=list)
     approvals: dict[str, str] = field(default_factory=dict)  # step id -> key
+    # step id -> the existing alarms its gate watches (the team's: read, never written)
+    watched: dict[str, list[str]] = field(default_factory=dict)
     resources: set[tuple[str, str]] = field(default_factory=set)  # (service:Action, region)
+    # Map iterations of a healthy run over the watched alarms: one per alarm per check
+    watch_items: int = 0
 
     def transitions(self) -> dict[str, int]:
         """Estimated state transitions of one healthy run (what Standard workflows bill)."""
-        return {"healthy": _count(self.definition)}
+        return {"healthy": _count(self.definition) + self.watch_items}
 
 
 def refused(plan: Plan) -> list[Step]:
@@ -620,6 +628,9 @@ class _Translator:
                 },
             )
         )
+        count = self.name(step, "count")
+        # what makes this check a bad one (counted against failure_limit)
+        bad: list[dict[str, Any]] = []
         if names:
             # Alarm states are read as $.MetricAlarms[*].StateValue, always a list
             # (on AWS and on moto alike), and tested with States.ArrayContains: a path
@@ -641,20 +652,28 @@ class _Translator:
                     ),
                 )
             )
+            bad.append({"Variable": f"{g}.seen.alarm", "BooleanEquals": True})
+        watched = list(dict.fromkeys(str(a) for a in p.alarms))
+        if watched:
+            if missing_policy(p) != "ignore":
+                # INSUFFICIENT_DATA is no data, as locally: a bad check unless ignored
+                bad += [
+                    {"Variable": f"{g}.w.{kind}.nodata", "BooleanEquals": True}
+                    for kind in ("m", "c")
+                ]
+            after = self.name(step, "alarm?") if bad else count
+            chain += self.watch(step, watched, f"{g}.w", after)
+            self.machine.watch_items += checks * len(watched)
+        if bad:
             breach = self.name(step, "breach")
+            rule = bad[0] if len(bad) == 1 else {"Or": bad}
             chain.append(
                 (
                     self.name(step, "alarm?"),
                     {
                         "Type": "Choice",
-                        "Choices": [
-                            {
-                                "Variable": f"{g}.seen.alarm",
-                                "BooleanEquals": True,
-                                "Next": self.name(step, "count bad"),
-                            }
-                        ],
-                        "Default": self.name(step, "count"),
+                        "Choices": [{**rule, "Next": self.name(step, "count bad")}],
+                        "Default": count,
                     },
                 )
             )
@@ -680,7 +699,7 @@ class _Translator:
                         "Choices": [
                             {"Variable": f"{g}.bad", "NumericGreaterThan": limit, "Next": breach}
                         ],
-                        "Default": self.name(step, "count"),
+                        "Default": count,
                     },
                 )
             )
@@ -725,6 +744,99 @@ class _Translator:
             )
         )
         return chain
+
+    def watch(
+        self, step: Step, alarms: list[str], at: str, then: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """One check of the existing alarms a gate watches, as the local engine's
+        (actions/analysis.py): one ``describeAlarms`` of them (metric and composite),
+        then a name that is not found, or an alarm in ``ALARM``, fails the gate at
+        once (a tripped trigger, whatever ``failure_limit`` says); otherwise on to
+        ``then``, with ``at.m`` / ``at.c`` telling whether a metric / composite
+        alarm is in ``INSUFFICIENT_DATA`` (no data: the caller counts it)."""
+        if len(alarms) > MAX_WATCHED:
+            raise UserError(
+                f"{self.plan.source}: step {step.id} watches {len(alarms)} alarms; a Step "
+                f"Functions gate reads at most {MAX_WATCHED} (one DescribeAlarms): run this "
+                "plan with the local engine"
+            )
+        self.machine.watched[step.id] = list(alarms)
+        read = self.task(
+            step,
+            "",
+            "cloudwatch:describeAlarms",
+            # MaxRecords: one page holds every name (the default page is 50)
+            {
+                "AlarmNames": alarms,
+                "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+                "MaxRecords": MAX_WATCHED,
+            },
+            # DescribeAlarms leaves out a name that does not exist: found < len(alarms)
+            ResultSelector={
+                "m.$": "$.MetricAlarms",
+                "c.$": "$.CompositeAlarms",
+                "found.$": (
+                    "States.MathAdd(States.ArrayLength($.MetricAlarms), "
+                    "States.ArrayLength($.CompositeAlarms))"
+                ),
+            },
+            ResultPath=at,
+        )
+
+        def states(kind: str) -> dict[str, Any]:
+            # The states as a list by a Map, which may be empty: a [*] path that
+            # matches nothing (no such alarm, no composite alarm) fails the state on
+            # moto 5.2.5, and one that ends in one string is that string there.
+            return {
+                "Type": "Map",
+                "ItemsPath": f"{at}.{kind}",
+                "ItemSelector": {"s.$": "$$.Map.Item.Value.StateValue"},
+                "ItemProcessor": {
+                    "StartAt": "state",
+                    "States": {"state": {"Type": "Pass", "OutputPath": "$.s", "End": True}},
+                },
+                "ResultSelector": {
+                    "alarm.$": "States.ArrayContains($, 'ALARM')",
+                    "nodata.$": "States.ArrayContains($, 'INSUFFICIENT_DATA')",
+                },
+                # over the answer: what moto keeps of it (datetimes) cannot be serialized
+                "ResultPath": f"{at}.{kind}",
+            }
+
+        missing = self.name(step, "alarm missing")
+        firing = self.name(step, "alarm firing")
+        shown = ", ".join(alarms)
+        check = {
+            "Type": "Choice",
+            "Choices": [
+                {"Not": {"Variable": f"{at}.found", "NumericEquals": len(alarms)}, "Next": missing},
+                {
+                    "Or": [
+                        {"Variable": f"{at}.{kind}.alarm", "BooleanEquals": True}
+                        for kind in ("m", "c")
+                    ],
+                    "Next": firing,
+                },
+            ],
+            "Default": then,
+        }
+
+        def fail(cause: str) -> dict[str, Any]:
+            return {
+                "Type": "Pass",
+                "Result": {"Error": GATE_BREACH, "Cause": f"{step.id}: {cause}"},
+                "ResultPath": "$.error",
+                "Next": "Rollback",
+            }
+
+        return [
+            (self.name(step, "watch"), read),
+            (self.name(step, "watch metric"), states("m")),
+            (self.name(step, "watch composite"), states("c")),
+            (self.name(step, "watched?"), check),
+            (missing, fail(f"an alarm it watches does not exist (one of {shown})")),
+            (firing, fail(f"an alarm it watches is in ALARM (one of {shown})")),
+        ]
 
     def metric_queries(self, step: Step, metric: MetricDef) -> list[dict[str, Any]]:
         def stat(query: Any, ident: str, data: bool) -> dict[str, Any]:

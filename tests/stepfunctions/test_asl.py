@@ -448,3 +448,94 @@ def test_a_gate_reads_its_timing_from_its_typed_params() -> None:
     assert states[f"{gate} wait"]["Seconds"] == 60
     assert states[f"{gate} done?"]["Choices"][0]["NumericLessThan"] == 5
     assert states[f"{gate} too bad?"]["Choices"][0]["NumericGreaterThan"] == 2
+
+
+ALARMS = ROOT / "tests/stepfunctions/alarms.yaml"
+GATES = ("us-east-1/canary/stage-1/analysis", "us-east-1/canary/stage-2/analysis",
+         "us-east-1/monitor")  # fmt: skip
+
+
+def test_a_gate_reads_the_alarms_it_watches_and_fails_at_once_on_alarm_or_a_missing_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """rollback.alarms (and a stage's alarms): on the local engine a gate fails when
+    one is in ALARM or does not exist, whatever failure_limit says; so on Step Functions."""
+    plan = _with_gates(compiled(ALARMS), failure_limit=2)
+    assert {tuple(s.params["alarms"]) for s in plan.steps if s.kind == "gate.analysis"} == {
+        ("team-prod-5xx",)
+    }
+    machine = asl.translate(plan)
+    states = machine.definition["States"]
+    check_shape(machine.definition)
+    # the defect: the name was nowhere in the machine, and the gate passed while it fired
+    assert json.dumps(machine.definition).count('"team-prod-5xx"') == len(GATES)
+    assert machine.watched == {gate: ["team-prod-5xx"] for gate in GATES}
+    for gate in GATES:
+        read = states[f"{gate} watch"]
+        assert read["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:describeAlarms"
+        assert read["Parameters"] == {
+            "AlarmNames": ["team-prod-5xx"],
+            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],  # the local engine reads both
+            "MaxRecords": 100,
+        }
+        # each check reads them: the loop goes wait -> ... -> watch -> ... -> done? -> wait
+        name, seen = states[f"{gate} wait"]["Next"], []
+        while name != f"{gate} done?" and len(seen) < 20:
+            seen.append(name)
+            name = states[name].get("Next") or states[name]["Default"]
+        assert f"{gate} watch" in seen and f"{gate} watched?" in seen
+        assert states[f"{gate} done?"]["Choices"][0]["Next"] == f"{gate} wait"
+        watched = states[f"{gate} watched?"]
+        missing, firing = (c["Next"] for c in watched["Choices"])
+        assert watched["Choices"][0] == {
+            "Not": {"Variable": f"$.g.{read['ResultPath'].split('.')[2]}.w.found",
+                    "NumericEquals": 1},
+            "Next": missing,
+        }  # fmt: skip
+        # straight to the rollback: not counted against failure_limit (2 here)
+        for fail in (missing, firing):
+            assert states[fail]["Next"] == "Rollback"
+            assert states[fail]["Result"]["Error"] == asl.GATE_BREACH
+        assert "ALARM" in states[firing]["Result"]["Cause"]
+        assert "does not exist" in states[missing]["Result"]["Cause"]
+        # INSUFFICIENT_DATA is no data: the missing_data policy (inconclusive: a bad check)
+        bad = states[f"{gate} alarm?"]["Choices"][0]["Or"]
+        assert {"Variable": f"{read['ResultPath']}.m.nodata", "BooleanEquals": True} in bad
+    # moto does not validate an aws-sdk task's fields: botocore's model does
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    _check_shape(
+        model.operation_model("DescribeAlarms").input_shape,
+        states[f"{GATES[0]} watch"]["Parameters"],
+        "describeAlarms",
+    )
+    # ignore: a watched alarm without data counts nothing
+    ignoring = asl.translate(_with_gates(plan, missing_data="ignore")).definition["States"]
+    assert "nodata" not in json.dumps(ignoring["us-east-1/monitor alarm?"])
+    assert main(["export", str(ALARMS)]) == 0
+    out, err = capsys.readouterr()
+    assert out.count('"team-prod-5xx"') == 3
+    assert "watching 1 existing alarm(s)" in err
+
+
+def test_a_gate_that_only_watches_alarms_has_describe_alarms_in_its_policy() -> None:
+    plan = _with_gates(compiled(ALARMS), metric=None, threshold=None, triggers=None)
+    machine = asl.translate(plan)
+    assert machine.alarms == []  # nothing to put: only the team's alarms to read
+    states = machine.definition["States"]
+    assert states["us-east-1/monitor watched?"]["Default"] == "us-east-1/monitor alarm?"
+    actions = {a for s in iam.policy(machine)["Statement"] for a in s["Action"]}
+    assert "cloudwatch:DescribeAlarms" in actions
+    assert "cloudwatch:PutMetricAlarm" not in actions
+
+
+def test_a_gate_watching_more_alarms_than_one_describe_alarms_reads_is_refused() -> None:
+    plan = _with_gates(compiled(ALARMS), alarms=[f"a{n}" for n in range(101)])
+    with pytest.raises(UserError, match="watches 101 alarms; a Step Functions gate reads at most"):
+        asl.translate(plan)
+    # a name given twice is read once (DescribeAlarms answers it once)
+    twice = asl.translate(_with_gates(compiled(ALARMS), alarms=["x", "x"]))
+    assert twice.definition["States"]["us-east-1/monitor watch"]["Parameters"]["AlarmNames"] == [
+        "x"
+    ]

@@ -97,6 +97,31 @@ def test_apply_wait_exits_3_when_an_alarm_rolls_back_inside_the_execution(
     assert open_store(str(tmp_path)).locks() == []
 
 
+def test_apply_wait_exits_3_when_a_watched_alarm_fires_and_0_when_it_is_ok(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rollback.alarms on Step Functions: the team's alarm in ALARM rolls the run
+    back inside the execution, as the local engine's gate does; OK lets it through."""
+    plan = str(Path(__file__).with_name("alarms.yaml"))
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch.put_metric_alarm(
+        AlarmName="team-prod-5xx", Namespace="Team", MetricName="5xx", Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="team-prod-5xx", StateValue="ALARM", StateReason="5xx")
+    monkeypatch.setattr(_stepfunctions, "sleep", lambda seconds: wait_for_executions())
+    assert main(_apply(tmp_path, plan, "--wait")) == 3
+    assert "rolled_back" in capsys.readouterr().out
+    assert _alias()["FunctionVersion"] == "1"
+    cloudwatch.set_alarm_state(AlarmName="team-prod-5xx", StateValue="OK", StateReason="fixed")
+    assert main(_apply(tmp_path, plan, "--wait")) == 0
+    assert _alias()["FunctionVersion"] == "2"
+    assert open_store(str(tmp_path)).locks() == []
+
+
 def test_apply_refuses_without_a_role(
     api_function: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

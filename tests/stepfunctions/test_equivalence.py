@@ -262,6 +262,76 @@ def test_both_engines_end_in_the_same_world(
         assert local_code == 7  # the rollback stopped at the door on both engines
 
 
+# --- an existing alarm of the team's that every gate watches (rollback.alarms) -----
+
+ALARMS = HERE / "alarms.yaml"
+TEAM_ALARM = "team-prod-5xx"
+STAGE_1 = "us-east-1/canary/stage-1/analysis"
+
+
+@pytest.mark.parametrize(
+    ("alarm_state", "missing_data", "want_code", "sfn_breach"),
+    [
+        ("OK", None, 0, None),
+        ("ALARM", None, 3, f"{STAGE_1} alarm firing"),
+        (None, None, 3, f"{STAGE_1} alarm missing"),  # a typo must not watch nothing
+        ("INSUFFICIENT_DATA", "fail", 3, f"{STAGE_1} breach"),  # no data, a failed check
+    ],
+    ids=["team-alarm-ok", "team-alarm-in-alarm", "team-alarm-missing", "team-alarm-no-data-fail"],
+)
+def test_a_watched_alarm_gates_both_engines_alike(
+    api_function: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    alarm_state: str | None,
+    missing_data: str | None,
+    want_code: int,
+    sfn_breach: str | None,
+) -> None:
+    """Healthy metrics; the team's alarm OK, in ALARM, not there, or without data.
+    The local engine fails the first gate on ALARM or a missing name; the machine
+    exported before the fix passed every gate whatever the alarm said."""
+    plan = compiled(ALARMS)
+    if missing_data:
+        plan = dataclasses.replace(
+            plan,
+            steps=tuple(
+                dataclasses.replace(s, params={**s.params, "missing_data": missing_data})
+                if s.kind == StepKind.GATE_ANALYSIS
+                else s
+                for s in plan.steps
+            ),
+        )
+    if alarm_state:
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        cloudwatch.put_metric_alarm(
+            AlarmName=TEAM_ALARM, Namespace="Team", MetricName="5xx", Statistic="Sum",
+            Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+        cloudwatch.set_alarm_state(
+            AlarmName=TEAM_ALARM, StateValue=alarm_state, StateReason="set by the test"
+        )
+    reset_world()
+    local_code = run_local(plan, tmp_path, None)
+    local_world = world()
+    reset_world()
+    sfn_end, entered = run_sfn(plan, None, monkeypatch, "run-watch")
+    assert (local_code, local_world) == (EXIT_FOR[sfn_end], world())
+    assert local_code == want_code
+    assert local_world[0] == ("2" if want_code == 0 else "1")
+    # every gate read the alarm on Step Functions, and the breach is the alarm's
+    if sfn_breach is None:
+        gates = [s.id for s in plan.steps if s.kind == StepKind.GATE_ANALYSIS]
+        assert [n for n in entered if n.endswith(" watch")] == [f"{g} watch" for g in gates]
+        assert "Rollback" not in entered
+        # export's estimate counts the Map iterations over the watched alarm too
+        assert asl.translate(plan).transitions()["healthy"] == len(entered)
+    else:
+        assert sfn_breach in entered
+        assert "us-east-1/canary/stage-2/shift" not in entered
+        assert "us-east-1/canary/stage-1/shift undo" in entered
+
+
 # --- traffic on a load balancer: ALB blue/green and canary -------------------------
 
 ALB_BG = HERE / "alb.yaml"
