@@ -13,7 +13,9 @@ test process, started on first use and stopped at exit.
 
 ``crash`` cuts the run at a :class:`~deployctl.testing.crash.CrashPoint`,
 ``fake_world`` runs it against a fake world file instead of AWS, ``trace``
-writes its journal records and AWS calls to a file.
+writes its journal records and AWS calls to a file, ``clock="skipping"``
+makes its waits (gates, polls) take no real time
+(:class:`~deployctl.testing.clock.SkippingClock`).
 """
 
 from __future__ import annotations
@@ -165,6 +167,7 @@ class CliProcess:
         stream: bool = False,
         pause: Collection[str] = (),
         pause_log: Path | str | None = None,
+        clock: str | None = None,
     ) -> None:
         self.args = ["deployctl", *argv]
         job = Job(
@@ -176,6 +179,7 @@ class CliProcess:
             trace=None if trace is None else str(trace),
             pause=sorted(pause),
             pause_log=None if pause_log is None else str(pause_log),
+            clock=clock,
         )
         self.stdout: IO[str] | None = None
         self._files: list[IO[bytes]] = []
@@ -248,9 +252,12 @@ def run_cli(
     crash: CrashPoint | str | None = None,
     fake_world: Path | str | None = None,
     trace: Path | str | None = None,
+    clock: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``deployctl ARGV`` to the end, with this process's environment plus ``env``."""
-    proc = CliProcess(argv, cwd=cwd, env=env, crash=crash, fake_world=fake_world, trace=trace)
+    proc = CliProcess(
+        argv, cwd=cwd, env=env, crash=crash, fake_world=fake_world, trace=trace, clock=clock
+    )
     out, err = proc.communicate(timeout)
     assert proc.returncode is not None
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -292,6 +299,7 @@ def run_paused(
     env: Mapping[str, str] | None = None,
     fake_world: Path | str | None = None,
     timeout: float = 120,
+    clock: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``deployctl ARGV`` to the end, stopped at each of ``points``
     (:class:`~deployctl.testing.crash.Pauser`): ``on_pause(point)`` runs
@@ -300,7 +308,13 @@ def run_paused(
     with tempfile.TemporaryDirectory(prefix="deployctl-pauses-") as folder:
         log = Path(folder, "points")
         proc = CliProcess(
-            argv, cwd=cwd, env=env, fake_world=fake_world, pause=points, pause_log=log
+            argv,
+            cwd=cwd,
+            env=env,
+            fake_world=fake_world,
+            pause=points,
+            pause_log=log,
+            clock=clock,
         )
         proc.child.on_stop = _Stops(proc.pid, log, on_pause)
         out, err = proc.communicate(timeout)

@@ -81,7 +81,9 @@ class Job:
     as text (``record:3``, ``call:7``, ``apply:2``); ``fake_world`` runs the
     execution commands against that fake world file instead of AWS; ``trace``
     is a file to append every journal record and AWS call to; ``pause``
-    points stop the child there, each appended to ``pause_log`` first."""
+    points stop the child there, each appended to ``pause_log`` first;
+    ``clock="skipping"`` gives the AWS backend a
+    :class:`~deployctl.testing.clock.SkippingClock` (waits take no time)."""
 
     argv: list[str]
     cwd: str
@@ -91,6 +93,7 @@ class Job:
     trace: str | None = None
     pause: list[str] = field(default_factory=list)
     pause_log: str | None = None
+    clock: str | None = None
 
     def encode(self) -> bytes:
         return json.dumps(dataclasses.asdict(self)).encode()
@@ -191,6 +194,7 @@ def install_hooks(job: Job, loader: Any = None) -> None:
     import botocore.session  # noqa: PLC0415
 
     from deployctl.actions import registry  # noqa: PLC0415
+    from deployctl.testing.clock import SKIPPING, SkippingClock  # noqa: PLC0415
     from deployctl.testing.crash import (  # noqa: PLC0415
         CrashPoint,
         KillAfterCalls,
@@ -200,6 +204,8 @@ def install_hooks(job: Job, loader: Any = None) -> None:
     )
     from deployctl.testing.fake import fake_backend  # noqa: PLC0415
 
+    if job.clock not in (None, SKIPPING):
+        raise ValueError(f"unknown clock {job.clock!r}")
     crash = CrashPoint.parse(job.crash) if job.crash else None
     trace = Trace(job.trace) if job.trace else None
     pauser = Pauser(job.pause, job.pause_log or os.devnull) if job.pause else None
@@ -212,6 +218,8 @@ def install_hooks(job: Job, loader: Any = None) -> None:
             backend = fake_backend(job.fake_world, crash_after_apply=apply_at, after_apply=after)
         else:
             backend = real_backend(**kwargs)
+            if job.clock == SKIPPING:
+                backend = dataclasses.replace(backend, clock=SkippingClock())
         hooks: list[Any] = [trace] if trace else []
         if pauser:
             hooks.append(pauser)

@@ -53,6 +53,7 @@ def import_service_models() -> None:
     for service in SERVICE_MODELS:
         importlib.import_module(f"moto.{service}.models")
 
+
 AMIS_SETTING = "MOTO_EC2_LOAD_DEFAULT_AMIS"
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ import pytest
 from deployctl.state.dynamotable import create_table
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
+from deployctl.testing.clock import SKIPPING
 from deployctl.testing.crash import read_trace
 from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.moto import MotoServer
@@ -65,7 +66,7 @@ def counts(trace: list[str]) -> dict[str, int]:
 def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path) -> None:
     fresh(moto_server)
     trace = tmp_path / "trace"
-    done = run_cli(*fraud.apply_argv(moto_server, tmp_path / "state"), trace=trace)
+    done = run_cli(*fraud.apply_argv(moto_server, tmp_path / "state"), trace=trace, clock=SKIPPING)
     assert done.returncode == 0, done.stdout + done.stderr
     assert fraud.alias(moto_server) == ("2", {})
     lines = read_trace(str(trace))
@@ -93,7 +94,7 @@ def cut_at(
             create_table(server.client("dynamodb"), "deployctl-state")
             argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
         cuts = Cuts(folder / "state", folder / "kept", server)
-        done = cuts.run(*argv, points=group)
+        done = cuts.run(*argv, points=group, clock=SKIPPING)
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv
 
@@ -110,7 +111,7 @@ def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
     if crash.startswith("record:"):
         # (a parallel step may have journaled one more before the stop landed)
         assert len(journal(cuts.folder)) >= int(crash.split(":")[1])
-    resumed = run_cli(*argv)
+    resumed = run_cli(*argv, clock=SKIPPING)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
     assert fraud.published(moto_server) == ["1", "2"]
@@ -128,7 +129,7 @@ def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_on
     would be counted among the AWS calls, and the record cuts already fall
     right after each of them.)"""
     cuts, argv = cut_at(moto_server, cut_runs, SHARED, crash, shared_table=True)
-    resumed = run_cli(*argv)
+    resumed = run_cli(*argv, clock=SKIPPING)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
     assert fraud.published(moto_server) == ["1", "2"]
@@ -141,7 +142,7 @@ def test_a_kill_after_the_run_ended_leaves_it_succeeded_and_promoted(
 ) -> None:
     fresh(moto_server)
     state = tmp_path / "state"
-    killed = run_cli(*fraud.apply_argv(moto_server, state), crash=f"call:{k}")
+    killed = run_cli(*fraud.apply_argv(moto_server, state), crash=f"call:{k}", clock=SKIPPING)
     assert killed.returncode == -9, (killed.stdout, killed.stderr)
     status = run_cli("status", "--format", "json", "--state-dir", str(state))
     assert json.loads(status.stdout)["run"]["status"] == "succeeded", status.stdout
@@ -180,7 +181,9 @@ def test_the_reviewed_checkpoints_are_where_they_say(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
     fresh(moto_server)
-    done = run_cli(*reviewed(moto_server, tmp_path / "state"), trace=tmp_path / "trace")
+    done = run_cli(
+        *reviewed(moto_server, tmp_path / "state"), trace=tmp_path / "trace", clock=SKIPPING
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     trace = read_trace(str(tmp_path / "trace"))
     at = {}
@@ -196,9 +199,9 @@ def test_a_reviewed_run_killed_at_its_checkpoints_resumes_without_looking_stale(
 ) -> None:
     fresh(moto_server)
     argv = reviewed(moto_server, tmp_path / "state")
-    killed = run_cli(*argv, crash=crash)
+    killed = run_cli(*argv, crash=crash, clock=SKIPPING)
     assert killed.returncode == -9, (killed.stdout, killed.stderr)
-    resumed = run_cli(*argv)
+    resumed = run_cli(*argv, clock=SKIPPING)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert fraud.alias(moto_server) == ("2", {})
     assert fraud.published(moto_server) == ["1", "2"]

@@ -39,6 +39,7 @@ import pytest
 from deployctl.actions.aws import mutating
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
+from deployctl.testing.clock import SKIPPING
 from deployctl.testing.crash import read_trace
 from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.moto import MotoServer
@@ -158,7 +159,7 @@ def test_the_matrix_cuts_where_it_says(
 ) -> None:
     arns = fresh(moto_server, shape, outcome)
     trace = tmp_path / "trace"
-    done = run_cli(*argv_of(moto_server, tmp_path, arns, shape), trace=trace)
+    done = run_cli(*argv_of(moto_server, tmp_path, arns, shape), trace=trace, clock=SKIPPING)
     assert done.returncode == EXIT[outcome], done.stdout + done.stderr
     ends(moto_server, arns, shape, outcome)
     lines = read_trace(str(trace))
@@ -175,7 +176,7 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
         arns = fresh(moto_server, shape, outcome)
         argv = argv_of(moto_server, folder, arns, shape)
         cuts = Cuts(folder / "state", folder / "kept", moto_server)
-        done = cuts.run(*argv, points=points)
+        done = cuts.run(*argv, points=points, clock=SKIPPING)
         assert done.returncode == EXIT[outcome], (done.stdout, done.stderr)
         return cuts, argv, arns
 
@@ -183,6 +184,6 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
     cuts.restore(crash)
     if crash.startswith("record:"):
         assert journaled(cuts.folder) >= int(crash.split(":")[1])
-    again = run_cli(*argv)
+    again = run_cli(*argv, clock=SKIPPING)
     assert again.returncode == EXIT[outcome], (again.stdout, again.stderr)
     ends(moto_server, arns, shape, outcome)

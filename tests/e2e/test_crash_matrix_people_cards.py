@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from deployctl.testing.cli import run_cli
+from deployctl.testing.clock import SKIPPING
 from deployctl.testing.crash import read_trace
 from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.moto import MotoServer
@@ -73,7 +74,7 @@ def counts(trace: list[str]) -> dict[str, int]:
 def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path) -> None:
     zone = fresh(moto_server)
     argv = people.apply_argv(moto_server, tmp_path / "state", zone, "--auto-approve")
-    done = run_cli(*argv, env=people.ENV, trace=tmp_path / "trace")
+    done = run_cli(*argv, env=people.ENV, trace=tmp_path / "trace", clock=SKIPPING)
     assert done.returncode == 0, done.stdout + done.stderr
     assert people.world_state(moto_server, zone) == EXPECTED
     lines = read_trace(str(tmp_path / "trace"))
@@ -89,12 +90,12 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
         zone = fresh(moto_server)
         argv = people.apply_argv(moto_server, folder / "state", zone, "--auto-approve")
         cuts = Cuts(folder / "state", folder / "kept", moto_server)
-        done = cuts.run(*argv, env=people.ENV, points=group_of(CUTS, crash))
+        done = cuts.run(*argv, env=people.ENV, points=group_of(CUTS, crash), clock=SKIPPING)
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv, zone
 
     cuts, argv, zone = cut_runs.get(("people-cards", group_of(CUTS, crash)[0]), paused)
     cuts.restore(crash)
-    resumed = run_cli(*argv, env=people.ENV)
+    resumed = run_cli(*argv, env=people.ENV, clock=SKIPPING)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert people.world_state(moto_server, zone) == EXPECTED
