@@ -82,13 +82,16 @@ def clients() -> Iterator[Clients]:
         yield made
 
 
-def chunks() -> list[tuple[str, int]]:
+def chunks() -> list[Any]:
+    """(example, first fault place) per test; one xdist worker runs a plan's
+    chunks, so each seeds the plan's world once (``seeded_world``)."""
     out = []
     with mock_aws():
         clients = Clients(session=boto3.Session(region_name="us-east-1", **FAKE_KEYS))
         for name, (plan, _) in EXAMPLES.items():
             places = len(fault_places(plan_of(plan), clients))
-            out += [(name, start) for start in range(0, places, CHUNK)]
+            group = pytest.mark.xdist_group(f"safety-{plan}")
+            out += [pytest.param(name, start, marks=group) for start in range(0, places, CHUNK)]
     return out
 
 
