@@ -28,22 +28,25 @@ REGION = "us-east-1"
 MOTO_VARS = ("--var", "latency_stat=Maximum")
 
 
-def share_botocore_loader() -> None:
-    """Give every botocore session this process makes one data loader.
+def share_botocore_loader() -> Any:
+    """Give every botocore session this process makes one data loader; return it.
 
     A loader keeps each service model, endpoint rule set and the endpoints
     table it has read; a new session starts with a new, empty one.  moto's
     ``mock_aws`` clears boto3's default session each time it starts, so a
     test's ``boto3.client(...)`` read and parsed the same JSON files again:
-    seconds of a module's CPU.  The models are read-only to botocore (the
-    fork server's children share one the same way).
+    seconds of a module's CPU.  The fork server fills this loader before it
+    forks, so each CLI child's sessions find every model already parsed
+    (:mod:`deployctl.testing.forkserver`).  The models are read-only to
+    botocore.
     """
     import boto3  # noqa: PLC0415 - only test processes call this
     import botocore.loaders  # noqa: PLC0415
     import botocore.session  # noqa: PLC0415
 
-    if getattr(botocore.session.get_session, "shares_loader", False):
-        return
+    installed = getattr(botocore.session.get_session, "shared_loader", None)
+    if installed is not None:
+        return installed
 
     class Shared(botocore.loaders.Loader):  # type: ignore[misc] # botocore is untyped
         @property
@@ -60,8 +63,9 @@ def share_botocore_loader() -> None:
         session.register_component("data_loader", loader)
         return session
 
-    get_session.shares_loader = True  # type: ignore[attr-defined]
+    get_session.shared_loader = loader  # type: ignore[attr-defined]
     botocore.session.get_session = get_session
+    return loader
 
 
 class ClientSource(Protocol):

@@ -106,19 +106,22 @@ class Job:
 # -- the child: hooks, then the CLI ------------------------------------------------
 
 
-def _warm_loader() -> Any:
-    """A botocore data loader holding every model the tests' runs use."""
+def _warm_loader() -> None:
+    """Every session of this process and its children shares one botocore
+    data loader (:func:`~deployctl.testing.aws.share_botocore_loader`):
+    filled here with every model the tests' runs use."""
     import botocore.session  # noqa: PLC0415 - after fork, already imported
 
+    from deployctl.testing.aws import share_botocore_loader  # noqa: PLC0415
+
+    loader = share_botocore_loader()
     session = botocore.session.get_session()
-    loader = session.get_component("data_loader")
     for service in SERVICES:
         session.get_service_model(service)
         # Every client loads its endpoint rules too: a third of a client's cost.
         loader.load_service_model(service, "endpoint-rule-set-1")
     loader.load_data("partitions")
     session.get_component("endpoint_resolver")
-    return loader
 
 
 def _warm_sessions() -> None:
@@ -189,7 +192,7 @@ def _warm_client_classes() -> None:
         session.client(service, endpoint_url="http://127.0.0.1:9")
 
 
-def install_hooks(job: Job, loader: Any = None) -> None:
+def install_hooks(job: Job) -> None:
     """Wire the job's crash point, trace and backend into this process."""
     import botocore.session  # noqa: PLC0415
 
@@ -234,8 +237,6 @@ def install_hooks(job: Job, loader: Any = None) -> None:
 
     def get_session(env_vars: Any = None) -> Any:
         session = real_session(env_vars)
-        if loader is not None:
-            session.register_component("data_loader", loader)
         # Clients copy the session's handlers when made: register first.
         if trace:
             session.register("after-call.*.*", trace.after_call)
@@ -248,7 +249,7 @@ def install_hooks(job: Job, loader: Any = None) -> None:
     botocore.session.get_session = get_session
 
 
-def _child(job: Job, fds: list[int], loader: Any) -> NoReturn:
+def _child(job: Job, fds: list[int]) -> NoReturn:
     code = 70
     try:
         signal.set_wakeup_fd(-1)
@@ -261,7 +262,7 @@ def _child(job: Job, fds: list[int], loader: Any) -> NoReturn:
         os.chdir(job.cwd)
         os.environ.clear()
         os.environ.update(job.env)
-        install_hooks(job, loader)
+        install_hooks(job)
         from deployctl.cli import main  # noqa: PLC0415
 
         code = main(job.argv)
@@ -299,7 +300,7 @@ class Server:
     def __init__(self, path: str) -> None:
         _preload()
         _warm_sessions()
-        self.loader = _warm_loader()
+        _warm_loader()
         _warm_client_classes()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(path)
@@ -357,7 +358,7 @@ class Server:
                 if other.fileno() >= 0:
                     other.close()
                 os.close(pidfd)
-            _child(job, fds, self.loader)
+            _child(job, fds)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
