@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from deployctl.plan.api import Step
+from deployctl.stepfunctions.states import which_states
 
 if TYPE_CHECKING:
     from deployctl.stepfunctions.asl import _Translator
@@ -368,20 +369,12 @@ def health(
         ResultPath=f"{h}.seen",
         Next=n(step, f"{label} states"),
     )
-    # The targets' states as a list by a Map: on moto 5.2.5 a [*] path that ends
-    # in one string is that string, not a one-element list (AWS gives a list),
-    # and a filter expression that matches nothing fails the state.
     states = {
-        "Type": "Map",
-        "ItemsPath": f"{h}.seen.targets",
-        "ItemSelector": {"s.$": "$$.Map.Item.Value.TargetHealth.State"},
-        "ItemProcessor": {
-            "StartAt": "state",
-            "States": {"state": {"Type": "Pass", "OutputPath": "$.s", "End": True}},
-        },
-        "ResultSelector": {
-            f"{s}.$": f"States.ArrayContains($, '{s}')" for s in ("healthy", "initial", "unhealthy")
-        },
+        **which_states(
+            f"{h}.seen.targets",
+            "TargetHealth.State",
+            {s: s for s in ("healthy", "initial", "unhealthy")},
+        ),
         "ResultPath": f"{h}.seen",
         "Next": n(step, f"{label} healthy?"),
     }

@@ -43,6 +43,7 @@ from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import alb, cloudformation, lambda_ops, route53
+from deployctl.stepfunctions.states import which_states
 
 LAMBDA_SDK = "arn:aws:states:::aws-sdk:lambda:"
 CW_SDK = "arn:aws:states:::aws-sdk:cloudwatch:"
@@ -784,21 +785,10 @@ class _Translator:
         )
 
         def states(kind: str) -> dict[str, Any]:
-            # The states as a list by a Map, which may be empty: a [*] path that
-            # matches nothing (no such alarm, no composite alarm) fails the state on
-            # moto 5.2.5, and one that ends in one string is that string there.
+            found = {"alarm": "ALARM", "nodata": "INSUFFICIENT_DATA"}
+            # (a list that may be empty: no such alarm, no composite alarm)
             return {
-                "Type": "Map",
-                "ItemsPath": f"{at}.{kind}",
-                "ItemSelector": {"s.$": "$$.Map.Item.Value.StateValue"},
-                "ItemProcessor": {
-                    "StartAt": "state",
-                    "States": {"state": {"Type": "Pass", "OutputPath": "$.s", "End": True}},
-                },
-                "ResultSelector": {
-                    "alarm.$": "States.ArrayContains($, 'ALARM')",
-                    "nodata.$": "States.ArrayContains($, 'INSUFFICIENT_DATA')",
-                },
+                **which_states(f"{at}.{kind}", "StateValue", found),
                 # over the answer: what moto keeps of it (datetimes) cannot be serialized
                 "ResultPath": f"{at}.{kind}",
             }
