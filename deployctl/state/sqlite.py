@@ -62,6 +62,14 @@ def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
         raise LockLost(fence.lock_id, fence.holder, now)
 
 
+# Pages of -wal that Journal.make_room writes ahead per record to come (a
+# commit of one or two records writes three or four pages: the records
+# table's, its index's and the AUTOINCREMENT counter's), and at most: SQLite
+# checkpoints at 1,000 pages, after which the next commit starts the -wal
+# over from its beginning.
+ROOM_PER_RECORD = 2
+ROOM_MAX = 1000
+
 # How long a commit may wait for the intents of dependents released by the
 # deferred records it holds (docs/performance.md, "Executor").
 GATHER = 0.002
@@ -226,6 +234,9 @@ class SqliteJournal(Journal):
                 raise self._broken
             self._queue.append(pending)
         return _Settle(self, pending)
+
+    def make_room(self, records: int) -> None:
+        self._db.make_room(min(ROOM_MAX, ROOM_PER_RECORD * records))
 
     def _settle(self, pending: _Pending, grace: float) -> Record:
         deadline = time.monotonic() + grace
