@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from deployctl.core.kinds import StepKind
 from deployctl.core.params import ApprovalParams
 from deployctl.core.plan import Step
+from deployctl.core.ports import Action
 from deployctl.core.records import Record
 from deployctl.core.refs import is_unresolved
 from deployctl.core.status import StepStatus
@@ -60,6 +61,20 @@ class _Ended:
     result: api.StepResult | None = None
     released: bool = False
     error: BaseException | None = None
+
+
+class _Before:
+    """A step's done record, queued, that the next step's intent commits
+    (:meth:`Walker._work`): settled once, by the thread that runs that step."""
+
+    def __init__(self, walker: Walker, step_id: str, early: _Early) -> None:
+        self.walker, self.step_id, self.early = walker, step_id, early
+        self.settled = False
+
+    def settle(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.walker._settle(self.step_id, self.early)
 
 
 class Walker:
@@ -168,14 +183,24 @@ class Walker:
         """A worker: run ``step``; while the step it ran released dependents
         before its done record was durable, start the next ready one in this
         thread (the critical path's step goes on without waiting for the main
-        loop and another thread to wake) and settle the record on another."""
+        loop and another thread to wake).  The record is settled by this
+        thread right after the next step's intent, which shares its commit,
+        if that intent is the next step's first act (:meth:`_intent_first`);
+        otherwise on another thread, which waits for the commit."""
         assert self._sched is not None and self._pool is not None
+        # The step before, whose done record the next intent makes durable.
+        previous: _Before | None = None
         while True:
             try:
-                got = self._run_step(step)
+                got = self._run_step(step, previous)
             except BaseException as exc:  # the main loop decides: StateError stops the run
+                if previous is not None:
+                    previous.settle()  # its commit's error, if that was it, goes up too
                 self.wake.put(_Ended(step.id, error=exc))
                 return
+            if previous is not None:
+                previous.settle()  # no-op if settled after the intent
+            previous = None
             if isinstance(got, api.StepResult):
                 self.wake.put(_Ended(step.id, got))
                 return
@@ -185,8 +210,31 @@ class Walker:
             if nxt is None:
                 self._settle(step.id, got)
                 return
-            self._pool.submit(self._settle, step.id, got)
-            step = self.ctx.plan.by_id[nxt]
+            prev, step = step.id, self.ctx.plan.by_id[nxt]
+            if self._intent_first(step):
+                previous = _Before(self, prev, got)
+            else:
+                self._pool.submit(self._settle, prev, got)
+
+    def _intent_first(self, step: Step) -> bool:
+        """Whether ``step``'s first act is to journal its intent: a mutating
+        action's first attempt in an unreviewed run, with no state of its
+        own to read first (``Action.before``).  Nothing that may wait on AWS
+        comes between, so the done record queued before it waits for that
+        commit no longer than it would on another thread (``DEFER_GRACE``)."""
+        ctx = self.ctx
+        if not step.mutating or step.kind == APPROVAL or ctx.state.reviewed is not None:
+            return False
+        if step.kind not in ctx.registry:
+            return False
+        action = ctx.registry.get(step.kind)
+        st = ctx.state.step(step.id)
+        return (
+            not action.gate
+            and st.status == PENDING
+            and not st.intents
+            and type(action).before is Action.before
+        )
 
     def _settle(self, step_id: str, early: _Early) -> None:
         try:
@@ -222,7 +270,7 @@ class Walker:
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
         return api.StepResult(step.id, StepStatus.WAITING)
 
-    def _run_step(self, step: Step) -> api.StepResult | _Early:
+    def _run_step(self, step: Step, previous: _Before | None = None) -> api.StepResult | _Early:
         ctx = self.ctx
         st = ctx.state.step(step.id)
         attempt = st.attempt
@@ -280,6 +328,8 @@ class Walker:
                 if before:
                     intent["before"] = dict(before)
             ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token, data=intent)
+            if previous is not None:
+                previous.settle()  # durable with this intent: no wait
             # What the journal says the step replaces: a conditional write
             # compares the live state with it instead of overwriting blindly.
             request = replace(request, before=dict(st.before))
