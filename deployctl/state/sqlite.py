@@ -62,6 +62,10 @@ def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
         raise LockLost(fence.lock_id, fence.holder, now)
 
 
+# json.dumps(..., sort_keys=True, default=str) without building an encoder
+# for every record.
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode
+
 # Pages of -wal that Journal.make_room writes ahead per record to come (a
 # commit of one or two records writes three or four pages: the records
 # table's, its index's and the AUTOINCREMENT counter's), and at most: SQLite
@@ -191,7 +195,7 @@ class SqliteJournal(Journal):
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Record:
-        body = json.dumps(dict(data or {}), sort_keys=True, default=str)
+        body = _encode(dict(data or {}))
         pending = _Pending((run_id, type, step_id, attempt, token, body))
         with self._group:
             if self._broken is not None:
@@ -225,7 +229,7 @@ class SqliteJournal(Journal):
         data: Mapping[str, Any] | None = None,
         followers: int = 0,
     ) -> Deferred:
-        body = json.dumps(dict(data or {}), sort_keys=True, default=str)
+        body = _encode(dict(data or {}))
         pending = _Pending(
             (run_id, type, step_id, attempt, token, body), deferred=True, followers=followers
         )
