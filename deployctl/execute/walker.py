@@ -74,7 +74,7 @@ class _Before:
     def settle(self) -> None:
         if not self.settled:
             self.settled = True
-            self.walker._settle(self.step_id, self.early)
+            self.walker._settle(self.step_id, self.early, here=True)
 
 
 class Walker:
@@ -236,10 +236,20 @@ class Walker:
             and type(action).before is Action.before
         )
 
-    def _settle(self, step_id: str, early: _Early) -> None:
+    def _settle(self, step_id: str, early: _Early, *, here: bool = False) -> None:
+        """Make ``step_id``'s queued done record durable, then its end is
+        reported.  ``here``: this worker reports it (``step_finished``) and
+        tells the schedule itself instead of waking the main loop, which has
+        nothing to decide for a step already counted done (:meth:`Schedule.release`);
+        an error still goes to the main loop."""
+        assert self._sched is not None
         try:
             # Waits (DEFER_GRACE at most) for a dependent's intent to share the commit.
             early.settle(not self.ctx.halt.is_set())
+            if here:
+                self.ctx.reporter.step_finished(self.ctx.plan.by_id[step_id], early.result)
+                self._sched.ended(step_id, early.result, released=True)
+                return
         except BaseException as exc:  # handed to the main loop, which decides
             self.wake.put(_Ended(step_id, error=exc))
             return

@@ -52,9 +52,9 @@ def settles(
     seen: dict[str, int] = {}
     real = walker.Walker._settle
 
-    def spy(self: walker.Walker, step_id: str, early: Any) -> None:
+    def spy(self: walker.Walker, step_id: str, early: Any, **kw: Any) -> None:
         seen[step_id] = threading.get_ident()
-        real(self, step_id, early)
+        real(self, step_id, early, **kw)
 
     monkeypatch.setattr(walker.Walker, "_settle", spy)
     registry = Registry()
@@ -127,3 +127,34 @@ def test_a_failed_shared_commit_stops_both_steps_and_sends_nothing_more(
         ]
     finally:
         journal.close()
+
+
+class Finished(Recorder):
+    """Which thread reported each step's end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: dict[str, int] = {}
+
+    def step_finished(self, step: Any, result: Any) -> None:
+        super().step_finished(step, result)
+        self.threads[step.id] = threading.get_ident()
+
+
+def test_that_thread_also_reports_the_step_finished_without_waking_the_main_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context, "DEFER_GRACE", 10.0)
+    action, finished = Applies(), Finished()
+    registry = Registry()
+    registry.register("noop", action)
+    state = tmp_path / "state"
+    ex = Executor(str(state), Backend(registry, VirtualClock()), finished)
+    try:
+        assert ex.apply(CHAIN).exit_code == 0
+    finally:
+        ex.close()
+    assert finished.threads["a"] == action.threads["b"]
+    assert finished.threads["b"] == action.threads["c"]
+    main = threading.get_ident()
+    assert finished.threads["c"] == main  # the last step's end: the main loop, as before
