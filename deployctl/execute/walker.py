@@ -342,7 +342,8 @@ class Walker:
                 previous.settle()  # durable with this intent: no wait
             # What the journal says the step replaces: a conditional write
             # compares the live state with it instead of overwriting blindly.
-            request = replace(request, before=dict(st.before))
+            if st.before:  # (the request's own is an empty dict: no copy to make)
+                request = replace(request, before=dict(st.before))
             ctx.guard.check(f"step {step.id}")
             outputs = dict(action.apply(request))
             done: dict[str, object] = {"outputs": outputs}
