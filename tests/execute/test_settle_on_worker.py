@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 
 from deployctl.actions.registry import Backend
-from deployctl.core.ports import Action, Observation, Registry, StepRequest
+from deployctl.core.ports import Action, Observation, Registry, SecretSource, StepRequest
 from deployctl.errors import StateError
 from deployctl.execute import context, walker
 from deployctl.execute.runner import Executor
@@ -158,3 +158,38 @@ def test_that_thread_also_reports_the_step_finished_without_waking_the_main_loop
     assert finished.threads["b"] == action.threads["c"]
     main = threading.get_ident()
     assert finished.threads["c"] == main  # the last step's end: the main loop, as before
+
+
+class Secrets(SecretSource):
+    def read(self, name: str, region: str | None) -> str:
+        return "s3cr3t-value"
+
+
+def test_a_next_step_with_a_secret_to_read_leaves_the_record_to_another_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, int] = {}
+    real = walker.Walker._settle
+
+    def spy(self: walker.Walker, step_id: str, early: Any, **kw: Any) -> None:
+        seen[step_id] = threading.get_ident()
+        real(self, step_id, early, **kw)
+
+    monkeypatch.setattr(walker.Walker, "_settle", spy)
+    action = Applies()
+    registry = Registry()
+    registry.register("noop", action)
+    registry.register_secrets("ssm", Secrets())
+    plan = make_plan(
+        step("a"),
+        step("b", deps=("a",), params={"password": "${ssm:/db/password}"}),
+        step("c", deps=("b",)),
+    )
+    state = tmp_path / "state"
+    ex = Executor(str(state), Backend(registry, VirtualClock()), Recorder())
+    try:
+        assert ex.apply(plan).exit_code == 0
+    finally:
+        ex.close()
+    assert seen["a"] != action.threads["b"]  # b may read SSM before its intent
+    assert seen["b"] == action.threads["c"]
