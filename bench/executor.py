@@ -352,17 +352,23 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     waits for ext4's own journal (the new size and blocks); one that writes
     over frames already there does not: on this disk a 12 KB append and
     `fdatasync` took 0.9 ms, an overwrite 0.3 to 0.5 ms. SQLite is made to
-    write the room itself: a transaction touching 2 pages per record to come
+    write the room itself: a transaction touching a page per record to come
     (at most 1,000, the autocheckpoint) is rolled back with an 8-page
     cache, so its pages spill to the `-wal` as frames past the last commit.
     Nothing is committed and the database does not grow; recovery ignores
     those frames and the run's commits write over them
     (`tests/state/test_wal_room.py` reopens copies taken after the room is
-    made and after a commit over it). It costs about 3 ms before the walk
-    (in (b'), not (b)). The `COMMIT` inside (b), median of 16 walks'
-    medians, went from 1.08 to 0.71 ms; the makespan itself did not move
-    measurably at load 2-3 (28 walks each: best 1.089 / median 1.171
-    before, 1.090 / 1.172 after).
+    made and after a commit over it). The `COMMIT` inside (b), median of
+    16 walks' medians, went from 1.08 to 0.71 ms; the makespan itself did
+    not move measurably at load 2-3 (28 walks each: best 1.089 / median
+    1.171 before, 1.090 / 1.172 after). The room is paid before the walk,
+    in (b') but not (b): writing it and the next commit's fsync writing it
+    out. With 2 pages per record (320 pages for (b)) that part of the
+    apply went from 6.5 to 15.2 ms (median of 16 each, load 1.1), with 1
+    page per record to 11.9 ms, for the same walk (best 1.057 / median
+    1.068 and 1.056 / 1.072); with 1 page, the whole apply is still
+    faster than before the pass (best 1.089 -> 1.074, median 1.103 ->
+    1.093), so 1 page it is.
   - The worker that runs the next step settles the previous step's done
     record itself, right after the next step's intent (the two share a
     commit, so the record is durable by then), reports `step_finished` and
@@ -370,8 +376,9 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     the commit and the main loop being woken to report: one `Future` and two
     thread wake-ups fewer per critical step. Only when the next step's first
     act is its intent (a mutating action's first attempt in an unreviewed
-    run, with no `Action.before` of its own: nothing that may wait on AWS
-    comes between); otherwise a settle thread bounds the wait as before
+    run, with no `Action.before` of its own and no `${{ssm:...}}` param to
+    read: nothing that may wait on AWS comes between); otherwise a settle
+    thread bounds the wait as before
     (`tests/execute/test_settle_on_worker.py`). 24 walks each, load 1.2-2:
     best 1.081 -> 1.067, median 1.129 -> 1.113; voluntary context switches
     per step of (b) 14 -> 10. Reporting from the worker, with less Python
