@@ -392,7 +392,10 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     regress: 3,000 steps in 100 chains, three interleaved pairs of two
     runs, 0.55-0.66 ms per step before, 0.52-0.62 after. 1.05 was still
     not reached while other jobs shared the machine (the best of 40 walks
-    missed it by 0.001).
+    missed it by 0.001). This script itself, run five times in ten minutes
+    at load 1 to 2 at the pass's end: best of 3 gave (b) 1.064 and 1.068
+    (room of 2 pages per record), then 1.114 (a spike: all three walks)
+    and 1.080; best of 10 gave the table above.
   - Tried and dropped (no gain or worse, 20 walks each): a GIL switch
     interval of 0.5 ms; not holding the run's first commit for the roots'
     intents; `GATHER` 1 ms; starting every released dependent from the
