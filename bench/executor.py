@@ -326,8 +326,13 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
   hand-off: the worker that ran it queues its done record
   (`Journal.defer`), marks its dependents ready (`execute/schedule.py`) and
   starts the first of them itself; the main loop starts the others on other
-  workers, and another thread settles the done record (reports it once
-  durable). The done record commits together with the intents of the
+  workers. When that next step's first act is its intent, the same worker
+  settles the done record right after writing the intent (they share the
+  commit, so it is durable then) and reports the step's end; otherwise
+  another thread waits for the commit (`DEFER_GRACE`, 5 ms at most). Before
+  the walk the journal's `-wal` is grown ahead (`Journal.make_room`), so
+  the run's commits write over frames already on disk instead of growing
+  the file. The done record commits together with the intents of the
   dependents it releases, done first; the commit waits up to 2 ms
   (`GATHER`, a bound: it goes as soon as they are queued) for all of them,
   so a step that releases three branches pays one fsync, not three. The
@@ -339,35 +344,83 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
 - (a) and (b) are sensitive to load, above all to other processes' disk
   writes (a commit's fsync took 1.3 to 3.5 ms in the same minute, up to
   10 ms at a load of 5), so the table's load average matters.
-- What the makespan work changed (branch `makespan`), measured on this
-  2-CPU machine while other jobs ran (load 3 to 5), old and new code
-  alternating run by run, (b) only, 63 runs each: median ratio 1.190 ->
-  1.169, best 1.093 -> 1.087. A trace of the critical chain put the gap
-  between two steps at 4 to 10 ms (the calls themselves took 50 to 55 ms):
-  0.3 to 10 ms to hand the next step to a new thread through the main
-  loop, then its intent's commit. Now the worker goes on with the next step
-  itself (start gap about 0.1 ms); a step's settle no longer holds the
-  report lock while it waits for other branches' records (every
-  `ctx.write` queued behind it); the walk no longer joins the idle pool
-  threads before the run's last records. What is left is the commit: under
-  that load the median commit took 1 to 2.5 ms inside the bench (0.3 ms
-  alone on the same disk), and a step's intent waited 2 to 16 ms for the
-  CPU and for the commits of the branches running in step with it. (a)
-  did not regress: 3,000 steps in 30 chains, interleaved at load 4.7,
-  1.01-1.18 ms per step before, 0.75-0.92 after. Tried and dropped for
-  lack of a measurable gain: one settling thread instead of the pool,
-  starting the pool's threads before the first steps, settling on a
-  per-record event instead of the commit's `notify_all`. Committing
-  `run_finished` and the run's status together would save one fsync but
-  removes the cut where a crash leaves a finished run to resume (the
-  subprocess crash tests pin it), so it was left out.
-- The same code on an otherwise idle machine (load 0.6, five runs): best
-  1.079, median 1.095. A single chain of the same 10 steps (one region, one
-  branch) gives 1.055, so about 2.5 ms a critical step is left even without
-  other branches: the real clock's 50 ms waits overshoot by ~0.27 ms each,
-  the rest is a step's commit and thread wake-ups. 9 branches in step add
-  their bookkeeping under one GIL at every layer. <= 1.05 needs the
-  per-step cost itself down (0.58 ms in (a)), not more overlap.
+- What the third pass changed (issue 14, branch `makespan2`), each change
+  measured A/B, old and new code alternating walk by walk, (b) only:
+  - The `-wal` grows before the walk, not commit by commit
+    (`Journal.make_room`, called before the run is marked running). A
+    commit that appends to the `-wal` grows the file, so its fsync also
+    waits for ext4's own journal (the new size and blocks); one that writes
+    over frames already there does not: on this disk a 12 KB append and
+    `fdatasync` took 0.9 ms, an overwrite 0.3 to 0.5 ms. SQLite is made to
+    write the room itself: a transaction touching a page per record to come
+    (at most 1,000, the autocheckpoint) is rolled back with an 8-page
+    cache, so its pages spill to the `-wal` as frames past the last commit.
+    Nothing is committed and the database does not grow; recovery ignores
+    those frames and the run's commits write over them
+    (`tests/state/test_wal_room.py` reopens copies taken after the room is
+    made and after a commit over it). The `COMMIT` inside (b), median of
+    16 walks' medians, went from 1.08 to 0.71 ms; the makespan itself did
+    not move measurably at load 2-3 (28 walks each: best 1.089 / median
+    1.171 before, 1.090 / 1.172 after). The room is paid before the walk,
+    in (b') but not (b): writing it and the next commit's fsync writing it
+    out. With 2 pages per record (320 pages for (b)) that part of the
+    apply went from 6.5 to 15.2 ms (median of 16 each, load 1.1), with 1
+    page per record to 11.9 ms, for the same walk (best 1.057 / median
+    1.068 and 1.056 / 1.072); with 1 page, the whole apply is still
+    faster than before the pass (best 1.089 -> 1.074, median 1.103 ->
+    1.093), so 1 page it is.
+  - The worker that runs the next step settles the previous step's done
+    record itself, right after the next step's intent (the two share a
+    commit, so the record is durable by then), reports `step_finished` and
+    tells the schedule, instead of a pool thread being woken to wait for
+    the commit and the main loop being woken to report: one `Future` and two
+    thread wake-ups fewer per critical step. Only when the next step's first
+    act is its intent (a mutating action's first attempt in an unreviewed
+    run, with no `Action.before` of its own and no `${{ssm:...}}` param to
+    read: nothing that may wait on AWS comes between); otherwise a settle
+    thread bounds the wait as before
+    (`tests/execute/test_settle_on_worker.py`). 24 walks each, load 1.2-2:
+    best 1.081 -> 1.067, median 1.129 -> 1.113; voluntary context switches
+    per step of (b) 14 -> 10. Reporting from the worker, with less Python
+    per record (one JSON encoder for all records, no `StepState` built on
+    every state lookup, no request copied when the step replaced nothing):
+    24 walks each, load 1.3-1.7, best 1.070 -> 1.062, median 1.085 ->
+    1.080; context switches per step 10 -> 8.
+  - All of it against the branch's base, interleaved, 40 walks each: at
+    load 1.5-2.1 best 1.071 -> 1.051, median 1.099 -> 1.075; at load
+    3.5-4.9 best 1.081 -> 1.063, median 1.144 -> 1.116. (a) did not
+    regress: 3,000 steps in 100 chains, three interleaved pairs of two
+    runs, 0.55-0.66 ms per step before, 0.52-0.62 after. 1.05 was still
+    not reached while other jobs shared the machine (the best of 40 walks
+    missed it by 0.001). This script itself, run five times in ten minutes
+    at load 1 to 2 at the pass's end: best of 3 gave (b) 1.064 and 1.068
+    (room of 2 pages per record), then 1.114 (a spike: all three walks)
+    and 1.080; best of 10 gave the table above.
+  - Tried and dropped (no gain or worse, 20 walks each): a GIL switch
+    interval of 0.5 ms; not holding the run's first commit for the roots'
+    intents; `GATHER` 1 ms; starting every released dependent from the
+    releasing worker with "saturated" meaning "no worker free" (the fan-out
+    commit then waits out `GATHER` for threads still being created);
+    creating the pool's threads while the roots' calls run (the fan-out
+    level, root to the last branch's call, went from 5.8 to 3.8 ms median
+    and 15 to 5 ms p90, but the makespan did not move in 40 walks each;
+    the fan-out is the slowest level: 5 ms median against 1.9 ms for the
+    others, threads being created one after another). One multi-row
+    `INSERT` per commit was not kept: `tests/execute/test_group_commit.py`
+    reads the records statement by statement.
+  - What is left, per critical step on a quiet machine (single chain, 1.04
+    to 1.05): about 1.7 to 1.9 ms from one call's end to the next call's
+    start. The commit is about 1 ms of it: a lone fsync here takes 0.25 ms
+    when commits follow each other but 0.9 ms after 10 to 50 ms of idle
+    (probably the virtual machine's wake-up on I/O completion), and a
+    critical step's commit always comes after a 50 ms call. The worker
+    thread itself burns 1.1 to 1.3 ms of CPU per step (SQLite's included),
+    spread over about fifteen pieces of 50 to 150 µs; nine branches in
+    step share one GIL on two cores, so at each level the last branch
+    waits for the others' share.
+    The run's start (run_started to the roots' calls: 2.5 to 4 ms, three
+    pool threads created) and end (the last call to run_finished: 2.8 to
+    3.7 ms, three commits) add about 7 ms.
 """
 
 

@@ -115,6 +115,20 @@ class Resolver:
         raise UnresolvedReference(step.id, name, f"no ancestor step has an output {name!r}")
 
 
+def has_secret_refs(value: Any) -> bool:
+    """Whether ``value`` (a step's params) holds a ``${ssm:...}`` reference:
+    building the step's request may then read the parameter from AWS."""
+    if isinstance(value, str):
+        return is_unresolved(value) and any(
+            secret_ref(m.group(1)) is not None for m in _REF.finditer(value)
+        )
+    if isinstance(value, Mapping):
+        return any(has_secret_refs(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_secret_refs(v) for v in value)
+    return False
+
+
 class SecretRefs:
     """The second pass: ``${ssm:/path}`` -> the parameter's value, for the
     action's request only.

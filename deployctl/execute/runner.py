@@ -312,6 +312,8 @@ class Executor:
         options: Options,
         lock: Lock,
     ) -> api.Outcome:
+        # Every step writes at least an intent and a done record.
+        self.journal.make_room(2 * len(plan.steps) + 4)
         self.journal.set_status(run.run_id, RUNNING)
         ctx = self._context(plan, run, options, lock)
         self.reporter.run_started(run, plan, resumed)

@@ -2,8 +2,11 @@
 
 The walker's main loop and its workers share it: a worker whose step
 releases a dependent starts that dependent itself (:meth:`Schedule.release`),
-with no hand-off to the main loop on the critical path.  So every method
-takes the lock; the main loop stays the one that reports and decides.
+with no hand-off to the main loop on the critical path, and the worker that
+settles a released step's done record after the next intent reports that
+step's end itself (:meth:`Schedule.ended`; ``Walker._settle``).  So every
+method takes the lock; the main loop stays the one that decides: failures,
+approvals, errors and what starts next.
 """
 
 from __future__ import annotations

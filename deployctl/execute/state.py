@@ -88,7 +88,10 @@ class RunState:
     last_at: float = 0.0  # when the newest record was written: a resumed run was unwatched since
 
     def step(self, step_id: str) -> StepState:
-        return self.steps.setdefault(step_id, StepState())
+        st = self.steps.get(step_id)
+        if st is None:  # not setdefault: it would build a StepState on every call
+            st = self.steps[step_id] = StepState()
+        return st
 
     def completed(self) -> list[str]:
         """Steps whose effect is still live (done, or an undo that did not

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from deployctl.core.kinds import StepKind
 from deployctl.core.params import ApprovalParams
 from deployctl.core.plan import Step
+from deployctl.core.ports import Action
 from deployctl.core.records import Record
 from deployctl.core.refs import is_unresolved
 from deployctl.core.status import StepStatus
@@ -26,6 +27,7 @@ from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateErr
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
+from deployctl.execute.refs import has_secret_refs
 from deployctl.execute.schedule import Schedule
 from deployctl.execute.state import DONE, PENDING, StepState
 
@@ -60,6 +62,28 @@ class _Ended:
     result: api.StepResult | None = None
     released: bool = False
     error: BaseException | None = None
+
+
+class _Before:
+    """A step's done record, queued, that the next step's intent commits
+    (:meth:`Walker._work`): settled once, by the thread that runs that step."""
+
+    def __init__(self, walker: Walker, step_id: str, early: _Early) -> None:
+        self.walker, self.step_id, self.early = walker, step_id, early
+        self.settled = False
+
+    def settle(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.walker._settle(self.step_id, self.early, here=True)
+
+    def elsewhere(self) -> None:
+        """The next step may wait on AWS before its intent after all (a
+        secret to read): a settle thread bounds the record's wait instead."""
+        if not self.settled:
+            self.settled = True
+            assert self.walker._pool is not None
+            self.walker._pool.submit(self.walker._settle, self.step_id, self.early)
 
 
 class Walker:
@@ -168,14 +192,24 @@ class Walker:
         """A worker: run ``step``; while the step it ran released dependents
         before its done record was durable, start the next ready one in this
         thread (the critical path's step goes on without waiting for the main
-        loop and another thread to wake) and settle the record on another."""
+        loop and another thread to wake).  The record is settled by this
+        thread right after the next step's intent, which shares its commit,
+        if that intent is the next step's first act (:meth:`_intent_first`);
+        otherwise on another thread, which waits for the commit."""
         assert self._sched is not None and self._pool is not None
+        # The step before, whose done record the next intent makes durable.
+        previous: _Before | None = None
         while True:
             try:
-                got = self._run_step(step)
+                got = self._run_step(step, previous)
             except BaseException as exc:  # the main loop decides: StateError stops the run
+                if previous is not None:
+                    previous.settle()  # its commit's error, if that was it, goes up too
                 self.wake.put(_Ended(step.id, error=exc))
                 return
+            if previous is not None:
+                previous.settle()  # no-op if settled after the intent
+            previous = None
             if isinstance(got, api.StepResult):
                 self.wake.put(_Ended(step.id, got))
                 return
@@ -185,13 +219,48 @@ class Walker:
             if nxt is None:
                 self._settle(step.id, got)
                 return
-            self._pool.submit(self._settle, step.id, got)
-            step = self.ctx.plan.by_id[nxt]
+            prev, step = step.id, self.ctx.plan.by_id[nxt]
+            if self._intent_first(step):
+                previous = _Before(self, prev, got)
+            else:
+                self._pool.submit(self._settle, prev, got)
 
-    def _settle(self, step_id: str, early: _Early) -> None:
+    def _intent_first(self, step: Step) -> bool:
+        """Whether ``step``'s first act is to journal its intent: a mutating
+        action's first attempt in an unreviewed run, with no state of its
+        own to read first (``Action.before``).  Nothing that may wait on AWS
+        comes between, so the done record queued before it waits for that
+        commit no longer than it would on another thread (``DEFER_GRACE``).
+        (A ``${ssm:...}`` param is found only once resolved: ``_run_step``
+        then hands the record to a settle thread, :meth:`_Before.elsewhere`.)"""
+        ctx = self.ctx
+        if not step.mutating or step.kind == APPROVAL or ctx.state.reviewed is not None:
+            return False
+        if step.kind not in ctx.registry:
+            return False
+        action = ctx.registry.get(step.kind)
+        st = ctx.state.step(step.id)
+        return (
+            not action.gate
+            and st.status == PENDING
+            and not st.intents
+            and type(action).before is Action.before
+        )
+
+    def _settle(self, step_id: str, early: _Early, *, here: bool = False) -> None:
+        """Make ``step_id``'s queued done record durable, then its end is
+        reported.  ``here``: this worker reports it (``step_finished``) and
+        tells the schedule itself instead of waking the main loop, which has
+        nothing to decide for a step already counted done (:meth:`Schedule.release`);
+        an error still goes to the main loop."""
+        assert self._sched is not None
         try:
             # Waits (DEFER_GRACE at most) for a dependent's intent to share the commit.
             early.settle(not self.ctx.halt.is_set())
+            if here:
+                self.ctx.reporter.step_finished(self.ctx.plan.by_id[step_id], early.result)
+                self._sched.ended(step_id, early.result, released=True)
+                return
         except BaseException as exc:  # handed to the main loop, which decides
             self.wake.put(_Ended(step_id, error=exc))
             return
@@ -222,7 +291,7 @@ class Walker:
             ctx.write(api.WAITING_RECORD, step.id, data={"reason": reason})
         return api.StepResult(step.id, StepStatus.WAITING)
 
-    def _run_step(self, step: Step) -> api.StepResult | _Early:
+    def _run_step(self, step: Step, previous: _Before | None = None) -> api.StepResult | _Early:
         ctx = self.ctx
         st = ctx.state.step(step.id)
         attempt = st.attempt
@@ -231,6 +300,8 @@ class Walker:
                 return self._wait(step, st.attempt)
             action = ctx.registry.get(step.kind)
             params = ctx.resolver.resolve(step, dict(step.params))
+            if previous is not None and has_secret_refs(params):
+                previous.elsewhere()
             shown = step
             if is_unresolved(step.description):
                 with contextlib.suppress(DeployctlError):
@@ -280,9 +351,12 @@ class Walker:
                 if before:
                     intent["before"] = dict(before)
             ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token, data=intent)
+            if previous is not None:
+                previous.settle()  # durable with this intent: no wait
             # What the journal says the step replaces: a conditional write
             # compares the live state with it instead of overwriting blindly.
-            request = replace(request, before=dict(st.before))
+            if st.before:  # (the request's own is an empty dict: no copy to make)
+                request = replace(request, before=dict(st.before))
             ctx.guard.check(f"step {step.id}")
             outputs = dict(action.apply(request))
             done: dict[str, object] = {"outputs": outputs}

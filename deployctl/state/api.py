@@ -167,6 +167,12 @@ class Journal(abc.ABC):
         record = self.append(run_id, type, step_id=step_id, attempt=attempt, token=token, data=data)
         return Deferred.done(record)
 
+    def make_room(self, records: int) -> None:
+        """A hint, before a run writes: about ``records`` records follow.  A
+        store may prepare for them so that each commit costs less (SQLite
+        grows its ``-wal`` ahead).  Writes nothing; the default does nothing."""
+        return None
+
     @abc.abstractmethod
     def records(self, run_id: str) -> list[Record]: ...
 

@@ -122,6 +122,7 @@ class Database:
         self.mutex = threading.RLock()  # one transaction at a time on the connection
         self.users = 0
         self.pid = os.getpid()
+        self.wal_room = 0  # pages of -wal written ahead (make_room) on this connection
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -137,6 +138,41 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.execute("ROLLBACK")
                 raise
+
+    def make_room(self, pages: int) -> None:
+        """Grow the ``-wal`` file by about ``pages`` pages, committing nothing.
+
+        A commit that appends to the ``-wal`` grows the file, and its fsync
+        then also waits for the file system's own journal (the new size and
+        blocks); one that overwrites frames already there waits for its data
+        alone, on this disk a half or a third of the time
+        (docs/performance.md, "Executor").  So before a run writes its
+        records, a transaction that touches ``pages`` pages is rolled back
+        with a small page cache: SQLite spills its pages to the ``-wal`` as
+        frames past the last commit, which the rollback leaves uncommitted
+        (recovery ignores them, the next commits write over them).  Nothing
+        reaches the database; the next commit's fsync writes them out once.
+        Best effort: an error here only means the commits append as before.
+        """
+        if pages <= self.wal_room:
+            return
+        with self.mutex, contextlib.suppress(sqlite3.Error):
+            conn = self.conn
+            cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute("PRAGMA cache_size = 8")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('wal-room', zeroblob(?))",
+                        (pages * size,),
+                    )
+                finally:
+                    conn.execute("ROLLBACK")
+                self.wal_room = pages
+            finally:
+                conn.execute(f"PRAGMA cache_size = {int(cache)}")
 
     def query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
         with self.mutex, self.errors():
