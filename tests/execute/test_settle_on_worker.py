@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import pytest
 
 from deployctl.actions.registry import Backend
+from deployctl.core.plan import Plan
 from deployctl.core.ports import Action, Observation, Registry, SecretSource, StepRequest
 from deployctl.errors import StateError
 from deployctl.execute import context, walker
@@ -46,7 +47,12 @@ class ReadsFirst(Applies):
 
 
 def settles(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: Applies, **kw: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    action: Applies,
+    plan: Plan = CHAIN,
+    secrets: SecretSource | None = None,
+    **kw: Any,
 ) -> dict[str, int]:
     """Which thread settled each step's queued done record."""
     seen: dict[str, int] = {}
@@ -59,10 +65,12 @@ def settles(
     monkeypatch.setattr(walker.Walker, "_settle", spy)
     registry = Registry()
     registry.register("noop", action)
+    if secrets is not None:
+        registry.register_secrets("ssm", secrets)
     state = tmp_path / "state"
     ex = Executor(str(state), Backend(registry, VirtualClock()), Recorder(), **kw)
     try:
-        assert ex.apply(CHAIN).exit_code == 0
+        assert ex.apply(plan).exit_code == 0
     finally:
         ex.close()
     return seen
@@ -168,28 +176,12 @@ class Secrets(SecretSource):
 def test_a_next_step_with_a_secret_to_read_leaves_the_record_to_another_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: dict[str, int] = {}
-    real = walker.Walker._settle
-
-    def spy(self: walker.Walker, step_id: str, early: Any, **kw: Any) -> None:
-        seen[step_id] = threading.get_ident()
-        real(self, step_id, early, **kw)
-
-    monkeypatch.setattr(walker.Walker, "_settle", spy)
     action = Applies()
-    registry = Registry()
-    registry.register("noop", action)
-    registry.register_secrets("ssm", Secrets())
     plan = make_plan(
         step("a"),
         step("b", deps=("a",), params={"password": "${ssm:/db/password}"}),
         step("c", deps=("b",)),
     )
-    state = tmp_path / "state"
-    ex = Executor(str(state), Backend(registry, VirtualClock()), Recorder())
-    try:
-        assert ex.apply(plan).exit_code == 0
-    finally:
-        ex.close()
+    seen = settles(tmp_path, monkeypatch, action, plan, Secrets())
     assert seen["a"] != action.threads["b"]  # b may read SSM before its intent
     assert seen["b"] == action.threads["c"]
