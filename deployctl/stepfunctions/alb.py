@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from deployctl.plan.api import Step
-from deployctl.stepfunctions.states import which_states
+from deployctl.stepfunctions.states import to_rollback, which_states
 
 if TYPE_CHECKING:
     from deployctl.stepfunctions.asl import _Translator
@@ -258,18 +258,13 @@ def discover(t: _Translator, step: Step) -> list[tuple[str, dict[str, Any]]]:
         weights(n(step, "green first"), f"{t1}.Weight", f"{t0}.Weight"),
         (
             refused,
-            {
-                "Type": "Pass",
-                "Result": {
-                    "Error": NOT_TRANSLATED,
-                    "Cause": (
-                        f"{step.id}: the listener's actions are not one forward to blue "
-                        "and/or green without stickiness; use the local engine"
-                    ),
-                },
-                "ResultPath": "$.error",
-                "Next": "Rollback",
-            },
+            to_rollback(
+                NOT_TRANSLATED,
+                (
+                    f"{step.id}: the listener's actions are not one forward to blue "
+                    "and/or green without stickiness; use the local engine"
+                ),
+            ),
         ),
         (
             n(step, "live?"),
@@ -488,15 +483,10 @@ def shift(t: _Translator, step: Step) -> list[tuple[str, dict[str, Any]]]:
     chain.append(
         (
             failed,
-            {
-                "Type": "Pass",
-                "Result": {
-                    "Error": UNHEALTHY,
-                    "Cause": f"{step.id}: the receiving side is not healthy; no traffic was moved",
-                },
-                "ResultPath": "$.error",
-                "Next": "Rollback",
-            },
+            to_rollback(
+                UNHEALTHY,
+                f"{step.id}: the receiving side is not healthy; no traffic was moved",
+            ),
         )
     )
     chain.append((n(step, "done"), {"Type": "Pass", "Result": True, "ResultPath": f"$.x.{k}"}))

@@ -43,7 +43,7 @@ from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
 from deployctl.stepfunctions import alb, cloudformation, lambda_ops, route53
-from deployctl.stepfunctions.states import which_states
+from deployctl.stepfunctions.states import to_rollback, which_states
 
 LAMBDA_SDK = "arn:aws:states:::aws-sdk:lambda:"
 CW_SDK = "arn:aws:states:::aws-sdk:cloudwatch:"
@@ -402,12 +402,7 @@ class _Translator:
                 ok = {"Type": "Pass", "Result": {"done": True}, "ResultPath": done}
                 return [(self.name(step), invoke), (self.name(step, "ok"), ok)]
             check = {"Type": "Choice", "Choices": choices, "Default": self.name(step, "ok")}
-            failed = {
-                "Type": "Pass",
-                "Result": {"Error": SMOKE_FAILED, "Cause": step.id},
-                "ResultPath": "$.error",
-                "Next": "Rollback",
-            }
+            failed = to_rollback(SMOKE_FAILED, step.id)
             ok = {"Type": "Pass", "Result": {"done": True}, "ResultPath": done}
             return [
                 (self.name(step), invoke),
@@ -707,12 +702,7 @@ class _Translator:
             chain.append(
                 (
                     breach,
-                    {
-                        "Type": "Pass",
-                        "Result": {"Error": GATE_BREACH, "Cause": step.id},
-                        "ResultPath": "$.error",
-                        "Next": "Rollback",
-                    },
+                    to_rollback(GATE_BREACH, step.id),
                 )
             )
         chain.append(
@@ -811,21 +801,23 @@ class _Translator:
             "Default": then,
         }
 
-        def fail(cause: str) -> dict[str, Any]:
-            return {
-                "Type": "Pass",
-                "Result": {"Error": GATE_BREACH, "Cause": f"{step.id}: {cause}"},
-                "ResultPath": "$.error",
-                "Next": "Rollback",
-            }
-
         return [
             (self.name(step, "watch"), read),
             (self.name(step, "watch metric"), states("m")),
             (self.name(step, "watch composite"), states("c")),
             (self.name(step, "watched?"), check),
-            (missing, fail(f"an alarm it watches does not exist (one of {shown})")),
-            (firing, fail(f"an alarm it watches is in ALARM (one of {shown})")),
+            (
+                missing,
+                to_rollback(
+                    GATE_BREACH, f"{step.id}: an alarm it watches does not exist (one of {shown})"
+                ),
+            ),
+            (
+                firing,
+                to_rollback(
+                    GATE_BREACH, f"{step.id}: an alarm it watches is in ALARM (one of {shown})"
+                ),
+            ),
         ]
 
     def metric_queries(self, step: Step, metric: MetricDef) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from deployctl import files
 from deployctl.actions.cloudformation import MAX_BODY, NOECHO, alarm_request
 from deployctl.errors import UserError
 from deployctl.plan.api import Step
+from deployctl.stepfunctions.states import to_rollback
 
 if TYPE_CHECKING:
     from deployctl.stepfunctions.asl import _Translator
@@ -431,12 +432,7 @@ def deploy(t: _Translator, step: Step) -> list[tuple[str, dict[str, Any]]]:
     chain += [
         (
             failed,
-            {
-                "Type": "Pass",
-                "Result": {"Error": FAILED, "Cause": f"{step.id}: the stack did not deploy"},
-                "ResultPath": "$.error",
-                "Next": "Rollback",
-            },
+            to_rollback(FAILED, f"{step.id}: the stack did not deploy"),
         ),
         (
             n(step, "deployed"),

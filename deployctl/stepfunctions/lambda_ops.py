@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from deployctl.actions.cloudwatch import specs
 from deployctl.core.params import CloudWatchAlarmsParams
 from deployctl.plan.api import Step
+from deployctl.stepfunctions.states import to_rollback
 
 if TYPE_CHECKING:
     from deployctl.stepfunctions.asl import _Translator
@@ -88,12 +89,7 @@ def update_code(tr: _Translator, step: Step) -> States:
         {"FunctionName": p["function"]},
         ResultPath=g,
     )
-    failed = {
-        "Type": "Pass",
-        "Result": {"Error": UPDATE_FAILED, "Cause": step.id},
-        "ResultPath": "$.error",
-        "Next": "Rollback",
-    }
+    failed = to_rollback(UPDATE_FAILED, step.id)
     wait = {"Type": "Wait", "Seconds": max(1, tr.wait_seconds(5)), "Next": read_name}
     # Successful, or no status at all, is done (the Default, so that export's
     # transition count follows it); InProgress waits and reads again.
@@ -148,12 +144,7 @@ def cleanup_versions(tr: _Translator, step: Step) -> States:
         ],
         "Default": tr.name(step, "numbers"),
     }  # fmt: skip
-    fail = {
-        "Type": "Pass",
-        "Result": {"Error": CLEANUP_INCOMPLETE, "Cause": step.id},
-        "ResultPath": "$.error",
-        "Next": "Rollback",
-    }
+    fail = to_rollback(CLEANUP_INCOMPLETE, step.id)
     # Lists by Map states: on moto 5.2.5 a [*] path that ends in one string is
     # that string, not a one-element list (see alb.py).
     numbers = {

@@ -1,4 +1,4 @@
-"""Small state builders shared by the translators."""
+"""Small state builders the translators share."""
 
 from __future__ import annotations
 
@@ -26,4 +26,16 @@ def which_states(items_path: str, state_path: str, found: Mapping[str, str]) -> 
         "ResultSelector": {
             f"{key}.$": f"States.ArrayContains($, '{value}')" for key, value in found.items()
         },
+    }
+
+
+def to_rollback(error: str, cause: str) -> dict[str, Any]:
+    """A ``Pass`` state that records why the run failed (``$.error``: the
+    ``Error`` and ``Cause`` a failed execution reports) and goes to the
+    machine's ``Rollback``."""
+    return {
+        "Type": "Pass",
+        "Result": {"Error": error, "Cause": cause},
+        "ResultPath": "$.error",
+        "Next": "Rollback",
     }
