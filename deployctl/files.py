@@ -14,8 +14,10 @@ or the plan's folder when there is none, or a folder given with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterable
 
 from deployctl.diagnostics import Diagnostic
@@ -116,3 +118,24 @@ def inside(path: str, roots: Iterable[str]) -> bool:
         if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
             return True
     return False
+
+
+def replace_atomically(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a temporary file
+    beside it, then renamed over it, so a reader (or a process killed midway)
+    sees the old file or the new one, never half.  ``durable``: fsynced
+    before the rename (what a kill leaves, a power cut leaves too).  A failed
+    write leaves no temporary file behind."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, staging = tempfile.mkstemp(dir=folder, prefix=".staging-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(staging)
+        raise

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -53,12 +52,8 @@ def save(path: str, plan: Plan, observed: Observed) -> None:
             for key, state in sorted(observed.resources.items())
         },
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, staging = tempfile.mkstemp(dir=directory, prefix=".plan-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(staging, path)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    files.replace_atomically(path, text.encode("utf-8"))
 
 
 def read(path: str) -> dict[str, Any] | None:

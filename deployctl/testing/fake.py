@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from deployctl import files
 from deployctl.actions.registry import Backend, default_registry
 from deployctl.core.kinds import StepKind
 from deployctl.core.plan import MetricDef
@@ -127,13 +127,8 @@ class FakeWorld:
         """Atomically replace the file, so a SIGKILL never leaves half a world."""
         if not self.path:
             return
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".world-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.data, fh, sort_keys=True, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        text = json.dumps(self.data, sort_keys=True, indent=1)
+        files.replace_atomically(self.path, text.encode("utf-8"), durable=True)
 
     @property
     def state(self) -> dict[str, Any]:

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 import pickle
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from deployctl import files
 
 # The role a test's state machine runs as (moto checks only its shape).
 ROLE = "arn:aws:iam::123456789012:role/deployctl-sfn"
@@ -131,10 +131,7 @@ class _Programs:
     def _write(self, key: str, data: bytes) -> bytes:
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.folder)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(name, self.folder / key)  # whole, or not there
+            files.replace_atomically(self.folder / key, data)  # whole, or not there
         return data
 
 
