@@ -4,6 +4,7 @@ step runs.  See docs/architecture.md."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 REF_OPEN = "${"
@@ -12,3 +13,15 @@ REF_OPEN = "${"
 def is_unresolved(value: Any) -> bool:
     """Whether ``value`` (any param, stringified) still holds a ``${...}`` reference."""
     return REF_OPEN in str(value)
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string in ``value`` (a step's params: mappings, lists, scalars)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from strings_in(item)

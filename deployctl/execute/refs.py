@@ -26,7 +26,7 @@ from typing import Any
 
 from deployctl.core.plan import Plan, Step
 from deployctl.core.ports import Registry
-from deployctl.core.refs import is_unresolved
+from deployctl.core.refs import is_unresolved, strings_in
 from deployctl.errors import DeployctlError
 from deployctl.manifest.secrets import secret_ref
 
@@ -118,15 +118,12 @@ class Resolver:
 def has_secret_refs(value: Any) -> bool:
     """Whether ``value`` (a step's params) holds a ``${ssm:...}`` reference:
     building the step's request may then read the parameter from AWS."""
-    if isinstance(value, str):
-        return is_unresolved(value) and any(
-            secret_ref(m.group(1)) is not None for m in _REF.finditer(value)
-        )
-    if isinstance(value, Mapping):
-        return any(has_secret_refs(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(has_secret_refs(v) for v in value)
-    return False
+    return any(
+        secret_ref(m.group(1)) is not None
+        for text in strings_in(value)
+        if is_unresolved(text)
+        for m in _REF.finditer(text)
+    )
 
 
 class SecretRefs:

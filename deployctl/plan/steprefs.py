@@ -10,24 +10,13 @@ so at the reference's ``file:line:col``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
+from deployctl.core.refs import strings_in
 from deployctl.diagnostics import Diagnostic
 from deployctl.manifest import model as m
 from deployctl.manifest.refs import RUNTIME_REF
 from deployctl.plan.api import Step
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
 
 
 def _ancestors(step: Step, by_id: Mapping[str, Step]) -> set[str]:
@@ -64,7 +53,7 @@ def check_step_refs(
     reported: set[str] = set()
     for step in steps:
         ancestors: set[str] | None = None
-        for text in _strings(step.params):
+        for text in strings_in(step.params):
             for match in RUNTIME_REF.finditer(text):
                 name = match.group(1).strip()
                 if not name.startswith("steps.") or match.group(0) in reported:
