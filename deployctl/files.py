@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 
 from deployctl.diagnostics import Diagnostic
@@ -126,6 +125,9 @@ def replace_atomically(path: str | os.PathLike[str], data: bytes, *, durable: bo
     sees the old file or the new one, never half.  ``durable``: fsynced
     before the rename (what a kill leaves, a power cut leaves too).  A failed
     write leaves no temporary file behind."""
+    # tempfile imports shutil, which `validate` never needs (tests/test_startup.py)
+    import tempfile  # noqa: PLC0415
+
     folder = os.path.dirname(os.path.abspath(path))
     fd, staging = tempfile.mkstemp(dir=folder, prefix=".staging-")
     try:
