@@ -81,6 +81,13 @@ ROOM_MAX = 1000
 # deferred records it holds (docs/performance.md, "Executor").
 GATHER = 0.002
 
+# A batch of records is one statement: the time, then a row per record
+# (deployctl/testing/journal.py reads it back for the tests' spies).
+_INSERT = "INSERT INTO records (run_id, type, step_id, attempt, token, data, at) SELECT *, ?"
+_ROW = "(?, ?, ?, ?, ?, ?)"
+# Records per INSERT statement (SQLite allows 32,766 parameters; 7 per record).
+CHUNK = 1000
+
 
 class _Pending:
     """One record waiting for a group commit."""
@@ -281,35 +288,64 @@ class SqliteJournal(Journal):
             self._arrived.wait(left)
 
     def _commit(self, batch: list[_Pending]) -> None:
+        """Write ``batch`` in order, durable on return: one ``INSERT`` per
+        chunk of at most :data:`CHUNK` records, each its own transaction
+        (autocommit), fenced inside the statement.  One statement, not
+        ``BEGIN``, a lock read, an insert per record and ``COMMIT``: every
+        call into SQLite lets go of the GIL, and on the critical path each
+        is a chance for another thread to keep it (docs/performance.md,
+        "Executor")."""
         error: BaseException | None = None
+        done = 0
         try:
             now = self.now()
-            with self._db.transaction() as conn:
-                check_fence(conn, self.fence)
-                for item in batch:
-                    cursor = conn.execute(
-                        "INSERT INTO records (run_id, type, step_id, attempt, token, at, data) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (*item.values[:5], now, item.values[5]),
-                    )
-                    seq = cursor.lastrowid
-                    assert seq is not None
+            for start in range(0, len(batch), CHUNK):
+                chunk = batch[start : start + CHUNK]
+                first = self._insert(chunk, now)
+                for n, item in enumerate(chunk):
                     run_id, kind, step_id, attempt, token, body = item.values
                     item.record = Record(
-                        seq, run_id, kind, step_id, attempt, token, now, json.loads(body)
+                        first + n, run_id, kind, step_id, attempt, token, now, json.loads(body)
                     )
+                done += len(chunk)
         except BaseException as exc:  # every waiter must hear about it, then re-raise
             error = exc
         with self._group:
-            for item in batch:
-                item.error = error
+            for n, item in enumerate(batch):
+                item.error = error if n >= done else None
                 item.finished = True
-            if error is not None and any(item.deferred for item in batch):
+            if error is not None and any(item.deferred for item in batch[done:]):
                 # A deferred record was lost: nothing written after it may
                 # commit without it (the journal's order; see Journal.defer).
                 self._broken = error
             self._writing = False
             self._group.notify_all()
+
+    def _insert(self, chunk: list[_Pending], now: float) -> int:
+        """Insert ``chunk`` in one statement, only while the lock is held
+        under this journal's fence; the first record's ``seq`` (the others
+        follow it: one statement under SQLite's write lock numbers its rows
+        one after another)."""
+        rows = ", ".join([_ROW] * len(chunk))
+        sql = f"{_INSERT} FROM (VALUES {rows})"
+        args: list[Any] = [now]
+        for item in chunk:
+            args.extend(item.values)
+        fence = self.fence
+        if fence is not None:
+            sql += (
+                " WHERE EXISTS (SELECT 1 FROM locks WHERE lock_id = ? AND token = ? AND epoch = ?)"
+            )
+            args.extend((fence.lock_id, fence.token, fence.epoch))
+        cursor = self._db.write(sql, args)
+        if fence is not None and cursor.rowcount != len(chunk):
+            # Nothing was written: the lock row said no.  Read it for the message.
+            with self._db.transaction() as conn:
+                check_fence(conn, fence)
+            raise LockLost(fence.lock_id, fence.holder, "now taken over")
+        last = cursor.lastrowid
+        assert last is not None
+        return last - len(chunk) + 1
 
     def records(self, run_id: str) -> list[Record]:
         rows = self._db.query(

@@ -139,6 +139,13 @@ class Database:
                     self.conn.execute("ROLLBACK")
                 raise
 
+    def write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        """One write statement, its own transaction (the connection is in
+        autocommit): SQLite takes the write lock when the statement starts,
+        as ``BEGIN IMMEDIATE`` would, and commits (fsync) before it returns."""
+        with self.mutex, self.errors():
+            return self.conn.execute(sql, args)
+
     def make_room(self, pages: int) -> None:
         """Grow the ``-wal`` file by about ``pages`` pages, committing nothing.
 

@@ -23,6 +23,7 @@ from deployctl.state import sqlite
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.journal import written
 from deployctl.testing.plans import Recorder, make_plan, step
 
 CHAIN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
@@ -34,10 +35,8 @@ class Commits(sqlite3.Connection):
     batches: ClassVar[list[list[tuple[str, str | None]]]] = []
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if sql.lstrip().startswith("BEGIN"):
-            Commits.batches.append([])
-        elif sql.lstrip().startswith("INSERT INTO records"):
-            Commits.batches[-1].append((args[0][1], args[0][2]))
+        if records := written(sql, args):  # one statement, one transaction
+            Commits.batches.append(records)
         return super().execute(sql, *args)
 
 
@@ -118,7 +117,7 @@ class Meanwhile(sqlite3.Connection):
     hook: ClassVar[Callable[[], None] | None] = None
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if sql.lstrip().startswith("INSERT INTO records") and args[0][2] == "a" and Meanwhile.hook:
+        if Meanwhile.hook and any(sid == "a" for _, sid in written(sql, args)):
             hook, Meanwhile.hook = Meanwhile.hook, None
             hook()
         return super().execute(sql, *args)

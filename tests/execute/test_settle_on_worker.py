@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -22,6 +22,7 @@ from deployctl.execute import context, walker
 from deployctl.execute.runner import Executor
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
+from deployctl.testing.journal import written
 from deployctl.testing.plans import Recorder, make_plan, step
 
 CHAIN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
@@ -98,14 +99,8 @@ def test_a_next_step_that_reads_first_leaves_the_record_to_another_thread(
 class FailsTheSharedCommit(sqlite3.Connection):
     """The commit that holds a's done record and b's intent fails."""
 
-    inserted: ClassVar[list[str | None]] = []
-
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if sql.lstrip().startswith("BEGIN"):
-            FailsTheSharedCommit.inserted = []
-        elif sql.lstrip().startswith("INSERT INTO records"):
-            FailsTheSharedCommit.inserted.append(f"{args[0][1]} {args[0][2]}")
-        elif sql == "COMMIT" and "intent b" in FailsTheSharedCommit.inserted:
+        if ("intent", "b") in written(sql, args):
             raise sqlite3.OperationalError("disk I/O error")
         return super().execute(sql, *args)
 

@@ -1,0 +1,94 @@
+"""A group commit on SQLite is one ``INSERT`` statement per chunk of
+records, fenced inside the statement: the records keep the order they were
+queued in, each gets the ``seq`` it is stored under, a lost lock writes
+none of them, and a chunk that fails loses only itself and what follows."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from state_helpers import PLAN, STORED
+
+from deployctl.errors import LockLost, StateUnavailable
+from deployctl.state import sqlite
+from deployctl.state.sqlite import SqliteStore
+from deployctl.testing.journal import written
+
+
+def test_a_batch_over_several_statements_keeps_its_order_and_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHUNK", 3)
+    journal = SqliteStore(str(tmp_path)).journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    queued = [journal.defer(run.run_id, "done", step_id=f"s{n}", data={"n": n}) for n in range(7)]
+    last = journal.append(run.run_id, "intent", step_id="next")  # commits all eight
+    settled = [d.settle() for d in queued] + [last]
+    stored = journal.records(run.run_id)
+    assert [(r.seq, r.type, r.step_id, r.data) for r in settled] == [
+        (r.seq, r.type, r.step_id, r.data) for r in stored
+    ]
+    assert [r.step_id for r in stored] == [f"s{n}" for n in range(7)] + ["next"]
+    assert [r.seq for r in stored] == list(range(stored[0].seq, stored[0].seq + 8))
+    journal.close()
+
+
+def test_a_lost_lock_writes_none_of_the_batch_and_names_the_new_holder(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path))
+    journal = store.journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    mine = store.lock("p/e", "me@here", 1)
+    mine.acquire()
+    journal.hold(mine.fence)
+    journal.append(run.run_id, "intent", step_id="a")
+    store.unlock("p/e")
+    theirs = store.lock("p/e", "amy@there", 2)
+    theirs.acquire()
+    queued = journal.defer(run.run_id, "done", step_id="a")
+    with pytest.raises(LockLost, match="amy@there"):
+        journal.append(run.run_id, "intent", step_id="b")
+    with pytest.raises(LockLost):
+        queued.settle()
+    assert [(r.type, r.step_id) for r in journal.records(run.run_id)] == [("intent", "a")]
+    theirs.release()
+    journal.close()
+
+
+class FailsSecondInsert(sqlite3.Connection):
+    """The disk fills up at the second statement that writes records."""
+
+    inserts: ClassVar[int] = 0
+    armed: ClassVar[bool] = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if FailsSecondInsert.armed and written(sql, args):
+            FailsSecondInsert.inserts += 1
+            if FailsSecondInsert.inserts == 2:
+                raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_a_failed_chunk_loses_itself_and_what_follows_never_what_went_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHUNK", 2)
+    journal = SqliteStore(str(tmp_path), FailsSecondInsert).journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    queued = [journal.defer(run.run_id, "done", step_id=f"s{n}") for n in range(3)]
+    FailsSecondInsert.armed = True
+    try:
+        with pytest.raises(StateUnavailable, match="disk is full"):
+            journal.append(run.run_id, "intent", step_id="next")
+    finally:
+        FailsSecondInsert.armed = False
+    assert [d.settle().step_id for d in queued[:2]] == ["s0", "s1"]  # durable before the failure
+    with pytest.raises(StateUnavailable):
+        queued[2].settle()
+    # s2 was deferred and lost: nothing may be written after it without it.
+    with pytest.raises(StateUnavailable):
+        journal.append(run.run_id, "intent", step_id="later")
+    assert [r.step_id for r in journal.records(run.run_id)] == ["s0", "s1"]
+    journal.close()
