@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployctl.core.plan import Plan
-from deployctl.errors import LockLost, UserError
+from deployctl.errors import LockLost, StateError, UserError
 from deployctl.state.api import (
     RUNNING,
     Deferred,
@@ -85,6 +85,8 @@ GATHER = 0.002
 # (deployctl/testing/journal.py reads it back for the tests' spies).
 _INSERT = "INSERT INTO records (run_id, type, step_id, attempt, token, data, at) SELECT *, ?"
 _ROW = "(?, ?, ?, ?, ?, ?)"
+# The fence, in a write statement's WHERE (SqliteJournal._fenced).
+_FENCE = "EXISTS (SELECT 1 FROM locks WHERE lock_id = ? AND token = ? AND epoch = ?)"
 # Records per INSERT statement (SQLite allows 32,766 parameters; 7 per record).
 CHUNK = 1000
 
@@ -327,22 +329,14 @@ class SqliteJournal(Journal):
         follow it: one statement under SQLite's write lock numbers its rows
         one after another)."""
         rows = ", ".join([_ROW] * len(chunk))
-        sql = f"{_INSERT} FROM (VALUES {rows})"
         args: list[Any] = [now]
         for item in chunk:
             args.extend(item.values)
-        fence = self.fence
-        if fence is not None:
-            sql += (
-                " WHERE EXISTS (SELECT 1 FROM locks WHERE lock_id = ? AND token = ? AND epoch = ?)"
-            )
-            args.extend((fence.lock_id, fence.token, fence.epoch))
+        sql, args = self._fenced(f"{_INSERT} FROM (VALUES {rows}) WHERE 1", args)
         cursor = self._db.write(sql, args)
-        if fence is not None and cursor.rowcount != len(chunk):
-            # Nothing was written: the lock row said no.  Read it for the message.
-            with self._db.transaction() as conn:
-                check_fence(conn, fence)
-            raise LockLost(fence.lock_id, fence.holder, "now taken over")
+        if cursor.rowcount != len(chunk):  # nothing written: the lock row said no
+            self._refused()
+            raise StateError(f"journal {self._db.path}: {len(chunk)} records not written")
         last = cursor.lastrowid
         assert last is not None
         return last - len(chunk) + 1
@@ -359,14 +353,27 @@ class SqliteJournal(Journal):
         ]
 
     def set_status(self, run_id: str, status: str) -> None:
-        with self._db.transaction() as conn:
-            check_fence(conn, self.fence)
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, updated = ? WHERE run_id = ?",
-                (status, self.now(), run_id),
-            )
-            if cursor.rowcount == 0:
-                raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
+        sql, args = self._fenced(
+            "UPDATE runs SET status = ?, updated = ? WHERE run_id = ?", [status, self.now(), run_id]
+        )
+        if self._db.write(sql, args).rowcount == 0:
+            self._refused()
+            raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
+
+    def _fenced(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+        """A write statement that changes nothing unless this journal's fence
+        still holds the lock: the check is in the statement, so it and the
+        write are one transaction, one call into SQLite."""
+        fence = self.fence
+        if fence is None:
+            return sql, args
+        return f"{sql} AND {_FENCE}", [*args, fence.lock_id, fence.token, fence.epoch]
+
+    def _refused(self) -> None:
+        """A fenced write changed nothing: if the lock is lost, say so."""
+        if self.fence is not None:
+            with self._db.transaction() as conn:
+                check_fence(conn, self.fence)
 
     def close(self) -> None:
         if self.db is not None:
