@@ -29,6 +29,7 @@ class _Unreported:
     deferred: Deferred
     step_id: str | None
     shown: Mapping[str, Any] | None  # the data with its secrets, folded in this process
+    then: Callable[[], None] | None = None  # run once the record is durable and reported
 
 
 @dataclass
@@ -123,6 +124,8 @@ class RunContext:
                         apply_record(self.state.step(item.step_id), record)
                 self._unreported.pop(0)
                 self.reporter.record(record)
+                if item.then is not None:
+                    item.then()
 
     def flush(self) -> None:
         """Make every deferred record durable and report it: a run's records
@@ -138,6 +141,7 @@ class RunContext:
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
         followers: int = 0,
+        then: Callable[[], None] | None = None,
     ) -> Callable[[bool], Record]:
         """Queue a record to share the next commit (:meth:`Journal.defer`) and
         fold it into the live state now, so dependents can be scheduled and
@@ -147,7 +151,8 @@ class RunContext:
         up to :data:`DEFER_GRACE` for that dependent's intent to share the commit.  Nothing a dependent sends goes out before its own
         intent is durable, and that intent commits after this record.
         ``followers``: how many dependents it releases that write their
-        intent right away (:meth:`Journal.defer`)."""
+        intent right away (:meth:`Journal.defer`).  ``then`` runs once the
+        record is durable and reported, on whichever thread reports it."""
         stored = self._redact.data(dict(data)) if data and self._redact.secrets else data
         with self._report_lock:
             deferred = self.journal.defer(
@@ -160,7 +165,7 @@ class RunContext:
                 followers=followers,
             )
             shown = dict(data) if stored is not data and data is not None else None
-            self._unreported.append(_Unreported(deferred, step_id, shown))
+            self._unreported.append(_Unreported(deferred, step_id, shown, then))
         if step_id is not None:
             provisional = Record(
                 _PROVISIONAL,

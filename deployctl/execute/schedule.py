@@ -95,6 +95,16 @@ class Schedule:
         with self._lock:
             self._finish(sid, result)
 
+    def ends_with(self, sid: str) -> bool:
+        """``sid`` is the walk's last step: every other step is complete and
+        none is in flight, so once ``sid`` is done the walk is over."""
+        with self._lock:
+            return (
+                self.inflight == {sid}
+                and sid not in self.complete
+                and len(self.complete) == len(self.plan.steps) - 1
+            )
+
     def saturated(self) -> bool:
         """Steps are ready and wait for a worker."""
         with self._lock:

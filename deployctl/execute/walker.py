@@ -50,6 +50,9 @@ class _Early:
 
     result: api.StepResult
     settle: Callable[[bool], Record]
+    # The walk's last step: the run's next record (run_finished) commits its
+    # done record, and the step's end is reported then (``RunContext.write_deferred``'s ``then``).
+    last: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class _Ended:
     result: api.StepResult | None = None
     released: bool = False
     error: BaseException | None = None
+    reported: bool = False  # its end is reported elsewhere (the walk's last step)
 
 
 class _Before:
@@ -185,7 +189,8 @@ class Walker:
                 stop(got.error)
                 continue
             assert got.result is not None
-            ctx.reporter.step_finished(plan.by_id[got.step_id], got.result)
+            if not got.reported:
+                ctx.reporter.step_finished(plan.by_id[got.step_id], got.result)
             sched.ended(got.step_id, got.result, released=got.released)
 
     def _work(self, step: Step) -> None:
@@ -217,7 +222,10 @@ class Walker:
             if self._sched.startable():
                 self.nudge()  # the other dependents it released go to other workers
             if nxt is None:
-                self._settle(step.id, got)
+                if got.last:  # the walk is over: the run's next record settles it
+                    self.wake.put(_Ended(step.id, got.result, released=True, reported=True))
+                else:
+                    self._settle(step.id, got)
                 return
             prev, step = step.id, self.ctx.plan.by_id[nxt]
             if self._intent_first(step):
@@ -364,6 +372,20 @@ class Walker:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
             released = 0 if step.wait > 0 or self._sched.saturated() else self._released(step)
+            if not released and step.wait <= 0 and self._sched.ends_with(step.id):
+                # The walk ends with this step: its done record waits for the
+                # run's next record (run_finished) to share that commit, and
+                # its end is reported once both are durable.
+                result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
+                settle = ctx.write_deferred(
+                    api.DONE,
+                    step.id,
+                    attempt=attempt,
+                    token=request.token,
+                    data=done,
+                    then=lambda: ctx.reporter.step_finished(step, result),
+                )
+                return _Early(result, settle, last=True)
             if not released:
                 # A bake follows (nothing depends on the done record yet), other
                 # ready steps wait for a worker (the walk is not on one critical

@@ -151,3 +151,45 @@ def test_settling_a_deferred_record_waits_for_none_queued_after_it(tmp_path: Pat
     finally:
         Meanwhile.hook = None
         journal.close()
+
+
+class Ends(Sent):
+    """Sent, and when each step's end was reported among the records."""
+
+    def step_finished(self, step: Any, result: Any) -> None:
+        self.seen.append(("finished", step.id, tuple(self.world.ops("apply"))))
+
+
+def _ends(tmp_path: Path, plan: Any) -> tuple[list[list[tuple[str, str | None]]], Ends]:
+    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
+    ends = Ends(world)
+    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (ends,))
+    Commits.batches = []
+    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
+    try:
+        assert ex.apply(plan).exit_code == 0
+    finally:
+        ex.close()
+    return [b for b in Commits.batches if b], ends
+
+
+def test_the_walk_s_last_done_record_commits_with_run_finished_and_its_end_is_reported_then(
+    tmp_path: Path,
+) -> None:
+    batches, ends = _ends(tmp_path, CHAIN)
+    assert batches[-1] == [("done", "c"), ("run_finished", None)]
+    order = [(kind, sid) for kind, sid, _ in ends.seen]
+    assert order[-3:] == [("done", "c"), ("finished", "c"), ("run_finished", None)]
+
+
+def test_steps_side_by_side_each_commit_and_report_their_end_once(tmp_path: Path) -> None:
+    # a and b run side by side: at most the one that ends last (when the
+    # other is no longer in flight) holds its done record for run_finished.
+    batches, ends = _ends(tmp_path, make_plan(step("a"), step("b")))
+    records = [r for b in batches for r in b]
+    assert sorted(sid for kind, sid in records if kind == "done") == ["a", "b"]
+    assert batches[-1][-1] == ("run_finished", None) and len(batches[-1]) <= 2
+    order = [(kind, sid) for kind, sid, _ in ends.seen]
+    for sid in "ab":
+        assert order.count(("finished", sid)) == 1
+        assert order.index(("done", sid)) < order.index(("finished", sid))
