@@ -376,7 +376,8 @@ class Executor:
         if result.status == StepStatus.WAITING:
             return self._paused(ctx, result.waiting)
         ctx.write(api.RUN_FINISHED, data={"status": api.SUCCEEDED})
-        self.journal.set_status(rid, api.SUCCEEDED)
+        # run_finished is durable: the status needs no flush of its own.
+        self.journal.set_status(rid, api.SUCCEEDED, durable=False)
         return self._finish(api.Outcome(rid, api.SUCCEEDED, EXIT_OK, f"run {rid} succeeded"))
 
     def _await_approval(

@@ -177,7 +177,12 @@ class Journal(abc.ABC):
     def records(self, run_id: str) -> list[Record]: ...
 
     @abc.abstractmethod
-    def set_status(self, run_id: str, status: str) -> None: ...
+    def set_status(self, run_id: str, status: str, *, durable: bool = True) -> None:
+        """The run's status in the runs listing.  ``durable=False``: a record
+        already durable decides it (``run_finished`` before ``succeeded``), so
+        a store may skip its own flush: lost to a power cut, the run reads as
+        running and the next ``apply`` resumes it, finds every step done and
+        finishes it again, as after a kill between the two writes."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -329,7 +329,7 @@ class DynamoJournal(Journal):
             for item in self.table.query(f"run#{run_id}", "rec#", limit=self.page_size)
         ]
 
-    def set_status(self, run_id: str, status: str) -> None:
+    def set_status(self, run_id: str, status: str, *, durable: bool = True) -> None:
         key = {"pk": s(f"scope#{self._scope(run_id)}"), "sk": s(f"run#{run_id}")}
         update = {
             "Key": key,

@@ -352,11 +352,11 @@ class SqliteJournal(Journal):
             for seq, rid, kind, step, attempt, token, at, data in rows
         ]
 
-    def set_status(self, run_id: str, status: str) -> None:
+    def set_status(self, run_id: str, status: str, *, durable: bool = True) -> None:
         sql, args = self._fenced(
             "UPDATE runs SET status = ?, updated = ? WHERE run_id = ?", [status, self.now(), run_id]
         )
-        if self._db.write(sql, args).rowcount == 0:
+        if self._db.write(sql, args, sync=durable).rowcount == 0:
             self._refused()
             raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
 

@@ -139,12 +139,26 @@ class Database:
                     self.conn.execute("ROLLBACK")
                 raise
 
-    def write(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+    def write(
+        self, sql: str, args: tuple[Any, ...] | list[Any] = (), *, sync: bool = True
+    ) -> sqlite3.Cursor:
         """One write statement, its own transaction (the connection is in
         autocommit): SQLite takes the write lock when the statement starts,
-        as ``BEGIN IMMEDIATE`` would, and commits (fsync) before it returns."""
-        with self.mutex, self.errors():
-            return self.conn.execute(sql, args)
+        as ``BEGIN IMMEDIATE`` would, and commits (fsync) before it returns.
+        ``sync=False``: committed without the fsync (``synchronous=NORMAL``
+        for this statement): it survives this process dying, and the next
+        synced commit makes it durable against a power cut too."""
+        with self.mutex:  # (errors() inline: this is every commit of a run)
+            try:
+                if sync:
+                    return self.conn.execute(sql, args)
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                try:
+                    return self.conn.execute(sql, args)
+                finally:
+                    self.conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error as exc:
+                raise translate(exc, self.path) from None
 
     def make_room(self, pages: int) -> None:
         """Grow the ``-wal`` file by about ``pages`` pages, committing nothing.

@@ -82,9 +82,9 @@ class Dying(Journal):
     def records(self, run_id: str) -> list[Record]:
         return self.inner.records(run_id)
 
-    def set_status(self, run_id: str, status: str) -> None:
+    def set_status(self, run_id: str, status: str, *, durable: bool = True) -> None:
         if self.count < self.after:
-            self.inner.set_status(run_id, status)
+            self.inner.set_status(run_id, status, durable=durable)
 
     def close(self) -> None:
         self.inner.close()

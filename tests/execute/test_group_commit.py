@@ -193,3 +193,37 @@ def test_steps_side_by_side_each_commit_and_report_their_end_once(tmp_path: Path
     for sid in "ab":
         assert order.count(("finished", sid)) == 1
         assert order.index(("done", sid)) < order.index(("finished", sid))
+
+
+class Order(sqlite3.Connection):
+    """The run's writes in order: the records each statement holds, or the statement."""
+
+    seen: ClassVar[list[object]] = []
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if records := written(sql, args):
+            Order.seen.append(records)
+        elif not sql.startswith(("SELECT", "PRAGMA wal", "PRAGMA cache", "PRAGMA page")):
+            Order.seen.append(sql.split(" WHERE", maxsplit=1)[0])
+        return super().execute(sql, *args)
+
+
+def test_a_succeeded_run_s_status_follows_its_durable_run_finished_unsynced(
+    tmp_path: Path,
+) -> None:
+    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
+    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world))
+    Order.seen = []
+    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Order))
+    try:
+        assert ex.apply(CHAIN).exit_code == 0
+    finally:
+        ex.close()
+    end = Order.seen.index([("done", "c"), ("run_finished", None)])
+    assert Order.seen[end + 1 : end + 4] == [
+        "PRAGMA synchronous = NORMAL",
+        "UPDATE runs SET status = ?, updated = ?",
+        "PRAGMA synchronous = FULL",
+    ]
+    # Every other write of the run is synced: no other change of mode.
+    assert Order.seen.count("PRAGMA synchronous = NORMAL") == 1

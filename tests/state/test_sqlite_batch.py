@@ -92,3 +92,52 @@ def test_a_failed_chunk_loses_itself_and_what_follows_never_what_went_before(
         journal.append(run.run_id, "intent", step_id="later")
     assert [r.step_id for r in journal.records(run.run_id)] == ["s0", "s1"]
     journal.close()
+
+
+class Statements(sqlite3.Connection):
+    """Every statement run on the connection, and a disk that can fill up
+    for UPDATEs."""
+
+    seen: ClassVar[list[str]] = []
+    full: ClassVar[bool] = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        Statements.seen.append(sql.split(" WHERE", maxsplit=1)[0])
+        if Statements.full and sql.startswith("UPDATE"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_a_status_that_a_durable_record_decides_skips_only_its_own_fsync(tmp_path: Path) -> None:
+    journal = SqliteStore(str(tmp_path), Statements).journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    journal.append(run.run_id, "run_finished", data={"status": "succeeded"})
+    Statements.seen = []
+    journal.set_status(run.run_id, "succeeded", durable=False)
+    assert Statements.seen == [
+        "PRAGMA synchronous = NORMAL",
+        "UPDATE runs SET status = ?, updated = ?",
+        "PRAGMA synchronous = FULL",
+    ]
+    Statements.seen = []
+    journal.set_status(run.run_id, "succeeded")  # durable: no change of mode
+    assert Statements.seen == ["UPDATE runs SET status = ?, updated = ?"]
+    assert journal.get_run(run.run_id).status == "succeeded"
+    conn = journal._db.conn  # type: ignore[attr-defined]
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL for every other write
+    journal.close()
+
+
+def test_a_failed_unsynced_status_leaves_the_connection_fully_synced(tmp_path: Path) -> None:
+    journal = SqliteStore(str(tmp_path), Statements).journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    Statements.full = True
+    try:
+        with pytest.raises(StateUnavailable, match="disk is full"):
+            journal.set_status(run.run_id, "succeeded", durable=False)
+    finally:
+        Statements.full = False
+    conn = journal._db.conn  # type: ignore[attr-defined]
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert journal.get_run(run.run_id).status == "running"
+    journal.close()
