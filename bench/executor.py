@@ -336,11 +336,14 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
   dependents it releases, done first; the commit waits up to 2 ms
   (`GATHER`, a bound: it goes as soon as they are queued) for all of them,
   so a step that releases three branches pays one fsync, not three. The
-  run's first record shares the commit of the roots' intents the same way.
-  Left on the critical path besides the calls: one commit per step, the
-  last step's done record, `run_finished` and the run's status (three
-  commits: a crash between the last two still leaves the run to resume).
-  The best of the runs decides "met"; the median is shown beside it.
+  run's first record shares the commit of the roots' intents the same way,
+  and the walk's last done record shares `run_finished`'s. A commit is one
+  `INSERT` of all its records with the fence in the statement's `WHERE`.
+  Left on the critical path besides the calls: one commit per step and one
+  at the end; the run's status after it is written without an fsync of its
+  own (`run_finished`, durable, decides it; a crash between the two still
+  leaves the run to resume). The best of the runs decides "met"; the
+  median is shown beside it.
 - (a) and (b) are sensitive to load, above all to other processes' disk
   writes (a commit's fsync took 1.3 to 3.5 ms in the same minute, up to
   10 ms at a load of 5), so the table's load average matters.
@@ -395,7 +398,7 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     missed it by 0.001). This script itself, run five times in ten minutes
     at load 1 to 2 at the pass's end: best of 3 gave (b) 1.064 and 1.068
     (room of 2 pages per record), then 1.114 (a spike: all three walks)
-    and 1.080; best of 10 gave the table above.
+    and 1.080; best of 10 gave 1.064 (median 1.080).
   - Tried and dropped (no gain or worse, 20 walks each): a GIL switch
     interval of 0.5 ms; not holding the run's first commit for the roots'
     intents; `GATHER` 1 ms; starting every released dependent from the
@@ -407,20 +410,52 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     the fan-out is the slowest level: 5 ms median against 1.9 ms for the
     others, threads being created one after another). One multi-row
     `INSERT` per commit was not kept: `tests/execute/test_group_commit.py`
-    reads the records statement by statement.
-  - What is left, per critical step on a quiet machine (single chain, 1.04
-    to 1.05): about 1.7 to 1.9 ms from one call's end to the next call's
-    start. The commit is about 1 ms of it: a lone fsync here takes 0.25 ms
-    when commits follow each other but 0.9 ms after 10 to 50 ms of idle
-    (probably the virtual machine's wake-up on I/O completion), and a
-    critical step's commit always comes after a 50 ms call. The worker
-    thread itself burns 1.1 to 1.3 ms of CPU per step (SQLite's included),
-    spread over about fifteen pieces of 50 to 150 µs; nine branches in
-    step share one GIL on two cores, so at each level the last branch
-    waits for the others' share.
-    The run's start (run_started to the roots' calls: 2.5 to 4 ms, three
-    pool threads created) and end (the last call to run_finished: 2.8 to
-    3.7 ms, three commits) add about 7 ms.
+    reads the records statement by statement (kept in the fourth pass, below,
+    with the tests reading the one statement).
+- What the fourth pass changed (issue 14, on main), each measured A/B
+  against the commit before, walk by walk interleaved, (b) only:
+  - One statement per commit. A commit of two records made five calls
+    into SQLite (`BEGIN IMMEDIATE`, the lock row read, two `INSERT`s,
+    `COMMIT`), and each call lets go of the GIL: on the critical path each
+    is a chance for one of the other branches' threads to keep it. The
+    commit's Python and SQLite outside the fsync took 0.45 ms of its 0.93
+    ms median inside (b). Now all of a batch's records go in as one
+    `INSERT ... SELECT ... FROM (VALUES ...) WHERE EXISTS (fence)` in
+    autocommit: SQLite takes the write lock when the statement starts, as
+    `BEGIN IMMEDIATE` did, and a lost lock writes nothing (the lock row is
+    read then, for the message). The status update is one fenced `UPDATE`
+    the same way. 30 walks each: best 1.056 -> 1.050, median 1.071 ->
+    1.065.
+  - The walk's last step (every other step complete, none in flight)
+    queues its done record instead of committing it; `run_finished`
+    commits both, and the step's end is reported once they are durable
+    (`RunContext.write_deferred(then=...)`). The status written after it
+    skips its own fsync (`set_status(durable=False)`; every other write
+    stays `synchronous=FULL`). The run's end, the last call to
+    run_finished, went from 3.0-4.6 ms to 2.0-2.7 ms on a single chain;
+    (b), 48 walks each: best 1.061 -> 1.047 and median 1.071 -> 1.066
+    for the first, median 1.0765 -> 1.0720 for the second.
+  - Tried and dropped this time (36 walks each, worse or no change): a
+    pool of threads started ahead of the fan-out; "saturated" meaning no
+    room in the parallelism (the fan-outs of the three regions then share
+    one commit that waits out `GATHER` for the slowest region, median
+    1.076 -> 1.081); `GATHER` counting only the oldest queued done
+    record's dependents; GIL switch intervals of 1 and 0.2 ms (in one
+    process, alternating: median 1.070, 1.074, 1.090).
+  - What is left. With the journal on tmpfs (no fsync at all) (b) is
+    still 1.046 best and 1.052 median (10 walks each, alternating with the
+    disk at 1.069 / 1.084): the Python of the walk, not the disk, is most
+    of the rest. On a single chain a critical step costs about 1.7 ms from
+    one call's end to the next call's start: the commit about 1 ms (a lone
+    fsync here is 0.25 ms back to back but about 0.9 ms after 10 to 50 ms
+    of idle), the worker's Python about 0.55 ms before the commit and
+    0.15 ms after. That Python is about 250 function calls, 0.25 ms when
+    run hot (bench (a)) but several times that right after a 50 ms wait:
+    the same `RunContext.request` takes 12 µs in a loop and 180 µs after
+    a 10 to 50 ms sleep on this virtual machine, caches gone cold. Nine
+    branches in step share one GIL on two cores, so at each level the
+    last branch also waits for the others' share; the fan-out level (nine
+    branches starting at once) is the slowest, 3 to 5 ms.
 """
 
 
