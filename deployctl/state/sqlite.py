@@ -361,9 +361,10 @@ class SqliteJournal(Journal):
             raise UserError(f"no run {run_id!r} in {self.state_dir} (see: deployctl runs)")
 
     def _fenced(self, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
-        """A write statement that changes nothing unless this journal's fence
-        still holds the lock: the check is in the statement, so it and the
-        write are one transaction, one call into SQLite."""
+        """``sql`` (which ends in a ``WHERE`` clause) changed so that it
+        writes nothing unless this journal's fence still holds the lock: the
+        check is in the statement, so it and the write are one transaction,
+        one call into SQLite."""
         fence = self.fence
         if fence is None:
             return sql, args

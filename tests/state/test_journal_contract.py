@@ -49,11 +49,20 @@ def test_set_status_changes_the_run_and_its_update_time(store: StateStore) -> No
     store.journal(now=lambda: now[0]).set_status(run.run_id, "waiting")
     got = journal.get_run(run.run_id)
     assert (got.status, got.created, got.updated) == ("waiting", 100.0, 250.0)
+    now[0] = 300.0
+    journal.set_status(run.run_id, "succeeded", durable=False)  # decided by a durable record
+    got = store.journal().get_run(run.run_id)
+    assert (got.status, got.updated) == ("succeeded", 300.0)
 
 
 def test_unknown_runs_are_a_user_error_naming_the_store(store: StateStore) -> None:
     journal = store.journal()
-    for call in (journal.get_run, journal.plan_json, lambda r: journal.set_status(r, "x")):
+    for call in (
+        journal.get_run,
+        journal.plan_json,
+        lambda r: journal.set_status(r, "x"),
+        lambda r: journal.set_status(r, "x", durable=False),
+    ):
         with pytest.raises(UserError, match=f"no run 'nope' in {store.name}"):
             call("nope")
 
