@@ -372,21 +372,9 @@ class Walker:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
             released = 0 if step.wait > 0 or self._sched.saturated() else self._released(step)
-            if not released and step.wait <= 0 and self._sched.ends_with(step.id):
-                # The walk ends with this step: its done record waits for the
-                # run's next record (run_finished) to share that commit, and
-                # its end is reported once both are durable.
-                result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
-                settle = ctx.write_deferred(
-                    api.DONE,
-                    step.id,
-                    attempt=attempt,
-                    token=request.token,
-                    data=done,
-                    then=lambda: ctx.reporter.step_finished(step, result),
-                )
-                return _Early(result, settle, last=True)
-            if not released:
+            # The walk's last step (nothing else in flight or left to run).
+            last = not released and step.wait <= 0 and self._sched.ends_with(step.id)
+            if not released and not last:
                 # A bake follows (nothing depends on the done record yet), other
                 # ready steps wait for a worker (the walk is not on one critical
                 # path but saturated: commits are shared anyway), or no
@@ -398,6 +386,10 @@ class Walker:
             # now, the dependents start (the first on this thread, see _work),
             # and it is settled on another.  A dependent sends nothing before
             # its own intent is durable, which commits after this record.
+            # The walk's last step's done record waits for the run's next
+            # record (run_finished) to share that commit instead, and the
+            # step's end is reported once both are durable.
+            result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
             settle = ctx.write_deferred(
                 api.DONE,
                 step.id,
@@ -405,8 +397,9 @@ class Walker:
                 token=request.token,
                 data=done,
                 followers=released,
+                then=(lambda: ctx.reporter.step_finished(step, result)) if last else None,
             )
-            return _Early(api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt), settle)
+            return _Early(result, settle, last=last)
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
         except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing

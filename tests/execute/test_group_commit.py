@@ -70,9 +70,11 @@ def test_a_done_record_and_the_next_intent_share_one_commit_in_order(
     assert ("intent", "c", ("a", "b")) in sent.seen
 
 
-def _commits(tmp_path: Path, plan: Any) -> tuple[list[list[tuple[str, str | None]]], Sent]:
+def _commits(
+    tmp_path: Path, plan: Any, watch: type[Sent] = Sent
+) -> tuple[list[list[tuple[str, str | None]]], Sent]:
     world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
-    sent = Sent(world)
+    sent = watch(world)
     backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (sent,))
     Commits.batches = []
     ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
@@ -160,23 +162,10 @@ class Ends(Sent):
         self.seen.append(("finished", step.id, tuple(self.world.ops("apply"))))
 
 
-def _ends(tmp_path: Path, plan: Any) -> tuple[list[list[tuple[str, str | None]]], Ends]:
-    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
-    ends = Ends(world)
-    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (ends,))
-    Commits.batches = []
-    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
-    try:
-        assert ex.apply(plan).exit_code == 0
-    finally:
-        ex.close()
-    return [b for b in Commits.batches if b], ends
-
-
 def test_the_walk_s_last_done_record_commits_with_run_finished_and_its_end_is_reported_then(
     tmp_path: Path,
 ) -> None:
-    batches, ends = _ends(tmp_path, CHAIN)
+    batches, ends = _commits(tmp_path, CHAIN, Ends)
     assert batches[-1] == [("done", "c"), ("run_finished", None)]
     order = [(kind, sid) for kind, sid, _ in ends.seen]
     assert order[-3:] == [("done", "c"), ("finished", "c"), ("run_finished", None)]
@@ -185,7 +174,7 @@ def test_the_walk_s_last_done_record_commits_with_run_finished_and_its_end_is_re
 def test_steps_side_by_side_each_commit_and_report_their_end_once(tmp_path: Path) -> None:
     # a and b run side by side: at most the one that ends last (when the
     # other is no longer in flight) holds its done record for run_finished.
-    batches, ends = _ends(tmp_path, make_plan(step("a"), step("b")))
+    batches, ends = _commits(tmp_path, make_plan(step("a"), step("b")), Ends)
     records = [r for b in batches for r in b]
     assert sorted(sid for kind, sid in records if kind == "done") == ["a", "b"]
     assert batches[-1][-1] == ("run_finished", None) and len(batches[-1]) <= 2
