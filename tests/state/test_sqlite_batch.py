@@ -5,7 +5,10 @@ none of them, and a chunk that fails loses only itself and what follows."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -140,4 +143,53 @@ def test_a_failed_unsynced_status_leaves_the_connection_fully_synced(tmp_path: P
     conn = journal._db.conn  # type: ignore[attr-defined]
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     assert journal.get_run(run.run_id).status == "running"
+    journal.close()
+
+
+WRITER = """
+import json, sys
+from deployctl.state.sqlite import SqliteStore
+journal = SqliteStore(sys.argv[1]).journal()
+claimed = []
+print("ready", flush=True)
+sys.stdin.readline()  # both start writing at once
+for n in range(150):
+    queued = [journal.defer(sys.argv[2], "done", step_id=f"{sys.argv[3]}-{n}-{k}") for k in range(2)]
+    last = journal.append(sys.argv[2], "intent", step_id=f"{sys.argv[3]}-{n}")
+    claimed += [[d.settle().seq, d.settle().step_id] for d in queued] + [[last.seq, last.step_id]]
+journal.close()
+print(json.dumps(claimed))
+"""
+
+
+def test_processes_writing_one_journal_at_once_each_get_the_seq_their_records_hold(
+    tmp_path: Path,
+) -> None:
+    # Each statement numbers its rows under SQLite's write lock, taken when
+    # the statement starts: another process's batch can never land between.
+    journal = SqliteStore(str(tmp_path)).journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), run.run_id, tag],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("a", "b")
+    ]
+    for writer in writers:
+        assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    claimed = {}
+    for writer in writers:
+        out, _ = writer.communicate(timeout=60)
+        assert writer.returncode == 0
+        claimed.update({seq: sid for seq, sid in json.loads(out)})
+    stored = {r.seq: r.step_id for r in journal.records(run.run_id)}
+    assert len(stored) == 2 * 150 * 3
+    assert claimed == stored
     journal.close()
