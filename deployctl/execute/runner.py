@@ -190,6 +190,8 @@ class Executor:
                 ),
                 None,
             )
+            if current is not None and self._abandoned(current):
+                current = None
             if current is not None and options.abandon:
                 self.journal.append(
                     current.run_id,
@@ -227,6 +229,8 @@ class Executor:
         plan = plan_from_json(self.journal.plan_json(run_id), run.source, run.digest)
         self._check_kinds(plan)
         with self._locked(plan) as lock, self._stopping(run_id):
+            if self._abandoned(run):
+                raise UserError(f"run {run_id} is abandoned; only a paused or cut-off run resumes")
             lock.set_run(run_id)
             return self._drive(plan, run, True, options, lock)
 
@@ -274,6 +278,21 @@ class Executor:
         return targets
 
     # -- internals ---------------------------------------------------------------------
+
+    def _abandoned(self, run: RunInfo) -> bool:
+        """Whether ``run``, listed as unfinished, was abandoned after all: the
+        process that wrote its ``run_finished`` (abandoned) record died before
+        the status.  The status is put right and the run is not resumed (the
+        journal, not the listing, is the truth)."""
+        records = self.journal.records(run.run_id)
+        last = records[-1] if records else None
+        if last is None or last.type != api.RUN_FINISHED:
+            return False
+        if last.data.get("status") != api.ABANDONED:
+            return False
+        self.journal.set_status(run.run_id, api.ABANDONED)
+        self.reporter.message(f"run {run.run_id} was abandoned; its status now says so")
+        return True
 
     def _check_kinds(self, plan: Plan) -> None:
         registry = self.backend.registry

@@ -123,6 +123,37 @@ def test_a_changed_plan_refuses_to_resume_unless_abandoned(make_executor, world)
     assert executor.journal.get_run(first.run_id).status == "abandoned"
 
 
+def _abandon_cut_before_its_status(make_executor) -> str:
+    """A paused run whose abandoning process died between its run_finished
+    record and the status: listed as waiting, abandoned in its journal."""
+    first = make_executor().apply(PLAN)
+    assert first.status == "waiting"
+    executor = make_executor()
+    executor.journal.append(first.run_id, "run_finished", data={"status": "abandoned", "by": "x"})
+    assert executor.journal.get_run(first.run_id).status == "waiting"
+    return first.run_id
+
+
+def test_an_abandon_cut_before_its_status_is_still_an_abandon_for_apply(make_executor, world):
+    # The journal wins: the next apply starts a new run instead of carrying
+    # on with the abandoned one, and the listing is put right.
+    abandoned = _abandon_cut_before_its_status(make_executor)
+    again = make_executor()
+    outcome = again.apply(PLAN, Options(auto_approve=True))
+    assert outcome.exit_code == 0 and outcome.run_id != abandoned
+    assert again.journal.get_run(abandoned).status == "abandoned"
+    assert [r.type for r in again.journal.records(abandoned)].count("run_finished") == 1
+
+
+def test_an_abandon_cut_before_its_status_is_still_an_abandon_for_resume(make_executor, world):
+    abandoned = _abandon_cut_before_its_status(make_executor)
+    executor = make_executor()
+    with pytest.raises(UserError, match=f"run {abandoned} is abandoned"):
+        executor.resume(abandoned, Options(auto_approve=True))
+    assert executor.journal.get_run(abandoned).status == "abandoned"
+    assert [r.type for r in executor.journal.records(abandoned)][-1] == "run_finished"
+
+
 def test_runs_of_other_environments_do_not_block_each_other(make_executor, world):
     make_executor().apply(PLAN)
     staging = make_plan(*PLAN.steps, environment="staging")
