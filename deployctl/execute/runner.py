@@ -284,11 +284,7 @@ class Executor:
         process that wrote its ``run_finished`` (abandoned) record died before
         the status.  The status is put right and the run is not resumed (the
         journal, not the listing, is the truth)."""
-        records = self.journal.records(run.run_id)
-        last = records[-1] if records else None
-        if last is None or last.type != api.RUN_FINISHED:
-            return False
-        if last.data.get("status") != api.ABANDONED:
+        if fold((), self.journal.records(run.run_id)).final_status != api.ABANDONED:
             return False
         self.journal.set_status(run.run_id, api.ABANDONED)
         self.reporter.message(f"run {run.run_id} was abandoned; its status now says so")
