@@ -81,10 +81,12 @@ ROOM_MAX = 1000
 # deferred records it holds (docs/performance.md, "Executor").
 GATHER = 0.002
 
-# A batch of records is one statement: the time, then a row per record
-# (deployctl/testing/journal.py reads it back for the tests' spies).
-_INSERT = "INSERT INTO records (run_id, type, step_id, attempt, token, data, at) SELECT *, ?"
-_ROW = "(?, ?, ?, ?, ?, ?)"
+# A batch of records is one statement: the time, then a row of these per
+# record, in this order (a _Pending's values; deployctl/testing/journal.py
+# reads the statement back for the tests' spies).
+RECORD_FIELDS = ("run_id", "type", "step_id", "attempt", "token", "data")
+_INSERT = f"INSERT INTO records ({', '.join(RECORD_FIELDS)}, at) SELECT *, ?"
+ROW = "(" + ", ".join("?" * len(RECORD_FIELDS)) + ")"
 # The fence, in a write statement's WHERE (SqliteJournal._fenced).
 _FENCE = "EXISTS (SELECT 1 FROM locks WHERE lock_id = ? AND token = ? AND epoch = ?)"
 # Records per INSERT statement (SQLite allows 32,766 parameters; 7 per record).
@@ -328,7 +330,7 @@ class SqliteJournal(Journal):
         under this journal's fence; the first record's ``seq`` (the others
         follow it: one statement under SQLite's write lock numbers its rows
         one after another)."""
-        rows = ", ".join([_ROW] * len(chunk))
+        rows = ", ".join([ROW] * len(chunk))
         args: list[Any] = [now]
         for item in chunk:
             args.extend(item.values)

@@ -3,8 +3,9 @@ through a :class:`sqlite3.Connection` subclass (``SqliteStore(dir, factory)``).
 
 The journal writes a batch of records as one ``INSERT INTO records``
 statement (:meth:`deployctl.state.sqlite.SqliteJournal._insert`): its
-parameters are the batch's time, then six per record (run, type, step,
-attempt, token, data), then the fence's three if the run holds a lock.
+parameters are the batch's time, then a row of
+:data:`~deployctl.state.sqlite.RECORD_FIELDS` per record, then the fence's
+three if the run holds a lock.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-_FIELDS = 6  # run_id, type, step_id, attempt, token, data
-_ROW = "(" + ", ".join(["?"] * _FIELDS) + ")"
+from deployctl.state.sqlite import RECORD_FIELDS, ROW
+
+_WIDTH = len(RECORD_FIELDS)
+_TYPE, _STEP = RECORD_FIELDS.index("type"), RECORD_FIELDS.index("step_id")
 
 
 def written(sql: str, args: Sequence[Any]) -> list[tuple[str, str | None]]:
@@ -21,6 +24,5 @@ def written(sql: str, args: Sequence[Any]) -> list[tuple[str, str | None]]:
     empty for any other statement."""
     if not sql.lstrip().startswith("INSERT INTO records") or not args:
         return []
-    params = args[0]
-    rows = sql.count(_ROW)
-    return [(params[1 + n * _FIELDS + 1], params[1 + n * _FIELDS + 2]) for n in range(rows)]
+    rows = args[0][1:]  # after the batch's time
+    return [(rows[n * _WIDTH + _TYPE], rows[n * _WIDTH + _STEP]) for n in range(sql.count(ROW))]

@@ -30,13 +30,18 @@ CHAIN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
 
 
 class Commits(sqlite3.Connection):
-    """Which journal records each transaction wrote, in order."""
+    """The run's writes in order: the journal records each statement (one
+    transaction) wrote, or the statement itself for any other write."""
 
     batches: ClassVar[list[list[tuple[str, str | None]]]] = []
+    writes: ClassVar[list[object]] = []
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if records := written(sql, args):  # one statement, one transaction
+        if records := written(sql, args):
             Commits.batches.append(records)
+            Commits.writes.append(records)
+        elif not sql.startswith(("SELECT", "PRAGMA wal", "PRAGMA cache", "PRAGMA page")):
+            Commits.writes.append(sql.split(" WHERE", maxsplit=1)[0])
         return super().execute(sql, *args)
 
 
@@ -76,7 +81,7 @@ def _commits(
     world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
     sent = watch(world)
     backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world), (sent,))
-    Commits.batches = []
+    Commits.batches, Commits.writes = [], []
     ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Commits))
     try:
         assert ex.apply(plan).exit_code == 0
@@ -184,35 +189,15 @@ def test_steps_side_by_side_each_commit_and_report_their_end_once(tmp_path: Path
         assert order.index(("done", sid)) < order.index(("finished", sid))
 
 
-class Order(sqlite3.Connection):
-    """The run's writes in order: the records each statement holds, or the statement."""
-
-    seen: ClassVar[list[object]] = []
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if records := written(sql, args):
-            Order.seen.append(records)
-        elif not sql.startswith(("SELECT", "PRAGMA wal", "PRAGMA cache", "PRAGMA page")):
-            Order.seen.append(sql.split(" WHERE", maxsplit=1)[0])
-        return super().execute(sql, *args)
-
-
 def test_a_succeeded_run_s_status_follows_its_durable_run_finished_unsynced(
     tmp_path: Path,
 ) -> None:
-    world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
-    backend = Backend(fake_registry(world), VirtualClock(), FakeMetrics(world))
-    Order.seen = []
-    ex = Executor(str(state), backend, Recorder(), store=SqliteStore(str(state), Order))
-    try:
-        assert ex.apply(CHAIN).exit_code == 0
-    finally:
-        ex.close()
-    end = Order.seen.index([("done", "c"), ("run_finished", None)])
-    assert Order.seen[end + 1 : end + 4] == [
+    _commits(tmp_path, CHAIN)
+    end = Commits.writes.index([("done", "c"), ("run_finished", None)])
+    assert Commits.writes[end + 1 : end + 4] == [
         "PRAGMA synchronous = NORMAL",
         "UPDATE runs SET status = ?, updated = ?",
         "PRAGMA synchronous = FULL",
     ]
     # Every other write of the run is synced: no other change of mode.
-    assert Order.seen.count("PRAGMA synchronous = NORMAL") == 1
+    assert Commits.writes.count("PRAGMA synchronous = NORMAL") == 1
