@@ -140,7 +140,6 @@ class RunContext:
         attempt: int = 0,
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
-        followers: int = 0,
         then: Callable[[], None] | None = None,
     ) -> Callable[[bool], Record]:
         """Queue a record to share the next commit (:meth:`Journal.defer`) and
@@ -148,11 +147,11 @@ class RunContext:
         read its outputs while it waits; the function returned settles it
         (durable, folded with its real ``seq``, reported) and raises what its
         commit raised; told whether the record released a dependent, it waits
-        up to :data:`DEFER_GRACE` for that dependent's intent to share the commit.  Nothing a dependent sends goes out before its own
-        intent is durable, and that intent commits after this record.
-        ``followers``: how many dependents it releases that write their
-        intent right away (:meth:`Journal.defer`).  ``then`` runs once the
-        record is durable and reported, on whichever thread reports it."""
+        up to :data:`DEFER_GRACE` for that dependent's intent to share the
+        commit.  Nothing a dependent sends goes out before its own intent is
+        durable, and that intent commits after this record.  ``then`` runs
+        once the record is durable and reported, on whichever thread
+        reports it."""
         stored = self._redact.data(dict(data)) if data and self._redact.secrets else data
         with self._report_lock:
             deferred = self.journal.defer(
@@ -162,7 +161,6 @@ class RunContext:
                 attempt=attempt,
                 token=token,
                 data=stored,
-                followers=followers,
             )
             shown = dict(data) if stored is not data and data is not None else None
             self._unreported.append(_Unreported(deferred, step_id, shown, then))

@@ -342,7 +342,6 @@ class Executor:
             api.RESUMED if resumed else api.RUN_STARTED,
             None,
             data={"digest": plan.digest, "user": self.user, "pid": os.getpid()},
-            followers=0 if resumed or options.review else self._walker.starting(),
         )
         if options.review is not None and options.review.supersedes(ctx.state):
             note_review(ctx.state, ctx.write(api.REVIEWED, data=options.review.to_json()))

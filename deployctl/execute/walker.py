@@ -371,7 +371,7 @@ class Walker:
             if reviewed:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
-            released = 0 if step.wait > 0 or self._sched.saturated() else self._released(step)
+            released = step.wait <= 0 and not self._sched.saturated() and self._releases(step)
             # The walk's last step (nothing else in flight or left to run).
             last = not released and step.wait <= 0 and self._sched.ends_with(step.id)
             if not released and not last:
@@ -382,7 +382,9 @@ class Walker:
                 ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
                 return self._wait(step, attempt)
             # The critical path: the done record shares one commit with the
-            # intents of the dependents it releases.  It is queued and folded
+            # intent of the first dependent it releases (and with those of
+            # the others if they are queued by then; the rest commit next,
+            # the commit does not wait for them).  It is queued and folded
             # now, the dependents start (the first on this thread, see _work),
             # and it is settled on another.  A dependent sends nothing before
             # its own intent is durable, which commits after this record.
@@ -396,7 +398,6 @@ class Walker:
                 attempt=attempt,
                 token=request.token,
                 data=done,
-                followers=released,
                 then=(lambda: ctx.reporter.step_finished(step, result)) if last else None,
             )
             return _Early(result, settle, last=last)
@@ -410,39 +411,19 @@ class Walker:
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
             return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
 
-    def starting(self) -> int:
-        """How many steps the walk starts with that write their intent at once
-        (mutating, first attempt, within the parallelism): a new run's first
-        record may wait a moment to share their commit."""
-        ctx, plan = self.ctx, self.ctx.plan
-        complete = {s.id for s in plan.steps if self._complete(s, ctx.state.step(s.id))}
-        count = 0
-        for step in plan.steps:
-            st = ctx.state.step(step.id)
-            if (
-                step.id in complete
-                or st.status != PENDING
-                or not all(d in complete for d in step.deps)
-            ):
-                continue
-            if step.mutating and step.kind != APPROVAL and not self._is_gate(step):
-                count += 1
-        return min(count, ctx.parallelism)
-
-    def _released(self, step: Step) -> int:
-        """How many dependents ``step``, done, lets start (their other deps are
+    def _releases(self, step: Step) -> bool:
+        """Whether ``step``, done, lets a dependent start (its other deps are
         done) whose first record is an intent, written right away: a mutating
         action's (a gate writes its first check a whole interval later)."""
         state, plan = self.ctx.state, self.ctx.plan
         assert self._sched is not None
-        count = 0
         for sid in self._sched.dependents.get(step.id, ()):
             child = plan.by_id[sid]
             if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
                 continue
             if all(d == step.id or state.step(d).status == DONE for d in child.deps):
-                count += 1
-        return count
+                return True
+        return False
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx

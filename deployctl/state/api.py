@@ -150,13 +150,9 @@ class Journal(abc.ABC):
         attempt: int = 0,
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
-        followers: int = 0,
     ) -> Deferred:
         """Queue a record to commit with the next write of this journal; the
         handle's :meth:`Deferred.settle` returns it once durable.
-        ``followers``: how many records are about to be appended because of
-        it (the intents of the dependents a done record released); a store
-        may hold its commit a moment for them, so they share one.
 
         Records keep their order: one queued here commits no later than, and
         before, any record appended after it (a step's done record and its

@@ -77,10 +77,6 @@ _encode = json.JSONEncoder(sort_keys=True, default=str).encode
 ROOM_PER_RECORD = 1
 ROOM_MAX = 1000
 
-# How long a commit may wait for the intents of dependents released by the
-# deferred records it holds (docs/performance.md, "Executor").
-GATHER = 0.002
-
 # A batch of records is one statement: the time, then a row of these per
 # record, in this order (a _Pending's values; deployctl/testing/journal.py
 # reads the statement back for the tests' spies).
@@ -97,15 +93,10 @@ class _Pending:
     """One record waiting for a group commit."""
 
     def __init__(
-        self,
-        values: tuple[str, str, str | None, int, str | None, str],
-        *,
-        deferred: bool = False,
-        followers: int = 0,
+        self, values: tuple[str, str, str | None, int, str | None, str], *, deferred: bool = False
     ) -> None:
         self.values = values
         self.deferred = deferred
-        self.followers = followers  # records expected right after it (Journal.defer)
         self.record: Record | None = None
         self.error: BaseException | None = None
         self.finished = False
@@ -136,8 +127,6 @@ class SqliteJournal(Journal):
         self.fence: Fence | None = None
         lock = threading.RLock()
         self._group = threading.Condition(lock)
-        # A leader gathering its batch waits here for the next record (see _gather).
-        self._arrived = threading.Condition(lock)
         self._queue: list[_Pending] = []
         self._writing = False
         self._broken: BaseException | None = None  # a deferred record's commit failed
@@ -215,15 +204,14 @@ class SqliteJournal(Journal):
             if self._broken is not None:
                 raise self._broken
             self._queue.append(pending)
-            self._arrived.notify()
             while self._writing and not pending.finished:
                 self._group.wait()
             if not pending.finished:
                 # Group commit: whoever finds no write in progress commits every
                 # record queued so far in one transaction (one fsync), so parallel
-                # steps do not queue up behind each other's fsyncs.
+                # steps do not queue up behind each other's fsyncs.  It does not
+                # wait for more: those that come meanwhile share the next commit.
                 self._writing = True
-                self._gather()
                 batch, self._queue = self._queue, []
         if not pending.finished:
             self._commit(batch)
@@ -241,12 +229,9 @@ class SqliteJournal(Journal):
         attempt: int = 0,
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
-        followers: int = 0,
     ) -> Deferred:
         body = _encode(dict(data or {}))
-        pending = _Pending(
-            (run_id, type, step_id, attempt, token, body), deferred=True, followers=followers
-        )
+        pending = _Pending((run_id, type, step_id, attempt, token, body), deferred=True)
         with self._group:
             if self._broken is not None:
                 raise self._broken
@@ -275,21 +260,6 @@ class SqliteJournal(Journal):
             raise pending.error
         assert pending.record is not None
         return pending.record
-
-    def _gather(self) -> None:
-        """Before a commit, wait (at most :data:`GATHER` seconds) for the
-        records that the queued deferred ones expect: the intents of the
-        dependents a done record released.  Without the wait, the first
-        intent commits alone and the others wait for that commit to end, then
-        pay a commit of their own (each on its branch's critical path)."""
-        deadline = time.monotonic() + GATHER
-        while True:
-            expected = sum(item.followers for item in self._queue if item.deferred)
-            arrived = sum(not item.deferred for item in self._queue)
-            left = deadline - time.monotonic()
-            if arrived >= expected or left <= 0:
-                return
-            self._arrived.wait(left)
 
     def _commit(self, batch: list[_Pending]) -> None:
         """Write ``batch`` in order, durable on return: one ``INSERT`` per
