@@ -97,9 +97,24 @@ class _Pending:
     ) -> None:
         self.values = values
         self.deferred = deferred
-        self.record: Record | None = None
+        self.seq = 0
+        self.at = 0.0
         self.error: BaseException | None = None
         self.finished = False
+        self._record: Record | None = None
+
+    def result(self) -> Record:
+        """The record as stored, once its commit is over (or what that
+        commit raised).  Built by the thread that asks, not by the commit's
+        leader: the next commit need not wait for records to be decoded."""
+        if self.error is not None:
+            raise self.error
+        if self._record is None:
+            run_id, kind, step_id, attempt, token, body = self.values
+            self._record = Record(
+                self.seq, run_id, kind, step_id, attempt, token, self.at, json.loads(body)
+            )
+        return self._record
 
 
 class _Settle(Deferred):
@@ -215,10 +230,7 @@ class SqliteJournal(Journal):
                 batch, self._queue = self._queue, []
         if not pending.finished:
             self._commit(batch)
-        if pending.error is not None:
-            raise pending.error
-        assert pending.record is not None
-        return pending.record
+        return pending.result()
 
     def defer(
         self,
@@ -256,10 +268,7 @@ class SqliteJournal(Journal):
                 break
         if batch:
             self._commit(batch)
-        if pending.error is not None:
-            raise pending.error
-        assert pending.record is not None
-        return pending.record
+        return pending.result()
 
     def _commit(self, batch: list[_Pending]) -> None:
         """Write ``batch`` in order, durable on return: one ``INSERT`` per
@@ -277,10 +286,7 @@ class SqliteJournal(Journal):
                 chunk = batch[start : start + CHUNK]
                 first = self._insert(chunk, now)
                 for n, item in enumerate(chunk):
-                    run_id, kind, step_id, attempt, token, body = item.values
-                    item.record = Record(
-                        first + n, run_id, kind, step_id, attempt, token, now, json.loads(body)
-                    )
+                    item.seq, item.at = first + n, now
                 done += len(chunk)
         except BaseException as exc:  # every waiter must hear about it, then re-raise
             error = exc
