@@ -49,6 +49,9 @@ class Schedule:
         # In flight only to make their done record durable: their dependents
         # already run, and they take no worker of the parallelism.
         self.settling: set[str] = set()
+        # Their call returned and they release no one: only their done
+        # record is left to write (ends_with).
+        self.finishing: set[str] = set()
         self.failed: list[str] = []
         self.reasons: list[str] = []
         self.waiting: list[str] = []
@@ -96,14 +99,16 @@ class Schedule:
             self._finish(sid, result)
 
     def ends_with(self, sid: str) -> bool:
-        """``sid`` is the walk's last step: every other step is complete and
-        none is in flight, so once ``sid`` is done the walk is over."""
+        """``sid``'s call returned and it releases no one (its done record is
+        all it has left to write): whether it is the walk's last step, every
+        other step complete or in that same state, so no record but theirs
+        comes before the run's end.  Only the last of such steps to ask is
+        told so."""
         with self._lock:
-            return (
-                self.inflight == {sid}
-                and sid not in self.complete
-                and len(self.complete) == len(self.plan.steps) - 1
-            )
+            if sid in self.complete:
+                return False
+            self.finishing.add(sid)
+            return len(self.complete) + len(self.finishing) == len(self.plan.steps)
 
     def saturated(self) -> bool:
         """Steps are ready and wait for a worker."""
@@ -127,6 +132,7 @@ class Schedule:
         )
 
     def _finish(self, sid: str, result: StepResult) -> None:
+        self.finishing.discard(sid)
         if result.status == DONE:
             self.complete.add(sid)
             for child in self.dependents[sid]:

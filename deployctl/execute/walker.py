@@ -372,7 +372,8 @@ class Walker:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
             released = step.wait <= 0 and not self._sched.saturated() and self._releases(step)
-            # The walk's last step (nothing else in flight or left to run).
+            # The walk's last step (every other step done or, like this one,
+            # left only with its done record to write).
             last = not released and step.wait <= 0 and self._sched.ends_with(step.id)
             if not released and not last:
                 # A bake follows (nothing depends on the done record yet), other
