@@ -342,12 +342,12 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
   another thread waits for the commit (`DEFER_GRACE`, 5 ms at most). Before
   the walk the journal's `-wal` is grown ahead (`Journal.make_room`), so
   the run's commits write over frames already on disk instead of growing
-  the file. The done record commits together with the intents of the
-  dependents it releases, done first; the commit waits up to 2 ms
-  (`GATHER`, a bound: it goes as soon as they are queued) for all of them,
-  so a step that releases three branches pays one fsync, not three. The
-  run's first record shares the commit of the roots' intents the same way,
-  and the walk's last done record shares `run_finished`'s. A commit is one
+  the file. The done record commits together with the intent of the first
+  dependent it releases, done first, and with the other dependents'
+  intents if they are queued by then; a commit does not wait for more
+  (those written while it runs share the next one). The run's first
+  record shares the commit of the first root's intent the same way, and
+  the walk's last done record shares `run_finished`'s. A commit is one
   `INSERT` of all its records with the fence in the statement's `WHERE`.
   Left on the critical path besides the calls: one commit per step and one
   at the end; the run's status after it is written without an fsync of its
@@ -452,20 +452,51 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     1.076 -> 1.081); `GATHER` counting only the oldest queued done
     record's dependents; GIL switch intervals of 1 and 0.2 ms (in one
     process, alternating: median 1.070, 1.074, 1.090).
-  - What is left. With the journal on tmpfs (no fsync at all) (b) is
-    still 1.046 best and 1.052 median (10 walks each, alternating with the
-    disk at 1.069 / 1.084): the Python of the walk, not the disk, is most
-    of the rest. On a single chain a critical step costs about 1.7 ms from
-    one call's end to the next call's start: the commit about 1 ms (a lone
-    fsync here is 0.25 ms back to back but about 0.9 ms after 10 to 50 ms
-    of idle), the worker's Python about 0.55 ms before the commit and
-    0.15 ms after. That Python is about 250 function calls, 0.25 ms when
-    run hot (bench (a)) but several times that right after a 50 ms wait:
-    the same `RunContext.request` takes 12 µs in a loop and 180 µs after
-    a 10 to 50 ms sleep on this virtual machine, caches gone cold. Nine
-    branches in step share one GIL on two cores, so at each level the
-    last branch also waits for the others' share; the fan-out level (nine
-    branches starting at once) is the slowest, 3 to 5 ms.
+  - What was left then: with the journal on tmpfs (b) was 1.046 best and
+    1.052 median against 1.069 / 1.084 on disk; a critical step of a
+    single chain cost about 1.7 ms between calls (the commit about 1 ms,
+    the worker's Python about 0.7 ms, several times slower right after a
+    50 ms wait than in a loop: caches gone cold on this virtual machine).
+- What the fifth pass changed (issue 14, on main), each measured A/B
+  against the commit before, walk by walk interleaved, (b) only:
+  - No more waiting to batch. Since a commit is one statement, holding it
+    for the released dependents' intents (`GATHER`, up to 2 ms) cost more
+    than the fsync it saved: the intents written while a commit runs share
+    the next one, whose fsync follows back to back (0.17 ms here, against
+    0.8 ms after 50 ms of idle). Three batches of 72 walks each: median
+    1.0644 -> 1.0593, 1.0625 -> 1.0583, 1.0602 -> 1.0583 (`GATHER` 1 ms:
+    1.0625). With it went `Journal.defer(followers=)` and
+    `Walker.starting`, the 0.2 ms the walk spent counting its roots.
+  - The commit's leader no longer decodes every record of its batch (a
+    `json.loads` each) before the next commit may start; each waiter
+    builds its own. 72 walks each: median 1.0583 -> 1.0570.
+  - The walk's last step is also the last of several steps whose calls
+    returned together, each left with only its done record to write (the
+    three regions' joins): it no longer commits its own before
+    `run_finished`. 72 walks each: median 1.0553 -> 1.0539.
+  - Tried and dropped (72 walks each, worse): a leader waiting 0.5 or
+    1 ms while other steps' calls had returned and their records were on
+    the way (median 1.0541 -> 1.0582 and 1.0564); threads started ahead
+    of the fan-out, and "saturated" meaning no room in the parallelism,
+    alone and together (median 1.0595 -> 1.0676, 1.0701, 1.0703, with
+    `GATHER` still there); without `GATHER`, that "saturated" made no
+    difference (1.0590 against 1.0583). Pinning the process to one core
+    gained about 0.005 but is no choice for a tool whose AWS calls run
+    TLS on other threads.
+  - What is left. In one alternating run, (b) on tmpfs (no fsync) gave
+    1.032 best and 1.039 median, on this disk 1.050 and 1.064: the disk
+    is now about 12 ms of the walk, the Python of the walk and its
+    threads the rest. A single chain of the same ten steps (one region,
+    one branch) costs 1.040 (median of 48 walks): per critical step one
+    commit of about 1 ms (the fsync alone 0.45 ms median inside the walk,
+    by strace; SQLite's own work about 50 µs hot), about 0.2 ms of
+    oversleep in the call's `time.sleep` (the same on an idle
+    interpreter) and about 0.7 ms of Python. Every branch beside it adds
+    about 1 ms at the end (3 chains 1.049-1.051, 9 chains 1.060-1.065 on
+    the previous main): the branches' commits and Python queue behind
+    each other at every level, about five commits per level for nine
+    branches, and the last branch carries the queue. Getting (b) under
+    1.05 every time takes roughly 3 ms less of that per walk.
 """
 
 
