@@ -483,6 +483,11 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     difference (1.0590 against 1.0583). Pinning the process to one core
     gained about 0.005 but is no choice for a tool whose AWS calls run
     TLS on other threads.
+  - All three against the pass's start, interleaved, 72 walks each:
+    best 1.0439 -> 1.0405, median 1.0558 -> 1.0517. This script, run
+    five times within fifteen minutes at load 0.3-1.2: best of 10 1.040
+    (median 1.047), then 1.051 (median 1.058: the table above); best of 3
+    1.042, 1.052 and 1.053.
   - What is left. In one alternating run, (b) on tmpfs (no fsync) gave
     1.032 best and 1.039 median, on this disk 1.050 and 1.064: the disk
     is now about 12 ms of the walk, the Python of the walk and its
@@ -496,7 +501,12 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     the previous main): the branches' commits and Python queue behind
     each other at every level, about five commits per level for nine
     branches, and the last branch carries the queue. Getting (b) under
-    1.05 every time takes roughly 3 ms less of that per walk.
+    1.05 every time, not only in the machine's quiet hours, takes roughly
+    2 to 3 ms less of that per walk. Part of the critical path as timed
+    is not the executor's: each simulated call's `time.sleep(0.05)`
+    returns about 0.2 ms late on this machine (the same on an idle
+    interpreter), 2 ms over ten calls; the ratio still counts the nominal
+    50 ms per call.
 """
 
 
