@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.core.refs import is_unresolved
+from deployctl.core.refs import is_unresolved, strings_in
 
 SECRETISH = (
     "password",
@@ -75,7 +75,11 @@ def credential_values(value: Any, *, literal_only: bool = False) -> list[str]:
                         verdicts.clear()
                     secret = verdicts[key] = looks_secret(key)
                 if secret:
-                    _collect(sub, found, literal_only)
+                    found.extend(
+                        text
+                        for text in strings_in(sub)
+                        if text and not (literal_only and is_unresolved(text))
+                    )
                 elif type(sub) in _CONTAINERS:
                     todo.append(sub)
     return found
@@ -84,18 +88,6 @@ def credential_values(value: Any, *, literal_only: bool = False) -> list[str]:
 _CONTAINERS = frozenset({dict, list, tuple})
 _VERDICTS: dict[Any, bool] = {}  # key -> looks_secret(key); keys repeat on every step
 _MAX_VERDICTS = 10_000
-
-
-def _collect(value: Any, found: list[str], literal_only: bool) -> None:
-    if isinstance(value, str):
-        if value and not (literal_only and is_unresolved(value)):
-            found.append(value)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            _collect(item, found, literal_only)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _collect(item, found, literal_only)
 
 
 def secret_ref(ref: str) -> tuple[str, str] | None:
