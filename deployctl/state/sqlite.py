@@ -213,24 +213,10 @@ class SqliteJournal(Journal):
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Record:
-        body = _encode(dict(data or {}))
-        pending = _Pending((run_id, type, step_id, attempt, token, body))
-        with self._group:
-            if self._broken is not None:
-                raise self._broken
-            self._queue.append(pending)
-            while self._writing and not pending.finished:
-                self._group.wait()
-            if not pending.finished:
-                # Group commit: whoever finds no write in progress commits every
-                # record queued so far in one transaction (one fsync), so parallel
-                # steps do not queue up behind each other's fsyncs.  It does not
-                # wait for more: those that come meanwhile share the next commit.
-                self._writing = True
-                batch, self._queue = self._queue, []
-        if not pending.finished:
-            self._commit(batch)
-        return pending.result()
+        # Queued like a deferred record, then settled at once: whoever finds
+        # no write in progress commits it with everything queued before it.
+        pending = self._enqueue((run_id, type, step_id, attempt, token), data, deferred=False)
+        return self._settle(pending, 0.0)
 
     def defer(
         self,
@@ -242,25 +228,40 @@ class SqliteJournal(Journal):
         token: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> Deferred:
-        body = _encode(dict(data or {}))
-        pending = _Pending((run_id, type, step_id, attempt, token, body), deferred=True)
+        pending = self._enqueue((run_id, type, step_id, attempt, token), data, deferred=True)
+        return _Settle(self, pending)
+
+    def _enqueue(
+        self,
+        head: tuple[str, str, str | None, int, str | None],
+        data: Mapping[str, Any] | None,
+        *,
+        deferred: bool,
+    ) -> _Pending:
+        """Queue a record (``head``: run, type, step, attempt, token) for the
+        next commit, in order; refused once a deferred record was lost."""
+        pending = _Pending((*head, _encode(dict(data or {}))), deferred=deferred)
         with self._group:
             if self._broken is not None:
                 raise self._broken
             self._queue.append(pending)
-        return _Settle(self, pending)
+        return pending
 
     def make_room(self, records: int) -> None:
         self._db.make_room(min(ROOM_MAX, ROOM_PER_RECORD * records))
 
     def _settle(self, pending: _Pending, grace: float) -> Record:
+        """``pending`` once durable: after a commit in progress (which may
+        hold it), or after ``grace`` seconds for a record to join it (a
+        dependent's intent), this thread commits everything queued so far in
+        one transaction (group commit: one fsync for parallel steps' records).
+        It does not wait for more: what comes meanwhile shares the next."""
         deadline = time.monotonic() + grace
         batch: list[_Pending] = []
         with self._group:
             while not pending.finished:
                 left = deadline - time.monotonic()
                 if self._writing or left > 0:
-                    # A commit in progress, or one may come (a dependent's intent).
                     self._group.wait(left if not self._writing and left > 0 else None)
                     continue
                 self._writing = True
@@ -288,7 +289,7 @@ class SqliteJournal(Journal):
                 for n, item in enumerate(chunk):
                     item.seq, item.at = first + n, now
                 done += len(chunk)
-        except BaseException as exc:  # every waiter must hear about it, then re-raise
+        except BaseException as exc:  # each record's caller raises it (_Pending.result)
             error = exc
         with self._group:
             for n, item in enumerate(batch):
