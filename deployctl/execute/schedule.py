@@ -50,7 +50,7 @@ class Schedule:
         # already run, and they take no worker of the parallelism.
         self.settling: set[str] = set()
         # Their call returned and they release no one: only their done
-        # record is left to write (ends_with).
+        # record is left to write (last_to_finish).
         self.finishing: set[str] = set()
         self.failed: list[str] = []
         self.reasons: list[str] = []
@@ -98,12 +98,12 @@ class Schedule:
         with self._lock:
             self._finish(sid, result)
 
-    def ends_with(self, sid: str) -> bool:
-        """``sid``'s call returned and it releases no one (its done record is
-        all it has left to write): whether it is the walk's last step, every
-        other step complete or in that same state, so no record but theirs
-        comes before the run's end.  Only the last of such steps to ask is
-        told so."""
+    def last_to_finish(self, sid: str) -> bool:
+        """Count ``sid`` as finishing (its call returned, it releases no one:
+        its done record is all it has left to write) and say whether it is
+        the walk's last step: every other step complete or finishing, so no
+        record but theirs comes before the run's end.  Only the last of such
+        steps to ask is told so."""
         with self._lock:
             if sid in self.complete:
                 return False

@@ -371,10 +371,12 @@ class Walker:
             if reviewed:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
-            released = step.wait <= 0 and not self._sched.saturated() and self._releases(step)
-            # The walk's last step (every other step done or, like this one,
-            # left only with its done record to write).
-            last = not released and step.wait <= 0 and self._sched.ends_with(step.id)
+            released = last = False
+            if step.wait <= 0:  # (a bake follows otherwise: nothing waits on the record yet)
+                released = not self._sched.saturated() and self._releases(step)
+                # The walk's last step (every other step done or, like this
+                # one, left only with its done record to write).
+                last = not released and self._sched.last_to_finish(step.id)
             if not released and not last:
                 # A bake follows (nothing depends on the done record yet), other
                 # ready steps wait for a worker (the walk is not on one critical
