@@ -5,7 +5,6 @@ the next process resumes with nothing done twice."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from deployctl.execute.runner import Executor
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
+from deployctl.testing.journal import FailingDisk
 from deployctl.testing.plans import Recorder, make_plan, step
 
 PLAN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
@@ -98,34 +98,21 @@ def test_a_lock_freed_under_a_running_apply_stops_its_writes_with_exit_4(tmp_pat
     assert ("observed", "b") in types(state, run_id)
 
 
-class FullDisk(sqlite3.Connection):
-    """A connection whose disk fills up while ``full`` is set."""
-
-    full = False
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if FullDisk.full and sql.lstrip().startswith(("INSERT", "UPDATE", "COMMIT")):
-            raise sqlite3.OperationalError("database or disk is full")
-        return super().execute(sql, *args)
-
-
 def test_a_full_disk_mid_run_stops_it_with_one_line_and_resume_continues(
     tmp_path: Path,
 ) -> None:
     world, state = FakeWorld(str(tmp_path / "w.json")), tmp_path / "state"
-
-    def fill() -> None:
-        FullDisk.full = True
-
+    disk = FailingDisk()
     # a's done record and b's intent share one commit (the critical path's
     # saving), so the disk fills once b's intent is durable: b's done and c's
     # intent, the next commit, are refused.
-    ex = executor(state, world, On("intent", "b", fill), store=SqliteStore(str(state), FullDisk))
+    store = SqliteStore(str(state), disk.connection)
+    ex = executor(state, world, On("intent", "b", disk.fill), store=store)
     try:
         with pytest.raises(StateUnavailable) as caught:
             ex.apply(PLAN)
     finally:
-        FullDisk.full = False
+        disk.full = False
         ex.close()
     message = str(caught.value)
     run_id = SqliteStore(str(state)).journal().runs()[0].run_id

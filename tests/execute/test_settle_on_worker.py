@@ -6,7 +6,6 @@ A failed shared commit still stops both steps and sends nothing more."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from deployctl.execute import context, walker
 from deployctl.execute.runner import Executor
 from deployctl.state.sqlite import SqliteStore
 from deployctl.testing.clock import VirtualClock
-from deployctl.testing.journal import written
+from deployctl.testing.journal import FailingDisk, written
 from deployctl.testing.plans import Recorder, make_plan, step
 
 CHAIN = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("b",)))
@@ -96,15 +95,6 @@ def test_a_next_step_that_reads_first_leaves_the_record_to_another_thread(
     assert seen["a"] != action.threads["b"] and seen["b"] != action.threads["c"]
 
 
-class FailsTheSharedCommit(sqlite3.Connection):
-    """The commit that holds a's done record and b's intent fails."""
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if ("intent", "b") in written(sql, args):
-            raise sqlite3.OperationalError("disk I/O error")
-        return super().execute(sql, *args)
-
-
 def test_a_failed_shared_commit_stops_both_steps_and_sends_nothing_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,7 +103,11 @@ def test_a_failed_shared_commit_stops_both_steps_and_sends_nothing_more(
     state = tmp_path / "state"
     registry = Registry()
     registry.register("noop", action)
-    store = SqliteStore(str(state), FailsTheSharedCommit)
+    # The commit that holds a's done record and b's intent fails.
+    disk = FailingDisk(
+        lambda sql, args: ("intent", "b") in written(sql, args), full=True, error="disk I/O error"
+    )
+    store = SqliteStore(str(state), disk.connection)
     ex = Executor(str(state), Backend(registry, VirtualClock()), Recorder(), store=store)
     try:
         with pytest.raises(StateError, match="disk I/O error"):

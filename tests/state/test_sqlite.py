@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from state_helpers import PLAN, STORED
@@ -18,6 +17,7 @@ from state_helpers import PLAN, STORED
 from deployctl.errors import JournalDamaged, LockLost, StateUnavailable
 from deployctl.state.sqlite import SqliteJournal, SqliteLock, SqliteStore
 from deployctl.state.sqlitedb import DB_NAME, _fs_type
+from deployctl.testing.journal import FailingDisk
 
 
 def mode(path: Path) -> int:
@@ -181,29 +181,16 @@ def test_a_state_dir_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     assert where.read_text() == "not a directory"
 
 
-class FullDisk(sqlite3.Connection):
-    """A connection whose disk fills up once ``full`` is set: every write
-    statement fails the way SQLite reports SQLITE_FULL."""
-
-    full = False
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if FullDisk.full and sql.lstrip().startswith(("INSERT", "UPDATE", "COMMIT")):
-            raise sqlite3.OperationalError("database or disk is full")
-        return super().execute(sql, *args)
-
-
 def test_a_full_disk_is_one_line_and_loses_nothing_written_before(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    journal = SqliteStore(str(state), factory=FullDisk).journal()
+    disk = FailingDisk()
+    journal = SqliteStore(str(state), factory=disk.connection).journal()
     run = journal.create_run(PLAN, "me@here", STORED)
     journal.append(run.run_id, "intent", step_id="a")
-    FullDisk.full = True
-    try:
-        with pytest.raises(StateUnavailable) as caught:
-            journal.append(run.run_id, "done", step_id="a")
-    finally:
-        FullDisk.full = False
+    disk.fill()
+    with pytest.raises(StateUnavailable) as caught:
+        journal.append(run.run_id, "done", step_id="a")
+    disk.full = False
     assert str(caught.value) == (
         f"journal {state / DB_NAME}: the disk is full (database or disk is full); "
         "nothing recorded was lost: free space on that disk"

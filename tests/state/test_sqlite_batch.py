@@ -5,6 +5,7 @@ none of them, and a chunk that fails loses only itself and what follows."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -18,7 +19,7 @@ from state_helpers import PLAN, STORED
 from deployctl.errors import LockLost, StateUnavailable
 from deployctl.state import sqlite
 from deployctl.state.sqlite import SqliteStore
-from deployctl.testing.journal import written
+from deployctl.testing.journal import FailingDisk, written
 
 
 def test_a_batch_over_several_statements_keeps_its_order_and_numbers(
@@ -60,33 +61,20 @@ def test_a_lost_lock_writes_none_of_the_batch_and_names_the_new_holder(tmp_path:
     journal.close()
 
 
-class FailsSecondInsert(sqlite3.Connection):
-    """The disk fills up at the second statement that writes records."""
-
-    inserts: ClassVar[int] = 0
-    armed: ClassVar[bool] = False
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if FailsSecondInsert.armed and written(sql, args):
-            FailsSecondInsert.inserts += 1
-            if FailsSecondInsert.inserts == 2:
-                raise sqlite3.OperationalError("database or disk is full")
-        return super().execute(sql, *args)
-
-
 def test_a_failed_chunk_loses_itself_and_what_follows_never_what_went_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite, "CHUNK", 2)
-    journal = SqliteStore(str(tmp_path), FailsSecondInsert).journal()
+    inserts = itertools.count(1)
+    # The disk fills up at the second statement that writes records.
+    disk = FailingDisk(lambda sql, args: bool(written(sql, args)) and next(inserts) == 2)
+    journal = SqliteStore(str(tmp_path), disk.connection).journal()
     run = journal.create_run(PLAN, "me@here", STORED)
     queued = [journal.defer(run.run_id, "done", step_id=f"s{n}") for n in range(3)]
-    FailsSecondInsert.armed = True
-    try:
-        with pytest.raises(StateUnavailable, match="disk is full"):
-            journal.append(run.run_id, "intent", step_id="next")
-    finally:
-        FailsSecondInsert.armed = False
+    disk.fill()
+    with pytest.raises(StateUnavailable, match="disk is full"):
+        journal.append(run.run_id, "intent", step_id="next")
+    disk.full = False
     assert [d.settle().step_id for d in queued[:2]] == ["s0", "s1"]  # durable before the failure
     with pytest.raises(StateUnavailable):
         queued[2].settle()
@@ -98,16 +86,12 @@ def test_a_failed_chunk_loses_itself_and_what_follows_never_what_went_before(
 
 
 class Statements(sqlite3.Connection):
-    """Every statement run on the connection, and a disk that can fill up
-    for UPDATEs."""
+    """Every statement run on the connection, up to its WHERE."""
 
     seen: ClassVar[list[str]] = []
-    full: ClassVar[bool] = False
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
         Statements.seen.append(sql.split(" WHERE", maxsplit=1)[0])
-        if Statements.full and sql.startswith("UPDATE"):
-            raise sqlite3.OperationalError("database or disk is full")
         return super().execute(sql, *args)
 
 
@@ -132,14 +116,13 @@ def test_a_status_that_a_durable_record_decides_skips_only_its_own_fsync(tmp_pat
 
 
 def test_a_failed_unsynced_status_leaves_the_connection_fully_synced(tmp_path: Path) -> None:
-    journal = SqliteStore(str(tmp_path), Statements).journal()
+    disk = FailingDisk(lambda sql, _: sql.startswith("UPDATE"))
+    journal = SqliteStore(str(tmp_path), disk.connection).journal()
     run = journal.create_run(PLAN, "me@here", STORED)
-    Statements.full = True
-    try:
-        with pytest.raises(StateUnavailable, match="disk is full"):
-            journal.set_status(run.run_id, "succeeded", durable=False)
-    finally:
-        Statements.full = False
+    disk.fill()
+    with pytest.raises(StateUnavailable, match="disk is full"):
+        journal.set_status(run.run_id, "succeeded", durable=False)
+    disk.full = False
     conn = journal._db.conn  # type: ignore[attr-defined]
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     assert journal.get_run(run.run_id).status == "running"

@@ -15,6 +15,7 @@ from state_helpers import PLAN, STORED
 
 from deployctl.state.sqlite import ROOM_MAX, ROOM_PER_RECORD, SqliteJournal, SqliteStore
 from deployctl.state.sqlitedb import DB_NAME
+from deployctl.testing.journal import FailingDisk
 
 
 def journal_in(state: Path, **kw: Any) -> SqliteJournal:
@@ -104,26 +105,16 @@ def test_it_is_made_once_per_connection_and_capped(tmp_path: Path) -> None:
     journal.close()
 
 
-class Refusing(sqlite3.Connection):
-    refuse = False
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        if Refusing.refuse and sql.lstrip().startswith("INSERT INTO meta"):
-            raise sqlite3.OperationalError("database or disk is full")
-        return super().execute(sql, *args)
-
-
 def test_a_failure_making_room_changes_nothing_and_the_journal_goes_on(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    journal = journal_in(state, factory=Refusing)
+    disk = FailingDisk(lambda sql, _: sql.lstrip().startswith("INSERT INTO meta"))
+    journal = journal_in(state, factory=disk.connection)
     run = journal.create_run(PLAN, "me@here", STORED)
     conn = journal._db.conn
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
-    Refusing.refuse = True
-    try:
-        journal.make_room(100)  # best effort: no error
-    finally:
-        Refusing.refuse = False
+    disk.fill()
+    journal.make_room(100)  # best effort: no error
+    disk.full = False
     assert journal._db.wal_room == 0  # tried again next time
     assert conn.execute("PRAGMA cache_size").fetchone()[0] == cache
     assert not conn.in_transaction
