@@ -53,6 +53,7 @@ class _Early:
     # The walk's last step: the run's next record (run_finished) commits its
     # done record, and the step's end is reported then (``RunContext.write_deferred``'s ``then``).
     last: bool = False
+    released: bool = False  # a dependent may start: its intent may share the commit
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,9 @@ class Walker:
         an error still goes to the main loop."""
         assert self._sched is not None
         try:
-            # Waits (DEFER_GRACE at most) for a dependent's intent to share the commit.
-            early.settle(not self.ctx.halt.is_set())
+            # Waits (DEFER_GRACE at most) for the intent of a dependent it
+            # released to share the commit; commits at once if it released none.
+            early.settle(early.released and not self.ctx.halt.is_set())
             if here:
                 self.ctx.reporter.step_finished(self.ctx.plan.by_id[step_id], early.result)
                 self._sched.ended(step_id, early.result, released=True)
@@ -371,29 +373,28 @@ class Walker:
             if reviewed:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
-            released = last = False
-            if step.wait <= 0:  # (a bake follows otherwise: nothing waits on the record yet)
-                released = not self._sched.saturated() and self._releases(step)
-                # The walk's last step (every other step done or, like this
-                # one, left only with its done record to write).
-                last = not released and self._sched.last_to_finish(step.id)
-            if not released and not last:
-                # A bake follows (nothing depends on the done record yet), other
-                # ready steps wait for a worker (the walk is not on one critical
-                # path but saturated: commits are shared anyway), or no
-                # dependent can start: the done record commits on its own.
+            if step.wait > 0 or self._sched.saturated():
+                # A bake follows (nothing depends on the done record yet), or
+                # other ready steps wait for a worker (the walk is not on one
+                # critical path but saturated: commits are shared anyway):
+                # the done record commits on its own.
                 ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
                 return self._wait(step, attempt)
-            # The critical path: the done record shares one commit with the
-            # intent of the first dependent it releases (and with those of
-            # the others if they are queued by then; the rest commit next,
-            # the commit does not wait for them).  It is queued and folded
-            # now, the dependents start (the first on this thread, see _work),
-            # and it is settled on another.  A dependent sends nothing before
-            # its own intent is durable, which commits after this record.
-            # The walk's last step's done record waits for the run's next
-            # record (run_finished) to share that commit instead, and the
-            # step's end is reported once both are durable.
+            # The done record is queued and folded now, and the schedule
+            # counts the step done at once (_work): a dependent it releases
+            # starts (the first on this thread) and its intent shares the
+            # commit, done first (and those of the others if they are queued
+            # by then; the commit does not wait for them).  A step that
+            # releases no one counts at once too, so when the other
+            # dependencies of a join end a moment later, the last of them
+            # starts the join itself instead of waiting for this record's
+            # commit and the main loop.  A dependent sends nothing before its
+            # own intent is durable, which commits after this record.  The
+            # walk's last step's done record waits for the run's next record
+            # (run_finished) to share that commit instead, and the step's end
+            # is reported once both are durable.
+            released = self._releases(step)
+            last = not released and self._sched.last_to_finish(step.id)
             result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
             settle = ctx.write_deferred(
                 api.DONE,
@@ -403,7 +404,7 @@ class Walker:
                 data=done,
                 then=(lambda: ctx.reporter.step_finished(step, result)) if last else None,
             )
-            return _Early(result, settle, last=last)
+            return _Early(result, settle, last=last, released=released)
         except StateError:  # not the step's failure: the journal or the lock is gone
             raise
         except ResourceChanged as exc:  # someone else's change: stop, overwrite nothing

@@ -6,14 +6,16 @@ before its intent, committed with or after that record, is durable."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from deployctl.actions.registry import Backend
-from deployctl.core.ports import Registry, Reporter
+from deployctl.core.plan import Step
+from deployctl.core.ports import Action, Observation, Registry, Reporter, StepRequest
 from deployctl.core.records import Record
 from deployctl.execute import context
 from deployctl.execute.context import RunContext
@@ -200,3 +202,82 @@ def test_a_succeeded_run_s_status_follows_its_durable_run_finished_unsynced(
     ]
     # Every other write of the run is synced: no other change of mode.
     assert Commits.writes.count("PRAGMA synchronous = NORMAL") == 1
+
+
+class HeldCommit(sqlite3.Connection):
+    """Runs ``hook`` once, inside the statement that commits step a's done record."""
+
+    hook: ClassVar[Callable[[], None] | None] = None
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if HeldCommit.hook and ("done", "a") in written(sql, args):
+            hook, HeldCommit.hook = HeldCommit.hook, None
+            hook()
+        return super().execute(sql, *args)
+
+
+class Joins(Action):
+    """Which thread applied each step.  a's call returns once b's has begun
+    (so a's done record commits without b's intent), b's once a's done
+    record is being committed."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, int] = {}
+        self.b_called = threading.Event()
+        self.a_committing = threading.Event()
+
+    def observe(self, request: StepRequest) -> Observation:
+        return Observation(applied=False)
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        self.threads[request.step.id] = threading.get_ident()
+        if request.step.id == "a":
+            assert self.b_called.wait(10)
+        if request.step.id == "b":
+            self.b_called.set()
+            assert self.a_committing.wait(10)
+        return {}
+
+
+class StartsC(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = threading.Event()
+
+    def step_started(self, step: Step, attempt: int) -> None:
+        super().step_started(step, attempt)
+        if step.id == "c":
+            self.c.set()
+
+
+def test_a_join_starts_on_its_last_dependency_s_worker_while_another_s_done_record_commits(
+    tmp_path: Path,
+) -> None:
+    # a ends first and releases no one; b ends while a's done record is still
+    # in its commit.  b starts the join (c) itself, at once: it does not wait
+    # for that commit and for the main loop to hear of it.
+    joins, reporter, started = Joins(), StartsC(), []
+
+    def hold() -> None:
+        joins.a_committing.set()
+        started.append(reporter.c.wait(10))  # a bound: c starts within, or never did
+
+    registry = Registry()
+    registry.register("probe", joins)
+    state = str(tmp_path / "state")
+    plan = make_plan(step("a", "probe"), step("b", "probe"), step("c", "probe", deps=("a", "b")))
+    HeldCommit.hook = hold
+    ex = Executor(
+        state, Backend(registry, VirtualClock()), reporter, store=SqliteStore(state, HeldCommit)
+    )
+    try:
+        assert ex.apply(plan).exit_code == 0
+        (run,) = ex.journal.runs()
+        seq = {(r.type, r.step_id): r.seq for r in ex.journal.records(run.run_id)}
+    finally:
+        HeldCommit.hook = None
+        ex.close()
+    assert started == [True]  # c started before a's done record was durable
+    assert joins.threads["c"] == joins.threads["b"]
+    # The journal's order holds all the same: c's intent after both done records.
+    assert seq["done", "a"] < seq["intent", "c"] and seq["done", "b"] < seq["intent", "c"]
