@@ -64,7 +64,7 @@ class RunContext:
         self._report_lock = threading.RLock()
         self._redact = Redactor(self.plan.secret_values)
         remember(*self.plan.secret_values)
-        self.secret_refs = SecretRefs(self.registry, self.learn_secret)
+        self.secret_refs = SecretRefs(self.plan, self.registry, self.learn_secret)
 
     def learn_secret(self, value: str) -> None:
         """A secret known only at run time (an ``${ssm:...}`` value, a resolved

@@ -14,6 +14,10 @@ params a step journals, and every description, keep the reference text.
 :class:`SecretRefs` fills it in only in the request handed to the action
 (``RunContext.request``), reading the parameter through the backend's
 secret source, and tells the context the value so every redactor hides it.
+Only the references the step's params hold in the plan are read: text that
+looks like one but came from an output (a tag, an API answer: anyone's data)
+is passed on as text, so no value from outside can make the run read a
+parameter the plan did not ask for.
 """
 
 from __future__ import annotations
@@ -115,46 +119,66 @@ class Resolver:
         raise UnresolvedReference(step.id, name, f"no ancestor step has an output {name!r}")
 
 
-def has_secret_refs(value: Any) -> bool:
-    """Whether ``value`` (a step's params) holds a ``${ssm:...}`` reference:
-    building the step's request may then read the parameter from AWS."""
-    return any(
-        secret_ref(m.group(1)) is not None
+def secret_refs_in(value: Any) -> frozenset[tuple[str, str]]:
+    """The secret references, ``(scheme, name)``, that ``value`` (a step's
+    params as the plan writes them) holds."""
+    return frozenset(
+        found
         for text in strings_in(value)
         if is_unresolved(text)
         for m in _REF.finditer(text)
+        if (found := secret_ref(m.group(1))) is not None
     )
 
 
 class SecretRefs:
     """The second pass: ``${ssm:/path}`` -> the parameter's value, for the
-    action's request only.
+    action's request only, and only for the references the step's params
+    hold in ``plan`` (:meth:`reads`).
 
     Each (scheme, name, region) is read once per run (the steps of a run see
     one value) through the registry's secret source; ``learn(value)`` runs
     before the value is handed out, so whoever redacts knows it first.
     """
 
-    def __init__(self, registry: Registry, learn: Callable[[str], None]) -> None:
+    def __init__(self, plan: Plan, registry: Registry, learn: Callable[[str], None]) -> None:
+        self.plan = plan
         self.registry = registry
         self.learn = learn
         self._values: dict[tuple[str, str, str | None], str] = {}
         self._lock = threading.Lock()
+        self._reads: dict[str, frozenset[tuple[str, str]]] = {}
+
+    def reads(self, step_id: str) -> frozenset[tuple[str, str]]:
+        """The secrets step ``step_id`` of the plan reads: building its
+        request may wait on AWS for them.  Known before the step runs."""
+        found = self._reads.get(step_id)
+        if found is None:
+            step = self.plan.by_id.get(step_id)
+            found = secret_refs_in(step.params) if step is not None else frozenset()
+            self._reads[step_id] = found
+        return found
 
     def resolve(self, step: Step, value: Any) -> Any:
+        """``value`` (``step``'s resolved params) with the secrets its plan
+        step reads filled in; as it is if it reads none."""
+        wanted = self.reads(step.id)
+        return self._fill(step, value, wanted) if wanted else value
+
+    def _fill(self, step: Step, value: Any, wanted: frozenset[tuple[str, str]]) -> Any:
         if isinstance(value, str):
             if not is_unresolved(value):
                 return value
-            return _REF.sub(lambda m: self._one(step, m), value)
+            return _REF.sub(lambda m: self._one(step, m, wanted), value)
         if isinstance(value, Mapping):
-            return {k: self.resolve(step, v) for k, v in value.items()}
+            return {k: self._fill(step, v, wanted) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.resolve(step, v) for v in value]
+            return [self._fill(step, v, wanted) for v in value]
         return value
 
-    def _one(self, step: Step, match: re.Match[str]) -> str:
+    def _one(self, step: Step, match: re.Match[str], wanted: frozenset[tuple[str, str]]) -> str:
         found = secret_ref(match.group(1))
-        if found is None:
+        if found is None or found not in wanted:  # not a secret, or not the plan's
             return match.group(0)
         scheme, name = found
         key = (scheme, name, step.region)

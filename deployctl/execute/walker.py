@@ -27,7 +27,6 @@ from deployctl.errors import DeployctlError, LockLost, ResourceChanged, StateErr
 from deployctl.execute import api, review
 from deployctl.execute.context import RunContext
 from deployctl.execute.gates import run_gate
-from deployctl.execute.refs import has_secret_refs
 from deployctl.execute.schedule import Schedule
 from deployctl.execute.state import DONE, PENDING, StepState
 
@@ -81,14 +80,6 @@ class _Before:
         if not self.settled:
             self.settled = True
             self.walker._settle(self.step_id, self.early, here=True)
-
-    def elsewhere(self) -> None:
-        """The next step may wait on AWS before its intent after all (a
-        secret to read): a settle thread bounds the record's wait instead."""
-        if not self.settled:
-            self.settled = True
-            assert self.walker._pool is not None
-            self.walker._pool.submit(self.walker._settle, self.step_id, self.early)
 
 
 class Walker:
@@ -237,13 +228,14 @@ class Walker:
     def _intent_first(self, step: Step) -> bool:
         """Whether ``step``'s first act is to journal its intent: a mutating
         action's first attempt in an unreviewed run, with no state of its
-        own to read first (``Action.before``).  Nothing that may wait on AWS
-        comes between, so the done record queued before it waits for that
-        commit no longer than it would on another thread (``DEFER_GRACE``).
-        (A ``${ssm:...}`` param is found only once resolved: ``_run_step``
-        then hands the record to a settle thread, :meth:`_Before.elsewhere`.)"""
+        own to read first (``Action.before``) and no ``${ssm:...}`` param
+        to read.  Nothing that may wait on AWS comes between, so the done
+        record queued before it waits for that commit no longer than it
+        would on another thread (``DEFER_GRACE``)."""
         ctx = self.ctx
         if not step.mutating or step.kind == APPROVAL or ctx.state.reviewed is not None:
+            return False
+        if ctx.secret_refs.reads(step.id):
             return False
         if step.kind not in ctx.registry:
             return False
@@ -310,8 +302,6 @@ class Walker:
                 return self._wait(step, st.attempt)
             action = ctx.registry.get(step.kind)
             params = ctx.resolver.resolve(step, dict(step.params))
-            if previous is not None and has_secret_refs(params):
-                previous.elsewhere()
             shown = step
             if is_unresolved(step.description):
                 with contextlib.suppress(DeployctlError):

@@ -209,3 +209,38 @@ def test_a_run_with_only_references_resumes_by_run_id(
     assert done.exit_code == 0, done.message
     assert echo.applied == [{"header": SECRET}]
     _assert_nowhere(tmp_path)
+
+
+class Tagged(Action):
+    """A step whose output is someone else's data (a tag value, an API
+    answer) that happens to look like a secret reference."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def observe(self, request: StepRequest) -> Observation:
+        return Observation(applied=False)
+
+    def apply(self, request: StepRequest) -> Mapping[str, Any]:
+        return {"tag": self.value}
+
+
+def test_a_reference_that_comes_from_an_output_is_passed_as_text_never_read(
+    tmp_path: Path, executor: tuple[Executor, io.StringIO], echo: Echo, source: Counting
+) -> None:
+    ex, _ = executor
+    source.values["/vault/other"] = "0THER-S3CR3T"
+    ex.backend.registry.register("tagged", Tagged("${ssm:/vault/other}"))
+    plan = make_plan(
+        step("read", "tagged"),
+        step("one", "echo", deps=("read",), params={"header": "${steps.read.tag}"}),
+        # The step reads a secret of its own: that one, and only that one.
+        step("two", "echo", deps=("one",), params={"header": f"{REF} ${{steps.read.tag}}"}),
+    )
+    outcome = ex.apply(plan)
+    assert outcome.exit_code == 0, outcome.message
+    assert echo.applied == [
+        {"header": "${ssm:/vault/other}"},
+        {"header": f"{SECRET} ${{ssm:/vault/other}}"},
+    ]
+    assert source.reads == [("/vault/api-token", None)]
