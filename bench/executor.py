@@ -26,6 +26,7 @@ The table is printed and written to the "## Executor" section of
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -143,7 +144,12 @@ def run(
     plan: Plan, parallelism: int, store: StateStore | None = None, keep: list[float] | None = None
 ) -> tuple[float, float]:
     """(whole apply, walk) wall seconds; ``keep`` gets the seconds it then
-    takes to open the journal again (the state dir is gone afterwards)."""
+    takes to open the journal again (the state dir is gone afterwards).
+
+    Each run starts after a full garbage collection, as timeit and pyperf
+    keep runs apart: a collection of the runs before it does not land in
+    its walk (an apply is one walk per process); the walk's own still do."""
+    gc.collect()
     registry = Registry()
     registry.register("noop", Noop())
     registry.register("call", SimulatedCall())
