@@ -363,19 +363,22 @@ class Walker:
             if reviewed:
                 done["seen"] = review.after(step, action, params)
             assert self._sched is not None
-            if step.wait > 0 or self._sched.saturated():
-                # A bake follows (nothing depends on the done record yet), or
+            ready, released = self._releases(step)
+            if step.wait > 0 or self._sched.saturated() or (ready and not released):
+                # A bake follows (nothing depends on the done record yet),
                 # other ready steps wait for a worker (the walk is not on one
-                # critical path but saturated: commits are shared anyway):
-                # the done record commits on its own.
+                # critical path but saturated: commits are shared anyway), or
+                # what it lets start writes no intent at once (a gate, an
+                # approval, a read-only step: it starts once this step's end
+                # is durable and reported): the done record commits on its own.
                 ctx.write(api.DONE, step.id, attempt=attempt, token=request.token, data=done)
                 return self._wait(step, attempt)
             # The done record is queued and folded now, and the schedule
             # counts the step done at once (_work): a dependent it releases
             # starts (the first on this thread) and its intent shares the
             # commit, done first (and those of the others if they are queued
-            # by then; the commit does not wait for them).  A step that
-            # releases no one counts at once too, so when the other
+            # by then; the commit does not wait for them).  A step that lets
+            # nothing start yet counts at once too, so when the other
             # dependencies of a join end a moment later, the last of them
             # starts the join itself instead of waiting for this record's
             # commit and the main loop.  A dependent sends nothing before its
@@ -383,7 +386,6 @@ class Walker:
             # walk's last step's done record waits for the run's next record
             # (run_finished) to share that commit instead, and the step's end
             # is reported once both are durable.
-            released = self._releases(step)
             last = not released and self._sched.last_to_finish(step.id)
             result = api.StepResult(step.id, DONE, outputs=outputs, attempt=attempt)
             settle = ctx.write_deferred(
@@ -405,19 +407,21 @@ class Walker:
             ctx.write(api.FAILED, step.id, attempt=attempt, data={"error": error})
             return api.StepResult(step.id, StepStatus.FAILED, error=error, attempt=attempt)
 
-    def _releases(self, step: Step) -> bool:
-        """Whether ``step``, done, lets a dependent start (its other deps are
-        done) whose first record is an intent, written right away: a mutating
-        action's (a gate writes its first check a whole interval later)."""
+    def _releases(self, step: Step) -> tuple[bool, bool]:
+        """What ``step``, done, lets start (dependents whose other deps are
+        done): any at all, and any whose first record is an intent written
+        right away, a mutating action's (a gate writes its first check a
+        whole interval later)."""
         state, plan = self.ctx.state, self.ctx.plan
         assert self._sched is not None
+        ready = False
         for sid in self._sched.dependents.get(step.id, ()):
             child = plan.by_id[sid]
-            if not child.mutating or child.kind == APPROVAL or self._is_gate(child):
-                continue
             if all(d == step.id or state.step(d).status == DONE for d in child.deps):
-                return True
-        return False
+                if child.mutating and child.kind != APPROVAL and not self._is_gate(child):
+                    return True, True
+                ready = True
+        return ready, False
 
     def _wait(self, step: Step, attempt: int) -> api.StepResult:
         ctx = self.ctx

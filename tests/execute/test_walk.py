@@ -307,3 +307,29 @@ def test_the_backend_is_the_built_in_aws_actions_with_cloudwatch_whatever_the_en
     assert "lambda.publish" in backend.registry and "gate.analysis" in backend.registry
     assert isinstance(backend.metrics, CloudWatchMetrics)
     assert isinstance(backend.clock, RealClock)
+
+
+class Ends(Recorder):
+    """Step starts and ends, in the order they were reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, str]] = []
+
+    def step_started(self, step: Any, attempt: int) -> None:
+        super().step_started(step, attempt)
+        self.events.append(("start", step.id))
+
+    def step_finished(self, step: Any, result: Any) -> None:
+        self.events.append(("done", step.id))
+
+
+def test_a_step_that_lets_a_read_only_step_start_reports_its_end_first(make_executor) -> None:
+    # A read-only step (a gate, a smoke test) writes no intent to share a's
+    # commit: it starts once a's end is durable and reported, so what it
+    # reads (and what the log shows) comes after a.
+    ends = Ends()
+    executor = make_executor(reporter=ends)
+    plan = make_plan(step("a"), step("b", deps=("a",), mutating=False))
+    assert executor.apply(plan).exit_code == 0
+    assert ends.events.index(("done", "a")) < ends.events.index(("start", "b"))
