@@ -50,7 +50,8 @@ class _Early:
     result: api.StepResult
     settle: Callable[[bool], Record]
     # The walk's last step: the run's next record (run_finished) commits its
-    # done record, and the step's end is reported then (``RunContext.write_deferred``'s ``then``).
+    # done record.  (Every queued done record reports its step's end itself,
+    # once durable: ``RunContext.write_deferred``'s ``then``.)
     last: bool = False
     released: bool = False  # a dependent may start: its intent may share the commit
 
@@ -65,7 +66,7 @@ class _Ended:
     result: api.StepResult | None = None
     released: bool = False
     error: BaseException | None = None
-    reported: bool = False  # its end is reported elsewhere (the walk's last step)
+    reported: bool = False  # its end is reported with its done record (a queued one)
 
 
 class _Before:
@@ -249,24 +250,23 @@ class Walker:
         )
 
     def _settle(self, step_id: str, early: _Early, *, here: bool = False) -> None:
-        """Make ``step_id``'s queued done record durable, then its end is
-        reported.  ``here``: this worker reports it (``step_finished``) and
-        tells the schedule itself instead of waking the main loop, which has
-        nothing to decide for a step already counted done (:meth:`Schedule.release`);
-        an error still goes to the main loop."""
+        """Make ``step_id``'s queued done record durable (its end is reported
+        with it, by whichever thread reports the record).  ``here``: this
+        worker tells the schedule itself instead of waking the main loop,
+        which has nothing to decide for a step already counted done
+        (:meth:`Schedule.release`); an error still goes to the main loop."""
         assert self._sched is not None
         try:
             # Waits (DEFER_GRACE at most) for the intent of a dependent it
             # released to share the commit; commits at once if it released none.
             early.settle(early.released and not self.ctx.halt.is_set())
             if here:
-                self.ctx.reporter.step_finished(self.ctx.plan.by_id[step_id], early.result)
                 self._sched.ended(step_id, early.result, released=True)
                 return
         except BaseException as exc:  # handed to the main loop, which decides
             self.wake.put(_Ended(step_id, error=exc))
             return
-        self.wake.put(_Ended(step_id, early.result, released=True))
+        self.wake.put(_Ended(step_id, early.result, released=True, reported=True))
 
     def _renew(self, stop: Callable[[StateError], None]) -> None:
         """Renew the lease.  A lost lock stops the run; a store that does not
@@ -314,7 +314,14 @@ class Walker:
                 except review.StaleResources as exc:
                     ctx.write(api.STALE_RECORD, step.id, data={"changed": _changed(exc)})
                     return api.StepResult(step.id, STALE, error=str(exc))
-            ctx.reporter.step_started(shown, st.attempt + 1)
+            # A mutating step's first attempt is reported started once its
+            # intent is durable: after the ends of the steps before it, whose
+            # done records the same or an earlier commit holds, so the log's
+            # order is the journal's.  Any other step (a gate, a read-only
+            # step, a resumed one that observes first) before it reads or waits.
+            early_start = not (step.mutating and not st.intents and not action.gate)
+            if early_start:
+                ctx.reporter.step_started(shown, st.attempt + 1)
             if action.gate:
                 return run_gate(ctx, step, action, ctx.request(step, params, st.attempt + 1))
             if not step.mutating:
@@ -353,6 +360,8 @@ class Walker:
             ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token, data=intent)
             if previous is not None:
                 previous.settle()  # durable with this intent: no wait
+            if not early_start:
+                ctx.reporter.step_started(shown, attempt)
             # What the journal says the step replaces: a conditional write
             # compares the live state with it instead of overwriting blindly.
             if st.before:  # (the request's own is an empty dict: no copy to make)
@@ -394,7 +403,9 @@ class Walker:
                 attempt=attempt,
                 token=request.token,
                 data=done,
-                then=(lambda: ctx.reporter.step_finished(step, result)) if last else None,
+                # Its end is reported with the record, in the journal's order:
+                # before any dependent's intent (and start) is.
+                then=lambda: ctx.reporter.step_finished(step, result),
             )
             return _Early(result, settle, last=last, released=released)
         except StateError:  # not the step's failure: the journal or the lock is gone

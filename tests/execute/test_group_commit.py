@@ -14,14 +14,13 @@ from typing import Any, ClassVar
 import pytest
 
 from deployctl.actions.registry import Backend
-from deployctl.core.plan import Step
 from deployctl.core.ports import Action, Observation, Registry, Reporter, StepRequest
 from deployctl.core.records import Record
 from deployctl.execute import context
 from deployctl.execute.context import RunContext
 from deployctl.execute.runner import Executor
 from deployctl.execute.state import fold
-from deployctl.state.sqlite import SqliteStore
+from deployctl.state.sqlite import SqliteJournal, SqliteStore
 from deployctl.testing.clock import VirtualClock
 from deployctl.testing.fake import FakeMetrics, FakeWorld, fake_registry
 from deployctl.testing.journal import written
@@ -239,28 +238,26 @@ class Joins(Action):
         return {}
 
 
-class StartsC(Recorder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.c = threading.Event()
-
-    def step_started(self, step: Step, attempt: int) -> None:
-        super().step_started(step, attempt)
-        if step.id == "c":
-            self.c.set()
-
-
 def test_a_join_starts_on_its_last_dependency_s_worker_while_another_s_done_record_commits(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a ends first and releases no one; b ends while a's done record is still
-    # in its commit.  b starts the join (c) itself, at once: it does not wait
-    # for that commit and for the main loop to hear of it.
-    joins, reporter, started = Joins(), StartsC(), []
+    # in its commit.  b starts the join (c) itself, at once: c's intent is
+    # queued without waiting for that commit and for the main loop to hear of it.
+    joins, c_queued, started = Joins(), threading.Event(), []
+    enqueue = SqliteJournal._enqueue
+
+    def spy(self: SqliteJournal, head: tuple[Any, ...], *args: Any, **kw: Any) -> Any:
+        pending = enqueue(self, head, *args, **kw)
+        if head[1:3] == ("intent", "c"):
+            c_queued.set()
+        return pending
+
+    monkeypatch.setattr(SqliteJournal, "_enqueue", spy)
 
     def hold() -> None:
         joins.a_committing.set()
-        started.append(reporter.c.wait(10))  # a bound: c starts within, or never did
+        started.append(c_queued.wait(10))  # a bound: c starts within, or never did
 
     registry = Registry()
     registry.register("probe", joins)
@@ -268,7 +265,7 @@ def test_a_join_starts_on_its_last_dependency_s_worker_while_another_s_done_reco
     plan = make_plan(step("a", "probe"), step("b", "probe"), step("c", "probe", deps=("a", "b")))
     HeldCommit.hook = hold
     ex = Executor(
-        state, Backend(registry, VirtualClock()), reporter, store=SqliteStore(state, HeldCommit)
+        state, Backend(registry, VirtualClock()), Recorder(), store=SqliteStore(state, HeldCommit)
     )
     try:
         assert ex.apply(plan).exit_code == 0

@@ -333,3 +333,19 @@ def test_a_step_that_lets_a_read_only_step_start_reports_its_end_first(make_exec
     plan = make_plan(step("a"), step("b", deps=("a",), mutating=False))
     assert executor.apply(plan).exit_code == 0
     assert ends.events.index(("done", "a")) < ends.events.index(("start", "b"))
+
+
+def test_the_log_s_order_is_the_journal_s_a_step_ends_before_what_it_releases_starts(
+    make_executor,
+) -> None:
+    # b and c start (b on a's worker, c on another) before a's done record is
+    # durable; their intents commit with it or after it, and each is reported
+    # started only once its intent is durable: after a's end.
+    ends = Ends()
+    executor = make_executor(reporter=ends)
+    plan = make_plan(step("a"), step("b", deps=("a",)), step("c", deps=("a",)))
+    assert executor.apply(plan).exit_code == 0
+    done_a = ends.events.index(("done", "a"))
+    assert done_a < ends.events.index(("start", "b"))
+    assert done_a < ends.events.index(("start", "c"))
+    assert ends.events.index(("start", "b")) < ends.events.index(("done", "b"))
