@@ -319,8 +319,8 @@ class Walker:
             # done records the same or an earlier commit holds, so the log's
             # order is the journal's.  Any other step (a gate, a read-only
             # step, a resumed one that observes first) before it reads or waits.
-            early_start = not (step.mutating and not st.intents and not action.gate)
-            if early_start:
+            starts_at_intent = step.mutating and not st.intents and not action.gate
+            if not starts_at_intent:
                 ctx.reporter.step_started(shown, st.attempt + 1)
             if action.gate:
                 return run_gate(ctx, step, action, ctx.request(step, params, st.attempt + 1))
@@ -360,7 +360,7 @@ class Walker:
             ctx.write(api.INTENT, step.id, attempt=attempt, token=request.token, data=intent)
             if previous is not None:
                 previous.settle()  # durable with this intent: no wait
-            if not early_start:
+            if starts_at_intent:
                 ctx.reporter.step_started(shown, attempt)
             # What the journal says the step replaces: a conditional write
             # compares the live state with it instead of overwriting blindly.
