@@ -58,15 +58,15 @@ class _Early:
 
 @dataclass(frozen=True)
 class _Ended:
-    """A worker's word to the main loop: a step ended with ``result`` (counted
-    already if ``released``: its dependents went on before its done record
-    was durable), or the journal, the lock or a bug stopped it (``error``)."""
+    """A worker's word to the main loop: a step ended with ``result``, or the
+    journal, the lock or a bug stopped it (``error``).  ``released``: its
+    done record was queued, and the step counted done then
+    (:meth:`Schedule.release`); that record reports its end once durable."""
 
     step_id: str
     result: api.StepResult | None = None
     released: bool = False
     error: BaseException | None = None
-    reported: bool = False  # its end is reported with its done record (a queued one)
 
 
 class _Before:
@@ -182,7 +182,7 @@ class Walker:
                 stop(got.error)
                 continue
             assert got.result is not None
-            if not got.reported:
+            if not got.released:  # (a queued done record reports its own)
                 ctx.reporter.step_finished(plan.by_id[got.step_id], got.result)
             sched.ended(got.step_id, got.result, released=got.released)
 
@@ -216,7 +216,7 @@ class Walker:
                 self.nudge()  # the other dependents it released go to other workers
             if nxt is None:
                 if got.last:  # the walk is over: the run's next record settles it
-                    self.wake.put(_Ended(step.id, got.result, released=True, reported=True))
+                    self.wake.put(_Ended(step.id, got.result, released=True))
                 else:
                     self._settle(step.id, got)
                 return
@@ -266,7 +266,7 @@ class Walker:
         except BaseException as exc:  # handed to the main loop, which decides
             self.wake.put(_Ended(step_id, error=exc))
             return
-        self.wake.put(_Ended(step_id, early.result, released=True, reported=True))
+        self.wake.put(_Ended(step_id, early.result, released=True))
 
     def _renew(self, stop: Callable[[StateError], None]) -> None:
         """Renew the lease.  A lost lock stops the run; a store that does not
