@@ -4,10 +4,14 @@ step runs.  See docs/architecture.md."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 REF_OPEN = "${"
+# One ``${...}`` reference; group 1 is the text inside (``region``,
+# ``steps.pub.new_version``, ``ssm:/db/password``).
+REF = re.compile(r"\$\{([^}]*)\}")
 
 
 def is_unresolved(value: Any) -> bool:

@@ -30,11 +30,9 @@ from typing import Any
 
 from deployctl.core.plan import Plan, Step
 from deployctl.core.ports import Registry
-from deployctl.core.refs import is_unresolved, strings_in
+from deployctl.core.refs import REF, is_unresolved
 from deployctl.errors import DeployctlError
-from deployctl.manifest.secrets import secret_ref
-
-_REF = re.compile(r"\$\{([^}]*)\}")
+from deployctl.manifest.secrets import secret_ref, secret_refs_in
 
 Outputs = Callable[[str], "Mapping[str, Any] | None"]
 
@@ -67,10 +65,10 @@ class Resolver:
     def _string(self, step: Step, text: str) -> Any:
         if not is_unresolved(text):
             return text
-        whole = _REF.fullmatch(text)
+        whole = REF.fullmatch(text)
         if whole:
             return self._one(step, whole)
-        return _REF.sub(lambda m: str(self._one(step, m)), text)
+        return REF.sub(lambda m: str(self._one(step, m)), text)
 
     def _one(self, step: Step, match: re.Match[str]) -> Any:
         ref = match.group(1).strip()
@@ -119,18 +117,6 @@ class Resolver:
         raise UnresolvedReference(step.id, name, f"no ancestor step has an output {name!r}")
 
 
-def secret_refs_in(value: Any) -> frozenset[tuple[str, str]]:
-    """The secret references, ``(scheme, name)``, that ``value`` (a step's
-    params as the plan writes them) holds."""
-    return frozenset(
-        found
-        for text in strings_in(value)
-        if is_unresolved(text)
-        for m in _REF.finditer(text)
-        if (found := secret_ref(m.group(1))) is not None
-    )
-
-
 class SecretRefs:
     """The second pass: ``${ssm:/path}`` -> the parameter's value, for the
     action's request only, and only for the references the step's params
@@ -169,7 +155,7 @@ class SecretRefs:
         if isinstance(value, str):
             if not is_unresolved(value):
                 return value
-            return _REF.sub(lambda m: self._one(step, m, wanted), value)
+            return REF.sub(lambda m: self._one(step, m, wanted), value)
         if isinstance(value, Mapping):
             return {k: self._fill(step, v, wanted) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from deployctl.core.refs import REF
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 
-RUNTIME_REF = re.compile(r"\$\{([^}]*)\}")
+RUNTIME_REF = REF  # (the name the manifest checks know it by)
 RUNTIME_NAMES = frozenset(
     {
         "new_version",

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deployctl.core.refs import is_unresolved, strings_in
+from deployctl.core.refs import REF, is_unresolved, strings_in
 
 SECRETISH = (
     "password",
@@ -97,6 +97,18 @@ def secret_ref(ref: str) -> tuple[str, str] | None:
     if colon and scheme.strip() == SSM_SCHEME:
         return SSM_SCHEME, name.strip()
     return None
+
+
+def secret_refs_in(value: Any) -> frozenset[tuple[str, str]]:
+    """Every secret reference, ``(scheme, name)``, that ``value`` (a step's
+    params as the plan writes them) holds."""
+    return frozenset(
+        found
+        for text in strings_in(value)
+        if is_unresolved(text)
+        for m in REF.finditer(text)
+        if (found := secret_ref(m.group(1))) is not None
+    )
 
 
 def ssm_name_problem(name: str) -> str | None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from deployctl.core.params import GateAnalysisParams, missing_policy
+from deployctl.core.refs import REF
 from deployctl.errors import UserError
 from deployctl.manifest.model import MetricDef
 from deployctl.plan.api import Plan, Step
@@ -203,9 +204,6 @@ def _esc(text: str) -> str:
     return re.sub(r"([\\'{}])", r"\\\1", text)
 
 
-_REF = re.compile(r"\$\{([^}]*)\}")
-
-
 class _Translator:
     def __init__(self, plan: Plan, options: Options) -> None:
         self.plan = plan
@@ -272,7 +270,7 @@ class _Translator:
         parts: list[str] = []
         args: list[str] = []
         pos = 0
-        for match in _REF.finditer(value):
+        for match in REF.finditer(value):
             parts.append(_esc(value[pos : match.start()]))
             pos = match.end()
             ref = match.group(1).strip()
@@ -287,7 +285,7 @@ class _Translator:
         parts.append(_esc(value[pos:]))
         if not args:
             return key, "".join(parts).replace("\\", "")
-        whole = _REF.fullmatch(value)
+        whole = REF.fullmatch(value)
         if whole and len(args) == 1:
             return f"{key}.$", args[0]
         return f"{key}.$", f"States.Format('{''.join(parts)}', {', '.join(args)})"

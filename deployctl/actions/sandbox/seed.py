@@ -26,7 +26,7 @@ from deployctl.actions.sandbox.ids import IdMap
 from deployctl.core.kinds import StepKind
 from deployctl.core.plan import Plan, Step
 from deployctl.core.refs import is_unresolved
-from deployctl.manifest.secrets import secret_ref, ssm_name_problem
+from deployctl.manifest.secrets import secret_refs_in, ssm_name_problem
 
 ROLE = "deployctl-sandbox-lambda"
 TRUST = json.dumps(
@@ -44,7 +44,6 @@ TRUST = json.dumps(
 LAMBDA_KINDS = ("lambda.", StepKind.SMOKE_LAMBDA)
 FORWARD_BLUE = 100
 SANDBOX_AMI = "ami-0123456789abcdef0"  # moto runs an instance from any image id
-_SECRET_REF = re.compile(r"\$\{([^}]*)\}")
 
 
 def tiny_zip(label: str) -> bytes:
@@ -361,11 +360,10 @@ class Seeder:
     def secrets(self, region: str, params: Any) -> None:
         """A stand-in SecureString for every ``${ssm:/path}`` the step reads
         (the real one lives in the real account)."""
-        for match in _SECRET_REF.finditer(json.dumps(params)):
-            found = secret_ref(match.group(1))
-            if found is None or ssm_name_problem(found[1]) is not None:
+        for _, path in sorted(secret_refs_in(params)):
+            if ssm_name_problem(path) is not None:
                 continue
-            name = found[1].partition(":")[0]  # without a ':version' selector
+            name = path.partition(":")[0]  # without a ':version' selector
             if self._once("secret", region, name):
                 self.client("ssm", region).put_parameter(
                     Name=name,
