@@ -24,3 +24,11 @@ def test_boto3_sessions_do_not_grow_the_loaders_search_paths() -> None:
     for _ in range(5):
         boto3.Session(region_name="us-east-1")
     assert loader.search_paths == before
+
+
+def test_clients_of_two_sessions_share_their_exception_classes() -> None:
+    share_botocore_loader()
+    kw = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    first = boto3.Session(**kw).client("ssm", endpoint_url="http://127.0.0.1:9")
+    second = boto3.Session(**kw).client("ssm", endpoint_url="http://127.0.0.1:9")
+    assert first.exceptions.ParameterNotFound is second.exceptions.ParameterNotFound

@@ -32,7 +32,8 @@ def share_botocore_loader() -> Any:
     """Give every botocore session this process makes one data loader; return it.
 
     A loader keeps each service model, endpoint rule set and the endpoints
-    table it has read; a new session starts with a new, empty one.  moto's
+    table it has read; a new session starts with a new, empty one (and a
+    new cache of each service's exception classes: shared here too).  moto's
     ``mock_aws`` clears boto3's default session each time it starts, so a
     test's ``boto3.client(...)`` read and parsed the same JSON files again:
     seconds of a module's CPU.  The fork server fills this loader before it
@@ -41,6 +42,7 @@ def share_botocore_loader() -> Any:
     botocore.
     """
     import boto3  # noqa: PLC0415 - only test processes call this
+    import botocore.errorfactory  # noqa: PLC0415
     import botocore.loaders  # noqa: PLC0415
     import botocore.session  # noqa: PLC0415
 
@@ -57,10 +59,16 @@ def share_botocore_loader() -> Any:
 
     real = botocore.session.get_session
     loader = Shared(extra_search_paths=[str(Path(boto3.__file__).parent / "data")])
+    # Each client's modeled exception classes, made from its service model:
+    # a third of a client's cost once the model is parsed, kept per session
+    # by botocore.  One factory for every session keeps them per process.
+    exceptions = botocore.errorfactory.ClientExceptionsFactory()
 
     def get_session(env_vars: Any = None) -> Any:
         session = real(env_vars)
         session.register_component("data_loader", loader)
+        # (botocore has no public way to give a session this component.)
+        session._register_internal_component("exceptions_factory", exceptions)
         return session
 
     get_session.shared_loader = loader  # type: ignore[attr-defined]

@@ -54,6 +54,10 @@ PRELOAD = (
     "deployctl.preview.planfile",
     "deployctl.testing.fake",
     "deployctl.testing.crash",
+    "deployctl.config",  # and what reading a config file imports:
+    "tomllib",
+    "deployctl.actions.sns",
+    "encodings.idna",  # (botocore's first request to a host name)
     "boto3",
 )
 # Parsed once in the server and shared by every child's botocore sessions.
@@ -110,7 +114,8 @@ def _warm_loader() -> None:
     """Every session of this process and its children shares one botocore
     data loader (:func:`~deployctl.testing.aws.share_botocore_loader`):
     filled here with every model the tests' runs use."""
-    import botocore.session  # noqa: PLC0415 - after fork, already imported
+    import botocore.exceptions  # noqa: PLC0415 - after fork, already imported
+    import botocore.session  # noqa: PLC0415
 
     from deployctl.testing.aws import share_botocore_loader  # noqa: PLC0415
 
@@ -120,6 +125,11 @@ def _warm_loader() -> None:
         session.get_service_model(service)
         # Every client loads its endpoint rules too: a third of a client's cost.
         loader.load_service_model(service, "endpoint-rule-set-1")
+        # The actions' waiters and paginators: the first of each type a
+        # child loads lists every service folder botocore ships (~400).
+        for extra in ("waiters-2", "paginators-1"):
+            with contextlib.suppress(botocore.exceptions.DataNotFoundError):
+                loader.load_service_model(service, extra)
     loader.load_data("partitions")
     session.get_component("endpoint_resolver")
 
@@ -189,7 +199,11 @@ def _warm_client_classes() -> None:
         region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm"
     )
     for service in SERVICES:
-        session.client(service, endpoint_url="http://127.0.0.1:9")
+        client = session.client(service, endpoint_url="http://127.0.0.1:9")
+        # Made on first use, then kept by the one factory every session
+        # shares (share_botocore_loader): an action's ``except
+        # client.exceptions.X`` would make them in each child.
+        client.exceptions  # noqa: B018
 
 
 def install_hooks(job: Job) -> None:
