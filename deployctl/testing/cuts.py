@@ -14,37 +14,57 @@ time a test restores it, so the second apply takes the lock over from a
 dead holder, as after a kill (or from an expired lease, once two minutes
 have passed).
 
-A matrix splits its points into a few groups (:func:`grouped`), one paused
-run each, and xdist keeps each group's tests on one worker
-(``--dist loadgroup``); :class:`CutRuns` keeps each worker's runs.
+Two points often leave the same world: a point right after a read-only
+call leaves what the point before it left (the process's memory dies either
+way), and so does the first of two records one commit made durable.  The
+second apply sees only what the kill left, so from the same world it is the
+same run: :meth:`Cuts.apply_again` runs it once per distinct world (the
+folder's bytes and moto's state, digested) and hands each later point of
+that world the first one's outcome.  In people-cards' matrix, 94 points
+leave 62 worlds.
+
+A matrix's points are one group by default (:func:`grouped`; consecutive
+points per group if split), one paused run each, and xdist keeps each
+group's tests on one worker (``--dist loadgroup``); :class:`CutRuns` keeps
+each worker's runs, and fails if two workers make the same one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from deployctl.testing.cli import run_paused
 from deployctl.testing.moto import MotoServer
-from deployctl.testing.motostate import Backends, restore, snapshot
+from deployctl.testing.motostate import Backends, fingerprint, restore, snapshot
 
-GROUPS = 3
+T = TypeVar("T")
+
+# One paused run per matrix: its points share applies only within a group.
+GROUPS = 1
+
+
+def _block(n: int, count: int, groups: int) -> int:
+    return n * groups // count
 
 
 def grouped(matrix: str, points: Sequence[Any], groups: int = GROUPS) -> list[Any]:
     """``points`` as pytest params, each marked with its group's
-    ``xdist_group`` (``matrix-0``, ``matrix-1``...), round robin, so each
-    group's paused run stops along the whole run."""
+    ``xdist_group`` (``matrix-0``, ``matrix-1``...): consecutive points
+    together, since neighbours often leave the same world and share an
+    apply (:meth:`Cuts.apply_again`)."""
     return [
         pytest.param(
             *(point if isinstance(point, tuple) else (point,)),
-            marks=pytest.mark.xdist_group(f"{matrix}-{n % groups}"),
+            marks=pytest.mark.xdist_group(f"{matrix}-{_block(n, len(points), groups)}"),
         )
         for n, point in enumerate(points)
     ]
@@ -52,8 +72,8 @@ def grouped(matrix: str, points: Sequence[Any], groups: int = GROUPS) -> list[An
 
 def group_of(points: Sequence[Any], point: Any, groups: int = GROUPS) -> list[Any]:
     """The points in ``point``'s group (as :func:`grouped` made them)."""
-    n = points.index(point)
-    return [p for k, p in enumerate(points) if k % groups == n % groups]
+    mine = _block(points.index(point), len(points), groups)
+    return [p for k, p in enumerate(points) if _block(k, len(points), groups) == mine]
 
 
 @dataclass
@@ -64,6 +84,26 @@ class Cut:
     point: str
     files: Path | None
     world: Backends | None
+
+    def fingerprint(self) -> str | None:
+        """A digest of the folder's files (names and bytes) and of moto's
+        state: two cuts with one digest left the same world byte for byte.
+        None if moto's state cannot be digested."""
+        digest = hashlib.sha256()
+        if self.files is not None:
+            for root, dirs, names in os.walk(self.files):
+                dirs.sort()
+                for name in sorted(names):
+                    path = os.path.join(root, name)
+                    data = Path(path).read_bytes()
+                    digest.update(os.path.relpath(path, self.files).encode() + b"\0")
+                    digest.update(len(data).to_bytes(8, "big") + data)
+        if self.world is not None:
+            world = fingerprint(self.world)
+            if world is None:
+                return None
+            digest.update(world.encode())
+        return digest.hexdigest()
 
 
 @dataclass
@@ -77,6 +117,8 @@ class Cuts:
     server: MotoServer | None = None
     cuts: dict[str, Cut] = field(default_factory=dict)
     done: subprocess.CompletedProcess[str] | None = None
+    # A cut's fingerprint -> what apply_again returned for it.
+    _again: dict[str, Any] = field(default_factory=dict)
 
     def run(
         self, *argv: str, points: Iterable[str], **options: Any
@@ -113,18 +155,55 @@ class Cuts:
             restore(cut.world)
         return cut
 
+    def apply_again(self, point: str, again: Callable[[], T]) -> T:
+        """:meth:`restore` ``point``, then ``again()``: the second apply and
+        what the test reads of the world it ends in.  If an earlier point of
+        this run left the same world (:meth:`Cut.fingerprint`: a read-only
+        call, or two records of one commit, fall between them), what
+        ``again()`` returned there: the second apply sees only what a kill
+        left, so from the same world it is the same run."""
+        cut = self.restore(point)
+        key = cut.fingerprint()
+        if key is not None and key in self._again:
+            return self._again[key]  # type: ignore[no-any-return]
+        result = again()
+        if key is not None:
+            self._again[key] = result
+        return result
+
 
 class CutRuns:
     """This process's paused runs, by key (a matrix and a group): made on
-    the first test that needs one."""
+    the first test that needs one.
 
-    def __init__(self, tmp: Callable[[str], Path]) -> None:
+    ``claims``: a folder every test process of the session shares (xdist's
+    workers), where each paused run is claimed by its key.  A group whose
+    tests xdist spread over two workers would be run twice, silently
+    costing a paused run per worker (as on pytest 9.2, whose node ids drop
+    the group: pytest-xdist #1386): that fails the second claim instead."""
+
+    def __init__(self, tmp: Callable[[str], Path], claims: Path | None = None) -> None:
         self._tmp = tmp
+        self._claims = claims
         self._runs: dict[Any, Any] = {}
 
     def get(self, key: Any, make: Callable[[Path], Any]) -> Any:
         """The value ``make(folder)`` returned for ``key``, made once: ``folder``
         is an empty directory of its own."""
         if key not in self._runs:
+            self._claim(key)
             self._runs[key] = make(self._tmp("cuts"))
         return self._runs[key]
+
+    def _claim(self, key: Any) -> None:
+        if self._claims is None:
+            return
+        name = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+        try:
+            (self._claims / f"cut-run-{name}").open("x").close()
+        except FileExistsError:
+            raise AssertionError(
+                f"the paused run {key!r} was made by another test process too: "
+                "xdist did not keep its group on one worker (is --dist loadgroup "
+                "in effect, and pytest below 9.2? see pyproject.toml)"
+            ) from None

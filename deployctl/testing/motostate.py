@@ -10,7 +10,12 @@ from __future__ import annotations
 import copy
 import copyreg
 import functools
+import hashlib
+import io
 import pickle
+import threading
+import weakref
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -103,6 +108,47 @@ def restore(backends: Backends) -> None:
                 dict.__setitem__(made, account, regions)
             in_use.append(made)
         reset_model_data()
+
+
+class _Fingerprint(pickle.Pickler):
+    """Pickles a deep-copied service (one whose state :func:`_kept` could
+    not pickle) for :func:`fingerprint` only: what stops a pickle there is a
+    container's behaviour, not state (a defaultdict's factory, a
+    WeakValueDictionary's weakness, a lock), so each is pickled as what it
+    holds."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, defaultdict):
+            return dict, (dict(obj),)
+        if isinstance(obj, weakref.WeakValueDictionary):
+            return dict, (dict(obj.items()),)
+        if isinstance(obj, _LOCKS):
+            return str, ("lock",)
+        return NotImplemented
+
+
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
+
+
+def fingerprint(backends: Backends) -> str | None:
+    """A digest of the state ``backends`` holds: two snapshots with one
+    digest hold the same state, pickled byte for byte (two with different
+    ones may still be equal: the digest says "the same", never "different").
+    None if a service's state cannot be pickled even so."""
+    digest = hashlib.sha256()
+    for made, kept in backends:
+        digest.update(made.service_name.encode())
+        data = kept
+        if not isinstance(data, bytes):
+            buffer = io.BytesIO()
+            try:
+                _Fingerprint(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(kept)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                return None
+            data = buffer.getvalue()
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 # key -> (what the build returned, moto's state right after it)

@@ -171,7 +171,10 @@ def moto_server(_moto_handle: MotoServer) -> MotoServer:
 @pytest.fixture(scope="session")
 def cut_runs(tmp_path_factory: pytest.TempPathFactory) -> CutRuns:
     """The crash matrices' paused runs in this process (:mod:`deployctl.testing.cuts`)."""
-    return CutRuns(tmp_path_factory.mktemp)
+    # xdist gives each worker a folder in the session's: shared by all of them.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    claims = tmp_path_factory.getbasetemp().parent if worker else None
+    return CutRuns(tmp_path_factory.mktemp, claims)
 
 
 @pytest.fixture

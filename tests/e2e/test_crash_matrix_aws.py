@@ -8,7 +8,9 @@ each AWS call returned (before the executor could journal what it did).
 One test per point, so a failure names it; the counts are committed and
 checked against an uninterrupted run.  The world a kill at each point leaves
 comes from one run paused there (:mod:`deployctl.testing.cuts`); each test
-puts it back and applies again.  The last call (the deployment
+puts it back and applies again (once per distinct world: a point right
+after a read-only call, or after the first of two records one commit wrote,
+leaves the world the point before it left, and shares its apply).  The last call (the deployment
 metrics) comes after the run's last record: a kill there leaves a run that
 is over, and the next apply would be a new deployment.
 """
@@ -82,9 +84,10 @@ def cut_at(
     *,
     shared_table: bool = False,
 ) -> tuple[Cuts, list[str]]:
-    """The world put back as a kill at ``crash`` left it (from the paused
-    run of its group); the argv of the apply.  ``shared_table``: the journal
-    and the lock in a DynamoDB table instead of the state directory."""
+    """The paused run of ``crash``'s group (:meth:`Cuts.apply_again` puts
+    the world back as a kill there left it); the argv of the apply.
+    ``shared_table``: the journal and the lock in a DynamoDB table instead
+    of the state directory."""
     group = group_of(points, crash)
 
     def paused(folder: Path) -> tuple[Cuts, list[str]]:
@@ -98,9 +101,7 @@ def cut_at(
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv
 
-    cuts, argv = runs.get(("fraud-or-not", shared_table, group[0]), paused)
-    cuts.restore(crash)
-    return cuts, argv
+    return runs.get(("fraud-or-not", shared_table, group[0]), paused)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("crash", grouped("fraud-or-not", CUTS))
@@ -108,13 +109,17 @@ def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
     crash: str, moto_server: MotoServer, cut_runs: CutRuns
 ) -> None:
     cuts, argv = cut_at(moto_server, cut_runs, CUTS, crash)
-    if crash.startswith("record:"):
-        # (a parallel step may have journaled one more before the stop landed)
-        assert len(journal(cuts.folder)) >= int(crash.split(":")[1])
-    resumed = run_cli(*argv, clock=SKIPPING)
-    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-    assert fraud.alias(moto_server) == ("2", {})
-    assert fraud.published(moto_server) == ["1", "2"]
+
+    def again() -> None:
+        if crash.startswith("record:"):
+            # (a parallel step may have journaled one more before the stop landed)
+            assert len(journal(cuts.folder)) >= int(crash.split(":")[1])
+        resumed = run_cli(*argv, clock=SKIPPING)
+        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+        assert fraud.alias(moto_server) == ("2", {})
+        assert fraud.published(moto_server) == ["1", "2"]
+
+    cuts.apply_again(crash, again)
 
 
 SHARED = [f"record:{k}" for k in range(1, RECORDS + 1)]
@@ -129,11 +134,15 @@ def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_on
     would be counted among the AWS calls, and the record cuts already fall
     right after each of them.)"""
     cuts, argv = cut_at(moto_server, cut_runs, SHARED, crash, shared_table=True)
-    resumed = run_cli(*argv, clock=SKIPPING)
-    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-    assert fraud.alias(moto_server) == ("2", {})
-    assert fraud.published(moto_server) == ["1", "2"]
-    assert not cuts.folder.exists()  # it all lives in the table
+
+    def again() -> None:
+        resumed = run_cli(*argv, clock=SKIPPING)
+        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+        assert fraud.alias(moto_server) == ("2", {})
+        assert fraud.published(moto_server) == ["1", "2"]
+        assert not cuts.folder.exists()  # it all lives in the table
+
+    cuts.apply_again(crash, again)
 
 
 @pytest.mark.parametrize("k", range(CALLS - CALLS_AFTER_THE_RUN + 1, CALLS + 1))

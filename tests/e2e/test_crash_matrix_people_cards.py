@@ -13,6 +13,7 @@ each test puts it back and applies again.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,11 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv, zone
 
+    def again() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        resumed = run_cli(*argv, env=people.ENV, clock=SKIPPING)
+        return resumed, people.world_state(moto_server, zone)
+
     cuts, argv, zone = cut_runs.get(("people-cards", group_of(CUTS, crash)[0]), paused)
-    cuts.restore(crash)
-    resumed = run_cli(*argv, env=people.ENV, clock=SKIPPING)
+    resumed, world = cuts.apply_again(crash, again)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-    assert people.world_state(moto_server, zone) == EXPECTED
+    assert world == EXPECTED

@@ -9,10 +9,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli, run_fake
 from deployctl.testing.crash import read_trace
-from deployctl.testing.cuts import Cuts, group_of, grouped
+from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
 from deployctl.testing.fake import HEALTHY, applies, new_world
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import fraud
@@ -64,7 +66,7 @@ def test_each_cut_of_a_fake_world_run_holds_the_journal_and_world_of_its_point(
     assert records(workdir) < total
 
 
-def test_a_cut_puts_back_moto_as_it_was_at_that_call(
+def test_a_cut_puts_back_moto_as_it_was_at_that_call_and_one_world_is_applied_again_once(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
     fresh(moto_server)
@@ -73,11 +75,12 @@ def test_a_cut_puts_back_moto_as_it_was_at_that_call(
     assert done.returncode == 0, done.stderr
     calls = [line.split()[1] for line in read_trace(str(trace)) if line.startswith("call ")]
     publish = calls.index("PublishVersion") + 1  # 1-based, as the points count
+    assert calls[publish] == "GetAlias"  # a read, before the publish's done record
 
     fresh(moto_server)
     state = tmp_path / "state"
     cuts = Cuts(state, tmp_path / "kept", moto_server)
-    points = [f"call:{publish - 1}", f"call:{publish}"]
+    points = [f"call:{publish - 1}", f"call:{publish}", f"call:{publish + 1}"]
     done = cuts.run(*fraud.apply_argv(moto_server, state), points=points)
     assert done.returncode == 0, done.stderr
     assert fraud.published(moto_server) == ["1", "2"]  # the run went on to the end
@@ -92,10 +95,43 @@ def test_a_cut_puts_back_moto_as_it_was_at_that_call(
         rows = db.execute("SELECT type, step_id FROM records WHERE step_id LIKE '%publish'")
         assert [kind for kind, _ in rows] == ["intent"]
 
+    # The read after the publish left the world as the publish did: one
+    # fingerprint, one apply.  The publish itself changed it: two.
+    before, published, read = (cuts.cuts[p].fingerprint() for p in points)
+    assert published is not None and read == published != before
+    applied: list[list[str]] = []
 
-def test_grouped_points_share_a_group_round_robin() -> None:
+    def again() -> int:
+        applied.append(fraud.published(moto_server))
+        return len(applied)
+
+    assert [cuts.apply_again(p, again) for p in points] == [1, 2, 2]
+    assert applied == [["1"], ["1", "2"]]
+
+
+def test_grouped_points_share_a_group_with_their_neighbours() -> None:
     points = [f"record:{k}" for k in range(1, 8)]
-    assert group_of(points, "record:4") == ["record:1", "record:4", "record:7"]
-    params = grouped("m", points)
+    assert group_of(points, "record:4", groups=3) == ["record:4", "record:5"]
+    params = grouped("m", points, groups=3)
     names = [mark.kwargs.get("name") or mark.args[0] for p in params for mark in p.marks]
-    assert names == ["m-0", "m-1", "m-2", "m-0", "m-1", "m-2", "m-0"]
+    assert names == ["m-0", "m-0", "m-0", "m-1", "m-1", "m-2", "m-2"]
+
+
+def test_a_paused_run_made_by_two_test_processes_fails_the_second(tmp_path: Path) -> None:
+    folders = iter(range(10))
+
+    def tmp(name: str) -> Path:
+        folder = tmp_path / f"{name}{next(folders)}"
+        folder.mkdir()
+        return folder
+
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    mine, theirs = CutRuns(tmp, claims), CutRuns(tmp, claims)
+    made: list[Path] = []
+    assert mine.get(("m", "record:1"), made.append) is None
+    assert mine.get(("m", "record:1"), made.append) is None  # made once here
+    assert theirs.get(("m", "call:1"), made.append) is None  # another group: fine
+    with pytest.raises(AssertionError, match="another test process"):
+        theirs.get(("m", "record:1"), made.append)
+    assert len(made) == 2

@@ -6,8 +6,10 @@ journal record and right after each change the fake world makes (before its
 done record), one test per cut, then applies again: the end state must be
 the uninterrupted run's, with every change made exactly once.  The world
 and journal a kill at each cut leaves come from one run paused there
-(:mod:`deployctl.testing.cuts`).  It runs on both state stores: the local SQLite journal, and a DynamoDB table (on the
-moto server) holding the journal and the lock.
+(:mod:`deployctl.testing.cuts`); two cuts that leave the same world (two
+records of one commit) share one apply.  It runs on both state stores: the
+local SQLite journal, and a DynamoDB table (on the moto server) holding the
+journal and the lock.
 """
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ def cut(
     request: pytest.FixtureRequest,
     state: list[str],
 ) -> tuple[Cuts, list[str]]:
-    """The world folder put back as a kill at ``crash`` left it; the apply argv."""
+    """The paused run of ``crash``'s group (:meth:`Cuts.apply_again` puts
+    the world folder back as a kill there left it); the apply argv."""
     store = "dynamodb" if state else "sqlite"
     group = group_of(points, crash)
     runs: CutRuns = request.getfixturevalue("cut_runs")
@@ -136,7 +139,6 @@ def cut(
         return cuts
 
     cuts: Cuts = runs.get((matrix, store, group[0]), paused)
-    cuts.restore(crash)
     return cuts, ["apply", PLAN, *FAST, *state]
 
 
@@ -150,11 +152,15 @@ def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_
     cuts, argv = cut("fake-world", CUTS, crash, HEALTHY, request, state)
     assert cuts.done is not None and cuts.done.returncode == 0, cuts.done
     workdir = cuts.folder
-    resumed = run_fake(workdir, *argv)
-    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-    assert final(workdir) == baseline[0]
-    # observe always found the earlier attempt when it had taken effect.
-    assert set(applies(workdir).values()) == {1}, applies(workdir)
+
+    def again() -> None:
+        resumed = run_fake(workdir, *argv)
+        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+        assert final(workdir) == baseline[0]
+        # observe always found the earlier attempt when it had taken effect.
+        assert set(applies(workdir).values()) == {1}, applies(workdir)
+
+    cuts.apply_again(crash, again)
 
 
 FAILING_CUTS = [f"record:{k}" for k in range(1, FAILING_RECORDS + 1)]
@@ -170,10 +176,14 @@ def test_a_failing_run_killed_after_any_record_then_applied_again_rolls_back_the
     cuts, argv = cut("fake-world-failing", FAILING_CUTS, crash, FAILING, request, state)
     assert cuts.done is not None and cuts.done.returncode == 3, cuts.done
     workdir = cuts.folder
-    resumed = run_fake(workdir, *argv)
-    assert resumed.returncode == 3, (resumed.stdout, resumed.stderr)
-    assert final(workdir) == failing_baseline[0]
-    assert set(applies(workdir).values()) == {1}, applies(workdir)
+
+    def again() -> None:
+        resumed = run_fake(workdir, *argv)
+        assert resumed.returncode == 3, (resumed.stdout, resumed.stderr)
+        assert final(workdir) == failing_baseline[0]
+        assert set(applies(workdir).values()) == {1}, applies(workdir)
+
+    cuts.apply_again(crash, again)
 
 
 def test_four_simultaneous_applies_one_runs_the_others_exit_4_naming_the_holder(tmp_path):
