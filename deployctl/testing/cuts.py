@@ -119,6 +119,8 @@ class Cuts:
     done: subprocess.CompletedProcess[str] | None = None
     # A cut's fingerprint -> what apply_again returned for it.
     _again: dict[str, Any] = field(default_factory=dict)
+    # The last copy of moto's state, and the server's request count then.
+    _world: tuple[int, Backends] | None = None
 
     def run(
         self, *argv: str, points: Iterable[str], **options: Any
@@ -136,7 +138,15 @@ class Cuts:
         world = None
         if self.server is not None:
             with self.server.quiet():
-                world = snapshot()
+                # No request answered since the last cut (two records in a
+                # row): moto's state is that cut's, already copied.  (While
+                # the run is stopped or going, this process asks moto nothing.)
+                served = self.server.served()
+                if self._world is not None and self._world[0] == served:
+                    world = self._world[1]
+                else:
+                    world = snapshot()
+                    self._world = (served, world)
         self.cuts[point] = Cut(point, files, world)
 
     def restore(self, point: str) -> Cut:

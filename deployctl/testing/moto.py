@@ -107,6 +107,7 @@ class _Doorway:
         self._changed = threading.Condition()
         self._serving = 0
         self._closed = False
+        self.served = 0  # requests answered so far
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -120,6 +121,7 @@ class _Doorway:
         finally:
             with self._changed:
                 self._serving -= 1
+                self.served += 1
                 self._changed.notify_all()
 
     @contextmanager
@@ -283,6 +285,13 @@ class MotoServer:
         it while a paused CLI run's last request may still be in flight)."""
         with _DOORS[self.url].closed():
             yield
+
+    def served(self) -> int:
+        """How many requests the server has answered over HTTP (a CLI run's;
+        not :meth:`client`'s, which skip it).  While a paused run is the
+        only thing that asks moto anything, the same count, read while
+        :meth:`quiet`, means the same state (:class:`~deployctl.testing.cuts.Cuts`)."""
+        return _DOORS[self.url].served
 
     def lambda_answers(self, *results: Any, region: str = REGION) -> None:
         """Queue what the next invokes of the docker-less Lambda return, one each."""

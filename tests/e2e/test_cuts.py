@@ -73,17 +73,32 @@ def test_a_cut_puts_back_moto_as_it_was_at_that_call_and_one_world_is_applied_ag
     trace = tmp_path / "trace"
     done = run_cli(*fraud.apply_argv(moto_server, tmp_path / "traced"), trace=trace)
     assert done.returncode == 0, done.stderr
-    calls = [line.split()[1] for line in read_trace(str(trace)) if line.startswith("call ")]
+    lines = read_trace(str(trace))
+    calls = [line.split()[1] for line in lines if line.startswith("call ")]
     publish = calls.index("PublishVersion") + 1  # 1-based, as the points count
     assert calls[publish] == "GetAlias"  # a read, before the publish's done record
+    # Two records in a row after the publish (its done record, the next
+    # step's intent): no request between them.
+    after = lines.index("call PublishVersion")
+    first = next(
+        n
+        for n in range(after, len(lines) - 1)
+        if lines[n].startswith("record ") and lines[n + 1].startswith("record ")
+    )
+    record = sum(line.startswith("record ") for line in lines[: first + 1])
+    pair = [f"record:{record}", f"record:{record + 1}"]
 
     fresh(moto_server)
     state = tmp_path / "state"
     cuts = Cuts(state, tmp_path / "kept", moto_server)
     points = [f"call:{publish - 1}", f"call:{publish}", f"call:{publish + 1}"]
-    done = cuts.run(*fraud.apply_argv(moto_server, state), points=points)
+    done = cuts.run(*fraud.apply_argv(moto_server, state), points=[*points, *pair])
     assert done.returncode == 0, done.stderr
     assert fraud.published(moto_server) == ["1", "2"]  # the run went on to the end
+    # No request was answered between the two records: one copy of moto's
+    # state serves both cuts.  A call between two cuts makes a new one.
+    assert cuts.cuts[pair[0]].world is cuts.cuts[pair[1]].world
+    assert cuts.cuts[points[1]].world is not cuts.cuts[points[2]].world
 
     cuts.restore(f"call:{publish - 1}")
     assert fraud.published(moto_server) == ["1"]
