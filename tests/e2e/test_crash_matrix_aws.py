@@ -41,6 +41,8 @@ CALLS = 19
 CALLS_AFTER_THE_RUN = 1
 CUTS = [f"record:{k}" for k in range(1, RECORDS + 1)]
 CUTS += [f"call:{k}" for k in range(1, CALLS - CALLS_AFTER_THE_RUN + 1)]
+# The record cuts again, with the journal and the lock in a DynamoDB table.
+SHARED = [f"record:{k}" for k in range(1, RECORDS + 1)]
 
 
 def fresh(server: MotoServer) -> None:
@@ -104,11 +106,24 @@ def cut_at(
     return runs.get(("fraud-or-not", shared_table, group[0]), paused)  # type: ignore[no-any-return]
 
 
+# The group's paused run is made by its first test, as that test's setup.
+@pytest.fixture
+def paused_run(crash: str, moto_server: MotoServer, cut_runs: CutRuns) -> tuple[Cuts, list[str]]:
+    return cut_at(moto_server, cut_runs, CUTS, crash)
+
+
+@pytest.fixture
+def paused_run_on_a_table(
+    crash: str, moto_server: MotoServer, cut_runs: CutRuns
+) -> tuple[Cuts, list[str]]:
+    return cut_at(moto_server, cut_runs, SHARED, crash, shared_table=True)
+
+
 @pytest.mark.parametrize("crash", grouped("fraud-or-not", CUTS))
 def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
-    crash: str, moto_server: MotoServer, cut_runs: CutRuns
+    crash: str, moto_server: MotoServer, paused_run: tuple[Cuts, list[str]]
 ) -> None:
-    cuts, argv = cut_at(moto_server, cut_runs, CUTS, crash)
+    cuts, argv = paused_run
 
     def again() -> None:
         if crash.startswith("record:"):
@@ -122,18 +137,15 @@ def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
     cuts.apply_again(crash, again)
 
 
-SHARED = [f"record:{k}" for k in range(1, RECORDS + 1)]
-
-
 @pytest.mark.parametrize("crash", grouped("fraud-or-not-shared", SHARED))
 def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_once_and_promotes(
-    crash: str, moto_server: MotoServer, cut_runs: CutRuns
+    crash: str, moto_server: MotoServer, paused_run_on_a_table: tuple[Cuts, list[str]]
 ) -> None:
     """The record cuts again with the journal and lock in a DynamoDB table.
     (The call cuts are not repeated: there the journal's own DynamoDB calls
     would be counted among the AWS calls, and the record cuts already fall
     right after each of them.)"""
-    cuts, argv = cut_at(moto_server, cut_runs, SHARED, crash, shared_table=True)
+    cuts, argv = paused_run_on_a_table
 
     def again() -> None:
         resumed = run_cli(*argv, clock=SKIPPING)

@@ -167,19 +167,34 @@ def test_the_matrix_cuts_where_it_says(
     assert counts(lines) == COUNTS[(shape, outcome)], "\n".join(lines)
 
 
-@pytest.mark.parametrize(("shape", "outcome", "crash"), CUTS)
-def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
+Paused = tuple[Cuts, list[str], dict[str, str]]
+
+
+@pytest.fixture
+def paused_run(
     shape: str, outcome: str, crash: str, moto_server: MotoServer, cut_runs: CutRuns
-) -> None:
+) -> Paused:
+    """The run of ``crash``'s group, paused at each of its points (made by
+    the group's first test, as its setup): its cuts, argv and ARNs."""
     points = group_of(POINTS[(shape, outcome)], crash)
 
-    def paused(folder: Path) -> tuple[Cuts, list[str], dict[str, str]]:
+    def paused(folder: Path) -> Paused:
         arns = fresh(moto_server, shape, outcome)
         argv = argv_of(moto_server, folder, arns, shape)
         cuts = Cuts(folder / "state", folder / "kept", moto_server)
         done = cuts.run(*argv, points=points, clock=SKIPPING)
         assert done.returncode == EXIT[outcome], (done.stdout, done.stderr)
         return cuts, argv, arns
+
+    made: Paused = cut_runs.get(("ecs", shape, outcome, points[0]), paused)
+    return made
+
+
+@pytest.mark.parametrize(("shape", "outcome", "crash"), CUTS)
+def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
+    shape: str, outcome: str, crash: str, moto_server: MotoServer, paused_run: Paused
+) -> None:
+    cuts, argv, arns = paused_run
 
     def again() -> None:
         if crash.startswith("record:"):
@@ -188,5 +203,4 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
         assert done.returncode == EXIT[outcome], (done.stdout, done.stderr)
         ends(moto_server, arns, shape, outcome)
 
-    cuts, argv, arns = cut_runs.get(("ecs", shape, outcome, points[0]), paused)
     cuts.apply_again(crash, again)

@@ -56,6 +56,9 @@ EXPECTED: dict[str, Any] = {
 }
 
 
+Paused = tuple[Cuts, tuple[str, ...], str]
+
+
 def fresh(server: MotoServer) -> str:
     zone = server.world("people-cards", people.build)
     people.healthy(server)
@@ -83,11 +86,12 @@ def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path)
     assert counts(lines) == expected, "\n".join(lines)
 
 
-@pytest.mark.parametrize("crash", grouped("people-cards", CUTS))
-def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
-    crash: str, moto_server: MotoServer, cut_runs: CutRuns
-) -> None:
-    def paused(folder: Path) -> tuple[Cuts, tuple[str, ...], str]:
+@pytest.fixture
+def paused_run(crash: str, moto_server: MotoServer, cut_runs: CutRuns) -> Paused:
+    """The run of ``crash``'s group, paused at each of its points (made by
+    the group's first test, as its setup): its cuts, argv and zone."""
+
+    def paused(folder: Path) -> Paused:
         zone = fresh(moto_server)
         argv = people.apply_argv(moto_server, folder / "state", zone, "--auto-approve")
         cuts = Cuts(folder / "state", folder / "kept", moto_server)
@@ -95,11 +99,20 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv, zone
 
+    made: Paused = cut_runs.get(("people-cards", group_of(CUTS, crash)[0]), paused)
+    return made
+
+
+@pytest.mark.parametrize("crash", grouped("people-cards", CUTS))
+def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
+    crash: str, moto_server: MotoServer, paused_run: Paused
+) -> None:
+    cuts, argv, zone = paused_run
+
     def again() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         resumed = run_cli(*argv, env=people.ENV, clock=SKIPPING)
         return resumed, people.world_state(moto_server, zone)
 
-    cuts, argv, zone = cut_runs.get(("people-cards", group_of(CUTS, crash)[0]), paused)
     resumed, world = cuts.apply_again(crash, again)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert world == EXPECTED

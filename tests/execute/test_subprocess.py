@@ -142,14 +142,31 @@ def cut(
     return cuts, ["apply", PLAN, *FAST, *state]
 
 
+FAILING_CUTS = [f"record:{k}" for k in range(1, FAILING_RECORDS + 1)]
+
+
+# A group's paused run is made by its first test, as that test's setup.
+@pytest.fixture
+def paused_run(
+    crash: str, request: pytest.FixtureRequest, state: list[str]
+) -> tuple[Cuts, list[str]]:
+    return cut("fake-world", CUTS, crash, HEALTHY, request, state)
+
+
+@pytest.fixture
+def paused_failing_run(
+    crash: str, request: pytest.FixtureRequest, state: list[str]
+) -> tuple[Cuts, list[str]]:
+    return cut("fake-world-failing", FAILING_CUTS, crash, FAILING, request, state)
+
+
 @pytest.mark.parametrize("crash", grouped("fake-world", CUTS))
 def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_run(
     crash: str,
     baseline: tuple[dict[str, Any], int, int],
-    request: pytest.FixtureRequest,
-    state: list[str],
+    paused_run: tuple[Cuts, list[str]],
 ) -> None:
-    cuts, argv = cut("fake-world", CUTS, crash, HEALTHY, request, state)
+    cuts, argv = paused_run
     assert cuts.done is not None and cuts.done.returncode == 0, cuts.done
     workdir = cuts.folder
 
@@ -163,17 +180,13 @@ def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_
     cuts.apply_again(crash, again)
 
 
-FAILING_CUTS = [f"record:{k}" for k in range(1, FAILING_RECORDS + 1)]
-
-
 @pytest.mark.parametrize("crash", grouped("fake-world-failing", FAILING_CUTS))
 def test_a_failing_run_killed_after_any_record_then_applied_again_rolls_back_the_same(
     crash: str,
     failing_baseline: tuple[dict[str, Any], int],
-    request: pytest.FixtureRequest,
-    state: list[str],
+    paused_failing_run: tuple[Cuts, list[str]],
 ) -> None:
-    cuts, argv = cut("fake-world-failing", FAILING_CUTS, crash, FAILING, request, state)
+    cuts, argv = paused_failing_run
     assert cuts.done is not None and cuts.done.returncode == 3, cuts.done
     workdir = cuts.folder
 
