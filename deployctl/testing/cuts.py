@@ -18,9 +18,9 @@ Two points often leave the same world: a point right after a read-only
 call leaves what the point before it left (the process's memory dies either
 way), and so does the first of two records one commit made durable.  The
 second apply sees only what the kill left, so from the same world it is the
-same run: :meth:`Cuts.apply_again` runs it once per distinct world (the
-folder's bytes and moto's state, digested) and hands each later point of
-that world the first one's outcome.  In people-cards' matrix, 94 points
+same run: after :meth:`Cuts.restore`, :meth:`Cuts.apply_again` runs it
+once per distinct world (the folder's bytes and moto's state, digested) and
+hands each later point of that world the first one's outcome.  In people-cards' matrix, 94 points
 leave 62 worlds.
 
 A matrix's points are one group by default (:func:`grouped`; consecutive
@@ -121,6 +121,7 @@ class Cuts:
     _again: dict[str, Any] = field(default_factory=dict)
     # The last copy of moto's state, and the server's request count then.
     _world: tuple[int, Backends] | None = None
+    _restored: str | None = None  # the point restore() put back, until applied
 
     def run(
         self, *argv: str, points: Iterable[str], **options: Any
@@ -163,17 +164,21 @@ class Cuts:
             shutil.copytree(cut.files, self.folder, symlinks=True)
         if cut.world is not None:
             restore(cut.world)
+        self._restored = point
         return cut
 
     def apply_again(self, point: str, again: Callable[[], T]) -> T:
-        """:meth:`restore` ``point``, then ``again()``: the second apply and
-        what the test reads of the world it ends in.  If an earlier point of
-        this run left the same world (:meth:`Cut.fingerprint`: a read-only
-        call, or two records of one commit, fall between them), what
-        ``again()`` returned there: the second apply sees only what a kill
-        left, so from the same world it is the same run."""
-        cut = self.restore(point)
-        key = cut.fingerprint()
+        """``again()`` (the second apply and what the test reads of the world
+        it ends in), called once :meth:`restore` has put ``point`` back.  If
+        an earlier point of this run left the same world
+        (:meth:`Cut.fingerprint`: a read-only call, or two records of one
+        commit, fall between them), what ``again()`` returned there: the
+        second apply sees only what a kill left, so from the same world it is
+        the same run."""
+        if self._restored != point:
+            raise AssertionError(f"apply_again({point!r}) before restore({point!r})")
+        self._restored = None
+        key = self.cuts[point].fingerprint()
         if key is not None and key in self._again:
             return self._again[key]  # type: ignore[no-any-return]
         result = again()

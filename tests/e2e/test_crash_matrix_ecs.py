@@ -197,10 +197,11 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_an_uninterrupted_run(
     cuts, argv, arns = paused_run
 
     def again() -> None:
-        if crash.startswith("record:"):
-            assert journaled(cuts.folder) >= int(crash.split(":")[1])
         done = run_cli(*argv, clock=SKIPPING)
         assert done.returncode == EXIT[outcome], (done.stdout, done.stderr)
         ends(moto_server, arns, shape, outcome)
 
+    cuts.restore(crash)
+    if crash.startswith("record:"):
+        assert journaled(cuts.folder) >= int(crash.split(":")[1])
     cuts.apply_again(crash, again)

@@ -113,6 +113,7 @@ def test_a_kill_at_any_point_then_apply_again_ends_as_the_uninterrupted_run(
         resumed = run_cli(*argv, env=people.ENV, clock=SKIPPING)
         return resumed, people.world_state(moto_server, zone)
 
+    cuts.restore(crash)
     resumed, world = cuts.apply_again(crash, again)
     assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
     assert world == EXPECTED

@@ -120,8 +120,14 @@ def test_a_cut_puts_back_moto_as_it_was_at_that_call_and_one_world_is_applied_ag
         applied.append(fraud.published(moto_server))
         return len(applied)
 
-    assert [cuts.apply_again(p, again) for p in points] == [1, 2, 2]
+    outcomes = []
+    for point in points:
+        cuts.restore(point)
+        outcomes.append(cuts.apply_again(point, again))
+    assert outcomes == [1, 2, 2]
     assert applied == [["1"], ["1", "2"]]
+    with pytest.raises(AssertionError, match="before restore"):
+        cuts.apply_again(points[0], again)  # once per restore
 
 
 def test_grouped_points_share_a_group_with_their_neighbours() -> None:

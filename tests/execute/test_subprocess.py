@@ -117,7 +117,7 @@ def cut(
     request: pytest.FixtureRequest,
     state: list[str],
 ) -> tuple[Cuts, list[str]]:
-    """The paused run of ``crash``'s group (:meth:`Cuts.apply_again` puts
+    """The paused run of ``crash``'s group (:meth:`Cuts.restore` puts
     the world folder back as a kill there left it); the apply argv."""
     store = "dynamodb" if state else "sqlite"
     group = group_of(points, crash)
@@ -177,6 +177,7 @@ def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_
         # observe always found the earlier attempt when it had taken effect.
         assert set(applies(workdir).values()) == {1}, applies(workdir)
 
+    cuts.restore(crash)
     cuts.apply_again(crash, again)
 
 
@@ -196,6 +197,7 @@ def test_a_failing_run_killed_after_any_record_then_applied_again_rolls_back_the
         assert final(workdir) == failing_baseline[0]
         assert set(applies(workdir).values()) == {1}, applies(workdir)
 
+    cuts.restore(crash)
     cuts.apply_again(crash, again)
 
 
