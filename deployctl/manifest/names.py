@@ -35,8 +35,8 @@ from deployctl.awsnames import (
     Rule,
     first_non_ascii,
 )
+from deployctl.core.refs import REF
 from deployctl.diagnostics import Diagnostic, Marks, Path
-from deployctl.manifest.refs import RUNTIME_REF
 from deployctl.manifest.secrets import ssm_name_problem
 
 # The longest value each runtime reference can take, for length checks.
@@ -119,7 +119,7 @@ def _longest(value: str) -> str | None:
     """``value`` with each runtime reference at its longest, or None if one
     of them can only be known at run time."""
     out = value
-    for match in RUNTIME_REF.finditer(value):
+    for match in REF.finditer(value):
         name = match.group(1).strip()
         if name not in _LONGEST:
             return None

@@ -17,8 +17,9 @@ from typing import Any
 
 from deployctl import files
 from deployctl.core.frozen import Frozen, frozen
+from deployctl.core.refs import REF
 from deployctl.diagnostics import Diagnostic, Marks, Path
-from deployctl.manifest.refs import RUNTIME_NAMES, RUNTIME_REF
+from deployctl.manifest.refs import RUNTIME_NAMES
 
 
 @frozen
@@ -30,9 +31,7 @@ class PathRule(Frozen):
 
     def problem(self, value: str, cap: int, what: str) -> str | None:
         unknown = [
-            m.group(0)
-            for m in RUNTIME_REF.finditer(value)
-            if m.group(1).strip() not in RUNTIME_NAMES
+            m.group(0) for m in REF.finditer(value) if m.group(1).strip() not in RUNTIME_NAMES
         ]
         if unknown:
             return (
@@ -40,7 +39,7 @@ class PathRule(Frozen):
                 "so deployctl could not check where it leads"
             )
         # ${region}, ${idle_color}...: letters, digits and dashes; never a '/' or '..'
-        full = os.path.join(self.base, RUNTIME_REF.sub("x", value))
+        full = os.path.join(self.base, REF.sub("x", value))
         if not files.inside(full, self.roots):
             allowed = ", ".join(self.roots)
             return (

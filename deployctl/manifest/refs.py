@@ -10,7 +10,6 @@ from deployctl.core.refs import REF
 from deployctl.diagnostics import Diagnostic, Marks, Path
 from deployctl.manifest.secrets import secret_ref, ssm_name_problem
 
-RUNTIME_REF = REF  # (the name the manifest checks know it by)
 RUNTIME_NAMES = frozenset(
     {
         "new_version",
@@ -37,7 +36,7 @@ def check_runtime_refs(
     malformed secret reference (``${ssm:}``, ``${ssm:relative}``).  Each
     ``${steps...}`` goes to ``steps``: only the compiled plan can check it."""
     if isinstance(value, str):
-        for match in RUNTIME_REF.finditer(value):
+        for match in REF.finditer(value):
             name = match.group(1).strip()
             if _STEP_REF.match(name) and steps is not None:
                 steps.append((match.group(0), path, match.start()))

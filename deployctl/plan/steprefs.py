@@ -12,10 +12,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 
-from deployctl.core.refs import strings_in
+from deployctl.core.refs import REF, strings_in
 from deployctl.diagnostics import Diagnostic
 from deployctl.manifest import model as m
-from deployctl.manifest.refs import RUNTIME_REF
 from deployctl.plan.api import Step
 
 
@@ -54,7 +53,7 @@ def check_step_refs(
     for step in steps:
         ancestors: set[str] | None = None
         for text in strings_in(step.params):
-            for match in RUNTIME_REF.finditer(text):
+            for match in REF.finditer(text):
                 name = match.group(1).strip()
                 if not name.startswith("steps.") or match.group(0) in reported:
                     continue

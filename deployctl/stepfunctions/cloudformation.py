@@ -24,11 +24,11 @@ definition (``TemplateBody``, at most 51,200 bytes, as locally).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from deployctl import files
 from deployctl.actions.cloudformation import MAX_BODY, NOECHO, alarm_request
+from deployctl.core.refs import REF
 from deployctl.errors import UserError
 from deployctl.plan.api import Step
 from deployctl.stepfunctions.states import to_rollback
@@ -382,7 +382,7 @@ def deploy(t: _Translator, step: Step) -> list[tuple[str, dict[str, Any]]]:
         )
     )
     for i, alarm in enumerate(alarms):
-        request = alarm_request(re.sub(r"\$\{[^}]*\}", "*", str(p["stack"])), alarm)
+        request = alarm_request(REF.sub("*", str(p["stack"])), alarm)
         chain.append(
             (
                 n(step, f"alarm {i}"),
