@@ -23,9 +23,8 @@ once per distinct world (the folder's bytes and moto's state, digested) and
 hands each later point of that world the first one's outcome.  In people-cards' matrix, 94 points
 leave 62 worlds.
 
-A matrix's points are one group by default (:func:`grouped`; consecutive
-points per group if split), one paused run each, and xdist keeps each
-group's tests on one worker (``--dist loadgroup``); :class:`CutRuns` keeps
+A matrix's points are one xdist group (:func:`grouped`), kept on one
+worker (``--dist loadgroup``) with one paused run; :class:`CutRuns` keeps
 each worker's runs, and fails if two workers make the same one.
 """
 
@@ -48,32 +47,19 @@ from deployctl.testing.motostate import Backends, fingerprint, restore, snapshot
 
 T = TypeVar("T")
 
-# One paused run per matrix: its points share applies only within a group.
-GROUPS = 1
 
-
-def _block(n: int, count: int, groups: int) -> int:
-    return n * groups // count
-
-
-def grouped(matrix: str, points: Sequence[Any], groups: int = GROUPS) -> list[Any]:
-    """``points`` as pytest params, each marked with its group's
-    ``xdist_group`` (``matrix-0``, ``matrix-1``...): consecutive points
-    together, since neighbours often leave the same world and share an
-    apply (:meth:`Cuts.apply_again`)."""
+def grouped(matrix: str, points: Sequence[Any]) -> list[Any]:
+    """``points`` as pytest params, all marked ``xdist_group(matrix)``: one
+    worker runs the matrix, from one paused run, and its points that leave
+    the same world share an apply (:meth:`Cuts.apply_again`).  (Split in
+    three groups of consecutive points, the suite took 254 s against 242.)"""
     return [
         pytest.param(
             *(point if isinstance(point, tuple) else (point,)),
-            marks=pytest.mark.xdist_group(f"{matrix}-{_block(n, len(points), groups)}"),
+            marks=pytest.mark.xdist_group(matrix),
         )
-        for n, point in enumerate(points)
+        for point in points
     ]
-
-
-def group_of(points: Sequence[Any], point: Any, groups: int = GROUPS) -> list[Any]:
-    """The points in ``point``'s group (as :func:`grouped` made them)."""
-    mine = _block(points.index(point), len(points), groups)
-    return [p for k, p in enumerate(points) if _block(k, len(points), groups) == mine]
 
 
 @dataclass
@@ -188,8 +174,8 @@ class Cuts:
 
 
 class CutRuns:
-    """This process's paused runs, by key (a matrix and a group): made on
-    the first test that needs one.
+    """This process's paused runs, by key (a matrix, and a variant of it):
+    made on the first test that needs one.
 
     ``claims``: a folder every test process of the session shares (xdist's
     workers), where each paused run is claimed by its key.  A group whose

@@ -28,7 +28,7 @@ from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
 from deployctl.testing.clock import SKIPPING
 from deployctl.testing.crash import read_trace
-from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
+from deployctl.testing.cuts import CutRuns, Cuts, grouped
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import fraud
 
@@ -79,18 +79,12 @@ def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path)
 
 
 def cut_at(
-    server: MotoServer,
-    runs: CutRuns,
-    points: list[str],
-    crash: str,
-    *,
-    shared_table: bool = False,
+    server: MotoServer, runs: CutRuns, points: list[str], *, shared_table: bool = False
 ) -> tuple[Cuts, list[str]]:
-    """The paused run of ``crash``'s group (:meth:`Cuts.restore` puts
-    the world back as a kill there left it); the argv of the apply.
+    """The run paused at each of ``points`` (:meth:`Cuts.restore` puts the
+    world back as a kill there left it); the argv of the apply.
     ``shared_table``: the journal and the lock in a DynamoDB table instead
     of the state directory."""
-    group = group_of(points, crash)
 
     def paused(folder: Path) -> tuple[Cuts, list[str]]:
         fresh(server)
@@ -99,24 +93,31 @@ def cut_at(
             create_table(server.client("dynamodb"), "deployctl-state")
             argv[argv.index("--state-dir") + 1] = "dynamodb://deployctl-state?region=us-east-1"
         cuts = Cuts(folder / "state", folder / "kept", server)
-        done = cuts.run(*argv, points=group, clock=SKIPPING)
+        done = cuts.run(*argv, points=points, clock=SKIPPING)
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv
 
-    return runs.get(("fraud-or-not", shared_table, group[0]), paused)  # type: ignore[no-any-return]
+    return runs.get(("fraud-or-not", shared_table), paused)  # type: ignore[no-any-return]
 
 
-# The group's paused run is made by its first test, as that test's setup.
+def promotes(server: MotoServer, argv: list[str]) -> None:
+    """The apply again finishes the run: alias live on version 2 alone, and
+    exactly one version published."""
+    resumed = run_cli(*argv, clock=SKIPPING)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    assert fraud.alias(server) == ("2", {})
+    assert fraud.published(server) == ["1", "2"]
+
+
+# A matrix's paused run is made by its first test, as that test's setup.
 @pytest.fixture
-def paused_run(crash: str, moto_server: MotoServer, cut_runs: CutRuns) -> tuple[Cuts, list[str]]:
-    return cut_at(moto_server, cut_runs, CUTS, crash)
+def paused_run(moto_server: MotoServer, cut_runs: CutRuns) -> tuple[Cuts, list[str]]:
+    return cut_at(moto_server, cut_runs, CUTS)
 
 
 @pytest.fixture
-def paused_run_on_a_table(
-    crash: str, moto_server: MotoServer, cut_runs: CutRuns
-) -> tuple[Cuts, list[str]]:
-    return cut_at(moto_server, cut_runs, SHARED, crash, shared_table=True)
+def paused_run_on_a_table(moto_server: MotoServer, cut_runs: CutRuns) -> tuple[Cuts, list[str]]:
+    return cut_at(moto_server, cut_runs, SHARED, shared_table=True)
 
 
 @pytest.mark.parametrize("crash", grouped("fraud-or-not", CUTS))
@@ -124,18 +125,11 @@ def test_a_kill_at_any_point_then_apply_again_publishes_once_and_promotes(
     crash: str, moto_server: MotoServer, paused_run: tuple[Cuts, list[str]]
 ) -> None:
     cuts, argv = paused_run
-
-    def again() -> None:
-        resumed = run_cli(*argv, clock=SKIPPING)
-        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-        assert fraud.alias(moto_server) == ("2", {})
-        assert fraud.published(moto_server) == ["1", "2"]
-
     cuts.restore(crash)
     if crash.startswith("record:"):
         # (a parallel step may have journaled one more before the stop landed)
         assert len(journal(cuts.folder)) >= int(crash.split(":")[1])
-    cuts.apply_again(crash, again)
+    cuts.apply_again(crash, lambda: promotes(moto_server, argv))
 
 
 @pytest.mark.parametrize("crash", grouped("fraud-or-not-shared", SHARED))
@@ -149,10 +143,7 @@ def test_on_a_shared_table_a_kill_after_any_record_then_apply_again_publishes_on
     cuts, argv = paused_run_on_a_table
 
     def again() -> None:
-        resumed = run_cli(*argv, clock=SKIPPING)
-        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-        assert fraud.alias(moto_server) == ("2", {})
-        assert fraud.published(moto_server) == ["1", "2"]
+        promotes(moto_server, argv)
         assert not cuts.folder.exists()  # it all lives in the table
 
     cuts.restore(crash)

@@ -42,7 +42,7 @@ from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli
 from deployctl.testing.clock import SKIPPING
 from deployctl.testing.crash import read_trace
-from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
+from deployctl.testing.cuts import CutRuns, Cuts, grouped
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import ecs, media
 
@@ -171,12 +171,10 @@ Paused = tuple[Cuts, list[str], dict[str, str]]
 
 
 @pytest.fixture
-def paused_run(
-    shape: str, outcome: str, crash: str, moto_server: MotoServer, cut_runs: CutRuns
-) -> Paused:
-    """The run of ``crash``'s group, paused at each of its points (made by
-    the group's first test, as its setup): its cuts, argv and ARNs."""
-    points = group_of(POINTS[(shape, outcome)], crash)
+def paused_run(shape: str, outcome: str, moto_server: MotoServer, cut_runs: CutRuns) -> Paused:
+    """The run of one shape and outcome, paused at each of its points (made
+    by its first test, as that test's setup): its cuts, argv and ARNs."""
+    points = POINTS[(shape, outcome)]
 
     def paused(folder: Path) -> Paused:
         arns = fresh(moto_server, shape, outcome)
@@ -186,7 +184,7 @@ def paused_run(
         assert done.returncode == EXIT[outcome], (done.stdout, done.stderr)
         return cuts, argv, arns
 
-    made: Paused = cut_runs.get(("ecs", shape, outcome, points[0]), paused)
+    made: Paused = cut_runs.get(("ecs", shape, outcome), paused)
     return made
 
 

@@ -22,7 +22,7 @@ import pytest
 from deployctl.testing.cli import run_cli
 from deployctl.testing.clock import SKIPPING
 from deployctl.testing.crash import read_trace
-from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
+from deployctl.testing.cuts import CutRuns, Cuts, grouped
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import people
 
@@ -87,19 +87,19 @@ def test_the_matrix_cuts_at_every_point(moto_server: MotoServer, tmp_path: Path)
 
 
 @pytest.fixture
-def paused_run(crash: str, moto_server: MotoServer, cut_runs: CutRuns) -> Paused:
-    """The run of ``crash``'s group, paused at each of its points (made by
-    the group's first test, as its setup): its cuts, argv and zone."""
+def paused_run(moto_server: MotoServer, cut_runs: CutRuns) -> Paused:
+    """The run paused at each point (made by the matrix's first test, as
+    its setup): its cuts, argv and zone."""
 
     def paused(folder: Path) -> Paused:
         zone = fresh(moto_server)
         argv = people.apply_argv(moto_server, folder / "state", zone, "--auto-approve")
         cuts = Cuts(folder / "state", folder / "kept", moto_server)
-        done = cuts.run(*argv, env=people.ENV, points=group_of(CUTS, crash), clock=SKIPPING)
+        done = cuts.run(*argv, env=people.ENV, points=CUTS, clock=SKIPPING)
         assert done.returncode == 0, (done.stdout, done.stderr)
         return cuts, argv, zone
 
-    made: Paused = cut_runs.get(("people-cards", group_of(CUTS, crash)[0]), paused)
+    made: Paused = cut_runs.get("people-cards", paused)
     return made
 
 

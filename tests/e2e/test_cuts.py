@@ -14,7 +14,7 @@ import pytest
 from deployctl.testing.aws import around_now
 from deployctl.testing.cli import run_cli, run_fake
 from deployctl.testing.crash import read_trace
-from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
+from deployctl.testing.cuts import CutRuns, Cuts, grouped
 from deployctl.testing.fake import HEALTHY, applies, new_world
 from deployctl.testing.moto import MotoServer
 from deployctl.testing.worlds import fraud
@@ -130,12 +130,10 @@ def test_a_cut_puts_back_moto_as_it_was_at_that_call_and_one_world_is_applied_ag
         cuts.apply_again(points[0], again)  # once per restore
 
 
-def test_grouped_points_share_a_group_with_their_neighbours() -> None:
-    points = [f"record:{k}" for k in range(1, 8)]
-    assert group_of(points, "record:4", groups=3) == ["record:4", "record:5"]
-    params = grouped("m", points, groups=3)
-    names = [mark.kwargs.get("name") or mark.args[0] for p in params for mark in p.marks]
-    assert names == ["m-0", "m-0", "m-0", "m-1", "m-1", "m-2", "m-2"]
+def test_a_matrix_s_points_are_one_xdist_group() -> None:
+    params = grouped("m", ["record:1", ("ecs", "call:1")])
+    assert [p.values for p in params] == [("record:1",), ("ecs", "call:1")]
+    assert [mark.args for p in params for mark in p.marks] == [("m",), ("m",)]
 
 
 def test_a_paused_run_made_by_two_test_processes_fails_the_second(tmp_path: Path) -> None:

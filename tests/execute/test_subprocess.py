@@ -26,7 +26,7 @@ import pytest
 
 from deployctl.state.dynamotable import create_table
 from deployctl.testing.cli import run_fake, start_cli
-from deployctl.testing.cuts import CutRuns, Cuts, group_of, grouped
+from deployctl.testing.cuts import CutRuns, Cuts, grouped
 from deployctl.testing.fake import HEALTHY, applies, new_world, read_world
 from deployctl.testing.worlds.fraud import PLAN
 
@@ -112,15 +112,13 @@ CUTS += [f"apply:{k}" for k in range(1, MUTATIONS + 1)]
 def cut(
     matrix: str,
     points: list[str],
-    crash: str,
     world: dict[str, Any],
     request: pytest.FixtureRequest,
     state: list[str],
 ) -> tuple[Cuts, list[str]]:
-    """The paused run of ``crash``'s group (:meth:`Cuts.restore` puts
-    the world folder back as a kill there left it); the apply argv."""
+    """The run paused at each of ``points`` (:meth:`Cuts.restore` puts the
+    world folder back as a kill there left it); the apply argv."""
     store = "dynamodb" if state else "sqlite"
-    group = group_of(points, crash)
     runs: CutRuns = request.getfixturevalue("cut_runs")
     server = request.getfixturevalue("moto_server") if state else None
 
@@ -132,32 +130,44 @@ def cut(
             PLAN,
             *FAST,
             *state,
-            points=group,
+            points=points,
             cwd=workdir,
             fake_world=workdir / "world.json",
         )
         return cuts
 
-    cuts: Cuts = runs.get((matrix, store, group[0]), paused)
+    cuts: Cuts = runs.get((matrix, store), paused)
     return cuts, ["apply", PLAN, *FAST, *state]
+
+
+def applied_again(cuts: Cuts, argv: list[str], crash: str, code: int, end: Any) -> None:
+    """The world a kill at ``crash`` left, applied again: exit ``code``, the
+    world ``end``, and every change made once (observe always found the
+    earlier attempt when it had taken effect)."""
+    workdir = cuts.folder
+
+    def again() -> None:
+        resumed = run_fake(workdir, *argv)
+        assert resumed.returncode == code, (resumed.stdout, resumed.stderr)
+        assert final(workdir) == end
+        assert set(applies(workdir).values()) == {1}, applies(workdir)
+
+    cuts.restore(crash)
+    cuts.apply_again(crash, again)
 
 
 FAILING_CUTS = [f"record:{k}" for k in range(1, FAILING_RECORDS + 1)]
 
 
-# A group's paused run is made by its first test, as that test's setup.
+# A matrix's paused run is made by its first test, as that test's setup.
 @pytest.fixture
-def paused_run(
-    crash: str, request: pytest.FixtureRequest, state: list[str]
-) -> tuple[Cuts, list[str]]:
-    return cut("fake-world", CUTS, crash, HEALTHY, request, state)
+def paused_run(request: pytest.FixtureRequest, state: list[str]) -> tuple[Cuts, list[str]]:
+    return cut("fake-world", CUTS, HEALTHY, request, state)
 
 
 @pytest.fixture
-def paused_failing_run(
-    crash: str, request: pytest.FixtureRequest, state: list[str]
-) -> tuple[Cuts, list[str]]:
-    return cut("fake-world-failing", FAILING_CUTS, crash, FAILING, request, state)
+def paused_failing_run(request: pytest.FixtureRequest, state: list[str]) -> tuple[Cuts, list[str]]:
+    return cut("fake-world-failing", FAILING_CUTS, FAILING, request, state)
 
 
 @pytest.mark.parametrize("crash", grouped("fake-world", CUTS))
@@ -168,17 +178,7 @@ def test_a_run_killed_at_any_point_then_applied_again_ends_as_the_uninterrupted_
 ) -> None:
     cuts, argv = paused_run
     assert cuts.done is not None and cuts.done.returncode == 0, cuts.done
-    workdir = cuts.folder
-
-    def again() -> None:
-        resumed = run_fake(workdir, *argv)
-        assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
-        assert final(workdir) == baseline[0]
-        # observe always found the earlier attempt when it had taken effect.
-        assert set(applies(workdir).values()) == {1}, applies(workdir)
-
-    cuts.restore(crash)
-    cuts.apply_again(crash, again)
+    applied_again(cuts, argv, crash, 0, baseline[0])
 
 
 @pytest.mark.parametrize("crash", grouped("fake-world-failing", FAILING_CUTS))
@@ -189,16 +189,7 @@ def test_a_failing_run_killed_after_any_record_then_applied_again_rolls_back_the
 ) -> None:
     cuts, argv = paused_failing_run
     assert cuts.done is not None and cuts.done.returncode == 3, cuts.done
-    workdir = cuts.folder
-
-    def again() -> None:
-        resumed = run_fake(workdir, *argv)
-        assert resumed.returncode == 3, (resumed.stdout, resumed.stderr)
-        assert final(workdir) == failing_baseline[0]
-        assert set(applies(workdir).values()) == {1}, applies(workdir)
-
-    cuts.restore(crash)
-    cuts.apply_again(crash, again)
+    applied_again(cuts, argv, crash, 3, failing_baseline[0])
 
 
 def test_four_simultaneous_applies_one_runs_the_others_exit_4_naming_the_holder(tmp_path):
