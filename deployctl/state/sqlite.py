@@ -67,9 +67,10 @@ def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
 _encode = json.JSONEncoder(sort_keys=True, default=str).encode
 
 # Pages of -wal that Journal.make_room writes ahead per record to come, and
-# at most.  A commit writes three or four pages (the records table's, its
-# index's, the AUTOINCREMENT counter's), shared by the records it holds:
-# bench (b) wrote 150 to 210 frames for its 160 records.  The room is
+# at most.  A commit writes two or three pages (the records table's and its
+# index's), shared by the records it holds: bench (b) wrote 150 to 210
+# frames for its 160 records when each commit also wrote an AUTOINCREMENT
+# counter's page.  The room is
 # written out by the first commit after it (before the walk), about 3 ms
 # per 100 pages on this disk, so it is sized for the common case, not the
 # worst.  SQLite checkpoints at 1,000 pages, after which the next commit

@@ -38,6 +38,27 @@ def test_one_process_shares_one_connection_and_it_is_wal_and_full(tmp_path: Path
     lock.close()
 
 
+def test_seqs_follow_the_commit_order_across_runs_and_reopens_without_a_counter(
+    tmp_path: Path,
+) -> None:
+    state = str(tmp_path / "state")
+    journal = SqliteStore(state).journal()
+    first = journal.create_run(PLAN, "me@here", STORED)
+    seqs = [journal.append(first.run_id, "intent", step_id="a").seq for _ in range(3)]
+    journal.close()
+    journal = SqliteStore(state).journal()
+    second = journal.create_run(PLAN, "me@here", STORED)
+    seqs.append(journal.append(second.run_id, "intent", step_id="a").seq)
+    seqs.append(journal.append(first.run_id, "done", step_id="a").seq)
+    assert seqs == sorted(set(seqs)) and len(seqs) == 5
+    assert [r.seq for r in journal.records(first.run_id)] == seqs[:3] + seqs[4:]
+    # No AUTOINCREMENT counter: its page would be written by every commit.
+    conn = journal.db.conn  # type: ignore[attr-defined]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "sqlite_sequence" not in tables
+    journal.close()
+
+
 def test_an_observer_closing_in_another_process_leaves_the_wal_and_every_record(
     tmp_path: Path,
 ) -> None:
