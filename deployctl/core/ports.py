@@ -195,26 +195,31 @@ class MultiReporter(Reporter):
 
     def __init__(self, reporters: Sequence[Reporter]) -> None:
         self.reporters = tuple(reporters)
+        # The calls made for every step and record go only to the reporters
+        # that show them (most override a few of the no-ops).
+        self._records = _overriding(self.reporters, "record")
+        self._starts = _overriding(self.reporters, "step_started")
+        self._finishes = _overriding(self.reporters, "step_finished")
 
     def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
         for r in self.reporters:
             r.run_started(run, plan, resumed)
 
     def step_started(self, step: Step, attempt: int) -> None:
-        for r in self.reporters:
-            r.step_started(step, attempt)
+        for started in self._starts:
+            started(step, attempt)
 
     def step_finished(self, step: Step, result: StepResult) -> None:
-        for r in self.reporters:
-            r.step_finished(step, result)
+        for finished in self._finishes:
+            finished(step, result)
 
     def gate_checked(self, step: Step, number: int, result: CheckResult, remaining: float) -> None:
         for r in self.reporters:
             r.gate_checked(step, number, result, remaining)
 
     def record(self, record: Record) -> None:
-        for r in self.reporters:
-            r.record(record)
+        for recorded in self._records:
+            recorded(record)
 
     def history(self, records: Sequence[Record]) -> None:
         for r in self.reporters:
@@ -231,6 +236,12 @@ class MultiReporter(Reporter):
     def run_finished(self, outcome: Outcome) -> None:
         for r in self.reporters:
             r.run_finished(outcome)
+
+
+def _overriding(reporters: Sequence[Reporter], name: str) -> tuple[Callable[..., None], ...]:
+    """Each reporter's method ``name``, bound, unless it is Reporter's no-op."""
+    base = getattr(Reporter, name)
+    return tuple(getattr(r, name) for r in reporters if getattr(type(r), name) is not base)
 
 
 @dataclass(frozen=True)

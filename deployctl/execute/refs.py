@@ -117,6 +117,9 @@ class Resolver:
         raise UnresolvedReference(step.id, name, f"no ancestor step has an output {name!r}")
 
 
+_NONE: frozenset[tuple[str, str]] = frozenset()
+
+
 class SecretRefs:
     """The second pass: ``${ssm:/path}`` -> the parameter's value, for the
     action's request only, and only for the references the step's params
@@ -133,17 +136,13 @@ class SecretRefs:
         self.learn = learn
         self._values: dict[tuple[str, str, str | None], str] = {}
         self._lock = threading.Lock()
-        self._reads: dict[str, frozenset[tuple[str, str]]] = {}
+        # Found before the walk, not while a worker builds a step's request.
+        self._reads = {s.id: secret_refs_in(s.params) for s in plan.steps}
 
     def reads(self, step_id: str) -> frozenset[tuple[str, str]]:
         """The secrets step ``step_id`` of the plan reads: building its
         request may wait on AWS for them.  Known before the step runs."""
-        found = self._reads.get(step_id)
-        if found is None:
-            step = self.plan.by_id.get(step_id)
-            found = secret_refs_in(step.params) if step is not None else frozenset()
-            self._reads[step_id] = found
-        return found
+        return self._reads.get(step_id, _NONE)
 
     def resolve(self, step: Step, value: Any) -> Any:
         """``value`` (``step``'s resolved params) with the secrets its plan

@@ -34,11 +34,18 @@ class Schedule:
         self._lock = threading.Lock()
         self.order = {s.id: n for n, s in enumerate(plan.steps)}
         self.complete = set(complete)
-        self.blockers = {s.id: sum(d not in self.complete for d in s.deps) for s in plan.steps}
+        # One pass, plain loops: this runs between the run's start and its
+        # first step.
+        complete = self.complete
+        self.blockers: dict[str, int] = {}
         self.dependents: dict[str, list[str]] = {s.id: [] for s in plan.steps}
         for s in plan.steps:
+            waits = 0
             for dep in s.deps:
                 self.dependents[dep].append(s.id)
+                if dep not in complete:
+                    waits += 1
+            self.blockers[s.id] = waits
         self._ready = [
             (self.order[sid], sid)
             for sid, n in self.blockers.items()

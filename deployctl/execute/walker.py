@@ -86,9 +86,13 @@ class _Before:
 class Walker:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.wake: queue.Queue[_Ended | None] = queue.Queue()
+        # A SimpleQueue: put is one C call, and reentrant, so a signal
+        # handler's nudge cannot deadlock a main loop inside get.
+        self.wake: queue.SimpleQueue[_Ended | None] = queue.SimpleQueue()
         self._sched: Schedule | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._plain: dict[str, bool] = {}  # _plain_action, per step id
+        self._gates: dict[str, bool] = {}  # _is_gate, per step kind
 
     def nudge(self) -> None:
         """Wake the main loop (signal handlers call this after setting ``halt``)."""
@@ -99,7 +103,11 @@ class Walker:
         return st.status == DONE and (step.wait <= 0 or st.waited or self._is_gate(step))
 
     def _is_gate(self, step: Step) -> bool:
-        return step.kind in self.ctx.registry and self.ctx.registry.get(step.kind).gate
+        gate = self._gates.get(step.kind)
+        if gate is None:
+            registry = self.ctx.registry
+            gate = self._gates[step.kind] = step.kind in registry and registry.get(step.kind).gate
+        return gate
 
     def walk(self) -> WalkResult:
         ctx, plan = self.ctx, self.ctx.plan
@@ -234,20 +242,27 @@ class Walker:
         record queued before it waits for that commit no longer than it
         would on another thread (``DEFER_GRACE``)."""
         ctx = self.ctx
-        if not step.mutating or step.kind == APPROVAL or ctx.state.reviewed is not None:
+        if ctx.state.reviewed is not None:
+            return False
+        plain = self._plain.get(step.id)
+        if plain is None:
+            plain = self._plain[step.id] = self._plain_action(step)
+        if not plain:
+            return False
+        st = ctx.state.step(step.id)
+        return st.status == PENDING and not st.intents
+
+    def _plain_action(self, step: Step) -> bool:
+        """What :meth:`_intent_first` knows from the plan alone (kept per
+        step): a mutating action, not a gate or an approval, with no
+        ``Action.before`` and no secret to read."""
+        ctx = self.ctx
+        if not step.mutating or step.kind == APPROVAL or step.kind not in ctx.registry:
             return False
         if ctx.secret_refs.reads(step.id):
             return False
-        if step.kind not in ctx.registry:
-            return False
         action = ctx.registry.get(step.kind)
-        st = ctx.state.step(step.id)
-        return (
-            not action.gate
-            and st.status == PENDING
-            and not st.intents
-            and type(action).before is Action.before
-        )
+        return not action.gate and type(action).before is Action.before
 
     def _settle(self, step_id: str, early: _Early, *, here: bool = False) -> None:
         """Make ``step_id``'s queued done record durable (its end is reported
@@ -353,7 +368,8 @@ class Walker:
             attempt = st.attempt + 1
             request = ctx.request(step, params, attempt)
             intent: dict[str, object] = {"params": params}
-            if not st.intents:  # the state replaced is the one before the first attempt
+            if not st.intents and type(action).before is not Action.before:
+                # The state replaced is the one before the first attempt.
                 before = action.before(request)
                 if before:
                     intent["before"] = dict(before)
@@ -428,7 +444,10 @@ class Walker:
         ready = False
         for sid in self._sched.dependents.get(step.id, ()):
             child = plan.by_id[sid]
-            if all(d == step.id or state.step(d).status == DONE for d in child.deps):
+            for d in child.deps:  # (a loop, not all(): no generator per dependent)
+                if d != step.id and state.step(d).status != DONE:
+                    break
+            else:
                 if child.mutating and child.kind != APPROVAL and not self._is_gate(child):
                     return True, True
                 ready = True

@@ -62,9 +62,24 @@ def check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
         raise LockLost(fence.lock_id, fence.holder, now)
 
 
-# json.dumps(..., sort_keys=True, default=str) without building an encoder
-# for every record.
-_encode = json.JSONEncoder(sort_keys=True, default=str).encode
+def _record_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, default=str, check_circular=False)``
+    with its C encoder built once: ``JSONEncoder.encode`` builds a new one
+    (and a cycle-check dict) for every call, twice per step.  Records hold
+    JSON-like data, never a cycle (one would end in RecursionError)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(sort_keys=True, default=str, check_circular=False).encode
+    chunks = make(
+        None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _record_encoder()
+# ``json.loads`` of a body ``_encode`` made (no leading blank, nothing after):
+# the decoder's scanner itself, without the three Python calls around it.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 # Pages of -wal that Journal.make_room writes ahead per record to come, and
 # at most.  A commit writes two or three pages (the records table's and its
@@ -113,7 +128,7 @@ class _Pending:
         if self._record is None:
             run_id, kind, step_id, attempt, token, body = self.values
             self._record = Record(
-                self.seq, run_id, kind, step_id, attempt, token, self.at, json.loads(body)
+                self.seq, run_id, kind, step_id, attempt, token, self.at, _scan(body, 0)[0]
             )
         return self._record
 
@@ -141,8 +156,11 @@ class SqliteJournal(Journal):
         self.db: Database | None = open_database(state_dir, factory)
         self.now = now
         self.fence: Fence | None = None
-        lock = threading.RLock()
-        self._group = threading.Condition(lock)
+        # Held with ``with self._mutex``, waited on through ``self._group``:
+        # entering the lock itself is one C call, entering the Condition a
+        # Python one, on every record.
+        self._mutex = threading.Lock()
+        self._group = threading.Condition(self._mutex)
         self._queue: list[_Pending] = []
         self._writing = False
         self._broken: BaseException | None = None  # a deferred record's commit failed
@@ -242,7 +260,7 @@ class SqliteJournal(Journal):
         """Queue a record (``head``: run, type, step, attempt, token) for the
         next commit, in order; refused once a deferred record was lost."""
         pending = _Pending((*head, _encode(dict(data or {}))), deferred=deferred)
-        with self._group:
+        with self._mutex:
             if self._broken is not None:
                 raise self._broken
             self._queue.append(pending)
@@ -259,7 +277,7 @@ class SqliteJournal(Journal):
         It does not wait for more: what comes meanwhile shares the next."""
         deadline = time.monotonic() + grace
         batch: list[_Pending] = []
-        with self._group:
+        with self._mutex:
             while not pending.finished:
                 left = deadline - time.monotonic()
                 if self._writing or left > 0:
@@ -292,7 +310,7 @@ class SqliteJournal(Journal):
                 done += len(chunk)
         except BaseException as exc:  # each record's caller raises it (_Pending.result)
             error = exc
-        with self._group:
+        with self._mutex:
             for n, item in enumerate(batch):
                 item.error = error if n >= done else None
                 item.finished = True
