@@ -56,7 +56,7 @@ class Resolver:
     def resolve(self, step: Step, value: Any) -> Any:
         if isinstance(value, str):
             return self._string(step, value)
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):  # (a dict skips the ABC check)
             return {k: self.resolve(step, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.resolve(step, v) for v in value]
@@ -147,7 +147,7 @@ class SecretRefs:
     def resolve(self, step: Step, value: Any) -> Any:
         """``value`` (``step``'s resolved params) with the secrets its plan
         step reads filled in; as it is if it reads none."""
-        wanted = self.reads(step.id)
+        wanted = self._reads.get(step.id)
         return self._fill(step, value, wanted) if wanted else value
 
     def _fill(self, step: Step, value: Any, wanted: frozenset[tuple[str, str]]) -> Any:

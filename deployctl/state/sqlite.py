@@ -158,8 +158,9 @@ class SqliteJournal(Journal):
         self.fence: Fence | None = None
         # Held with ``with self._mutex``, waited on through ``self._group``:
         # entering the lock itself is one C call, entering the Condition a
-        # Python one, on every record.
-        self._mutex = threading.Lock()
+        # Python one, on every record.  (An RLock: the Condition asks it in
+        # C whether it is held, where a Lock needs a Python call.)
+        self._mutex = threading.RLock()
         self._group = threading.Condition(self._mutex)
         self._queue: list[_Pending] = []
         self._writing = False
