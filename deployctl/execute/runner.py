@@ -41,7 +41,7 @@ from deployctl.execute.state import FAILED, fold, note_review
 from deployctl.execute.stored import plan_from_json, stored_plan
 from deployctl.execute.walker import APPROVAL, Walker
 from deployctl.state import open_store
-from deployctl.state.api import RUNNING, Lock, RunInfo, StateStore
+from deployctl.state.api import RUNNING, Lock, Record, RunInfo, StateStore
 from deployctl.state.lease import LEASE_SECONDS, lock_id_for, margin_for, who
 from deployctl.state.lockset import LockSet
 
@@ -244,10 +244,11 @@ class Executor:
             return api.Outcome(run_id, run.status, EXIT_OK, f"run {run_id} is already rolled back")
         with self._locked(plan) as lock, self._stopping(run_id):
             lock.set_run(run_id)
-            ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock)
+            records = self.journal.records(run_id)
+            ctx = self._context(plan, self.journal.get_run(run_id), Options(), lock, records)
             # the views and notifications see the run as resumed, with its history
             self.reporter.run_started(ctx.run, plan, True)
-            self.reporter.history(self.journal.records(run_id))
+            self.reporter.history(records)
             failed = [st.error for st in ctx.state.steps.values() if st.status == FAILED]
             reason = ctx.state.rollback_reason or (
                 f"rollback requested by {self.user}" + (f" after: {failed[0]}" if failed else "")
@@ -296,7 +297,20 @@ class Executor:
         if unknown:
             raise UnknownAction(unknown)
 
-    def _context(self, plan: Plan, run: RunInfo, options: Options, lock: Lock | None) -> RunContext:
+    def _context(
+        self,
+        plan: Plan,
+        run: RunInfo,
+        options: Options,
+        lock: Lock | None,
+        records: list[Record] | None = None,
+    ) -> RunContext:
+        """The run's context, its state folded from ``records`` (read now if
+        not given): a caller that also shows them passes the same list, so
+        a record another process writes meanwhile (an approval) is in both
+        or in neither."""
+        if records is None:
+            records = self.journal.records(run.run_id)
         ctx = RunContext(
             plan=plan,
             run=run,
@@ -304,7 +318,7 @@ class Executor:
             registry=self.backend.registry,
             clock=self.backend.clock,
             reporter=self.reporter,
-            state=fold(plan.by_id, self.journal.records(run.run_id)),
+            state=fold(plan.by_id, records),
             metrics=self.backend.metrics,
             lock=lock,
             parallelism=max(1, options.parallelism),
@@ -330,10 +344,12 @@ class Executor:
         # Every step writes at least an intent and a done record.
         self.journal.make_room(2 * len(plan.steps) + 4)
         self.journal.set_status(run.run_id, RUNNING)
-        ctx = self._context(plan, run, options, lock)
+        # One read: the state and the history shown are the same records.
+        records = self.journal.records(run.run_id)
+        ctx = self._context(plan, run, options, lock, records)
         self.reporter.run_started(run, plan, resumed)
         if resumed:
-            self.reporter.history(self.journal.records(run.run_id))
+            self.reporter.history(records)
         self._walker = Walker(ctx)
         # Queued, not committed: it shares the commit of the first intents the
         # walk writes (or of whatever record comes first), one fsync fewer

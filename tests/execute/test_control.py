@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pytest
 
+from deployctl.core.plan import Plan
+from deployctl.core.records import Record
 from deployctl.errors import LockHeld, StalePlan, UserError
 from deployctl.execute.runner import Options
+from deployctl.state.api import RunInfo
 from deployctl.state.sqlite import SqliteStore
-from deployctl.testing.plans import make_plan, step
+from deployctl.testing.plans import Recorder, make_plan, step
 
 PLAN = make_plan(
     step("a"),
@@ -55,6 +60,38 @@ def test_approve_then_resume_goes_on_and_records_who(make_executor, world):
     assert world.ops("apply") == ["a", "b"]
     approved = [r for r in executor.journal.records(run_id) if r.type == "approved"]
     assert approved[0].data["by"] == "alice@ci"
+
+
+class _ApprovedMeanwhile(Recorder):
+    """Someone approves from another terminal the moment this process
+    starts the run: after it read the journal, before it shows the history."""
+
+    def __init__(self, approve: Callable[[], object]) -> None:
+        super().__init__()
+        self.approve = approve
+        self.history_types: list[str] = []
+
+    def run_started(self, run: RunInfo, plan: Plan, resumed: bool) -> None:
+        self.approve()
+
+    def history(self, records: Sequence[Record]) -> None:
+        self.history_types += [r.type for r in records]
+
+
+def test_an_approval_landing_while_a_run_resumes_is_in_its_state_and_history_alike(
+    make_executor, world
+):
+    run_id = make_executor().apply(PLAN).run_id
+    other = make_executor(user="bob@ci")
+    reporter = _ApprovedMeanwhile(lambda: other.approve(run_id, "ok"))
+    outcome = make_executor(reporter=reporter).apply(PLAN)
+    # The history shown is what the run's state was folded from: it did not
+    # show an approval and then wait for one.  This process read before the
+    # approval landed, so it waits, and the next apply goes on.
+    assert "approved" not in reporter.history_types
+    assert (outcome.status, world.ops("apply")) == ("waiting", ["a"])
+    assert make_executor().apply(PLAN).exit_code == 0
+    assert world.ops("apply") == ["a", "b"]
 
 
 def test_approve_refuses_a_step_that_is_not_an_approval(make_executor):
