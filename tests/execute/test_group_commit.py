@@ -243,17 +243,16 @@ def test_a_join_starts_on_its_last_dependency_s_worker_while_another_s_done_reco
 ) -> None:
     # a ends first and releases no one; b ends while a's done record is still
     # in its commit.  b starts the join (c) itself, at once: c's intent is
-    # queued without waiting for that commit and for the main loop to hear of it.
+    # written without waiting for that commit and for the main loop to hear of it.
     joins, c_queued, started = Joins(), threading.Event(), []
-    enqueue = SqliteJournal._enqueue
+    append = SqliteJournal.append
 
-    def spy(self: SqliteJournal, head: tuple[Any, ...], *args: Any, **kw: Any) -> Any:
-        pending = enqueue(self, head, *args, **kw)
-        if head[1:3] == ("intent", "c"):
-            c_queued.set()
-        return pending
+    def spy(self: SqliteJournal, run_id: str, type: str, **kw: Any) -> Any:
+        if (type, kw.get("step_id")) == ("intent", "c"):
+            c_queued.set()  # (the journal's own API: c's intent is being written)
+        return append(self, run_id, type, **kw)
 
-    monkeypatch.setattr(SqliteJournal, "_enqueue", spy)
+    monkeypatch.setattr(SqliteJournal, "append", spy)
 
     def hold() -> None:
         joins.a_committing.set()
