@@ -613,9 +613,15 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
     levels 14.4 -> 16.3 ms). The group commit's wake-ups are not a herd:
     122 waits per walk for 110 records that waited.
   - Where it stands: the table above, (b) beside its floor. The executor
-    adds about 0.008 to 0.010 over the floor's median (in four runs of 30
-    to 48 walks: medians 1.052 to 1.058 beside floors of 1.041 to 1.048);
-    the best of 30 walks is under 1.05, the median still above it.
+    adds 0.007 to 0.010 over the floor's median. At load 0.2 to 1 (the
+    table; then this script twice more at its default, best of 3: 1.048
+    and 1.045, medians 1.049 and 1.048; 40 walks interleaved with the
+    floor: median 1.048 against 1.039) (b) is under 1.05, best and median.
+    At load 1.7 to 2.8, in the same hour, the floor's own median rose to
+    1.042-1.048 and (b)'s to 1.053-1.058 (best 1.046-1.052): the machine's
+    noise is as large as what is left of the executor's share. The code
+    before this pass, interleaved with it walk by walk at load 0.2-0.5, had
+    medians of 1.058 to 1.066.
 """
 
 
