@@ -67,13 +67,28 @@ def _record_encoder() -> Callable[[Any], str]:
     with its C encoder built once: ``JSONEncoder.encode`` builds a new one
     (and a cycle-check dict) for every call, twice per step.  Records hold
     JSON-like data, never a cycle (one would end in RecursionError)."""
+    plain = json.JSONEncoder(sort_keys=True, default=str, check_circular=False).encode
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(sort_keys=True, default=str, check_circular=False).encode
-    chunks = make(
-        None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
-    )
-    return lambda value: "".join(chunks(value, 0))
+        return plain
+    try:
+        chunks = make(
+            None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
+        )
+
+        def encode(value: Any) -> str:
+            return "".join(chunks(value, 0))
+
+        # The accelerator's signature is not a promise: check it says the same.
+        if encode(_PROBE) != plain(_PROBE):
+            return plain
+    except (TypeError, ValueError):
+        return plain
+    return encode
+
+
+# JSON's kinds, an escape, a float JSON lacks, and values only default=str encodes.
+_PROBE = {"b": [1, 2.5, None, True, "\u00e9\n", (3, 4)], "a": {"z": {5}}, "c": float("inf")}
 
 
 _encode = _record_encoder()

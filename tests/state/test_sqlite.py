@@ -4,11 +4,13 @@ as an empty journal."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,25 @@ def test_seqs_follow_the_commit_order_across_runs_and_reopens_without_a_counter(
     conn = journal.db.conn  # type: ignore[attr-defined]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "sqlite_sequence" not in tables
+    journal.close()
+
+
+def test_a_record_is_stored_and_read_back_as_json_dumps_wrote_it(tmp_path: Path) -> None:
+    journal = SqliteStore(str(tmp_path / "state")).journal()
+    run = journal.create_run(PLAN, "me@here", STORED)
+    data = {
+        "b": [1, 2.5, None, True, '\u00e9\n"', (3, 4)],
+        "a": {"when": datetime(2026, 11, 30, tzinfo=UTC), "set": {5}},
+        "c": float("inf"),
+    }
+    text = json.dumps(data, sort_keys=True, default=str)
+    written = journal.append(run.run_id, "done", step_id="a", data=data)
+    settle = journal.defer(run.run_id, "done", step_id="b", data=data)
+    queued = settle.settle()
+    assert written.data == queued.data == json.loads(text)
+    assert [r.data for r in journal.records(run.run_id)] == [json.loads(text)] * 2
+    conn = journal.db.conn  # type: ignore[attr-defined]
+    assert [row[0] for row in conn.execute("SELECT data FROM records")] == [text, text]
     journal.close()
 
 
