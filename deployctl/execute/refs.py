@@ -131,7 +131,6 @@ class SecretRefs:
     """
 
     def __init__(self, plan: Plan, registry: Registry, learn: Callable[[str], None]) -> None:
-        self.plan = plan
         self.registry = registry
         self.learn = learn
         self._values: dict[tuple[str, str, str | None], str] = {}
@@ -147,7 +146,7 @@ class SecretRefs:
     def resolve(self, step: Step, value: Any) -> Any:
         """``value`` (``step``'s resolved params) with the secrets its plan
         step reads filled in; as it is if it reads none."""
-        wanted = self._reads.get(step.id)
+        wanted = self.reads(step.id)
         return self._fill(step, value, wanted) if wanted else value
 
     def _fill(self, step: Step, value: Any, wanted: frozenset[tuple[str, str]]) -> Any:

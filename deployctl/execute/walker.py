@@ -254,15 +254,20 @@ class Walker:
 
     def _plain_action(self, step: Step) -> bool:
         """What :meth:`_intent_first` knows from the plan alone (kept per
-        step): a mutating action, not a gate or an approval, with no
-        ``Action.before`` and no secret to read."""
+        step): an action that journals an intent, with no ``Action.before``
+        and no secret to read."""
         ctx = self.ctx
-        if not step.mutating or step.kind == APPROVAL or step.kind not in ctx.registry:
+        if not self._journals_intent(step) or step.kind not in ctx.registry:
             return False
         if ctx.secret_refs.reads(step.id):
             return False
-        action = ctx.registry.get(step.kind)
-        return not action.gate and type(action).before is Action.before
+        return type(ctx.registry.get(step.kind)).before is Action.before
+
+    def _journals_intent(self, step: Step) -> bool:
+        """A mutating action's step: its first record, once it may start, is
+        an intent (a gate's is its first check, a whole interval later; an
+        approval and a read-only step write none)."""
+        return step.mutating and step.kind != APPROVAL and not self._is_gate(step)
 
     def _settle(self, step_id: str, early: _Early, *, here: bool = False) -> None:
         """Make ``step_id``'s queued done record durable (its end is reported
@@ -448,7 +453,7 @@ class Walker:
                 if d != step.id and state.step(d).status != DONE:
                     break
             else:
-                if child.mutating and child.kind != APPROVAL and not self._is_gate(child):
+                if self._journals_intent(child):
                     return True, True
                 ready = True
         return ready, False
