@@ -102,8 +102,9 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 # frames for its 160 records when each commit also wrote an AUTOINCREMENT
 # counter's page.  The room is written out by the first commit after it
 # (before the walk), about 3 ms per 100 pages on this disk, so it is sized
-# for the common case, not the worst.  SQLite checkpoints at 1,000 pages, after which the next commit
-# starts the -wal over from its beginning: no room is needed beyond.
+# for the common case, not the worst.  SQLite checkpoints at 1,000 pages,
+# after which the next commit starts the -wal over from its beginning: no
+# room is needed beyond.
 ROOM_PER_RECORD = 1
 ROOM_MAX = 1000
 
