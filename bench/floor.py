@@ -6,8 +6,8 @@ step a 50 ms ``time.sleep`` between two journal records, like (b).  What is
 kept from deployctl is what its promise costs: every intent is durable
 before its call, a step's done record before its dependents' intents, and
 records written at the same moment share one commit (group commit): one
-``INSERT`` of the batch into a table like the journal's (the same columns
-and index), SQLite in WAL with ``synchronous=FULL``, on the same disk.
+``INSERT`` of the batch into the journal's own table, opened as deployctl
+opens it (WAL, ``synchronous=FULL``), on the same disk.
 What is left out is everything else: no schedule, state, references,
 reporters, lock or lease; a branch is a thread that runs its steps in a
 loop, started by its root's thread at the fan-out.
@@ -21,24 +21,18 @@ with this journal gets under.
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
 
+# (imported by bench/executor.py, which puts the repository on sys.path)
+from deployctl.state.sqlitedb import open_database, release
+
 CALL_SECONDS = 0.050
 REGIONS, BRANCHES, DEPTH = 3, 3, 8
 CRITICAL = (1 + DEPTH + 1) * CALL_SECONDS  # root, a branch, join
 
-_TABLE = """
-CREATE TABLE records (
-    seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, type TEXT NOT NULL,
-    step_id TEXT, attempt INTEGER NOT NULL, token TEXT, at REAL NOT NULL, data TEXT NOT NULL
-);
-CREATE INDEX records_by_run ON records (run_id, seq);
-"""
 _ROW = "(?, ?, ?, 1, ?, ?, ?)"
 Row = tuple[str, str, str]  # type, step, data
 
@@ -47,11 +41,10 @@ class GroupJournal:
     """Records durable on return; whoever finds no commit running commits
     everything queued (its own rows among them) in one statement."""
 
-    def __init__(self, path: str) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = FULL")
-        self.conn.executescript(_TABLE)
+    def __init__(self, state_dir: str) -> None:
+        # deployctl's own opening: the journal's schema, WAL, synchronous=FULL.
+        self.db = open_database(state_dir)
+        self.conn = self.db.conn
         self._cond = threading.Condition()
         self._queue: list[Row] = []
         self._writing = False
@@ -97,7 +90,7 @@ class GroupJournal:
         )
 
     def close(self) -> None:
-        self.conn.close()
+        release(self.db)
 
 
 def _intent(step: str, region: str) -> Row:
@@ -161,7 +154,7 @@ def walk(journal: GroupJournal) -> float:
 def ratio(folder: str) -> float:
     """One walk in a fresh journal under ``folder``: makespan / critical path."""
     with tempfile.TemporaryDirectory(dir=folder, prefix=".bench-floor-") as state:
-        journal = GroupJournal(os.path.join(state, "floor.db"))
+        journal = GroupJournal(state)
         try:
             return walk(journal) / CRITICAL
         finally:
