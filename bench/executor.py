@@ -298,8 +298,8 @@ def table(m: dict[str, float]) -> str:
             f"(median {m['ratio_median']:.3f}) | <= {RATIO_TARGET:.2f} | {ok_b} |",
             f"| (b') the same, whole `apply` (open journal, lock, create run, release) "
             f"| {m['apply']:.3f} s = {m['apply_ratio']:.3f} x critical path | | |",
-            f"| (b'') the floor under (b): (b)'s walk with the least Python a journaled executor runs "
-            f"(bench/floor.py), walk by walk beside (b) "
+            f"| (b'') the floor under (b): (b)'s walk with the least Python a journaled "
+            f"executor runs (bench/floor.py), walk by walk beside (b) "
             f"| {m['floor']:.3f} (median {m['floor_median']:.3f}) | | |",
             f"| (c) overhead per step, {int(m['dynamo_steps']):,} no-op steps, DynamoDB journal "
             f"and lock (in-process moto, one step at a time) | {m['dynamo_ms']:.2f} ms, of which "

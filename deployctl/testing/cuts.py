@@ -20,8 +20,8 @@ way), and so does the first of two records one commit made durable.  The
 second apply sees only what the kill left, so from the same world it is the
 same run: after :meth:`Cuts.restore`, :meth:`Cuts.apply_again` runs it
 once per distinct world (the folder's bytes and moto's state, digested) and
-hands each later point of that world the first one's outcome.  In people-cards' matrix, 94 points
-leave 62 worlds.
+hands each later point of that world the first one's outcome.  In
+people-cards' matrix, 94 points leave 62 worlds.
 
 A matrix's points are one xdist group (:func:`grouped`), kept on one
 worker (``--dist loadgroup``) with one paused run; :class:`CutRuns` keeps
