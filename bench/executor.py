@@ -576,8 +576,8 @@ repository's disk, not tmpfs; load average {m["load"]:.1f} when measured).
   - A floor to measure against, (b''): (b)'s walk with the least Python a
     journaled executor can run (`bench/floor.py`: a thread per branch, each
     step a 50 ms sleep between its two records, records group-committed one
-    `INSERT` per batch into a table like the journal's, WAL and
-    `synchronous=FULL` on the same disk), run walk by walk beside (b) so
+    `INSERT` per batch into the journal's own table, opened as deployctl
+    opens it: WAL and `synchronous=FULL` on the same disk), run walk by walk beside (b) so
     both see the same minutes. It gives 1.035-1.037 best and 1.041-1.046
     median here: a fsync after a 50 ms idle call takes 0.7 to 1.0 ms on
     this virtual disk against 0.2 to 0.3 ms back to back (measured with a
